@@ -1,0 +1,36 @@
+//! The TFTP protocol of lifeboat, with no I/O.
+//!
+//! **Invariant:** this crate has no sockets, no async runtime, no clock and no file system.
+//! Packets and the current time go in; packets to send, byte ranges to read, payload to store
+//! and deadlines come out. Every behaviour is therefore testable as a plain function with a
+//! fake clock (see `tests/`).
+//!
+//! Map:
+//! - [`wire`]: parse and emit packets; malformed input is a value, never a panic.
+//! - [`options`]: RFC 2347/2348/2349/7440 negotiation for server and client.
+//! - [`Sender`] / [`Receiver`]: the two halves of a transfer, windowed, with block-number
+//!   rollover and adaptive retransmission ([`Timing`]).
+//! - [`client`]: the client's opening exchange (request, OACK check, hand-over).
+//! - [`netascii`]: line-end conversion by chunks.
+//! - [`policy`]: which requested filenames may be served.
+//!
+//! A driver calls the verbs in the manner of quinn-proto: `handle(now, packet)` for input,
+//! `poll_transmit(now)` until `None`, `poll_timeout()` to arm a timer and
+//! `handle_timeout(now)` when it fires, and `outcome()` to learn how the transfer ended.
+
+pub mod client;
+pub mod netascii;
+pub mod options;
+pub mod policy;
+mod receiver;
+mod sender;
+mod timing;
+mod transfer;
+pub mod wire;
+
+pub use options::{ClientOptions, Direction, Negotiation, ServerLimits, TransferParams, negotiate};
+pub use receiver::{Chunk, Receiver};
+pub use sender::Sender;
+pub use timing::Timing;
+pub use transfer::{Outcome, Stats, TransferError, Transmit};
+pub use wire::{ErrorCode, Mode, Packet, ParseError, Request, TftpOption};

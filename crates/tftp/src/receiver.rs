@@ -1,0 +1,204 @@
+//! The receiving side of a transfer: DATA in, ACK out. The server runs it for a write request
+//! and the client for `get`.
+//!
+//! ACK rules (RFC 1350, RFC 7440):
+//! - After `windowsize` blocks in order, or after the final (short) block, acknowledge.
+//! - A block from beyond a gap is dropped and the last block received in order is acknowledged
+//!   once, so the sender resumes right after it.
+//! - A repeat of the last block received means the sender missed our ACK: acknowledge again.
+//! - With no data for a timeout, the last ACK is repeated; after too many, the transfer fails.
+//!
+//! After the final block the receiver still answers a repeat of it (the peer lost the last ACK)
+//! for as long as the driver keeps it around.
+
+use std::time::Instant;
+
+use crate::options::TransferParams;
+use crate::timing::{RetransmitTimer, Timing};
+use crate::transfer::{Outcome, Stats, TransferError, Transmit, wire_block};
+use crate::wire::{ErrorCode, Packet};
+
+/// Payload to store: `data` belongs at byte `offset` of the stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Chunk<'a> {
+    pub offset: u64,
+    pub data: &'a [u8],
+}
+
+/// The receiving state machine. See the module documentation.
+#[derive(Debug)]
+pub struct Receiver {
+    params: TransferParams,
+    /// Blocks received in order.
+    received: u64,
+    /// The packet that acknowledges "nothing yet": OACK or ACK 0 (server), ACK 0 after an OACK
+    /// (client), or none when the first DATA came straight after the request.
+    opening: Option<Packet<'static>>,
+    /// Largest stream accepted, for upload limits.
+    max_len: Option<u64>,
+    outcome: Option<Outcome>,
+    pending: Option<Packet<'static>>,
+    /// Blocks received since the last ACK.
+    since_ack: u16,
+    /// The `received` value for which a gap was already reported.
+    gap_reported: Option<u64>,
+    timer: RetransmitTimer,
+    max_retries: u32,
+    deadline: Option<Instant>,
+    retries: u32,
+    stats: Stats,
+}
+
+impl Receiver {
+    /// Starts receiving. `opening`, if any, is sent at once and repeated until data arrives.
+    pub fn new(
+        params: TransferParams,
+        opening: Option<Packet<'static>>,
+        max_len: Option<u64>,
+        timing: &Timing,
+    ) -> Receiver {
+        Receiver {
+            params,
+            received: 0,
+            pending: opening.clone(),
+            opening,
+            max_len,
+            outcome: None,
+            since_ack: 0,
+            gap_reported: None,
+            timer: RetransmitTimer::new(timing, params.timeout),
+            max_retries: timing.max_retries,
+            deadline: None,
+            retries: 0,
+            stats: Stats::default(),
+        }
+    }
+
+    pub fn params(&self) -> TransferParams {
+        self.params
+    }
+
+    pub fn stats(&self) -> Stats {
+        self.stats
+    }
+
+    pub fn outcome(&self) -> Option<&Outcome> {
+        self.outcome.as_ref()
+    }
+
+    /// Bytes received in order so far.
+    pub fn received_bytes(&self) -> u64 {
+        self.stats.bytes
+    }
+
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        if self.outcome.is_some() { None } else { self.deadline }
+    }
+
+    /// The next packet to send, if any.
+    pub fn poll_transmit(&mut self, now: Instant) -> Option<Transmit> {
+        let packet = self.pending.take()?;
+        if self.outcome.is_none() {
+            self.deadline = Some(now + self.timer.timeout());
+        }
+        Some(Transmit::Packet(packet))
+    }
+
+    /// Feeds a packet from the peer's transfer ID. Returns the payload to store, if the packet
+    /// carried the next block in order.
+    pub fn handle<'a>(&mut self, now: Instant, packet: &'a Packet<'a>) -> Option<Chunk<'a>> {
+        match packet {
+            Packet::Data { block, data } => self.on_data(now, *block, data),
+            Packet::Error { code, message } if self.outcome.is_none() => {
+                self.outcome = Some(Outcome::Failed(TransferError::Peer { code: *code, message: message.to_string() }));
+                None
+            }
+            _ => None,
+        }
+    }
+
+    fn on_data<'a>(&mut self, now: Instant, block: u16, data: &'a [u8]) -> Option<Chunk<'a>> {
+        if let Some(outcome) = &self.outcome {
+            // Dallying: the peer repeats the final block because our last ACK was lost.
+            if *outcome == Outcome::Complete && block == wire_block(self.received) {
+                self.pending = Some(Packet::Ack { block });
+                self.stats.retransmits += 1;
+            }
+            return None;
+        }
+        if block != wire_block(self.received + 1) {
+            let repeat_of_last = block == wire_block(self.received);
+            let gap = !repeat_of_last && self.gap_reported != Some(self.received);
+            if repeat_of_last || gap {
+                self.gap_reported = Some(self.received);
+                self.acknowledge_received();
+                self.stats.retransmits += 1;
+            }
+            return None;
+        }
+        if data.len() > usize::from(self.params.blksize) {
+            self.abort(
+                ErrorCode::IllegalOperation,
+                format!("block {block} is larger than the negotiated {} bytes", self.params.blksize),
+            );
+            return None;
+        }
+        let offset = self.stats.bytes;
+        let end = offset + data.len() as u64;
+        if let Some(max) = self.max_len
+            && end > max
+        {
+            self.abort(ErrorCode::DiskFull, format!("the file is larger than the limit of {max} bytes"));
+            return None;
+        }
+        self.received += 1;
+        self.stats.bytes = end;
+        self.since_ack += 1;
+        self.retries = 0;
+        self.timer.on_progress();
+        self.deadline = Some(now + self.timer.timeout());
+        let last = data.len() < usize::from(self.params.blksize);
+        if last {
+            self.outcome = Some(Outcome::Complete);
+            self.acknowledge_received();
+        } else if self.since_ack >= self.params.windowsize.max(1) {
+            self.acknowledge_received();
+        }
+        Some(Chunk { offset, data })
+    }
+
+    /// Fires the timer: repeat the last ACK, or give up.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        match self.deadline {
+            Some(deadline) if now >= deadline && self.outcome.is_none() => {}
+            _ => return,
+        }
+        self.deadline = None;
+        self.retries += 1;
+        self.stats.timeouts += 1;
+        if self.retries > self.max_retries {
+            self.outcome = Some(Outcome::Failed(TransferError::TimedOut { retries: self.max_retries }));
+            return;
+        }
+        self.timer.on_timeout();
+        self.acknowledge_received();
+        // A timeout ends the wait for the rest of a window: report any gap afresh.
+        self.gap_reported = None;
+    }
+
+    /// Stops the transfer with an ERROR to the peer (disk full, for example).
+    pub fn abort(&mut self, code: ErrorCode, message: impl Into<String>) {
+        let message = message.into();
+        self.pending = Some(Packet::error(code, message.clone()));
+        self.outcome = Some(Outcome::Failed(TransferError::Aborted { code, message }));
+    }
+
+    fn acknowledge_received(&mut self) {
+        self.since_ack = 0;
+        self.pending = match (&self.opening, self.received) {
+            (Some(opening), 0) => Some(opening.clone()),
+            (None, 0) => None,
+            (_, received) => Some(Packet::Ack { block: wire_block(received) }),
+        };
+    }
+}

@@ -1,0 +1,250 @@
+//! The sending side of a transfer: DATA out, ACK in. The server runs it for a read request and
+//! the client for `put`.
+//!
+//! Blocks are counted with a 64-bit index from 1; the wire number is the index modulo 65536, so
+//! files of any size roll over cleanly. A window of `windowsize` blocks is in flight at once
+//! (RFC 7440; 1 is RFC 1350 lock-step).
+//!
+//! Retransmission rules:
+//! - On timeout, everything after the last acknowledged block is sent again.
+//! - An ACK inside the window that is not its last block means the receiver missed the next
+//!   block: sending resumes right after it, without waiting for the timeout.
+//! - A duplicate ACK never causes a send in lock-step (the Sorcerer's Apprentice bug of
+//!   RFC 1350). With a window it rewinds at most once per acknowledged block, since RFC 7440
+//!   receivers repeat the last ACK when the first block of a window went missing.
+
+use std::time::{Duration, Instant};
+
+use crate::options::TransferParams;
+use crate::timing::{RetransmitTimer, Timing};
+use crate::transfer::{Outcome, Stats, TransferError, Transmit, wire_block};
+use crate::wire::{ErrorCode, Packet};
+
+#[derive(Debug)]
+enum Phase {
+    /// Our OACK is out; waiting for ACK 0.
+    AwaitingOackAck(Packet<'static>),
+    Sending,
+    Done(Outcome),
+}
+
+/// The sending state machine. See the module documentation.
+#[derive(Debug)]
+pub struct Sender {
+    params: TransferParams,
+    len: u64,
+    /// Index of the final block, which holds fewer than `blksize` bytes (possibly none).
+    last_block: u64,
+    /// Highest block index acknowledged; 0 before any.
+    acked: u64,
+    /// Next block index to transmit.
+    next: u64,
+    phase: Phase,
+    /// A control packet waiting to go out (OACK or ERROR).
+    control: Option<Packet<'static>>,
+    timer: RetransmitTimer,
+    max_retries: u32,
+    deadline: Option<Instant>,
+    retries: u32,
+    /// The `acked` value at which a duplicate ACK already triggered a rewind.
+    rewound_at: Option<u64>,
+    /// A block sent once whose ACK gives a round-trip sample: (index, sent at).
+    probe: Option<(u64, Instant)>,
+    stats: Stats,
+}
+
+impl Sender {
+    /// Starts sending `len` bytes. With an `oack`, it is sent first and data waits for ACK 0;
+    /// without, block 1 goes out at once.
+    pub fn new(params: TransferParams, len: u64, oack: Option<Packet<'static>>, timing: &Timing) -> Sender {
+        let blksize = u64::from(params.blksize.max(1));
+        let phase = match &oack {
+            Some(oack) => Phase::AwaitingOackAck(oack.clone()),
+            None => Phase::Sending,
+        };
+        Sender {
+            params,
+            len,
+            last_block: len / blksize + 1,
+            acked: 0,
+            next: 1,
+            phase,
+            control: oack,
+            timer: RetransmitTimer::new(timing, params.timeout),
+            max_retries: timing.max_retries,
+            deadline: None,
+            retries: 0,
+            rewound_at: None,
+            probe: None,
+            stats: Stats::default(),
+        }
+    }
+
+    pub fn params(&self) -> TransferParams {
+        self.params
+    }
+
+    pub fn stats(&self) -> Stats {
+        self.stats
+    }
+
+    /// How the transfer ended, once it has.
+    pub fn outcome(&self) -> Option<&Outcome> {
+        match &self.phase {
+            Phase::Done(outcome) => Some(outcome),
+            _ => None,
+        }
+    }
+
+    /// Bytes acknowledged so far.
+    pub fn acknowledged_bytes(&self) -> u64 {
+        self.stats.bytes
+    }
+
+    /// When [`Sender::handle_timeout`] must be called next.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        match self.phase {
+            Phase::Done(_) => None,
+            _ => self.deadline,
+        }
+    }
+
+    /// The next packet to send, if any. Call until it returns `None`.
+    pub fn poll_transmit(&mut self, now: Instant) -> Option<Transmit> {
+        if let Some(packet) = self.control.take() {
+            self.arm(now);
+            return Some(Transmit::Packet(packet));
+        }
+        if !matches!(self.phase, Phase::Sending) {
+            return None;
+        }
+        let window_end = self.acked + u64::from(self.params.windowsize.max(1));
+        if self.next > self.last_block || self.next > window_end {
+            return None;
+        }
+        let index = self.next;
+        self.next += 1;
+        let blksize = u64::from(self.params.blksize);
+        let offset = (index - 1) * blksize;
+        let len = (self.len - offset).min(blksize) as usize;
+        if self.probe.is_none() {
+            self.probe = Some((index, now));
+        }
+        self.arm(now);
+        Some(Transmit::Data { block: wire_block(index), offset, len })
+    }
+
+    /// Feeds a packet that arrived from the peer's transfer ID.
+    pub fn handle(&mut self, now: Instant, packet: &Packet<'_>) {
+        match (&self.phase, packet) {
+            (Phase::Done(_), _) => {}
+            (Phase::AwaitingOackAck(_), Packet::Ack { block: 0 }) => {
+                self.phase = Phase::Sending;
+                self.progress();
+            }
+            (Phase::AwaitingOackAck(_), Packet::Error { code: ErrorCode::OptionsRefused, .. }) => {
+                self.phase = Phase::Done(Outcome::OptionsDeclined);
+            }
+            (Phase::Sending, Packet::Ack { block }) => self.on_ack(now, *block),
+            (_, Packet::Error { code, message }) => {
+                self.phase =
+                    Phase::Done(Outcome::Failed(TransferError::Peer { code: *code, message: message.to_string() }));
+            }
+            // Stray requests, data or OACKs from the peer do not disturb the transfer.
+            _ => {}
+        }
+    }
+
+    /// Fires the retransmission timer if its deadline has passed.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        match self.deadline {
+            Some(deadline) if now >= deadline && !matches!(self.phase, Phase::Done(_)) => {}
+            _ => return,
+        }
+        self.deadline = None;
+        self.retries += 1;
+        self.stats.timeouts += 1;
+        if self.retries > self.max_retries {
+            self.phase = Phase::Done(Outcome::Failed(TransferError::TimedOut { retries: self.max_retries }));
+            return;
+        }
+        self.timer.on_timeout();
+        self.probe = None;
+        match &self.phase {
+            Phase::AwaitingOackAck(oack) => self.control = Some(oack.clone()),
+            _ => self.rewind_to(self.acked + 1),
+        }
+    }
+
+    /// Stops the transfer with an ERROR to the peer (a local read failure, for example).
+    pub fn abort(&mut self, code: ErrorCode, message: impl Into<String>) {
+        let message = message.into();
+        self.control = Some(Packet::error(code, message.clone()));
+        self.phase = Phase::Done(Outcome::Failed(TransferError::Aborted { code, message }));
+    }
+
+    fn on_ack(&mut self, now: Instant, block: u16) {
+        // Only indices from `acked` to the last one sent can be acknowledged; with at most
+        // 65535 blocks in flight the wire number maps to exactly one of them.
+        let distance = u64::from(block.wrapping_sub(wire_block(self.acked)));
+        let highest_sent = self.next - 1;
+        if distance > highest_sent - self.acked {
+            return;
+        }
+        if distance == 0 {
+            let outstanding = highest_sent > self.acked;
+            if self.params.windowsize > 1 && outstanding && self.rewound_at != Some(self.acked) {
+                self.rewound_at = Some(self.acked);
+                self.rewind_to(self.acked + 1);
+            }
+            return;
+        }
+        let index = self.acked + distance;
+        let newly_acked = (self.acked + 1..=index).map(|i| self.block_len(i)).sum::<u64>();
+        self.stats.bytes += newly_acked;
+        self.acked = index;
+        self.rewound_at = None;
+        if let Some((probe, sent)) = self.probe
+            && probe <= index
+        {
+            self.timer.on_sample(now.saturating_duration_since(sent));
+            self.probe = None;
+        }
+        self.progress();
+        if self.acked == self.last_block {
+            self.phase = Phase::Done(Outcome::Complete);
+        } else if index < highest_sent {
+            // The receiver's ACK ends the window early: block `index + 1` went missing.
+            self.rewound_at = Some(index);
+            self.rewind_to(index + 1);
+        }
+    }
+
+    fn block_len(&self, index: u64) -> u64 {
+        let blksize = u64::from(self.params.blksize);
+        (self.len - (index - 1) * blksize).min(blksize)
+    }
+
+    fn rewind_to(&mut self, index: u64) {
+        self.stats.retransmits += self.next.saturating_sub(index);
+        self.next = index;
+        self.probe = None;
+    }
+
+    fn progress(&mut self) {
+        self.retries = 0;
+        self.timer.on_progress();
+        self.deadline = None;
+    }
+
+    fn arm(&mut self, now: Instant) {
+        if self.deadline.is_none() {
+            self.deadline = Some(now + self.timer.timeout());
+        }
+    }
+
+    /// The current retransmission timeout, for logs.
+    pub fn current_timeout(&self) -> Duration {
+        self.timer.timeout()
+    }
+}

@@ -1,0 +1,140 @@
+//! Retransmission timing: an adaptive timeout in the manner of TCP (RFC 6298), bounded by the
+//! timeout the client negotiated.
+//!
+//! Peer servers wait a fixed second (or five) before they resend a lost block. Measuring the
+//! round trip lets a lost packet on a LAN cost a fraction of that, while a slow bootloader still
+//! gets the full negotiated timeout after a few backoffs.
+
+use std::time::Duration;
+
+/// Retransmission settings shared by every transfer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timing {
+    /// Timeout before any round trip was measured.
+    pub initial: Duration,
+    /// Lower bound of the adaptive timeout.
+    pub min: Duration,
+    /// Upper bound when the client negotiated no `timeout`.
+    pub max: Duration,
+    /// Consecutive timeouts without progress before the transfer is abandoned.
+    pub max_retries: u32,
+}
+
+impl Default for Timing {
+    fn default() -> Self {
+        Timing {
+            initial: Duration::from_secs(1),
+            min: Duration::from_millis(200),
+            max: Duration::from_secs(2),
+            max_retries: 8,
+        }
+    }
+}
+
+/// The adaptive timeout of one transfer.
+#[derive(Debug, Clone)]
+pub(crate) struct RetransmitTimer {
+    srtt: Option<Duration>,
+    rttvar: Duration,
+    min: Duration,
+    max: Duration,
+    initial: Duration,
+    /// Doublings since the last progress.
+    backoff: u32,
+}
+
+impl RetransmitTimer {
+    /// `negotiated` is the client's `timeout` option, which becomes the upper bound.
+    pub(crate) fn new(timing: &Timing, negotiated: Option<Duration>) -> Self {
+        let max = negotiated.unwrap_or(timing.max).max(timing.min);
+        RetransmitTimer {
+            srtt: None,
+            rttvar: Duration::ZERO,
+            min: timing.min.min(max),
+            max,
+            initial: timing.initial.clamp(timing.min.min(max), max),
+            backoff: 0,
+        }
+    }
+
+    /// Feeds one round-trip sample of a packet that was sent once (Karn's rule).
+    pub(crate) fn on_sample(&mut self, rtt: Duration) {
+        match self.srtt {
+            None => {
+                self.srtt = Some(rtt);
+                self.rttvar = rtt / 2;
+            }
+            Some(srtt) => {
+                let delta = srtt.abs_diff(rtt);
+                self.rttvar = (self.rttvar * 3 + delta) / 4;
+                self.srtt = Some((srtt * 7 + rtt) / 8);
+            }
+        }
+    }
+
+    pub(crate) fn on_progress(&mut self) {
+        self.backoff = 0;
+    }
+
+    pub(crate) fn on_timeout(&mut self) {
+        self.backoff = self.backoff.saturating_add(1).min(16);
+    }
+
+    /// How long to wait for the next packet.
+    pub(crate) fn timeout(&self) -> Duration {
+        let base = match self.srtt {
+            Some(srtt) => (srtt + self.rttvar * 4).clamp(self.min, self.max),
+            None => self.initial,
+        };
+        base.saturating_mul(1 << self.backoff).min(self.max)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: Duration = Duration::from_millis(1);
+
+    #[test]
+    fn starts_at_initial_and_backs_off_to_the_negotiated_timeout() {
+        let mut timer = RetransmitTimer::new(&Timing::default(), Some(Duration::from_secs(5)));
+        assert_eq!(timer.timeout(), Duration::from_secs(1));
+        let mut seen = Vec::new();
+        for _ in 0..4 {
+            timer.on_timeout();
+            seen.push(timer.timeout());
+        }
+        assert_eq!(seen, [2000 * MS, 4000 * MS, 5000 * MS, 5000 * MS]);
+        timer.on_progress();
+        assert_eq!(timer.timeout(), Duration::from_secs(1));
+    }
+
+    #[test]
+    fn fast_lan_round_trips_shrink_the_timeout_to_the_floor() {
+        let mut timer = RetransmitTimer::new(&Timing::default(), None);
+        for _ in 0..10 {
+            timer.on_sample(Duration::from_micros(40));
+        }
+        assert_eq!(timer.timeout(), 200 * MS);
+    }
+
+    #[test]
+    fn slow_round_trips_raise_the_timeout() {
+        let mut timer = RetransmitTimer::new(&Timing::default(), None);
+        timer.on_sample(300 * MS);
+        // srtt 300 ms + 4 × 150 ms variance = 900 ms.
+        assert_eq!(timer.timeout(), 900 * MS);
+    }
+
+    #[test]
+    fn timeout_never_exceeds_the_cap() {
+        let mut timer = RetransmitTimer::new(&Timing::default(), Some(Duration::from_secs(1)));
+        timer.on_sample(Duration::from_secs(10));
+        assert_eq!(timer.timeout(), Duration::from_secs(1));
+        for _ in 0..40 {
+            timer.on_timeout();
+        }
+        assert_eq!(timer.timeout(), Duration::from_secs(1));
+    }
+}

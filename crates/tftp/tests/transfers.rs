@@ -1,0 +1,366 @@
+//! Scenario tests: a sender and a receiver through a simulated link with a fake clock.
+
+mod sim;
+
+use std::time::Duration;
+
+use lifeboat_tftp::client::{ClientRequest, Opening, Started};
+use lifeboat_tftp::{
+    ClientOptions, Direction, ErrorCode, Mode, Outcome, Packet, Receiver, Sender, ServerLimits, Timing, TransferError,
+    TransferParams, Transmit, negotiate,
+};
+use sim::{Fate, Way, content, deliver_all, random_policy, run};
+
+const MINUTE: Duration = Duration::from_secs(60);
+
+fn params(blksize: u16, windowsize: u16) -> TransferParams {
+    TransferParams { blksize, windowsize, timeout: None }
+}
+
+fn pair(data_len: usize, params: TransferParams) -> (Sender, Receiver) {
+    let timing = Timing::default();
+    (Sender::new(params, data_len as u64, None, &timing), Receiver::new(params, None, None, &timing))
+}
+
+fn assert_complete(sender: &Sender, receiver: &Receiver) {
+    assert_eq!(sender.outcome(), Some(&Outcome::Complete));
+    assert_eq!(receiver.outcome(), Some(&Outcome::Complete));
+}
+
+#[test]
+fn lock_step_delivers_every_size_around_block_boundaries() {
+    for len in [0, 1, 511, 512, 513, 1023, 1024, 1025, 5000] {
+        let data = content(len, len as u64);
+        let (sender, receiver) = pair(len, params(512, 1));
+        let (trace, sender, receiver) = run(sender, receiver, &data, deliver_all(), MINUTE);
+        assert_complete(&sender, &receiver);
+        assert_eq!(trace.received, data, "len {len}");
+        assert_eq!(trace.data_sent.len(), len / 512 + 1, "len {len}: one DATA per block, nothing resent");
+        assert_eq!(sender.stats().bytes, len as u64);
+    }
+}
+
+#[test]
+fn a_multiple_of_the_block_size_ends_with_an_empty_block() {
+    let data = content(1024, 1);
+    let (sender, receiver) = pair(1024, params(512, 1));
+    let (trace, ..) = run(sender, receiver, &data, deliver_all(), MINUTE);
+    assert_eq!(trace.data_sent, [1, 2, 3]);
+}
+
+#[test]
+fn a_loss_at_every_position_is_recovered_in_both_directions() {
+    let data = content(512 * 4 + 100, 7);
+    for window in [1, 3] {
+        for way in [Way::ToReceiver, Way::ToSender] {
+            for position in 0..8 {
+                let (sender, receiver) = pair(data.len(), params(512, window));
+                let policy = Box::new(
+                    move |w, n, _: &Packet<'_>| {
+                        if w == way && n == position { Fate::Drop } else { Fate::Deliver }
+                    },
+                );
+                let (trace, sender, receiver) = run(sender, receiver, &data, policy, MINUTE);
+                assert_complete(&sender, &receiver);
+                assert_eq!(trace.received, data, "window {window}, {way:?} packet {position} lost");
+            }
+        }
+    }
+}
+
+#[test]
+fn duplicated_acks_never_cause_duplicate_data_in_lock_step() {
+    let data = content(512 * 20 + 3, 3);
+    let (sender, receiver) = pair(data.len(), params(512, 1));
+    let policy = Box::new(|_, _, _: &Packet<'_>| Fate::Duplicate);
+    let (trace, sender, receiver) = run(sender, receiver, &data, policy, MINUTE);
+    assert_complete(&sender, &receiver);
+    assert_eq!(trace.received, data);
+    // Sorcerer's Apprentice: every block goes out exactly once although every ACK arrives twice
+    // and every DATA is answered twice.
+    assert_eq!(trace.data_sent.len(), 21);
+    assert_eq!(sender.stats().retransmits, 0);
+}
+
+#[test]
+fn loss_duplication_and_reordering_together_lose_nothing() {
+    for seed in 0..40 {
+        for (blksize, window) in [(512, 1), (1468, 1), (1468, 4), (512, 16), (8, 64)] {
+            let data = content(20_000 + seed as usize * 37, seed);
+            let (sender, receiver) = pair(data.len(), params(blksize, window));
+            let (trace, sender, receiver) = run(sender, receiver, &data, random_policy(seed, 5, 1, 10), 10 * MINUTE);
+            assert_complete(&sender, &receiver);
+            assert_eq!(trace.received, data, "seed {seed} blksize {blksize} window {window}");
+        }
+    }
+}
+
+#[test]
+fn block_numbers_roll_over_to_zero_past_65535() {
+    let blocks = 70_000usize;
+    let data = content(8 * blocks + 5, 9);
+    let (sender, receiver) = pair(data.len(), params(8, 8));
+    let (trace, sender, receiver) = run(sender, receiver, &data, deliver_all(), 10 * MINUTE);
+    assert_complete(&sender, &receiver);
+    assert_eq!(trace.received, data);
+    let wrap = trace.data_sent.windows(2).position(|w| w == [65535, 0]).expect("no 65535 -> 0 step");
+    assert_eq!(trace.data_sent[wrap + 2], 1, "block 65537 travels as 1");
+    // Windows of 8 end on multiples of 8: block 65536 is acknowledged as 0, block 69632 as 4096.
+    assert!(trace.acks_sent.contains(&0) && trace.acks_sent.contains(&4096), "{:?}", &trace.acks_sent[8180..8200]);
+    // With loss and reordering on top, the data still arrives intact.
+    let (sender, receiver) = pair(data.len(), params(8, 8));
+    let (trace, sender, receiver) = run(sender, receiver, &data, random_policy(1, 1, 1, 1), 10 * MINUTE);
+    assert_complete(&sender, &receiver);
+    assert_eq!(trace.received, data);
+}
+
+#[test]
+fn files_past_4_gib_keep_64_bit_offsets_through_rollover() {
+    // The sender never touches the bytes, so a 4 GiB stream costs only its bookkeeping.
+    let len = 4u64 * 1024 * 1024 * 1024 + 1000;
+    let timing = Timing::default();
+    let mut sender = Sender::new(params(1468, 64), len, None, &timing);
+    let now = std::time::Instant::now();
+    let mut expected_offset = 0u64;
+    let mut last = None;
+    while sender.outcome().is_none() {
+        let mut highest = None;
+        while let Some(Transmit::Data { block, offset, len: n }) = sender.poll_transmit(now) {
+            assert_eq!(offset, expected_offset);
+            expected_offset += n as u64;
+            highest = Some(block);
+            last = Some(n);
+        }
+        sender.handle(now, &Packet::Ack { block: highest.expect("window sent nothing") });
+    }
+    assert_eq!(sender.outcome(), Some(&Outcome::Complete));
+    assert_eq!(expected_offset, len);
+    assert_eq!(last, Some((len % 1468) as usize));
+    assert_eq!(sender.stats().bytes, len);
+}
+
+#[test]
+fn a_gap_in_a_window_is_repaired_without_waiting_for_a_timeout() {
+    let data = content(512 * 40, 11);
+    let (sender, receiver) = pair(data.len(), params(512, 16));
+    // Lose DATA 5 once.
+    let policy = Box::new(|w, _, p: &Packet<'_>| match (w, p) {
+        (Way::ToReceiver, Packet::Data { block: 5, .. }) => Fate::Drop,
+        _ => Fate::Deliver,
+    });
+    let mut dropped = false;
+    let once: sim::Policy = Box::new(move |w, n, p| {
+        let fate = policy(w, n, p);
+        if fate == Fate::Drop && !dropped {
+            dropped = true;
+            return Fate::Drop;
+        }
+        Fate::Deliver
+    });
+    let (trace, sender, receiver) = run(sender, receiver, &data, once, MINUTE);
+    assert_complete(&sender, &receiver);
+    assert_eq!(trace.received, data);
+    assert_eq!(sender.stats().timeouts, 0, "the gap must be repaired by the receiver's early ACK");
+    assert!(trace.acks_sent.starts_with(&[4]), "the receiver acknowledges block 4 at the gap: {:?}", trace.acks_sent);
+    assert!(trace.elapsed < Duration::from_millis(100), "took {:?}", trace.elapsed);
+}
+
+#[test]
+fn losing_the_first_block_of_a_window_is_repaired_by_the_repeated_ack() {
+    let data = content(512 * 40, 12);
+    let (sender, receiver) = pair(data.len(), params(512, 8));
+    let mut dropped = false;
+    let policy: sim::Policy = Box::new(move |w, _, p| match (w, p) {
+        (Way::ToReceiver, Packet::Data { block: 9, .. }) if !dropped => {
+            dropped = true;
+            Fate::Drop
+        }
+        _ => Fate::Deliver,
+    });
+    let (trace, sender, receiver) = run(sender, receiver, &data, policy, MINUTE);
+    assert_complete(&sender, &receiver);
+    assert_eq!(trace.received, data);
+    assert_eq!(sender.stats().timeouts, 0);
+}
+
+#[test]
+fn a_vanished_receiver_fails_the_sender_after_bounded_retries() {
+    let data = content(5000, 1);
+    let (sender, receiver) = pair(data.len(), params(512, 1));
+    let policy: sim::Policy = Box::new(|w, _, _| if w == Way::ToSender { Fate::Drop } else { Fate::Deliver });
+    let (trace, sender, _) = run(sender, receiver, &data, policy, 5 * MINUTE);
+    let timing = Timing::default();
+    assert_eq!(sender.outcome(), Some(&Outcome::Failed(TransferError::TimedOut { retries: timing.max_retries })));
+    assert_eq!(trace.data_sent.iter().filter(|&&b| b == 1).count() as u32, timing.max_retries + 1);
+    assert!(trace.elapsed < Duration::from_secs(30), "gave up after {:?}", trace.elapsed);
+}
+
+#[test]
+fn an_upload_over_the_limit_is_refused_with_disk_full() {
+    let data = content(3000, 2);
+    let timing = Timing::default();
+    let sender = Sender::new(params(512, 1), 3000, None, &timing);
+    let receiver = Receiver::new(params(512, 1), Some(Packet::Ack { block: 0 }), Some(2000), &timing);
+    let (trace, sender, receiver) = run(sender, receiver, &data, deliver_all(), MINUTE);
+    assert!(matches!(
+        receiver.outcome(),
+        Some(Outcome::Failed(TransferError::Aborted { code: ErrorCode::DiskFull, .. }))
+    ));
+    assert!(matches!(sender.outcome(), Some(Outcome::Failed(TransferError::Peer { code: ErrorCode::DiskFull, .. }))));
+    assert!(trace.received.len() <= 2000);
+}
+
+#[test]
+fn an_oversized_block_is_an_illegal_operation() {
+    let timing = Timing::default();
+    let mut receiver = Receiver::new(params(512, 1), None, None, &timing);
+    let now = std::time::Instant::now();
+    let big = vec![0u8; 513];
+    let packet = Packet::Data { block: 1, data: big.into() };
+    assert_eq!(receiver.handle(now, &packet), None);
+    assert!(matches!(
+        receiver.outcome(),
+        Some(Outcome::Failed(TransferError::Aborted { code: ErrorCode::IllegalOperation, .. }))
+    ));
+    assert!(matches!(receiver.poll_transmit(now), Some(Transmit::Packet(Packet::Error { .. }))));
+}
+
+/// The full exchange as a server and a client run it: RRQ with options, OACK, ACK 0, data.
+fn serve_read(
+    options: ClientOptions,
+    limits: ServerLimits,
+    data: &[u8],
+    policy: sim::Policy,
+) -> (sim::Trace, Sender, Receiver) {
+    let timing = Timing::default();
+    let now = std::time::Instant::now();
+    let request = ClientRequest::Get { filename: "f".into(), mode: Mode::Octet, options };
+    let mut opening = Opening::new(request, &timing);
+    let Some(Packet::ReadRequest(rrq)) = opening.poll_transmit(now) else { panic!("no RRQ") };
+    let negotiation = negotiate(&rrq.options, &limits, Direction::Read { size: Some(data.len() as u64) });
+    let mut sender = Sender::new(negotiation.params, data.len() as u64, negotiation.oack(), &timing);
+    let first = match sender.poll_transmit(now) {
+        Some(Transmit::Packet(packet)) => packet,
+        Some(Transmit::Data { block, offset, len }) => {
+            Packet::Data { block, data: data[offset as usize..offset as usize + len].to_vec().into() }
+        }
+        None => panic!("server sent nothing"),
+    };
+    let Ok(Some(Started::Get { mut receiver, size, refeed_first_packet })) = opening.handle(&first) else {
+        panic!("client did not start")
+    };
+    assert_eq!(size, negotiation.oack().map(|_| data.len() as u64).filter(|_| options.tsize.is_some()));
+    let mut prefix = Vec::new();
+    if refeed_first_packet && let Some(chunk) = receiver.handle(now, &first) {
+        prefix.extend_from_slice(chunk.data);
+    }
+    sim::run_after(sender, receiver, data, prefix, policy, MINUTE)
+}
+
+#[test]
+fn read_with_oack_negotiates_blksize_window_and_tsize() {
+    let data = content(100_000, 5);
+    let options = ClientOptions { blksize: Some(8192), windowsize: Some(16), tsize: Some(0), timeout: None };
+    let (trace, sender, receiver) = serve_read(options, ServerLimits::default(), &data, random_policy(3, 5, 1, 5));
+    assert_complete(&sender, &receiver);
+    assert_eq!(trace.received, data);
+    assert_eq!(sender.params(), TransferParams { blksize: 1468, windowsize: 16, timeout: None });
+    assert_eq!(receiver.params(), sender.params());
+}
+
+#[test]
+fn read_without_options_starts_with_data_1() {
+    let data = content(1500, 6);
+    let limits = ServerLimits { options_enabled: false, ..ServerLimits::default() };
+    let options = ClientOptions { blksize: Some(1468), ..ClientOptions::default() };
+    let (trace, sender, receiver) = serve_read(options, limits, &data, deliver_all());
+    assert_complete(&sender, &receiver);
+    assert_eq!(trace.received, data);
+    assert_eq!(sender.params().blksize, 512);
+}
+
+#[test]
+fn oack_answered_with_error_8_ends_quietly() {
+    // UEFI firmware asks for tsize, reads the OACK and answers ERROR 8 before the real transfer.
+    let timing = Timing::default();
+    let now = std::time::Instant::now();
+    let negotiation = negotiate(
+        &ClientOptions { tsize: Some(0), blksize: Some(1468), ..ClientOptions::default() }.to_request_options(),
+        &ServerLimits::default(),
+        Direction::Read { size: Some(10) },
+    );
+    let mut sender = Sender::new(negotiation.params, 10, negotiation.oack(), &timing);
+    assert!(matches!(sender.poll_transmit(now), Some(Transmit::Packet(Packet::OptionAck(_)))));
+    sender.handle(now, &Packet::error(ErrorCode::OptionsRefused, "tsize only"));
+    assert_eq!(sender.outcome(), Some(&Outcome::OptionsDeclined));
+    assert_eq!(sender.poll_transmit(now), None);
+}
+
+#[test]
+fn lost_oack_is_resent_until_ack_0() {
+    let data = content(2000, 8);
+    let options = ClientOptions { blksize: Some(1024), ..ClientOptions::default() };
+    let policy: sim::Policy = Box::new(|w, n, _| if w == Way::ToSender && n == 0 { Fate::Drop } else { Fate::Deliver });
+    let (trace, sender, receiver) = serve_read(options, ServerLimits::default(), &data, policy);
+    assert_complete(&sender, &receiver);
+    assert_eq!(trace.received, data);
+}
+
+#[test]
+fn client_refuses_an_oack_it_cannot_accept() {
+    let timing = Timing::default();
+    let request = ClientRequest::Get {
+        filename: "f".into(),
+        mode: Mode::Octet,
+        options: ClientOptions { blksize: Some(512), ..Default::default() },
+    };
+    let mut opening = Opening::new(request, &timing);
+    let oack = Packet::OptionAck(vec![lifeboat_tftp::TftpOption::new("blksize", "1468")]);
+    let failed = opening.handle(&oack).unwrap_err();
+    assert!(matches!(failed.reply, Some(Packet::Error { code: ErrorCode::OptionsRefused, .. })));
+}
+
+#[test]
+fn unanswered_request_is_repeated_then_abandoned() {
+    let timing = Timing::default();
+    let mut now = std::time::Instant::now();
+    let request =
+        ClientRequest::Put { filename: "f".into(), mode: Mode::Octet, options: ClientOptions::default(), len: 5 };
+    let mut opening = Opening::new(request, &timing);
+    let mut sent = 0;
+    loop {
+        while opening.poll_transmit(now).is_some() {
+            sent += 1;
+        }
+        now = opening.poll_timeout().expect("no timer armed");
+        if opening.handle_timeout(now).is_err() {
+            break;
+        }
+    }
+    assert_eq!(sent, timing.max_retries + 1);
+}
+
+#[test]
+fn put_starts_on_ack_0_and_on_oack() {
+    let timing = Timing::default();
+    let put = |options| ClientRequest::Put { filename: "f".into(), mode: Mode::Octet, options, len: 4000 };
+    let mut plain = Opening::new(put(ClientOptions::default()), &timing);
+    assert!(matches!(plain.handle(&Packet::Ack { block: 0 }), Ok(Some(Started::Put { .. }))));
+    let mut with = Opening::new(put(ClientOptions { tsize: Some(4000), ..Default::default() }), &timing);
+    let oack = Packet::OptionAck(vec![lifeboat_tftp::TftpOption::new("tsize", "4000")]);
+    assert!(matches!(with.handle(&oack), Ok(Some(Started::Put { .. }))));
+    assert!(matches!(with.handle(&Packet::Ack { block: 7 }), Ok(None)));
+}
+
+#[test]
+fn a_peer_error_mid_transfer_fails_with_its_message() {
+    let timing = Timing::default();
+    let now = std::time::Instant::now();
+    let mut sender = Sender::new(params(512, 1), 5000, None, &timing);
+    assert!(sender.poll_transmit(now).is_some());
+    sender.handle(now, &Packet::error(ErrorCode::DiskFull, "flash full"));
+    assert_eq!(
+        sender.outcome(),
+        Some(&Outcome::Failed(TransferError::Peer { code: ErrorCode::DiskFull, message: "flash full".into() }))
+    );
+}
