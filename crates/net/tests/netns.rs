@@ -1,0 +1,324 @@
+//! Broadcast and link-local behaviour between two throwaway network namespaces joined by a veth
+//! pair. Needs root (`ip netns add`); skipped with a reason otherwise, and failed when `CI` is set.
+//! Every address used exists only inside the namespaces, which are deleted by name afterwards.
+
+use std::fs::File;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6};
+use std::process::Command;
+use std::time::Duration;
+
+use lifeboat_net::{Datagram, PktInfoSocket, bind_transfer_socket, bind_udp};
+use nix::sched::{CloneFlags, setns};
+use tokio::net::UdpSocket;
+use tokio::time::timeout;
+
+const SERVER_V4: Ipv4Addr = Ipv4Addr::new(10, 231, 7, 1);
+const SERVER_V4_SECONDARY: Ipv4Addr = Ipv4Addr::new(10, 231, 7, 10);
+const CLIENT_V4: Ipv4Addr = Ipv4Addr::new(10, 231, 7, 2);
+const BROADCAST_V4: Ipv4Addr = Ipv4Addr::new(10, 231, 7, 255);
+const SERVER_ULA: Ipv6Addr = Ipv6Addr::new(0xfd42, 0x231, 7, 0, 0, 0, 0, 1);
+const CLIENT_ULA: Ipv6Addr = Ipv6Addr::new(0xfd42, 0x231, 7, 0, 0, 0, 0, 2);
+const SERVER_LL: Ipv6Addr = Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 1);
+const CLIENT_LL: Ipv6Addr = Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 2);
+
+fn ip(args: &[&str]) -> Result<(), String> {
+    let out = Command::new("ip")
+        .args(args)
+        .output()
+        .map_err(|e| format!("cannot run `ip`: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "`ip {}` failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}
+
+/// Skips (prints why) for an unprivileged run, fails under CI.
+fn skip(reason: &str) {
+    if std::env::var_os("CI").is_some() {
+        panic!("CI is set, so this test must run: {reason}");
+    }
+    eprintln!("SKIP: {reason} (needs root to create network namespaces)");
+}
+
+/// A network namespace deleted by name on drop.
+struct Netns(String);
+
+impl Netns {
+    fn add(name: String) -> Result<Self, String> {
+        ip(&["netns", "add", &name])?;
+        Ok(Self(name))
+    }
+
+    fn ip(&self, args: &[&str]) -> Result<(), String> {
+        let mut all = vec!["-n", self.0.as_str()];
+        all.extend_from_slice(args);
+        ip(&all)
+    }
+
+    /// Moves the *calling thread* into this namespace; sockets it opens afterwards live there.
+    fn enter(&self) {
+        let file = File::open(format!("/run/netns/{}", self.0)).expect("netns file");
+        setns(file, CloneFlags::CLONE_NEWNET).expect("setns");
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        if let Err(e) = ip(&["netns", "del", &self.0]) {
+            eprintln!("cleanup: {e}");
+        }
+    }
+}
+
+/// Server and client namespaces joined by veth `lbs<pid>` (server) – `lbc<pid>` (client).
+struct Lab {
+    server: Netns,
+    client: Netns,
+    server_if: String,
+    client_if: String,
+}
+
+impl Lab {
+    fn new(tag: &str) -> Result<Self, String> {
+        let pid = std::process::id();
+        let server = Netns::add(format!("lifeboat-net-{tag}-s-{pid}"))?;
+        let client = Netns::add(format!("lifeboat-net-{tag}-c-{pid}"))?;
+        let lab = Self {
+            server,
+            client,
+            server_if: format!("lbs{tag}{pid}"),
+            client_if: format!("lbc{tag}{pid}"),
+        };
+        lab.server.ip(&[
+            "link",
+            "add",
+            &lab.server_if,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            &lab.client_if,
+            "netns",
+            &lab.client.0,
+        ])?;
+        for (ns, dev) in [(&lab.server, &lab.server_if), (&lab.client, &lab.client_if)] {
+            // No automatic link-local address: the tests add fixed ones.
+            ns.ip(&["link", "set", dev, "addrgenmode", "none"])?;
+            ns.ip(&["link", "set", "lo", "up"])?;
+        }
+        Ok(lab)
+    }
+
+    fn up(&self) -> Result<(), String> {
+        self.server.ip(&["link", "set", &self.server_if, "up"])?;
+        self.client.ip(&["link", "set", &self.client_if, "up"])
+    }
+
+    /// Runs `f` on a fresh thread (so `setns` cannot leak into the test harness) with a
+    /// current-thread runtime entered.
+    fn run<F: FnOnce(&Self, &tokio::runtime::Runtime) + Send>(&self, f: F) {
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                let _guard = rt.enter();
+                f(self, &rt);
+            })
+            .join()
+            .unwrap_or_else(|e| std::panic::resume_unwind(e));
+        });
+    }
+}
+
+fn ifindex(name: &str) -> u32 {
+    nix::net::if_::if_nametoindex(name).expect("interface index")
+}
+
+/// Sends `payload` until the server sees it (the veth carrier and neighbour discovery take a
+/// moment), bounded to about 5 s.
+async fn deliver(client: &UdpSocket, to: SocketAddr, server: &PktInfoSocket) -> Datagram {
+    let mut buf = [0u8; 64];
+    for _ in 0..20 {
+        client.send_to(b"request", to).await.expect("send");
+        if let Ok(dgram) = timeout(Duration::from_millis(250), server.recv(&mut buf)).await {
+            let dgram = dgram.expect("recv");
+            assert_eq!(&buf[..dgram.len], b"request");
+            return dgram;
+        }
+    }
+    panic!("nothing sent to {to} reached the server within 5 s");
+}
+
+async fn reply_source(client: &UdpSocket, expect: &[u8]) -> SocketAddr {
+    let mut buf = [0u8; 64];
+    let (n, from) = timeout(Duration::from_secs(5), client.recv_from(&mut buf))
+        .await
+        .expect("no reply within 5 s")
+        .expect("recv_from");
+    assert_eq!(&buf[..n], expect);
+    from
+}
+
+#[test]
+fn broadcast_request_is_answered_from_the_interface_unicast_address() {
+    let lab = match Lab::new("4") {
+        Ok(lab) => lab,
+        Err(reason) => return skip(&reason),
+    };
+    let setup = (|| {
+        let addr = |a: Ipv4Addr| format!("{a}/24");
+        lab.server.ip(&[
+            "addr",
+            "add",
+            &addr(SERVER_V4),
+            "brd",
+            "+",
+            "dev",
+            &lab.server_if,
+        ])?;
+        lab.server.ip(&[
+            "addr",
+            "add",
+            &addr(SERVER_V4_SECONDARY),
+            "dev",
+            &lab.server_if,
+        ])?;
+        lab.client.ip(&[
+            "addr",
+            "add",
+            &addr(CLIENT_V4),
+            "brd",
+            "+",
+            "dev",
+            &lab.client_if,
+        ])?;
+        lab.up()
+    })();
+    setup.expect("namespace setup");
+
+    lab.run(|lab, rt| {
+        lab.server.enter();
+        let server_ifindex = ifindex(&lab.server_if);
+        let server = PktInfoSocket::bind("0.0.0.0:0".parse().unwrap()).unwrap();
+        let port = server.local_addr().unwrap().port();
+        lab.client.enter();
+        let client = bind_udp("0.0.0.0:0".parse().unwrap()).unwrap();
+        client.set_broadcast(true).unwrap();
+        let client_port = client.local_addr().unwrap().port();
+
+        rt.block_on(async {
+            // To the subnet broadcast address: reply from the interface's unicast address.
+            let dgram = deliver(&client, (BROADCAST_V4, port).into(), &server).await;
+            assert_eq!(dgram.peer, (CLIENT_V4, client_port).into());
+            assert_eq!(
+                dgram.local,
+                IpAddr::V4(SERVER_V4),
+                "not the broadcast address"
+            );
+            assert_eq!(dgram.ifindex, server_ifindex);
+            server
+                .send_from(b"reply", dgram.peer, Some(dgram.local), dgram.ifindex)
+                .await
+                .unwrap();
+            assert_eq!(
+                reply_source(&client, b"reply").await,
+                (SERVER_V4, port).into()
+            );
+
+            // A per-transfer socket on that address answers from it too.
+            lab.server.enter();
+            let transfer = bind_transfer_socket(dgram.local, dgram.ifindex).unwrap();
+            let tport = transfer.local_addr().unwrap().port();
+            transfer.send_to(b"data", dgram.peer).await.unwrap();
+            assert_eq!(
+                reply_source(&client, b"data").await,
+                (SERVER_V4, tport).into()
+            );
+
+            // To a secondary address: the reply must come from it, not from the primary
+            // address the kernel would choose for a plain send_to.
+            let dgram = deliver(&client, (SERVER_V4_SECONDARY, port).into(), &server).await;
+            assert_eq!(dgram.local, IpAddr::V4(SERVER_V4_SECONDARY));
+            server
+                .send_from(b"secondary", dgram.peer, Some(dgram.local), dgram.ifindex)
+                .await
+                .unwrap();
+            let from = reply_source(&client, b"secondary").await;
+            assert_eq!(from, (SERVER_V4_SECONDARY, port).into());
+        });
+    });
+}
+
+#[test]
+fn ipv6_link_local_request_keeps_its_scope_for_replies_and_transfers() {
+    let lab = match Lab::new("6") {
+        Ok(lab) => lab,
+        Err(reason) => return skip(&reason),
+    };
+    let setup = (|| {
+        let add = |ns: &Netns, a: Ipv6Addr, dev: &str| {
+            ns.ip(&["addr", "add", &format!("{a}/64"), "dev", dev, "nodad"])
+        };
+        add(&lab.server, SERVER_ULA, &lab.server_if)?;
+        add(&lab.server, SERVER_LL, &lab.server_if)?;
+        add(&lab.client, CLIENT_ULA, &lab.client_if)?;
+        add(&lab.client, CLIENT_LL, &lab.client_if)?;
+        lab.up()
+    })();
+    if let Err(reason) = setup {
+        return skip(&format!("IPv6 unavailable in namespaces: {reason}"));
+    }
+
+    lab.run(|lab, rt| {
+        lab.server.enter();
+        let server_ifindex = ifindex(&lab.server_if);
+        let server = PktInfoSocket::bind("[::]:0".parse().unwrap()).unwrap();
+        let port = server.local_addr().unwrap().port();
+        lab.client.enter();
+        let client_ifindex = ifindex(&lab.client_if);
+        let client_ula = bind_udp(SocketAddr::new(CLIENT_ULA.into(), 0)).unwrap();
+        let client_ll =
+            bind_udp(SocketAddrV6::new(CLIENT_LL, 0, 0, client_ifindex).into()).unwrap();
+        let ll_port = client_ll.local_addr().unwrap().port();
+
+        rt.block_on(async {
+            let dgram = deliver(&client_ula, (SERVER_ULA, port).into(), &server).await;
+            assert_eq!(dgram.peer, client_ula.local_addr().unwrap());
+            assert_eq!(dgram.local, IpAddr::V6(SERVER_ULA));
+            assert_eq!(dgram.ifindex, server_ifindex);
+
+            let to = SocketAddrV6::new(SERVER_LL, port, 0, client_ifindex).into();
+            let dgram = deliver(&client_ll, to, &server).await;
+            assert_eq!(
+                dgram.peer,
+                SocketAddrV6::new(CLIENT_LL, ll_port, 0, server_ifindex).into()
+            );
+            assert_eq!(dgram.local, IpAddr::V6(SERVER_LL));
+            assert_eq!(dgram.ifindex, server_ifindex);
+            server
+                .send_from(b"reply", dgram.peer, Some(dgram.local), dgram.ifindex)
+                .await
+                .unwrap();
+            let from = reply_source(&client_ll, b"reply").await;
+            assert_eq!(from.ip(), IpAddr::V6(SERVER_LL));
+            assert_eq!(from.port(), port);
+
+            lab.server.enter();
+            // A link-local address cannot be bound without its interface...
+            assert!(bind_transfer_socket(dgram.local, 0).is_err());
+            // ...so the transfer socket takes it from the datagram.
+            let transfer = bind_transfer_socket(dgram.local, dgram.ifindex).unwrap();
+            let tport = transfer.local_addr().unwrap().port();
+            transfer.send_to(b"data", dgram.peer).await.unwrap();
+            let from = reply_source(&client_ll, b"data").await;
+            assert_eq!((from.ip(), from.port()), (IpAddr::V6(SERVER_LL), tport));
+        });
+    });
+}
