@@ -1,0 +1,120 @@
+//! The command line. Every `serve` flag has a twin in the TOML file; a flag wins over the file.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "lifeboat",
+    version,
+    about = "Netboot and firmware-recovery appliance: TFTP server and client in one binary"
+)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Run the TFTP server.
+    Serve(ServeArgs),
+    /// Download a file from a TFTP server.
+    Get(GetArgs),
+    /// Upload a file to a TFTP server (for example a router in recovery mode).
+    Put(PutArgs),
+}
+
+#[derive(Debug, Args, Default)]
+pub(crate) struct ServeArgs {
+    /// TOML configuration file (see config/lifeboat.toml); flags override it.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) config: Option<PathBuf>,
+    /// Directory whose files are served.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) tftp_root: Option<PathBuf>,
+    /// Address to listen on, ADDR or ADDR:PORT (repeatable; default 0.0.0.0:69 and [::]:69).
+    #[arg(long, value_name = "ADDR[:PORT]")]
+    pub(crate) tftp_listen: Vec<String>,
+    /// Client range allowed to use the server (repeatable). Replaces the default private and
+    /// link-local ranges.
+    #[arg(long, value_name = "CIDR")]
+    pub(crate) allow: Vec<String>,
+    /// Serve FILE when a client asks for NAME (repeatable), e.g. tp_recovery.bin=openwrt.bin.
+    #[arg(long, value_name = "NAME=FILE")]
+    pub(crate) tftp_alias: Vec<String>,
+    /// Accept uploads (write requests) into --upload-dir.
+    #[arg(long)]
+    pub(crate) enable_upload: bool,
+    /// Where uploads are stored.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) upload_dir: Option<PathBuf>,
+    /// Largest upload accepted, in bytes.
+    #[arg(long, value_name = "BYTES")]
+    pub(crate) upload_max_size: Option<u64>,
+    /// Let an upload replace an existing file.
+    #[arg(long)]
+    pub(crate) upload_overwrite: bool,
+    /// Largest block size granted (8-65464; default 1468, one Ethernet frame).
+    #[arg(long, value_name = "N")]
+    pub(crate) tftp_max_blksize: Option<u16>,
+    /// Largest window granted (1-65535; default 64).
+    #[arg(long, value_name = "N")]
+    pub(crate) tftp_max_windowsize: Option<u16>,
+    /// Ignore all TFTP options, for bootloaders that break on an OACK.
+    #[arg(long)]
+    pub(crate) tftp_no_options: bool,
+    /// Serve every transfer from the listening port (for NAT and container bridges).
+    #[arg(long)]
+    pub(crate) tftp_single_port: bool,
+    /// Most transfers at once (default 256).
+    #[arg(long, value_name = "N")]
+    pub(crate) max_transfers: Option<usize>,
+    /// Most transfers at once from one client address (default 8).
+    #[arg(long, value_name = "N")]
+    pub(crate) max_transfers_per_client: Option<usize>,
+}
+
+/// Options shared by `get` and `put`.
+#[derive(Debug, Args)]
+pub(crate) struct TransferArgs {
+    /// Block size to ask for (8-65464). 0 asks for no options at all (plain RFC 1350).
+    #[arg(long, value_name = "N", default_value_t = 1468)]
+    pub(crate) blksize: u16,
+    /// Window size to ask for (RFC 7440).
+    #[arg(long, value_name = "N")]
+    pub(crate) windowsize: Option<u16>,
+    /// Transfer in netascii mode (text with CR LF line ends).
+    #[arg(long)]
+    pub(crate) netascii: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct GetArgs {
+    /// Server address: HOST, HOST:PORT or [IPV6]:PORT (port 69 by default).
+    pub(crate) server: String,
+    /// Name of the file on the server.
+    pub(crate) remote: String,
+    /// Where to write it (default: the remote name's last component, in this directory).
+    #[arg(short, long, value_name = "LOCAL")]
+    pub(crate) output: Option<PathBuf>,
+    #[command(flatten)]
+    pub(crate) transfer: TransferArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct PutArgs {
+    /// Server address: HOST, HOST:PORT or [IPV6]:PORT (port 69 by default).
+    pub(crate) server: String,
+    /// The file to upload.
+    pub(crate) local: PathBuf,
+    /// Name to store it under (default: the local file's name).
+    pub(crate) remote: Option<String>,
+    /// Keep asking until the server answers, for this long (e.g. 60s, 5m): routers open their
+    /// recovery TFTP server for a few seconds only.
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub(crate) wait: Option<Duration>,
+    #[command(flatten)]
+    pub(crate) transfer: TransferArgs,
+}

@@ -1,0 +1,256 @@
+//! Turns the TOML file and the `serve` flags into a validated [`TftpConfig`].
+//!
+//! The file is read into plain serde structs that refuse unknown keys; flags are laid over
+//! it; then every value is checked and all problems are reported together, each naming where
+//! it came from.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+use ipnet::IpNet;
+use lifeboat_server::{AllowList, DEFAULT_UPLOAD_MAX_SIZE, TftpConfig, UploadConfig};
+use lifeboat_tftp::options::{MAX_BLKSIZE, MIN_BLKSIZE};
+use serde::Deserialize;
+
+use crate::cli::ServeArgs;
+
+/// The configuration file as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct FileConfig {
+    #[serde(default)]
+    pub(crate) tftp: FileTftp,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct FileTftp {
+    pub(crate) root: Option<PathBuf>,
+    pub(crate) listen: Option<Vec<String>>,
+    pub(crate) allow: Option<Vec<String>>,
+    #[serde(default)]
+    pub(crate) aliases: BTreeMap<String, PathBuf>,
+    pub(crate) max_blksize: Option<u16>,
+    pub(crate) max_windowsize: Option<u16>,
+    #[serde(default)]
+    pub(crate) no_options: bool,
+    #[serde(default)]
+    pub(crate) single_port: bool,
+    pub(crate) max_transfers: Option<usize>,
+    pub(crate) max_transfers_per_client: Option<usize>,
+    #[serde(default)]
+    pub(crate) upload: FileUpload,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct FileUpload {
+    #[serde(default)]
+    pub(crate) enabled: bool,
+    pub(crate) dir: Option<PathBuf>,
+    pub(crate) max_size: Option<u64>,
+    #[serde(default)]
+    pub(crate) overwrite: bool,
+}
+
+/// Every problem found in the configuration, one per line.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration:\n  - {}", problems.join("\n  - "))]
+pub(crate) struct ConfigErrors {
+    pub(crate) problems: Vec<String>,
+}
+
+/// Reads and parses a configuration file.
+pub(crate) fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
+    use anyhow::Context as _;
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the configuration file {}", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("the configuration file {} is not valid", path.display()))
+}
+
+/// Merges flags over the file and validates the result.
+pub(crate) fn tftp_config(file: FileConfig, args: &ServeArgs) -> Result<TftpConfig, ConfigErrors> {
+    let file = file.tftp;
+    let mut problems = Vec::new();
+    let root = args.tftp_root.clone().or(file.root);
+    let mut config = TftpConfig::new(root.clone().unwrap_or_default());
+    if root.is_none() {
+        problems.push("no TFTP root: pass --tftp-root DIR or set tftp.root in the configuration file".to_owned());
+    }
+
+    let (listen, from) = if args.tftp_listen.is_empty() {
+        (file.listen, "tftp.listen")
+    } else {
+        (Some(args.tftp_listen.clone()), "--tftp-listen")
+    };
+    if let Some(listen) = listen {
+        config.listen = listen
+            .iter()
+            .filter_map(|text| {
+                parse_socket_addr(text, 69).map_err(|e| problems.push(format!("{from} {text:?}: {e}"))).ok()
+            })
+            .collect();
+    }
+
+    let (allow, from) =
+        if args.allow.is_empty() { (file.allow, "tftp.allow") } else { (Some(args.allow.clone()), "--allow") };
+    if let Some(allow) = allow {
+        let ranges = allow
+            .iter()
+            .filter_map(|text| parse_range(text).map_err(|e| problems.push(format!("{from} {text:?}: {e}"))).ok())
+            .collect();
+        config.allow = AllowList::new(ranges);
+    }
+
+    config.aliases = file.aliases;
+    for text in &args.tftp_alias {
+        match text.split_once('=') {
+            Some((name, target)) if !name.is_empty() && !target.is_empty() => {
+                config.aliases.insert(name.to_owned(), PathBuf::from(target));
+            }
+            _ => problems.push(format!("--tftp-alias {text:?}: expected NAME=FILE")),
+        }
+    }
+
+    if let Some(blksize) = args.tftp_max_blksize.or(file.max_blksize) {
+        if (MIN_BLKSIZE..=MAX_BLKSIZE).contains(&blksize) {
+            config.limits.max_blksize = blksize;
+        } else {
+            problems.push(format!("maximum block size {blksize}: must be between {MIN_BLKSIZE} and {MAX_BLKSIZE}"));
+        }
+    }
+    if let Some(window) = args.tftp_max_windowsize.or(file.max_windowsize) {
+        if window >= 1 {
+            config.limits.max_windowsize = window;
+        } else {
+            problems.push("maximum window size 0: must be between 1 and 65535".to_owned());
+        }
+    }
+    config.limits.options_enabled = !(args.tftp_no_options || file.no_options);
+    config.single_port = args.tftp_single_port || file.single_port;
+    for (value, name, slot) in [
+        (args.max_transfers.or(file.max_transfers), "maximum transfers", &mut config.max_transfers),
+        (
+            args.max_transfers_per_client.or(file.max_transfers_per_client),
+            "maximum transfers per client",
+            &mut config.max_transfers_per_client,
+        ),
+    ] {
+        match value {
+            Some(0) => problems.push(format!("{name} 0: must be at least 1")),
+            Some(n) => *slot = n,
+            None => {}
+        }
+    }
+
+    let upload = &file.upload;
+    if args.enable_upload || upload.enabled {
+        match args.upload_dir.clone().or(upload.dir.clone()) {
+            Some(dir) => {
+                config.upload = Some(UploadConfig {
+                    dir,
+                    max_size: args.upload_max_size.or(upload.max_size).unwrap_or(DEFAULT_UPLOAD_MAX_SIZE),
+                    overwrite: args.upload_overwrite || upload.overwrite,
+                });
+            }
+            None => problems.push("uploads are enabled but no directory is set: add --upload-dir DIR".to_owned()),
+        }
+    }
+    if problems.is_empty() { Ok(config) } else { Err(ConfigErrors { problems }) }
+}
+
+/// Parses `ADDR`, `ADDR:PORT`, `[V6]:PORT` or bare `V6`, with `default_port` when none is given.
+pub(crate) fn parse_socket_addr(text: &str, default_port: u16) -> Result<SocketAddr, String> {
+    if let Ok(addr) = text.parse::<SocketAddr>() {
+        return Ok(addr);
+    }
+    let bare = text.trim_start_matches('[').trim_end_matches(']');
+    bare.parse::<IpAddr>()
+        .map(|ip| SocketAddr::new(ip, default_port))
+        .map_err(|_| "expected an IP address with an optional port, like 192.168.1.10:69 or [fe80::1]:69".to_owned())
+}
+
+fn parse_range(text: &str) -> Result<IpNet, String> {
+    text.parse::<IpNet>()
+        .or_else(|_| text.parse::<IpAddr>().map(IpNet::from))
+        .map_err(|_| "expected an address range like 192.168.0.0/16 or an address".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn example() -> FileConfig {
+        let text = include_str!("../../../config/lifeboat.toml");
+        toml::from_str(text).expect("the example configuration must parse")
+    }
+
+    #[test]
+    fn the_example_configuration_parses_and_validates() {
+        let config = tftp_config(example(), &ServeArgs::default()).unwrap();
+        assert_eq!(config.root, PathBuf::from("/srv/tftp"));
+        assert_eq!(config.limits.max_blksize, 1468);
+        assert!(config.aliases.contains_key("tp_recovery.bin"));
+        assert!(config.upload.is_none());
+        assert!(config.allow.permits("192.168.0.86".parse().unwrap()));
+    }
+
+    #[test]
+    fn flags_override_the_file() {
+        let args = ServeArgs {
+            tftp_root: Some("/tmp/images".into()),
+            tftp_listen: vec!["127.0.0.1:6969".into()],
+            allow: vec!["127.0.0.0/8".into()],
+            tftp_max_blksize: Some(8192),
+            tftp_single_port: true,
+            ..ServeArgs::default()
+        };
+        let config = tftp_config(example(), &args).unwrap();
+        assert_eq!(config.root, PathBuf::from("/tmp/images"));
+        assert_eq!(config.listen, ["127.0.0.1:6969".parse().unwrap()]);
+        assert!(config.allow.permits("127.0.0.1".parse().unwrap()));
+        assert!(!config.allow.permits("192.168.0.86".parse().unwrap()));
+        assert_eq!(config.limits.max_blksize, 8192);
+        assert!(config.single_port);
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let args = ServeArgs {
+            tftp_listen: vec!["nonsense".into()],
+            allow: vec!["10.0.0.0/33".into()],
+            tftp_alias: vec!["broken".into()],
+            tftp_max_blksize: Some(4),
+            enable_upload: true,
+            ..ServeArgs::default()
+        };
+        let error = tftp_config(FileConfig::default(), &args).unwrap_err();
+        assert_eq!(error.problems.len(), 6, "{error}");
+        let text = error.to_string();
+        for part in [
+            "--tftp-root",
+            "--tftp-listen \"nonsense\"",
+            "--allow \"10.0.0.0/33\"",
+            "--tftp-alias \"broken\"",
+            "block size 4",
+            "--upload-dir",
+        ] {
+            assert!(text.contains(part), "{part:?} missing from:\n{text}");
+        }
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        assert!(toml::from_str::<FileConfig>("[tftp]\nroot = \"/x\"\nblocksize = 3\n").is_err());
+    }
+
+    #[test]
+    fn addresses_take_a_default_port() {
+        assert_eq!(parse_socket_addr("10.0.0.1", 69).unwrap(), "10.0.0.1:69".parse().unwrap());
+        assert_eq!(parse_socket_addr("10.0.0.1:6969", 69).unwrap(), "10.0.0.1:6969".parse().unwrap());
+        assert_eq!(parse_socket_addr("fe80::1", 69).unwrap(), "[fe80::1]:69".parse().unwrap());
+        assert_eq!(parse_socket_addr("[::1]", 69).unwrap(), "[::1]:69".parse().unwrap());
+        assert!(parse_socket_addr("router.lan", 69).is_err());
+    }
+}

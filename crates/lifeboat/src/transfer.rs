@@ -1,0 +1,145 @@
+//! `lifeboat get` and `lifeboat put`: the client commands, with a progress bar on a terminal
+//! and a summary (size, time, rate, sha256) at the end.
+
+use std::io::{IsTerminal, Read};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use indicatif::{ProgressBar, ProgressStyle};
+use lifeboat_server::client::{self, ClientReport, ClientSettings};
+use lifeboat_server::{Progress, human_rate};
+use lifeboat_tftp::{ClientOptions, Mode};
+use sha2::{Digest, Sha256};
+
+use crate::cli::{GetArgs, PutArgs, TransferArgs};
+use crate::settings::parse_socket_addr;
+
+pub(crate) async fn get(args: GetArgs) -> anyhow::Result<()> {
+    let server = resolve(&args.server).await?;
+    let local = match args.output {
+        Some(path) => path,
+        None => default_local_name(&args.remote)?,
+    };
+    let settings = settings(&args.transfer);
+    let progress = Arc::new(Progress::default());
+    let bar = show_progress(&progress);
+    let result = client::get(server, &args.remote, &local, &settings, &progress).await;
+    finish_progress(bar);
+    let report = result?;
+    summarize("received", &report, &local)
+}
+
+pub(crate) async fn put(args: PutArgs) -> anyhow::Result<()> {
+    let server = resolve(&args.server).await?;
+    let remote = match args.remote {
+        Some(remote) => remote,
+        None => args
+            .local
+            .file_name()
+            .and_then(|name| name.to_str())
+            .map(str::to_owned)
+            .with_context(|| format!("cannot derive a remote name from {}; give one", args.local.display()))?,
+    };
+    let settings = settings(&args.transfer);
+    if let Some(wait) = args.wait {
+        eprintln!("waiting up to {} for {server} to answer…", humantime::format_duration(wait));
+    }
+    let progress = Arc::new(Progress::default());
+    let bar = show_progress(&progress);
+    let result = client::put(server, &args.local, &remote, &settings, args.wait, &progress).await;
+    finish_progress(bar);
+    let report = result?;
+    summarize("sent", &report, &args.local)
+}
+
+fn settings(args: &TransferArgs) -> ClientSettings {
+    let options = if args.blksize == 0 {
+        ClientOptions::default()
+    } else {
+        ClientOptions { blksize: Some(args.blksize), windowsize: args.windowsize, tsize: Some(0), timeout: None }
+    };
+    let mode = if args.netascii { Mode::Netascii } else { Mode::Octet };
+    ClientSettings { options, mode, ..ClientSettings::default() }
+}
+
+/// SERVER, SERVER:PORT or a host name (resolved; port 69 unless given).
+async fn resolve(server: &str) -> anyhow::Result<SocketAddr> {
+    if let Ok(addr) = parse_socket_addr(server, 69) {
+        return Ok(addr);
+    }
+    let with_port = if server.contains(':') { server.to_owned() } else { format!("{server}:69") };
+    tokio::net::lookup_host(&with_port)
+        .await
+        .with_context(|| format!("cannot resolve the server address {server:?}"))?
+        .next()
+        .with_context(|| format!("the server name {server:?} has no address"))
+}
+
+fn default_local_name(remote: &str) -> anyhow::Result<PathBuf> {
+    remote
+        .rsplit(['/', '\\'])
+        .find(|part| !part.is_empty() && *part != "." && *part != "..")
+        .map(PathBuf::from)
+        .with_context(|| format!("cannot derive a local file name from {remote:?}; pass -o LOCAL"))
+}
+
+/// A progress bar on a terminal; nothing when stderr is a pipe or a file.
+fn show_progress(progress: &Arc<Progress>) -> Option<(ProgressBar, tokio::task::JoinHandle<()>)> {
+    if !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = ProgressBar::new(0);
+    bar.set_style(
+        ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let (ticker, progress) = (bar.clone(), Arc::clone(progress));
+    let task = tokio::spawn(async move {
+        loop {
+            if let Some(total) = progress.total() {
+                ticker.set_length(total);
+            }
+            ticker.set_position(progress.bytes());
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    });
+    Some((bar, task))
+}
+
+fn finish_progress(bar: Option<(ProgressBar, tokio::task::JoinHandle<()>)>) {
+    if let Some((bar, task)) = bar {
+        task.abort();
+        bar.finish_and_clear();
+    }
+}
+
+fn summarize(verb: &str, report: &ClientReport, local: &Path) -> anyhow::Result<()> {
+    let digest = sha256_file(local).with_context(|| format!("cannot read {} to hash it", local.display()))?;
+    println!(
+        "{verb} {} bytes in {:.2} s ({}), blksize {}, window {}, {} retransmits\nsha256 {digest}  {}",
+        report.bytes,
+        report.duration.as_secs_f64(),
+        human_rate(report.bytes as f64 / report.duration.as_secs_f64().max(1e-6)),
+        report.params.blksize,
+        report.params.windowsize,
+        report.retransmits,
+        local.display(),
+    );
+    Ok(())
+}
+
+fn sha256_file(path: &Path) -> std::io::Result<String> {
+    let mut file = std::fs::File::open(path)?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 256 * 1024];
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            return Ok(hex::encode(hasher.finalize()));
+        }
+        hasher.update(&buf[..n]);
+    }
+}

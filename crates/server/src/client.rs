@@ -1,0 +1,211 @@
+//! The TFTP client behind `lifeboat get` and `lifeboat put`, on the same core and pump as the
+//! server.
+//!
+//! `put` with a wait keeps asking until the device answers: routers in recovery mode often
+//! open their TFTP server for a few seconds only, and nobody can time the button press.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use lifeboat_net::BindError;
+use lifeboat_tftp::client::{ClientRequest, Opening, OpeningFailed, Started};
+use lifeboat_tftp::{ClientOptions, Mode, Outcome, Packet, Timing, TransferError, TransferParams};
+use tokio_util::sync::CancellationToken;
+
+use crate::link::{Link, MAX_DATAGRAM};
+use crate::open_files::OpenFiles;
+use crate::pump::{Machine, Progress, pump};
+use crate::source::{NetasciiSource, Source};
+use crate::upload::{Upload, UploadError};
+
+/// How the client talks.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientSettings {
+    pub options: ClientOptions,
+    pub mode: Mode,
+    pub timing: Timing,
+}
+
+impl Default for ClientSettings {
+    fn default() -> Self {
+        ClientSettings {
+            options: ClientOptions { blksize: Some(1468), tsize: Some(0), ..ClientOptions::default() },
+            mode: Mode::Octet,
+            timing: Timing::default(),
+        }
+    }
+}
+
+/// A finished client transfer.
+#[derive(Debug, Clone)]
+pub struct ClientReport {
+    pub bytes: u64,
+    pub duration: Duration,
+    pub params: TransferParams,
+    pub retransmits: u64,
+    /// The local file written (get) or read (put).
+    pub local: PathBuf,
+}
+
+/// Why a client transfer failed, phrased for the person at the keyboard.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error(transparent)]
+    Bind(#[from] BindError),
+    #[error("cannot read {}: {source}", path.display())]
+    ReadLocal { path: PathBuf, source: std::io::Error },
+    #[error("cannot write {}: {source}", path.display())]
+    WriteLocal { path: PathBuf, source: UploadError },
+    #[error("network error talking to {server}: {source}")]
+    Network { server: SocketAddr, source: std::io::Error },
+    #[error(
+        "no answer from {server} within {waited:.0?} — is the device's TFTP server up, and is {server} the right address?"
+    )]
+    NoAnswer { server: SocketAddr, waited: Duration },
+    #[error("{server} refused: {error}")]
+    Refused { server: SocketAddr, error: TransferError },
+    #[error("the transfer with {server} failed after {bytes} bytes: {error}")]
+    Failed { server: SocketAddr, bytes: u64, error: TransferError },
+}
+
+/// Downloads `remote` from `server` into `local`; the file appears only when complete.
+pub async fn get(
+    server: SocketAddr,
+    remote: &str,
+    local: &Path,
+    settings: &ClientSettings,
+    progress: &Progress,
+) -> Result<ClientReport, ClientError> {
+    let write_error = |source| ClientError::WriteLocal { path: local.to_owned(), source };
+    let upload = Upload::to_path(local.to_owned(), true, settings.mode == Mode::Netascii).map_err(write_error)?;
+    let request = ClientRequest::Get { filename: remote.to_owned(), mode: settings.mode, options: settings.options };
+    let (started, mut link, first) = open(server, request, settings, None).await?;
+    let Started::Get { mut receiver, refeed_first_packet, size } = started else {
+        unreachable!("a read request starts a receiver")
+    };
+    if let Some(size) = size {
+        progress.set_total(size);
+    }
+    let mut upload = Some(upload);
+    if refeed_first_packet
+        && let Ok(packet) = Packet::parse(&first)
+        && let Some(chunk) = receiver.handle(Instant::now(), &packet)
+        && let Some(upload) = upload.as_mut()
+    {
+        upload.write(chunk.data).map_err(|e| write_error(UploadError::Io(e)))?;
+    }
+    if receiver.outcome() == Some(&Outcome::Complete)
+        && let Some(upload) = upload.take()
+    {
+        upload.finish().map_err(write_error)?;
+    }
+    let machine = Machine::Receive { receiver, sink: upload };
+    finish(server, local, pump(machine, &mut link, &CancellationToken::new(), progress, false).await)
+}
+
+/// Uploads `local` to `server` as `remote`. With `wait`, keeps asking for that long until the
+/// server answers.
+pub async fn put(
+    server: SocketAddr,
+    local: &Path,
+    remote: &str,
+    settings: &ClientSettings,
+    wait: Option<Duration>,
+    progress: &Progress,
+) -> Result<ClientReport, ClientError> {
+    let read_error = |source| ClientError::ReadLocal { path: local.to_owned(), source };
+    let file = OpenFiles::default().open(local).map_err(read_error)?;
+    let source = match settings.mode {
+        Mode::Netascii => {
+            Source::Netascii(NetasciiSource::new(file, settings.options.windowsize.unwrap_or(1)).map_err(read_error)?)
+        }
+        _ => Source::Octet(file),
+    };
+    progress.set_total(source.len());
+    let mut options = settings.options;
+    options.tsize = options.tsize.map(|_| source.len());
+    let request = ClientRequest::Put { filename: remote.to_owned(), mode: settings.mode, options, len: source.len() };
+    let (started, mut link, _) = open(server, request, settings, wait).await?;
+    let Started::Put { sender } = started else { unreachable!("a write request starts a sender") };
+    let machine = Machine::Send { sender, source };
+    finish(server, local, pump(machine, &mut link, &CancellationToken::new(), progress, false).await)
+}
+
+fn finish(server: SocketAddr, local: &Path, pumped: crate::pump::Pumped) -> Result<ClientReport, ClientError> {
+    match pumped.outcome {
+        Outcome::Complete => Ok(ClientReport {
+            bytes: pumped.stats.bytes,
+            duration: pumped.duration,
+            params: pumped.params,
+            retransmits: pumped.stats.retransmits,
+            local: local.to_owned(),
+        }),
+        Outcome::OptionsDeclined => unreachable!("only a server sends an OACK"),
+        Outcome::Failed(error) => Err(ClientError::Failed { server, bytes: pumped.stats.bytes, error }),
+    }
+}
+
+/// Sends the request until the server answers, and locks onto the server's transfer ID.
+/// Returns the started transfer, its link, and the first datagram (which a receiver may need).
+async fn open(
+    server: SocketAddr,
+    request: ClientRequest,
+    settings: &ClientSettings,
+    wait: Option<Duration>,
+) -> Result<(Started, Link, Vec<u8>), ClientError> {
+    let unspecified = match server.ip() {
+        IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+    };
+    let socket = lifeboat_net::bind_udp(SocketAddr::new(unspecified, 0))?;
+    let network = |source| ClientError::Network { server, source };
+    let begun = Instant::now();
+    let give_up = wait.map(|wait| begun + wait);
+    let mut buf = vec![0u8; MAX_DATAGRAM];
+    'attempts: loop {
+        let mut opening = Opening::new(request.clone(), &settings.timing);
+        loop {
+            while let Some(packet) = opening.poll_transmit(Instant::now()) {
+                match socket.send_to(&packet.to_bytes(), server).await {
+                    Ok(_) => {}
+                    // Nobody listens yet (ICMP unreachable); while waiting, that is expected.
+                    Err(_) if give_up.is_some() => {}
+                    Err(error) => return Err(network(error)),
+                }
+            }
+            let deadline = opening.poll_timeout().unwrap_or_else(Instant::now);
+            let received = tokio::select! {
+                received = socket.recv_from(&mut buf) => Some(received),
+                () = tokio::time::sleep_until(deadline.into()) => None,
+            };
+            let (len, from) = match received {
+                Some(Ok(received)) => received,
+                Some(Err(_)) if give_up.is_some() => continue,
+                Some(Err(error)) => return Err(network(error)),
+                None => match opening.handle_timeout(Instant::now()) {
+                    Ok(()) => continue,
+                    Err(_) if give_up.is_some_and(|at| Instant::now() < at) => continue 'attempts,
+                    Err(_) => return Err(ClientError::NoAnswer { server, waited: begun.elapsed() }),
+                },
+            };
+            if from.ip() != server.ip() {
+                continue;
+            }
+            let Ok(packet) = Packet::parse(&buf[..len]) else { continue };
+            match opening.handle(&packet) {
+                Ok(Some(started)) => {
+                    let first = buf[..len].to_vec();
+                    return Ok((started, Link::Own { socket, peer: from }, first));
+                }
+                Ok(None) => {}
+                Err(OpeningFailed { error, reply }) => {
+                    if let Some(reply) = reply {
+                        let _ = socket.send_to(&reply.to_bytes(), from).await;
+                    }
+                    return Err(ClientError::Refused { server, error });
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,36 @@
+//! lifeboat's servers: the async drivers that run the protocol cores on real sockets, files
+//! and timers.
+//!
+//! **Invariant:** no protocol decisions are made here. Which block to send, when to retransmit,
+//! what to negotiate and which names are acceptable is decided by `lifeboat-tftp`; this crate
+//! moves bytes between sockets ([`lifeboat_net`]), files and the core, and reports what
+//! happened.
+//!
+//! Map:
+//! - [`TftpServer`] (`tftp_server.rs`): listening sockets, admission, one task per transfer.
+//! - [`client`]: `get` and `put` on the same machinery.
+//! - `pump.rs`: the I/O loop of one transfer; `link.rs`: own port or shared listening port.
+//! - `root.rs`: requested name → file (aliases, case, symlinks); `open_files.rs`: shared
+//!   descriptors; `source.rs`: octet or netascii bytes out; `upload.rs`: temp file, sync, rename.
+//! - `access.rs`: the source allow-list; `admission.rs`: transfer limits.
+//! - [`TransferReport`] (`report.rs`): the log line of each transfer.
+
+mod access;
+mod admission;
+pub mod client;
+mod config;
+mod link;
+mod open_files;
+mod pump;
+mod report;
+mod root;
+mod source;
+mod tftp_server;
+mod upload;
+
+pub use access::AllowList;
+pub use config::{DEFAULT_UPLOAD_MAX_SIZE, TftpConfig, UploadConfig};
+pub use pump::Progress;
+pub use report::{TransferReport, Way, human_rate};
+pub use root::RootError;
+pub use tftp_server::{StartError, TftpServer};

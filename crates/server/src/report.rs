@@ -1,0 +1,119 @@
+//! The record of one finished transfer, and the log line people read to learn which file a
+//! device asked for and how it went.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use lifeboat_tftp::{Outcome, TransferParams};
+
+/// Which way the file went, seen from lifeboat.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Way {
+    /// A client read a file from us.
+    Sent,
+    /// A client wrote a file to us.
+    Received,
+}
+
+/// One finished transfer.
+#[derive(Debug, Clone)]
+pub struct TransferReport {
+    pub peer: SocketAddr,
+    pub way: Way,
+    /// The name exactly as the client asked for it.
+    pub requested: String,
+    /// The file served or written.
+    pub file: PathBuf,
+    pub bytes: u64,
+    pub params: TransferParams,
+    pub retransmits: u64,
+    pub duration: Duration,
+    pub outcome: Outcome,
+}
+
+impl TransferReport {
+    /// Payload rate in bytes per second.
+    pub fn rate(&self) -> f64 {
+        self.bytes as f64 / self.duration.as_secs_f64().max(1e-6)
+    }
+
+    /// Writes the report to the log: info when it worked, warn when it did not.
+    pub fn log(&self) {
+        match &self.outcome {
+            Outcome::Failed(_) => tracing::warn!("{self}"),
+            _ => tracing::info!("{self}"),
+        }
+    }
+}
+
+impl fmt::Display for TransferReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let verb = match self.way {
+            Way::Sent => "sent",
+            Way::Received => "received",
+        };
+        let outcome = match &self.outcome {
+            Outcome::Complete => "complete".to_owned(),
+            Outcome::OptionsDeclined => "client only asked for the options (ERROR 8)".to_owned(),
+            Outcome::Failed(error) => format!("FAILED: {error}"),
+        };
+        write!(
+            f,
+            "{verb} {file} {dir} {peer} (requested \"{requested}\"): {bytes} bytes in {secs:.2} s, {rate}, blksize {blksize}, window {window}, {retransmits} retransmits — {outcome}",
+            file = self.file.display(),
+            dir = if self.way == Way::Sent { "to" } else { "from" },
+            peer = self.peer,
+            requested = self.requested,
+            bytes = self.bytes,
+            secs = self.duration.as_secs_f64(),
+            rate = human_rate(self.rate()),
+            blksize = self.params.blksize,
+            window = self.params.windowsize,
+            retransmits = self.retransmits,
+        )
+    }
+}
+
+/// "12.3 MB/s" style rates (decimal megabytes, as network tools print them).
+pub fn human_rate(bytes_per_second: f64) -> String {
+    if bytes_per_second >= 1e6 {
+        format!("{:.1} MB/s", bytes_per_second / 1e6)
+    } else {
+        format!("{:.1} kB/s", bytes_per_second / 1e3)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lifeboat_tftp::{ErrorCode, TransferError};
+
+    #[test]
+    fn the_log_line_names_the_requested_file_and_the_outcome() {
+        let report = TransferReport {
+            peer: "192.168.0.86:3456".parse().unwrap(),
+            way: Way::Sent,
+            requested: "wr841nv8_tp_recovery.bin".into(),
+            file: "/srv/tftp/openwrt.bin".into(),
+            bytes: 4_000_000,
+            params: TransferParams { blksize: 512, windowsize: 1, timeout: None },
+            retransmits: 3,
+            duration: Duration::from_secs(2),
+            outcome: Outcome::Failed(TransferError::Peer { code: ErrorCode::DiskFull, message: "full".into() }),
+        };
+        let line = report.to_string();
+        for part in [
+            "sent /srv/tftp/openwrt.bin to 192.168.0.86:3456",
+            "\"wr841nv8_tp_recovery.bin\"",
+            "2.0 MB/s",
+            "blksize 512",
+            "3 retransmits",
+            "FAILED",
+            "full",
+        ] {
+            assert!(line.contains(part), "{part:?} missing from {line}");
+        }
+    }
+}

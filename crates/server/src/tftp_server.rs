@@ -1,0 +1,368 @@
+//! The TFTP server: listening sockets, admission of requests, and one task per transfer.
+//!
+//! A request passes, in order: the source allow-list (ERROR 2), the duplicate and busy checks,
+//! the filename policy and lookup (ERROR 1/2), then option negotiation in the core. Each
+//! transfer answers from a fresh port bound to the address the client talked to, or in
+//! single-port mode from the listening socket itself.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use lifeboat_net::{BindError, Datagram, PktInfoSocket};
+use lifeboat_tftp::{Direction, ErrorCode, Mode, Packet, Receiver, Request, Sender, negotiate, policy};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::admission::{Admission, Refusal};
+use crate::config::TftpConfig;
+use crate::link::{Link, MAX_DATAGRAM};
+use crate::open_files::OpenFiles;
+use crate::pump::{Machine, Progress, pump};
+use crate::report::{TransferReport, Way};
+use crate::root::{LookupError, Root, RootError};
+use crate::source::{NetasciiSource, Source};
+use crate::upload::{self, Upload, UploadError};
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Root(#[from] RootError),
+    #[error(transparent)]
+    Bind(#[from] BindError),
+    #[error("the upload directory {} is not usable: {source} — create it or choose another with --upload-dir", dir.display())]
+    UploadDir { dir: PathBuf, source: std::io::Error },
+    #[error("no address to listen on: every address in --tftp-listen failed")]
+    NothingToListenOn,
+}
+
+/// A bound TFTP server, ready to [`run`](TftpServer::run).
+#[derive(Debug)]
+pub struct TftpServer {
+    sockets: Vec<Arc<PktInfoSocket>>,
+    shared: Arc<Shared>,
+}
+
+/// Channels of single-port transfers, by client address.
+type Routes = Mutex<HashMap<SocketAddr, mpsc::Sender<Vec<u8>>>>;
+
+#[derive(Debug)]
+struct Shared {
+    config: TftpConfig,
+    root: Root,
+    files: OpenFiles,
+    admission: Arc<Admission>,
+    routes: Routes,
+}
+
+impl TftpServer {
+    /// Checks the root, clears left-over uploads and binds every listening address. An IPv6
+    /// wildcard is skipped with a warning on a machine without IPv6.
+    pub fn bind(config: TftpConfig) -> Result<TftpServer, StartError> {
+        let root = Root::new(&config.root, &config.aliases)?;
+        if let Some(upload) = &config.upload {
+            let removed = upload::remove_leftovers(&upload.dir)
+                .map_err(|source| StartError::UploadDir { dir: upload.dir.clone(), source })?;
+            if removed > 0 {
+                tracing::info!(removed, dir = %upload.dir.display(), "removed unfinished uploads of an earlier run");
+            }
+        }
+        let mut sockets = Vec::new();
+        for addr in &config.listen {
+            match PktInfoSocket::bind(*addr) {
+                Ok(socket) => sockets.push(Arc::new(socket)),
+                Err(BindError::Unsupported { .. }) if addr.ip().is_unspecified() && addr.is_ipv6() => {
+                    tracing::warn!(%addr, "IPv6 is not available on this machine; serving IPv4 only");
+                }
+                Err(error) => return Err(error.into()),
+            }
+        }
+        if sockets.is_empty() {
+            return Err(StartError::NothingToListenOn);
+        }
+        let admission = Admission::new(config.max_transfers, config.max_transfers_per_client);
+        let shared = Shared { config, root, files: OpenFiles::default(), admission, routes: Mutex::default() };
+        Ok(TftpServer { sockets, shared: Arc::new(shared) })
+    }
+
+    /// The addresses actually bound (with the port the system chose for port 0).
+    pub fn local_addrs(&self) -> Vec<SocketAddr> {
+        self.sockets.iter().filter_map(|s| s.local_addr().ok()).collect()
+    }
+
+    /// Serves until `shutdown` fires, then stops every transfer (each tells its client) and
+    /// returns once they have ended.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let transfers = TaskTracker::new();
+        let listeners = TaskTracker::new();
+        for socket in &self.sockets {
+            let (socket, shared, transfers, shutdown) =
+                (Arc::clone(socket), Arc::clone(&self.shared), transfers.clone(), shutdown.clone());
+            listeners.spawn(listen(socket, shared, transfers, shutdown));
+        }
+        for addr in self.local_addrs() {
+            tracing::info!(%addr, root = %self.shared.root.dir().display(), "TFTP listening");
+        }
+        listeners.close();
+        listeners.wait().await;
+        transfers.close();
+        transfers.wait().await;
+        tracing::info!("TFTP stopped");
+    }
+}
+
+async fn listen(socket: Arc<PktInfoSocket>, shared: Arc<Shared>, transfers: TaskTracker, shutdown: CancellationToken) {
+    let mut buf = vec![0u8; MAX_DATAGRAM];
+    loop {
+        let datagram = tokio::select! {
+            () = shutdown.cancelled() => return,
+            received = socket.recv(&mut buf) => match received {
+                Ok(datagram) => datagram,
+                Err(error) => {
+                    tracing::warn!(%error, "receive failed on the TFTP socket");
+                    continue;
+                }
+            },
+        };
+        let bytes = &buf[..datagram.len];
+        if shared.config.single_port && route(&shared.routes, datagram.peer, bytes) {
+            continue;
+        }
+        match Packet::parse(bytes) {
+            Ok(Packet::ReadRequest(request)) => {
+                accept(&socket, &shared, &transfers, &shutdown, datagram, Way::Sent, request.into_owned()).await
+            }
+            Ok(Packet::WriteRequest(request)) => {
+                accept(&socket, &shared, &transfers, &shutdown, datagram, Way::Received, request.into_owned()).await
+            }
+            Ok(_) if shared.config.single_port => {
+                reply_error(&socket, &datagram, ErrorCode::UnknownTransferId, "unknown transfer ID").await;
+            }
+            Ok(_) => tracing::debug!(peer = %datagram.peer, "ignored a non-request packet on the listening port"),
+            Err(error) => tracing::debug!(peer = %datagram.peer, %error, "ignored a malformed datagram"),
+        }
+    }
+}
+
+/// Hands a datagram to the single-port transfer of its sender, if there is one.
+fn route(routes: &Routes, peer: SocketAddr, bytes: &[u8]) -> bool {
+    let routes = routes.lock().unwrap_or_else(|p| p.into_inner());
+    match routes.get(&peer) {
+        Some(inbox) => {
+            // A full inbox means the transfer is far behind; dropping is what the network
+            // would have done, and the protocol recovers.
+            let _ = inbox.try_send(bytes.to_vec());
+            true
+        }
+        None => false,
+    }
+}
+
+async fn reply_error(socket: &PktInfoSocket, datagram: &Datagram, code: ErrorCode, message: &str) {
+    let bytes = Packet::error(code, message).to_bytes();
+    if let Err(error) = socket.send_from(&bytes, datagram.peer, Some(datagram.local), datagram.ifindex).await {
+        tracing::debug!(peer = %datagram.peer, %error, "could not send an error reply");
+    }
+}
+
+async fn accept(
+    socket: &Arc<PktInfoSocket>,
+    shared: &Arc<Shared>,
+    transfers: &TaskTracker,
+    shutdown: &CancellationToken,
+    datagram: Datagram,
+    way: Way,
+    request: Request<'static>,
+) {
+    let peer = datagram.peer;
+    let requested = String::from_utf8_lossy(&request.filename).into_owned();
+    if !shared.config.allow.permits(peer.ip()) {
+        tracing::warn!(%peer, %requested, "refused: the client's address is not in the allow-list (--allow)");
+        reply_error(socket, &datagram, ErrorCode::AccessViolation, "access denied: your address is not allowed").await;
+        return;
+    }
+    let ticket = match shared.admission.admit(peer) {
+        Ok(ticket) => ticket,
+        Err(Refusal::Duplicate) => return,
+        Err(refusal) => {
+            let message = match refusal {
+                Refusal::ServerBusy { limit } => format!("server busy: {limit} transfers running, try again"),
+                Refusal::ClientBusy { limit } => format!("too many transfers from your address (limit {limit})"),
+                Refusal::Duplicate => unreachable!("handled above"),
+            };
+            tracing::warn!(%peer, %requested, "refused: {message}");
+            reply_error(socket, &datagram, ErrorCode::NotDefined, &message).await;
+            return;
+        }
+    };
+    let link = match open_link(socket, shared, &datagram) {
+        Ok(link) => link,
+        Err(error) => {
+            tracing::error!(%peer, %error, "cannot open a socket for the transfer");
+            reply_error(socket, &datagram, ErrorCode::NotDefined, "server error: no socket for the transfer").await;
+            return;
+        }
+    };
+    let (shared, shutdown) = (Arc::clone(shared), shutdown.clone());
+    transfers.spawn(async move {
+        let _ticket = ticket;
+        let mut link = link;
+        if let Some(report) = serve(&shared, &mut link, &shutdown, way, request, requested).await {
+            report.log();
+        }
+        if let Link::Shared { peer, .. } = &link {
+            shared.routes.lock().unwrap_or_else(|p| p.into_inner()).remove(peer);
+        }
+    });
+}
+
+fn open_link(socket: &Arc<PktInfoSocket>, shared: &Shared, datagram: &Datagram) -> Result<Link, BindError> {
+    if shared.config.single_port {
+        let (sender, inbox) = mpsc::channel(256);
+        shared.routes.lock().unwrap_or_else(|p| p.into_inner()).insert(datagram.peer, sender);
+        return Ok(Link::Shared {
+            socket: Arc::clone(socket),
+            inbox,
+            peer: datagram.peer,
+            local: datagram.local,
+            ifindex: datagram.ifindex,
+        });
+    }
+    let socket = lifeboat_net::bind_transfer_socket(datagram.local, datagram.ifindex)?;
+    Ok(Link::Own { socket, peer: datagram.peer })
+}
+
+/// Runs one request to its end. Returns the report to log, or `None` when the request was
+/// answered with an error before any transfer began (that is logged here).
+async fn serve(
+    shared: &Arc<Shared>,
+    link: &mut Link,
+    shutdown: &CancellationToken,
+    way: Way,
+    request: Request<'static>,
+    requested: String,
+) -> Option<TransferReport> {
+    let peer = link.peer();
+    let prepared = {
+        let (shared, request) = (Arc::clone(shared), request.clone());
+        tokio::task::spawn_blocking(move || prepare(&shared, way, &request)).await
+    };
+    let (machine, file) = match prepared {
+        Ok(Ok(prepared)) => prepared,
+        Ok(Err(refusal)) => {
+            refusal.log(peer, &requested, way);
+            let _ = link.send(&Packet::error(refusal.code, refusal.message).to_bytes()).await;
+            return None;
+        }
+        Err(join_error) => {
+            tracing::error!(%peer, %requested, %join_error, "preparing the transfer failed");
+            return None;
+        }
+    };
+    let progress = Progress::default();
+    let pumped = pump(machine, link, shutdown, &progress, true).await;
+    Some(TransferReport {
+        peer,
+        way,
+        requested,
+        file,
+        bytes: pumped.stats.bytes,
+        params: pumped.params,
+        retransmits: pumped.stats.retransmits,
+        duration: pumped.duration,
+        outcome: pumped.outcome,
+    })
+}
+
+/// A request answered with an error before any data moved.
+#[derive(Debug)]
+struct Refused {
+    code: ErrorCode,
+    message: String,
+    /// What the log says (the client only sees `message`, without server paths).
+    detail: String,
+}
+
+impl Refused {
+    fn new(code: ErrorCode, message: impl Into<String>, detail: impl Into<String>) -> Refused {
+        Refused { code, message: message.into(), detail: detail.into() }
+    }
+
+    fn log(&self, peer: SocketAddr, requested: &str, way: Way) {
+        let what = if way == Way::Sent { "read" } else { "write" };
+        if self.code == ErrorCode::FileNotFound {
+            tracing::warn!(%peer, "{what} of \"{requested}\": file not found ({})", self.detail);
+        } else {
+            tracing::warn!(%peer, "{what} of \"{requested}\" refused: {}", self.detail);
+        }
+    }
+}
+
+/// Finds or creates the file and sets up the state machine. Blocking.
+fn prepare(shared: &Shared, way: Way, request: &Request<'_>) -> Result<(Machine, PathBuf), Refused> {
+    if request.mode == Mode::Mail {
+        return Err(Refused::new(ErrorCode::IllegalOperation, "mail mode is not supported", "mail mode"));
+    }
+    let netascii = request.mode == Mode::Netascii;
+    let config = &shared.config;
+    match way {
+        Way::Sent => {
+            let path = shared.root.resolve(&request.filename).map_err(lookup_refusal)?;
+            let file = shared.files.open(&path).map_err(|e| {
+                Refused::new(ErrorCode::AccessViolation, "cannot read the file", format!("{}: {e}", path.display()))
+            })?;
+            let source = if netascii {
+                let window = config.limits.max_windowsize;
+                Source::Netascii(NetasciiSource::new(file, window).map_err(|e| {
+                    Refused::new(ErrorCode::AccessViolation, "cannot read the file", format!("{}: {e}", path.display()))
+                })?)
+            } else {
+                Source::Octet(file)
+            };
+            let negotiation = negotiate(&request.options, &config.limits, Direction::Read { size: Some(source.len()) });
+            let sender = Sender::new(negotiation.params, source.len(), negotiation.oack(), &config.timing);
+            Ok((Machine::Send { sender, source }, path))
+        }
+        Way::Received => {
+            let Some(uploads) = &config.upload else {
+                return Err(Refused::new(
+                    ErrorCode::AccessViolation,
+                    "uploads are disabled",
+                    "uploads are disabled (start with --enable-upload --upload-dir DIR)",
+                ));
+            };
+            let relative = policy::normalize(&request.filename)
+                .map_err(|e| Refused::new(ErrorCode::AccessViolation, e.to_string(), e.to_string()))?;
+            let negotiation = negotiate(&request.options, &config.limits, Direction::Write);
+            if let Some(size) = negotiation.announced_size
+                && size > uploads.max_size
+            {
+                let message = format!("the file is larger than the upload limit of {} bytes", uploads.max_size);
+                return Err(Refused::new(ErrorCode::DiskFull, message.clone(), message));
+            }
+            let upload = Upload::begin(&uploads.dir, &relative, uploads.overwrite, netascii).map_err(|e| {
+                let code = match e {
+                    UploadError::Exists => ErrorCode::FileExists,
+                    _ => ErrorCode::AccessViolation,
+                };
+                Refused::new(code, e.to_string(), e.to_string())
+            })?;
+            let target = upload.target().to_owned();
+            let opening = negotiation.oack().unwrap_or(Packet::Ack { block: 0 });
+            let receiver = Receiver::new(negotiation.params, Some(opening), Some(uploads.max_size), &config.timing);
+            Ok((Machine::Receive { receiver, sink: Some(upload) }, target))
+        }
+    }
+}
+
+fn lookup_refusal(error: LookupError) -> Refused {
+    let code = match error {
+        LookupError::NotFound | LookupError::NotAFile => ErrorCode::FileNotFound,
+        _ => ErrorCode::AccessViolation,
+    };
+    // The client hears the reason without any server path (dnsmasq leaks full paths here).
+    Refused::new(code, error.to_string(), error.to_string())
+}
