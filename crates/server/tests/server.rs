@@ -1,0 +1,334 @@
+//! The server and client drivers end to end on loopback, in-process, on ports the system
+//! picks. Real third-party clients are exercised in the `tests/` crate inside namespaces.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use lifeboat_server::client::{self, ClientError, ClientSettings};
+use lifeboat_server::{AllowList, Progress, TftpConfig, TftpServer, UploadConfig};
+use lifeboat_tftp::{ClientOptions, ErrorCode, Mode, Packet, Timing, TransferError};
+use tokio::net::UdpSocket;
+use tokio_util::sync::CancellationToken;
+
+struct Running {
+    addr: SocketAddr,
+    shutdown: CancellationToken,
+    task: tokio::task::JoinHandle<()>,
+    dir: tempfile::TempDir,
+}
+
+impl Running {
+    fn root(&self) -> PathBuf {
+        self.dir.path().join("root")
+    }
+    async fn stop(self) {
+        self.shutdown.cancel();
+        tokio::time::timeout(Duration::from_secs(5), self.task).await.expect("server did not stop").unwrap();
+    }
+}
+
+/// A server on 127.0.0.1 with loopback allowed, after `adjust` changed its configuration.
+fn start(adjust: impl FnOnce(&mut TftpConfig)) -> Running {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("root")).unwrap();
+    let mut config = TftpConfig::new(dir.path().join("root"));
+    config.listen = vec!["127.0.0.1:0".parse().unwrap()];
+    config.allow = AllowList::new(vec!["127.0.0.0/8".parse().unwrap()]);
+    config.timing = Timing { max_retries: 3, ..Timing::default() };
+    adjust(&mut config);
+    let server = TftpServer::bind(config).unwrap();
+    let addr = server.local_addrs()[0];
+    let shutdown = CancellationToken::new();
+    let task = tokio::spawn(server.run(shutdown.clone()));
+    Running { addr, shutdown, task, dir }
+}
+
+fn enable_uploads(dir: &Path, overwrite: bool, max_size: u64) -> impl FnOnce(&mut TftpConfig) {
+    let dir = dir.to_owned();
+    move |config| config.upload = Some(UploadConfig { dir, max_size, overwrite })
+}
+
+fn content(len: usize) -> Vec<u8> {
+    (0..len).map(|i| (i * 7 + i / 251) as u8).collect()
+}
+
+fn settings(blksize: Option<u16>, windowsize: Option<u16>) -> ClientSettings {
+    ClientSettings {
+        options: ClientOptions { blksize, windowsize, tsize: Some(0), timeout: None },
+        mode: Mode::Octet,
+        timing: Timing { max_retries: 3, ..Timing::default() },
+    }
+}
+
+async fn fetch(server: &Running, name: &str, settings: &ClientSettings) -> Result<Vec<u8>, ClientError> {
+    static FETCHES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = FETCHES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let out = server.dir.path().join(format!("fetched-{n}"));
+    client::get(server.addr, name, &out, settings, &Progress::default()).await?;
+    Ok(std::fs::read(out).unwrap())
+}
+
+fn peer_error(result: Result<Vec<u8>, ClientError>) -> (ErrorCode, String) {
+    match result {
+        Err(ClientError::Refused { error: TransferError::Peer { code, message }, .. }) => (code, message),
+        other => panic!("expected an ERROR from the server, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn files_of_every_size_arrive_intact_with_and_without_options() {
+    let server = start(|c| c.limits.max_blksize = 8192);
+    for len in [0, 1, 511, 512, 513, 1468 * 3, 200_000] {
+        std::fs::write(server.root().join(format!("f{len}")), content(len)).unwrap();
+        for settings in [settings(None, None), settings(Some(1468), None), settings(Some(8192), Some(16))] {
+            let got = fetch(&server, &format!("f{len}"), &settings).await.unwrap();
+            assert_eq!(got, content(len), "len {len} with {:?}", settings.options);
+        }
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn names_resolve_through_aliases_case_and_backslashes() {
+    let server = start(|c| {
+        c.aliases.insert("wr841nv8_tp_recovery.bin".into(), "openwrt.bin".into());
+    });
+    std::fs::create_dir_all(server.root().join("Boot")).unwrap();
+    std::fs::write(server.root().join("openwrt.bin"), b"openwrt").unwrap();
+    std::fs::write(server.root().join("Boot/BCD"), b"bcd").unwrap();
+    let s = settings(None, None);
+    assert_eq!(fetch(&server, "wr841nv8_tp_recovery.bin", &s).await.unwrap(), b"openwrt");
+    assert_eq!(fetch(&server, "\\boot\\bcd", &s).await.unwrap(), b"bcd");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn hostile_names_and_missing_files_get_clear_errors() {
+    let server = start(|_| {});
+    let outside = server.dir.path().join("secret");
+    std::fs::write(&outside, b"secret").unwrap();
+    std::os::unix::fs::symlink(&outside, server.root().join("link")).unwrap();
+    let s = settings(None, None);
+    for name in ["../secret", "..\\secret", "/../secret", "link", "a\u{1}b"] {
+        let (code, message) = peer_error(fetch(&server, name, &s).await);
+        assert_eq!(code, ErrorCode::AccessViolation, "{name}: {message}");
+        assert!(!message.contains(server.dir.path().to_str().unwrap()), "the error leaks a server path: {message}");
+    }
+    let (code, _) = peer_error(fetch(&server, "missing.bin", &s).await);
+    assert_eq!(code, ErrorCode::FileNotFound);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn sources_outside_the_allow_list_are_refused() {
+    let server = start(|c| c.allow = AllowList::default());
+    std::fs::write(server.root().join("f"), b"x").unwrap();
+    let (code, message) = peer_error(fetch(&server, "f", &settings(None, None)).await);
+    assert_eq!(code, ErrorCode::AccessViolation);
+    assert!(message.contains("not allowed"), "{message}");
+    server.stop().await;
+}
+
+async fn upload(server: &Running, local: &Path, name: &str, s: &ClientSettings) -> Result<(), ClientError> {
+    client::put(server.addr, local, name, s, None, &Progress::default()).await.map(drop)
+}
+
+#[tokio::test]
+async fn uploads_are_refused_unless_enabled() {
+    let server = start(|_| {});
+    let local = server.dir.path().join("local.bin");
+    std::fs::write(&local, content(1000)).unwrap();
+    match upload(&server, &local, "x.bin", &settings(None, None)).await {
+        Err(ClientError::Refused {
+            error: TransferError::Peer { code: ErrorCode::AccessViolation, message }, ..
+        }) => {
+            assert!(message.contains("uploads are disabled"), "{message}");
+        }
+        other => panic!("{other:?}"),
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn uploads_land_whole_and_never_overwrite_unless_allowed() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(enable_uploads(dir.path(), false, 1 << 20));
+    let local = server.dir.path().join("local.bin");
+    std::fs::write(&local, content(300_000)).unwrap();
+    upload(&server, &local, "backup.bin", &settings(Some(1468), Some(8))).await.unwrap();
+    assert_eq!(std::fs::read(dir.path().join("backup.bin")).unwrap(), content(300_000));
+    match upload(&server, &local, "backup.bin", &settings(None, None)).await {
+        Err(ClientError::Refused { error: TransferError::Peer { code: ErrorCode::FileExists, .. }, .. }) => {}
+        other => panic!("{other:?}"),
+    }
+    // Too large: announced with tsize, refused before any data moves, nothing left behind.
+    std::fs::write(&local, content(2 << 20)).unwrap();
+    match upload(&server, &local, "big.bin", &settings(Some(1468), None)).await {
+        Err(ClientError::Refused { error: TransferError::Peer { code: ErrorCode::DiskFull, .. }, .. }) => {}
+        other => panic!("{other:?}"),
+    }
+    // Too large without tsize: stopped when the limit is crossed.
+    let no_tsize = ClientSettings { options: ClientOptions::default(), ..settings(None, None) };
+    match upload(&server, &local, "big.bin", &no_tsize).await {
+        Err(ClientError::Failed { error: TransferError::Peer { code: ErrorCode::DiskFull, .. }, .. }) => {}
+        other => panic!("{other:?}"),
+    }
+    let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(names, ["backup.bin"]);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn an_upload_whose_client_vanishes_leaves_nothing_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(enable_uploads(dir.path(), false, 1 << 20));
+    let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let wrq = b"\x00\x02half.bin\x00octet\x00";
+    socket.send_to(wrq, server.addr).await.unwrap();
+    let mut buf = [0u8; 600];
+    let (len, transfer) = socket.recv_from(&mut buf).await.unwrap();
+    assert_eq!(Packet::parse(&buf[..len]).unwrap(), Packet::Ack { block: 0 });
+    for block in 1..=3u16 {
+        let data = Packet::Data { block, data: vec![block as u8; 512].into() };
+        socket.send_to(&data.to_bytes(), transfer).await.unwrap();
+        socket.recv_from(&mut buf).await.unwrap();
+    }
+    // The client dies here. The server gives up after its retries and removes the partial file.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let entries = std::fs::read_dir(dir.path()).unwrap().count();
+        if entries == 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the partial upload was not removed");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_stranger_gets_error_5_and_the_transfer_goes_on() {
+    let server = start(|_| {});
+    std::fs::write(server.root().join("f"), content(2000)).unwrap();
+    let client = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let stranger = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    client.send_to(b"\x00\x01f\x00octet\x00", server.addr).await.unwrap();
+    let mut buf = [0u8; 600];
+    let mut received = Vec::new();
+    let (len, transfer) = client.recv_from(&mut buf).await.unwrap();
+    assert_ne!(transfer, server.addr, "the transfer must come from a fresh port");
+    let Packet::Data { block: 1, data } = Packet::parse(&buf[..len]).unwrap() else { panic!("no DATA 1") };
+    received.extend_from_slice(&data);
+    stranger.send_to(&Packet::Ack { block: 1 }.to_bytes(), transfer).await.unwrap();
+    let (len, _) = stranger.recv_from(&mut buf).await.unwrap();
+    assert!(matches!(Packet::parse(&buf[..len]).unwrap(), Packet::Error { code: ErrorCode::UnknownTransferId, .. }));
+    let mut block = 1u16;
+    loop {
+        client.send_to(&Packet::Ack { block }.to_bytes(), transfer).await.unwrap();
+        if received.len() == 2000 {
+            break;
+        }
+        let (len, _) = client.recv_from(&mut buf).await.unwrap();
+        let Packet::Data { block: b, data } = Packet::parse(&buf[..len]).unwrap() else { panic!() };
+        assert_eq!(b, block + 1, "the stranger's ACK must not have moved the transfer");
+        block = b;
+        received.extend_from_slice(&data);
+    }
+    assert_eq!(received, content(2000));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn single_port_mode_serves_from_the_listening_port() {
+    let server = start(|c| c.single_port = true);
+    std::fs::write(server.root().join("f"), content(100_000)).unwrap();
+    let client = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    client.send_to(b"\x00\x01f\x00octet\x00", server.addr).await.unwrap();
+    let mut buf = [0u8; 600];
+    let (_, from) = client.recv_from(&mut buf).await.unwrap();
+    assert_eq!(from, server.addr);
+    // And whole transfers, several at once, work in this mode.
+    let s = settings(Some(1468), Some(4));
+    let plain = settings(None, None);
+    let (a, b) = tokio::join!(fetch(&server, "f", &s), fetch(&server, "f", &plain));
+    assert_eq!(a.unwrap(), content(100_000));
+    assert_eq!(b.unwrap(), content(100_000));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn netascii_reads_convert_line_ends() {
+    let server = start(|_| {});
+    let text = b"first line\nsecond\rthird\n".repeat(100);
+    std::fs::write(server.root().join("notes.txt"), &text).unwrap();
+    let s = ClientSettings { mode: Mode::Netascii, ..settings(Some(512), None) };
+    assert_eq!(fetch(&server, "notes.txt", &s).await.unwrap(), text);
+    let raw = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    raw.send_to(b"\x00\x01notes.txt\x00netascii\x00", server.addr).await.unwrap();
+    let mut buf = [0u8; 600];
+    let (len, _) = raw.recv_from(&mut buf).await.unwrap();
+    assert!(buf[4..len].starts_with(b"first line\r\nsecond\r\0third"));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn shutdown_ends_running_transfers_promptly() {
+    let server = start(|_| {});
+    std::fs::write(server.root().join("f"), content(100_000)).unwrap();
+    let client = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    client.send_to(b"\x00\x01f\x00octet\x00", server.addr).await.unwrap();
+    let mut buf = [0u8; 600];
+    let (_, transfer) = client.recv_from(&mut buf).await.unwrap();
+    let begun = Instant::now();
+    server.shutdown.cancel();
+    let (len, from) = client.recv_from(&mut buf).await.unwrap();
+    assert_eq!(from, transfer);
+    assert!(matches!(Packet::parse(&buf[..len]).unwrap(), Packet::Error { .. }), "the client is told");
+    tokio::time::timeout(Duration::from_secs(3), server.task).await.expect("did not stop").unwrap();
+    assert!(begun.elapsed() < Duration::from_secs(3));
+}
+
+#[tokio::test]
+async fn put_waits_for_a_server_that_comes_up_later() {
+    let probe = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = probe.local_addr().unwrap();
+    drop(probe);
+    let dir = tempfile::tempdir().unwrap();
+    let local = dir.path().join("fw.bin");
+    std::fs::write(&local, content(50_000)).unwrap();
+    let upload_dir = dir.path().join("up");
+    std::fs::create_dir(&upload_dir).unwrap();
+    let s = settings(Some(1468), None);
+    let put = tokio::spawn({
+        let local = local.clone();
+        async move {
+            let progress = Progress::default();
+            client::put(addr, &local, "fw.bin", &s, Some(Duration::from_secs(20)), &progress).await
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let server = start(|c| {
+        c.listen = vec![addr];
+        c.upload = Some(UploadConfig { dir: upload_dir.clone(), max_size: 1 << 20, overwrite: false });
+    });
+    put.await.unwrap().expect("the put should succeed once the server is up");
+    assert_eq!(std::fs::read(upload_dir.join("fw.bin")).unwrap(), content(50_000));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn get_without_a_server_fails_with_a_clear_message() {
+    let probe = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = probe.local_addr().unwrap();
+    drop(probe);
+    let dir = tempfile::tempdir().unwrap();
+    let s = ClientSettings {
+        timing: Timing { max_retries: 1, initial: Duration::from_millis(200), ..Timing::default() },
+        ..settings(None, None)
+    };
+    let error = client::get(addr, "f", &dir.path().join("f"), &s, &Progress::default()).await.unwrap_err();
+    assert!(matches!(error, ClientError::NoAnswer { .. }), "{error:?}");
+    assert!(error.to_string().contains("no answer"), "{error}");
+    assert!(!dir.path().join("f").exists());
+}
