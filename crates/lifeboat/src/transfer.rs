@@ -1,7 +1,7 @@
 //! `lifeboat get` and `lifeboat put`: the client commands, with a progress bar on a terminal
 //! and a summary (size, time, rate, sha256) at the end.
 
-use std::io::{IsTerminal, Read};
+use std::io::{IsTerminal, Read, Write};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -26,7 +26,10 @@ pub(crate) async fn get(args: GetArgs) -> anyhow::Result<()> {
     let settings = settings(&args.transfer);
     let progress = Arc::new(Progress::default());
     let bar = show_progress(&progress);
-    let result = client::get(server, &args.remote, &local, &settings, &progress).await;
+    let result = {
+        let (remote, local, progress) = (args.remote.clone(), local.clone(), Arc::clone(&progress));
+        tokio::task::spawn_blocking(move || client::get(server, &remote, &local, &settings, &progress)).await?
+    };
     finish_progress(bar);
     let report = result?;
     summarize("received", &report, &local)
@@ -49,7 +52,10 @@ pub(crate) async fn put(args: PutArgs) -> anyhow::Result<()> {
     }
     let progress = Arc::new(Progress::default());
     let bar = show_progress(&progress);
-    let result = client::put(server, &args.local, &remote, &settings, args.wait, &progress).await;
+    let result = {
+        let (local, progress, wait) = (args.local.clone(), Arc::clone(&progress), args.wait);
+        tokio::task::spawn_blocking(move || client::put(server, &local, &remote, &settings, wait, &progress)).await?
+    };
     finish_progress(bar);
     let report = result?;
     summarize("sent", &report, &args.local)
@@ -118,7 +124,8 @@ fn finish_progress(bar: Option<(ProgressBar, tokio::task::JoinHandle<()>)>) {
 
 fn summarize(verb: &str, report: &ClientReport, local: &Path) -> anyhow::Result<()> {
     let digest = sha256_file(local).with_context(|| format!("cannot read {} to hash it", local.display()))?;
-    println!(
+    let written = writeln!(
+        std::io::stdout(),
         "{verb} {} bytes in {:.2} s ({}), blksize {}, window {}, {} retransmits\nsha256 {digest}  {}",
         report.bytes,
         report.duration.as_secs_f64(),
@@ -128,7 +135,11 @@ fn summarize(verb: &str, report: &ClientReport, local: &Path) -> anyhow::Result<
         report.retransmits,
         local.display(),
     );
-    Ok(())
+    match written {
+        // A closed pipe (`| head`) is the reader's choice, not a failure of the transfer.
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(()),
+    }
 }
 
 fn sha256_file(path: &Path) -> std::io::Result<String> {

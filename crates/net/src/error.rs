@@ -187,10 +187,7 @@ mod tests {
         let e = err("0.0.0.0:69", libc::EINVAL);
         assert!(matches!(e, BindError::Other { .. }));
         let os = io::Error::from_raw_os_error(libc::EINVAL).to_string();
-        assert_eq!(
-            e.to_string(),
-            format!("cannot listen on UDP 0.0.0.0:69: {os}")
-        );
+        assert_eq!(e.to_string(), format!("cannot listen on UDP 0.0.0.0:69: {os}"));
         let source = std::error::Error::source(&e).expect("source kept");
         assert_eq!(source.to_string(), os);
         assert_eq!(e.addr(), "0.0.0.0:69".parse::<SocketAddr>().unwrap());

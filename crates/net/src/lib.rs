@@ -10,8 +10,9 @@
 //!   the local address to answer from (`IP_PKTINFO` / `IPV6_RECVPKTINFO`), and
 //!   [`PktInfoSocket::send_from`] sets the source of a reply, so a server bound to `0.0.0.0`
 //!   answers a request sent to a broadcast address from the interface's unicast address.
-//! - [`bind_transfer_socket`] / [`bind_udp`] (`sockets.rs`): plain tokio sockets with large
-//!   buffers, for per-transfer ports and for the client.
+//! - [`TransferSocket`] (`transfer_socket.rs`): the socket of one transfer or of the client,
+//!   driven from a thread of its own with a short spin before it sleeps, since lock-step TFTP
+//!   speed is set by round-trip latency.
 //! - [`BindError`] (`error.rs`): bind failures phrased as what to do next.
 //!
 //! This crate needs no `unsafe`: nix's safe `recvmsg`/`sendmsg` wrappers carry the control
@@ -19,6 +20,8 @@
 
 mod error;
 mod sockets;
+mod transfer_socket;
 
 pub use error::BindError;
-pub use sockets::{Datagram, PktInfoSocket, bind_transfer_socket, bind_udp};
+pub use sockets::{Datagram, PktInfoSocket};
+pub use transfer_socket::TransferSocket;

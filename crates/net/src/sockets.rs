@@ -1,12 +1,12 @@
-//! UDP sockets: the listening socket with packet info, and plain per-transfer sockets.
+//! The listening socket, which reports the local address of every datagram (packet info).
 
 use std::io::{self, IoSlice, IoSliceMut};
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::os::fd::AsRawFd;
 
 use nix::sys::socket::{
-    ControlMessage, ControlMessageOwned, MsgFlags, SockaddrIn, SockaddrIn6, SockaddrStorage,
-    recvmsg, sendmsg, setsockopt, sockopt,
+    ControlMessage, ControlMessageOwned, MsgFlags, SockaddrIn, SockaddrIn6, SockaddrStorage, recvmsg, sendmsg,
+    setsockopt, sockopt,
 };
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::io::Interest;
@@ -62,9 +62,7 @@ impl PktInfoSocket {
             SocketAddr::V6(_) => setsockopt(&socket, sockopt::Ipv6RecvPacketInfo, &true),
         };
         pktinfo.map_err(|e| BindError::new(addr, e.into()))?;
-        socket
-            .bind(&addr.into())
-            .map_err(|e| BindError::new(addr, e))?;
+        socket.bind(&addr.into()).map_err(|e| BindError::new(addr, e))?;
         let inner = UdpSocket::from_std(socket.into()).map_err(|e| BindError::new(addr, e))?;
         let bound = inner.local_addr().map_err(|e| BindError::new(addr, e))?;
         Ok(Self { inner, bound })
@@ -77,9 +75,7 @@ impl PktInfoSocket {
 
     /// Waits for one datagram, copies it into `buf` and says who sent it and to which address.
     pub async fn recv(&self, buf: &mut [u8]) -> io::Result<Datagram> {
-        self.inner
-            .async_io(Interest::READABLE, || self.recv_now(buf))
-            .await
+        self.inner.async_io(Interest::READABLE, || self.recv_now(buf)).await
     }
 
     /// Sends `buf` to `peer` with source address `local` out of interface `ifindex`, using a
@@ -93,6 +89,31 @@ impl PktInfoSocket {
         local: Option<IpAddr>,
         ifindex: u32,
     ) -> io::Result<usize> {
+        let local = self.source_for(peer, local)?;
+        if local.is_none() && ifindex == 0 {
+            return self.inner.send_to(buf, peer).await;
+        }
+        self.inner.async_io(Interest::WRITABLE, || self.send_now(buf, peer, local, ifindex)).await
+    }
+
+    /// [`PktInfoSocket::send_from`] without waiting, callable from any thread: a full send
+    /// buffer gives `WouldBlock`, which a datagram protocol treats as a lost packet.
+    pub fn try_send_from(
+        &self,
+        buf: &[u8],
+        peer: SocketAddr,
+        local: Option<IpAddr>,
+        ifindex: u32,
+    ) -> io::Result<usize> {
+        let local = self.source_for(peer, local)?;
+        if local.is_none() && ifindex == 0 {
+            return self.inner.try_send_to(buf, peer);
+        }
+        self.send_now(buf, peer, local, ifindex)
+    }
+
+    /// Checks that `peer` and `local` fit this socket; an unspecified `local` becomes `None`.
+    fn source_for(&self, peer: SocketAddr, local: Option<IpAddr>) -> io::Result<Option<IpAddr>> {
         let local = local.filter(|ip| !ip.is_unspecified());
         if let Some(ip) = local
             && ip.is_ipv4() != peer.is_ipv4()
@@ -105,32 +126,17 @@ impl PktInfoSocket {
         if peer.is_ipv4() != self.bound.is_ipv4() {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
-                format!(
-                    "cannot send to {peer} from a socket bound to {}",
-                    self.bound
-                ),
+                format!("cannot send to {peer} from a socket bound to {}", self.bound),
             ));
         }
-        if local.is_none() && ifindex == 0 {
-            return self.inner.send_to(buf, peer).await;
-        }
-        self.inner
-            .async_io(Interest::WRITABLE, || {
-                self.send_now(buf, peer, local, ifindex)
-            })
-            .await
+        Ok(local)
     }
 
     fn recv_now(&self, buf: &mut [u8]) -> io::Result<Datagram> {
         let mut iov = [IoSliceMut::new(buf)];
         // Large enough for either `in_pktinfo` or `in6_pktinfo`.
         let mut cmsg = nix::cmsg_space!(libc::in6_pktinfo);
-        let msg = recvmsg::<SockaddrStorage>(
-            self.inner.as_raw_fd(),
-            &mut iov,
-            Some(&mut cmsg),
-            MsgFlags::empty(),
-        )?;
+        let msg = recvmsg::<SockaddrStorage>(self.inner.as_raw_fd(), &mut iov, Some(&mut cmsg), MsgFlags::empty())?;
         let peer = msg
             .address
             .as_ref()
@@ -152,22 +158,10 @@ impl PktInfoSocket {
                 _ => {}
             }
         }
-        Ok(Datagram {
-            len: msg.bytes,
-            truncated: msg.flags.contains(MsgFlags::MSG_TRUNC),
-            peer,
-            local,
-            ifindex,
-        })
+        Ok(Datagram { len: msg.bytes, truncated: msg.flags.contains(MsgFlags::MSG_TRUNC), peer, local, ifindex })
     }
 
-    fn send_now(
-        &self,
-        buf: &[u8],
-        peer: SocketAddr,
-        local: Option<IpAddr>,
-        ifindex: u32,
-    ) -> io::Result<usize> {
+    fn send_now(&self, buf: &[u8], peer: SocketAddr, local: Option<IpAddr>, ifindex: u32) -> io::Result<usize> {
         let fd = self.inner.as_raw_fd();
         let iov = [IoSlice::new(buf)];
         let sent = match peer {
@@ -179,77 +173,29 @@ impl PktInfoSocket {
                 let info = libc::in_pktinfo {
                     ipi_ifindex: libc::c_int::try_from(ifindex)
                         .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?,
-                    ipi_spec_dst: libc::in_addr {
-                        s_addr: u32::from(spec_dst).to_be(),
-                    },
+                    ipi_spec_dst: libc::in_addr { s_addr: u32::from(spec_dst).to_be() },
                     ipi_addr: libc::in_addr { s_addr: 0 },
                 };
                 let cmsgs = [ControlMessage::Ipv4PacketInfo(&info)];
-                sendmsg(
-                    fd,
-                    &iov,
-                    &cmsgs,
-                    MsgFlags::empty(),
-                    Some(&SockaddrIn::from(peer)),
-                )?
+                sendmsg(fd, &iov, &cmsgs, MsgFlags::empty(), Some(&SockaddrIn::from(peer)))?
             }
             SocketAddr::V6(peer) => {
                 let source = match local {
                     Some(IpAddr::V6(ip)) => ip,
                     _ => Ipv6Addr::UNSPECIFIED,
                 };
-                let info = libc::in6_pktinfo {
-                    ipi6_addr: libc::in6_addr {
-                        s6_addr: source.octets(),
-                    },
-                    ipi6_ifindex: ifindex,
-                };
+                let info =
+                    libc::in6_pktinfo { ipi6_addr: libc::in6_addr { s6_addr: source.octets() }, ipi6_ifindex: ifindex };
                 let cmsgs = [ControlMessage::Ipv6PacketInfo(&info)];
-                sendmsg(
-                    fd,
-                    &iov,
-                    &cmsgs,
-                    MsgFlags::empty(),
-                    Some(&SockaddrIn6::from(peer)),
-                )?
+                sendmsg(fd, &iov, &cmsgs, MsgFlags::empty(), Some(&SockaddrIn6::from(peer)))?
             }
         };
         Ok(sent)
     }
 }
 
-/// Opens an ephemeral per-transfer socket on `local` (port 0) with large buffers.
-///
-/// `ifindex` is only used for IPv6 link-local addresses, which cannot be bound without their
-/// interface; pass [`Datagram::ifindex`].
-///
-/// # Panics
-/// Outside a tokio runtime with I/O enabled.
-pub fn bind_transfer_socket(local: IpAddr, ifindex: u32) -> Result<UdpSocket, BindError> {
-    let addr = match local {
-        IpAddr::V6(ip) if ip.is_unicast_link_local() => {
-            SocketAddr::V6(SocketAddrV6::new(ip, 0, 0, ifindex))
-        }
-        ip => SocketAddr::new(ip, 0),
-    };
-    bind_udp(addr)
-}
-
-/// Binds a plain UDP socket to `addr` (IPv6 sockets are `IPV6_V6ONLY`) with large buffers and
-/// registers it with the current tokio runtime.
-///
-/// # Panics
-/// Outside a tokio runtime with I/O enabled.
-pub fn bind_udp(addr: SocketAddr) -> Result<UdpSocket, BindError> {
-    let socket = configured_socket(addr).map_err(|e| BindError::new(addr, e))?;
-    socket
-        .bind(&addr.into())
-        .map_err(|e| BindError::new(addr, e))?;
-    UdpSocket::from_std(socket.into()).map_err(|e| BindError::new(addr, e))
-}
-
 /// A non-blocking, close-on-exec UDP socket of `addr`'s family, not yet bound.
-fn configured_socket(addr: SocketAddr) -> io::Result<Socket> {
+pub(crate) fn configured_socket(addr: SocketAddr) -> io::Result<Socket> {
     let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
     if addr.is_ipv6() {
         socket.set_only_v6(true)?;

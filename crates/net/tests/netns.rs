@@ -7,7 +7,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6};
 use std::process::Command;
 use std::time::Duration;
 
-use lifeboat_net::{Datagram, PktInfoSocket, bind_transfer_socket, bind_udp};
+use lifeboat_net::{Datagram, PktInfoSocket, TransferSocket};
 use nix::sched::{CloneFlags, setns};
 use tokio::net::UdpSocket;
 use tokio::time::timeout;
@@ -22,18 +22,11 @@ const SERVER_LL: Ipv6Addr = Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 1);
 const CLIENT_LL: Ipv6Addr = Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 2);
 
 fn ip(args: &[&str]) -> Result<(), String> {
-    let out = Command::new("ip")
-        .args(args)
-        .output()
-        .map_err(|e| format!("cannot run `ip`: {e}"))?;
+    let out = Command::new("ip").args(args).output().map_err(|e| format!("cannot run `ip`: {e}"))?;
     if out.status.success() {
         Ok(())
     } else {
-        Err(format!(
-            "`ip {}` failed: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
+        Err(format!("`ip {}` failed: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim()))
     }
 }
 
@@ -88,12 +81,7 @@ impl Lab {
         let pid = std::process::id();
         let server = Netns::add(format!("lifeboat-net-{tag}-s-{pid}"))?;
         let client = Netns::add(format!("lifeboat-net-{tag}-c-{pid}"))?;
-        let lab = Self {
-            server,
-            client,
-            server_if: format!("lbs{tag}{pid}"),
-            client_if: format!("lbc{tag}{pid}"),
-        };
+        let lab = Self { server, client, server_if: format!("lbs{tag}{pid}"), client_if: format!("lbc{tag}{pid}") };
         lab.server.ip(&[
             "link",
             "add",
@@ -124,10 +112,7 @@ impl Lab {
     fn run<F: FnOnce(&Self, &tokio::runtime::Runtime) + Send>(&self, f: F) {
         std::thread::scope(|s| {
             s.spawn(|| {
-                let rt = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .unwrap();
+                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
                 let _guard = rt.enter();
                 f(self, &rt);
             })
@@ -139,6 +124,38 @@ impl Lab {
 
 fn ifindex(name: &str) -> u32 {
     nix::net::if_::if_nametoindex(name).expect("interface index")
+}
+
+/// A plain client socket bound to `at` in the calling thread's namespace, registered with the
+/// runtime that `Lab::run` entered.
+fn client_socket(at: SocketAddr) -> UdpSocket {
+    let socket = std::net::UdpSocket::bind(at).unwrap_or_else(|e| panic!("client bind {at}: {e}"));
+    socket.set_nonblocking(true).unwrap();
+    UdpSocket::from_std(socket).unwrap()
+}
+
+/// Binds a transfer socket on the address and interface a request arrived on, answers the
+/// client from it, and checks the client's answer comes back to it: returns the socket's address.
+fn transfer_exchange(rt: &tokio::runtime::Runtime, client: &UdpSocket, dgram: &Datagram) -> SocketAddr {
+    let transfer = TransferSocket::bind_local(dgram.local, dgram.ifindex).unwrap();
+    let local = transfer.local_addr().unwrap();
+    assert_eq!(local.ip(), dgram.local);
+    assert_ne!(local.port(), 0);
+    transfer.send_to(b"data", dgram.peer).unwrap();
+    let from = rt.block_on(async {
+        let from = reply_source(client, b"data").await;
+        client.send_to(b"ack", from).await.unwrap();
+        from
+    });
+    assert_eq!((from.ip(), from.port()), (local.ip(), local.port()));
+    // A plain thread, not an async task: block in the socket's own bounded receive.
+    let mut buf = [0u8; 16];
+    let (n, peer) = transfer
+        .recv_from(&mut buf, Duration::from_micros(50), Duration::from_secs(5))
+        .unwrap()
+        .expect("no answer to the transfer socket within 5 s");
+    assert_eq!((&buf[..n], peer), (&b"ack"[..], dgram.peer));
+    local
 }
 
 /// Sends `payload` until the server sees it (the veth carrier and neighbour discovery take a
@@ -174,31 +191,9 @@ fn broadcast_request_is_answered_from_the_interface_unicast_address() {
     };
     let setup = (|| {
         let addr = |a: Ipv4Addr| format!("{a}/24");
-        lab.server.ip(&[
-            "addr",
-            "add",
-            &addr(SERVER_V4),
-            "brd",
-            "+",
-            "dev",
-            &lab.server_if,
-        ])?;
-        lab.server.ip(&[
-            "addr",
-            "add",
-            &addr(SERVER_V4_SECONDARY),
-            "dev",
-            &lab.server_if,
-        ])?;
-        lab.client.ip(&[
-            "addr",
-            "add",
-            &addr(CLIENT_V4),
-            "brd",
-            "+",
-            "dev",
-            &lab.client_if,
-        ])?;
+        lab.server.ip(&["addr", "add", &addr(SERVER_V4), "brd", "+", "dev", &lab.server_if])?;
+        lab.server.ip(&["addr", "add", &addr(SERVER_V4_SECONDARY), "dev", &lab.server_if])?;
+        lab.client.ip(&["addr", "add", &addr(CLIENT_V4), "brd", "+", "dev", &lab.client_if])?;
         lab.up()
     })();
     setup.expect("namespace setup");
@@ -209,47 +204,32 @@ fn broadcast_request_is_answered_from_the_interface_unicast_address() {
         let server = PktInfoSocket::bind("0.0.0.0:0".parse().unwrap()).unwrap();
         let port = server.local_addr().unwrap().port();
         lab.client.enter();
-        let client = bind_udp("0.0.0.0:0".parse().unwrap()).unwrap();
+        let client = client_socket("0.0.0.0:0".parse().unwrap());
         client.set_broadcast(true).unwrap();
         let client_port = client.local_addr().unwrap().port();
 
-        rt.block_on(async {
+        let dgram = rt.block_on(async {
             // To the subnet broadcast address: reply from the interface's unicast address.
             let dgram = deliver(&client, (BROADCAST_V4, port).into(), &server).await;
             assert_eq!(dgram.peer, (CLIENT_V4, client_port).into());
-            assert_eq!(
-                dgram.local,
-                IpAddr::V4(SERVER_V4),
-                "not the broadcast address"
-            );
+            assert_eq!(dgram.local, IpAddr::V4(SERVER_V4), "not the broadcast address");
             assert_eq!(dgram.ifindex, server_ifindex);
-            server
-                .send_from(b"reply", dgram.peer, Some(dgram.local), dgram.ifindex)
-                .await
-                .unwrap();
-            assert_eq!(
-                reply_source(&client, b"reply").await,
-                (SERVER_V4, port).into()
-            );
+            server.send_from(b"reply", dgram.peer, Some(dgram.local), dgram.ifindex).await.unwrap();
+            assert_eq!(reply_source(&client, b"reply").await, (SERVER_V4, port).into());
+            dgram
+        });
 
-            // A per-transfer socket on that address answers from it too.
-            lab.server.enter();
-            let transfer = bind_transfer_socket(dgram.local, dgram.ifindex).unwrap();
-            let tport = transfer.local_addr().unwrap().port();
-            transfer.send_to(b"data", dgram.peer).await.unwrap();
-            assert_eq!(
-                reply_source(&client, b"data").await,
-                (SERVER_V4, tport).into()
-            );
+        // A per-transfer socket on that address answers from it too, and hears the client.
+        lab.server.enter();
+        let transfer = transfer_exchange(rt, &client, &dgram);
+        assert_eq!(transfer.ip(), IpAddr::V4(SERVER_V4));
 
+        rt.block_on(async {
             // To a secondary address: the reply must come from it, not from the primary
             // address the kernel would choose for a plain send_to.
             let dgram = deliver(&client, (SERVER_V4_SECONDARY, port).into(), &server).await;
             assert_eq!(dgram.local, IpAddr::V4(SERVER_V4_SECONDARY));
-            server
-                .send_from(b"secondary", dgram.peer, Some(dgram.local), dgram.ifindex)
-                .await
-                .unwrap();
+            server.send_from(b"secondary", dgram.peer, Some(dgram.local), dgram.ifindex).await.unwrap();
             let from = reply_source(&client, b"secondary").await;
             assert_eq!(from, (SERVER_V4_SECONDARY, port).into());
         });
@@ -263,9 +243,7 @@ fn ipv6_link_local_request_keeps_its_scope_for_replies_and_transfers() {
         Err(reason) => return skip(&reason),
     };
     let setup = (|| {
-        let add = |ns: &Netns, a: Ipv6Addr, dev: &str| {
-            ns.ip(&["addr", "add", &format!("{a}/64"), "dev", dev, "nodad"])
-        };
+        let add = |ns: &Netns, a: Ipv6Addr, dev: &str| ns.ip(&["addr", "add", &format!("{a}/64"), "dev", dev, "nodad"]);
         add(&lab.server, SERVER_ULA, &lab.server_if)?;
         add(&lab.server, SERVER_LL, &lab.server_if)?;
         add(&lab.client, CLIENT_ULA, &lab.client_if)?;
@@ -283,12 +261,11 @@ fn ipv6_link_local_request_keeps_its_scope_for_replies_and_transfers() {
         let port = server.local_addr().unwrap().port();
         lab.client.enter();
         let client_ifindex = ifindex(&lab.client_if);
-        let client_ula = bind_udp(SocketAddr::new(CLIENT_ULA.into(), 0)).unwrap();
-        let client_ll =
-            bind_udp(SocketAddrV6::new(CLIENT_LL, 0, 0, client_ifindex).into()).unwrap();
+        let client_ula = client_socket(SocketAddr::new(CLIENT_ULA.into(), 0));
+        let client_ll = client_socket(SocketAddrV6::new(CLIENT_LL, 0, 0, client_ifindex).into());
         let ll_port = client_ll.local_addr().unwrap().port();
 
-        rt.block_on(async {
+        let dgram = rt.block_on(async {
             let dgram = deliver(&client_ula, (SERVER_ULA, port).into(), &server).await;
             assert_eq!(dgram.peer, client_ula.local_addr().unwrap());
             assert_eq!(dgram.local, IpAddr::V6(SERVER_ULA));
@@ -296,29 +273,22 @@ fn ipv6_link_local_request_keeps_its_scope_for_replies_and_transfers() {
 
             let to = SocketAddrV6::new(SERVER_LL, port, 0, client_ifindex).into();
             let dgram = deliver(&client_ll, to, &server).await;
-            assert_eq!(
-                dgram.peer,
-                SocketAddrV6::new(CLIENT_LL, ll_port, 0, server_ifindex).into()
-            );
+            assert_eq!(dgram.peer, SocketAddrV6::new(CLIENT_LL, ll_port, 0, server_ifindex).into());
             assert_eq!(dgram.local, IpAddr::V6(SERVER_LL));
             assert_eq!(dgram.ifindex, server_ifindex);
-            server
-                .send_from(b"reply", dgram.peer, Some(dgram.local), dgram.ifindex)
-                .await
-                .unwrap();
+            server.send_from(b"reply", dgram.peer, Some(dgram.local), dgram.ifindex).await.unwrap();
             let from = reply_source(&client_ll, b"reply").await;
             assert_eq!(from.ip(), IpAddr::V6(SERVER_LL));
             assert_eq!(from.port(), port);
-
-            lab.server.enter();
-            // A link-local address cannot be bound without its interface...
-            assert!(bind_transfer_socket(dgram.local, 0).is_err());
-            // ...so the transfer socket takes it from the datagram.
-            let transfer = bind_transfer_socket(dgram.local, dgram.ifindex).unwrap();
-            let tport = transfer.local_addr().unwrap().port();
-            transfer.send_to(b"data", dgram.peer).await.unwrap();
-            let from = reply_source(&client_ll, b"data").await;
-            assert_eq!((from.ip(), from.port()), (IpAddr::V6(SERVER_LL), tport));
+            dgram
         });
+
+        lab.server.enter();
+        // A link-local address cannot be bound without its interface...
+        let err = TransferSocket::bind_local(dgram.local, 0).unwrap_err();
+        assert_eq!(err.addr(), SocketAddr::new(dgram.local, 0), "{err}");
+        // ...so the transfer socket takes it from the datagram.
+        let transfer = transfer_exchange(rt, &client_ll, &dgram);
+        assert_eq!(transfer, SocketAddrV6::new(SERVER_LL, transfer.port(), 0, server_ifindex).into());
     });
 }

@@ -64,7 +64,6 @@ impl Admission {
     }
 
     /// Transfers running now.
-    #[cfg(test)]
     pub(crate) fn running(&self) -> usize {
         self.counts.lock().unwrap_or_else(|p| p.into_inner()).total
     }

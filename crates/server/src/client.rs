@@ -8,10 +8,14 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use lifeboat_net::BindError;
+use lifeboat_net::{BindError, TransferSocket};
 use lifeboat_tftp::client::{ClientRequest, Opening, OpeningFailed, Started};
 use lifeboat_tftp::{ClientOptions, Mode, Outcome, Packet, Timing, TransferError, TransferParams};
 use tokio_util::sync::CancellationToken;
+
+/// How long the client polls for the server's next packet before it sleeps: it is one
+/// transfer, so a core for it is always there.
+const SPIN: Duration = Duration::from_micros(100);
 
 use crate::link::{Link, MAX_DATAGRAM};
 use crate::open_files::OpenFiles;
@@ -70,7 +74,8 @@ pub enum ClientError {
 }
 
 /// Downloads `remote` from `server` into `local`; the file appears only when complete.
-pub async fn get(
+/// Blocking: from async code, call it through `spawn_blocking`.
+pub fn get(
     server: SocketAddr,
     remote: &str,
     local: &Path,
@@ -80,7 +85,7 @@ pub async fn get(
     let write_error = |source| ClientError::WriteLocal { path: local.to_owned(), source };
     let upload = Upload::to_path(local.to_owned(), true, settings.mode == Mode::Netascii).map_err(write_error)?;
     let request = ClientRequest::Get { filename: remote.to_owned(), mode: settings.mode, options: settings.options };
-    let (started, mut link, first) = open(server, request, settings, None).await?;
+    let (started, mut link, first) = open(server, request, settings, None)?;
     let Started::Get { mut receiver, refeed_first_packet, size } = started else {
         unreachable!("a read request starts a receiver")
     };
@@ -101,12 +106,12 @@ pub async fn get(
         upload.finish().map_err(write_error)?;
     }
     let machine = Machine::Receive { receiver, sink: upload };
-    finish(server, local, pump(machine, &mut link, &CancellationToken::new(), progress, false).await)
+    finish(server, local, pump(machine, &mut link, &CancellationToken::new(), progress, false, &|| SPIN))
 }
 
 /// Uploads `local` to `server` as `remote`. With `wait`, keeps asking for that long until the
-/// server answers.
-pub async fn put(
+/// server answers. Blocking: from async code, call it through `spawn_blocking`.
+pub fn put(
     server: SocketAddr,
     local: &Path,
     remote: &str,
@@ -126,10 +131,10 @@ pub async fn put(
     let mut options = settings.options;
     options.tsize = options.tsize.map(|_| source.len());
     let request = ClientRequest::Put { filename: remote.to_owned(), mode: settings.mode, options, len: source.len() };
-    let (started, mut link, _) = open(server, request, settings, wait).await?;
+    let (started, mut link, _) = open(server, request, settings, wait)?;
     let Started::Put { sender } = started else { unreachable!("a write request starts a sender") };
     let machine = Machine::Send { sender, source };
-    finish(server, local, pump(machine, &mut link, &CancellationToken::new(), progress, false).await)
+    finish(server, local, pump(machine, &mut link, &CancellationToken::new(), progress, false, &|| SPIN))
 }
 
 fn finish(server: SocketAddr, local: &Path, pumped: crate::pump::Pumped) -> Result<ClientReport, ClientError> {
@@ -148,7 +153,7 @@ fn finish(server: SocketAddr, local: &Path, pumped: crate::pump::Pumped) -> Resu
 
 /// Sends the request until the server answers, and locks onto the server's transfer ID.
 /// Returns the started transfer, its link, and the first datagram (which a receiver may need).
-async fn open(
+fn open(
     server: SocketAddr,
     request: ClientRequest,
     settings: &ClientSettings,
@@ -158,7 +163,7 @@ async fn open(
         IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
         IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
     };
-    let socket = lifeboat_net::bind_udp(SocketAddr::new(unspecified, 0))?;
+    let socket = TransferSocket::bind(SocketAddr::new(unspecified, 0))?;
     let network = |source| ClientError::Network { server, source };
     let begun = Instant::now();
     let give_up = wait.map(|wait| begun + wait);
@@ -167,23 +172,26 @@ async fn open(
         let mut opening = Opening::new(request.clone(), &settings.timing);
         loop {
             while let Some(packet) = opening.poll_transmit(Instant::now()) {
-                match socket.send_to(&packet.to_bytes(), server).await {
+                match socket.send_to(&packet.to_bytes(), server) {
                     Ok(_) => {}
                     // Nobody listens yet (ICMP unreachable); while waiting, that is expected.
                     Err(_) if give_up.is_some() => {}
                     Err(error) => return Err(network(error)),
                 }
             }
-            let deadline = opening.poll_timeout().unwrap_or_else(Instant::now);
-            let received = tokio::select! {
-                received = socket.recv_from(&mut buf) => Some(received),
-                () = tokio::time::sleep_until(deadline.into()) => None,
+            let wait = opening.poll_timeout().map_or(Duration::ZERO, |at| at.saturating_duration_since(Instant::now()));
+            let received = match socket.recv_from(&mut buf, Duration::ZERO, wait) {
+                // Nobody listens yet; while waiting for the device, that is expected.
+                Err(_) if give_up.is_some() => {
+                    std::thread::sleep(wait);
+                    Ok(None)
+                }
+                other => other,
             };
             let (len, from) = match received {
-                Some(Ok(received)) => received,
-                Some(Err(_)) if give_up.is_some() => continue,
-                Some(Err(error)) => return Err(network(error)),
-                None => match opening.handle_timeout(Instant::now()) {
+                Ok(Some(received)) => received,
+                Err(error) => return Err(network(error)),
+                Ok(None) => match opening.handle_timeout(Instant::now()) {
                     Ok(()) => continue,
                     Err(_) if give_up.is_some_and(|at| Instant::now() < at) => continue 'attempts,
                     Err(_) => return Err(ClientError::NoAnswer { server, waited: begun.elapsed() }),
@@ -201,7 +209,7 @@ async fn open(
                 Ok(None) => {}
                 Err(OpeningFailed { error, reply }) => {
                     if let Some(reply) = reply {
-                        let _ = socket.send_to(&reply.to_bytes(), from).await;
+                        let _ = socket.send_to(&reply.to_bytes(), from);
                     }
                     return Err(ClientError::Refused { server, error });
                 }

@@ -1,15 +1,17 @@
 //! How a transfer reaches its peer: its own socket on a fresh port (the normal case, RFC 1350
 //! transfer IDs), or the listening socket shared with every other transfer (single-port mode,
 //! for NAT and container bridges), fed by the listener through a channel.
+//!
+//! Both are used from the transfer's own thread with blocking, bounded calls.
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
+use std::sync::mpsc;
+use std::time::Duration;
 
-use lifeboat_net::PktInfoSocket;
+use lifeboat_net::{PktInfoSocket, TransferSocket};
 use lifeboat_tftp::{ErrorCode, Packet};
-use tokio::net::UdpSocket;
-use tokio::sync::mpsc;
 
 /// Largest datagram a transfer expects: a DATA packet at the largest block size.
 pub(crate) const MAX_DATAGRAM: usize = 65_536;
@@ -17,7 +19,7 @@ pub(crate) const MAX_DATAGRAM: usize = 65_536;
 #[derive(Debug)]
 pub(crate) enum Link {
     /// A socket of this transfer alone, on a port of its own.
-    Own { socket: UdpSocket, peer: SocketAddr },
+    Own { socket: TransferSocket, peer: SocketAddr },
     /// The listening socket; the listener routes this peer's datagrams into `inbox`.
     Shared { socket: Arc<PktInfoSocket>, inbox: mpsc::Receiver<Vec<u8>>, peer: SocketAddr, local: IpAddr, ifindex: u32 },
 }
@@ -29,35 +31,52 @@ impl Link {
         }
     }
 
-    pub(crate) async fn send(&self, datagram: &[u8]) -> io::Result<()> {
+    pub(crate) fn send(&self, datagram: &[u8]) -> io::Result<()> {
         match self {
-            Link::Own { socket, peer } => socket.send_to(datagram, *peer).await.map(drop),
+            Link::Own { socket, peer } => socket.send_to(datagram, *peer),
             Link::Shared { socket, peer, local, ifindex, .. } => {
-                socket.send_from(datagram, *peer, Some(*local), *ifindex).await.map(drop)
+                socket.try_send_from(datagram, *peer, Some(*local), *ifindex).map(drop)
             }
         }
     }
 
-    /// Waits for the next datagram from the peer into `buf`. A datagram from any other address
-    /// is answered with ERROR 5 and does not disturb the transfer.
-    pub(crate) async fn recv(&mut self, buf: &mut Vec<u8>) -> io::Result<()> {
+    /// Waits up to `timeout` for the next datagram from the peer, into `buf` (at most `capacity`
+    /// bytes; the rest of a longer one is cut off); false when none came. `spin` is how long to
+    /// poll before sleeping. A datagram from any other address is answered with ERROR 5 and
+    /// does not disturb the transfer.
+    pub(crate) fn recv(
+        &mut self,
+        buf: &mut Vec<u8>,
+        capacity: usize,
+        spin: Duration,
+        timeout: Duration,
+    ) -> io::Result<bool> {
         match self {
-            Link::Own { socket, peer } => loop {
-                buf.resize(MAX_DATAGRAM, 0);
-                let (len, from) = socket.recv_from(buf).await?;
+            Link::Own { socket, peer } => {
+                buf.resize(capacity, 0);
+                let Some((len, from)) = socket.recv_from(buf, spin, timeout)? else {
+                    buf.clear();
+                    return Ok(false);
+                };
                 buf.truncate(len);
                 if from == *peer {
-                    return Ok(());
+                    return Ok(true);
                 }
                 tracing::debug!(%from, expected = %peer, "datagram from an unknown transfer ID");
                 let error = Packet::error(ErrorCode::UnknownTransferId, "unknown transfer ID").to_bytes();
                 // Best effort: a stranger that cannot be answered is no reason to stop.
-                let _ = socket.try_send_to(&error, from);
-            },
-            Link::Shared { inbox, .. } => {
-                *buf = inbox.recv().await.ok_or_else(|| io::Error::other("the listener stopped"))?;
-                Ok(())
+                let _ = socket.send_to(&error, from);
+                buf.clear();
+                Ok(false)
             }
+            Link::Shared { inbox, .. } => match inbox.recv_timeout(timeout) {
+                Ok(datagram) => {
+                    *buf = datagram;
+                    Ok(true)
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => Ok(false),
+                Err(mpsc::RecvTimeoutError::Disconnected) => Err(io::Error::other("the listener stopped")),
+            },
         }
     }
 }

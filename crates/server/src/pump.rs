@@ -6,11 +6,11 @@ use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use lifeboat_tftp::wire::data_header;
+use lifeboat_tftp::wire::{DATA_HEADER_LEN, data_header};
 use lifeboat_tftp::{ErrorCode, Outcome, Packet, Receiver, Sender, Stats, TransferError, TransferParams, Transmit};
 use tokio_util::sync::CancellationToken;
 
-use crate::link::{Link, MAX_DATAGRAM};
+use crate::link::Link;
 use crate::source::Source;
 use crate::upload::Upload;
 
@@ -163,25 +163,35 @@ fn storage_error(error: &io::Error) -> (ErrorCode, String) {
     }
 }
 
-/// Runs `machine` over `link` until it ends, the peer vanishes, or `shutdown` fires.
+/// How long a transfer sleeps at most before it looks at the shutdown signal again.
+const SLICE: Duration = Duration::from_millis(100);
+
+/// Runs `machine` over `link` until it ends, the peer vanishes, or `shutdown` fires. Blocking:
+/// call it on a thread of its own.
+///
 /// `progress` follows the bytes moved, for progress bars and the dashboard. With `dally`, a
 /// finished receiver lingers to repeat its final ACK (a server does; a command-line client
-/// exits at once).
-pub(crate) async fn pump(
+/// exits at once). `spin` says, before each wait, how long to poll before sleeping.
+pub(crate) fn pump(
     mut machine: Machine,
     link: &mut Link,
     shutdown: &CancellationToken,
     progress: &Progress,
     dally: bool,
+    spin: &dyn Fn() -> Duration,
 ) -> Pumped {
     let started = Instant::now();
-    let mut out = Vec::with_capacity(MAX_DATAGRAM);
-    let mut input = Vec::with_capacity(MAX_DATAGRAM);
+    // Buffers sized to the negotiated block, so memory per transfer stays small: a DATA
+    // packet plus one byte to notice an oversized block, and room for an ERROR message.
+    let datagram = (usize::from(machine.summary().1.blksize) + DATA_HEADER_LEN + 1).max(600);
+    let mut out = Vec::with_capacity(datagram);
+    let mut input = Vec::with_capacity(datagram);
     let mut dally_until = None;
+    let mut spinner = Spinner::default();
     loop {
         let now = Instant::now();
         while machine.poll_datagram(now, &mut out) {
-            if let Err(error) = link.send(&out).await {
+            if let Err(error) = link.send(&out) {
                 tracing::debug!(peer = %link.peer(), %error, "send failed");
                 if machine.outcome().is_none() {
                     machine.abort(ErrorCode::NotDefined, format!("network error: {error}"));
@@ -199,20 +209,22 @@ pub(crate) async fn pump(
             }
             Some(_) => break,
         }
-        let deadline = dally_until.or(machine.poll_timeout());
-        tokio::select! {
-            biased;
-            () = shutdown.cancelled() => {
-                if machine.outcome().is_some() {
-                    break;
-                }
-                machine.abort(ErrorCode::NotDefined, "the server is shutting down".to_owned());
+        if shutdown.is_cancelled() {
+            if machine.outcome().is_some() {
+                break;
             }
-            received = link.recv(&mut input) => match received {
-                Ok(()) => machine.handle(Instant::now(), &input),
-                Err(error) => machine.abort(ErrorCode::NotDefined, format!("network error: {error}")),
-            },
-            () = sleep_until(deadline) => machine.handle_timeout(Instant::now()),
+            machine.abort(ErrorCode::NotDefined, "the server is shutting down".to_owned());
+            continue;
+        }
+        let deadline = dally_until.or(machine.poll_timeout());
+        let wait = deadline.map_or(SLICE, |at| at.saturating_duration_since(now).min(SLICE));
+        let waited = Instant::now();
+        let received = link.recv(&mut input, datagram, spinner.next(spin()), wait);
+        spinner.observe(waited.elapsed(), matches!(received, Ok(true)));
+        match received {
+            Ok(true) => machine.handle(Instant::now(), &input),
+            Ok(false) => machine.handle_timeout(Instant::now()),
+            Err(error) => machine.abort(ErrorCode::NotDefined, format!("network error: {error}")),
         }
     }
     let (stats, params) = machine.summary();
@@ -223,9 +235,24 @@ pub(crate) async fn pump(
     Pumped { outcome, stats, params, duration: started.elapsed() }
 }
 
-async fn sleep_until(deadline: Option<Instant>) {
-    match deadline {
-        Some(deadline) => tokio::time::sleep_until(deadline.into()).await,
-        None => std::future::pending().await,
+/// Decides how long to spin before sleeping: only while answers have been arriving within the
+/// spin budget, so a slow peer or a busy machine costs no CPU. Every 64th wait probes again.
+#[derive(Debug, Default)]
+struct Spinner {
+    /// The last answer came within the budget.
+    paying_off: bool,
+    waits: u32,
+    budget: Duration,
+}
+
+impl Spinner {
+    fn next(&mut self, budget: Duration) -> Duration {
+        self.budget = budget;
+        self.waits = self.waits.wrapping_add(1);
+        if self.paying_off || self.waits.is_multiple_of(64) { budget } else { Duration::ZERO }
+    }
+
+    fn observe(&mut self, waited: Duration, answered: bool) {
+        self.paying_off = answered && waited <= self.budget;
     }
 }

@@ -8,11 +8,11 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::Duration;
 
-use lifeboat_net::{BindError, Datagram, PktInfoSocket};
+use lifeboat_net::{BindError, Datagram, PktInfoSocket, TransferSocket};
 use lifeboat_tftp::{Direction, ErrorCode, Mode, Packet, Receiver, Request, Sender, negotiate, policy};
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -47,7 +47,12 @@ pub struct TftpServer {
 }
 
 /// Channels of single-port transfers, by client address.
-type Routes = Mutex<HashMap<SocketAddr, mpsc::Sender<Vec<u8>>>>;
+type Routes = Mutex<HashMap<SocketAddr, mpsc::SyncSender<Vec<u8>>>>;
+
+/// How long a transfer polls for the next packet before it sleeps, while there are fewer
+/// transfers than cores (see `lifeboat_net::TransferSocket`). Longer than a LAN round trip,
+/// short enough that a slow device costs little CPU.
+const SPIN: Duration = Duration::from_micros(100);
 
 #[derive(Debug)]
 struct Shared {
@@ -56,6 +61,14 @@ struct Shared {
     files: OpenFiles,
     admission: Arc<Admission>,
     routes: Routes,
+    cores: usize,
+}
+
+impl Shared {
+    /// Spin only while every transfer can have a core to itself.
+    fn spin(&self) -> Duration {
+        if self.admission.running() < self.cores { SPIN } else { Duration::ZERO }
+    }
 }
 
 impl TftpServer {
@@ -84,7 +97,8 @@ impl TftpServer {
             return Err(StartError::NothingToListenOn);
         }
         let admission = Admission::new(config.max_transfers, config.max_transfers_per_client);
-        let shared = Shared { config, root, files: OpenFiles::default(), admission, routes: Mutex::default() };
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        let shared = Shared { config, root, files: OpenFiles::default(), admission, routes: Mutex::default(), cores };
         Ok(TftpServer { sockets, shared: Arc::new(shared) })
     }
 
@@ -207,10 +221,11 @@ async fn accept(
         }
     };
     let (shared, shutdown) = (Arc::clone(shared), shutdown.clone());
-    transfers.spawn(async move {
+    // Each transfer runs on a thread of its own: see `lifeboat_net::TransferSocket` for why.
+    transfers.spawn_blocking(move || {
         let _ticket = ticket;
         let mut link = link;
-        if let Some(report) = serve(&shared, &mut link, &shutdown, way, request, requested).await {
+        if let Some(report) = serve(&shared, &mut link, &shutdown, way, request, requested) {
             report.log();
         }
         if let Link::Shared { peer, .. } = &link {
@@ -221,7 +236,7 @@ async fn accept(
 
 fn open_link(socket: &Arc<PktInfoSocket>, shared: &Shared, datagram: &Datagram) -> Result<Link, BindError> {
     if shared.config.single_port {
-        let (sender, inbox) = mpsc::channel(256);
+        let (sender, inbox) = mpsc::sync_channel(256);
         shared.routes.lock().unwrap_or_else(|p| p.into_inner()).insert(datagram.peer, sender);
         return Ok(Link::Shared {
             socket: Arc::clone(socket),
@@ -231,13 +246,13 @@ fn open_link(socket: &Arc<PktInfoSocket>, shared: &Shared, datagram: &Datagram) 
             ifindex: datagram.ifindex,
         });
     }
-    let socket = lifeboat_net::bind_transfer_socket(datagram.local, datagram.ifindex)?;
+    let socket = TransferSocket::bind_local(datagram.local, datagram.ifindex)?;
     Ok(Link::Own { socket, peer: datagram.peer })
 }
 
 /// Runs one request to its end. Returns the report to log, or `None` when the request was
-/// answered with an error before any transfer began (that is logged here).
-async fn serve(
+/// answered with an error before any transfer began (that is logged here). Blocking.
+fn serve(
     shared: &Arc<Shared>,
     link: &mut Link,
     shutdown: &CancellationToken,
@@ -246,24 +261,16 @@ async fn serve(
     requested: String,
 ) -> Option<TransferReport> {
     let peer = link.peer();
-    let prepared = {
-        let (shared, request) = (Arc::clone(shared), request.clone());
-        tokio::task::spawn_blocking(move || prepare(&shared, way, &request)).await
-    };
-    let (machine, file) = match prepared {
-        Ok(Ok(prepared)) => prepared,
-        Ok(Err(refusal)) => {
+    let (machine, file) = match prepare(shared, way, &request) {
+        Ok(prepared) => prepared,
+        Err(refusal) => {
             refusal.log(peer, &requested, way);
-            let _ = link.send(&Packet::error(refusal.code, refusal.message).to_bytes()).await;
-            return None;
-        }
-        Err(join_error) => {
-            tracing::error!(%peer, %requested, %join_error, "preparing the transfer failed");
+            let _ = link.send(&Packet::error(refusal.code, refusal.message).to_bytes());
             return None;
         }
     };
     let progress = Progress::default();
-    let pumped = pump(machine, link, shutdown, &progress, true).await;
+    let pumped = pump(machine, link, shutdown, &progress, true, &|| shared.spin());
     Some(TransferReport {
         peer,
         way,

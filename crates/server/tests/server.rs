@@ -65,7 +65,11 @@ async fn fetch(server: &Running, name: &str, settings: &ClientSettings) -> Resul
     static FETCHES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let n = FETCHES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let out = server.dir.path().join(format!("fetched-{n}"));
-    client::get(server.addr, name, &out, settings, &Progress::default()).await?;
+    let (addr, name, settings) = (server.addr, name.to_owned(), *settings);
+    let got = out.clone();
+    tokio::task::spawn_blocking(move || client::get(addr, &name, &got, &settings, &Progress::default()))
+        .await
+        .unwrap()?;
     Ok(std::fs::read(out).unwrap())
 }
 
@@ -131,7 +135,11 @@ async fn sources_outside_the_allow_list_are_refused() {
 }
 
 async fn upload(server: &Running, local: &Path, name: &str, s: &ClientSettings) -> Result<(), ClientError> {
-    client::put(server.addr, local, name, s, None, &Progress::default()).await.map(drop)
+    let (addr, local, name, s) = (server.addr, local.to_owned(), name.to_owned(), *s);
+    tokio::task::spawn_blocking(move || client::put(addr, &local, &name, &s, None, &Progress::default()))
+        .await
+        .unwrap()
+        .map(drop)
 }
 
 #[tokio::test]
@@ -300,12 +308,9 @@ async fn put_waits_for_a_server_that_comes_up_later() {
     let upload_dir = dir.path().join("up");
     std::fs::create_dir(&upload_dir).unwrap();
     let s = settings(Some(1468), None);
-    let put = tokio::spawn({
+    let put = tokio::task::spawn_blocking({
         let local = local.clone();
-        async move {
-            let progress = Progress::default();
-            client::put(addr, &local, "fw.bin", &s, Some(Duration::from_secs(20)), &progress).await
-        }
+        move || client::put(addr, &local, "fw.bin", &s, Some(Duration::from_secs(20)), &Progress::default())
     });
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let server = start(|c| {
@@ -327,7 +332,7 @@ async fn get_without_a_server_fails_with_a_clear_message() {
         timing: Timing { max_retries: 1, initial: Duration::from_millis(200), ..Timing::default() },
         ..settings(None, None)
     };
-    let error = client::get(addr, "f", &dir.path().join("f"), &s, &Progress::default()).await.unwrap_err();
+    let error = client::get(addr, "f", &dir.path().join("f"), &s, &Progress::default()).unwrap_err();
     assert!(matches!(error, ClientError::NoAnswer { .. }), "{error:?}");
     assert!(error.to_string().contains("no answer"), "{error}");
     assert!(!dir.path().join("f").exists());

@@ -116,7 +116,11 @@ pub fn negotiate(requested: &[TftpOption<'_>], limits: &ServerLimits, direction:
                 seconds.to_string()
             }),
             TSIZE => match direction {
-                Direction::Read { size } => size.filter(|_| option.value.trim() == "0").map(|size| size.to_string()),
+                // An empty file gets no tsize: curl (7.88) takes `tsize 0` for an error and
+                // gives up, while the transfer itself works without it.
+                Direction::Read { size } => {
+                    size.filter(|&size| size > 0 && option.value.trim() == "0").map(|size| size.to_string())
+                }
                 Direction::Write => option.value.trim().parse::<u64>().ok().map(|size| {
                     negotiation.announced_size = Some(size);
                     size.to_string()
@@ -275,6 +279,16 @@ mod tests {
         assert!(n.acknowledged.is_empty());
         let n = negotiate(&opts(&[("tsize", "5")]), &ServerLimits::default(), Direction::Read { size: Some(9) });
         assert!(n.acknowledged.is_empty());
+    }
+
+    #[test]
+    fn an_empty_file_gets_no_tsize() {
+        let n = negotiate(
+            &opts(&[("tsize", "0"), ("blksize", "1468")]),
+            &ServerLimits::default(),
+            Direction::Read { size: Some(0) },
+        );
+        assert_eq!(acked(&n), [("blksize".into(), "1468".into())]);
     }
 
     #[test]
