@@ -6,7 +6,9 @@
 //! - A block from beyond a gap is dropped and the last block received in order is acknowledged
 //!   once, so the sender resumes right after it.
 //! - A repeat of the last block received means the sender missed our ACK: acknowledge again.
-//! - With no data for a timeout, the last ACK is repeated; after too many, the transfer fails.
+//! - With no data for a timeout, the opening packet (before any data) or, with a window, the
+//!   last ACK is repeated; in lock-step the sender's retransmission is awaited. After too many
+//!   timeouts the transfer fails.
 //!
 //! After the final block the receiver still answers a repeat of it (the peer lost the last ACK)
 //! for as long as the driver keeps it around.
@@ -66,7 +68,7 @@ impl Receiver {
             outcome: None,
             since_ack: 0,
             gap_reported: None,
-            timer: RetransmitTimer::new(timing, params.timeout),
+            timer: RetransmitTimer::for_receiver(timing, params.timeout),
             max_retries: timing.max_retries,
             deadline: None,
             retries: 0,
@@ -84,11 +86,6 @@ impl Receiver {
 
     pub fn outcome(&self) -> Option<&Outcome> {
         self.outcome.as_ref()
-    }
-
-    /// Bytes received in order so far.
-    pub fn received_bytes(&self) -> u64 {
-        self.stats.bytes
     }
 
     pub fn poll_timeout(&self) -> Option<Instant> {
@@ -181,7 +178,13 @@ impl Receiver {
             return;
         }
         self.timer.on_timeout();
-        self.acknowledge_received();
+        // In lock-step the sender's own timeout repeats the block, and our duplicate ACK answers
+        // it; repeating ACKs unasked only restarts such a sender's wait (tftp-hpa's client
+        // resends only after 5 s of silence). The opening packet and windowed ACKs are repeated.
+        if self.received == 0 || self.params.windowsize > 1 {
+            self.acknowledge_received();
+        }
+        self.deadline = Some(now + self.timer.timeout());
         // A timeout ends the wait for the rest of a window: report any gap afresh.
         self.gap_reported = None;
     }

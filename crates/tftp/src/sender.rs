@@ -96,11 +96,6 @@ impl Sender {
         }
     }
 
-    /// Bytes acknowledged so far.
-    pub fn acknowledged_bytes(&self) -> u64 {
-        self.stats.bytes
-    }
-
     /// When [`Sender::handle_timeout`] must be called next.
     pub fn poll_timeout(&self) -> Option<Instant> {
         match self.phase {
@@ -165,7 +160,15 @@ impl Sender {
         self.retries += 1;
         self.stats.timeouts += 1;
         if self.retries > self.max_retries {
-            self.phase = Phase::Done(Outcome::Failed(TransferError::TimedOut { retries: self.max_retries }));
+            let retries = self.max_retries;
+            // Clients may exit right after their final ACK (RFC 1350 allows it); if that ACK
+            // is lost, say so rather than call the peer dead.
+            let error = if self.next > self.last_block {
+                TransferError::LastAckMissing { retries }
+            } else {
+                TransferError::TimedOut { retries }
+            };
+            self.phase = Phase::Done(Outcome::Failed(error));
             return;
         }
         self.timer.on_timeout();

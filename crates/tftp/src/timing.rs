@@ -31,6 +31,9 @@ impl Default for Timing {
     }
 }
 
+/// The smallest backoff cap of a receiver (see [`RetransmitTimer::for_receiver`]).
+const RECEIVER_MIN_CAP: Duration = Duration::from_secs(6);
+
 /// The adaptive timeout of one transfer.
 #[derive(Debug, Clone)]
 pub(crate) struct RetransmitTimer {
@@ -55,6 +58,14 @@ impl RetransmitTimer {
             initial: timing.initial.clamp(timing.min.min(max), max),
             backoff: 0,
         }
+    }
+
+    /// The timer of a receiver, whose repeated ACKs must leave gaps longer than a lock-step
+    /// sender's own timeout: tftp-hpa's client resends a block only after 5 s of silence, and
+    /// every repeated ACK restarts that wait, so ACKs repeated every 2 s would starve it.
+    pub(crate) fn for_receiver(timing: &Timing, negotiated: Option<Duration>) -> Self {
+        let cap = negotiated.unwrap_or(timing.max).max(RECEIVER_MIN_CAP);
+        RetransmitTimer::new(timing, Some(cap))
     }
 
     /// Feeds one round-trip sample of a packet that was sent once (Karn's rule).
@@ -125,6 +136,17 @@ mod tests {
         timer.on_sample(300 * MS);
         // srtt 300 ms + 4 × 150 ms variance = 900 ms.
         assert_eq!(timer.timeout(), 900 * MS);
+    }
+
+    #[test]
+    fn a_receiver_backs_off_past_a_five_second_sender_timeout() {
+        let mut timer = RetransmitTimer::for_receiver(&Timing::default(), None);
+        let mut waits = vec![timer.timeout()];
+        for _ in 0..4 {
+            timer.on_timeout();
+            waits.push(timer.timeout());
+        }
+        assert_eq!(waits, [1000 * MS, 2000 * MS, 4000 * MS, 6000 * MS, 6000 * MS]);
     }
 
     #[test]

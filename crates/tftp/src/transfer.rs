@@ -29,6 +29,10 @@ pub enum Outcome {
 pub enum TransferError {
     #[error("the peer stopped answering ({retries} retransmissions without reply)")]
     TimedOut { retries: u32 },
+    #[error(
+        "every block was sent, but the peer never acknowledged the last ones ({retries} retransmissions); it may well have the whole file"
+    )]
+    LastAckMissing { retries: u32 },
     #[error("the peer sent ERROR {}: {code} \"{message}\"", code.as_u16())]
     Peer { code: ErrorCode, message: String },
     #[error("aborted: {message}")]

@@ -192,7 +192,43 @@ fn a_vanished_receiver_fails_the_sender_after_bounded_retries() {
     let timing = Timing::default();
     assert_eq!(sender.outcome(), Some(&Outcome::Failed(TransferError::TimedOut { retries: timing.max_retries })));
     assert_eq!(trace.data_sent.iter().filter(|&&b| b == 1).count() as u32, timing.max_retries + 1);
-    assert!(trace.elapsed < Duration::from_secs(30), "gave up after {:?}", trace.elapsed);
+    let gave_up = trace.sender_finished.expect("the sender never finished");
+    assert!(gave_up < Duration::from_secs(30), "gave up after {gave_up:?}");
+}
+
+#[test]
+fn a_lost_final_ack_is_reported_as_such() {
+    let data = content(1500, 4);
+    let (sender, receiver) = pair(data.len(), params(512, 1));
+    // Every ACK of block 3, the last, is lost: as if the client left right after sending it.
+    let policy: sim::Policy = Box::new(|w, n, _| if w == Way::ToSender && n >= 2 { Fate::Drop } else { Fate::Deliver });
+    let (trace, sender, receiver) = run(sender, receiver, &data, policy, 5 * MINUTE);
+    assert_eq!(trace.received, data);
+    assert_eq!(receiver.outcome(), Some(&Outcome::Complete));
+    assert!(
+        matches!(sender.outcome(), Some(Outcome::Failed(TransferError::LastAckMissing { .. }))),
+        "{:?}",
+        sender.outcome()
+    );
+}
+
+#[test]
+fn a_vanished_sender_fails_the_receiver_after_bounded_retries() {
+    for window in [1, 8] {
+        let data = content(50_000, 3);
+        let (sender, receiver) = pair(data.len(), params(512, window));
+        // The sender's packets stop after the fifth: it was killed mid-transfer.
+        let policy: sim::Policy =
+            Box::new(|w, n, _| if w == Way::ToReceiver && n >= 5 { Fate::Drop } else { Fate::Deliver });
+        let (trace, _, receiver) = run(sender, receiver, &data, policy, 5 * MINUTE);
+        let timing = Timing::default();
+        assert_eq!(
+            receiver.outcome(),
+            Some(&Outcome::Failed(TransferError::TimedOut { retries: timing.max_retries })),
+            "window {window}"
+        );
+        assert!(trace.elapsed < Duration::from_secs(60), "window {window}: gave up after {:?}", trace.elapsed);
+    }
 }
 
 #[test]

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use lifeboat_tftp::wire::data_header;
-use lifeboat_tftp::{Outcome, Packet, Receiver, Sender, Transmit};
+use lifeboat_tftp::{Packet, Receiver, Sender, Transmit};
 
 /// Which way a packet travels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,6 +36,8 @@ pub(crate) struct Trace {
     /// Every ACK block number the receiver emitted, in order.
     pub acks_sent: Vec<u16>,
     pub elapsed: Duration,
+    /// When the sender reached its outcome.
+    pub sender_finished: Option<Duration>,
     pub received: Vec<u8>,
 }
 
@@ -147,9 +149,10 @@ pub(crate) fn run_after(
             }
             send(&mut queue, now, Way::ToSender, packet.to_bytes());
         }
-        let sender_done = sender.outcome().is_some();
-        let receiver_done = receiver.outcome().is_some();
-        if sender_done && (receiver_done || !matches!(sender.outcome(), Some(Outcome::Complete))) {
+        if sender.outcome().is_some() && trace.sender_finished.is_none() {
+            trace.sender_finished = Some(now - start);
+        }
+        if sender.outcome().is_some() && receiver.outcome().is_some() {
             break;
         }
         let next_timer = [sender.poll_timeout(), receiver.poll_timeout()].into_iter().flatten().min();
