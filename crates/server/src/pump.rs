@@ -85,13 +85,6 @@ impl Machine {
         }
     }
 
-    fn bytes(&self) -> u64 {
-        match self {
-            Machine::Send { sender, .. } => sender.acknowledged_bytes(),
-            Machine::Receive { receiver, .. } => receiver.received_bytes(),
-        }
-    }
-
     /// Writes the next datagram to send into `out`; false when nothing is due.
     fn poll_datagram(&mut self, now: Instant, out: &mut Vec<u8>) -> bool {
         out.clear();
@@ -198,7 +191,7 @@ pub(crate) fn pump(
                 }
             }
         }
-        progress.bytes.store(machine.bytes(), Ordering::Relaxed);
+        progress.bytes.store(machine.summary().0.bytes, Ordering::Relaxed);
         match machine.outcome() {
             None => {}
             Some(Outcome::Complete) if dally && matches!(machine, Machine::Receive { .. }) => {

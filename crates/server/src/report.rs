@@ -29,6 +29,8 @@ pub struct TransferReport {
     pub bytes: u64,
     pub params: TransferParams,
     pub retransmits: u64,
+    /// Times the retransmission timer fired.
+    pub timeouts: u64,
     pub duration: Duration,
     pub outcome: Outcome,
 }
@@ -61,7 +63,7 @@ impl fmt::Display for TransferReport {
         };
         write!(
             f,
-            "{verb} {file} {dir} {peer} (requested \"{requested}\"): {bytes} bytes in {secs:.2} s, {rate}, blksize {blksize}, window {window}, {retransmits} retransmits — {outcome}",
+            "{verb} {file} {dir} {peer} (requested {requested:?}): {bytes} bytes in {secs:.2} s, {rate}, blksize {blksize}, window {window}, {retransmits} retransmits, {timeouts} timeouts — {outcome}",
             file = self.file.display(),
             dir = if self.way == Way::Sent { "to" } else { "from" },
             peer = self.peer,
@@ -72,6 +74,7 @@ impl fmt::Display for TransferReport {
             blksize = self.params.blksize,
             window = self.params.windowsize,
             retransmits = self.retransmits,
+            timeouts = self.timeouts,
         )
     }
 }
@@ -90,9 +93,8 @@ mod tests {
     use super::*;
     use lifeboat_tftp::{ErrorCode, TransferError};
 
-    #[test]
-    fn the_log_line_names_the_requested_file_and_the_outcome() {
-        let report = TransferReport {
+    fn sample() -> TransferReport {
+        TransferReport {
             peer: "192.168.0.86:3456".parse().unwrap(),
             way: Way::Sent,
             requested: "wr841nv8_tp_recovery.bin".into(),
@@ -100,20 +102,33 @@ mod tests {
             bytes: 4_000_000,
             params: TransferParams { blksize: 512, windowsize: 1, timeout: None },
             retransmits: 3,
+            timeouts: 1,
             duration: Duration::from_secs(2),
             outcome: Outcome::Failed(TransferError::Peer { code: ErrorCode::DiskFull, message: "full".into() }),
-        };
-        let line = report.to_string();
+        }
+    }
+
+    #[test]
+    fn the_log_line_names_the_requested_file_and_the_outcome() {
+        let line = sample().to_string();
         for part in [
             "sent /srv/tftp/openwrt.bin to 192.168.0.86:3456",
             "\"wr841nv8_tp_recovery.bin\"",
             "2.0 MB/s",
             "blksize 512",
-            "3 retransmits",
+            "3 retransmits, 1 timeouts",
             "FAILED",
             "full",
         ] {
             assert!(line.contains(part), "{part:?} missing from {line}");
         }
+    }
+
+    #[test]
+    fn control_characters_in_a_requested_name_cannot_forge_a_log_line() {
+        let report = TransferReport { requested: "x\nINFO sent /forged.bin".into(), ..sample() };
+        let line = report.to_string();
+        assert!(!line.contains('\n'), "{line}");
+        assert!(line.contains(r#""x\nINFO sent /forged.bin""#), "{line}");
     }
 }

@@ -16,7 +16,7 @@ use lifeboat_tftp::{Direction, ErrorCode, Mode, Packet, Receiver, Request, Sende
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::admission::{Admission, Refusal};
+use crate::admission::{Admission, Refusal, Ticket};
 use crate::config::TftpConfig;
 use crate::link::{Link, MAX_DATAGRAM};
 use crate::open_files::OpenFiles;
@@ -65,6 +65,15 @@ struct Shared {
 }
 
 impl Shared {
+    /// Ends a transfer's claim on its client address: the single-port route first, then the
+    /// admission ticket, so a new request from the same port is neither misrouted nor dropped.
+    fn release(&self, link: &Link, ticket: Ticket) {
+        if let Link::Shared { peer, .. } = link {
+            self.routes.lock().unwrap_or_else(|p| p.into_inner()).remove(peer);
+        }
+        drop(ticket);
+    }
+
     /// Spin only while every transfer can have a core to itself.
     fn spin(&self) -> Duration {
         if self.admission.running() < self.cores { SPIN } else { Duration::ZERO }
@@ -194,7 +203,7 @@ async fn accept(
     let peer = datagram.peer;
     let requested = String::from_utf8_lossy(&request.filename).into_owned();
     if !shared.config.allow.permits(peer.ip()) {
-        tracing::warn!(%peer, %requested, "refused: the client's address is not in the allow-list (--allow)");
+        tracing::warn!(%peer, ?requested, "refused: the client's address is not in the allow-list (--allow)");
         reply_error(socket, &datagram, ErrorCode::AccessViolation, "access denied: your address is not allowed").await;
         return;
     }
@@ -207,7 +216,7 @@ async fn accept(
                 Refusal::ClientBusy { limit } => format!("too many transfers from your address (limit {limit})"),
                 Refusal::Duplicate => unreachable!("handled above"),
             };
-            tracing::warn!(%peer, %requested, "refused: {message}");
+            tracing::warn!(%peer, ?requested, "refused: {message}");
             reply_error(socket, &datagram, ErrorCode::NotDefined, &message).await;
             return;
         }
@@ -223,13 +232,9 @@ async fn accept(
     let (shared, shutdown) = (Arc::clone(shared), shutdown.clone());
     // Each transfer runs on a thread of its own: see `lifeboat_net::TransferSocket` for why.
     transfers.spawn_blocking(move || {
-        let _ticket = ticket;
         let mut link = link;
-        if let Some(report) = serve(&shared, &mut link, &shutdown, way, request, requested) {
+        if let Some(report) = serve(&shared, &mut link, &shutdown, way, request, requested, ticket) {
             report.log();
-        }
-        if let Link::Shared { peer, .. } = &link {
-            shared.routes.lock().unwrap_or_else(|p| p.into_inner()).remove(peer);
         }
     });
 }
@@ -259,18 +264,22 @@ fn serve(
     way: Way,
     request: Request<'static>,
     requested: String,
+    ticket: Ticket,
 ) -> Option<TransferReport> {
     let peer = link.peer();
     let (machine, file) = match prepare(shared, way, &request) {
         Ok(prepared) => prepared,
         Err(refusal) => {
             refusal.log(peer, &requested, way);
+            // Free the client's place first: a client may ask again from the same port at once.
+            shared.release(link, ticket);
             let _ = link.send(&Packet::error(refusal.code, refusal.message).to_bytes());
             return None;
         }
     };
     let progress = Progress::default();
     let pumped = pump(machine, link, shutdown, &progress, true, &|| shared.spin());
+    shared.release(link, ticket);
     Some(TransferReport {
         peer,
         way,
@@ -279,6 +288,7 @@ fn serve(
         bytes: pumped.stats.bytes,
         params: pumped.params,
         retransmits: pumped.stats.retransmits,
+        timeouts: pumped.stats.timeouts,
         duration: pumped.duration,
         outcome: pumped.outcome,
     })
@@ -301,9 +311,9 @@ impl Refused {
     fn log(&self, peer: SocketAddr, requested: &str, way: Way) {
         let what = if way == Way::Sent { "read" } else { "write" };
         if self.code == ErrorCode::FileNotFound {
-            tracing::warn!(%peer, "{what} of \"{requested}\": file not found ({})", self.detail);
+            tracing::warn!(%peer, "{what} of {requested:?}: file not found ({})", self.detail);
         } else {
-            tracing::warn!(%peer, "{what} of \"{requested}\" refused: {}", self.detail);
+            tracing::warn!(%peer, "{what} of {requested:?} refused: {}", self.detail);
         }
     }
 }
