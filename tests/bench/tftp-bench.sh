@@ -151,9 +151,9 @@ cg_remove() {
     [[ -n $CG && -d $CG ]] || return 0
     local p parent=/sys/fs/cgroup
     [[ $CG_KIND == v1 ]] && parent=/sys/fs/cgroup/cpuacct
-    for p in $(cat "$CG/cgroup.procs" 2>/dev/null); do
+    while read -r p; do
         echo "$p" >"$parent/cgroup.procs" 2>/dev/null || true
-    done
+    done 2>/dev/null <"$CG/cgroup.procs" || true
     rmdir "$CG" 2>/dev/null || echo "tftp-bench: could not remove cgroup $CG" >&2
     CG=""
 }
@@ -353,7 +353,11 @@ run_one() {
     local rc=0 t0 t1 c0 c1
     c0=$(cg_cpu)
     t0=$EPOCHREALTIME
-    timeout -k 5 "$RUN_TIMEOUT" ip netns exec "$NS_C" "${CLIENT_PIN[@]}" "${argv[@]}" >"$log" 2>&1 || rc=$?
+    # In the background with `wait`, so a SIGTERM or Ctrl-C is handled at once, not after the run.
+    timeout -k 5 "$RUN_TIMEOUT" ip netns exec "$NS_C" "${CLIENT_PIN[@]}" "${argv[@]}" >"$log" 2>&1 &
+    CLIENT_PIDS=($!)
+    wait "${CLIENT_PIDS[0]}" || rc=$?
+    CLIENT_PIDS=()
     t1=$EPOCHREALTIME
     c1=$(cg_cpu)
     R_WALL=$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.3f", b-a}')
