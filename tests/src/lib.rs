@@ -34,7 +34,7 @@ use std::sync::OnceLock;
 
 pub use bin::{lifeboat_bin, workspace_root};
 pub use clients::{Client, Direction};
-pub use files::{TestRng, random_file, sha256_bytes, sha256_file};
+pub use files::{TestRng, dir_names, random_file, sha256_bytes, sha256_file};
 pub use impair::{NetemStats, clear_netem, netem, netem_stats};
 pub use netns::{Link, LinkOptions, Netns, Pair, veth, wait_server_udp, wait_udp_listening};
 pub use peers::{PeerServers, run_lifeboat, spawn_lifeboat_serve};

@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use lifeboat_e2e::{
-    Child, Client, Netns, Output, Pair, clear_netem, lifeboat_bin, netem, netem_stats, random_file, require_netns,
-    run_lifeboat, sha256_file, spawn_lifeboat_serve,
+    Child, Client, Netns, Output, Pair, clear_netem, dir_names, lifeboat_bin, netem, netem_stats, random_file,
+    require_netns, run_lifeboat, sha256_file, spawn_lifeboat_serve,
 };
 
 /// Limit for one client run on the impaired link.
@@ -140,16 +140,6 @@ fn check_client(server: &mut Child, label: &str, out: &Output, local: &Path, exp
     assert!(out.success(), "{label} failed:\n{out}");
     assert!(local.is_file(), "{label} reported success but wrote no {}:\n{out}", local.display());
     assert_eq!(sha256_file(local), expected, "{label} transferred different bytes ({}):\n{out}", local.display());
-}
-
-/// Names in `dir` (not recursive), sorted.
-fn dir_names(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()))
-        .map(|entry| entry.expect("directory entry").file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
 }
 
 /// `lifeboat ARGS...` as an argument vector for `Netns::spawn`.

@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use lifeboat_e2e::{
-    Child, Client, LinkOptions, Netns, Output, Pair, lifeboat_bin, netem, random_file, require_netns, run_lifeboat,
-    sha256_file, spawn_lifeboat_serve, veth,
+    Child, Client, LinkOptions, Netns, Output, Pair, dir_names, lifeboat_bin, netem, random_file, require_netns,
+    run_lifeboat, sha256_file, spawn_lifeboat_serve, veth,
 };
 use nix::sched::{CloneFlags, setns};
 
@@ -58,16 +58,6 @@ fn assert_nothing_arrived(local: &Path, out: &Output) {
     if let Ok(meta) = std::fs::metadata(local) {
         assert_eq!(meta.len(), 0, "{} received {} bytes from a refused request:\n{out}", local.display(), meta.len());
     }
-}
-
-/// Names in `dir` (not recursive), sorted.
-fn dir_names(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()))
-        .map(|entry| entry.expect("directory entry").file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
 }
 
 /// A UDP socket on an ephemeral port inside `ns`: a helper thread enters the namespace
