@@ -1,17 +1,38 @@
 //! The DHCP and BOOTP protocol of lifeboat, with no I/O.
 //!
 //! **Invariant:** this crate has no sockets, no async runtime, no clock, no randomness and no
-//! database. Datagrams go in; decoded, validated requests and their classification come out.
+//! database. Datagrams and the time go in; replies, where to send them, and lease changes to
+//! persist come out.
 //! Malformed input is an ordinary error value, never a panic.
 //!
 //! Map:
+//! - [`responder`]: [`Responder::handle`], one datagram in, a reply and a lease change out.
 //! - [`wire`]: validate and decode a received datagram (magic cookie, option walk, op).
 //! - [`classify`]: which firmware sent it (option 93, 60, 77, 175; BOOTP).
 //! - [`boot`]: `--boot`/`--dhcp-boot` parsing and the choice of a boot file.
+//! - [`config`]: `--dhcp-range`, `--dhcp-host`, `--dhcp-option` and lease-time parsing.
+//! - [`scope`]: ranges tied to the interface (or relay subnet) that serves them.
+//! - [`lease`]: the lease table (bound leases, offers, quarantined addresses).
+//! - [`allocate`]: a free address for a client, from a stable start position.
+//! - [`reply`]: DHCP and BOOTP reply encoding; [`destination`]: where a reply goes.
+//! - [`explain`]: the log line of each exchange; [`rate_limit`]: per-client flood limit.
 
+pub mod allocate;
 pub mod boot;
 pub mod classify;
+pub mod config;
+pub mod destination;
+pub mod explain;
+pub mod lease;
+pub mod rate_limit;
+pub mod reply;
+pub mod responder;
+pub mod scope;
 pub mod wire;
 
 pub use classify::{Client, classify};
+pub use destination::{Arrival, Destination};
+pub use explain::{Explanation, Level};
+pub use lease::{ClientKey, Lease, LeaseChange};
+pub use responder::{Counters, Handled, Reply, Responder, Settings};
 pub use wire::{DecodeError, Kind, RawOption, Request, decode};

@@ -2,14 +2,10 @@
 //! as measured there), for firmware that cannot run on this machine: iPXE BIOS, OVMF UEFI PXE,
 //! U-Boot 2023.01. Each fixture is a hex file under `tests/fixtures/constructed-*.hex`.
 
-use lifeboat_dhcp::{Kind, classify, decode};
+mod support;
 
-fn fixture(name: &str) -> Vec<u8> {
-    let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    let hex: String = text.lines().filter(|l| !l.starts_with('#')).collect::<String>().split_whitespace().collect();
-    (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap()).collect()
-}
+use lifeboat_dhcp::{Kind, classify, decode};
+use support::fixture;
 
 struct Want {
     file: &'static str,

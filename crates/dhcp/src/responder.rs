@@ -1,0 +1,530 @@
+//! The DHCP/BOOTP responder: one datagram in, at most one reply and one lease change out.
+//!
+//! **Invariant:** [`Responder::handle`] is a pure state machine over its lease table: no I/O, no
+//! clock (the caller passes `now` in Unix seconds), never a panic. When it returns a lease change
+//! together with a reply, the driver must make the change durable before it sends the reply, so an
+//! acknowledged lease survives a crash.
+
+use std::collections::HashMap;
+use std::net::Ipv4Addr;
+
+use crate::allocate::scan;
+use crate::boot::{BootRule, Chosen, DefaultBoot, choose};
+use crate::classify::{Client, classify};
+use crate::config::{DEFAULT_LEASE_SECS, ExtraOption, LeaseTime, Mac, Reservation};
+use crate::destination::{Arrival, Destination, PXE_PORT, destination};
+use crate::explain::{Explanation, Level, describe, show};
+use crate::lease::{ClientKey, Lease, LeaseChange, LeaseTable};
+use crate::rate_limit::RateLimiter;
+use crate::reply::{BootInfo, ReplyFields, ReplyKind, encode};
+use crate::scope::{Reach, Scope};
+use crate::wire::{Kind, Request, decode};
+
+/// Everything the responder needs to know, fixed at start-up.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub scopes: Vec<Scope>,
+    pub reservations: Vec<Reservation>,
+    pub boot_rules: Vec<BootRule>,
+    pub default_boot: Option<DefaultBoot>,
+    pub extra_options: Vec<ExtraOption>,
+    /// Give BOOTP clients without a reservation an address from the ranges.
+    pub bootp_dynamic: bool,
+    /// How long an offered address stays reserved for the client it was offered to.
+    pub offer_hold_secs: u64,
+    /// How long a declined address stays out of the pool.
+    pub decline_quarantine_secs: u64,
+    /// Requests per second accepted from one client.
+    pub per_client_rate: u32,
+}
+
+impl Settings {
+    pub fn new(scopes: Vec<Scope>) -> Settings {
+        Settings {
+            scopes,
+            reservations: Vec::new(),
+            boot_rules: Vec::new(),
+            default_boot: None,
+            extra_options: Vec::new(),
+            bootp_dynamic: false,
+            offer_hold_secs: 60,
+            decline_quarantine_secs: 600,
+            per_client_rate: 20,
+        }
+    }
+}
+
+/// A reply ready to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    pub bytes: Vec<u8>,
+    pub to: Destination,
+}
+
+/// The result of one datagram.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Handled {
+    /// Persist this first (when there is a reply, before sending it).
+    pub change: Option<LeaseChange>,
+    pub reply: Option<Reply>,
+    pub explanation: Explanation,
+}
+
+/// What the responder has seen since it started.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counters {
+    pub received: u64,
+    pub malformed: u64,
+    pub rate_limited: u64,
+    pub offers: u64,
+    pub acks: u64,
+    pub naks: u64,
+    pub bootp_replies: u64,
+    pub ignored: u64,
+}
+
+pub struct Responder {
+    settings: Settings,
+    reserved: HashMap<Ipv4Addr, Mac>,
+    leases: LeaseTable,
+    limiter: RateLimiter,
+    counters: Counters,
+}
+
+impl Responder {
+    /// A responder that starts with `leases` (loaded from the store).
+    pub fn new(settings: Settings, leases: impl IntoIterator<Item = Lease>) -> Responder {
+        let reserved = settings.reservations.iter().map(|r| (r.address, r.mac)).collect();
+        let limiter = RateLimiter::new(settings.per_client_rate);
+        Responder {
+            settings,
+            reserved,
+            leases: LeaseTable::with_leases(leases),
+            limiter,
+            counters: Counters::default(),
+        }
+    }
+
+    pub fn counters(&self) -> Counters {
+        self.counters
+    }
+
+    pub fn leases(&self) -> &LeaseTable {
+        &self.leases
+    }
+
+    /// Handle one received datagram.
+    pub fn handle(&mut self, bytes: &[u8], arrival: &Arrival, now: u64) -> Handled {
+        self.counters.received += 1;
+        let request = match decode(bytes) {
+            Ok(r) => r,
+            Err(e) => {
+                self.counters.malformed += 1;
+                return quiet(Level::Debug, "?".into(), "datagram", format!("dropped, malformed: {e}"));
+            }
+        };
+        let key = client_key(&request);
+        let mac = mac_text(&request);
+        let name = request_name(request.kind);
+        if !self.limiter.allow(&key.0, now) {
+            self.counters.rate_limited += 1;
+            let why =
+                format!("dropped: more than {} requests per second from this client", self.settings.per_client_rate);
+            return quiet(Level::Debug, mac, name, why);
+        }
+        let client = classify(&request);
+        let Some(scope) = scope_for(&self.settings.scopes, &request, arrival) else {
+            self.counters.ignored += 1;
+            let via = if request.message.giaddr().is_unspecified() {
+                format!("interface #{}", arrival.interface)
+            } else {
+                format!("relay {}", request.message.giaddr())
+            };
+            return quiet(Level::Debug, mac, name, format!("ignored: no --dhcp-range serves {via}"));
+        };
+        let chaddr_mac = ethernet_mac(&request);
+        let reservation = chaddr_mac
+            .and_then(|m| self.settings.reservations.iter().find(|r| r.mac == m && scope.subnet.contains(r.address)));
+        let mut exchange = Exchange {
+            settings: &self.settings,
+            reserved: &self.reserved,
+            leases: &mut self.leases,
+            request: &request,
+            client: &client,
+            key,
+            mac_text: mac,
+            chaddr_mac,
+            scope,
+            reservation,
+            arrival,
+            now,
+            counters: &mut self.counters,
+        };
+        let handled = exchange.run();
+        if now.is_multiple_of(64) {
+            self.leases.prune_quarantine(now);
+        }
+        handled
+    }
+}
+
+fn quiet(level: Level, client: String, request: &'static str, outcome: String) -> Handled {
+    Handled {
+        change: None,
+        reply: None,
+        explanation: Explanation { level, client, request, class: String::new(), outcome, boot: None },
+    }
+}
+
+/// Option 61 if present, else hardware type and address (RFC 2131 §4.2).
+pub fn client_key(request: &Request) -> ClientKey {
+    match request.option(61) {
+        Some(id) => ClientKey(id.to_vec()),
+        None => ClientKey([&[u8::from(request.message.htype())][..], request.message.chaddr()].concat()),
+    }
+}
+
+fn ethernet_mac(request: &Request) -> Option<Mac> {
+    let m = &request.message;
+    if u8::from(m.htype()) != 1 {
+        return None;
+    }
+    <[u8; 6]>::try_from(m.chaddr()).ok().map(Mac)
+}
+
+fn mac_text(request: &Request) -> String {
+    ethernet_mac(request).map_or_else(|| ClientKey(request.message.chaddr().to_vec()).to_string(), |m| m.to_string())
+}
+
+fn request_name(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Bootp { .. } => "BOOTREQUEST",
+        Kind::Dhcp(1) => "DHCPDISCOVER",
+        Kind::Dhcp(3) => "DHCPREQUEST",
+        Kind::Dhcp(4) => "DHCPDECLINE",
+        Kind::Dhcp(7) => "DHCPRELEASE",
+        Kind::Dhcp(8) => "DHCPINFORM",
+        Kind::Dhcp(_) => "DHCP message",
+    }
+}
+
+/// The scope a request belongs to: by the relay's giaddr, else by the receiving interface (and
+/// among several subnets on one interface, the one holding the client's current address).
+fn scope_for<'a>(scopes: &'a [Scope], request: &Request, arrival: &Arrival) -> Option<&'a Scope> {
+    let giaddr = request.message.giaddr();
+    if !giaddr.is_unspecified() {
+        return scopes.iter().find(|s| s.subnet.contains(giaddr));
+    }
+    let mut here =
+        scopes.iter().filter(|s| matches!(s.reach, Reach::Local { index, .. } if index == arrival.interface));
+    let ciaddr = request.message.ciaddr();
+    let first = here.clone().next();
+    here.find(|s| s.subnet.contains(ciaddr)).or(first)
+}
+
+fn ipv4_option(request: &Request, code: u8) -> Option<Ipv4Addr> {
+    request.option(code).and_then(|d| <[u8; 4]>::try_from(d).ok()).map(Ipv4Addr::from)
+}
+
+/// One request being answered.
+struct Exchange<'a> {
+    settings: &'a Settings,
+    reserved: &'a HashMap<Ipv4Addr, Mac>,
+    leases: &'a mut LeaseTable,
+    request: &'a Request,
+    client: &'a Client,
+    key: ClientKey,
+    mac_text: String,
+    chaddr_mac: Option<Mac>,
+    scope: &'a Scope,
+    reservation: Option<&'a Reservation>,
+    arrival: &'a Arrival,
+    now: u64,
+    counters: &'a mut Counters,
+}
+
+impl Exchange<'_> {
+    fn run(&mut self) -> Handled {
+        if self.arrival.local_port == PXE_PORT {
+            return match self.request.kind {
+                Kind::Dhcp(3) | Kind::Dhcp(8) if self.client.is_pxe() => self.boot_only(ReplyKind::Ack),
+                _ => self.ignore(Level::Debug, "ignored: only PXE clients' requests are answered on port 4011"),
+            };
+        }
+        if self.scope.proxy {
+            return match self.request.kind {
+                Kind::Dhcp(1) if self.client.is_pxe() || self.client.is_http() => self.boot_only(ReplyKind::Offer),
+                Kind::Dhcp(1) => self.ignore(Level::Debug, "ignored: proxyDHCP answers PXE clients only"),
+                _ => self.ignore(Level::Debug, "ignored: proxyDHCP leaves addresses to the other DHCP server"),
+            };
+        }
+        match self.request.kind {
+            Kind::Bootp { .. } => self.bootp(),
+            Kind::Dhcp(1) => self.discover(),
+            Kind::Dhcp(3) => self.request(),
+            Kind::Dhcp(4) => self.decline(),
+            Kind::Dhcp(7) => self.release(),
+            Kind::Dhcp(8) => self.inform(),
+            Kind::Dhcp(_) => self.ignore(Level::Debug, "ignored: not a client message"),
+        }
+    }
+
+    fn explanation(&self, level: Level, outcome: String, boot: Option<(String, String)>) -> Explanation {
+        Explanation {
+            level,
+            client: self.mac_text.clone(),
+            request: request_name(self.request.kind),
+            class: describe(self.client),
+            outcome,
+            boot,
+        }
+    }
+
+    fn ignore(&mut self, level: Level, why: &str) -> Handled {
+        self.counters.ignored += 1;
+        Handled { change: None, reply: None, explanation: self.explanation(level, why.to_owned(), None) }
+    }
+
+    fn reply(
+        &mut self,
+        kind: ReplyKind,
+        yiaddr: Ipv4Addr,
+        lease: Option<LeaseTime>,
+        change: Option<LeaseChange>,
+    ) -> Handled {
+        let boot = if matches!(kind, ReplyKind::Nak(_)) { None } else { self.boot() };
+        let fields = ReplyFields {
+            kind,
+            yiaddr,
+            server_id: self.arrival.local_address,
+            lease,
+            subnet: Some(self.scope.subnet),
+            boot: boot.as_ref().map(|(b, _)| b),
+            extra: &self.settings.extra_options,
+        };
+        let outcome = match kind {
+            ReplyKind::Offer => format!("DHCPOFFER {yiaddr}"),
+            ReplyKind::Ack if yiaddr.is_unspecified() => "DHCPACK (no address)".to_owned(),
+            ReplyKind::Ack => format!("DHCPACK {yiaddr} for {}", lease.map_or_else(|| "-".into(), |l| l.to_string())),
+            ReplyKind::Nak(why) => format!("DHCPNAK: {why}"),
+            ReplyKind::Bootp => format!("BOOTREPLY {yiaddr}"),
+        };
+        let level = if matches!(kind, ReplyKind::Nak(_)) { Level::Warn } else { Level::Info };
+        let c = &mut *self.counters;
+        match kind {
+            ReplyKind::Offer => c.offers += 1,
+            ReplyKind::Ack => c.acks += 1,
+            ReplyKind::Nak(_) => c.naks += 1,
+            ReplyKind::Bootp => c.bootp_replies += 1,
+        }
+        let explanation =
+            self.explanation(level, outcome, boot.as_ref().map(|(b, rule)| (b.file.clone(), rule.clone())));
+        match encode(self.request, &fields) {
+            Ok(bytes) => {
+                let to = destination(&self.request.message, yiaddr, matches!(kind, ReplyKind::Nak(_)), self.arrival);
+                Handled { change, reply: Some(Reply { bytes, to }), explanation }
+            }
+            Err(e) => Handled {
+                change,
+                reply: None,
+                explanation: Explanation {
+                    level: Level::Warn,
+                    outcome: format!("reply could not be encoded: {e}"),
+                    ..explanation
+                },
+            },
+        }
+    }
+
+    /// The boot file for this client, and the rule that chose it.
+    fn boot(&self) -> Option<(BootInfo, String)> {
+        let s = self.settings;
+        let (file, rule) = match self.reservation.and_then(|r| r.boot_file.as_ref()) {
+            Some(file) => (file.clone(), format!("host {}", self.mac_text)),
+            None => match choose(&s.boot_rules, s.default_boot.as_ref(), self.client)? {
+                Chosen::Rule(r) => (r.file.clone(), format!("--boot {}", r.name)),
+                Chosen::Default(d) => (d.file.clone(), "--dhcp-boot".to_owned()),
+            },
+        };
+        let default = s.default_boot.as_ref();
+        let next_server = default.and_then(|d| d.server_addr).unwrap_or(self.arrival.local_address);
+        let server_name = default.and_then(|d| d.server_name.clone());
+        let http = self.client.is_http() || self.client.arch == Some(16);
+        let (file, vendor_class) = if http {
+            // UEFI HTTP boot wants a URL in the file field and HTTPClient echoed back.
+            let url = if file.contains("://") { file } else { format!("http://{next_server}/{file}") };
+            (url, Some("HTTPClient"))
+        } else {
+            (file, self.client.is_pxe().then_some("PXEClient"))
+        };
+        Some((BootInfo { file, next_server, server_name, vendor_class }, rule))
+    }
+
+    fn lease_time(&self, address: Ipv4Addr) -> LeaseTime {
+        let pool = self.scope.pool_of(address).or(self.scope.pools.first());
+        pool.map_or(LeaseTime::Secs(DEFAULT_LEASE_SECS), |p| p.lease)
+    }
+
+    fn reserved_for_other(&self, address: Ipv4Addr) -> bool {
+        self.reserved.get(&address).is_some_and(|m| Some(*m) != self.chaddr_mac)
+    }
+
+    /// May this client have `address` now?
+    fn usable(&self, address: Ipv4Addr) -> bool {
+        self.scope.pool_of(address).is_some()
+            && !self.reserved_for_other(address)
+            && self.leases.is_free_for(address, &self.key, self.now)
+    }
+
+    /// An address for this client: its reservation, its current address, the one it asks for,
+    /// or a free one. Err explains why there is none.
+    fn choose_address(&self) -> Result<Ipv4Addr, String> {
+        if let Some(r) = self.reservation {
+            return if self.leases.is_free_for(r.address, &self.key, self.now) {
+                Ok(r.address)
+            } else {
+                Err(format!("its reserved address {} is leased to another client", r.address))
+            };
+        }
+        let current = self.leases.address_of(&self.key);
+        let asked = ipv4_option(self.request, 50);
+        if let Some(a) = current.into_iter().chain(asked).find(|a| self.usable(*a)) {
+            return Ok(a);
+        }
+        self.scope
+            .pools
+            .iter()
+            .find_map(|p| {
+                scan(p, &self.key, |a| !self.reserved_for_other(a) && self.leases.is_free_for(a, &self.key, self.now))
+            })
+            .ok_or_else(|| {
+                let ranges: Vec<&str> = self.scope.pools.iter().map(|p| p.text.as_str()).collect();
+                format!("no free address in --dhcp-range {}", ranges.join(" "))
+            })
+    }
+
+    fn discover(&mut self) -> Handled {
+        match self.choose_address() {
+            Ok(address) => {
+                self.leases.offer(&self.key, address, self.now + self.settings.offer_hold_secs);
+                self.reply(ReplyKind::Offer, address, Some(self.lease_time(address)), None)
+            }
+            Err(why) => self.ignore(Level::Warn, &format!("no offer: {why}")),
+        }
+    }
+
+    fn request(&mut self) -> Handled {
+        let server_id = ipv4_option(self.request, 54);
+        if let Some(id) = server_id
+            && id != self.arrival.local_address
+        {
+            self.leases.withdraw_offer(&self.key);
+            return self.ignore(Level::Debug, &format!("ignored: the client chose server {id}"));
+        }
+        let ciaddr = self.request.message.ciaddr();
+        let Some(address) = ipv4_option(self.request, 50).or((!ciaddr.is_unspecified()).then_some(ciaddr)) else {
+            return self.ignore(Level::Debug, "ignored: DHCPREQUEST names no address");
+        };
+        let nak = |why: &'static str| (why, address);
+        let refusal = if !self.scope.subnet.contains(address) {
+            Some(nak("address not on this network"))
+        } else if self.reservation.is_some_and(|r| r.address != address) {
+            Some(nak("this host has a different reserved address"))
+        } else if self.reserved_for_other(address) {
+            Some(nak("address is reserved for another host"))
+        } else if !self.leases.is_free_for(address, &self.key, self.now) {
+            Some(nak("address is in use by another client"))
+        } else if self.reservation.is_none() && self.scope.pool_of(address).is_none() {
+            Some(nak("address is outside the --dhcp-range"))
+        } else {
+            None
+        };
+        if let Some((why, _)) = refusal {
+            self.leases.withdraw_offer(&self.key);
+            return self.reply(ReplyKind::Nak(why), Ipv4Addr::UNSPECIFIED, None, None);
+        }
+        let lease_time = self.lease_time(address);
+        let lease = Lease {
+            key: self.key.clone(),
+            mac: self.request.message.chaddr().to_vec(),
+            address,
+            hostname: self.request.option(12).map(|h| String::from_utf8_lossy(h).into_owned()),
+            expires: match lease_time {
+                LeaseTime::Secs(s) => Some(self.now + u64::from(s)),
+                LeaseTime::Infinite => None,
+            },
+        };
+        let change = self.leases.bind(lease);
+        self.reply(ReplyKind::Ack, address, Some(lease_time), Some(change))
+    }
+
+    fn decline(&mut self) -> Handled {
+        let Some(address) = ipv4_option(self.request, 50) else {
+            return self.ignore(Level::Debug, "ignored: DHCPDECLINE names no address");
+        };
+        if ipv4_option(self.request, 54).is_some_and(|id| id != self.arrival.local_address) {
+            return self.ignore(Level::Debug, "ignored: DHCPDECLINE for another server");
+        }
+        let until = self.now + self.settings.decline_quarantine_secs;
+        match self.leases.decline(&self.key, address, until) {
+            Some(change) => {
+                let why = format!(
+                    "{address} is in use by a host that did not get it from us; kept out of the pool for {} s",
+                    self.settings.decline_quarantine_secs
+                );
+                Handled { change: Some(change), reply: None, explanation: self.explanation(Level::Warn, why, None) }
+            }
+            None => self.ignore(Level::Debug, &format!("ignored: {address} is not leased to this client")),
+        }
+    }
+
+    fn release(&mut self) -> Handled {
+        let address = self.request.message.ciaddr();
+        match self.leases.release(&self.key, address) {
+            Some(change) => Handled {
+                change: Some(change),
+                reply: None,
+                explanation: self.explanation(Level::Info, format!("released {address}"), None),
+            },
+            None => {
+                self.ignore(Level::Debug, &format!("ignored: {} is not leased to this client", show(Some(address))))
+            }
+        }
+    }
+
+    fn inform(&mut self) -> Handled {
+        self.reply(ReplyKind::Ack, Ipv4Addr::UNSPECIFIED, None, None)
+    }
+
+    /// proxyDHCP: boot information without an address.
+    fn boot_only(&mut self, kind: ReplyKind) -> Handled {
+        if self.boot().is_none() {
+            return self.ignore(Level::Info, "ignored: no boot file is configured for this client");
+        }
+        self.reply(kind, Ipv4Addr::UNSPECIFIED, None, None)
+    }
+
+    fn bootp(&mut self) -> Handled {
+        let address = match (self.reservation, self.settings.bootp_dynamic) {
+            (Some(_), _) | (None, true) => match self.choose_address() {
+                Ok(a) => a,
+                Err(why) => return self.ignore(Level::Warn, &format!("no reply: {why}")),
+            },
+            (None, false) => {
+                return self.ignore(
+                    Level::Info,
+                    "ignored: plain BOOTP from a MAC without --dhcp-host; add one, or allow it with --bootp-dynamic",
+                );
+            }
+        };
+        let lease = Lease {
+            key: self.key.clone(),
+            mac: self.request.message.chaddr().to_vec(),
+            address,
+            hostname: None,
+            expires: None,
+        };
+        let change = self.leases.bind(lease);
+        self.reply(ReplyKind::Bootp, address, Some(LeaseTime::Infinite), Some(change))
+    }
+}
