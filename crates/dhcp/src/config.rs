@@ -26,27 +26,27 @@ pub enum ConfigError {
     BadLease(String),
     #[error("lease time `{0}` is shorter than the minimum of {MIN_LEASE_SECS} seconds")]
     LeaseTooShort(String),
-    #[error("--dhcp-range `{0}`: expected START,END[,NETMASK][,LEASE] or NETWORK,proxy")]
+    #[error("expected START,END[,NETMASK][,LEASE] or NETWORK,proxy")]
     RangeShape(String),
-    #[error("--dhcp-range `{0}`: start is after end")]
+    #[error("the start address is after the end address")]
     RangeReversed(String),
-    #[error("--dhcp-range `{0}`: start and end are not in one subnet of netmask {1}")]
+    #[error("start and end are not in one subnet of netmask {1}")]
     RangeSplitsSubnet(String, Ipv4Addr),
-    #[error("--dhcp-range `{0}`: the range includes the network or broadcast address of its subnet")]
+    #[error("the range includes the network or broadcast address of its subnet")]
     RangeHitsSubnetEdges(String),
-    #[error("--dhcp-host `{0}`: expected MAC,IP[,NAME] with a MAC like 52:54:00:12:34:56")]
+    #[error("expected MAC,IP[,NAME] with a MAC like 52:54:00:12:34:56")]
     HostShape(String),
     #[error("`{0}` is not a MAC address (six hex bytes separated by `:` or `-`)")]
     BadMac(String),
-    #[error("--dhcp-option `{0}`: expected CODE,VALUE[,VALUE...] with CODE 1-254 or option:NAME")]
+    #[error("expected CODE,VALUE[,VALUE...] with CODE 1-254 or option:NAME")]
     OptionShape(String),
-    #[error("--dhcp-option `{0}`: unknown option name; use its number instead")]
+    #[error("unknown option name; use its number instead")]
     OptionName(String),
-    #[error("--dhcp-option `{0}`: option {1} is set by lifeboat itself; use the flag for it instead")]
+    #[error("option {1} is set by lifeboat itself from the range and lease settings")]
     OptionReserved(String, u8),
-    #[error("--dhcp-option `{0}`: value `{1}` does not fit option {2} ({3})")]
+    #[error("value `{1}` does not fit option {2} ({3})")]
     OptionValue(String, String, u8, &'static str),
-    #[error("--dhcp-option `{0}`: the value is longer than 255 bytes")]
+    #[error("the value is longer than 255 bytes")]
     OptionTooLong(String),
 }
 

@@ -15,6 +15,7 @@
 //! - [`lease`]: the lease table (bound leases, offers, quarantined addresses).
 //! - [`allocate`]: a free address for a client, from a stable start position.
 //! - [`reply`]: DHCP and BOOTP reply encoding; [`destination`]: where a reply goes.
+//! - [`probe`]: the DISCOVER that looks for other DHCP servers before we serve a segment.
 //! - [`explain`]: the log line of each exchange; [`rate_limit`]: per-client flood limit.
 
 pub mod allocate;
@@ -24,6 +25,7 @@ pub mod config;
 pub mod destination;
 pub mod explain;
 pub mod lease;
+pub mod probe;
 pub mod rate_limit;
 pub mod reply;
 pub mod responder;

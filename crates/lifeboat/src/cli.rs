@@ -9,7 +9,7 @@ use clap::{Args, Parser, Subcommand};
 #[command(
     name = "lifeboat",
     version,
-    about = "Netboot and firmware-recovery appliance: TFTP server and client in one binary"
+    about = "Netboot and firmware-recovery appliance: TFTP and DHCP/BOOTP server and TFTP client in one binary"
 )]
 pub(crate) struct Cli {
     #[command(subcommand)]
@@ -18,8 +18,8 @@ pub(crate) struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
-    /// Run the TFTP server.
-    Serve(ServeArgs),
+    /// Run the TFTP server (with --tftp-root) and the DHCP/BOOTP server (with --dhcp-range).
+    Serve(Box<ServeArgs>),
     /// Download a file from a TFTP server.
     Get(GetArgs),
     /// Upload a file to a TFTP server (for example a router in recovery mode).
@@ -74,6 +74,36 @@ pub(crate) struct ServeArgs {
     /// Most transfers at once from one client address (default 8).
     #[arg(long, value_name = "N")]
     pub(crate) max_transfers_per_client: Option<usize>,
+    /// Hand out addresses (repeatable): START,END[,NETMASK][,LEASE] like 10.0.0.100,10.0.0.200,12h;
+    /// or NETWORK,proxy to add only boot information to another DHCP server's answers.
+    #[arg(long, value_name = "RANGE")]
+    pub(crate) dhcp_range: Vec<String>,
+    /// Always give this MAC this address (repeatable): MAC,IP[,NAME].
+    #[arg(long, value_name = "MAC,IP[,NAME]")]
+    pub(crate) dhcp_host: Vec<String>,
+    /// The boot file for clients no --boot rule matches: FILE[,SERVERNAME[,SERVERADDR]].
+    #[arg(long, value_name = "FILE[,SERVERNAME[,SERVERADDR]]")]
+    pub(crate) dhcp_boot: Option<String>,
+    /// Boot file by client kind (repeatable): CLASS=FILE with CLASS one of ipxe, bios, efi-ia32,
+    /// efi-x64, efi-arm32, efi-arm64, efi-x64-http, arch:N, vendor:PREFIX.
+    #[arg(long, value_name = "CLASS=FILE")]
+    pub(crate) boot: Vec<String>,
+    /// An option for every DHCP reply (repeatable): CODE,VALUE or option:NAME,VALUE, e.g.
+    /// option:router,10.0.0.1.
+    #[arg(long, value_name = "CODE,VALUE")]
+    pub(crate) dhcp_option: Vec<String>,
+    /// Answer DHCP only on this interface (repeatable; default: every interface with a range).
+    #[arg(long, value_name = "IF")]
+    pub(crate) interface: Vec<String>,
+    /// Give plain BOOTP clients without a --dhcp-host an address from the ranges.
+    #[arg(long)]
+    pub(crate) bootp_dynamic: bool,
+    /// Serve DHCP without first checking that no other DHCP server answers on the segment.
+    #[arg(long)]
+    pub(crate) dhcp_authoritative: bool,
+    /// The SQLite database of leases (default lifeboat.db in the working directory).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) db: Option<PathBuf>,
 }
 
 /// Options shared by `get` and `put`.

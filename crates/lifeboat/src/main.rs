@@ -2,6 +2,8 @@
 //! over to `lifeboat-server`. Errors end here as one readable message and exit status 1.
 
 mod cli;
+mod dhcp_settings;
+mod lease_store;
 mod serve;
 mod settings;
 mod transfer;
@@ -24,7 +26,7 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Serve(args) => serve::run(args).await,
+            Command::Serve(args) => serve::run(*args).await,
             Command::Get(args) => transfer::get(args).await,
             Command::Put(args) => transfer::put(args).await,
         }

@@ -1,4 +1,5 @@
-//! Turns the TOML file and the `serve` flags into a validated [`TftpConfig`].
+//! Turns the TOML file and the `serve` flags into a validated [`ServeConfig`]: the TFTP part
+//! here, the DHCP part in `dhcp_settings.rs`.
 //!
 //! The file is read into plain serde structs that refuse unknown keys; flags are laid over
 //! it; then every value is checked and all problems are reported together, each naming where
@@ -14,13 +15,29 @@ use lifeboat_tftp::options::{MAX_BLKSIZE, MIN_BLKSIZE};
 use serde::Deserialize;
 
 use crate::cli::ServeArgs;
+use crate::dhcp_settings::{FileDhcp, dhcp_section};
+
+/// Where the database goes when neither `--db` nor `db` in the file says.
+pub(crate) const DEFAULT_DB: &str = "lifeboat.db";
 
 /// The configuration file as written.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct FileConfig {
+    /// The SQLite database (leases).
+    pub(crate) db: Option<PathBuf>,
     #[serde(default)]
     pub(crate) tftp: FileTftp,
+    #[serde(default)]
+    pub(crate) dhcp: FileDhcp,
+}
+
+/// What `lifeboat serve` runs. At least one of the servers is on.
+#[derive(Debug)]
+pub(crate) struct ServeConfig {
+    pub(crate) tftp: Option<TftpConfig>,
+    pub(crate) dhcp: Option<lifeboat_server::DhcpConfig>,
+    pub(crate) db: PathBuf,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -69,15 +86,25 @@ pub(crate) fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
     toml::from_str(&text).with_context(|| format!("the configuration file {} is not valid", path.display()))
 }
 
-/// Merges flags over the file and validates the result.
-pub(crate) fn tftp_config(file: FileConfig, args: &ServeArgs) -> Result<TftpConfig, ConfigErrors> {
-    let file = file.tftp;
+/// Merges flags over the file and validates the result; every problem is reported at once.
+pub(crate) fn serve_config(file: FileConfig, args: &ServeArgs) -> Result<ServeConfig, ConfigErrors> {
     let mut problems = Vec::new();
-    let root = args.tftp_root.clone().or(file.root);
-    let mut config = TftpConfig::new(root.clone().unwrap_or_default());
-    if root.is_none() {
-        problems.push("no TFTP root: pass --tftp-root DIR or set tftp.root in the configuration file".to_owned());
+    let tftp = tftp_section(file.tftp, args, &mut problems);
+    let dhcp = dhcp_section(file.dhcp, args, &mut problems);
+    if tftp.is_none() && dhcp.is_none() && problems.is_empty() {
+        problems.push(
+            "nothing to serve: pass --tftp-root DIR for TFTP and/or --dhcp-range RANGE for DHCP (or set tftp.root / dhcp.ranges in the configuration file)"
+                .to_owned(),
+        );
     }
+    let db = args.db.clone().or(file.db).unwrap_or_else(|| PathBuf::from(DEFAULT_DB));
+    if problems.is_empty() { Ok(ServeConfig { tftp, dhcp, db }) } else { Err(ConfigErrors { problems }) }
+}
+
+/// The TFTP server's configuration, or `None` when no root is set (TFTP off).
+fn tftp_section(file: FileTftp, args: &ServeArgs, problems: &mut Vec<String>) -> Option<TftpConfig> {
+    let root = args.tftp_root.clone().or(file.root.clone())?;
+    let mut config = TftpConfig::new(root);
 
     let (listen, from) = if args.tftp_listen.is_empty() {
         (file.listen, "tftp.listen")
@@ -157,7 +184,7 @@ pub(crate) fn tftp_config(file: FileConfig, args: &ServeArgs) -> Result<TftpConf
             None => problems.push("uploads are enabled but no directory is set: add --upload-dir DIR".to_owned()),
         }
     }
-    if problems.is_empty() { Ok(config) } else { Err(ConfigErrors { problems }) }
+    Some(config)
 }
 
 /// Parses `ADDR`, `ADDR:PORT`, `[V6]:PORT` or bare `V6`, with `default_port` when none is given.
@@ -186,6 +213,10 @@ mod tests {
         toml::from_str(text).expect("the example configuration must parse")
     }
 
+    fn tftp_config(file: FileConfig, args: &ServeArgs) -> Result<TftpConfig, ConfigErrors> {
+        serve_config(file, args).map(|c| c.tftp.expect("TFTP is on"))
+    }
+
     #[test]
     fn the_example_configuration_parses_and_validates() {
         let config = tftp_config(example(), &ServeArgs::default()).unwrap();
@@ -194,6 +225,12 @@ mod tests {
         assert!(config.aliases.contains_key("tp_recovery.bin"));
         assert!(config.upload.is_none());
         assert!(config.allow.permits("192.168.0.86".parse().unwrap()));
+        let all = serve_config(example(), &ServeArgs::default()).unwrap();
+        let dhcp = all.dhcp.expect("the example turns DHCP on");
+        assert_eq!((dhcp.ranges.len(), dhcp.reservations.len(), dhcp.boot_rules.len()), (1, 1, 4));
+        assert_eq!(dhcp.default_boot.unwrap().file, "undionly.kpxe");
+        assert_eq!(dhcp.extra_options.len(), 2);
+        assert_eq!(all.db, PathBuf::from("/var/lib/lifeboat/lifeboat.db"));
     }
 
     #[test]
@@ -218,6 +255,7 @@ mod tests {
     #[test]
     fn every_problem_is_reported_at_once() {
         let args = ServeArgs {
+            tftp_root: Some("/srv/tftp".into()),
             tftp_listen: vec!["nonsense".into()],
             allow: vec!["10.0.0.0/33".into()],
             tftp_alias: vec!["broken".into()],
@@ -226,10 +264,9 @@ mod tests {
             ..ServeArgs::default()
         };
         let error = tftp_config(FileConfig::default(), &args).unwrap_err();
-        assert_eq!(error.problems.len(), 6, "{error}");
+        assert_eq!(error.problems.len(), 5, "{error}");
         let text = error.to_string();
         for part in [
-            "--tftp-root",
             "--tftp-listen \"nonsense\"",
             "--allow \"10.0.0.0/33\"",
             "--tftp-alias \"broken\"",
@@ -238,6 +275,17 @@ mod tests {
         ] {
             assert!(text.contains(part), "{part:?} missing from:\n{text}");
         }
+    }
+
+    #[test]
+    fn without_root_or_range_there_is_nothing_to_serve() {
+        let error = serve_config(FileConfig::default(), &ServeArgs::default()).unwrap_err();
+        assert_eq!(error.problems.len(), 1);
+        assert!(error.problems[0].contains("--tftp-root") && error.problems[0].contains("--dhcp-range"), "{error}");
+        let dhcp_only = ServeArgs { dhcp_range: vec!["10.0.0.10,10.0.0.20".into()], ..ServeArgs::default() };
+        let config = serve_config(FileConfig::default(), &dhcp_only).unwrap();
+        assert!(config.tftp.is_none() && config.dhcp.is_some());
+        assert_eq!(config.db, PathBuf::from(DEFAULT_DB));
     }
 
     #[test]

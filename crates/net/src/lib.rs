@@ -1,4 +1,4 @@
-//! lifeboat's network edge: UDP sockets and nothing else.
+//! lifeboat's network edge: sockets and interfaces, nothing else.
 //!
 //! **Invariant:** all socket code — and any `unsafe` — of lifeboat lives in this crate, and this
 //! crate contains no protocol logic. It opens, configures and binds sockets, and moves
@@ -13,15 +13,25 @@
 //! - [`TransferSocket`] (`transfer_socket.rs`): the socket of one transfer or of the client,
 //!   driven from a thread of its own with a short spin before it sleeps, since lock-step TFTP
 //!   speed is set by round-trip latency.
+//! - [`FrameSender`] (`frame_sender.rs`): UDP straight to a MAC address through a packet
+//!   socket, for DHCP replies to clients that cannot answer ARP yet.
+//! - [`device_socket()`] (`device_socket.rs`): a UDP socket on one interface, for the DHCP probe.
+//! - [`interfaces()`] (`interfaces.rs`): interfaces with their index, MAC and IPv4 addresses.
 //! - [`BindError`] (`error.rs`): bind failures phrased as what to do next.
 //!
-//! This crate needs no `unsafe`: nix's safe `recvmsg`/`sendmsg` wrappers carry the control
-//! messages.
+//! The one `unsafe` block builds the link-layer address for [`FrameSender`], which nix has no
+//! safe constructor for; nix's safe `recvmsg`/`sendmsg` wrappers carry everything else.
 
+mod device_socket;
 mod error;
+mod frame_sender;
+mod interfaces;
 mod sockets;
 mod transfer_socket;
 
+pub use device_socket::device_socket;
 pub use error::BindError;
+pub use frame_sender::FrameSender;
+pub use interfaces::{Interface, interfaces};
 pub use sockets::{Datagram, PktInfoSocket};
 pub use transfer_socket::TransferSocket;

@@ -68,6 +68,16 @@ impl PktInfoSocket {
         Ok(Self { inner, bound })
     }
 
+    /// Allow sending to broadcast addresses (`SO_BROADCAST`), as a DHCP server must.
+    pub fn set_broadcast(&self, on: bool) -> io::Result<()> {
+        self.inner.set_broadcast(on)
+    }
+
+    /// Receive only what arrives on interface `name` and send only out of it (`SO_BINDTODEVICE`).
+    pub fn bind_device(&self, name: &str) -> io::Result<()> {
+        socket2::SockRef::from(&self.inner).bind_device(Some(name.as_bytes()))
+    }
+
     /// The address the socket is bound to (with the real port when bound to port 0).
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.inner.local_addr()

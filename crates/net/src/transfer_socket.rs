@@ -79,7 +79,10 @@ impl TransferSocket {
             }
             let elapsed = start.elapsed();
             if elapsed < spin.min(timeout) {
-                std::hint::spin_loop();
+                // Yield rather than just spin: when the peer is a process on this machine that
+                // waits for this very CPU (a client, or ksoftirqd carrying its packet), a plain
+                // spin would hold it off for the whole spin time on every round trip.
+                std::thread::yield_now();
                 continue;
             }
             if elapsed >= timeout || !self.wait(PollFlags::POLLIN, timeout - elapsed)? {

@@ -2,7 +2,8 @@
 //! and timers.
 //!
 //! **Invariant:** no protocol decisions are made here. Which block to send, when to retransmit,
-//! what to negotiate and which names are acceptable is decided by `lifeboat-tftp`; this crate
+//! what to negotiate and which names are acceptable is decided by `lifeboat-tftp`, which address
+//! and boot file a DHCP client gets and where the reply goes by `lifeboat-dhcp`; this crate
 //! moves bytes between sockets ([`lifeboat_net`]), files and the core, and reports what
 //! happened.
 //!
@@ -14,11 +15,18 @@
 //!   descriptors; `source.rs`: octet or netascii bytes out; `upload.rs`: temp file, sync, rename.
 //! - `access.rs`: the source allow-list; `admission.rs`: transfer limits.
 //! - [`TransferReport`] (`report.rs`): the log line of each transfer.
+//! - [`DhcpServer`] (`dhcp_server.rs`): ports 67 and 4011 around `lifeboat-dhcp`'s responder;
+//!   `dhcp_probe.rs`: looks for another DHCP server first; `dhcp_send.rs`: a reply to its
+//!   destination (relay, unicast, broadcast, or straight to a MAC).
 
 mod access;
 mod admission;
 pub mod client;
 mod config;
+mod dhcp_config;
+mod dhcp_probe;
+mod dhcp_send;
+mod dhcp_server;
 mod link;
 mod open_files;
 mod pump;
@@ -30,6 +38,8 @@ mod upload;
 
 pub use access::AllowList;
 pub use config::{DEFAULT_UPLOAD_MAX_SIZE, TftpConfig, UploadConfig};
+pub use dhcp_config::DhcpConfig;
+pub use dhcp_server::{DhcpServer, DhcpStartError, LeaseSink, Persisted};
 pub use pump::Progress;
 pub use report::{TransferReport, Way, human_rate};
 pub use root::RootError;

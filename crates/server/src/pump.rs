@@ -81,7 +81,11 @@ impl Machine {
     fn abort(&mut self, code: ErrorCode, message: String) {
         match self {
             Machine::Send { sender, .. } => sender.abort(code, message),
-            Machine::Receive { receiver, .. } => receiver.abort(code, message),
+            Machine::Receive { receiver, sink } => {
+                // Gone before the peer hears of the failure: nothing of it is left to see.
+                *sink = None;
+                receiver.abort(code, message);
+            }
         }
     }
 
@@ -125,7 +129,14 @@ impl Machine {
                 };
                 if let Err(error) = written {
                     let (code, message) = storage_error(&error);
+                    *sink = None;
                     receiver.abort(code, message);
+                    return;
+                }
+                if matches!(receiver.outcome(), Some(Outcome::Failed(_))) {
+                    // Refused by the core (too large, say): drop the temporary file before the
+                    // ERROR leaves, so a client that sees the error sees nothing left behind.
+                    *sink = None;
                     return;
                 }
                 // The final ACK leaves only once the file is safely on disk under its name.

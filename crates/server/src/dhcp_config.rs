@@ -1,0 +1,40 @@
+//! The validated DHCP server configuration. The binary builds it from flags and the TOML file.
+
+use std::time::Duration;
+
+use lifeboat_dhcp::boot::{BootRule, DefaultBoot};
+use lifeboat_dhcp::config::{ExtraOption, Range, Reservation};
+
+/// Everything the DHCP server needs to start.
+#[derive(Debug, Clone)]
+pub struct DhcpConfig {
+    pub ranges: Vec<Range>,
+    pub reservations: Vec<Reservation>,
+    pub boot_rules: Vec<BootRule>,
+    pub default_boot: Option<DefaultBoot>,
+    pub extra_options: Vec<ExtraOption>,
+    /// Interfaces to answer on (`--interface`); empty means every interface with a range.
+    pub interfaces: Vec<String>,
+    /// Answer plain BOOTP from MACs without a reservation.
+    pub bootp_dynamic: bool,
+    /// Skip the probe for other DHCP servers.
+    pub authoritative: bool,
+    /// How long the probe listens for another server's answer.
+    pub probe_wait: Duration,
+}
+
+impl DhcpConfig {
+    pub fn new(ranges: Vec<Range>) -> DhcpConfig {
+        DhcpConfig {
+            ranges,
+            reservations: Vec::new(),
+            boot_rules: Vec::new(),
+            default_boot: None,
+            extra_options: Vec::new(),
+            interfaces: Vec::new(),
+            bootp_dynamic: false,
+            authoritative: false,
+            probe_wait: Duration::from_secs(2),
+        }
+    }
+}

@@ -1,0 +1,227 @@
+//! The DHCP/BOOTP server: finds the interfaces, checks nobody else serves DHCP there, binds
+//! ports 67 (and 4011 for proxyDHCP) and runs the responder of `lifeboat-dhcp` on every
+//! datagram. A reply that acknowledges a lease leaves only after the lease is durable.
+
+use std::collections::HashSet;
+use std::future::Future;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use lifeboat_dhcp::destination::{PXE_PORT, SERVER_PORT};
+use lifeboat_dhcp::scope::{InterfaceAddr, Reach, ScopeError, resolve};
+use lifeboat_dhcp::{Arrival, Explanation, Lease, LeaseChange, Level, Responder, Settings};
+use lifeboat_net::{BindError, FrameSender, Interface, PktInfoSocket, interfaces};
+use tokio_util::sync::CancellationToken;
+
+use crate::dhcp_config::DhcpConfig;
+use crate::dhcp_probe::{ProbeAnswer, probe};
+use crate::dhcp_send::ReplySender;
+
+/// A future that resolves when a lease change is durable (or failed to become so).
+pub type Persisted = Pin<Box<dyn Future<Output = Result<(), String>> + Send>>;
+
+/// Where the server persists lease changes: the store's write-behind writer in the binary, a
+/// list in memory in tests.
+pub trait LeaseSink: Send + Sync + 'static {
+    /// Queue `change`; the future resolves once it is on disk.
+    fn persist(&self, change: LeaseChange) -> Persisted;
+}
+
+/// Why the DHCP server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum DhcpStartError {
+    #[error("cannot list the network interfaces: {0}")]
+    Interfaces(std::io::Error),
+    #[error(transparent)]
+    Scope(#[from] ScopeError),
+    #[error(
+        "another DHCP server answers on {interface}: {} (server identifier {}) offered {offered}. Two DHCP servers on one segment hand out conflicting addresses: use a proxy range (--dhcp-range NETWORK,proxy) to add only boot information, stop the other server, or pass --dhcp-authoritative if you are sure",
+        from.ip(), server_id.map_or_else(|| "none".to_owned(), |i| i.to_string())
+    )]
+    AnotherServer { interface: String, from: SocketAddr, server_id: Option<Ipv4Addr>, offered: Ipv4Addr },
+    #[error("cannot probe {interface} for other DHCP servers: {source} (pass --dhcp-authoritative to skip the probe)")]
+    Probe { interface: String, source: std::io::Error },
+    #[error(transparent)]
+    Bind(#[from] BindError),
+}
+
+/// A bound DHCP server, ready to [`run`](DhcpServer::run).
+pub struct DhcpServer {
+    responder: Responder,
+    sender: Arc<ReplySender>,
+    /// Interface indexes answered on.
+    answer_on: HashSet<u32>,
+    sink: Arc<dyn LeaseSink>,
+}
+
+impl std::fmt::Debug for DhcpServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DhcpServer").field("answer_on", &self.answer_on).finish_non_exhaustive()
+    }
+}
+
+impl DhcpServer {
+    /// Resolve the ranges to interfaces, probe for other servers and bind the ports. `leases`
+    /// are the leases persisted by an earlier run.
+    pub async fn start(
+        config: DhcpConfig,
+        leases: Vec<Lease>,
+        sink: Arc<dyn LeaseSink>,
+    ) -> Result<DhcpServer, DhcpStartError> {
+        let all = interfaces().map_err(DhcpStartError::Interfaces)?;
+        let addrs: Vec<InterfaceAddr> = all
+            .iter()
+            .flat_map(|i| {
+                i.ipv4.iter().map(|(address, prefix)| InterfaceAddr {
+                    name: i.name.clone(),
+                    index: i.index,
+                    address: *address,
+                    prefix: *prefix,
+                })
+            })
+            .collect();
+        let scopes = resolve(&config.ranges, &addrs, &config.interfaces)?;
+
+        let mut answer_on = HashSet::new();
+        for scope in &scopes {
+            let Reach::Local { interface, index, address } = &scope.reach else { continue };
+            answer_on.insert(*index);
+            let kind = if scope.proxy { "proxyDHCP" } else { "DHCP" };
+            let pools: Vec<&str> = scope.pools.iter().map(|p| p.text.as_str()).collect();
+            tracing::info!("{kind} on {interface} ({address}, subnet {}) {}", scope.subnet, pools.join(" "));
+            if !scope.proxy && !config.authoritative {
+                let iface = all.iter().find(|i| i.index == *index).expect("resolved from this list");
+                check_alone(iface, &config).await?;
+            }
+        }
+        for name in &config.interfaces {
+            // Relayed requests may arrive on an interface that has no range of its own.
+            if let Some(i) = all.iter().find(|i| &i.name == name) {
+                answer_on.insert(i.index);
+            }
+        }
+        if config.interfaces.is_empty() && scopes.iter().any(|s| s.reach == Reach::Relayed) {
+            answer_on.extend(all.iter().map(|i| i.index));
+        }
+
+        let any = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
+        let dhcp = PktInfoSocket::bind(SocketAddr::new(any, SERVER_PORT))?;
+        dhcp.set_broadcast(true).map_err(|e| BindError::new(SocketAddr::new(any, SERVER_PORT), e))?;
+        let pxe = if scopes.iter().any(|s| s.proxy) {
+            let socket = PktInfoSocket::bind(SocketAddr::new(any, PXE_PORT))?;
+            Some(socket)
+        } else {
+            None
+        };
+        let frames = match FrameSender::open() {
+            Ok(f) => Some(f),
+            Err(e) => {
+                tracing::warn!(
+                    "cannot open a packet socket ({e}): replies to clients without an address will be broadcast (give lifeboat CAP_NET_RAW to avoid that)"
+                );
+                None
+            }
+        };
+
+        let mut settings = Settings::new(scopes);
+        settings.reservations = config.reservations;
+        settings.boot_rules = config.boot_rules;
+        settings.default_boot = config.default_boot;
+        settings.extra_options = config.extra_options;
+        settings.bootp_dynamic = config.bootp_dynamic;
+        let responder = Responder::new(settings, leases);
+        Ok(DhcpServer { responder, sender: Arc::new(ReplySender { dhcp, pxe, frames }), answer_on, sink })
+    }
+
+    /// Answer requests until `shutdown` is cancelled.
+    pub async fn run(mut self, shutdown: CancellationToken) {
+        let mut buf = vec![0u8; 4096];
+        let mut pxe_buf = vec![0u8; 4096];
+        loop {
+            let sender = Arc::clone(&self.sender);
+            let (received, port, data) = tokio::select! {
+                () = shutdown.cancelled() => break,
+                r = sender.dhcp.recv(&mut buf) => (r, SERVER_PORT, &buf),
+                r = recv_optional(sender.pxe.as_ref(), &mut pxe_buf) => (r, PXE_PORT, &pxe_buf),
+            };
+            let datagram = match received {
+                Ok(d) => d,
+                Err(e) => {
+                    tracing::warn!("DHCP receive failed: {e}");
+                    continue;
+                }
+            };
+            if !self.answer_on.contains(&datagram.ifindex) || datagram.truncated {
+                continue;
+            }
+            let (SocketAddr::V4(source), IpAddr::V4(local_address)) = (datagram.peer, datagram.local) else { continue };
+            let arrival = Arrival { interface: datagram.ifindex, local_address, local_port: port, source };
+            let handled = self.responder.handle(&data[..datagram.len], &arrival, unix_now());
+            log(&handled.explanation);
+            match (handled.change, handled.reply) {
+                (Some(change), reply) => {
+                    let persisted = self.sink.persist(change);
+                    tokio::spawn(async move {
+                        match persisted.await {
+                            Ok(()) => {
+                                if let Some(reply) = reply {
+                                    sender.send(&reply, &arrival).await;
+                                }
+                            }
+                            Err(e) => tracing::error!("lease not saved, so the reply is withheld: {e}"),
+                        }
+                    });
+                }
+                (None, Some(reply)) => sender.send(&reply, &arrival).await,
+                (None, None) => {}
+            }
+        }
+        let c = self.responder.counters();
+        tracing::info!(
+            "DHCP stopped: {} requests, {} offers, {} acks, {} naks, {} BOOTP replies, {} malformed, {} rate-limited",
+            c.received,
+            c.offers,
+            c.acks,
+            c.naks,
+            c.bootp_replies,
+            c.malformed,
+            c.rate_limited
+        );
+    }
+}
+
+async fn recv_optional(socket: Option<&PktInfoSocket>, buf: &mut [u8]) -> std::io::Result<lifeboat_net::Datagram> {
+    match socket {
+        Some(s) => s.recv(buf).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Refuse to serve an interface where another DHCP server answers.
+async fn check_alone(interface: &Interface, config: &DhcpConfig) -> Result<(), DhcpStartError> {
+    let name = interface.name.clone();
+    match probe(interface, config.probe_wait).await {
+        Ok(None) => Ok(()),
+        Ok(Some(ProbeAnswer { from, server })) => Err(DhcpStartError::AnotherServer {
+            interface: name,
+            from,
+            server_id: server.server_id,
+            offered: server.offered,
+        }),
+        Err(source) => Err(DhcpStartError::Probe { interface: name, source }),
+    }
+}
+
+fn log(e: &Explanation) {
+    match e.level {
+        Level::Debug => tracing::debug!("{e}"),
+        Level::Info => tracing::info!("{e}"),
+        Level::Warn => tracing::warn!("{e}"),
+    }
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}

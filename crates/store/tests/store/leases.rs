@@ -1,0 +1,148 @@
+//! The lease table through `Store::apply` and `Store::load_leases`.
+
+use std::net::Ipv4Addr;
+
+use lifeboat_store::{Lease, LeaseChange, Store, StoreError};
+
+use crate::support::{bounded, db_path, execute, lease, open};
+
+async fn memory_store() -> Store {
+    bounded("open", Store::open_memory()).await.expect("open in-memory store")
+}
+
+async fn apply(store: &Store, changes: &[LeaseChange]) {
+    bounded("apply", store.apply(changes)).await.expect("apply");
+}
+
+async fn load(store: &Store) -> Vec<Lease> {
+    bounded("load", store.load_leases()).await.expect("load")
+}
+
+#[tokio::test]
+async fn upsert_of_a_known_client_updates_its_row() {
+    let store = memory_store().await;
+    apply(&store, &[LeaseChange::Upsert(lease(1))]).await;
+    let mut renewed = lease(1);
+    renewed.expires_at = Some(1_800_000_000);
+    renewed.hostname = Some("renamed".into());
+
+    apply(&store, &[LeaseChange::Upsert(renewed.clone())]).await;
+
+    assert_eq!(load(&store).await, vec![renewed]);
+}
+
+#[tokio::test]
+async fn upsert_for_an_address_another_client_holds_replaces_that_client() {
+    let store = memory_store().await;
+    apply(&store, &[LeaseChange::Upsert(lease(1)), LeaseChange::Upsert(lease(2))]).await;
+    let mut newcomer = lease(3);
+    newcomer.address = lease(1).address;
+
+    apply(&store, &[LeaseChange::Upsert(newcomer.clone())]).await;
+
+    assert_eq!(load(&store).await, vec![lease(2), newcomer]);
+}
+
+#[tokio::test]
+async fn client_moving_to_another_address_frees_its_old_one() {
+    let store = memory_store().await;
+    apply(&store, &[LeaseChange::Upsert(lease(1))]).await;
+    let mut moved = lease(1);
+    moved.address = Ipv4Addr::new(10, 9, 9, 9);
+    apply(&store, &[LeaseChange::Upsert(moved.clone())]).await;
+
+    // The old address is free: another client may take it without displacing anyone.
+    apply(&store, &[LeaseChange::Upsert(lease(2)), LeaseChange::Upsert(lease(1).with_key(&[7]))]).await;
+
+    let mut expected = vec![moved, lease(2), lease(1).with_key(&[7])];
+    expected.sort_by(|a, b| a.client_key.cmp(&b.client_key));
+    assert_eq!(load(&store).await, expected);
+}
+
+#[tokio::test]
+async fn remove_deletes_only_that_client_and_unknown_keys_are_fine() {
+    let store = memory_store().await;
+    apply(&store, &[LeaseChange::Upsert(lease(1)), LeaseChange::Upsert(lease(2))]).await;
+
+    apply(
+        &store,
+        &[LeaseChange::Remove { client_key: lease(1).client_key }, LeaseChange::Remove { client_key: vec![9, 9, 9] }],
+    )
+    .await;
+
+    assert_eq!(load(&store).await, vec![lease(2)]);
+}
+
+#[tokio::test]
+async fn changes_of_one_batch_apply_in_order() {
+    let store = memory_store().await;
+
+    apply(
+        &store,
+        &[
+            LeaseChange::Upsert(lease(1)),
+            LeaseChange::Remove { client_key: lease(1).client_key },
+            LeaseChange::Upsert(lease(2)),
+        ],
+    )
+    .await;
+
+    assert_eq!(load(&store).await, vec![lease(2)]);
+}
+
+#[tokio::test]
+async fn a_failing_change_leaves_the_whole_batch_unapplied() {
+    let (_dir, path) = db_path();
+    let store = open(&path).await;
+    apply(&store, &[LeaseChange::Upsert(lease(1))]).await;
+    execute(
+        &path,
+        "CREATE TRIGGER refuse BEFORE INSERT ON leases WHEN NEW.hostname = 'refuse' \
+         BEGIN SELECT RAISE(ABORT, 'refused by the test trigger'); END",
+    )
+    .await;
+    let mut refused = lease(3);
+    refused.hostname = Some("refuse".into());
+
+    let error = bounded(
+        "apply",
+        store.apply(&[
+            LeaseChange::Remove { client_key: lease(1).client_key },
+            LeaseChange::Upsert(lease(2)),
+            LeaseChange::Upsert(refused),
+        ]),
+    )
+    .await
+    .expect_err("the trigger did not refuse");
+
+    assert!(error.to_string().contains("refused by the test trigger"), "{error}");
+    assert_eq!(load(&store).await, vec![lease(1)]);
+}
+
+#[tokio::test]
+async fn a_row_with_a_bad_address_is_an_error_not_a_panic() {
+    let (_dir, path) = db_path();
+    let store = open(&path).await;
+    execute(
+        &path,
+        "INSERT INTO leases (client_key, mac, address, hostname, expires_at, updated_at) \
+         VALUES (x'01', x'02', 'not-an-address', NULL, NULL, 0)",
+    )
+    .await;
+
+    let error = bounded("load", store.load_leases()).await.expect_err("loaded a bad row");
+
+    assert!(matches!(error, StoreError::InvalidRow { table: "leases", .. }), "{error:?}");
+    assert!(error.to_string().contains("\"not-an-address\" is not a dotted IPv4 address"), "{error}");
+}
+
+trait WithKey {
+    fn with_key(self, key: &[u8]) -> Self;
+}
+
+impl WithKey for Lease {
+    fn with_key(mut self, key: &[u8]) -> Lease {
+        self.client_key = key.to_vec();
+        self
+    }
+}
