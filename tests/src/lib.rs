@@ -16,12 +16,14 @@
 //! - [`clients`]: [`Client`]: command lines of the real TFTP clients.
 //! - [`files`]: [`sha256_file`], [`random_file`].
 //! - [`bin`]: [`lifeboat_bin`] builds the binary once per test process.
+//! - [`dhcp`]: DHCP/BOOTP topology, the server under test (dnsmasq or lifeboat), real DHCP clients.
 //!
 //! A test starts with [`require_netns!`], which returns early (printing `skipped: reason`) for an
 //! unprivileged user and fails instead when the `CI` environment variable is set.
 
 pub mod bin;
 pub mod clients;
+pub mod dhcp;
 pub mod files;
 pub mod impair;
 pub mod netns;
