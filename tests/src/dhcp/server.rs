@@ -92,6 +92,9 @@ impl std::error::Error for LeaseDbError {}
 pub struct DhcpServer {
     kind: DhcpServerKind,
     process: Child,
+    /// The command line, to start it again on the same state.
+    argv: Vec<OsString>,
+    server_ns: String,
     lease_db: PathBuf,
     // Lease database and TFTP root; removed after the process is gone (fields drop in order).
     _state: tempfile::TempDir,
@@ -108,7 +111,18 @@ impl DhcpServer {
         };
         let mut process = link.server.spawn(&argv);
         wait_server_udp(&link.server, &mut process, 67, START_TIMEOUT);
-        DhcpServer { kind, process, lease_db, _state: state }
+        DhcpServer { kind, process, argv, server_ns: link.server.name().to_owned(), lease_db, _state: state }
+    }
+
+    /// Stops the server with SIGTERM (SIGKILL after `grace`) and starts it again with the same
+    /// command line and lease database. Returns the output of the stopped run; its status is
+    /// `None` if SIGTERM was not enough.
+    pub fn restart(&mut self, link: &DhcpLink, grace: Duration) -> Output {
+        assert_eq!(link.server.name(), self.server_ns, "restart on the link the server was started on");
+        let stopped = self.process.terminate(grace);
+        self.process = link.server.spawn(&self.argv);
+        wait_server_udp(&link.server, &mut self.process, 67, START_TIMEOUT);
+        stopped
     }
 
     pub fn kind(&self) -> DhcpServerKind {
