@@ -1,8 +1,9 @@
-//! Scenario tests of the responder, driven by the fixture packets of real clients (captured
-//! dhclient and udhcpc; iPXE, OVMF and U-Boot constructed from their measured option lists) and
-//! variants derived from them: the whole DISCOVER-OFFER-REQUEST-ACK exchange, renewing,
-//! init-reboot, relays, BOOTP with and without the cookie, proxyDHCP, DECLINE, RELEASE, INFORM
-//! and a restart from persisted leases.
+//! Scenario tests of the responder, driven by the DISCOVERs that real clients sent (captured
+//! dhclient, udhcpc, iPXE, OVMF, AAVMF and U-Boot) and by variants derived from them: the whole
+//! DISCOVER-OFFER-REQUEST-ACK exchange, renewing, init-reboot, relays, BOOTP with and without the
+//! cookie, proxyDHCP, DECLINE, RELEASE, INFORM and a restart from persisted leases. The captured
+//! REQUESTs, renewals, declines, releases, relayed and BOOTP packets themselves, unedited, are in
+//! `responder_captured.rs`.
 
 mod support;
 
@@ -95,21 +96,34 @@ struct FirmwareCase {
 fn each_firmware_gets_its_boot_file_through_a_full_exchange() {
     let cases = [
         FirmwareCase {
-            fixture: "constructed-ipxe-bios-discover.hex",
+            fixture: "captured-ipxe-bios-discover.hex",
             file: "boot.ipxe",
             rule: "--boot ipxe",
             vendor_class: Some(b"PXEClient"),
         },
         FirmwareCase {
-            fixture: "constructed-ovmf-uefi-discover.hex",
+            fixture: "captured-ipxe-efi-x64-discover.hex",
+            file: "boot.ipxe",
+            rule: "--boot ipxe",
+            vendor_class: Some(b"PXEClient"),
+        },
+        FirmwareCase {
+            fixture: "captured-ovmf-uefi-discover.hex",
             file: "snponly.efi",
             rule: "--boot efi-x64",
             vendor_class: Some(b"PXEClient"),
         },
         FirmwareCase {
-            fixture: "constructed-uboot-arm64-discover.hex",
+            fixture: "captured-aavmf-uefi-arm64-discover.hex",
             file: "grubaa64.efi",
             rule: "--boot efi-arm64",
+            vendor_class: Some(b"PXEClient"),
+        },
+        // U-Boot sends option 93 = 22 (ARM64 U-Boot), which no rule here names.
+        FirmwareCase {
+            fixture: "captured-uboot-arm64-discover.hex",
+            file: "pxelinux.0",
+            rule: "--dhcp-boot",
             vendor_class: None,
         },
         FirmwareCase {
@@ -372,7 +386,7 @@ fn reservations() {
     let mut r = Responder::new(s, []);
     let mac = [2, 0, 0, 0, 0, 0xaa];
     let (offer, _, h) =
-        full_exchange(&mut r, &Packet::fixture("constructed-ipxe-bios-discover.hex").with_mac(mac), &on_lab());
+        full_exchange(&mut r, &Packet::fixture("captured-ipxe-bios-discover.hex").with_mac(mac), &on_lab());
     assert_eq!((offer.yiaddr(), offer.file()), (ip("10.7.0.5"), "special.img".to_owned()));
     assert_eq!(h.explanation.boot.unwrap().1, "host 02:00:00:00:00:aa");
     // The reserved address is never given to anyone else, even when asked for.
@@ -387,7 +401,7 @@ fn reservations() {
 fn proxy_dhcp_answers_pxe_clients_with_boot_information_only() {
     let mut r = Responder::new(settings(), []);
     let on_pxe = Arrival { interface: 5, local_address: ip("192.168.50.2"), ..on_lab() };
-    let pxe = Packet::fixture("constructed-ovmf-uefi-discover.hex");
+    let pxe = Packet::fixture("captured-ovmf-uefi-discover.hex");
     let h = r.handle(&pxe.bytes(), &on_pxe, NOW);
     let offer = replied(&h);
     assert_eq!((offer.message_type(), offer.yiaddr()), (Some(2), Ipv4Addr::UNSPECIFIED));

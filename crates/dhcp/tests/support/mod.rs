@@ -74,6 +74,28 @@ impl Packet {
         self.header[28..34].try_into().unwrap()
     }
 
+    /// The first occurrence of option `code`.
+    pub fn option(&self, code: u8) -> Option<&[u8]> {
+        self.options.iter().find(|(c, _)| *c == code).map(|(_, d)| d.as_slice())
+    }
+
+    pub fn xid(&self) -> [u8; 4] {
+        self.header[4..8].try_into().unwrap()
+    }
+
+    /// The lease key RFC 2131 §4.2 prescribes: option 61, else hardware type and address.
+    pub fn client_key(&self) -> Vec<u8> {
+        match self.option(61) {
+            Some(id) => id.to_vec(),
+            None => [&self.header[1..2], &self.header[28..28 + usize::from(self.header[2])]].concat(),
+        }
+    }
+
+    /// The largest reply this client accepts (option 57 less the IP and UDP headers), if it said.
+    pub fn max_reply_len(&self) -> Option<usize> {
+        self.option(57).map(|d| usize::from(u16::from_be_bytes([d[0], d[1]])) - 28)
+    }
+
     pub fn with_mac(mut self, mac: [u8; 6]) -> Packet {
         self.header[28..34].copy_from_slice(&mac);
         self
@@ -152,6 +174,10 @@ impl Seen {
 
     pub fn siaddr(&self) -> Ipv4Addr {
         addr(&self.bytes[20..24])
+    }
+
+    pub fn giaddr(&self) -> Ipv4Addr {
+        addr(&self.bytes[24..28])
     }
 
     pub fn file(&self) -> String {
