@@ -42,7 +42,7 @@ pub enum BootParseError {
     #[error("`{0}`: expected CLASS=FILE, e.g. efi-x64=ipxe.efi")]
     MissingEquals(String),
     #[error(
-        "unknown boot class `{0}`: use ipxe, bios, efi-ia32, efi-x64, efi-arm32, efi-arm64, efi-x64-http, arch:N or vendor:PREFIX"
+        "unknown boot class `{0}`: use ipxe, bios, efi-ia32, efi-x64, efi-arm32, efi-arm64, efi-x64-http, uboot, arch:N or vendor:PREFIX"
     )]
     UnknownClass(String),
     #[error("`arch:{0}`: N must be an integer 0..=65535")]
@@ -79,6 +79,8 @@ impl std::str::FromStr for BootRule {
             "efi-arm32" => BootClass::Arch(vec![10]),
             "efi-arm64" => BootClass::Arch(vec![11]),
             "efi-x64-http" => BootClass::Arch(vec![16]),
+            // U-Boot's own PXE client sends 21 (ARM32) or 22 (ARM64), not the UEFI codes.
+            "uboot" => BootClass::Arch(vec![21, 22]),
             _ => match (name.strip_prefix("arch:"), name.strip_prefix("vendor:")) {
                 (Some(n), _) => BootClass::Arch(vec![n.parse().map_err(|_| BootParseError::BadArch(n.to_owned()))?]),
                 (_, Some(p)) if !p.is_empty() => BootClass::Vendor(p.to_owned()),
@@ -139,6 +141,7 @@ mod tests {
         let ok: BootRule = "efi-x64=snponly.efi".parse().unwrap();
         assert_eq!(ok.class, BootClass::Arch(vec![7, 9]));
         assert_eq!("arch:11=a.efi".parse::<BootRule>().unwrap().class, BootClass::Arch(vec![11]));
+        assert_eq!("uboot=boot.scr".parse::<BootRule>().unwrap().class, BootClass::Arch(vec![21, 22]));
         let errs = [
             ("nofile", BootParseError::MissingEquals("nofile".into())),
             ("efi-x86=a", BootParseError::UnknownClass("efi-x86".into())),

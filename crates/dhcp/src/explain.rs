@@ -59,6 +59,8 @@ pub fn describe(client: &Client) -> String {
         10 => "UEFI ARM32".to_owned(),
         11 => "UEFI ARM64".to_owned(),
         16 => "UEFI x64 HTTP".to_owned(),
+        21 => "U-Boot ARM32".to_owned(),
+        22 => "U-Boot ARM64".to_owned(),
         n => format!("arch {n}"),
     });
     let mut parts: Vec<String> = Vec::new();

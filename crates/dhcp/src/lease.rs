@@ -115,6 +115,11 @@ impl LeaseTable {
         }
     }
 
+    /// Until when `address` is kept out of the pool after a DECLINE, if it is now.
+    pub fn quarantined_until(&self, address: Ipv4Addr, now: u64) -> Option<u64> {
+        self.quarantine.get(&address).copied().filter(|until| *until > now)
+    }
+
     /// Reserve `address` for `key` until `until` (a DHCPOFFER). A bound lease of `key` on the same
     /// address stays bound.
     pub fn offer(&mut self, key: &ClientKey, address: Ipv4Addr, until: u64) {

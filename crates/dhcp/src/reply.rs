@@ -2,8 +2,8 @@
 //!
 //! **Invariant:** a reply copies the transaction id, hardware address, flags and giaddr of its
 //! request and echoes a relay's option 82; a DHCP reply carries options 53 and 54; a BOOTP reply
-//! never carries DHCP-only options, has an RFC 1497 vendor area only if the request had the magic
-//! cookie, and is at least 300 bytes long; a reply stays within the size the client accepts
+//! never carries DHCP-only options and has an RFC 1497 vendor area only if the request had the
+//! magic cookie; every reply is at least 300 bytes long; a reply stays within the size the client accepts
 //! whenever dropping optional options can achieve that.
 
 use std::net::Ipv4Addr;
@@ -71,8 +71,9 @@ pub fn encode(request: &Request, f: &ReplyFields<'_>) -> Result<Vec<u8>, EncodeE
             plain.resize(BOOTP_MIN_LEN, 0);
             plain
         }
-        (ReplyKind::Bootp, _) => pad(bytes, BOOTP_MIN_LEN),
-        _ => bytes,
+        // DHCP replies too: old PXE ROMs and bootloaders drop anything shorter than a BOOTP
+        // message, and dnsmasq and ISC dhcpd pad the same way.
+        _ => pad(bytes, BOOTP_MIN_LEN),
     })
 }
 
@@ -258,6 +259,7 @@ mod tests {
         let extra = ["3,10.0.0.254".parse().unwrap()];
         let bytes = encode(&req, &fields(ReplyKind::Nak("address not on this network"), Some(&b), &extra)).unwrap();
         assert_eq!(codes(&bytes), [53, 54, 56]);
+        assert_eq!(bytes.len(), BOOTP_MIN_LEN, "a short DHCP reply is padded to a BOOTP message");
         let m = Message::decode(&mut dhcproto::Decoder::new(&bytes)).unwrap();
         assert!(bytes[108..236].iter().all(|b| *b == 0), "no file in a NAK");
         assert_eq!(m.siaddr(), Ipv4Addr::UNSPECIFIED);

@@ -380,10 +380,14 @@ impl Exchange<'_> {
     /// or a free one. Err explains why there is none.
     fn choose_address(&self) -> Result<Ipv4Addr, String> {
         if let Some(r) = self.reservation {
-            return if self.leases.is_free_for(r.address, &self.key, self.now) {
-                Ok(r.address)
-            } else {
-                Err(format!("its reserved address {} is leased to another client", r.address))
+            return match self.leases.quarantined_until(r.address, self.now) {
+                Some(until) => Err(format!(
+                    "its reserved address {} was declined (another host uses it) and is held back for {} s more",
+                    r.address,
+                    until - self.now
+                )),
+                None if self.leases.is_free_for(r.address, &self.key, self.now) => Ok(r.address),
+                None => Err(format!("its reserved address {} is leased to another client", r.address)),
             };
         }
         let current = self.leases.address_of(&self.key);

@@ -395,6 +395,21 @@ fn reservations() {
     // The reserved host asking for another address is told no.
     let wrong = Packet::new(mac, &[(53, &[3]), (50, &[10, 7, 0, 120])]);
     assert_eq!(replied(&r.handle(&wrong.bytes(), &on_lab(), NOW)).message_type(), Some(6));
+    // It finds its reserved address in use and declines it: no address until the quarantine
+    // ends, and the log says why.
+    let decline = Packet::new(mac, &[(53, &[4]), (50, &[10, 7, 0, 5]), (54, &SERVER.octets())]);
+    assert!(r.handle(&decline.bytes(), &on_lab(), NOW + 1).change.is_some());
+    let held = r.handle(&Packet::new(mac, &[(53, &[1])]).bytes(), &on_lab(), NOW + 2);
+    assert!(held.reply.is_none());
+    assert!(
+        held.explanation.outcome.contains("was declined") && held.explanation.outcome.contains("599 s"),
+        "{}",
+        held.explanation
+    );
+    assert_eq!(
+        replied(&r.handle(&Packet::new(mac, &[(53, &[1])]).bytes(), &on_lab(), NOW + 601)).yiaddr(),
+        ip("10.7.0.5")
+    );
 }
 
 #[test]
