@@ -397,9 +397,10 @@ fn reservations() {
     assert_eq!(replied(&r.handle(&wrong.bytes(), &on_lab(), NOW)).message_type(), Some(6));
     // It finds its reserved address in use and declines it: no address until the quarantine
     // ends, and the log says why.
-    let decline = Packet::new(mac, &[(53, &[4]), (50, &[10, 7, 0, 5]), (54, &SERVER.octets())]);
+    let ipxe = Packet::fixture("captured-ipxe-bios-discover.hex").with_mac(mac);
+    let decline = ipxe.clone().message_type(4).with_option(50, &[10, 7, 0, 5]).with_option(54, &SERVER.octets());
     assert!(r.handle(&decline.bytes(), &on_lab(), NOW + 1).change.is_some());
-    let held = r.handle(&Packet::new(mac, &[(53, &[1])]).bytes(), &on_lab(), NOW + 2);
+    let held = r.handle(&ipxe.bytes(), &on_lab(), NOW + 2);
     assert!(held.reply.is_none());
     assert!(
         held.explanation.outcome.contains("was declined") && held.explanation.outcome.contains("599 s"),
