@@ -85,7 +85,7 @@ pub(crate) struct ServeArgs {
     #[arg(long, value_name = "FILE[,SERVERNAME[,SERVERADDR]]")]
     pub(crate) dhcp_boot: Option<String>,
     /// Boot file by client kind (repeatable): CLASS=FILE with CLASS one of ipxe, bios, efi-ia32,
-    /// efi-x64, efi-arm32, efi-arm64, efi-x64-http, arch:N, vendor:PREFIX.
+    /// efi-x64, efi-arm32, efi-arm64, efi-x64-http, uboot, arch:N, vendor:PREFIX.
     #[arg(long, value_name = "CLASS=FILE")]
     pub(crate) boot: Vec<String>,
     /// An option for every DHCP reply (repeatable): CODE,VALUE or option:NAME,VALUE, e.g.
