@@ -7,7 +7,7 @@
 use std::net::Ipv4Addr;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use sqlx::{FromRow, SqliteConnection};
+use sqlx::{FromRow, QueryBuilder, Sqlite, SqliteConnection};
 
 use crate::error::StoreError;
 use crate::store::Store;
@@ -69,14 +69,20 @@ impl Store {
 
     /// Apply `changes` in order, in one transaction: all of them are durable when this returns
     /// `Ok`, none of them when it returns an error.
+    ///
+    /// Consecutive changes of one kind go to SQLite as one statement (a multi-row insert, or one
+    /// delete): each statement is a round trip to sqlx's SQLite thread, and a batch of hundreds
+    /// of leases then costs a handful of them instead of two per lease.
     pub async fn apply(&self, changes: &[LeaseChange]) -> Result<(), StoreError> {
         if changes.is_empty() {
             return Ok(());
         }
         let updated_at = unix_now();
         let mut transaction = self.begin_write().await?;
-        for change in changes {
-            apply_change(&mut transaction, change, updated_at).await.map_err(|e| self.error("save a lease", e))?;
+        for run in changes.chunk_by(|a, b| same_kind(a, b)) {
+            for chunk in run.chunks(ROWS_PER_STATEMENT) {
+                apply_run(&mut transaction, chunk, updated_at).await.map_err(|e| self.error("save a lease", e))?;
+            }
         }
         self.commit(transaction).await
     }
@@ -97,39 +103,50 @@ impl Store {
     }
 }
 
-/// Write one change inside the caller's transaction.
-async fn apply_change(
-    connection: &mut SqliteConnection,
-    change: &LeaseChange,
-    updated_at: i64,
-) -> Result<(), sqlx::Error> {
-    match change {
-        LeaseChange::Upsert(lease) => {
-            let address = lease.address.to_string();
-            sqlx::query("DELETE FROM leases WHERE address = ?1 AND client_key <> ?2")
-                .bind(&address)
-                .bind(&lease.client_key)
-                .execute(&mut *connection)
-                .await?;
-            sqlx::query(
-                "INSERT INTO leases (client_key, mac, address, hostname, expires_at, updated_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
-                 ON CONFLICT (client_key) DO UPDATE SET mac = excluded.mac, address = excluded.address, \
-                 hostname = excluded.hostname, expires_at = excluded.expires_at, updated_at = excluded.updated_at",
-            )
-            .bind(&lease.client_key)
-            .bind(&lease.mac)
-            .bind(&address)
-            .bind(&lease.hostname)
-            .bind(lease.expires_at)
-            .bind(updated_at)
-            .execute(&mut *connection)
-            .await?;
+/// Rows per statement: 6 parameters each stays far below SQLite's limit of 32,766.
+const ROWS_PER_STATEMENT: usize = 256;
+
+fn same_kind(a: &LeaseChange, b: &LeaseChange) -> bool {
+    matches!(
+        (a, b),
+        (LeaseChange::Upsert(_), LeaseChange::Upsert(_)) | (LeaseChange::Remove { .. }, LeaseChange::Remove { .. })
+    )
+}
+
+/// Write a run of changes of one kind, in order, inside the caller's transaction.
+async fn apply_run(connection: &mut SqliteConnection, run: &[LeaseChange], updated_at: i64) -> Result<(), sqlx::Error> {
+    let mut query: QueryBuilder<'_, Sqlite> = match run.first() {
+        None => return Ok(()),
+        Some(LeaseChange::Upsert(_)) => {
+            // OR REPLACE deletes every row the new one conflicts with, on the client key and on
+            // the address: the client's old lease and whoever held the address before. Rows of
+            // one statement are inserted in order, so a later change of the run wins.
+            let mut query = QueryBuilder::new(
+                "INSERT OR REPLACE INTO leases (client_key, mac, address, hostname, expires_at, updated_at) ",
+            );
+            query.push_values(run, |mut row, change| {
+                if let LeaseChange::Upsert(lease) = change {
+                    row.push_bind(lease.client_key.clone())
+                        .push_bind(lease.mac.clone())
+                        .push_bind(lease.address.to_string())
+                        .push_bind(lease.hostname.clone())
+                        .push_bind(lease.expires_at)
+                        .push_bind(updated_at);
+                }
+            });
+            query
         }
-        LeaseChange::Remove { client_key } => {
-            sqlx::query("DELETE FROM leases WHERE client_key = ?1").bind(client_key).execute(&mut *connection).await?;
+        Some(LeaseChange::Remove { .. }) => {
+            let mut query = QueryBuilder::new("DELETE FROM leases WHERE client_key IN (");
+            let mut keys = query.separated(", ");
+            for change in run {
+                keys.push_bind(change.client_key().to_vec());
+            }
+            keys.push_unseparated(")");
+            query
         }
-    }
+    };
+    query.build().execute(connection).await?;
     Ok(())
 }
 

@@ -90,6 +90,49 @@ async fn changes_of_one_batch_apply_in_order() {
     assert_eq!(load(&store).await, vec![lease(2)]);
 }
 
+/// A mixed sequence over few clients and few addresses, so that clients move, take each other's
+/// addresses, and are removed and come back, inside single statements and across them.
+fn churn(steps: u32) -> Vec<LeaseChange> {
+    let mut state = 0x2545_f491_u32;
+    let mut next = |n: u32| {
+        state ^= state << 13;
+        state ^= state >> 17;
+        state ^= state << 5;
+        state % n
+    };
+    (0..steps)
+        .map(|_| {
+            let mut l = lease(1 + next(6) as u16);
+            if next(4) == 0 {
+                LeaseChange::Remove { client_key: l.client_key }
+            } else {
+                l.address = Ipv4Addr::new(10, 0, 0, 1 + next(4) as u8);
+                l.expires_at = Some(1_800_000_000 + i64::from(next(1000)));
+                LeaseChange::Upsert(l)
+            }
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_batch_ends_as_if_its_changes_were_applied_one_at_a_time() {
+    // 700 changes: runs of upserts longer than one statement's rows, and many short runs.
+    let changes = churn(700);
+    let batched = memory_store().await;
+    apply(&batched, &changes).await;
+    let one_by_one = memory_store().await;
+    for change in &changes {
+        apply(&one_by_one, std::slice::from_ref(change)).await;
+    }
+    let want = load(&one_by_one).await;
+    assert!(!want.is_empty());
+    assert_eq!(load(&batched).await, want);
+    let mut addresses: Vec<Ipv4Addr> = want.iter().map(|l| l.address).collect();
+    addresses.sort();
+    addresses.dedup();
+    assert_eq!(addresses.len(), want.len(), "an address is held once");
+}
+
 #[tokio::test]
 async fn a_failing_change_leaves_the_whole_batch_unapplied() {
     let (_dir, path) = db_path();
