@@ -79,7 +79,7 @@ impl Store {
         }
         let updated_at = unix_now();
         let mut transaction = self.begin_write().await?;
-        for run in changes.chunk_by(|a, b| same_kind(a, b)) {
+        for run in changes.chunk_by(same_kind) {
             for chunk in run.chunks(ROWS_PER_STATEMENT) {
                 apply_run(&mut transaction, chunk, updated_at).await.map_err(|e| self.error("save a lease", e))?;
             }
