@@ -17,6 +17,7 @@
 //! - [`files`]: [`sha256_file`], [`random_file`].
 //! - [`bin`]: [`lifeboat_bin`] builds the binary once per test process.
 //! - [`dhcp`]: DHCP/BOOTP topology, the server under test (dnsmasq or lifeboat), real DHCP clients.
+//! - [`qemu`]: real PXE boots of a QEMU guest (iPXE NIC ROM) on a bridge, against dnsmasq or lifeboat.
 //!
 //! A test starts with [`require_netns!`], which returns early (printing `skipped: reason`) for an
 //! unprivileged user and fails instead when the `CI` environment variable is set.
@@ -29,6 +30,7 @@ pub mod impair;
 pub mod netns;
 pub mod peers;
 pub mod process;
+pub mod qemu;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
