@@ -303,8 +303,9 @@ impl Exchange<'_> {
             extra: &self.settings.extra_options,
         };
         let outcome = match kind {
+            ReplyKind::Offer if yiaddr.is_unspecified() => "DHCPOFFER of boot information only (proxyDHCP)".to_owned(),
             ReplyKind::Offer => format!("DHCPOFFER {yiaddr}"),
-            ReplyKind::Ack if yiaddr.is_unspecified() => "DHCPACK (no address)".to_owned(),
+            ReplyKind::Ack if yiaddr.is_unspecified() => "DHCPACK without an address (INFORM or proxyDHCP)".to_owned(),
             ReplyKind::Ack => format!("DHCPACK {yiaddr} for {}", lease.map_or_else(|| "-".into(), |l| l.to_string())),
             ReplyKind::Nak(why) => format!("DHCPNAK: {why}"),
             ReplyKind::Bootp => format!("BOOTREPLY {yiaddr}"),
