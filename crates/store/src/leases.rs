@@ -115,7 +115,7 @@ fn same_kind(a: &LeaseChange, b: &LeaseChange) -> bool {
 
 /// Write a run of changes of one kind, in order, inside the caller's transaction.
 async fn apply_run(connection: &mut SqliteConnection, run: &[LeaseChange], updated_at: i64) -> Result<(), sqlx::Error> {
-    let mut query: QueryBuilder<'_, Sqlite> = match run.first() {
+    let mut query: QueryBuilder<Sqlite> = match run.first() {
         None => return Ok(()),
         Some(LeaseChange::Upsert(_)) => {
             // OR REPLACE deletes every row the new one conflicts with, on the client key and on

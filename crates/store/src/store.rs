@@ -143,8 +143,10 @@ mod tests {
         T: for<'r> sqlx::Decode<'r, Sqlite> + sqlx::Type<Sqlite> + Send + Unpin,
     {
         let sql = format!("PRAGMA {name}");
-        let row: (T,) =
-            sqlx::query_as(&sql).fetch_one(store.pool()).await.unwrap_or_else(|e| panic!("PRAGMA {name}: {e}"));
+        let row: (T,) = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .fetch_one(store.pool())
+            .await
+            .unwrap_or_else(|e| panic!("PRAGMA {name}: {e}"));
         row.0
     }
 
