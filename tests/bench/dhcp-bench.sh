@@ -1,0 +1,599 @@
+#!/usr/bin/env bash
+# DHCP benchmark: full DISCOVER-OFFER-REQUEST-ACK exchanges per second with distinct MACs, the
+# lifeboat server against kea-dhcp4 and dnsmasq, one after another on the same veth pair between
+# two network namespaces created (and removed) by this script. The client is perfdhcp (kea-admin).
+# Prints a Markdown report on stdout and progress on stderr. See tests/bench/README.md.
+#
+#   sudo tests/bench/dhcp-bench.sh > report.md
+#   sudo REPEAT=1 STEP_SECONDS=2 BISECT=1 tests/bench/dhcp-bench.sh   # smoke run
+#
+# A benchmark, not a test: a server that fails to start or a perfdhcp that fails is reported as
+# FAIL and the run goes on.
+set -euo pipefail
+export LC_ALL=C
+
+# ---------------------------------------------------------------- knobs (environment variables)
+REPEAT=${REPEAT:-3}               # rounds; the median round is reported
+STEP_SECONDS=${STEP_SECONDS:-5}   # perfdhcp -p: seconds of offered load per step
+START_RATE=${START_RATE:-500}     # first offered rate (exchanges/s) of every sweep
+MAX_RATE=${MAX_RATE:-32000}       # the sweep never offers more
+MIN_RATE=${MIN_RATE:-50}          # ... nor less, when it has to search downwards
+BISECT=${BISECT:-3}               # bisection steps between the highest pass and the lowest fail
+FAIL_OK=${FAIL_OK:-0.1}           # a step passes with fewer than this % of exchanges not completed
+DROP_TIME=${DROP_TIME:-1}         # perfdhcp -d: seconds after which a request counts as lost
+EXIT_WAIT_MS=${EXIT_WAIT_MS:-500} # perfdhcp -W: how long it waits for late replies at the end
+LEASE_SECONDS=${LEASE_SECONDS:-43200}
+SERVERS=${SERVERS:-"lifeboat kea dnsmasq"}
+KEA_THREADS=${KEA_THREADS:-0}     # 0: Kea 2.2's default (single-threaded); N: multi-threading, N threads
+SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(cd "$SCRIPT_DIR/../.." && pwd)
+LIFEBOAT=${LIFEBOAT:-$REPO/target/release/lifeboat}
+KEA_DHCP4=${KEA_DHCP4:-/usr/sbin/kea-dhcp4}
+DNSMASQ=${DNSMASQ:-/usr/sbin/dnsmasq}
+PERFDHCP=${PERFDHCP:-/usr/sbin/perfdhcp}
+WORK_BASE=${WORK_BASE:-/dev/shm}  # configs, logs, perfdhcp output (tmpfs)
+LEASE_BASE=${LEASE_BASE:-/var/tmp} # lease files and databases: a real disk, so fsync costs what it costs
+KEEP_WORK=${KEEP_WORK:-0}         # 1: keep the work directory (server and perfdhcp logs)
+
+die() { echo "dhcp-bench: $*" >&2; exit 1; }
+say() { echo "[$(date +%H:%M:%S)] $*" >&2; }
+
+for knob in REPEAT STEP_SECONDS START_RATE MAX_RATE MIN_RATE DROP_TIME EXIT_WAIT_MS LEASE_SECONDS; do
+    [[ ${!knob} =~ ^[1-9][0-9]*$ ]] || die "$knob must be a positive integer (got '${!knob}')"
+done
+[[ $BISECT =~ ^[0-9]+$ ]] || die "BISECT must be a non-negative integer (got '$BISECT')"
+[[ $KEA_THREADS =~ ^[0-9]+$ ]] || die "KEA_THREADS must be a non-negative integer (got '$KEA_THREADS')"
+[[ $FAIL_OK =~ ^[0-9]+(\.[0-9]+)?$ ]] || die "FAIL_OK must be a percentage like 0.1 (got '$FAIL_OK')"
+((MIN_RATE <= START_RATE && START_RATE <= MAX_RATE)) || die "need MIN_RATE <= START_RATE <= MAX_RATE"
+
+# The link is a /14: server 10.64.0.1, perfdhcp 10.64.0.2 (its relay address, giaddr), and a pool
+# of 261,887 addresses, so no step runs out of addresses and every MAC of a step is new.
+SRV_IP=10.64.0.1
+CLI_IP=10.64.0.2
+PREFIX=14
+NETMASK=255.252.0.0
+POOL_START=10.64.1.0
+POOL_END=10.67.255.254
+POOL_SIZE=261887
+((MAX_RATE * STEP_SECONDS <= POOL_SIZE)) ||
+    die "MAX_RATE x STEP_SECONDS ($((MAX_RATE * STEP_SECONDS))) exceeds the pool of $POOL_SIZE addresses"
+
+if [[ $EUID -ne 0 ]]; then
+    reason="needs root (network namespaces, a veth pair, nftables counters); run: sudo $0"
+    if [[ -n ${CI:-} ]]; then echo "FAIL: dhcp-bench $reason" >&2; exit 1; fi
+    echo "SKIP: dhcp-bench $reason" >&2
+    exit 0
+fi
+
+need=(ip nft ss timeout awk sort "$PERFDHCP")
+for server in $SERVERS; do
+    case $server in
+        lifeboat) need+=("$LIFEBOAT") ;;
+        kea) need+=("$KEA_DHCP4") ;;
+        dnsmasq) need+=("$DNSMASQ") ;;
+        *) die "unknown server '$server' in SERVERS (lifeboat kea dnsmasq)" ;;
+    esac
+done
+for prog in "${need[@]}"; do
+    command -v "$prog" >/dev/null 2>&1 || die "missing program: $prog" \
+        "(lifeboat: cargo build --release -p lifeboat; perfdhcp: apt-get install kea-admin;" \
+        "kea-dhcp4: kea-dhcp4-server; dnsmasq: dnsmasq-base; nft: nftables)"
+done
+SQLITE3=$(command -v sqlite3 || true)
+
+# ---------------------------------------------------------------- names, state, cleanup
+TAG=lbdhcp-$$
+NS_S=$TAG-s
+NS_C=$TAG-c
+VETH_S=lbd$$s
+VETH_C=lbd$$c
+NFT_TABLE=lbdhcp_$$
+WORK=""
+LEASES=""
+SERVER_PID=""
+CLIENT_PID=""
+NOTES=()
+
+alive() {
+    local line
+    line=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+    line=${line##*) }
+    [[ ${line%% *} != Z ]]
+}
+
+stop_server() {
+    [[ -n $SERVER_PID ]] || return 0
+    local i
+    kill -TERM "$SERVER_PID" 2>/dev/null || true
+    for i in $(seq 50); do
+        alive "$SERVER_PID" || break
+        sleep 0.1
+    done
+    kill -KILL "$SERVER_PID" 2>/dev/null || true
+    { wait "$SERVER_PID" || true; } 2>/dev/null
+    SERVER_PID=""
+}
+
+cleanup() {
+    local rc=$? p ns
+    set +e
+    trap - EXIT INT TERM
+    # TERM reaches perfdhcp through timeout, which forwards it; KILL would orphan perfdhcp.
+    local i
+    if [[ -n $CLIENT_PID ]]; then
+        kill -TERM "$CLIENT_PID" 2>/dev/null
+        for i in $(seq 30); do
+            alive "$CLIENT_PID" || break
+            sleep 0.1
+        done
+        kill -KILL "$CLIENT_PID" 2>/dev/null
+        { wait "$CLIENT_PID"; } 2>/dev/null
+    fi
+    stop_server
+    for ns in "$NS_C" "$NS_S"; do
+        if [[ -e /run/netns/$ns ]]; then
+            for i in $(seq 20); do
+                [[ -z $(ip netns pids "$ns" 2>/dev/null) ]] && break
+                for p in $(ip netns pids "$ns" 2>/dev/null); do kill -KILL "$p" 2>/dev/null; done
+                sleep 0.1
+            done
+            ip netns del "$ns" || echo "dhcp-bench: could not delete namespace $ns" >&2
+        fi
+    done
+    [[ -n $LEASES && -d $LEASES ]] && rm -rf "$LEASES"
+    if [[ -n $WORK && -d $WORK ]]; then
+        if [[ $KEEP_WORK == 1 ]]; then
+            echo "dhcp-bench: logs kept in $WORK" >&2
+        else
+            rm -rf "$WORK"
+        fi
+    fi
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# ---------------------------------------------------------------- setup
+WORK=$(mktemp -d "$WORK_BASE/lbdhcp.XXXXXX")
+LEASES=$(mktemp -d "$LEASE_BASE/lbdhcp-leases.XXXXXX")
+mkdir -p "$WORK/logs" "$WORK/kea" "$WORK/bin"
+LEASE_FS=$(df -PT "$LEASES" | awk 'NR==2{print $2 " on " $1}')
+
+say "creating $NS_S ($SRV_IP/$PREFIX) and $NS_C ($CLI_IP/$PREFIX), veth MTU 1500"
+ip netns add "$NS_S"
+ip netns add "$NS_C"
+ip link add "$VETH_S" netns "$NS_S" mtu 1500 type veth peer name "$VETH_C" netns "$NS_C" mtu 1500
+ip -n "$NS_S" addr add "$SRV_IP/$PREFIX" dev "$VETH_S"
+ip -n "$NS_C" addr add "$CLI_IP/$PREFIX" dev "$VETH_C"
+for ns in "$NS_S" "$NS_C"; do ip -n "$ns" link set lo up; done
+ip -n "$NS_S" link set "$VETH_S" up
+ip -n "$NS_C" link set "$VETH_C" up
+
+# Every reply reaches perfdhcp at its relay address on port 67. A DHCPNAK is the only reply with
+# yiaddr 0.0.0.0 here (perfdhcp sends no DHCPINFORM), so counting those counts NAKs whatever the
+# option order; perfdhcp itself only sees a NAK as a lost REQUEST.
+ip netns exec "$NS_C" nft -f - <<EOF
+table inet $NFT_TABLE {
+    counter replies {}
+    counter naks {}
+    chain input {
+        type filter hook input priority 0; policy accept;
+        udp sport 67 udp dport 67 counter name replies
+        udp sport 67 udp dport 67 @th,192,32 0 counter name naks
+    }
+}
+EOF
+nft_count() {
+    ip netns exec "$NS_C" nft list counter inet "$NFT_TABLE" "$1" | awk '$1=="packets"{print $2; exit}'
+}
+
+# A private copy of the binary, so a rebuild during the run cannot mix two versions.
+LIFEBOAT_SRC=$LIFEBOAT
+if [[ " $SERVERS " == *" lifeboat "* ]]; then
+    LIFEBOAT_BUILT=$(date -u -r "$LIFEBOAT_SRC" +%Y-%m-%dT%H:%M:%SZ)
+    cp "$LIFEBOAT_SRC" "$WORK/bin/lifeboat"
+    LIFEBOAT=$WORK/bin/lifeboat
+    LIFEBOAT_SHA=$(sha256sum "$LIFEBOAT" | cut -c1-16)
+fi
+
+# ---------------------------------------------------------------- servers
+# Writes the argv of SERVER into ARGV and the environment into SERVER_ENV; $2 is the fresh lease
+# directory of this step, $3 the log file.
+server_argv() {
+    local dir=$2 log=$3
+    SERVER_ENV=()
+    case $1 in
+        lifeboat)
+            SERVER_ENV=(RUST_LOG=warn)
+            ARGV=("$LIFEBOAT" serve --interface "$VETH_S" --dhcp-authoritative --db "$dir/lifeboat.db"
+                --dhcp-range "$POOL_START,$POOL_END,$NETMASK,$LEASE_SECONDS")
+            ;;
+        kea)
+            local mt=""
+            if ((KEA_THREADS > 0)); then
+                mt="\"multi-threading\": { \"enable-multi-threading\": true, \"thread-pool-size\": $KEA_THREADS, \"packet-queue-size\": 64 },"
+            fi
+            cat >"$WORK/kea/kea-dhcp4.json" <<EOF
+{ "Dhcp4": {
+    "interfaces-config": { "interfaces": [ "$VETH_S" ], "dhcp-socket-type": "udp" },
+    "lease-database": { "type": "memfile", "persist": true, "name": "$dir/kea-leases4.csv", "lfc-interval": 0 },
+    "valid-lifetime": $LEASE_SECONDS,
+    "authoritative": true,
+    $mt
+    "subnet4": [ { "id": 1, "subnet": "10.64.0.0/$PREFIX",
+                   "pools": [ { "pool": "$POOL_START - $POOL_END" } ] } ],
+    "loggers": [ { "name": "kea-dhcp4", "severity": "WARN",
+                   "output_options": [ { "output": "$log" } ] } ]
+} }
+EOF
+            SERVER_ENV=(KEA_PIDFILE_DIR="$WORK/kea" KEA_LOCKFILE_DIR="$WORK/kea")
+            ARGV=("$KEA_DHCP4" -c "$WORK/kea/kea-dhcp4.json")
+            ;;
+        dnsmasq)
+            ARGV=("$DNSMASQ" --no-daemon --conf-file=/dev/null --port=0 --no-resolv --no-hosts
+                --user=root --group=root --pid-file= "--log-facility=$log" --quiet-dhcp
+                "--interface=$VETH_S" --bind-interfaces --dhcp-authoritative --no-ping
+                "--dhcp-range=$POOL_START,$POOL_END,$NETMASK,$LEASE_SECONDS"
+                "--dhcp-leasefile=$dir/dnsmasq.leases" "--dhcp-lease-max=$((POOL_SIZE + 1))")
+            ;;
+    esac
+}
+
+# Leases the server has written to its lease file or database so far ("n/a" without sqlite3).
+leases_on_disk() {
+    local dir=$1
+    case $2 in
+        lifeboat)
+            if [[ -z $SQLITE3 ]]; then echo n/a; return; fi
+            "$SQLITE3" -readonly "file:$dir/lifeboat.db" "select count(*) from leases;" 2>/dev/null || echo n/a
+            ;;
+        kea) awk 'NR > 1 && NF' "$dir/kea-leases4.csv" 2>/dev/null | wc -l ;;
+        dnsmasq) awk 'NF' "$dir/dnsmasq.leases" 2>/dev/null | wc -l ;;
+    esac
+}
+
+# utime + stime of the server process in seconds.
+server_cpu() {
+    local line hz
+    hz=$(getconf CLK_TCK)
+    line=$(cat "/proc/$SERVER_PID/stat" 2>/dev/null) || { echo 0; return; }
+    echo "${line##*) }" | awk -v hz="$hz" '{printf "%.2f", ($12 + $13) / hz}'
+}
+
+# Start SERVER with a fresh lease directory; true once it listens on UDP port 67.
+start_server() {
+    local server=$1 dir=$2 log=$3 i
+    rm -rf "$dir"
+    mkdir -p "$dir"
+    server_argv "$server" "$dir" "$log"
+    env "${SERVER_ENV[@]}" ip netns exec "$NS_S" "${ARGV[@]}" >>"$log" 2>&1 &
+    SERVER_PID=$!
+    for i in $(seq 100); do
+        if ! alive "$SERVER_PID"; then
+            { wait "$SERVER_PID" || true; } 2>/dev/null
+            SERVER_PID=""
+            return 1
+        fi
+        if [[ -n $(ip netns exec "$NS_S" ss -Hlun 'sport = :67') ]]; then
+            sleep 0.2
+            return 0
+        fi
+        sleep 0.05
+    done
+    stop_server
+    return 1
+}
+
+# ---------------------------------------------------------------- one step
+RESULTS=$WORK/steps.tsv
+: >"$RESULTS"
+STEP_NO=0
+
+# Summarise a perfdhcp log (-x t): counters of both phases and per-phase latency statistics.
+# Prints: do_sent do_recv ra_sent ra_recv orphans do_avg do_p50 do_p99 do_max ra_avg ra_p50 ra_p99 ra_max
+summarise_perfdhcp() {
+    local log=$1 dir=$2
+    awk -v dir="$dir" '
+        /^\*\*\*Statistics for: DISCOVER-OFFER/ { sec = "do"; next }
+        /^\*\*\*Statistics for: REQUEST-ACK/ { sec = "ra"; next }
+        /^\*\*\*Timestamps for packets: DISCOVER-OFFER/ { ts = dir "/lat-do"; next }
+        /^\*\*\*Timestamps for packets: REQUEST-ACK/ { ts = dir "/lat-ra"; next }
+        /^\*\*\*/ { sec = ""; ts = ""; next }
+        ts != "" && /^sent \/ received:/ { printf "%.3f\n", ($6 - $4) * 1000 > ts; next }
+        sec != "" && /^sent packets:/ { sent[sec] = $3 }
+        sec != "" && /^received packets:/ { recv[sec] = $3 }
+        sec != "" && /^orphans:/ { orph += $2 }
+        END { printf "%d %d %d %d %d", sent["do"], recv["do"], sent["ra"], recv["ra"], orph }
+    ' "$log"
+    local phase
+    for phase in do ra; do
+        touch "$dir/lat-$phase"
+        sort -n "$dir/lat-$phase" | awk '
+            { v[NR] = $1; s += $1 }
+            END {
+                if (NR == 0) { printf " - - - -"; exit }
+                p50 = int(NR * 0.50); if (p50 < NR * 0.50) p50++
+                p99 = int(NR * 0.99); if (p99 < NR * 0.99) p99++
+                printf " %.3f %.3f %.3f %.3f", s / NR, v[p50], v[p99], v[NR]
+            }'
+        rm -f "$dir/lat-$phase"
+    done
+    echo
+}
+
+# Run perfdhcp at RATE against a fresh SERVER; appends a line to $RESULTS and sets STEP_PASS.
+run_step() {
+    local server=$1 round=$2 rate=$3
+    STEP_NO=$((STEP_NO + 1))
+    local id=$STEP_NO-$server-r$round-$rate
+    local dir=$LEASES/$id log=$WORK/logs/server-$id.log plog=$WORK/logs/perfdhcp-$id.log
+    local load
+    load=$(cut -d' ' -f1 /proc/loadavg)
+    STEP_PASS=0
+    if ! start_server "$server" "$dir" "$log"; then
+        printf '%s\t%s\t%s\t%s\t%s\n' "$round" "$server" "$rate" "FAIL:start (see $(basename "$log"))" "$load" >>"$RESULTS"
+        say "[$server] round $round, $rate/s: server did not start: $(tail -n 2 "$log" | tr '\n' ' ')"
+        return
+    fi
+    ip netns exec "$NS_C" nft reset counters >/dev/null
+    local c0 c1 rc=0 t0 t1
+    c0=$(server_cpu)
+    t0=$EPOCHREALTIME
+    # -R: that many simulated clients; perfdhcp numbers their MACs sequentially from its base, so
+    # with more clients than requests every DISCOVER comes from a new MAC. -l: perfdhcp acts as a
+    # relay at CLI_IP (giaddr), which the servers answer on port 67.
+    timeout -k 5 $((STEP_SECONDS + DROP_TIME + 60)) ip netns exec "$NS_C" "$PERFDHCP" -4 -r "$rate" \
+        -R "$POOL_SIZE" -p "$STEP_SECONDS" -d "$DROP_TIME" -W $((EXIT_WAIT_MS * 1000)) -x t \
+        -l "$CLI_IP" "$SRV_IP" >"$plog" 2>&1 &
+    CLIENT_PID=$!
+    wait "$CLIENT_PID" || rc=$?
+    CLIENT_PID=""
+    t1=$EPOCHREALTIME
+    c1=$(server_cpu)
+    local leases naks replies again
+    # dnsmasq truncates and rewrites its lease file: a read at that instant finds it empty, so
+    # read twice and keep the larger count.
+    leases=$(leases_on_disk "$dir" "$server")
+    sleep 0.2
+    again=$(leases_on_disk "$dir" "$server")
+    if [[ $leases == n/a ]] || { [[ $again != n/a ]] && ((again > leases)); }; then leases=$again; fi
+    naks=$(nft_count naks)
+    replies=$(nft_count replies)
+    local alive_after=1
+    alive "$SERVER_PID" || alive_after=0
+    stop_server
+    local warn
+    warn=$(grep -ciE 'warn|error' "$log" || true)
+    rm -rf "$dir"
+
+    local status=ok
+    if ((rc != 0 && rc != 3)); then status="FAIL:perfdhcp exit $rc: $(tail -n 1 "$plog" | tr -d '|\t' | cut -c1-60)"; fi
+    ((alive_after)) || status="FAIL:server died"
+    local s do_sent do_recv ra_sent ra_recv orph do_avg do_p50 do_p99 do_max ra_avg ra_p50 ra_p99 ra_max
+    s=$(summarise_perfdhcp "$plog" "$WORK")
+    read -r do_sent do_recv ra_sent ra_recv orph do_avg do_p50 do_p99 do_max ra_avg ra_p50 ra_p99 ra_max <<<"$s"
+    local fail xps offered cpu wall
+    fail=$(awk -v s="$do_sent" -v a="$ra_recv" 'BEGIN{printf "%.3f", (s > 0) ? 100 * (s - a) / s : 100}')
+    xps=$(awk -v a="$ra_recv" -v p="$STEP_SECONDS" 'BEGIN{printf "%.0f", a / p}')
+    offered=$(awk -v s="$do_sent" -v p="$STEP_SECONDS" 'BEGIN{printf "%.0f", s / p}')
+    cpu=$(awk -v a="$c0" -v b="$c1" 'BEGIN{printf "%.2f", b - a}')
+    wall=$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.2f", b - a}')
+    if [[ $status == ok ]] && ((do_sent > 0)) && awk -v f="$fail" -v ok="$FAIL_OK" 'BEGIN{exit !(f < ok)}'; then
+        STEP_PASS=1
+    fi
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
+        "$round" "$server" "$rate" "$status" "$load" "$STEP_PASS" "$offered" "$xps" "$fail" \
+        "$do_sent" "$do_recv" "$ra_sent" "$ra_recv" "$orph" "$naks" "$replies" "$leases" \
+        "$do_avg" "$do_p99" "$do_max" "$ra_avg" "$ra_p99" "$ra_max" "$cpu" "$wall" >>"$RESULTS"
+    local verdict=fail
+    ((STEP_PASS)) && verdict=pass
+    say "[$server] round $round, offered $rate/s (sent $offered/s): $xps DORA/s, ${fail}% not completed, $naks NAKs," \
+        "leases on disk $leases / $ra_recv ACKs, OFFER p99 ${do_p99} ms, ACK p99 ${ra_p99} ms, server CPU ${cpu}s," \
+        "load $load: $verdict${status#ok}"
+    if [[ $server == lifeboat && $warn -gt 0 ]]; then
+        NOTES+=("lifeboat round $round at $rate/s logged $warn WARN/ERROR lines, e.g.: $(grep -m1 -iE 'warn|error' "$log" | cut -c1-160)")
+    fi
+}
+
+# One round of one server: double the rate from START_RATE until a step fails (or halve it from
+# START_RATE until one passes), then bisect between the highest pass and the lowest fail.
+sweep() {
+    local server=$1 round=$2 rate lo=0 hi=0 i mid
+    rate=$START_RATE
+    while ((rate <= MAX_RATE)); do
+        run_step "$server" "$round" "$rate"
+        if ((STEP_PASS)); then lo=$rate; rate=$((rate * 2)); else hi=$rate; break; fi
+    done
+    if ((lo == 0)); then
+        rate=$((START_RATE / 2))
+        while ((rate >= MIN_RATE)); do
+            run_step "$server" "$round" "$rate"
+            if ((STEP_PASS)); then lo=$rate; break; else hi=$rate; rate=$((rate / 2)); fi
+        done
+    fi
+    for ((i = 0; i < BISECT; i++)); do
+        ((lo > 0 && hi > 0)) || break
+        mid=$(((lo + hi) / 2 / 50 * 50))
+        ((mid > lo && mid < hi)) || break
+        run_step "$server" "$round" "$mid"
+        if ((STEP_PASS)); then lo=$mid; else hi=$mid; fi
+    done
+}
+
+# ---------------------------------------------------------------- run everything
+# Milliseconds per synchronous 4 KiB write in LEASE_BASE (100 writes with O_DSYNC): what one
+# commit that must reach the disk costs at least, right now. On a shared VM it varies a lot.
+sync_write_ms() {
+    local f=$LEASES/sync-probe out
+    out=$(dd if=/dev/zero of="$f" bs=4k count=100 oflag=dsync 2>&1 | tail -n 1) || true
+    rm -f "$f"
+    awk -v line="$out" 'BEGIN { n = split(line, w, " "); for (i = 1; i < n; i++) if (w[i + 1] ~ /^s,?$/) { printf "%.2f", w[i] * 1000 / 100; exit } print "?" }'
+}
+START=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
+SYNC_START=$(sync_write_ms)
+for rep in $(seq "$REPEAT"); do
+    for server in $SERVERS; do sweep "$server" "$rep"; done
+done
+END=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+short=$(awk -F'\t' 'NF >= 25 && $7 + 0 < 0.95 * $3 {n++} END {print n + 0}' "$RESULTS")
+if ((short > 0)); then
+    NOTES+=("In $short step(s) perfdhcp sent fewer than 95 % of the DISCOVERs asked for (column sent/s): the client, which shares the machine's $(nproc) CPUs with the server, was the limit there.")
+fi
+LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
+SYNC_END=$(sync_write_ms)
+
+# ---------------------------------------------------------------- report
+first_line() { "$@" 2>&1 | head -n 1 || true; }
+fsync_of() {
+    case $1 in
+        lifeboat) echo "yes: SQLite WAL, synchronous=FULL, commit (group commit) before the ACK is sent" ;;
+        kea) echo "no: memfile appends one CSV line per lease, never fsyncs" ;;
+        dnsmasq) echo "yes, after the ACK: rewrites and fsyncs the whole lease file per change" ;;
+    esac
+}
+kea_mode="single-threaded (Kea 2.2 default)"
+((KEA_THREADS > 0)) && kea_mode="multi-threaded, $KEA_THREADS threads"
+
+echo "# DHCP benchmark: lifeboat vs kea-dhcp4, dnsmasq"
+echo
+echo "- Run: $START – $END on $(uname -srm), $(nproc) CPUs ($(awk -F': ' '/model name/{print $2; exit}' /proc/cpuinfo));" \
+    "load average at start $LOAD_START, at end $LOAD_END"
+echo "- Link: veth pair between two network namespaces, MTU 1500; server $SRV_IP/$PREFIX, perfdhcp" \
+    "$CLI_IP acting as a relay (giaddr $CLI_IP, replies to port 67); pool $POOL_START–$POOL_END" \
+    "($POOL_SIZE addresses), lease $LEASE_SECONDS s"
+echo "- perfdhcp $(first_line "$PERFDHCP" -v | awk '{print $NF}'); lifeboat: $(first_line "$LIFEBOAT" --version);" \
+    "kea-dhcp4 $(first_line "$KEA_DHCP4" -v) ($kea_mode, memfile); dnsmasq: $(first_line "$DNSMASQ" --version | awk '{print $3}')"
+if [[ " $SERVERS " == *" lifeboat "* ]]; then
+    echo "- lifeboat binary: copy of $LIFEBOAT_SRC taken at start (built $LIFEBOAT_BUILT, sha256 $LIFEBOAT_SHA…)," \
+        "RUST_LOG=warn, --dhcp-authoritative"
+fi
+echo "- Lease files and databases on $LEASE_FS ($LEASE_BASE), fresh for every step; logs on $WORK_BASE." \
+    "A synchronous 4 KiB write there (dd oflag=dsync) took $SYNC_START ms at the start and $SYNC_END ms at the end."
+echo "- Knobs: REPEAT=$REPEAT STEP_SECONDS=$STEP_SECONDS START_RATE=$START_RATE MAX_RATE=$MAX_RATE" \
+    "MIN_RATE=$MIN_RATE BISECT=$BISECT FAIL_OK=$FAIL_OK DROP_TIME=$DROP_TIME EXIT_WAIT_MS=$EXIT_WAIT_MS KEA_THREADS=$KEA_THREADS"
+echo "- Order: $REPEAT rounds; in each round every server in turn ($SERVERS) sweeps the offered rate:" \
+    "doubling from $START_RATE/s until a step fails, then $BISECT bisection steps. Every step starts" \
+    "the server fresh with an empty lease file, runs \`perfdhcp -4 -r RATE -R $POOL_SIZE -p $STEP_SECONDS\`" \
+    "(a new MAC for every exchange) and stops the server."
+echo
+if [[ ! -s $RESULTS ]]; then
+    echo "No steps ran."
+    exit 0
+fi
+echo "## Sustained rate: the highest offered rate with < ${FAIL_OK} % of exchanges not completed"
+echo
+echo "| server | sustained offered rate, median (min–max) | DORA/s completed | not completed | NAKs | OFFER latency avg / p99 / max | ACK latency avg / p99 / max | leases on disk / ACKs | fsync | server CPU s (% of a core) | peak DORA/s (any rate) | ÷ kea |"
+echo "|---|---:|---:|---:|---:|---|---|---:|---|---:|---:|---:|"
+SUMMARY=$WORK/summary.tsv
+awk -F'\t' -v servers="$SERVERS" -v step="$STEP_SECONDS" '
+    NF >= 25 {
+        key = $2 SUBSEP $1
+        if ($6 == 1 && (!(key in best) || $3 + 0 > rate[key] + 0)) { best[key] = $0; rate[key] = $3 }
+        if ($8 + 0 > peak[key] + 0) peak[key] = $8
+        rounds[$2] = rounds[$2] " " $1
+    }
+    NF < 25 { rounds[$2] = rounds[$2] " " $1 }
+    END {
+        n = split(servers, names, " ")
+        for (i = 1; i <= n; i++) {
+            s = names[i]
+            # Rounds of this server, sorted by sustained DORA/s (a round without a pass counts as 0).
+            m = 0; delete seen; delete list
+            split(rounds[s], rr, " ")
+            for (j in rr) if (!(rr[j] in seen)) { seen[rr[j]] = 1; list[++m] = rr[j] }
+            if (m == 0) continue
+            delete val; delete pk
+            for (j = 1; j <= m; j++) {
+                k = s SUBSEP list[j]
+                if (k in best) { split(best[k], f, "\t"); val[j] = f[8] + 0 } else val[j] = 0
+                pk[j] = peak[k] + 0
+            }
+            for (a = 1; a <= m; a++) for (b = a + 1; b <= m; b++) {
+                if (val[b] < val[a]) { t = val[a]; val[a] = val[b]; val[b] = t; t = list[a]; list[a] = list[b]; list[b] = t }
+            }
+            for (a = 1; a <= m; a++) for (b = a + 1; b <= m; b++) if (pk[b] < pk[a]) { t = pk[a]; pk[a] = pk[b]; pk[b] = t }
+            mid = int((m + 1) / 2)
+            lo = ""; hi = ""
+            for (j = 1; j <= m; j++) {
+                k = s SUBSEP list[j]
+                r = (k in best) ? rate[k] + 0 : 0
+                if (lo == "" || r < lo) lo = r
+                if (hi == "" || r > hi) hi = r
+            }
+            k = s SUBSEP list[mid]
+            printf "%s\t%s\t%s\t%s\t%s\t%s\n", s, (k in best) ? best[k] : "-", lo, hi, pk[mid], m
+        }
+    }' "$RESULTS" >"$SUMMARY"
+KEA_XPS=$(awk -F'\t' '$1 == "kea" && NF >= 30 {print $9}' "$SUMMARY")
+while IFS=$'\t' read -r -a row; do
+    server=${row[0]}
+    n=${#row[@]}
+    lo=${row[n - 4]} hi=${row[n - 3]} peak=${row[n - 2]}
+    if ((n < 30)); then
+        echo "| $server | none ≥ $MIN_RATE/s (no step passed) | — | — | — | — | — | — | $(fsync_of "$server") | — | $peak | |"
+        continue
+    fi
+    # row[1..25] is the step: round server rate status load pass offered xps fail do_sent do_recv
+    # ra_sent ra_recv orphans naks replies leases do_avg do_p99 do_max ra_avg ra_p99 ra_max cpu wall
+    rate=${row[3]} xps=${row[8]} fail=${row[9]} naks=${row[15]} leases=${row[17]} acks=${row[13]}
+    do_avg=${row[18]} do_p99=${row[19]} do_max=${row[20]} ra_avg=${row[21]} ra_p99=${row[22]} ra_max=${row[23]}
+    cpu=${row[24]}
+    cpu_pct=$(awk -v c="$cpu" -v p="$STEP_SECONDS" 'BEGIN{printf "%.0f", 100 * c / p}')
+    ratio=""
+    if [[ $server != kea && -n $KEA_XPS && $KEA_XPS != 0 ]]; then
+        ratio=$(awk -v a="$xps" -v b="$KEA_XPS" 'BEGIN{printf "%.2f×", a / b}')
+    fi
+    echo "| $server | $rate/s ($lo–$hi) | $xps | ${fail} % | $naks | $do_avg / $do_p99 / $do_max ms |" \
+        "$ra_avg / $ra_p99 / $ra_max ms | $leases / $acks | $(fsync_of "$server") | $cpu ($cpu_pct %) | $peak | $ratio |"
+    if [[ $server == lifeboat ]]; then
+        TARGET=$(awk -v x="$xps" -v k="${KEA_XPS:-0}" -v n="$naks" -v l="$leases" -v a="$acks" -v p1="$do_p99" -v p2="$ra_p99" 'BEGIN {
+            r = (k > 0) ? sprintf("%.2f× Kea (target ≥ 1.5×): %s", x / k, (x >= 1.5 * k) ? "met" : "not met") : "no Kea result"
+            r = r sprintf("; NAKs %d: %s", n, (n == 0) ? "met" : "not met")
+            r = r sprintf("; leases on disk %s ≥ ACKs %s: %s", l, a, (l == "n/a") ? "not checked (no sqlite3)" : ((l + 0 >= a + 0) ? "met" : "not met"))
+            worst = (p2 + 0 > p1 + 0) ? p2 : p1
+            r = r sprintf("; p99 latency %s ms (the slower phase; target < 5 ms): %s", worst, (worst + 0 < 5) ? "met" : "not met")
+            print r
+        }')
+    fi
+done <"$SUMMARY"
+echo
+if [[ -n ${TARGET:-} ]]; then
+    echo "Target of the issue, lifeboat's median round: $TARGET."
+    echo
+fi
+echo "Each row is the median round (by DORA/s at its sustained rate); the range is the sustained" \
+    "offered rate over all $REPEAT rounds. DORA/s completed = DHCPACKs perfdhcp received / $STEP_SECONDS s." \
+    "Not completed = DISCOVERs sent without a matching ACK (lost, late beyond ${DROP_TIME} s, or NAKed)," \
+    "in % of DISCOVERs. NAKs = replies with yiaddr 0.0.0.0 counted by nftables in the client namespace" \
+    "(perfdhcp counts a NAK only as a lost REQUEST). Latency = perfdhcp's per-exchange timestamps" \
+    "(\`-x t\`): DISCOVER sent to OFFER received, and REQUEST sent to ACK received, over every" \
+    "completed exchange of the step, as seen by the client (so it includes the client's own" \
+    "scheduling delay on this shared machine); p99 by nearest rank. Leases on disk = rows in" \
+    "lifeboat's SQLite database (sqlite3, read while the server still runs), data lines in Kea's" \
+    "memfile CSV, lines in dnsmasq's lease file, counted right after perfdhcp exits. Server CPU =" \
+    "utime + stime of the server process during the step. Peak DORA/s = the median over rounds" \
+    "of the highest completion rate of any step, passed or not. ÷ kea = DORA/s at the sustained" \
+    "rate divided by Kea's."
+echo
+if ((${#NOTES[@]})); then
+    echo "## Notes"
+    echo
+    for note in "${NOTES[@]}"; do echo "- $note"; done
+    echo
+fi
+echo "<details><summary>Every step</summary>"
+echo
+echo "| round | server | offered rate | sent/s | DORA/s | not completed | NAKs | replies | leases on disk | OFFER avg / p99 / max ms | ACK avg / p99 / max ms | server CPU s | load | result |"
+echo "|---:|---|---:|---:|---:|---:|---:|---:|---:|---|---|---:|---:|---|"
+awk -F'\t' '
+    NF < 25 { printf "| %s | %s | %s | | | | | | | | | | %s | %s |\n", $1, $2, $3, $5, $4; next }
+    {
+        result = ($6 == 1) ? "pass" : "fail"
+        if ($4 != "ok") result = result " (" $4 ")"
+        printf "| %s | %s | %s | %s | %s | %s %% | %s | %s | %s | %s / %s / %s | %s / %s / %s | %s | %s | %s |\n",
+            $1, $2, $3, $7, $8, $9, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $5, result
+    }' "$RESULTS"
+echo
+echo "</details>"
