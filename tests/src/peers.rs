@@ -58,26 +58,28 @@ impl PeerServers {
         start(ns, &argv, 69)
     }
 
+    /// Flags that make dnsmasq a foreground program that touches nothing of the machine: no
+    /// daemon, no config file, no DNS, no hosts or resolv files, its own interfaces only, root,
+    /// no pid file, log to stderr. Every test that runs dnsmasq starts from these.
+    pub const DNSMASQ_ISOLATED: [&'static str; 10] = [
+        "--no-daemon",
+        "--conf-file=/dev/null",
+        "--port=0",
+        "--no-resolv",
+        "--no-hosts",
+        "--bind-interfaces",
+        "--user=root",
+        "--group=root",
+        "--pid-file=",
+        "--log-facility=-",
+    ];
+
     /// dnsmasq as a TFTP-only server: no DNS (`--port=0`), no DHCP (no range), no config file,
     /// logging to stderr, bound to `addr` only.
     pub fn spawn_dnsmasq(&self, ns: &Netns, root: &Path, addr: IpAddr, extra: &[&str]) -> Child {
         let mut argv: Vec<OsString> = vec![self.dnsmasq.clone().into()];
-        argv.extend(
-            [
-                "--no-daemon",
-                "--conf-file=/dev/null",
-                "--port=0",
-                "--no-resolv",
-                "--no-hosts",
-                "--bind-interfaces",
-                "--user=root",
-                "--group=root",
-                "--pid-file=",
-                "--log-facility=-",
-                "--enable-tftp",
-            ]
-            .map(OsString::from),
-        );
+        argv.extend(Self::DNSMASQ_ISOLATED.map(OsString::from));
+        argv.push("--enable-tftp".into());
         argv.push(format!("--listen-address={addr}").into());
         let mut root_arg = OsString::from("--tftp-root=");
         root_arg.push(root);

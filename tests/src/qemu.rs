@@ -269,17 +269,8 @@ impl PxeServer {
 /// offering, every exchange logged (`--log-dhcp` shows the client's options) to stderr.
 fn dnsmasq_argv(lan: &PxeLan, scope: &PxeScope, tftp_root: &Path, state: &Path) -> Vec<OsString> {
     let mut argv: Vec<OsString> = vec![PeerServers::locate().dnsmasq.into()];
+    argv.extend(PeerServers::DNSMASQ_ISOLATED.map(OsString::from));
     let fixed = [
-        "--no-daemon",
-        "--conf-file=/dev/null",
-        "--port=0",
-        "--no-resolv",
-        "--no-hosts",
-        "--bind-interfaces",
-        "--user=root",
-        "--group=root",
-        "--pid-file=",
-        "--log-facility=-",
         "--log-dhcp",
         "--no-ping",
         "--dhcp-authoritative",

@@ -190,21 +190,8 @@ impl DhcpServer {
 fn dnsmasq_argv(link: &DhcpLink, scope: &DhcpScope, state: &Path) -> (Vec<OsString>, PathBuf) {
     let lease_file = state.join("dnsmasq.leases");
     let mut argv: Vec<OsString> = vec![PeerServers::locate().dnsmasq.into()];
-    let fixed = [
-        "--no-daemon",
-        "--conf-file=/dev/null",
-        "--port=0",
-        "--no-resolv",
-        "--no-hosts",
-        "--bind-interfaces",
-        "--user=root",
-        "--group=root",
-        "--pid-file=",
-        "--log-facility=-",
-        "--log-dhcp",
-        "--no-ping",
-        "--dhcp-authoritative",
-    ];
+    argv.extend(PeerServers::DNSMASQ_ISOLATED.map(OsString::from));
+    let fixed = ["--log-dhcp", "--no-ping", "--dhcp-authoritative"];
     argv.extend(fixed.map(OsString::from));
     argv.push(format!("--interface={}", link.server_dev).into());
     argv.push(format!("--dhcp-range={}", scope.range_arg()).into());
