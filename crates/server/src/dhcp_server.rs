@@ -7,11 +7,14 @@ use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use futures_util::StreamExt as _;
+use futures_util::stream::FuturesUnordered;
 
 use lifeboat_dhcp::destination::{PXE_PORT, SERVER_PORT};
 use lifeboat_dhcp::scope::{InterfaceAddr, Reach, ScopeError, resolve};
-use lifeboat_dhcp::{Arrival, Explanation, Lease, LeaseChange, Level, Responder, Settings};
+use lifeboat_dhcp::{Arrival, Explanation, Lease, LeaseChange, Level, Reply, Responder, Settings};
 use lifeboat_net::{BindError, FrameSender, Interface, PktInfoSocket, interfaces};
 use tokio_util::sync::CancellationToken;
 
@@ -139,10 +142,18 @@ impl DhcpServer {
     pub async fn run(mut self, shutdown: CancellationToken) {
         let mut buf = vec![0u8; 4096];
         let mut pxe_buf = vec![0u8; 4096];
+        // Replies that wait for their lease to be committed. They live in this task rather than
+        // in a task each: under load a spawned task per ACK costs more in wake-ups between
+        // threads than the whole DHCP exchange costs in work.
+        let mut waiting: FuturesUnordered<AfterCommit> = FuturesUnordered::new();
         loop {
             let sender = Arc::clone(&self.sender);
             let (received, port, data) = tokio::select! {
                 () = shutdown.cancelled() => break,
+                Some(committed) = waiting.next(), if !waiting.is_empty() => {
+                    committed.send(&sender).await;
+                    continue;
+                }
                 r = sender.dhcp.recv(&mut buf) => (r, SERVER_PORT, &buf),
                 r = recv_optional(sender.pxe.as_ref(), &mut pxe_buf) => (r, PXE_PORT, &pxe_buf),
             };
@@ -161,22 +172,20 @@ impl DhcpServer {
             let handled = self.responder.handle(&data[..datagram.len], &arrival, unix_now());
             log(&handled.explanation);
             match (handled.change, handled.reply) {
-                (Some(change), reply) => {
-                    let persisted = self.sink.persist(change);
-                    tokio::spawn(async move {
-                        match persisted.await {
-                            Ok(()) => {
-                                if let Some(reply) = reply {
-                                    sender.send(&reply, &arrival).await;
-                                }
-                            }
-                            Err(e) => tracing::error!("lease not saved, so the reply is withheld: {e}"),
-                        }
-                    });
-                }
-                (None, Some(reply)) => sender.send(&reply, &arrival).await,
+                (Some(change), reply) => waiting.push(after_commit(self.sink.persist(change), reply, arrival)),
+                (None, Some(reply)) => self.sender.send(&reply, &arrival).await,
                 (None, None) => {}
             }
+        }
+        // Leases already queued are committed by the writer; answer the clients whose lease
+        // made it, for a moment, rather than leave them to time out and retry.
+        let drain = async {
+            while let Some(committed) = waiting.next().await {
+                committed.send(&self.sender).await;
+            }
+        };
+        if tokio::time::timeout(DRAIN_TIME, drain).await.is_err() {
+            tracing::warn!("DHCP stopped before every saved lease was acknowledged");
         }
         let c = self.responder.counters();
         tracing::info!(
@@ -189,6 +198,33 @@ impl DhcpServer {
             c.malformed,
             c.rate_limited
         );
+    }
+}
+
+/// How long a stopping server still sends the replies of leases being committed.
+const DRAIN_TIME: Duration = Duration::from_secs(2);
+
+/// A reply whose lease change has been committed (or has failed to be).
+struct Committed {
+    outcome: Result<(), String>,
+    reply: Option<Reply>,
+    arrival: Arrival,
+}
+
+type AfterCommit = Pin<Box<dyn Future<Output = Committed> + Send>>;
+
+fn after_commit(persisted: Persisted, reply: Option<Reply>, arrival: Arrival) -> AfterCommit {
+    Box::pin(async move { Committed { outcome: persisted.await, reply, arrival } })
+}
+
+impl Committed {
+    /// Send the reply if the lease is durable; withhold it (the client retries) if it is not.
+    async fn send(self, sender: &ReplySender) {
+        match (self.outcome, self.reply) {
+            (Ok(()), Some(reply)) => sender.send(&reply, &self.arrival).await,
+            (Ok(()), None) => {}
+            (Err(e), _) => tracing::error!("lease not saved, so the reply is withheld: {e}"),
+        }
     }
 }
 

@@ -7,7 +7,7 @@
 use std::net::Ipv4Addr;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use sqlx::{FromRow, QueryBuilder, Sqlite, SqliteConnection};
+use sqlx::{Connection as _, FromRow, QueryBuilder, Sqlite, SqliteConnection};
 
 use crate::error::StoreError;
 use crate::store::Store;
@@ -74,17 +74,37 @@ impl Store {
     /// delete): each statement is a round trip to sqlx's SQLite thread, and a batch of hundreds
     /// of leases then costs a handful of them instead of two per lease.
     pub async fn apply(&self, changes: &[LeaseChange]) -> Result<(), StoreError> {
+        let mut connection = self.pool().acquire().await.map_err(|e| self.error("save a lease", e))?;
+        self.apply_on(&mut connection, changes).await
+    }
+
+    /// [`Store::apply`] on a connection the caller holds (the lease writer keeps one for its
+    /// lifetime: the same SQLite thread and page cache for every batch).
+    pub(crate) async fn apply_on(
+        &self,
+        connection: &mut SqliteConnection,
+        changes: &[LeaseChange],
+    ) -> Result<(), StoreError> {
         if changes.is_empty() {
             return Ok(());
         }
         let updated_at = unix_now();
-        let mut transaction = self.begin_write().await?;
+        if changes.len() <= ROWS_PER_STATEMENT && changes.chunk_by(same_kind).nth(1).is_none() {
+            // One statement is atomic and, in autocommit with `synchronous = FULL`, durable when
+            // it returns: no BEGIN and COMMIT round trips. The common case under load, where a
+            // batch is all upserts.
+            return apply_run(connection, changes, updated_at).await.map_err(|e| self.error("save a lease", e));
+        }
+        // IMMEDIATE takes the write lock at once, so another writer (a second process on the
+        // same file) is waited for instead of failing halfway through the transaction.
+        let mut transaction =
+            connection.begin_with("BEGIN IMMEDIATE").await.map_err(|e| self.error("start a transaction", e))?;
         for run in changes.chunk_by(same_kind) {
             for chunk in run.chunks(ROWS_PER_STATEMENT) {
                 apply_run(&mut transaction, chunk, updated_at).await.map_err(|e| self.error("save a lease", e))?;
             }
         }
-        self.commit(transaction).await
+        transaction.commit().await.map_err(|e| self.error("commit a transaction", e))
     }
 
     fn lease_from_row(&self, row: LeaseRow) -> Result<Lease, StoreError> {

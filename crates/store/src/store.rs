@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::migrate::Migrator;
+use sqlx::pool::PoolConnection;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Sqlite, Transaction};
 
@@ -49,6 +50,9 @@ impl Store {
             .foreign_keys(true);
         let pool = SqlitePoolOptions::new()
             .max_connections(MAX_CONNECTIONS)
+            // A local file needs no liveness check, and the check is one more round trip to
+            // sqlx's SQLite thread on every write.
+            .test_before_acquire(false)
             .connect_with(options)
             .await
             .map_err(|e| sql_error(path, "open it", e))?;
@@ -95,6 +99,11 @@ impl Store {
     /// database is waited for (busy timeout) instead of failing halfway through the transaction.
     pub(crate) async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>, StoreError> {
         self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(|e| self.error("start a transaction", e))
+    }
+
+    /// A connection of the pool for the lease writer to hold.
+    pub(crate) async fn writer_connection(&self) -> Result<PoolConnection<Sqlite>, StoreError> {
+        self.pool.acquire().await.map_err(|e| self.error("open a connection", e))
     }
 
     /// Commit a transaction begun with [`Store::begin_write`].
