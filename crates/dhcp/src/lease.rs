@@ -115,6 +115,14 @@ impl LeaseTable {
         }
     }
 
+    /// The hardware address of the bound lease on `address`, active or expired.
+    pub fn bound_mac(&self, address: Ipv4Addr) -> Option<&[u8]> {
+        match &self.by_key.get(self.by_address.get(&address)?)?.holding {
+            Holding::Bound(lease) => Some(&lease.mac),
+            Holding::Offered { .. } => None,
+        }
+    }
+
     /// Until when `address` is kept out of the pool after a DECLINE, if it is now.
     pub fn quarantined_until(&self, address: Ipv4Addr, now: u64) -> Option<u64> {
         self.quarantine.get(&address).copied().filter(|until| *until > now)

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::net::Ipv4Addr;
 
 use crate::allocate::scan;
-use crate::boot::{BootRule, Chosen, DefaultBoot, choose};
+use crate::boot::{BootClass, BootRule, Chosen, DefaultBoot, choose};
 use crate::classify::{Client, classify};
 use crate::config::{DEFAULT_LEASE_SECS, ExtraOption, LeaseTime, Mac, Reservation};
 use crate::destination::{Arrival, Destination, PXE_PORT, destination};
@@ -20,11 +20,15 @@ use crate::reply::{BootInfo, ReplyFields, ReplyKind, encode};
 use crate::scope::{Reach, Scope};
 use crate::wire::{Kind, Request, decode};
 
-/// Everything the responder needs to know, fixed at start-up.
+/// Everything the responder needs to know. Fixed at start-up, except the hosts
+/// ([`Responder::set_hosts`]).
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub scopes: Vec<Scope>,
     pub reservations: Vec<Reservation>,
+    /// Boot files by MAC (the dashboard's host table), for hosts with or without a reservation.
+    /// A reservation's own boot file comes first.
+    pub host_boot: HashMap<Mac, String>,
     pub boot_rules: Vec<BootRule>,
     pub default_boot: Option<DefaultBoot>,
     pub extra_options: Vec<ExtraOption>,
@@ -43,6 +47,7 @@ impl Settings {
         Settings {
             scopes,
             reservations: Vec::new(),
+            host_boot: HashMap::new(),
             boot_rules: Vec::new(),
             default_boot: None,
             extra_options: Vec::new(),
@@ -103,6 +108,15 @@ impl Responder {
             limiter,
             counters: Counters::default(),
         }
+    }
+
+    /// Replace the reservations and per-host boot files, keeping the leases: the host table
+    /// changed. A client whose lease conflicts with a new reservation gets a NAK at its next
+    /// renewal, as after a restart with the new `--dhcp-host`.
+    pub fn set_hosts(&mut self, reservations: Vec<Reservation>, host_boot: HashMap<Mac, String>) {
+        self.reserved = reservations.iter().map(|r| (r.address, r.mac)).collect();
+        self.settings.reservations = reservations;
+        self.settings.host_boot = host_boot;
     }
 
     pub fn counters(&self) -> Counters {
@@ -340,7 +354,14 @@ impl Exchange<'_> {
     /// The boot file for this client, and the rule that chose it.
     fn boot(&self) -> Option<(BootInfo, String)> {
         let s = self.settings;
-        let (file, rule) = match self.reservation.and_then(|r| r.boot_file.as_ref()) {
+        let host_file = self
+            .reservation
+            .and_then(|r| r.boot_file.as_ref())
+            .or_else(|| self.chaddr_mac.and_then(|m| s.host_boot.get(&m)))
+            // iPXE that a host's image chainloaded asks again; the `ipxe` rule answers it, so the
+            // chainload ends instead of loading the same image forever.
+            .filter(|_| !(self.client.is_ipxe() && s.boot_rules.iter().any(|r| r.class == BootClass::Ipxe)));
+        let (file, rule) = match host_file {
             Some(file) => (file.clone(), format!("host {}", self.mac_text)),
             None => match choose(&s.boot_rules, s.default_boot.as_ref(), self.client)? {
                 Chosen::Rule(r) => (r.file.clone(), format!("--boot {}", r.name)),
@@ -388,6 +409,9 @@ impl Exchange<'_> {
                     until - self.now
                 )),
                 None if self.leases.is_free_for(r.address, &self.key, self.now) => Ok(r.address),
+                // The same machine under another client identifier: a PXE ROM and the iPXE it
+                // chainloads, or an OS after its firmware. The reservation is the MAC's.
+                None if self.leases.bound_mac(r.address) == Some(r.mac.0.as_slice()) => Ok(r.address),
                 None => Err(format!("its reserved address {} is leased to another client", r.address)),
             };
         }

@@ -7,9 +7,10 @@
 
 mod support;
 
+use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddrV4};
 
-use lifeboat_dhcp::config::Reservation;
+use lifeboat_dhcp::config::{Mac, Reservation};
 use lifeboat_dhcp::destination::{CLIENT_PORT, PXE_PORT, SERVER_PORT};
 use lifeboat_dhcp::scope::{InterfaceAddr, resolve};
 use lifeboat_dhcp::{Arrival, Destination, Handled, Lease, LeaseChange, Level, Responder, Settings};
@@ -385,10 +386,17 @@ fn reservations() {
     s.reservations.remove(0);
     let mut r = Responder::new(s, []);
     let mac = [2, 0, 0, 0, 0, 0xaa];
+    // A PXE ROM gets the host's image; the iPXE that the image may chainload gets the `ipxe`
+    // rule's file, so the chainload ends. OVMF and iPXE identify the client differently (option
+    // 61): the reserved address still goes to the same MAC.
     let (offer, _, h) =
-        full_exchange(&mut r, &Packet::fixture("captured-ipxe-bios-discover.hex").with_mac(mac), &on_lab());
+        full_exchange(&mut r, &Packet::fixture("captured-ovmf-uefi-discover.hex").with_mac(mac), &on_lab());
     assert_eq!((offer.yiaddr(), offer.file()), (ip("10.7.0.5"), "special.img".to_owned()));
     assert_eq!(h.explanation.boot.unwrap().1, "host 02:00:00:00:00:aa");
+    let (offer, _, h) =
+        full_exchange(&mut r, &Packet::fixture("captured-ipxe-bios-discover.hex").with_mac(mac), &on_lab());
+    assert_eq!((offer.yiaddr(), offer.file()), (ip("10.7.0.5"), "boot.ipxe".to_owned()));
+    assert_eq!(h.explanation.boot.unwrap().1, "--boot ipxe");
     // The reserved address is never given to anyone else, even when asked for.
     let other = Packet::new([2, 0, 0, 0, 0, 0xab], &[(53, &[3]), (50, &[10, 7, 0, 5])]);
     assert_eq!(replied(&r.handle(&other.bytes(), &on_lab(), NOW)).message_type(), Some(6));
@@ -466,4 +474,42 @@ fn floods_and_garbage_are_counted_and_dropped() {
     let elsewhere = Arrival { interface: 99, ..on_lab() };
     let h = r.handle(&Packet::new([2, 0, 0, 0, 0, 0x98], &[(53, &[1])]).bytes(), &elsewhere, NOW);
     assert!(h.reply.is_none() && h.explanation.outcome.contains("no --dhcp-range"), "{}", h.explanation);
+}
+
+#[test]
+fn host_boot_files_apply_with_or_without_a_reservation_and_change_while_running() {
+    let mut r = Responder::new(settings(), []);
+    let uefi = |last: u8| Packet::fixture("captured-ovmf-uefi-discover.hex").with_mac([2, 0, 0, 0, 0, last]);
+    let (offer, _, _) = full_exchange(&mut r, &uefi(0xc1), &on_lab());
+    assert_eq!(offer.file(), "snponly.efi", "before: the efi-x64 rule");
+    let dynamic_address = offer.yiaddr();
+
+    // The dashboard maps 02:..:c1 to an image (no reserved address) and reserves 10.7.0.6 with an
+    // image for 02:..:c2.
+    let c1: Mac = "02:00:00:00:00:c1".parse().unwrap();
+    let c2: Mac = "02:00:00:00:00:c2".parse().unwrap();
+    let mut reservations = settings().reservations;
+    reservations.push(Reservation {
+        mac: c2,
+        address: ip("10.7.0.6"),
+        name: None,
+        boot_file: Some("c2/openwrt.bin".into()),
+    });
+    r.set_hosts(reservations, HashMap::from([(c1, "c1/recovery.img".to_owned())]));
+
+    let (offer, _, h) = full_exchange(&mut r, &uefi(0xc1), &on_lab());
+    assert_eq!(offer.file(), "c1/recovery.img");
+    assert_eq!(offer.yiaddr(), dynamic_address, "the lease is kept");
+    assert_eq!(h.explanation.boot.unwrap().1, "host 02:00:00:00:00:c1");
+    let (offer, _, _) = full_exchange(&mut r, &uefi(0xc2), &on_lab());
+    assert_eq!((offer.yiaddr(), offer.file()), (ip("10.7.0.6"), "c2/openwrt.bin".to_owned()));
+    // Plain BOOTP (a U-Boot or netinstall client) gets the host's image too.
+    let bootp = Packet::new([2, 0, 0, 0, 0, 0xc2], &[]).bootp(true);
+    let seen = replied(&r.handle(&bootp.bytes(), &on_lab(), NOW));
+    assert_eq!((seen.yiaddr(), seen.file()), (ip("10.7.0.6"), "c2/openwrt.bin".to_owned()));
+
+    // The mapping is removed: the rules apply again.
+    r.set_hosts(settings().reservations, HashMap::new());
+    let (offer, _, _) = full_exchange(&mut r, &uefi(0xc1), &on_lab());
+    assert_eq!(offer.file(), "snponly.efi");
 }
