@@ -17,6 +17,7 @@
 //!   socket, for DHCP replies to clients that cannot answer ARP yet.
 //! - [`device_socket()`] (`device_socket.rs`): a UDP socket on one interface, for the DHCP probe.
 //! - [`interfaces()`] (`interfaces.rs`): interfaces with their index, MAC and IPv4 addresses.
+//! - [`neighbour_mac()`] (`neighbours.rs`): the MAC the kernel's ARP table has for an address.
 //! - [`BindError`] (`error.rs`): bind failures phrased as what to do next.
 //!
 //! The one `unsafe` block builds the link-layer address for [`FrameSender`], which nix has no
@@ -26,6 +27,7 @@ mod device_socket;
 mod error;
 mod frame_sender;
 mod interfaces;
+mod neighbours;
 mod sockets;
 mod transfer_socket;
 
@@ -33,5 +35,6 @@ pub use device_socket::device_socket;
 pub use error::BindError;
 pub use frame_sender::FrameSender;
 pub use interfaces::{Interface, interfaces};
+pub use neighbours::neighbour_mac;
 pub use sockets::{Datagram, PktInfoSocket};
 pub use transfer_socket::TransferSocket;

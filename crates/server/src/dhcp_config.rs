@@ -1,9 +1,10 @@
 //! The validated DHCP server configuration. The binary builds it from flags and the TOML file.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use lifeboat_dhcp::boot::{BootRule, DefaultBoot};
-use lifeboat_dhcp::config::{ExtraOption, Range, Reservation};
+use lifeboat_dhcp::config::{ExtraOption, Mac, Range, Reservation};
 
 /// Everything the DHCP server needs to start.
 #[derive(Debug, Clone)]
@@ -37,4 +38,14 @@ impl DhcpConfig {
             probe_wait: Duration::from_secs(2),
         }
     }
+}
+
+/// The hosts that the dashboard maps to addresses and images. They change while the server runs;
+/// the server takes each new value at once (see `DhcpServer::watch_hosts`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DhcpHosts {
+    /// Reservations, beside those of the configuration (which win for the same MAC).
+    pub reservations: Vec<Reservation>,
+    /// Boot files by MAC, for hosts with or without a reservation.
+    pub boot: HashMap<Mac, String>,
 }

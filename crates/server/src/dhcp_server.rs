@@ -12,13 +12,15 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use futures_util::StreamExt as _;
 use futures_util::stream::FuturesUnordered;
 
+use lifeboat_dhcp::config::{Mac, Reservation};
 use lifeboat_dhcp::destination::{PXE_PORT, SERVER_PORT};
 use lifeboat_dhcp::scope::{InterfaceAddr, Reach, ScopeError, resolve};
 use lifeboat_dhcp::{Arrival, Explanation, Lease, LeaseChange, Level, Reply, Responder, Settings};
 use lifeboat_net::{BindError, FrameSender, Interface, PktInfoSocket, interfaces};
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use crate::dhcp_config::DhcpConfig;
+use crate::dhcp_config::{DhcpConfig, DhcpHosts};
 use crate::dhcp_probe::{ProbeAnswer, probe};
 use crate::dhcp_send::ReplySender;
 
@@ -57,6 +59,9 @@ pub struct DhcpServer {
     /// Interface indexes answered on.
     answer_on: HashSet<u32>,
     sink: Arc<dyn LeaseSink>,
+    /// The reservations of the configuration; the dashboard's hosts come on top.
+    configured: Vec<Reservation>,
+    hosts: Option<watch::Receiver<DhcpHosts>>,
 }
 
 impl std::fmt::Debug for DhcpServer {
@@ -129,13 +134,37 @@ impl DhcpServer {
         };
 
         let mut settings = Settings::new(scopes);
-        settings.reservations = config.reservations;
+        settings.reservations = config.reservations.clone();
         settings.boot_rules = config.boot_rules;
         settings.default_boot = config.default_boot;
         settings.extra_options = config.extra_options;
         settings.bootp_dynamic = config.bootp_dynamic;
         let responder = Responder::new(settings, leases);
-        Ok(DhcpServer { responder, sender: Arc::new(ReplySender { dhcp, pxe, frames }), answer_on, sink })
+        Ok(DhcpServer {
+            responder,
+            sender: Arc::new(ReplySender { dhcp, pxe, frames }),
+            answer_on,
+            sink,
+            configured: config.reservations,
+            hosts: None,
+        })
+    }
+
+    /// Follow the dashboard's hosts: the current value applies now, every later one as soon as
+    /// it is sent.
+    pub fn watch_hosts(mut self, mut hosts: watch::Receiver<DhcpHosts>) -> DhcpServer {
+        let current = hosts.borrow_and_update().clone();
+        self.apply_hosts(current);
+        self.hosts = Some(hosts);
+        self
+    }
+
+    fn apply_hosts(&mut self, hosts: DhcpHosts) {
+        let mut reservations = self.configured.clone();
+        let configured: HashSet<Mac> = reservations.iter().map(|r| r.mac).collect();
+        reservations.extend(hosts.reservations.into_iter().filter(|r| !configured.contains(&r.mac)));
+        tracing::info!(reservations = reservations.len(), boot_files = hosts.boot.len(), "DHCP hosts updated");
+        self.responder.set_hosts(reservations, hosts.boot);
     }
 
     /// Answer requests until `shutdown` is cancelled.
@@ -152,6 +181,10 @@ impl DhcpServer {
                 () = shutdown.cancelled() => break,
                 Some(committed) = waiting.next(), if !waiting.is_empty() => {
                     committed.send(&sender).await;
+                    continue;
+                }
+                Some(hosts) = next_hosts(self.hosts.as_mut()) => {
+                    self.apply_hosts(hosts);
                     continue;
                 }
                 r = sender.dhcp.recv(&mut buf) => (r, SERVER_PORT, &buf),
@@ -226,6 +259,16 @@ impl Committed {
             (Err(e), _) => tracing::error!("lease not saved, so the reply is withheld: {e}"),
         }
     }
+}
+
+/// The next value of the hosts, or never when nobody sends them (or the sender is gone).
+async fn next_hosts(hosts: Option<&mut watch::Receiver<DhcpHosts>>) -> Option<DhcpHosts> {
+    if let Some(receiver) = hosts
+        && receiver.changed().await.is_ok()
+    {
+        return Some(receiver.borrow_and_update().clone());
+    }
+    std::future::pending().await
 }
 
 async fn recv_optional(socket: Option<&PktInfoSocket>, buf: &mut [u8]) -> std::io::Result<lifeboat_net::Datagram> {

@@ -15,6 +15,8 @@
 //!   descriptors; `source.rs`: octet or netascii bytes out; `upload.rs`: temp file, sync, rename.
 //! - `access.rs`: the source allow-list; `admission.rs`: transfer limits.
 //! - [`TransferReport`] (`report.rs`): the log line of each transfer.
+//! - [`TftpObserver`] (`observer.rs`): live transfers, how each request ended, and the file a
+//!   known device gets (the dashboard's host images).
 //! - [`DhcpServer`] (`dhcp_server.rs`): ports 67 and 4011 around `lifeboat-dhcp`'s responder;
 //!   `dhcp_probe.rs`: looks for another DHCP server first; `dhcp_send.rs`: a reply to its
 //!   destination (relay, unicast, broadcast, or straight to a MAC).
@@ -28,6 +30,7 @@ mod dhcp_probe;
 mod dhcp_send;
 mod dhcp_server;
 mod link;
+mod observer;
 mod open_files;
 mod pump;
 mod report;
@@ -38,8 +41,9 @@ mod upload;
 
 pub use access::AllowList;
 pub use config::{DEFAULT_UPLOAD_MAX_SIZE, TftpConfig, UploadConfig};
-pub use dhcp_config::DhcpConfig;
+pub use dhcp_config::{DhcpConfig, DhcpHosts};
 pub use dhcp_server::{DhcpServer, DhcpStartError, LeaseSink, Persisted};
+pub use observer::{LiveTransfer, RefusedRequest, TftpObserver, Unobserved};
 pub use pump::Progress;
 pub use report::{TransferReport, Way, human_rate};
 pub use root::RootError;

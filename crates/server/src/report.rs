@@ -4,7 +4,7 @@
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use lifeboat_tftp::{Outcome, TransferParams};
 
@@ -26,6 +26,9 @@ pub struct TransferReport {
     pub requested: String,
     /// The file served or written.
     pub file: PathBuf,
+    pub started: SystemTime,
+    /// The file's size when known (a read, or an upload that announced its tsize).
+    pub size: Option<u64>,
     pub bytes: u64,
     pub params: TransferParams,
     pub retransmits: u64,
@@ -99,6 +102,8 @@ mod tests {
             way: Way::Sent,
             requested: "wr841nv8_tp_recovery.bin".into(),
             file: "/srv/tftp/openwrt.bin".into(),
+            started: SystemTime::UNIX_EPOCH,
+            size: Some(8_000_000),
             bytes: 4_000_000,
             params: TransferParams { blksize: 512, windowsize: 1, timeout: None },
             retransmits: 3,

@@ -8,8 +8,9 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use lifeboat_net::{BindError, Datagram, PktInfoSocket, TransferSocket};
 use lifeboat_tftp::{Direction, ErrorCode, Mode, Packet, Receiver, Request, Sender, negotiate, policy};
@@ -19,6 +20,7 @@ use tokio_util::task::TaskTracker;
 use crate::admission::{Admission, Refusal, Ticket};
 use crate::config::TftpConfig;
 use crate::link::{Link, MAX_DATAGRAM};
+use crate::observer::{LiveTransfer, RefusedRequest, TftpObserver, Unobserved};
 use crate::open_files::OpenFiles;
 use crate::pump::{Machine, Progress, pump};
 use crate::report::{TransferReport, Way};
@@ -62,6 +64,15 @@ struct Shared {
     admission: Arc<Admission>,
     routes: Routes,
     cores: usize,
+    observer: Arc<dyn TftpObserver>,
+    /// The id of the next transfer.
+    next_id: AtomicU64,
+}
+
+impl std::fmt::Debug for dyn TftpObserver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TftpObserver")
+    }
 }
 
 impl Shared {
@@ -84,6 +95,12 @@ impl TftpServer {
     /// Checks the root, clears left-over uploads and binds every listening address. An IPv6
     /// wildcard is skipped with a warning on a machine without IPv6.
     pub fn bind(config: TftpConfig) -> Result<TftpServer, StartError> {
+        TftpServer::bind_observed(config, Arc::new(Unobserved))
+    }
+
+    /// [`TftpServer::bind`], with an observer that sees every transfer and refusal and may
+    /// choose the file a known device gets.
+    pub fn bind_observed(config: TftpConfig, observer: Arc<dyn TftpObserver>) -> Result<TftpServer, StartError> {
         let root = Root::new(&config.root, &config.aliases)?;
         if let Some(upload) = &config.upload {
             let removed = upload::remove_leftovers(&upload.dir)
@@ -107,7 +124,16 @@ impl TftpServer {
         }
         let admission = Admission::new(config.max_transfers, config.max_transfers_per_client);
         let cores = std::thread::available_parallelism().map_or(1, usize::from);
-        let shared = Shared { config, root, files: OpenFiles::default(), admission, routes: Mutex::default(), cores };
+        let shared = Shared {
+            config,
+            root,
+            files: OpenFiles::default(),
+            admission,
+            routes: Mutex::default(),
+            cores,
+            observer,
+            next_id: AtomicU64::new(1),
+        };
         Ok(TftpServer { sockets, shared: Arc::new(shared) })
     }
 
@@ -205,6 +231,8 @@ async fn accept(
     if !shared.config.allow.permits(peer.ip()) {
         tracing::warn!(%peer, ?requested, "refused: the client's address is not in the allow-list (--allow)");
         reply_error(socket, &datagram, ErrorCode::AccessViolation, "access denied: your address is not allowed").await;
+        let reason = "the client's address is not in the allow-list (--allow)".to_owned();
+        shared.observer.refused(&refused_request(peer, way, requested, ErrorCode::AccessViolation, reason));
         return;
     }
     let ticket = match shared.admission.admit(peer) {
@@ -218,6 +246,7 @@ async fn accept(
             };
             tracing::warn!(%peer, ?requested, "refused: {message}");
             reply_error(socket, &datagram, ErrorCode::NotDefined, &message).await;
+            shared.observer.refused(&refused_request(peer, way, requested, ErrorCode::NotDefined, message));
             return;
         }
     };
@@ -267,31 +296,60 @@ fn serve(
     ticket: Ticket,
 ) -> Option<TransferReport> {
     let peer = link.peer();
-    let (machine, file) = match prepare(shared, way, &request) {
+    let started = SystemTime::now();
+    let Prepared { machine, file, size } = match prepare(shared, way, peer, &requested, &request) {
         Ok(prepared) => prepared,
-        Err(refusal) => {
-            refusal.log(peer, &requested, way);
+        Err(refused) => {
+            refused.log(peer, &requested, way);
             // Free the client's place first: a client may ask again from the same port at once.
             shared.release(link, ticket);
-            let _ = link.send(&Packet::error(refusal.code, refusal.message).to_bytes());
+            let _ = link.send(&Packet::error(refused.code, refused.message).to_bytes());
+            shared.observer.refused(&refused_request(peer, way, requested, refused.code, refused.detail));
             return None;
         }
     };
-    let progress = Progress::default();
-    let pumped = pump(machine, link, shutdown, &progress, true, &|| shared.spin());
-    shared.release(link, ticket);
-    Some(TransferReport {
+    let live = Arc::new(LiveTransfer {
+        id: shared.next_id.fetch_add(1, Ordering::Relaxed),
         peer,
         way,
         requested,
         file,
+        started,
+        progress: Progress::default(),
+    });
+    if let Some(size) = size {
+        live.progress.set_total(size);
+    }
+    shared.observer.started(&live);
+    let pumped = pump(machine, link, shutdown, &live.progress, true, &|| shared.spin());
+    shared.release(link, ticket);
+    let report = TransferReport {
+        peer,
+        way,
+        requested: live.requested.clone(),
+        file: live.file.clone(),
+        started,
+        size,
         bytes: pumped.stats.bytes,
         params: pumped.params,
         retransmits: pumped.stats.retransmits,
         timeouts: pumped.stats.timeouts,
         duration: pumped.duration,
         outcome: pumped.outcome,
-    })
+    };
+    shared.observer.finished(&live, &report);
+    Some(report)
+}
+
+fn refused_request(peer: SocketAddr, way: Way, requested: String, code: ErrorCode, reason: String) -> RefusedRequest {
+    RefusedRequest { at: SystemTime::now(), peer, way, requested, code, reason }
+}
+
+/// A request ready to run: its state machine, the file, and the size when known.
+struct Prepared {
+    machine: Machine,
+    file: PathBuf,
+    size: Option<u64>,
 }
 
 /// A request answered with an error before any data moved.
@@ -319,7 +377,13 @@ impl Refused {
 }
 
 /// Finds or creates the file and sets up the state machine. Blocking.
-fn prepare(shared: &Shared, way: Way, request: &Request<'_>) -> Result<(Machine, PathBuf), Refused> {
+fn prepare(
+    shared: &Shared,
+    way: Way,
+    peer: SocketAddr,
+    requested: &str,
+    request: &Request<'_>,
+) -> Result<Prepared, Refused> {
     if request.mode == Mode::Mail {
         return Err(Refused::new(ErrorCode::IllegalOperation, "mail mode is not supported", "mail mode"));
     }
@@ -327,7 +391,12 @@ fn prepare(shared: &Shared, way: Way, request: &Request<'_>) -> Result<(Machine,
     let config = &shared.config;
     match way {
         Way::Sent => {
-            let path = shared.root.resolve(&request.filename).map_err(lookup_refusal)?;
+            let path = match shared.observer.substitute(peer.ip(), requested) {
+                // Resolved like a requested name, so a substitute cannot leave the root either.
+                Some(substitute) => shared.root.resolve(substitute.as_os_str().as_encoded_bytes()),
+                None => shared.root.resolve(&request.filename),
+            }
+            .map_err(lookup_refusal)?;
             let file = shared.files.open(&path).map_err(|e| {
                 Refused::new(ErrorCode::AccessViolation, "cannot read the file", format!("{}: {e}", path.display()))
             })?;
@@ -340,8 +409,9 @@ fn prepare(shared: &Shared, way: Way, request: &Request<'_>) -> Result<(Machine,
                 Source::Octet(file)
             };
             let negotiation = negotiate(&request.options, &config.limits, Direction::Read { size: Some(source.len()) });
-            let sender = Sender::new(negotiation.params, source.len(), negotiation.oack(), &config.timing);
-            Ok((Machine::Send { sender, source }, path))
+            let size = source.len();
+            let sender = Sender::new(negotiation.params, size, negotiation.oack(), &config.timing);
+            Ok(Prepared { machine: Machine::Send { sender, source }, file: path, size: Some(size) })
         }
         Way::Received => {
             let Some(uploads) = &config.upload else {
@@ -370,7 +440,8 @@ fn prepare(shared: &Shared, way: Way, request: &Request<'_>) -> Result<(Machine,
             let target = upload.target().to_owned();
             let opening = negotiation.oack().unwrap_or(Packet::Ack { block: 0 });
             let receiver = Receiver::new(negotiation.params, Some(opening), Some(uploads.max_size), &config.timing);
-            Ok((Machine::Receive { receiver, sink: Some(upload) }, target))
+            let size = negotiation.announced_size;
+            Ok(Prepared { machine: Machine::Receive { receiver, sink: Some(upload) }, file: target, size })
         }
     }
 }

@@ -1,12 +1,16 @@
 //! The server and client drivers end to end on loopback, in-process, on ports the system
 //! picks. Real third-party clients are exercised in the `tests/` crate inside namespaces.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use lifeboat_server::client::{self, ClientError, ClientSettings};
-use lifeboat_server::{AllowList, Progress, TftpConfig, TftpServer, UploadConfig};
+use lifeboat_server::{
+    AllowList, LiveTransfer, Progress, RefusedRequest, TftpConfig, TftpObserver, TftpServer, TransferReport,
+    Unobserved, UploadConfig,
+};
 use lifeboat_tftp::{ClientOptions, ErrorCode, Mode, Packet, Timing, TransferError};
 use tokio::net::UdpSocket;
 use tokio_util::sync::CancellationToken;
@@ -30,6 +34,10 @@ impl Running {
 
 /// A server on 127.0.0.1 with loopback allowed, after `adjust` changed its configuration.
 fn start(adjust: impl FnOnce(&mut TftpConfig)) -> Running {
+    start_observed(adjust, Arc::new(Unobserved))
+}
+
+fn start_observed(adjust: impl FnOnce(&mut TftpConfig), observer: Arc<dyn TftpObserver>) -> Running {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join("root")).unwrap();
     let mut config = TftpConfig::new(dir.path().join("root"));
@@ -37,7 +45,7 @@ fn start(adjust: impl FnOnce(&mut TftpConfig)) -> Running {
     config.allow = AllowList::new(vec!["127.0.0.0/8".parse().unwrap()]);
     config.timing = Timing { max_retries: 3, ..Timing::default() };
     adjust(&mut config);
-    let server = TftpServer::bind(config).unwrap();
+    let server = TftpServer::bind_observed(config, observer).unwrap();
     let addr = server.local_addrs()[0];
     let shutdown = CancellationToken::new();
     let task = tokio::spawn(server.run(shutdown.clone()));
@@ -336,4 +344,79 @@ async fn get_without_a_server_fails_with_a_clear_message() {
     assert!(matches!(error, ClientError::NoAnswer { .. }), "{error:?}");
     assert!(error.to_string().contains("no answer"), "{error}");
     assert!(!dir.path().join("f").exists());
+}
+
+/// Records what the server reports; maps one name to another file for one client address.
+#[derive(Default)]
+struct Recorder {
+    started: Mutex<Vec<(u64, String, Option<u64>)>>,
+    finished: Mutex<Vec<(u64, u64, u64, PathBuf)>>,
+    refused: Mutex<Vec<RefusedRequest>>,
+}
+
+impl TftpObserver for Recorder {
+    fn substitute(&self, client: IpAddr, requested: &str) -> Option<PathBuf> {
+        (client == IpAddr::from([127, 0, 0, 1]) && requested == "tp_recovery.bin").then(|| "images/openwrt.bin".into())
+    }
+    fn started(&self, transfer: &Arc<LiveTransfer>) {
+        let entry = (transfer.id, transfer.requested.clone(), transfer.progress.total());
+        self.started.lock().unwrap().push(entry);
+    }
+    fn finished(&self, transfer: &Arc<LiveTransfer>, report: &TransferReport) {
+        let entry = (transfer.id, transfer.progress.bytes(), report.bytes, report.file.clone());
+        self.finished.lock().unwrap().push(entry);
+    }
+    fn refused(&self, refusal: &RefusedRequest) {
+        self.refused.lock().unwrap().push(refusal.clone());
+    }
+}
+
+#[tokio::test]
+async fn the_observer_sees_each_transfer_and_refusal_and_may_choose_the_file() {
+    let recorder = Arc::new(Recorder::default());
+    let server = start_observed(|_| {}, recorder.clone());
+    std::fs::create_dir(server.root().join("images")).unwrap();
+    let image = content(100_000);
+    std::fs::write(server.root().join("images/openwrt.bin"), &image).unwrap();
+    std::fs::write(server.root().join("small.txt"), b"hello").unwrap();
+
+    // The substitute: a name that exists nowhere gets the observer's file.
+    assert_eq!(fetch(&server, "tp_recovery.bin", &settings(Some(1468), None)).await.unwrap(), image);
+    assert_eq!(fetch(&server, "small.txt", &settings(None, None)).await.unwrap(), b"hello");
+    let (code, _) = peer_error(fetch(&server, "missing.bin", &settings(None, None)).await);
+    assert_eq!(code, ErrorCode::FileNotFound);
+    let (code, _) = peer_error(fetch(&server, "../etc/passwd", &settings(None, None)).await);
+    assert_eq!(code, ErrorCode::AccessViolation);
+    server.stop().await;
+
+    let started = recorder.started.lock().unwrap().clone();
+    let finished = recorder.finished.lock().unwrap().clone();
+    assert_eq!(
+        started.iter().map(|(_, name, size)| (name.as_str(), *size)).collect::<Vec<_>>(),
+        [("tp_recovery.bin", Some(100_000)), ("small.txt", Some(5))]
+    );
+    assert_ne!(started[0].0, started[1].0, "ids are unique");
+    assert_eq!(finished.len(), 2);
+    let (id, live_bytes, report_bytes, file) = &finished[0];
+    assert_eq!((*id, *live_bytes, *report_bytes), (started[0].0, 100_000, 100_000));
+    assert!(file.ends_with("images/openwrt.bin"), "{file:?}");
+    let refused = recorder.refused.lock().unwrap().clone();
+    assert_eq!(refused.len(), 2, "{refused:?}");
+    assert_eq!((refused[0].requested.as_str(), refused[0].is_missing_file()), ("missing.bin", true));
+    assert_eq!((refused[1].requested.as_str(), refused[1].is_missing_file()), ("../etc/passwd", false));
+}
+
+#[tokio::test]
+async fn a_substitute_cannot_leave_the_root() {
+    struct Escape;
+    impl TftpObserver for Escape {
+        fn substitute(&self, _: IpAddr, _: &str) -> Option<PathBuf> {
+            Some("../outside.bin".into())
+        }
+    }
+    let server = start_observed(|_| {}, Arc::new(Escape));
+    std::fs::write(server.dir.path().join("outside.bin"), b"secret").unwrap();
+    let (code, _) = peer_error(fetch(&server, "anything.bin", &settings(None, None)).await);
+    assert_eq!(code, ErrorCode::AccessViolation);
+    server.stop().await;
 }

@@ -1,0 +1,84 @@
+//! What the TFTP server tells the rest of lifeboat while it works, and the one thing it asks:
+//! every transfer while it runs ([`LiveTransfer`]), how every request ended (a
+//! [`TransferReport`] or a [`RefusedRequest`]), and which file a known device gets for a name.
+//!
+//! **Invariant:** the server calls the observer from transfer threads and the listening task, so
+//! an observer never blocks: it updates memory and queues records for writers of its own.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use lifeboat_tftp::ErrorCode;
+
+use crate::pump::Progress;
+use crate::report::{TransferReport, Way};
+
+/// A transfer in progress. The transfer's thread updates `progress`; anyone may read it.
+#[derive(Debug)]
+pub struct LiveTransfer {
+    /// Unique among the transfers of one server run.
+    pub id: u64,
+    pub peer: SocketAddr,
+    pub way: Way,
+    /// The name exactly as the client asked for it.
+    pub requested: String,
+    /// The file read or written.
+    pub file: PathBuf,
+    pub started: SystemTime,
+    pub progress: Progress,
+}
+
+/// A request answered with an error before any data moved.
+#[derive(Debug, Clone)]
+pub struct RefusedRequest {
+    pub at: SystemTime,
+    pub peer: SocketAddr,
+    pub way: Way,
+    /// The name exactly as the client asked for it.
+    pub requested: String,
+    /// The TFTP error the client got; [`ErrorCode::FileNotFound`] for a missing file.
+    pub code: ErrorCode,
+    /// Why, in words for the person running lifeboat (may name server paths).
+    pub reason: String,
+}
+
+impl RefusedRequest {
+    /// The client asked for a file that is not there: the name a person needs to see.
+    pub fn is_missing_file(&self) -> bool {
+        self.code == ErrorCode::FileNotFound
+    }
+}
+
+/// Watches the TFTP server's work. Every method has a default that does nothing.
+pub trait TftpObserver: Send + Sync + 'static {
+    /// The file `client` gets when it asks for `requested`, instead of the usual lookup: a host's
+    /// image or a name added while running. Relative to the TFTP root; the server still checks
+    /// that it stays inside the root.
+    fn substitute(&self, client: IpAddr, requested: &str) -> Option<PathBuf> {
+        let _ = (client, requested);
+        None
+    }
+
+    /// A transfer began.
+    fn started(&self, transfer: &Arc<LiveTransfer>) {
+        let _ = transfer;
+    }
+
+    /// A transfer that [`TftpObserver::started`] announced has ended, well or not.
+    fn finished(&self, transfer: &Arc<LiveTransfer>, report: &TransferReport) {
+        let _ = (transfer, report);
+    }
+
+    /// A request was refused or asked for a missing file.
+    fn refused(&self, refusal: &RefusedRequest) {
+        let _ = refusal;
+    }
+}
+
+/// The observer of a server nobody watches.
+#[derive(Debug, Default)]
+pub struct Unobserved;
+
+impl TftpObserver for Unobserved {}
