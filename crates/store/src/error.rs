@@ -1,9 +1,11 @@
 //! The errors of the store, worded for the person who runs lifeboat: which file, what went wrong,
 //! and what to do about it.
 //!
-//! **Invariant:** every [`StoreError`] names the database file it is about. SQLite result codes
-//! that a person can act on (not a database, disk full, read-only, locked) get their own variant;
-//! anything else keeps the driver's error as its source.
+//! **Invariant:** every [`StoreError`] about the database names the file it is about. SQLite
+//! result codes that a person can act on (not a database, disk full, read-only, locked) get their
+//! own variant; anything else keeps the driver's error as its source. [`StoreError::Conflict`]
+//! is the one error about the change instead of the file: it says which existing row is in the
+//! way.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -113,6 +115,12 @@ pub enum StoreError {
 
     #[error("database {path}: table {table} holds an invalid row: {detail}")]
     InvalidRow { path: PathBuf, table: &'static str, detail: String },
+
+    /// The change would give a value that must be unique (a host's MAC or address) to a second
+    /// row. `what` is a sentence for the person who made the change, e.g. `address 10.0.0.5 is
+    /// already used by host 3 "pxe-1" (52:54:00:12:34:56)`.
+    #[error("{what}")]
+    Conflict { what: String },
 }
 
 /// Why a change handed to a writer was not saved. Clonable, so every waiter of a failed

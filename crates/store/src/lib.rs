@@ -4,7 +4,8 @@
 //! not open), every connection runs with WAL and `synchronous = FULL`, and a write reported as
 //! done is on disk: a DHCP ACK that depends on a lease is sent only after the lease's
 //! [`Committed`] resolves. The protocol cores never see this crate; the drivers load state from
-//! it at start-up and feed changes to it.
+//! it at start-up and feed changes to it. Nothing here waits on the network, and the history
+//! writer ([`LogWriter`]) never makes its callers wait on the disk.
 //!
 //! Map:
 //! - [`store`]: [`Store::open`], file checks, connection settings, migrations from the
@@ -13,16 +14,52 @@
 //!   [`Store::apply`].
 //! - [`writer`]: [`LeaseWriter`], the write-behind task that commits queued lease changes in
 //!   groups.
+//! - [`hosts`]: the `hosts` table: [`HostEntry`], [`Host`]; duplicate MACs or addresses are a
+//!   [`StoreError::Conflict`].
+//! - [`images`]: the `images` table, a digest cache: [`ImageDigest`].
+//! - [`aliases`]: the `aliases` table: [`Alias`], a name under which a file is served.
+//! - [`transfers`]: the `transfers` table: [`TransferRecord`], [`Store::insert_transfers`].
+//! - [`transfer_page`]: [`Store::transfers_page`] with a [`TransferFilter`], keyset paging
+//!   through ordered indexes.
+//! - [`missing_files`]: the `missing_files` summary of not-found transfers: [`MissingFile`].
+//! - [`events`]: the `events` table: [`Event`], [`EventKind`], [`Store::events_page`].
+//! - [`settings`]: the `settings` table, key/value strings.
+//! - [`log_writer`]: [`LogWriter`], which commits transfer records and events in batches and
+//!   drops (and counts) what does not fit its bounded queue.
+//! - [`page`]: [`Page`], [`MAX_PAGE`]; [`names`]: the text names of stored enums.
 //! - [`error`]: [`StoreError`] (says which file and what to do), [`WriteError`].
 //!
 //! Each table has a module of its own that adds its methods to [`Store`].
 
+pub mod aliases;
+mod clock;
+mod convert;
 pub mod error;
+pub mod events;
+pub mod hosts;
+pub mod images;
 pub mod leases;
+pub mod log_writer;
+pub mod missing_files;
+pub mod names;
+pub mod page;
+pub mod settings;
 pub mod store;
+pub mod transfer_page;
+pub mod transfers;
 pub mod writer;
 
+pub use aliases::Alias;
 pub use error::{StoreError, WriteError};
+pub use events::{Event, EventKind, StoredEvent};
+pub use hosts::{Host, HostEntry};
+pub use images::ImageDigest;
 pub use leases::{Lease, LeaseChange};
+pub use log_writer::{LOG_QUEUE_CAPACITY, LogStats, LogWriter};
+pub use missing_files::MissingFile;
+pub use names::UnknownName;
+pub use page::{MAX_PAGE, Page};
 pub use store::Store;
+pub use transfer_page::TransferFilter;
+pub use transfers::{Direction, StoredTransfer, TransferOutcome, TransferRecord};
 pub use writer::{Committed, LeaseWriter, MAX_BATCH, WriterStats};

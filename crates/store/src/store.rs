@@ -76,6 +76,14 @@ impl Store {
         Store::migrated(pool, path).await
     }
 
+    /// A store on a pool opened by someone else, such as the one `#[sqlx::test]` hands a test,
+    /// with its schema brought up to date. The pool's connection settings are the caller's:
+    /// lifeboat itself uses [`Store::open`].
+    pub async fn from_pool(pool: SqlitePool) -> Result<Store, StoreError> {
+        let path = pool.connect_options().get_filename().to_path_buf();
+        Store::migrated(pool, &path).await
+    }
+
     async fn migrated(pool: SqlitePool, path: &Path) -> Result<Store, StoreError> {
         MIGRATOR.run(&pool).await.map_err(|e| migrate_error(path, e))?;
         Ok(Store { pool, path: Arc::from(path) })
@@ -118,6 +126,11 @@ impl Store {
 
     pub(crate) fn path_buf(&self) -> PathBuf {
         self.path.to_path_buf()
+    }
+
+    /// A row of `table` that this build cannot read back, with what is wrong with it.
+    pub(crate) fn invalid_row(&self, table: &'static str, detail: String) -> StoreError {
+        StoreError::InvalidRow { path: self.path_buf(), table, detail }
     }
 }
 

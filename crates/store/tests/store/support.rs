@@ -1,14 +1,14 @@
-//! Helpers shared by the store tests: lease fixtures, a side connection to the database file, and
-//! bounded waits.
+//! Helpers shared by the store tests: lease and transfer fixtures, a store on a `#[sqlx::test]`
+//! pool, a side connection to the database file, and bounded waits.
 
 use std::future::Future;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use lifeboat_store::{Lease, Store};
+use lifeboat_store::{Direction, Lease, Store, TransferOutcome, TransferRecord};
 use sqlx::sqlite::SqliteConnectOptions;
-use sqlx::{Connection, SqliteConnection};
+use sqlx::{Connection, SqliteConnection, SqlitePool};
 
 /// How long any single await of a test may take.
 const WAIT: Duration = Duration::from_secs(30);
@@ -55,4 +55,31 @@ pub(crate) async fn execute(path: &Path, sql: &str) {
         .await
         .unwrap_or_else(|e| panic!("{sql}: {e}"));
     bounded("close side connection", connection.close()).await.expect("close side connection");
+}
+
+/// The store on the database `#[sqlx::test]` made for the test (already migrated).
+pub(crate) async fn store_on(pool: SqlitePool) -> Store {
+    bounded("store on the test pool", Store::from_pool(pool)).await.expect("store on the test pool")
+}
+
+/// Transfer number `n`: a read of `file-{n % 5}.efi` (served from `images/`) by one of seven
+/// MACs, ending at `n` seconds; every fourth one not found.
+pub(crate) fn transfer(n: u32) -> TransferRecord {
+    let not_found = n % 4 == 3;
+    TransferRecord {
+        started_at: i64::from(n) * 1000 - 400,
+        ended_at: i64::from(n) * 1000,
+        client: SocketAddr::from((Ipv4Addr::new(10, 0, 0, 1 + (n % 7) as u8), 1024 + (n % 1000) as u16)),
+        mac: Some(format!("52:54:00:00:00:{:02x}", n % 7)),
+        requested: format!("file-{}.efi", n % 5),
+        file: (!not_found).then(|| format!("images/file-{}.efi", n % 5)),
+        direction: Direction::Read,
+        bytes: if not_found { 0 } else { 1_000_000 + u64::from(n) },
+        size: (!not_found).then_some(1_000_000 + u64::from(n)),
+        blksize: 1468,
+        windowsize: 4,
+        retransmits: u64::from(n % 3),
+        outcome: if not_found { TransferOutcome::NotFound } else { TransferOutcome::Complete },
+        error: not_found.then(|| "file not found".to_owned()),
+    }
 }

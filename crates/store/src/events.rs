@@ -1,0 +1,114 @@
+//! The `events` table: what happened, for the events page (services started and stopped,
+//! refusals, configuration changes and who made them, failed logins).
+//!
+//! **Invariant:** events are only inserted, each with a larger id than every event before it, and
+//! read newest first by id; events inserted in one call keep their order.
+
+use sqlx::{FromRow, QueryBuilder, Sqlite, SqliteConnection};
+
+use crate::error::StoreError;
+use crate::names::stored_names;
+use crate::page::{Page, into_page, page_rows};
+use crate::store::Store;
+
+stored_names! {
+    /// What kind of thing happened.
+    pub enum EventKind ("event kind") {
+        ServiceStarted => "service_started",
+        ServiceStopped => "service_stopped",
+        /// A service stopped by itself (e.g. its interface went away).
+        AutoStopped => "auto_stopped",
+        /// A request was refused by policy.
+        Refused => "refused",
+        /// A client asked for a file that does not exist.
+        MissingFile => "missing_file",
+        HostAdded => "host_added",
+        HostChanged => "host_changed",
+        HostDeleted => "host_deleted",
+        ImageUploaded => "image_uploaded",
+        ImageDeleted => "image_deleted",
+        AliasAdded => "alias_added",
+        AliasDeleted => "alias_deleted",
+        LoginFailed => "login_failed",
+    }
+}
+
+/// Something that happened. `at` is Unix ms.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    pub at: i64,
+    pub kind: EventKind,
+    /// Who or what caused it, e.g. `web 10.0.0.5 (admin)` or `tftp`.
+    pub origin: String,
+    pub detail: String,
+}
+
+/// An event as it is stored, with its id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredEvent {
+    pub id: i64,
+    pub event: Event,
+}
+
+pub(crate) const EVENTS_PAGE_QUERY: &str =
+    "SELECT id, at, kind, origin, detail FROM events WHERE id < ? ORDER BY id DESC LIMIT ?";
+
+#[derive(FromRow)]
+struct EventRow {
+    id: i64,
+    at: i64,
+    kind: String,
+    origin: String,
+    detail: String,
+}
+
+impl Store {
+    /// Insert `events` in one transaction, in order. The [`LogWriter`](crate::LogWriter) is the
+    /// usual way in.
+    pub async fn insert_events(&self, events: &[Event]) -> Result<(), StoreError> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        let mut transaction = self.begin_write().await?;
+        insert_event_rows(&mut transaction, events).await.map_err(|e| self.error("save events", e))?;
+        self.commit(transaction).await
+    }
+
+    /// The events before id `before` (or the newest when `None`), newest first, at most `limit`
+    /// (clamped to `1..=MAX_PAGE`).
+    pub async fn events_page(&self, before: Option<i64>, limit: u32) -> Result<Page<StoredEvent>, StoreError> {
+        let rows = page_rows(limit);
+        let found: Vec<EventRow> = sqlx::query_as(EVENTS_PAGE_QUERY)
+            .bind(before.unwrap_or(i64::MAX))
+            .bind(i64::try_from(rows + 1).unwrap_or(i64::MAX))
+            .fetch_all(self.pool())
+            .await
+            .map_err(|e| self.error("read the events", e))?;
+        let items = found.into_iter().map(|row| self.event_from_row(row)).collect::<Result<Vec<_>, _>>()?;
+        Ok(into_page(items, rows, |event| event.id))
+    }
+
+    fn event_from_row(&self, row: EventRow) -> Result<StoredEvent, StoreError> {
+        let kind =
+            row.kind.parse::<EventKind>().map_err(|e| self.invalid_row("events", format!("id {}: {e}", row.id)))?;
+        Ok(StoredEvent { id: row.id, event: Event { at: row.at, kind, origin: row.origin, detail: row.detail } })
+    }
+}
+
+/// Rows per statement: 4 parameters each.
+const ROWS_PER_STATEMENT: usize = 1000;
+
+/// Insert `events` in order inside the caller's transaction, as multi-row statements.
+pub(crate) async fn insert_event_rows(connection: &mut SqliteConnection, events: &[Event]) -> Result<(), sqlx::Error> {
+    for chunk in events.chunks(ROWS_PER_STATEMENT) {
+        let mut query: QueryBuilder<Sqlite> = QueryBuilder::new("INSERT INTO events (at, kind, origin, detail) ");
+        query.push_values(chunk, |mut row, event| {
+            row.push_bind(event.at)
+                .push_bind(event.kind.as_str())
+                .push_bind(event.origin.clone())
+                .push_bind(event.detail.clone());
+        });
+        query.build().execute(&mut *connection).await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,230 @@
+//! The `hosts` table: devices known by MAC, with the address DHCP gives them, the image DHCP
+//! offers and TFTP serves them, and the names under which they ask for it.
+//!
+//! **Invariant:** no two hosts share a MAC, and no two share an address. A change that would
+//! break this is refused with [`StoreError::Conflict`] naming the host in the way, and changes
+//! nothing; the check and the write run in one `BEGIN IMMEDIATE` transaction, so no other writer
+//! comes between them. MACs are stored in lowercase. Ids are never reused.
+
+use std::net::Ipv4Addr;
+
+use sqlx::{FromRow, SqliteConnection};
+
+use crate::clock::now_ms;
+use crate::error::StoreError;
+use crate::store::Store;
+
+/// What a person configures for a device.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct HostEntry {
+    /// `aa:bb:cc:dd:ee:ff`; stored in lowercase.
+    pub mac: String,
+    pub name: Option<String>,
+    /// The address DHCP gives the device.
+    pub address: Option<Ipv4Addr>,
+    /// The boot file, relative to the TFTP root.
+    pub image: Option<String>,
+    /// Filenames the device asks for; TFTP serves `image` under each of them.
+    pub names: Vec<String>,
+    pub notes: String,
+}
+
+/// A stored host. Times are Unix milliseconds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Host {
+    pub id: i64,
+    pub entry: HostEntry,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(FromRow)]
+struct HostRow {
+    id: i64,
+    mac: String,
+    name: Option<String>,
+    address: Option<String>,
+    image: Option<String>,
+    names: String,
+    notes: String,
+    created_at: i64,
+    updated_at: i64,
+}
+
+/// `SELECT` of every column of `hosts`, followed by `$rest`.
+macro_rules! select_hosts {
+    ($rest:literal) => {
+        concat!("SELECT id, mac, name, address, image, names, notes, created_at, updated_at FROM hosts ", $rest)
+    };
+}
+
+impl Store {
+    /// Every host, oldest first.
+    pub async fn hosts(&self) -> Result<Vec<Host>, StoreError> {
+        let rows: Vec<HostRow> = sqlx::query_as(select_hosts!("ORDER BY id"))
+            .fetch_all(self.pool())
+            .await
+            .map_err(|e| self.error("read the hosts", e))?;
+        rows.into_iter().map(|row| self.host_from_row(row)).collect()
+    }
+
+    /// The host with this id, if there is one.
+    pub async fn host(&self, id: i64) -> Result<Option<Host>, StoreError> {
+        let row: Option<HostRow> = sqlx::query_as(select_hosts!("WHERE id = ?"))
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await
+            .map_err(|e| self.error("read a host", e))?;
+        row.map(|row| self.host_from_row(row)).transpose()
+    }
+
+    /// Add a host. Fails with [`StoreError::Conflict`] if another host has its MAC or address.
+    pub async fn insert_host(&self, entry: &HostEntry) -> Result<Host, StoreError> {
+        let entry = normalized(entry);
+        let now = now_ms();
+        let mut transaction = self.begin_write().await?;
+        self.check_unique(&mut transaction, None, &entry).await?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO hosts (mac, name, address, image, names, notes, created_at, updated_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        )
+        .bind(&entry.mac)
+        .bind(&entry.name)
+        .bind(entry.address.map(|address| address.to_string()))
+        .bind(&entry.image)
+        .bind(names_json(&entry.names))
+        .bind(&entry.notes)
+        .bind(now)
+        .bind(now)
+        .fetch_one(&mut *transaction)
+        .await
+        .map_err(|e| self.host_write_error(e))?;
+        self.commit(transaction).await?;
+        Ok(Host { id, entry, created_at: now, updated_at: now })
+    }
+
+    /// Replace the host `id` with `entry`; `None` if there is no such host. Fails with
+    /// [`StoreError::Conflict`] if another host has the new MAC or address.
+    pub async fn update_host(&self, id: i64, entry: &HostEntry) -> Result<Option<Host>, StoreError> {
+        let entry = normalized(entry);
+        let now = now_ms();
+        let mut transaction = self.begin_write().await?;
+        let created_at: Option<i64> = sqlx::query_scalar("SELECT created_at FROM hosts WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&mut *transaction)
+            .await
+            .map_err(|e| self.error("read a host", e))?;
+        let Some(created_at) = created_at else {
+            return Ok(None);
+        };
+        self.check_unique(&mut transaction, Some(id), &entry).await?;
+        sqlx::query(
+            "UPDATE hosts SET mac = ?, name = ?, address = ?, image = ?, names = ?, notes = ?, updated_at = ? \
+             WHERE id = ?",
+        )
+        .bind(&entry.mac)
+        .bind(&entry.name)
+        .bind(entry.address.map(|address| address.to_string()))
+        .bind(&entry.image)
+        .bind(names_json(&entry.names))
+        .bind(&entry.notes)
+        .bind(now)
+        .bind(id)
+        .execute(&mut *transaction)
+        .await
+        .map_err(|e| self.host_write_error(e))?;
+        self.commit(transaction).await?;
+        Ok(Some(Host { id, entry, created_at, updated_at: now }))
+    }
+
+    /// Delete the host `id`; `false` if there was no such host.
+    pub async fn delete_host(&self, id: i64) -> Result<bool, StoreError> {
+        let result = sqlx::query("DELETE FROM hosts WHERE id = ?")
+            .bind(id)
+            .execute(self.pool())
+            .await
+            .map_err(|e| self.error("delete a host", e))?;
+        Ok(result.rows_affected() > 0)
+    }
+
+    /// Refuse `entry` if a host other than `own` has its MAC or its address.
+    async fn check_unique(
+        &self,
+        connection: &mut SqliteConnection,
+        own: Option<i64>,
+        entry: &HostEntry,
+    ) -> Result<(), StoreError> {
+        let holders: Vec<HostRow> =
+            sqlx::query_as(select_hosts!("WHERE (mac = ? OR address = ?) AND id IS NOT ? ORDER BY id"))
+                .bind(&entry.mac)
+                .bind(entry.address.map(|address| address.to_string()))
+                .bind(own)
+                .fetch_all(&mut *connection)
+                .await
+                .map_err(|e| self.error("read the hosts", e))?;
+        if holders.is_empty() {
+            return Ok(());
+        }
+        let mut problems = Vec::new();
+        for holder in &holders {
+            if holder.mac == entry.mac {
+                problems.push(format!("MAC {} is already used by {}", entry.mac, describe(holder, false)));
+            }
+            if let Some(address) = entry.address
+                && holder.address.as_deref() == Some(address.to_string().as_str())
+            {
+                problems.push(format!("address {address} is already used by {}", describe(holder, true)));
+            }
+        }
+        Err(StoreError::Conflict { what: problems.join("; ") })
+    }
+
+    /// A failed insert or update of a host. A unique violation is a conflict that the check
+    /// before the write could not see (another process wrote between them without locking).
+    fn host_write_error(&self, error: sqlx::Error) -> StoreError {
+        match error.as_database_error() {
+            Some(database) if database.is_unique_violation() => {
+                StoreError::Conflict { what: "the MAC or the address is already used by another host".to_owned() }
+            }
+            _ => self.error("save a host", error),
+        }
+    }
+
+    fn host_from_row(&self, row: HostRow) -> Result<Host, StoreError> {
+        let id = row.id;
+        let bad = |detail: String| self.invalid_row("hosts", format!("id {id}: {detail}"));
+        let address = row
+            .address
+            .map(|text| text.parse::<Ipv4Addr>().map_err(|_| bad(format!("address {text:?} is not an IPv4 address"))))
+            .transpose()?;
+        let names = serde_json::from_str::<Vec<String>>(&row.names)
+            .map_err(|e| bad(format!("names {:?} is not a JSON array of strings: {e}", row.names)))?;
+        Ok(Host {
+            id,
+            entry: HostEntry { mac: row.mac, name: row.name, address, image: row.image, names, notes: row.notes },
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        })
+    }
+}
+
+/// The entry as it is stored: the MAC in lowercase.
+fn normalized(entry: &HostEntry) -> HostEntry {
+    HostEntry { mac: entry.mac.to_ascii_lowercase(), ..entry.clone() }
+}
+
+fn names_json(names: &[String]) -> String {
+    serde_json::Value::from(names.to_vec()).to_string()
+}
+
+/// `host 3 "pxe-1"`, followed by the MAC in parentheses when `with_mac`.
+fn describe(host: &HostRow, with_mac: bool) -> String {
+    let mut text = format!("host {}", host.id);
+    if let Some(name) = &host.name {
+        text.push_str(&format!(" {name:?}"));
+    }
+    if with_mac {
+        text.push_str(&format!(" ({})", host.mac));
+    }
+    text
+}

@@ -1,0 +1,28 @@
+//! The `settings` table: key/value settings of the dashboard, such as `web_password_hash`.
+//!
+//! **Invariant:** a key has at most one value; setting it again replaces it.
+
+use crate::error::StoreError;
+use crate::store::Store;
+
+impl Store {
+    /// The value of `key`, if it was ever set.
+    pub async fn setting(&self, key: &str) -> Result<Option<String>, StoreError> {
+        sqlx::query_scalar("SELECT value FROM settings WHERE key = ?")
+            .bind(key)
+            .fetch_optional(self.pool())
+            .await
+            .map_err(|e| self.error("read a setting", e))
+    }
+
+    /// Set `key` to `value`, replacing its old value.
+    pub async fn set_setting(&self, key: &str, value: &str) -> Result<(), StoreError> {
+        sqlx::query("INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)")
+            .bind(key)
+            .bind(value)
+            .execute(self.pool())
+            .await
+            .map_err(|e| self.error("save a setting", e))?;
+        Ok(())
+    }
+}

@@ -1,0 +1,179 @@
+//! The `transfers` table: one row per finished TFTP transfer, for the history and the counters of
+//! the dashboard. Rows are only ever inserted (by the [`LogWriter`](crate::LogWriter)); reading
+//! them page by page is in [`transfer_page`](crate::transfer_page).
+//!
+//! **Invariant:** a stored record reads back equal to the [`TransferRecord`] that was inserted
+//! (MACs lowercased; counts past `i64::MAX` saturate), and records inserted in one call get
+//! increasing ids in the order given.
+
+use std::net::{IpAddr, SocketAddr};
+
+use sqlx::{FromRow, QueryBuilder, Sqlite, SqliteConnection};
+
+use crate::convert::to_sql;
+use crate::error::StoreError;
+use crate::names::stored_names;
+use crate::store::Store;
+
+stored_names! {
+    /// Which way the data of a transfer went, seen from the server.
+    pub enum Direction ("transfer direction") {
+        /// A read request: the server sent a file.
+        Read => "read",
+        /// A write request: the server received a file.
+        Write => "write",
+    }
+}
+
+stored_names! {
+    /// How a transfer ended.
+    pub enum TransferOutcome ("transfer outcome") {
+        /// Every byte was sent and acknowledged, or received.
+        Complete => "complete",
+        /// It started and broke off: a timeout, an error packet from the client, an I/O error.
+        Failed => "failed",
+        /// The policy refused the request (a bad name, writes disabled, a client not allowed).
+        Refused => "refused",
+        /// The requested file does not exist.
+        NotFound => "not_found",
+        /// The client refused the options the server acknowledged.
+        OptionsDeclined => "options_declined",
+    }
+}
+
+/// A finished transfer, as the TFTP server reports it. Times are Unix milliseconds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransferRecord {
+    pub started_at: i64,
+    pub ended_at: i64,
+    pub client: SocketAddr,
+    /// The client's MAC (`aa:bb:cc:dd:ee:ff`) when known; stored in lowercase.
+    pub mac: Option<String>,
+    /// The name the client asked for, as it sent it.
+    pub requested: String,
+    /// The file served or written, relative to the TFTP root; `None` when none was opened.
+    pub file: Option<String>,
+    pub direction: Direction,
+    /// Bytes of file data sent or received.
+    pub bytes: u64,
+    /// The file's size when known.
+    pub size: Option<u64>,
+    pub blksize: u32,
+    pub windowsize: u32,
+    pub retransmits: u64,
+    pub outcome: TransferOutcome,
+    /// Why it failed or was refused, for a person.
+    pub error: Option<String>,
+}
+
+/// A record as it is stored, with its id (ids grow with insertion order).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredTransfer {
+    pub id: i64,
+    pub record: TransferRecord,
+}
+
+impl Store {
+    /// Insert `records` in one transaction, in order. The [`LogWriter`](crate::LogWriter) is the
+    /// usual way in; this is for callers that batch themselves (imports, benchmarks, tests).
+    pub async fn insert_transfers(&self, records: &[TransferRecord]) -> Result<(), StoreError> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        let mut transaction = self.begin_write().await?;
+        insert_transfer_rows(&mut transaction, records).await.map_err(|e| self.error("save transfers", e))?;
+        self.commit(transaction).await
+    }
+
+    pub(crate) fn transfer_from_row(&self, row: TransferRow) -> Result<StoredTransfer, StoreError> {
+        let id = row.id;
+        let bad = |detail: String| self.invalid_row(TABLE, format!("id {id}: {detail}"));
+        let ip = row
+            .client_ip
+            .parse::<IpAddr>()
+            .map_err(|_| bad(format!("client_ip {:?} is not an IP address", row.client_ip)))?;
+        let port = u16::try_from(row.client_port).map_err(|_| bad(format!("client_port {}", row.client_port)))?;
+        let direction = row.direction.parse::<Direction>().map_err(|e| bad(e.to_string()))?;
+        let outcome = row.outcome.parse::<TransferOutcome>().map_err(|e| bad(e.to_string()))?;
+        let size = row.size.map(|size| self.unsigned(TABLE, "size", size)).transpose()?;
+        let record = TransferRecord {
+            started_at: row.started_at,
+            ended_at: row.ended_at,
+            client: SocketAddr::new(ip, port),
+            mac: row.mac,
+            requested: row.requested,
+            file: row.file,
+            direction,
+            bytes: self.unsigned(TABLE, "bytes", row.bytes)?,
+            size,
+            blksize: self.unsigned(TABLE, "blksize", row.blksize)?,
+            windowsize: self.unsigned(TABLE, "windowsize", row.windowsize)?,
+            retransmits: self.unsigned(TABLE, "retransmits", row.retransmits)?,
+            outcome,
+            error: row.error,
+        };
+        Ok(StoredTransfer { id, record })
+    }
+}
+
+const TABLE: &str = "transfers";
+
+/// The columns of a transfer row, in the order of [`TransferRow`].
+pub(crate) const TRANSFER_COLUMNS: &str = "id, started_at, ended_at, client_ip, client_port, mac, requested, file, \
+                                           direction, bytes, size, blksize, windowsize, retransmits, outcome, error";
+
+/// A row as SQLite returns it, before its text and numbers are checked.
+#[derive(FromRow)]
+pub(crate) struct TransferRow {
+    id: i64,
+    started_at: i64,
+    ended_at: i64,
+    client_ip: String,
+    client_port: i64,
+    mac: Option<String>,
+    requested: String,
+    file: Option<String>,
+    direction: String,
+    bytes: i64,
+    size: Option<i64>,
+    blksize: i64,
+    windowsize: i64,
+    retransmits: i64,
+    outcome: String,
+    error: Option<String>,
+}
+
+/// Rows per statement: 15 parameters each stays far below SQLite's limit of 32,766.
+const ROWS_PER_STATEMENT: usize = 500;
+
+/// Insert `records` in order inside the caller's transaction, as multi-row statements.
+pub(crate) async fn insert_transfer_rows(
+    connection: &mut SqliteConnection,
+    records: &[TransferRecord],
+) -> Result<(), sqlx::Error> {
+    for chunk in records.chunks(ROWS_PER_STATEMENT) {
+        let mut query: QueryBuilder<Sqlite> = QueryBuilder::new(
+            "INSERT INTO transfers (started_at, ended_at, client_ip, client_port, mac, requested, file, direction, \
+             bytes, size, blksize, windowsize, retransmits, outcome, error) ",
+        );
+        query.push_values(chunk, |mut row, record| {
+            row.push_bind(record.started_at)
+                .push_bind(record.ended_at)
+                .push_bind(record.client.ip().to_string())
+                .push_bind(i64::from(record.client.port()))
+                .push_bind(record.mac.as_deref().map(str::to_ascii_lowercase))
+                .push_bind(record.requested.clone())
+                .push_bind(record.file.clone())
+                .push_bind(record.direction.as_str())
+                .push_bind(to_sql(record.bytes))
+                .push_bind(record.size.map(to_sql))
+                .push_bind(i64::from(record.blksize))
+                .push_bind(i64::from(record.windowsize))
+                .push_bind(to_sql(record.retransmits))
+                .push_bind(record.outcome.as_str())
+                .push_bind(record.error.clone());
+        });
+        query.build().execute(&mut *connection).await?;
+    }
+    Ok(())
+}
