@@ -1,0 +1,154 @@
+//! What the dashboard changes, shared by the HTML forms and the JSON API: host mappings,
+//! aliases, images and services.
+//!
+//! **Invariant:** every successful change of hosts or aliases is followed by
+//! [`crate::Control::reload`] and every change is recorded as an event with the caller's origin;
+//! a refused change leaves the store and the TFTP root as they were.
+
+use std::path::Path;
+
+use axum::body::Body;
+use lifeboat_store::{EventKind, Host, HostEntry};
+
+use crate::control::Service;
+use crate::digests;
+use crate::error::AppError;
+use crate::guard::Caller;
+use crate::host_input::{HostInput, validate};
+use crate::images::{self, Uploaded};
+use crate::state::WebState;
+
+fn describe(entry: &HostEntry) -> String {
+    let mut text = entry.mac.clone();
+    if let Some(name) = &entry.name {
+        text.push_str(&format!(" ({name})"));
+    }
+    if let Some(address) = entry.address {
+        text.push_str(&format!(", address {address}"));
+    }
+    if let Some(image) = &entry.image {
+        text.push_str(&format!(", image {image}"));
+    }
+    if !entry.names.is_empty() {
+        text.push_str(&format!(", names {}", entry.names.join(" ")));
+    }
+    text
+}
+
+/// Check `input` and add it as a new host.
+pub(crate) async fn add_host(state: &WebState, caller: &Caller, input: &HostInput) -> Result<Host, AppError> {
+    let entry = validate(input, state.config().tftp_root.as_deref()).map_err(AppError::Invalid)?;
+    let host = state.store().insert_host(&entry).await?;
+    state.record(EventKind::HostAdded, &caller.origin, describe(&entry));
+    state.control().reload();
+    Ok(host)
+}
+
+/// Check `input` and make it host `id`.
+pub(crate) async fn update_host(
+    state: &WebState,
+    caller: &Caller,
+    id: i64,
+    input: &HostInput,
+) -> Result<Host, AppError> {
+    let entry = validate(input, state.config().tftp_root.as_deref()).map_err(AppError::Invalid)?;
+    let host = state.store().update_host(id, &entry).await?.ok_or_else(|| no_host(id))?;
+    state.record(EventKind::HostChanged, &caller.origin, describe(&entry));
+    state.control().reload();
+    Ok(host)
+}
+
+/// Delete host `id`.
+pub(crate) async fn delete_host(state: &WebState, caller: &Caller, id: i64) -> Result<(), AppError> {
+    let host = state.store().host(id).await?.ok_or_else(|| no_host(id))?;
+    if !state.store().delete_host(id).await? {
+        return Err(no_host(id));
+    }
+    state.record(EventKind::HostDeleted, &caller.origin, describe(&host.entry));
+    state.control().reload();
+    Ok(())
+}
+
+pub(crate) fn no_host(id: i64) -> AppError {
+    AppError::NotFound(format!("there is no host {id}; it may have been deleted"))
+}
+
+/// Serve the existing image `file` to any client that asks for `name`.
+pub(crate) async fn add_alias(state: &WebState, caller: &Caller, name: &str, file: &str) -> Result<(), AppError> {
+    let name = images::normalize_name(name.trim()).map_err(|why| AppError::field("name", why))?;
+    let file = images::normalize_name(file.trim()).map_err(|why| AppError::field("file", why))?;
+    let root = images::root(state.config().tftp_root.as_deref())?;
+    images::existing(root, &file).map_err(|e| match e {
+        AppError::Internal(_) => e,
+        e => AppError::field("file", e.message()),
+    })?;
+    state.store().set_alias(&name, &file).await?;
+    state.record(EventKind::AliasAdded, &caller.origin, format!("{name} → {file}"));
+    state.control().reload();
+    Ok(())
+}
+
+/// Stop serving an image under `name`.
+pub(crate) async fn delete_alias(state: &WebState, caller: &Caller, name: &str) -> Result<(), AppError> {
+    if !state.store().delete_alias(name).await? {
+        return Err(AppError::NotFound(format!("there is no alias {name:?}")));
+    }
+    state.record(EventKind::AliasDeleted, &caller.origin, name.to_owned());
+    state.control().reload();
+    Ok(())
+}
+
+/// Store `body` as the image `name`; `declared` is the request's `Content-Length`.
+pub(crate) async fn upload_image(
+    state: &WebState,
+    caller: &Caller,
+    name: &str,
+    declared: Option<u64>,
+    body: Body,
+) -> Result<Uploaded, AppError> {
+    let file = images::normalize_name(name).map_err(|why| AppError::field("name", why))?;
+    let max = state.config().max_upload;
+    if declared.is_some_and(|len| len > max) {
+        return Err(AppError::TooLarge(format!("{file:?} is larger than the upload limit of {max} bytes")));
+    }
+    let root = images::root(state.config().tftp_root.as_deref())?;
+    let control = state.control();
+    let uploaded = images::upload(root, &file, body, max, |f| control.file_in_use(Path::new(f))).await?;
+    digests::save_uploaded(state, &uploaded).await?;
+    let verb = if uploaded.replaced { "replaced" } else { "uploaded" };
+    state.record(
+        EventKind::ImageUploaded,
+        &caller.origin,
+        format!("{file} {verb}, {} bytes, sha256 {}", uploaded.file.size, uploaded.sha256),
+    );
+    Ok(uploaded)
+}
+
+/// Delete the image `name`, unless a transfer uses it.
+pub(crate) async fn delete_image(state: &WebState, caller: &Caller, name: &str) -> Result<String, AppError> {
+    let file = images::normalize_name(name).map_err(|why| AppError::field("name", why))?;
+    let root = images::root(state.config().tftp_root.as_deref())?;
+    if state.control().file_in_use(Path::new(&file)) {
+        return Err(AppError::Conflict(format!("{file:?} is being transferred right now; try again when it ends")));
+    }
+    images::delete(root, &file)?;
+    state.store().forget_image(&file).await?;
+    state.record(EventKind::ImageDeleted, &caller.origin, file.clone());
+    Ok(file)
+}
+
+/// Start or stop `service` (the service records the event).
+pub(crate) async fn switch_service(
+    state: &WebState,
+    caller: &Caller,
+    service: Service,
+    run: bool,
+) -> Result<(), AppError> {
+    let origin = caller.origin.clone();
+    if run {
+        state.control().start(service, origin).await?;
+    } else {
+        state.control().stop(service, origin).await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,158 @@
+//! `/api/v1/hosts` and `/api/v1/aliases`.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use lifeboat_store::{Alias, Host};
+use serde::{Deserialize, Serialize};
+
+use crate::actions;
+use crate::api::{ApiJson, ApiPath};
+use crate::error::ApiResult;
+use crate::guard::Caller;
+use crate::host_input::HostInput;
+use crate::state::WebState;
+
+#[derive(Serialize)]
+pub(crate) struct HostJson {
+    id: i64,
+    mac: String,
+    name: Option<String>,
+    address: Option<String>,
+    image: Option<String>,
+    names: Vec<String>,
+    notes: String,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl From<Host> for HostJson {
+    fn from(h: Host) -> Self {
+        HostJson {
+            id: h.id,
+            mac: h.entry.mac,
+            name: h.entry.name,
+            address: h.entry.address.map(|a| a.to_string()),
+            image: h.entry.image,
+            names: h.entry.names,
+            notes: h.entry.notes,
+            created_at: h.created_at,
+            updated_at: h.updated_at,
+        }
+    }
+}
+
+/// A host as the API receives it.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct HostBody {
+    mac: String,
+    name: Option<String>,
+    address: Option<String>,
+    image: Option<String>,
+    #[serde(default)]
+    names: Vec<String>,
+    #[serde(default)]
+    notes: String,
+}
+
+impl From<HostBody> for HostInput {
+    fn from(b: HostBody) -> Self {
+        HostInput {
+            mac: b.mac,
+            name: b.name.unwrap_or_default(),
+            address: b.address.unwrap_or_default(),
+            image: b.image.unwrap_or_default(),
+            names: b.names,
+            notes: b.notes,
+        }
+    }
+}
+
+/// `GET /api/v1/hosts`.
+pub(crate) async fn list(State(state): State<WebState>) -> ApiResult<Json<Vec<HostJson>>> {
+    Ok(Json(state.store().hosts().await?.into_iter().map(HostJson::from).collect()))
+}
+
+/// `GET /api/v1/hosts/{id}`.
+pub(crate) async fn one(State(state): State<WebState>, ApiPath(id): ApiPath<i64>) -> ApiResult<Json<HostJson>> {
+    let host = state.store().host(id).await?.ok_or_else(|| actions::no_host(id))?;
+    Ok(Json(host.into()))
+}
+
+/// `POST /api/v1/hosts`: 201 with the new host.
+pub(crate) async fn create(
+    State(state): State<WebState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<HostBody>,
+) -> ApiResult<(StatusCode, Json<HostJson>)> {
+    let host = actions::add_host(&state, &caller, &body.into()).await?;
+    Ok((StatusCode::CREATED, Json(host.into())))
+}
+
+/// `PUT /api/v1/hosts/{id}`: the whole host, replaced.
+pub(crate) async fn update(
+    State(state): State<WebState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(body): ApiJson<HostBody>,
+) -> ApiResult<Json<HostJson>> {
+    let host = actions::update_host(&state, &caller, id, &body.into()).await?;
+    Ok(Json(host.into()))
+}
+
+/// `DELETE /api/v1/hosts/{id}`: 204.
+pub(crate) async fn delete(
+    State(state): State<WebState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<i64>,
+) -> ApiResult<StatusCode> {
+    actions::delete_host(&state, &caller, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Serialize)]
+pub(crate) struct AliasJson {
+    name: String,
+    file: String,
+    created_at: i64,
+}
+
+impl From<Alias> for AliasJson {
+    fn from(a: Alias) -> Self {
+        AliasJson { name: a.name, file: a.file, created_at: a.created_at }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AliasBody {
+    name: String,
+    file: String,
+}
+
+/// `GET /api/v1/aliases`.
+pub(crate) async fn aliases(State(state): State<WebState>) -> ApiResult<Json<Vec<AliasJson>>> {
+    Ok(Json(state.store().aliases().await?.into_iter().map(AliasJson::from).collect()))
+}
+
+/// `POST /api/v1/aliases` `{"name": ..., "file": ...}`: 201 with the aliases afterwards.
+pub(crate) async fn add_alias(
+    State(state): State<WebState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<AliasBody>,
+) -> ApiResult<(StatusCode, Json<Vec<AliasJson>>)> {
+    actions::add_alias(&state, &caller, &body.name, &body.file).await?;
+    let aliases = state.store().aliases().await?.into_iter().map(AliasJson::from).collect();
+    Ok((StatusCode::CREATED, Json(aliases)))
+}
+
+/// `DELETE /api/v1/aliases/{name}`: 204.
+pub(crate) async fn delete_alias(
+    State(state): State<WebState>,
+    caller: Caller,
+    ApiPath(name): ApiPath<String>,
+) -> ApiResult<StatusCode> {
+    actions::delete_alias(&state, &caller, &name).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

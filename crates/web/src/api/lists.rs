@@ -1,0 +1,174 @@
+//! The read-only lists of the API: leases, transfers (history and live), missing files, events.
+
+use axum::Json;
+use axum::extract::State;
+use lifeboat_store::{StoredEvent, StoredTransfer};
+use serde::Serialize;
+
+use crate::api::ApiQuery;
+use crate::error::{ApiResult, AppError};
+use crate::history::HistoryQuery;
+use crate::labels::{direction_slug, event_slug, outcome_slug};
+use crate::live::{self, LiveJson};
+use crate::pages::events::EventsQuery;
+use crate::state::{WebState, now_ms};
+
+/// Items per page unless `limit` says otherwise.
+const DEFAULT_LIMIT: u32 = 100;
+/// The largest `limit`.
+const MAX_LIMIT: u32 = 1000;
+
+fn limit(asked: Option<u32>) -> u32 {
+    asked.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT)
+}
+
+/// A page of a list: pass `next_before` as `before` for the next (older) page.
+#[derive(Serialize)]
+pub(crate) struct PageJson<T> {
+    items: Vec<T>,
+    next_before: Option<i64>,
+}
+
+#[derive(Serialize)]
+pub(crate) struct LeaseJson {
+    mac: String,
+    address: String,
+    hostname: Option<String>,
+    expires_at: Option<i64>,
+}
+
+/// `GET /api/v1/leases`.
+pub(crate) async fn leases(State(state): State<WebState>) -> Json<Vec<LeaseJson>> {
+    let leases = state.control().leases().into_iter().map(|l| LeaseJson {
+        mac: l.mac,
+        address: l.address.to_string(),
+        hostname: l.hostname,
+        expires_at: l.expires_at,
+    });
+    Json(leases.collect())
+}
+
+#[derive(Serialize)]
+pub(crate) struct TransferJson {
+    id: i64,
+    started_at: i64,
+    ended_at: i64,
+    client: String,
+    mac: Option<String>,
+    requested: String,
+    file: Option<String>,
+    direction: &'static str,
+    bytes: u64,
+    size: Option<u64>,
+    blksize: u32,
+    windowsize: u32,
+    retransmits: u64,
+    outcome: &'static str,
+    error: Option<String>,
+}
+
+impl From<StoredTransfer> for TransferJson {
+    fn from(t: StoredTransfer) -> Self {
+        let r = t.record;
+        TransferJson {
+            id: t.id,
+            started_at: r.started_at,
+            ended_at: r.ended_at,
+            client: r.client.to_string(),
+            mac: r.mac,
+            requested: r.requested,
+            file: r.file,
+            direction: direction_slug(&r.direction),
+            bytes: r.bytes,
+            size: r.size,
+            blksize: r.blksize,
+            windowsize: r.windowsize,
+            retransmits: r.retransmits,
+            outcome: outcome_slug(&r.outcome),
+            error: r.error,
+        }
+    }
+}
+
+/// `GET /api/v1/transfers?mac=&file=&outcome=&since=&until=&before=&limit=`.
+pub(crate) async fn transfers(
+    State(state): State<WebState>,
+    ApiQuery(query): ApiQuery<HistoryQuery>,
+) -> ApiResult<Json<PageJson<TransferJson>>> {
+    // A query string is not a form: a filter it gets wrong is a plain 400.
+    let filter = query.filter(now_ms()).map_err(|e| AppError::BadRequest(e.message()))?;
+    let page = state.store().transfers_page(&filter, query.before, limit(query.limit)).await?;
+    Ok(Json(PageJson {
+        items: page.items.into_iter().map(TransferJson::from).collect(),
+        next_before: page.next_before,
+    }))
+}
+
+/// `GET /api/v1/transfers/live`.
+pub(crate) async fn live(State(state): State<WebState>) -> Json<Vec<LiveJson>> {
+    Json(live::json(&state))
+}
+
+#[derive(Serialize)]
+pub(crate) struct MissingJson {
+    requested: String,
+    count: u64,
+    last_at: i64,
+    last_client: String,
+    last_mac: Option<String>,
+}
+
+#[derive(serde::Deserialize)]
+pub(crate) struct LimitQuery {
+    limit: Option<u32>,
+}
+
+/// `GET /api/v1/missing?limit=`.
+pub(crate) async fn missing(
+    State(state): State<WebState>,
+    ApiQuery(query): ApiQuery<LimitQuery>,
+) -> ApiResult<Json<Vec<MissingJson>>> {
+    let missing = state.store().missing_files(limit(query.limit)).await?;
+    Ok(Json(
+        missing
+            .into_iter()
+            .map(|m| MissingJson {
+                requested: m.requested,
+                count: m.count,
+                last_at: m.last_at,
+                last_client: m.last_client.to_string(),
+                last_mac: m.last_mac,
+            })
+            .collect(),
+    ))
+}
+
+#[derive(Serialize)]
+pub(crate) struct EventJson {
+    id: i64,
+    at: i64,
+    kind: &'static str,
+    origin: String,
+    detail: String,
+}
+
+impl From<StoredEvent> for EventJson {
+    fn from(e: StoredEvent) -> Self {
+        EventJson {
+            id: e.id,
+            at: e.event.at,
+            kind: event_slug(&e.event.kind),
+            origin: e.event.origin,
+            detail: e.event.detail,
+        }
+    }
+}
+
+/// `GET /api/v1/events?before=&limit=`.
+pub(crate) async fn events(
+    State(state): State<WebState>,
+    ApiQuery(query): ApiQuery<EventsQuery>,
+) -> ApiResult<Json<PageJson<EventJson>>> {
+    let page = state.store().events_page(query.before, limit(query.limit)).await?;
+    Ok(Json(PageJson { items: page.items.into_iter().map(EventJson::from).collect(), next_before: page.next_before }))
+}

@@ -1,0 +1,40 @@
+//! The JSON API under `/api/v1`: everything the pages can do, for scripts.
+//!
+//! **Invariant:** every answer is JSON, errors included (`{"error": "..."}` with the status
+//! code that fits, plus `fields` for invalid input); state-changing calls need the session's
+//! CSRF token (`X-CSRF-Token`) unless they carry the bearer token.
+
+mod extract;
+mod hosts;
+mod images;
+mod lists;
+mod services;
+
+use axum::Router;
+use axum::routing::{get, post, put};
+
+use crate::live;
+use crate::state::WebState;
+
+pub(crate) use extract::{ApiJson, ApiPath, ApiQuery};
+
+/// The routes below `/api/v1`.
+pub(crate) fn routes() -> Router<WebState> {
+    Router::new()
+        .route("/session", get(services::session))
+        .route("/services", get(services::list))
+        .route("/services/{service}/{action}", post(services::switch))
+        .route("/interfaces", get(services::interfaces))
+        .route("/leases", get(lists::leases))
+        .route("/transfers", get(lists::transfers))
+        .route("/transfers/live", get(lists::live))
+        .route("/transfers/live/stream", get(live::stream))
+        .route("/missing", get(lists::missing))
+        .route("/events", get(lists::events))
+        .route("/hosts", get(hosts::list).post(hosts::create))
+        .route("/hosts/{id}", get(hosts::one).put(hosts::update).delete(hosts::delete))
+        .route("/aliases", get(hosts::aliases).post(hosts::add_alias))
+        .route("/aliases/{*name}", axum::routing::delete(hosts::delete_alias))
+        .route("/images", get(images::list))
+        .route("/images/{*name}", put(images::upload).delete(images::delete))
+}

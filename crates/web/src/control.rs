@@ -1,0 +1,187 @@
+//! What the dashboard needs from the running lifeboat, as a trait the binary implements (tests
+//! use a fake).
+//!
+//! **Invariant:** every method is cheap and never blocks on the network or the database: the
+//! synchronous ones read a snapshot the services keep up to date, and only starting and stopping a
+//! service is asynchronous. The trait is dyn-compatible, so the state holds an `Arc<dyn Control>`.
+
+use std::fmt;
+use std::future::Future;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::Path;
+use std::pin::Pin;
+use std::str::FromStr;
+
+use lifeboat_store::{Direction, TransferOutcome};
+
+/// A boxed future that may be sent between threads: what [`Control::start`] and
+/// [`Control::stop`] return.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// The running lifeboat, as the dashboard sees it.
+pub trait Control: Send + Sync + 'static {
+    /// The state of each service, TFTP first.
+    fn services(&self) -> Vec<ServiceStatus>;
+
+    /// Start `service`. `origin` says who asked (`web 10.0.0.5 (admin)`); the implementation
+    /// records the `ServiceStarted` event with it, since it also starts services on its own.
+    fn start(&self, service: Service, origin: String) -> BoxFuture<'_, Result<(), ControlError>>;
+
+    /// Stop `service`, closing its sockets, and record `ServiceStopped` with `origin`.
+    fn stop(&self, service: Service, origin: String) -> BoxFuture<'_, Result<(), ControlError>>;
+
+    /// The network interfaces of the machine with their addresses.
+    fn interfaces(&self) -> Vec<InterfaceInfo>;
+
+    /// The active DHCP/BOOTP leases.
+    fn leases(&self) -> Vec<LeaseView>;
+
+    /// Transfers running now, and those that ended in the last few seconds (with their
+    /// [`LiveTransfer::outcome`] set), so a watcher sees the last one reach 100 %.
+    fn live_transfers(&self) -> Vec<LiveTransfer>;
+
+    /// Whether a transfer reads or writes `file` now. `file` is relative to the TFTP root,
+    /// `/`-separated, as the store keeps it.
+    fn file_in_use(&self, file: &Path) -> bool;
+
+    /// Hosts or aliases changed in the store: apply them now.
+    fn reload(&self);
+
+    /// Counters since start.
+    fn metrics(&self) -> Metrics;
+}
+
+/// A service the dashboard can start and stop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Service {
+    Tftp,
+    Dhcp,
+}
+
+impl Service {
+    /// Every service, in the order the dashboard shows them.
+    pub const ALL: [Service; 2] = [Service::Tftp, Service::Dhcp];
+
+    /// The name in URLs and JSON: `tftp`, `dhcp`.
+    pub fn slug(self) -> &'static str {
+        match self {
+            Service::Tftp => "tftp",
+            Service::Dhcp => "dhcp",
+        }
+    }
+}
+
+impl fmt::Display for Service {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Service::Tftp => "TFTP",
+            Service::Dhcp => "DHCP",
+        })
+    }
+}
+
+/// A service name that is neither `tftp` nor `dhcp`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown service {0:?}: use tftp or dhcp")]
+pub struct UnknownService(pub String);
+
+impl FromStr for Service {
+    type Err = UnknownService;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "tftp" => Ok(Service::Tftp),
+            "dhcp" => Ok(Service::Dhcp),
+            _ => Err(UnknownService(s.to_owned())),
+        }
+    }
+}
+
+/// The state of one service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceStatus {
+    pub service: Service,
+    pub running: bool,
+    /// Where it listens, as text (`0.0.0.0:69`, `eth1 (10.0.0.1:67)`); empty when stopped.
+    pub listening: Vec<String>,
+    /// Anything a person should know: why it stopped, why it cannot start, its range.
+    pub detail: Option<String>,
+}
+
+/// A network interface of the machine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InterfaceInfo {
+    pub name: String,
+    /// Addresses with their prefix length, as text (`10.0.0.1/24`, `fe80::1/64`).
+    pub addresses: Vec<String>,
+    pub up: bool,
+}
+
+/// An active DHCP/BOOTP lease.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeaseView {
+    /// Lowercase `aa:bb:cc:dd:ee:ff`.
+    pub mac: String,
+    pub address: Ipv4Addr,
+    pub hostname: Option<String>,
+    /// Unix milliseconds; `None` never expires (BOOTP, infinite lease).
+    pub expires_at: Option<i64>,
+}
+
+/// A transfer in progress (or just ended).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LiveTransfer {
+    /// Unique among live transfers; stable while the transfer runs.
+    pub id: u64,
+    pub client: SocketAddr,
+    pub mac: Option<String>,
+    /// The name the client asked for, as it asked.
+    pub requested: String,
+    /// The file served or written, relative to the TFTP root, once known.
+    pub file: Option<String>,
+    pub direction: Direction,
+    pub bytes: u64,
+    /// The size of the file when known (reads; writes with `tsize`).
+    pub size: Option<u64>,
+    /// Unix milliseconds.
+    pub started_at: i64,
+    /// Bytes per second, averaged over the last seconds.
+    pub rate: u64,
+    /// `None` while it runs; how it ended for a transfer that just finished.
+    pub outcome: Option<TransferOutcome>,
+}
+
+/// Counters since lifeboat started, for `/metrics`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Metrics {
+    pub transfers_complete: u64,
+    pub transfers_failed: u64,
+    pub transfers_refused: u64,
+    pub transfers_not_found: u64,
+    pub transfers_options_declined: u64,
+    /// Payload bytes sent by TFTP (reads).
+    pub bytes_sent: u64,
+    /// Payload bytes received by TFTP (writes).
+    pub bytes_received: u64,
+    /// Requests refused before any transfer: allow-list, limits (all services).
+    pub refusals: u64,
+    pub active_leases: u64,
+    pub active_transfers: u64,
+    pub dhcp_replies: u64,
+}
+
+/// Why a service did not start or stop.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ControlError {
+    #[error("{0} is already running")]
+    AlreadyRunning(Service),
+
+    #[error("{0} is not running")]
+    NotRunning(Service),
+
+    /// The service is not configured, or cannot run here (`reason` says what to do).
+    #[error("{service} cannot start: {reason}")]
+    Unavailable { service: Service, reason: String },
+
+    #[error("{service}: {message}")]
+    Failed { service: Service, message: String },
+}

@@ -1,0 +1,122 @@
+//! The dashboard of lifeboat: server-rendered pages, a JSON API under `/api/v1`, Prometheus
+//! metrics and a Server-Sent Events stream of live transfers, over the store and the running
+//! services.
+//!
+//! **Invariant:** this crate holds no protocol logic and no SQL. It reads and changes the world
+//! through two doors only: the [`lifeboat_store::Store`] (hosts, aliases, image digests,
+//! history, events) and the [`Control`] trait that the binary implements (services, leases, live
+//! transfers, counters). Every request passes the gate in [`guard`] first; a dashboard without a
+//! password or token listens on loopback only ([`check_listen`]).
+//!
+//! Map:
+//! - [`config`]: [`WebConfig`], [`Auth`], [`check_listen`].
+//! - [`control`]: the [`Control`] trait and the data it returns.
+//! - `state`: [`WebState`], shared by every handler.
+//! - `guard`: authentication (session, token, loopback), same-origin and CSRF checks.
+//! - `session`, `password`, `throttle`: sessions and cookies, argon2 hashes, login slow-down.
+//! - `pages`: the HTML pages (askama templates in `web/templates`); `assets`: `web/static`,
+//!   compiled in.
+//! - `api`: the JSON API; `live`: the SSE stream; `metrics`: `/metrics`.
+//! - `actions`: the changes pages and API share (hosts, aliases, images, services), each
+//!   recorded as an event; `host_input`, `history`: checking what people type.
+//! - `images`, `digests`: files under the TFTP root and their cached SHA-256.
+//! - `headers`: CSP, frame and sniffing protection.
+
+mod actions;
+mod api;
+mod assets;
+pub mod config;
+pub mod control;
+mod digests;
+mod error;
+mod format;
+mod guard;
+mod headers;
+mod history;
+mod host_input;
+mod images;
+mod labels;
+mod live;
+mod metrics;
+mod pages;
+mod password;
+mod session;
+mod state;
+mod throttle;
+
+use std::future::IntoFuture;
+use std::io;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::Request;
+use axum::middleware::from_fn_with_state;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+pub use config::{Auth, DEFAULT_MAX_UPLOAD, WebConfig, check_listen};
+pub use control::{
+    BoxFuture, Control, ControlError, InterfaceInfo, LeaseView, LiveTransfer, Metrics, Service, ServiceStatus,
+    UnknownService,
+};
+pub use error::{FieldError, WebError};
+pub use password::{generate_token, hash_password};
+pub use state::WebState;
+
+use crate::error::{ApiError, AppError};
+use crate::pages::PageError;
+
+/// How long [`serve`] lets open requests finish after shutdown was asked (live streams never
+/// finish by themselves).
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
+
+/// The dashboard's routes over `state`, with the gate and the security headers.
+pub fn router(state: WebState) -> Router {
+    use pages::{events, hosts, images, leases, login, missing, overview, services, transfers};
+    let routes = Router::new()
+        .route("/", get(overview::page))
+        .route("/transfers", get(transfers::page))
+        .route("/hosts", get(hosts::list).post(hosts::create))
+        .route("/hosts/{id}", get(hosts::edit).post(hosts::update))
+        .route("/hosts/{id}/delete", post(hosts::delete))
+        .route("/images", get(images::page))
+        .route("/images/delete", post(images::delete))
+        .route("/leases", get(leases::page))
+        .route("/missing", get(missing::page))
+        .route("/aliases", post(missing::add))
+        .route("/aliases/delete", post(missing::delete))
+        .route("/events", get(events::page))
+        .route("/services/{service}/{action}", post(services::switch))
+        .route("/login", get(login::page).post(login::submit))
+        .route("/logout", post(login::logout))
+        .route("/metrics", get(metrics::metrics))
+        .route("/static/{file}", get(assets::asset))
+        .nest("/api/v1", api::routes())
+        .fallback(not_found)
+        .layer(from_fn_with_state(state.clone(), guard::gate));
+    headers::secure(routes).with_state(state)
+}
+
+async fn not_found(request: Request) -> Response {
+    let path = request.uri().path();
+    let error = AppError::NotFound(format!("nothing at {path}"));
+    if guard::is_api(path) { ApiError(error).into_response() } else { PageError(error).into_response() }
+}
+
+/// Serve `router` on `listener` until `shutdown` is cancelled; then give open requests a
+/// moment and return. Clients' addresses reach the handlers (for events and the login
+/// slow-down).
+pub async fn serve(listener: TcpListener, router: Router, shutdown: CancellationToken) -> io::Result<()> {
+    let app = router.into_make_service_with_connect_info::<SocketAddr>();
+    let server = axum::serve(listener, app).with_graceful_shutdown(shutdown.clone().cancelled_owned()).into_future();
+    tokio::select! {
+        result = server => result,
+        () = async {
+            shutdown.cancelled().await;
+            tokio::time::sleep(SHUTDOWN_GRACE).await;
+        } => Ok(()),
+    }
+}

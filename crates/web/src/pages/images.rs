@@ -1,0 +1,88 @@
+//! The images page: the files of the TFTP root with size and SHA-256, upload (by script, to
+//! the API) and delete.
+
+use askama::Template;
+use axum::Form;
+use axum::extract::State;
+use serde::Deserialize;
+
+use crate::actions;
+use crate::digests::{self, ListedImage};
+use crate::error::AppError;
+use crate::format;
+use crate::guard::Caller;
+use crate::pages::{Layout, PageResult, done, failed, render};
+use crate::state::WebState;
+
+pub(crate) struct ImageRow {
+    file: String,
+    size: String,
+    size_exact: u64,
+    modified: String,
+    sha256: Option<String>,
+    sha_short: String,
+    in_use: bool,
+}
+
+impl From<ListedImage> for ImageRow {
+    fn from(image: ListedImage) -> Self {
+        let modified_ms = image.file.modified_ns / 1_000_000;
+        ImageRow {
+            size: format::bytes(image.file.size),
+            size_exact: image.file.size,
+            modified: format::time(modified_ms),
+            sha_short: image.sha256.as_deref().map(format::short_digest).unwrap_or_default(),
+            sha256: image.sha256,
+            in_use: image.in_use,
+            file: image.file.file,
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "images.html")]
+struct ImagesPage {
+    layout: Layout,
+    /// Why there is no listing (no TFTP root, unreadable root).
+    problem: Option<String>,
+    root: String,
+    images: Vec<ImageRow>,
+    pending: bool,
+    max_upload: u64,
+    max_upload_text: String,
+}
+
+/// `GET /images`.
+pub(crate) async fn page(State(state): State<WebState>, caller: Caller) -> PageResult {
+    let (images, problem) = match digests::list_images(&state).await {
+        Ok(images) => (images.into_iter().map(ImageRow::from).collect(), None),
+        Err(error @ (AppError::Conflict(_) | AppError::Internal(_))) => (Vec::new(), Some(error.message())),
+        Err(error) => return Err(error.into()),
+    };
+    let pending = images.iter().any(|i: &ImageRow| i.sha256.is_none()) || state.digests().busy();
+    let max_upload = state.config().max_upload;
+    let page = ImagesPage {
+        layout: Layout::new(&state, &caller, "/images", "Images"),
+        problem,
+        root: state.config().tftp_root.as_ref().map(|r| r.display().to_string()).unwrap_or_default(),
+        images,
+        pending,
+        max_upload,
+        max_upload_text: format::bytes(max_upload),
+    };
+    Ok(render(&page))
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct DeleteForm {
+    #[serde(default)]
+    file: String,
+}
+
+/// `POST /images/delete` with field `file`.
+pub(crate) async fn delete(State(state): State<WebState>, caller: Caller, Form(form): Form<DeleteForm>) -> PageResult {
+    Ok(match actions::delete_image(&state, &caller, &form.file).await {
+        Ok(file) => done(&state, &caller, "/images", true, format!("{file} deleted.")),
+        Err(error) => failed(&state, &caller, "/images", error),
+    })
+}

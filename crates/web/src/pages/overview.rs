@@ -1,0 +1,71 @@
+//! The overview: the last request, the services with their start/stop buttons, live
+//! transfers, recent requests and the network interfaces.
+
+use askama::Template;
+use axum::extract::State;
+use lifeboat_store::TransferFilter;
+
+use crate::control::{InterfaceInfo, Service, ServiceStatus};
+use crate::guard::Caller;
+use crate::history::TransferRow;
+use crate::live::{self, LiveRow};
+use crate::pages::{Layout, PageResult, render};
+use crate::state::{WebState, now_ms};
+
+/// How many recent requests the overview lists.
+const RECENT: u32 = 15;
+
+/// How many missing names the overview counts at most.
+const MISSING: u32 = 100;
+
+pub(crate) struct ServiceView {
+    name: String,
+    slug: &'static str,
+    running: bool,
+    listening: Vec<String>,
+    detail: Option<String>,
+}
+
+impl From<ServiceStatus> for ServiceView {
+    fn from(s: ServiceStatus) -> Self {
+        ServiceView {
+            name: s.service.to_string(),
+            slug: Service::slug(s.service),
+            running: s.running,
+            listening: s.listening,
+            detail: s.detail,
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "overview.html")]
+struct OverviewPage {
+    layout: Layout,
+    latest: Option<TransferRow>,
+    services: Vec<ServiceView>,
+    live: Vec<LiveRow>,
+    recent: Vec<TransferRow>,
+    missing_count: usize,
+    interfaces: Vec<InterfaceInfo>,
+}
+
+/// `GET /`.
+pub(crate) async fn page(State(state): State<WebState>, caller: Caller) -> PageResult {
+    let now = now_ms();
+    let everything = TransferFilter { mac: None, file: None, outcome: None, since: None, until: None };
+    let recent = state.store().transfers_page(&everything, None, RECENT).await?;
+    let latest = recent.items.first().map(|t| TransferRow::new(t, now));
+    let recent: Vec<TransferRow> = recent.items.iter().map(|t| TransferRow::new(t, now)).collect();
+    let missing_count = state.store().missing_files(MISSING).await?.len();
+    let page = OverviewPage {
+        layout: Layout::new(&state, &caller, "/", "Overview"),
+        latest,
+        services: state.control().services().into_iter().map(ServiceView::from).collect(),
+        live: live::rows(&state),
+        recent,
+        missing_count,
+        interfaces: state.control().interfaces(),
+    };
+    Ok(render(&page))
+}

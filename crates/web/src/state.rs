@@ -1,0 +1,88 @@
+//! The state every handler shares: the store, the log writer, the running services and the
+//! dashboard's own bookkeeping (sessions, login throttle, digest jobs).
+//!
+//! **Invariant:** cloning is cheap (one `Arc`), and all mutable parts are behind their own locks,
+//! none of which is held across an `.await`.
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use lifeboat_store::{Event, EventKind, LogWriter, Store};
+
+use crate::config::WebConfig;
+use crate::control::Control;
+use crate::digests::Digests;
+use crate::session::Sessions;
+use crate::throttle::LoginThrottle;
+
+/// Everything the dashboard's handlers need. Build it with [`WebState::new`] and give it to
+/// [`crate::router`].
+#[derive(Clone)]
+pub struct WebState {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Store,
+    log: LogWriter,
+    control: Arc<dyn Control>,
+    config: WebConfig,
+    sessions: Sessions,
+    logins: LoginThrottle,
+    digests: Digests,
+}
+
+impl WebState {
+    /// The state over an open store, its log writer (events go through it) and the running
+    /// services. Call [`crate::check_listen`] on `config` before serving.
+    pub fn new(store: Store, log: LogWriter, control: Arc<dyn Control>, config: WebConfig) -> WebState {
+        let inner = Inner {
+            store,
+            log,
+            control,
+            config,
+            sessions: Sessions::default(),
+            logins: LoginThrottle::default(),
+            digests: Digests::default(),
+        };
+        WebState { inner: Arc::new(inner) }
+    }
+
+    pub(crate) fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    pub(crate) fn log(&self) -> &LogWriter {
+        &self.inner.log
+    }
+
+    pub(crate) fn control(&self) -> &dyn Control {
+        self.inner.control.as_ref()
+    }
+
+    pub(crate) fn config(&self) -> &WebConfig {
+        &self.inner.config
+    }
+
+    pub(crate) fn sessions(&self) -> &Sessions {
+        &self.inner.sessions
+    }
+
+    pub(crate) fn logins(&self) -> &LoginThrottle {
+        &self.inner.logins
+    }
+
+    pub(crate) fn digests(&self) -> &Digests {
+        &self.inner.digests
+    }
+
+    /// Record an event through the log writer (never waits).
+    pub(crate) fn record(&self, kind: EventKind, origin: &str, detail: String) {
+        self.inner.log.event(Event { at: now_ms(), kind, origin: origin.to_owned(), detail });
+    }
+}
+
+/// Unix milliseconds now.
+pub(crate) fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}

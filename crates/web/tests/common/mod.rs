@@ -1,0 +1,334 @@
+//! The test harness of the dashboard: a fake [`Control`], an in-memory store, and an [`App`]
+//! that sends requests through the router with `oneshot`, like a browser with a cookie jar.
+#![allow(dead_code, unreachable_pub)]
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::body::{Body, to_bytes};
+use axum::extract::ConnectInfo;
+use axum::http::header::{CONTENT_TYPE, COOKIE, HOST, SET_COOKIE};
+use axum::http::{HeaderMap, Method, Request, StatusCode};
+use lifeboat_store::{Direction, LogWriter, Store, TransferOutcome, TransferRecord};
+use lifeboat_web::{
+    Auth, BoxFuture, Control, ControlError, InterfaceInfo, LeaseView, LiveTransfer, Metrics, Service, ServiceStatus,
+    WebConfig, WebState, router,
+};
+use tempfile::TempDir;
+use tower::ServiceExt;
+
+/// What the fake services remember.
+#[derive(Debug, Default)]
+pub struct FakeState {
+    pub tftp: bool,
+    pub dhcp: bool,
+    /// `(start|stop, service, origin)` of every call.
+    pub calls: Vec<(&'static str, Service, String)>,
+    pub reloads: usize,
+    pub live: Vec<LiveTransfer>,
+    pub leases: Vec<LeaseView>,
+    pub in_use: Vec<String>,
+    pub metrics: Metrics,
+}
+
+/// A [`Control`] that only remembers.
+#[derive(Debug, Default)]
+pub struct FakeControl {
+    pub state: Mutex<FakeState>,
+}
+
+impl FakeControl {
+    pub fn lock(&self) -> std::sync::MutexGuard<'_, FakeState> {
+        self.state.lock().unwrap()
+    }
+}
+
+impl Control for FakeControl {
+    fn services(&self) -> Vec<ServiceStatus> {
+        let state = self.lock();
+        vec![
+            ServiceStatus {
+                service: Service::Tftp,
+                running: state.tftp,
+                listening: if state.tftp { vec!["0.0.0.0:69".into(), "[::]:69".into()] } else { vec![] },
+                detail: None,
+            },
+            ServiceStatus {
+                service: Service::Dhcp,
+                running: state.dhcp,
+                listening: if state.dhcp { vec!["eth1 (10.9.0.1:67)".into()] } else { vec![] },
+                detail: Some("range 10.9.0.100 – 10.9.0.200".into()),
+            },
+        ]
+    }
+
+    fn start(&self, service: Service, origin: String) -> BoxFuture<'_, Result<(), ControlError>> {
+        Box::pin(async move {
+            let mut state = self.lock();
+            state.calls.push(("start", service, origin));
+            let running = match service {
+                Service::Tftp => &mut state.tftp,
+                Service::Dhcp => &mut state.dhcp,
+            };
+            if *running {
+                return Err(ControlError::AlreadyRunning(service));
+            }
+            *running = true;
+            Ok(())
+        })
+    }
+
+    fn stop(&self, service: Service, origin: String) -> BoxFuture<'_, Result<(), ControlError>> {
+        Box::pin(async move {
+            let mut state = self.lock();
+            state.calls.push(("stop", service, origin));
+            let running = match service {
+                Service::Tftp => &mut state.tftp,
+                Service::Dhcp => &mut state.dhcp,
+            };
+            if !*running {
+                return Err(ControlError::NotRunning(service));
+            }
+            *running = false;
+            Ok(())
+        })
+    }
+
+    fn interfaces(&self) -> Vec<InterfaceInfo> {
+        vec![
+            InterfaceInfo { name: "lo".into(), addresses: vec!["127.0.0.1/8".into(), "::1/128".into()], up: true },
+            InterfaceInfo { name: "eth1".into(), addresses: vec!["10.9.0.1/24".into()], up: true },
+            InterfaceInfo { name: "wlan0".into(), addresses: vec![], up: false },
+        ]
+    }
+
+    fn leases(&self) -> Vec<LeaseView> {
+        self.lock().leases.clone()
+    }
+
+    fn live_transfers(&self) -> Vec<LiveTransfer> {
+        self.lock().live.clone()
+    }
+
+    fn file_in_use(&self, file: &Path) -> bool {
+        self.lock().in_use.iter().any(|f| Path::new(f) == file)
+    }
+
+    fn reload(&self) {
+        self.lock().reloads += 1;
+    }
+
+    fn metrics(&self) -> Metrics {
+        self.lock().metrics.clone()
+    }
+}
+
+/// A response, read whole.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: String,
+}
+
+impl Reply {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+
+    pub fn header(&self, name: &str) -> &str {
+        self.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("")
+    }
+
+    /// Panics unless the body contains every one of `needles`.
+    pub fn assert_contains(&self, needles: &[&str]) {
+        for needle in needles {
+            assert!(self.body.contains(needle), "{needle:?} missing from the page:\n{}", self.body);
+        }
+    }
+}
+
+/// The dashboard over an in-memory store, a fake control and a temporary TFTP root, used like a
+/// browser: it keeps the session cookie and names the host in every request.
+pub struct App {
+    pub router: Router,
+    pub store: Store,
+    pub log: LogWriter,
+    pub control: Arc<FakeControl>,
+    pub root: TempDir,
+    pub host: String,
+    pub client: SocketAddr,
+    cookie: Mutex<Option<String>>,
+}
+
+/// The upload limit of test apps.
+pub const MAX_UPLOAD: u64 = 64 * 1024;
+
+impl App {
+    pub async fn new(auth: Auth) -> App {
+        let listen: SocketAddr = match auth {
+            Auth::LoopbackOnly => "127.0.0.1:8080".parse().unwrap(),
+            _ => "0.0.0.0:8080".parse().unwrap(),
+        };
+        let store = Store::open_memory().await.expect("in-memory store");
+        let log = LogWriter::spawn(store.clone());
+        let control = Arc::new(FakeControl::default());
+        let root = tempfile::tempdir().expect("temp dir");
+        let config = WebConfig { listen, auth, tftp_root: Some(root.path().to_path_buf()), max_upload: MAX_UPLOAD };
+        lifeboat_web::check_listen(&config).expect("valid config");
+        let state = WebState::new(store.clone(), log.clone(), control.clone(), config);
+        App {
+            router: router(state),
+            store,
+            log,
+            control,
+            root,
+            host: "127.0.0.1:8080".into(),
+            client: "127.0.0.1:50000".parse().unwrap(),
+            cookie: Mutex::new(None),
+        }
+    }
+
+    /// A dashboard with no login, on loopback.
+    pub async fn local() -> App {
+        App::new(Auth::LoopbackOnly).await
+    }
+
+    /// Send `request` as this browser (Host, client address, cookie), remembering a new cookie.
+    pub async fn send(&self, mut request: Request<Body>) -> Reply {
+        if !request.headers().contains_key(HOST) {
+            request.headers_mut().insert(HOST, self.host.parse().unwrap());
+        }
+        if let Some(cookie) = self.cookie.lock().unwrap().clone() {
+            request.headers_mut().insert(COOKIE, cookie.parse().unwrap());
+        }
+        request.extensions_mut().insert(ConnectInfo(self.client));
+        let response = self.router.clone().oneshot(request).await.expect("infallible router");
+        for value in response.headers().get_all(SET_COOKIE) {
+            let value = value.to_str().unwrap();
+            let pair = value.split(';').next().unwrap().to_owned();
+            *self.cookie.lock().unwrap() = if pair.ends_with('=') { None } else { Some(pair) };
+        }
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = to_bytes(response.into_body(), usize::MAX).await.expect("body");
+        Reply { status, headers, body: String::from_utf8_lossy(&body).into_owned() }
+    }
+
+    pub fn forget_cookie(&self) {
+        *self.cookie.lock().unwrap() = None;
+    }
+
+    pub fn cookie(&self) -> Option<String> {
+        self.cookie.lock().unwrap().clone()
+    }
+
+    pub async fn get(&self, path: &str) -> Reply {
+        self.send(Request::get(path).body(Body::empty()).unwrap()).await
+    }
+
+    /// The CSRF token of this browser's session.
+    pub async fn csrf(&self) -> String {
+        let reply = self.get("/api/v1/session").await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+        reply.json()["csrf_token"].as_str().unwrap().to_owned()
+    }
+
+    /// Post an HTML form with this session's CSRF token.
+    pub async fn form(&self, path: &str, fields: &[(&str, &str)]) -> Reply {
+        let csrf = self.csrf().await;
+        let mut all = vec![("csrf", csrf.as_str())];
+        all.extend_from_slice(fields);
+        self.form_raw(path, &encode_form(&all)).await
+    }
+
+    /// Post an already encoded form body, as is.
+    pub async fn form_raw(&self, path: &str, body: &str) -> Reply {
+        let request = Request::post(path)
+            .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from(body.to_owned()))
+            .unwrap();
+        self.send(request).await
+    }
+
+    /// A JSON API call with this session's CSRF token.
+    pub async fn api(&self, method: Method, path: &str, body: Option<serde_json::Value>) -> Reply {
+        let csrf = self.csrf().await;
+        let mut request = Request::builder().method(method).uri(path).header("x-csrf-token", csrf);
+        let body = match body {
+            Some(json) => {
+                request = request.header(CONTENT_TYPE, "application/json");
+                Body::from(json.to_string())
+            }
+            None => Body::empty(),
+        };
+        self.send(request.body(body).unwrap()).await
+    }
+
+    /// Upload `bytes` as image `name` through the API.
+    pub async fn upload(&self, name: &str, bytes: Vec<u8>) -> Reply {
+        let csrf = self.csrf().await;
+        let request = Request::put(format!("/api/v1/images/{name}"))
+            .header("x-csrf-token", csrf)
+            .header(CONTENT_TYPE, "application/octet-stream")
+            .header("content-length", bytes.len())
+            .body(Body::from(bytes))
+            .unwrap();
+        self.send(request).await
+    }
+
+    /// Wait until every event submitted so far is in the store.
+    pub async fn flush(&self) {
+        self.log.flush().await;
+    }
+
+    /// The kinds and details of the stored events, newest first.
+    pub async fn events(&self) -> Vec<(String, String, String)> {
+        self.flush().await;
+        let page = self.store.events_page(None, 100).await.unwrap();
+        page.items.into_iter().map(|e| (e.event.kind.to_string(), e.event.origin, e.event.detail)).collect()
+    }
+}
+
+/// `application/x-www-form-urlencoded` of `fields`.
+pub fn encode_form(fields: &[(&str, &str)]) -> String {
+    fields.iter().map(|(k, v)| format!("{}={}", encode(k), encode(v))).collect::<Vec<_>>().join("&")
+}
+
+fn encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            b' ' => "+".into(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// A finished transfer for seeding the history.
+pub fn transfer(at: i64, mac: Option<&str>, requested: &str, outcome: TransferOutcome) -> TransferRecord {
+    let found = outcome != TransferOutcome::NotFound;
+    TransferRecord {
+        started_at: at - 1500,
+        ended_at: at,
+        client: SocketAddr::from((Ipv4Addr::new(192, 168, 0, 66), 2070)),
+        mac: mac.map(str::to_owned),
+        requested: requested.to_owned(),
+        file: found.then(|| requested.trim_start_matches('/').to_owned()),
+        direction: Direction::Read,
+        bytes: if found { 4_194_304 } else { 0 },
+        size: found.then_some(4_194_304),
+        blksize: 1468,
+        windowsize: 4,
+        retransmits: 2,
+        outcome,
+        error: (outcome == TransferOutcome::NotFound).then(|| "File not found".to_owned()),
+    }
+}
+
+/// Unix milliseconds now.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64
+}
