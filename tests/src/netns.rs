@@ -30,6 +30,9 @@ static NEXT_SUBNET: AtomicU32 = AtomicU32::new(0);
 pub struct Netns {
     name: String,
     pub(crate) impairments: Mutex<Impairments>,
+    /// The working directory of every command run inside: files a program creates by default
+    /// (lifeboat's `lifeboat.db`) land here and go away with the namespace.
+    scratch: tempfile::TempDir,
 }
 
 impl std::fmt::Debug for Netns {
@@ -46,7 +49,8 @@ impl Netns {
         let n = NEXT_NS.fetch_add(1, Ordering::Relaxed);
         let name = format!("{PREFIX}{}-{n}", std::process::id());
         admin(&["ip", "netns", "add", &name]);
-        let ns = Netns { name, impairments: Mutex::new(Impairments::default()) };
+        let scratch = tempfile::tempdir().expect("a scratch directory for the namespace");
+        let ns = Netns { name, impairments: Mutex::new(Impairments::default()), scratch };
         admin(&["ip", "-n", &ns.name, "link", "set", "lo", "up"]);
         ns
     }
@@ -55,11 +59,17 @@ impl Netns {
         &self.name
     }
 
+    /// The namespace's scratch directory (the working directory of commands run inside).
+    pub fn scratch(&self) -> &std::path::Path {
+        self.scratch.path()
+    }
+
     /// `ip netns exec NAME argv...` as a [`Command`], ready for env vars or a working directory.
     pub fn command<S: AsRef<OsStr>>(&self, argv: &[S]) -> Command {
         let mut command = Command::new("ip");
         command.args(["netns", "exec", &self.name]);
         command.args(argv);
+        command.current_dir(self.scratch.path());
         command
     }
 

@@ -24,6 +24,9 @@ pub(crate) enum Command {
     Get(GetArgs),
     /// Upload a file to a TFTP server (for example a router in recovery mode).
     Put(PutArgs),
+    /// Set the dashboard's password (read from the terminal, or from standard input when it is
+    /// not a terminal). Only its argon2 hash is stored, in the database.
+    Passwd(PasswdArgs),
 }
 
 #[derive(Debug, Args, Default)]
@@ -101,9 +104,31 @@ pub(crate) struct ServeArgs {
     /// Serve DHCP without first checking that no other DHCP server answers on the segment.
     #[arg(long)]
     pub(crate) dhcp_authoritative: bool,
-    /// The SQLite database of leases (default lifeboat.db in the working directory).
+    /// The SQLite database of leases, hosts and transfer history (default lifeboat.db in the
+    /// working directory).
     #[arg(long, value_name = "FILE")]
     pub(crate) db: Option<PathBuf>,
+    /// Where the dashboard listens (default 127.0.0.1:8080). Beyond loopback it needs a password
+    /// (`lifeboat passwd`) or --web-token.
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub(crate) web_listen: Option<String>,
+    /// Without a password, protect a dashboard beyond loopback with a random token printed at
+    /// start-up.
+    #[arg(long)]
+    pub(crate) web_token: bool,
+    /// Run without the dashboard.
+    #[arg(long, conflicts_with_all = ["web_listen", "web_token"])]
+    pub(crate) no_web: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct PasswdArgs {
+    /// The database that `lifeboat serve` uses (default lifeboat.db in the working directory).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) db: Option<PathBuf>,
+    /// Remove the password instead: the dashboard then only runs on loopback (or with a token).
+    #[arg(long)]
+    pub(crate) remove: bool,
 }
 
 /// Options shared by `get` and `put`.

@@ -1,16 +1,24 @@
 //! The glue between the DHCP server and the SQLite store: lease types converted both ways, and
 //! the store's write-behind writer as the server's [`LeaseSink`].
 
+use std::sync::Arc;
+
 use lifeboat_dhcp::{ClientKey, Lease, LeaseChange};
 use lifeboat_server::{LeaseSink, Persisted};
 use lifeboat_store::{Lease as StoredLease, LeaseChange as StoredChange, LeaseWriter};
 
-/// Persists lease changes through the group-commit writer.
-pub(crate) struct StoreSink(pub(crate) LeaseWriter);
+use crate::lease_book::LeaseBook;
+
+/// Persists lease changes through the group-commit writer, and keeps the lease book in step.
+pub(crate) struct StoreSink {
+    pub(crate) writer: LeaseWriter,
+    pub(crate) book: Arc<LeaseBook>,
+}
 
 impl LeaseSink for StoreSink {
     fn persist(&self, change: LeaseChange) -> Persisted {
-        let committed = self.0.submit(to_stored(change));
+        self.book.record(&change);
+        let committed = self.writer.submit(to_stored(change));
         Box::pin(async move { committed.await.map_err(|e| e.to_string()) })
     }
 }

@@ -1,12 +1,19 @@
 //! `lifeboat`: the binary. It parses the command line, sets up logging and signals, and hands
 //! over to `lifeboat-server`. Errors end here as one readable message and exit status 1.
 
+mod activity;
 mod cli;
+mod dashboard;
 mod dhcp_settings;
+mod host_directory;
+mod lease_book;
 mod lease_store;
+mod passwd;
 mod serve;
+mod services;
 mod settings;
 mod transfer;
+mod web_settings;
 
 use std::process::ExitCode;
 
@@ -29,6 +36,7 @@ fn main() -> ExitCode {
             Command::Serve(args) => serve::run(*args).await,
             Command::Get(args) => transfer::get(args).await,
             Command::Put(args) => transfer::put(args).await,
+            Command::Passwd(args) => passwd::run(args).await,
         }
     });
     match result {

@@ -1,17 +1,21 @@
-//! `lifeboat serve`: start the servers and stop them cleanly on SIGINT or SIGTERM (lifeboat
-//! may be PID 1 in a container, where nobody else handles signals).
+//! `lifeboat serve`: open the database, start the configured servers and the dashboard, and stop
+//! them cleanly on SIGINT or SIGTERM (lifeboat may be PID 1 in a container, where nobody else
+//! handles signals).
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use lifeboat_server::{DhcpServer, TftpServer};
-use lifeboat_store::{LeaseWriter, Store};
+use lifeboat_store::{LeaseWriter, LogWriter, Store};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
+use crate::activity::Activity;
 use crate::cli::ServeArgs;
-use crate::lease_store::{StoreSink, from_stored};
+use crate::dashboard::{self, Lifeboat};
+use crate::host_directory::HostDirectory;
+use crate::lease_book::LeaseBook;
+use crate::services::{Parts, Services};
 use crate::settings;
 
 pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
@@ -23,38 +27,55 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
     watch_signals(shutdown.clone())?;
 
-    // Bind everything before serving anything, so a mistake stops start-up as a whole.
-    let tftp = match config.tftp {
-        Some(tftp) => Some(TftpServer::bind(tftp).context("cannot start the TFTP server")?),
-        None => None,
-    };
-    let mut writer = None;
-    let dhcp = match config.dhcp {
-        Some(dhcp) => {
-            let store = Store::open(&config.db).await?;
-            let leases = store.load_leases().await?;
-            tracing::info!("{} leases loaded from {}", leases.len(), config.db.display());
-            let lease_writer = LeaseWriter::spawn(store);
-            writer = Some(lease_writer.clone());
-            let sink = Arc::new(StoreSink(lease_writer));
-            let leases = leases.into_iter().map(from_stored).collect();
-            Some(DhcpServer::start(dhcp, leases, sink).await.context("cannot start the DHCP server")?)
-        }
-        None => None,
-    };
+    let store = Store::open(&config.db).await?;
+    let directory = Arc::new(HostDirectory::default());
+    directory.reload(&store).await?;
+    let log = LogWriter::spawn(store.clone());
+    let book = Arc::new(LeaseBook::default());
+    // The server reports files under the root as it resolved it; the history keeps them relative.
+    let root = config.tftp.as_ref().map(|tftp| std::fs::canonicalize(&tftp.root).unwrap_or_else(|_| tftp.root.clone()));
+    let activity = Arc::new(Activity::new(
+        root.clone().unwrap_or_else(PathBuf::new),
+        log.clone(),
+        Arc::clone(&book),
+        Arc::clone(&directory),
+    ));
+    let leases = LeaseWriter::spawn(store.clone());
+    let parts = Arc::new(Parts { store, leases: leases.clone(), log: log.clone(), book, directory, activity });
+    let services = Arc::new(Services::new(config.tftp, config.dhcp, Arc::clone(&parts)));
 
-    let tasks = TaskTracker::new();
-    if let Some(server) = tftp {
-        tasks.spawn(server.run(shutdown.clone()));
-    }
-    if let Some(server) = dhcp {
-        tasks.spawn(server.run(shutdown.clone()));
-    }
-    tasks.close();
-    tasks.wait().await;
-    if let Some(writer) = writer {
-        // Replies waiting for their lease are answered or dropped; queued leases are committed.
-        writer.shutdown().await;
+    // Everything the configuration asks for starts, or nothing does: a mistake stops start-up.
+    let started = start_configured(&services).await;
+    let dashboard = match (&started, &config.web) {
+        (Ok(()), Some(web)) => {
+            let lifeboat = Arc::new(Lifeboat { services: Arc::clone(&services), parts: Arc::clone(&parts) });
+            dashboard::start(web, root.as_deref(), lifeboat, shutdown.clone()).await.map(Some)
+        }
+        (Ok(()), None) => Ok(None),
+        (Err(_), _) => Ok(None),
+    };
+    let outcome = match (started, dashboard) {
+        (Ok(()), Ok(dashboard)) => {
+            shutdown.cancelled().await;
+            if let Some(dashboard) = dashboard {
+                // It ends within its grace period once `shutdown` is cancelled.
+                let _ = dashboard.await;
+            }
+            Ok(())
+        }
+        (Err(error), _) | (_, Err(error)) => Err(error),
+    };
+    services.stop_all("lifeboat stopping").await;
+    // Replies waiting for their lease are answered or dropped; queued leases and records are
+    // committed.
+    leases.shutdown().await;
+    log.shutdown().await;
+    outcome
+}
+
+async fn start_configured(services: &Services) -> anyhow::Result<()> {
+    for service in services.configured() {
+        services.start(service, "command line").await.with_context(|| format!("cannot start the {service} server"))?;
     }
     Ok(())
 }

@@ -15,7 +15,9 @@ use lifeboat_tftp::options::{MAX_BLKSIZE, MIN_BLKSIZE};
 use serde::Deserialize;
 
 use crate::cli::ServeArgs;
+use crate::dashboard::DashboardConfig;
 use crate::dhcp_settings::{FileDhcp, dhcp_section};
+use crate::web_settings::{FileWeb, web_section};
 
 /// Where the database goes when neither `--db` nor `db` in the file says.
 pub(crate) const DEFAULT_DB: &str = "lifeboat.db";
@@ -24,12 +26,14 @@ pub(crate) const DEFAULT_DB: &str = "lifeboat.db";
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct FileConfig {
-    /// The SQLite database (leases).
+    /// The SQLite database (leases, hosts, transfer history, the dashboard's password hash).
     pub(crate) db: Option<PathBuf>,
     #[serde(default)]
     pub(crate) tftp: FileTftp,
     #[serde(default)]
     pub(crate) dhcp: FileDhcp,
+    #[serde(default)]
+    pub(crate) web: FileWeb,
 }
 
 /// What `lifeboat serve` runs. At least one of the servers is on.
@@ -37,6 +41,8 @@ pub(crate) struct FileConfig {
 pub(crate) struct ServeConfig {
     pub(crate) tftp: Option<TftpConfig>,
     pub(crate) dhcp: Option<lifeboat_server::DhcpConfig>,
+    /// The dashboard; `None` when it is turned off.
+    pub(crate) web: Option<DashboardConfig>,
     pub(crate) db: PathBuf,
 }
 
@@ -91,6 +97,7 @@ pub(crate) fn serve_config(file: FileConfig, args: &ServeArgs) -> Result<ServeCo
     let mut problems = Vec::new();
     let tftp = tftp_section(file.tftp, args, &mut problems);
     let dhcp = dhcp_section(file.dhcp, args, &mut problems);
+    let web = web_section(file.web, args, &mut problems);
     if tftp.is_none() && dhcp.is_none() && problems.is_empty() {
         problems.push(
             "nothing to serve: pass --tftp-root DIR for TFTP and/or --dhcp-range RANGE for DHCP (or set tftp.root / dhcp.ranges in the configuration file)"
@@ -98,7 +105,7 @@ pub(crate) fn serve_config(file: FileConfig, args: &ServeArgs) -> Result<ServeCo
         );
     }
     let db = args.db.clone().or(file.db).unwrap_or_else(|| PathBuf::from(DEFAULT_DB));
-    if problems.is_empty() { Ok(ServeConfig { tftp, dhcp, db }) } else { Err(ConfigErrors { problems }) }
+    if problems.is_empty() { Ok(ServeConfig { tftp, dhcp, web, db }) } else { Err(ConfigErrors { problems }) }
 }
 
 /// The TFTP server's configuration, or `None` when no root is set (TFTP off).

@@ -2,6 +2,8 @@
 //! straight to a hardware address.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use lifeboat_dhcp::destination::{CLIENT_PORT, PXE_PORT, SERVER_PORT};
 use lifeboat_dhcp::{Arrival, Destination, Reply};
@@ -17,6 +19,8 @@ pub(crate) struct ReplySender {
     /// For replies to clients without an address; `None` without `CAP_NET_RAW`, and then those
     /// replies are broadcast instead.
     pub(crate) frames: Option<FrameSender>,
+    /// Replies sent so far.
+    pub(crate) sent: Arc<AtomicU64>,
 }
 
 impl ReplySender {
@@ -47,8 +51,11 @@ impl ReplySender {
                 }
             }
         };
-        if let Err(e) = result {
-            tracing::warn!("DHCP reply to {:?} could not be sent: {e}", reply.to);
+        match result {
+            Ok(_) => {
+                self.sent.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(e) => tracing::warn!("DHCP reply to {:?} could not be sent: {e}", reply.to),
         }
     }
 }

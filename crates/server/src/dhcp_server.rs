@@ -7,6 +7,7 @@ use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use futures_util::StreamExt as _;
@@ -62,6 +63,8 @@ pub struct DhcpServer {
     /// The reservations of the configuration; the dashboard's hosts come on top.
     configured: Vec<Reservation>,
     hosts: Option<watch::Receiver<DhcpHosts>>,
+    /// What it serves, for people: `lab0 10.7.0.1 (10.7.0.0/24)`, `relayed 10.8.0.0/24`.
+    serving: Vec<String>,
 }
 
 impl std::fmt::Debug for DhcpServer {
@@ -93,10 +96,15 @@ impl DhcpServer {
         let scopes = resolve(&config.ranges, &addrs, &config.interfaces)?;
 
         let mut answer_on = HashSet::new();
+        let mut serving = Vec::new();
         for scope in &scopes {
-            let Reach::Local { interface, index, address } = &scope.reach else { continue };
-            answer_on.insert(*index);
             let kind = if scope.proxy { "proxyDHCP" } else { "DHCP" };
+            let Reach::Local { interface, index, address } = &scope.reach else {
+                serving.push(format!("{kind} relayed {}", scope.subnet));
+                continue;
+            };
+            serving.push(format!("{kind} {interface} {address} ({})", scope.subnet));
+            answer_on.insert(*index);
             let pools: Vec<&str> = scope.pools.iter().map(|p| p.text.as_str()).collect();
             tracing::info!("{kind} on {interface} ({address}, subnet {}) {}", scope.subnet, pools.join(" "));
             if !scope.proxy && !config.authoritative {
@@ -142,12 +150,23 @@ impl DhcpServer {
         let responder = Responder::new(settings, leases);
         Ok(DhcpServer {
             responder,
-            sender: Arc::new(ReplySender { dhcp, pxe, frames }),
+            sender: Arc::new(ReplySender { dhcp, pxe, frames, sent: Arc::default() }),
             answer_on,
             sink,
             configured: config.reservations,
             hosts: None,
+            serving,
         })
+    }
+
+    /// What this server answers, one line per range: interface, address and subnet.
+    pub fn serving(&self) -> &[String] {
+        &self.serving
+    }
+
+    /// The number of replies sent so far, counting on while it runs.
+    pub fn replies_sent(&self) -> Arc<AtomicU64> {
+        Arc::clone(&self.sender.sent)
     }
 
     /// Follow the dashboard's hosts: the current value applies now, every later one as soon as

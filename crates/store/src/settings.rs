@@ -25,4 +25,14 @@ impl Store {
             .map_err(|e| self.error("save a setting", e))?;
         Ok(())
     }
+
+    /// Forget `key`. True when it was set.
+    pub async fn remove_setting(&self, key: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM settings WHERE key = ?")
+            .bind(key)
+            .execute(self.pool())
+            .await
+            .map_err(|e| self.error("remove a setting", e))?;
+        Ok(done.rows_affected() > 0)
+    }
 }

@@ -64,6 +64,9 @@ async fn settings_are_absent_until_set_and_replaced_when_set_again(pool: SqliteP
         bounded("get", store.setting("web_password_hash")).await.expect("get"),
         Some("$argon2id$two".to_owned())
     );
+    assert!(bounded("remove", store.remove_setting("web_password_hash")).await.expect("remove"));
+    assert!(!bounded("remove", store.remove_setting("web_password_hash")).await.expect("remove again"));
+    assert_eq!(bounded("get", store.setting("web_password_hash")).await.expect("get"), None);
 }
 
 #[sqlx::test(migrations = "../../migrations")]

@@ -1,0 +1,266 @@
+//! What TFTP is doing, for the dashboard and the history: the observer of the TFTP server. It
+//! keeps the live transfers (and those that ended a moment ago), counts outcomes and bytes, knows
+//! the MAC of each client (DHCP lease, else the kernel's neighbour table), picks a host's image
+//! for the names the host asks for, and hands every record to the store's log writer.
+//!
+//! **Invariant:** nothing here waits: the observer runs on transfer threads, so it only takes
+//! short locks and queues records ([`LogWriter`] drops and counts when its queue is full).
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use lifeboat_server::{LiveTransfer as Running, RefusedRequest, TftpObserver, TransferReport, Way};
+use lifeboat_store::{Direction, Event, EventKind, LogWriter, TransferOutcome, TransferRecord};
+use lifeboat_tftp::Outcome;
+use lifeboat_web::{LiveTransfer, Metrics};
+
+use crate::host_directory::HostDirectory;
+use crate::lease_book::LeaseBook;
+
+/// How long a finished transfer stays in the live list, so a watcher sees it reach its end.
+const LINGER: Duration = Duration::from_secs(10);
+
+/// The rate shown is measured over at least this long.
+const RATE_WINDOW: Duration = Duration::from_secs(1);
+
+pub(crate) struct Activity {
+    root: PathBuf,
+    log: LogWriter,
+    leases: Arc<LeaseBook>,
+    directory: Arc<HostDirectory>,
+    live: Mutex<HashMap<u64, Entry>>,
+    counters: Counters,
+}
+
+struct Entry {
+    transfer: Arc<Running>,
+    mac: Option<String>,
+    /// The last rate sample: when, and the bytes moved by then.
+    sample: (Instant, u64),
+    rate: u64,
+    /// Set when it ended: when, and how.
+    ended: Option<(Instant, TransferOutcome)>,
+}
+
+#[derive(Default)]
+struct Counters {
+    complete: AtomicU64,
+    failed: AtomicU64,
+    refused: AtomicU64,
+    not_found: AtomicU64,
+    options_declined: AtomicU64,
+    bytes_sent: AtomicU64,
+    bytes_received: AtomicU64,
+}
+
+impl Activity {
+    pub(crate) fn new(
+        root: PathBuf,
+        log: LogWriter,
+        leases: Arc<LeaseBook>,
+        directory: Arc<HostDirectory>,
+    ) -> Activity {
+        Activity { root, log, leases, directory, live: Mutex::default(), counters: Counters::default() }
+    }
+
+    /// Transfers running now and those that ended in the last seconds, oldest first.
+    pub(crate) fn live_transfers(&self) -> Vec<LiveTransfer> {
+        let now = Instant::now();
+        let mut live = self.lock();
+        live.retain(|_, e| e.ended.is_none_or(|(at, _)| now.duration_since(at) < LINGER));
+        let mut views: Vec<LiveTransfer> = live
+            .values_mut()
+            .map(|entry| {
+                let bytes = entry.transfer.progress.bytes();
+                let (then, bytes_then) = entry.sample;
+                let elapsed = now.duration_since(then);
+                if entry.ended.is_none() && elapsed >= RATE_WINDOW {
+                    entry.rate = per_second(bytes.saturating_sub(bytes_then), elapsed);
+                    entry.sample = (now, bytes);
+                }
+                self.view(entry, bytes)
+            })
+            .collect();
+        views.sort_by_key(|v| v.id);
+        views
+    }
+
+    /// Whether a running transfer reads or writes `file` (relative to the TFTP root).
+    pub(crate) fn file_in_use(&self, file: &Path) -> bool {
+        let wanted = self.root.join(file);
+        self.lock().values().any(|e| e.ended.is_none() && e.transfer.file == wanted)
+    }
+
+    /// Counters since start; the DHCP fields are the caller's.
+    pub(crate) fn metrics(&self) -> Metrics {
+        let c = &self.counters;
+        let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        Metrics {
+            transfers_complete: load(&c.complete),
+            transfers_failed: load(&c.failed),
+            transfers_refused: load(&c.refused),
+            transfers_not_found: load(&c.not_found),
+            transfers_options_declined: load(&c.options_declined),
+            bytes_sent: load(&c.bytes_sent),
+            bytes_received: load(&c.bytes_received),
+            refusals: load(&c.refused),
+            active_transfers: self.lock().values().filter(|e| e.ended.is_none()).count() as u64,
+            ..Metrics::default()
+        }
+    }
+
+    fn view(&self, entry: &Entry, bytes: u64) -> LiveTransfer {
+        let t = &entry.transfer;
+        LiveTransfer {
+            id: t.id,
+            client: t.peer,
+            mac: entry.mac.clone(),
+            requested: t.requested.clone(),
+            file: Some(self.relative(&t.file)),
+            direction: direction(t.way),
+            bytes,
+            size: t.progress.total(),
+            started_at: unix_ms(t.started),
+            rate: entry.rate,
+            outcome: entry.ended.map(|(_, outcome)| outcome),
+        }
+    }
+
+    /// The client's MAC as text: from its DHCP lease, else from the kernel's neighbour table.
+    fn mac_of(&self, client: IpAddr) -> Option<[u8; 6]> {
+        let IpAddr::V4(address) = client else { return None };
+        self.leases
+            .mac_of(address)
+            .and_then(|mac| <[u8; 6]>::try_from(mac.as_slice()).ok())
+            .or_else(|| lifeboat_net::neighbour_mac(address))
+    }
+
+    /// A path under the root as the store keeps it: relative, `/`-separated.
+    fn relative(&self, file: &Path) -> String {
+        let relative = file.strip_prefix(&self.root).unwrap_or(file);
+        relative.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/")
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<u64, Entry>> {
+        self.live.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn record_end(&self, report: &TransferReport, mac: Option<String>) -> TransferOutcome {
+        let (outcome, error) = match &report.outcome {
+            Outcome::Complete => (TransferOutcome::Complete, None),
+            Outcome::OptionsDeclined => (TransferOutcome::OptionsDeclined, None),
+            Outcome::Failed(error) => (TransferOutcome::Failed, Some(error.to_string())),
+        };
+        let c = &self.counters;
+        match outcome {
+            TransferOutcome::Complete => c.complete.fetch_add(1, Ordering::Relaxed),
+            TransferOutcome::OptionsDeclined => c.options_declined.fetch_add(1, Ordering::Relaxed),
+            _ => c.failed.fetch_add(1, Ordering::Relaxed),
+        };
+        let bytes = if report.way == Way::Sent { &c.bytes_sent } else { &c.bytes_received };
+        bytes.fetch_add(report.bytes, Ordering::Relaxed);
+        let started_at = unix_ms(report.started);
+        self.log.transfer(TransferRecord {
+            started_at,
+            ended_at: started_at.saturating_add(i64::try_from(report.duration.as_millis()).unwrap_or(i64::MAX)),
+            client: report.peer,
+            mac,
+            requested: report.requested.clone(),
+            file: Some(self.relative(&report.file)),
+            direction: direction(report.way),
+            bytes: report.bytes,
+            size: report.size,
+            blksize: u32::from(report.params.blksize),
+            windowsize: u32::from(report.params.windowsize),
+            retransmits: report.retransmits,
+            outcome,
+            error,
+        });
+        outcome
+    }
+}
+
+impl TftpObserver for Activity {
+    fn substitute(&self, client: IpAddr, requested: &str) -> Option<PathBuf> {
+        self.directory.substitute(self.mac_of(client), requested)
+    }
+
+    fn started(&self, transfer: &Arc<Running>) {
+        let mac = self.mac_of(transfer.peer.ip()).map(|m| mac_text(&m));
+        let entry = Entry { transfer: Arc::clone(transfer), mac, sample: (Instant::now(), 0), rate: 0, ended: None };
+        self.lock().insert(transfer.id, entry);
+    }
+
+    fn finished(&self, transfer: &Arc<Running>, report: &TransferReport) {
+        let mac = self.lock().get(&transfer.id).and_then(|e| e.mac.clone());
+        let outcome = self.record_end(report, mac);
+        if let Some(entry) = self.lock().get_mut(&transfer.id) {
+            entry.rate = per_second(report.bytes, report.duration);
+            entry.ended = Some((Instant::now(), outcome));
+        }
+    }
+
+    fn refused(&self, refusal: &RefusedRequest) {
+        let mac = self.mac_of(refusal.peer.ip()).map(|m| mac_text(&m));
+        let (outcome, kind, counter) = if refusal.is_missing_file() {
+            (TransferOutcome::NotFound, EventKind::MissingFile, &self.counters.not_found)
+        } else {
+            (TransferOutcome::Refused, EventKind::Refused, &self.counters.refused)
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        let at = unix_ms(refusal.at);
+        self.log.transfer(TransferRecord {
+            started_at: at,
+            ended_at: at,
+            client: refusal.peer,
+            mac: mac.clone(),
+            requested: refusal.requested.clone(),
+            file: None,
+            direction: direction(refusal.way),
+            bytes: 0,
+            size: None,
+            blksize: 512,
+            windowsize: 1,
+            retransmits: 0,
+            outcome,
+            error: Some(refusal.reason.clone()),
+        });
+        self.log.event(Event {
+            at,
+            kind,
+            origin: origin(refusal.peer, mac.as_deref()),
+            detail: format!("{:?}: {}", refusal.requested, refusal.reason),
+        });
+    }
+}
+
+/// `tftp 10.0.0.5:1234 (aa:bb:…)`: who caused an event.
+fn origin(peer: SocketAddr, mac: Option<&str>) -> String {
+    match mac {
+        Some(mac) => format!("tftp {peer} ({mac})"),
+        None => format!("tftp {peer}"),
+    }
+}
+
+fn direction(way: Way) -> Direction {
+    match way {
+        Way::Sent => Direction::Read,
+        Way::Received => Direction::Write,
+    }
+}
+
+pub(crate) fn mac_text(mac: &[u8]) -> String {
+    mac.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":")
+}
+
+pub(crate) fn unix_ms(at: SystemTime) -> i64 {
+    at.duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+fn per_second(bytes: u64, elapsed: Duration) -> u64 {
+    (bytes as f64 / elapsed.as_secs_f64().max(1e-3)) as u64
+}

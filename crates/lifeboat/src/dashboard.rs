@@ -1,0 +1,162 @@
+//! The running lifeboat as the dashboard sees it: the binary's implementation of
+//! [`lifeboat_web::Control`], and the dashboard's start-up (address, login, listener).
+//!
+//! **Invariant:** the dashboard never listens beyond loopback without a password or a token
+//! (`lifeboat_web::check_listen` decides), and the password only ever exists as an argon2 hash in
+//! the database's settings.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use anyhow::Context as _;
+use lifeboat_store::Store;
+use lifeboat_web::{
+    Auth, BoxFuture, Control, ControlError, InterfaceInfo, LeaseView, LiveTransfer, Metrics, Service, ServiceStatus,
+    WebConfig, WebState,
+};
+use tokio_util::sync::CancellationToken;
+
+use crate::activity::mac_text;
+use crate::services::{Parts, Services};
+
+/// The settings key of the dashboard's password hash (written by `lifeboat passwd`).
+pub(crate) const PASSWORD_SETTING: &str = "web_password_hash";
+
+/// How the dashboard is to run, from flags and the configuration file.
+#[derive(Debug, Clone)]
+pub(crate) struct DashboardConfig {
+    pub(crate) listen: SocketAddr,
+    /// Off the loopback without a password: serve a random token printed at start-up.
+    pub(crate) token: bool,
+    pub(crate) max_upload: u64,
+}
+
+pub(crate) struct Lifeboat {
+    pub(crate) services: Arc<Services>,
+    pub(crate) parts: Arc<Parts>,
+}
+
+impl Control for Lifeboat {
+    fn services(&self) -> Vec<ServiceStatus> {
+        self.services.status()
+    }
+
+    fn start(&self, service: Service, origin: String) -> BoxFuture<'_, Result<(), ControlError>> {
+        Box::pin(async move { self.services.start(service, &origin).await })
+    }
+
+    fn stop(&self, service: Service, origin: String) -> BoxFuture<'_, Result<(), ControlError>> {
+        Box::pin(async move { self.services.stop(service, &origin).await })
+    }
+
+    fn interfaces(&self) -> Vec<InterfaceInfo> {
+        let interfaces = lifeboat_net::interfaces().unwrap_or_else(|error| {
+            tracing::warn!("cannot list the network interfaces: {error}");
+            Vec::new()
+        });
+        interfaces
+            .into_iter()
+            .map(|i| InterfaceInfo {
+                name: i.name,
+                addresses: i.ipv4.iter().map(|(address, prefix)| format!("{address}/{prefix}")).collect(),
+                up: i.up,
+            })
+            .collect()
+    }
+
+    fn leases(&self) -> Vec<LeaseView> {
+        self.parts
+            .book
+            .active(unix_seconds())
+            .into_iter()
+            .map(|lease| LeaseView {
+                mac: mac_text(&lease.mac),
+                address: lease.address,
+                hostname: lease.hostname,
+                expires_at: lease.expires.map(|secs| i64::try_from(secs.saturating_mul(1000)).unwrap_or(i64::MAX)),
+            })
+            .collect()
+    }
+
+    fn live_transfers(&self) -> Vec<LiveTransfer> {
+        self.parts.activity.live_transfers()
+    }
+
+    fn file_in_use(&self, file: &Path) -> bool {
+        self.parts.activity.file_in_use(file)
+    }
+
+    fn reload(&self) {
+        let parts = Arc::clone(&self.parts);
+        tokio::spawn(async move {
+            if let Err(error) = parts.directory.reload(&parts.store).await {
+                tracing::error!("hosts and aliases not applied: {error}");
+            }
+        });
+    }
+
+    fn metrics(&self) -> Metrics {
+        Metrics {
+            active_leases: self.parts.book.active(unix_seconds()).len() as u64,
+            dhcp_replies: self.services.dhcp_replies(),
+            ..self.parts.activity.metrics()
+        }
+    }
+}
+
+/// Check the address and the login, bind the dashboard's port and serve it until `shutdown`.
+/// Binding happens before this returns, so a taken port stops start-up.
+pub(crate) async fn start(
+    config: &DashboardConfig,
+    tftp_root: Option<&Path>,
+    lifeboat: Arc<Lifeboat>,
+    shutdown: CancellationToken,
+) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    let store: &Store = &lifeboat.parts.store;
+    let password = store.setting(PASSWORD_SETTING).await?;
+    let loopback = config.listen.ip().is_loopback();
+    let auth = match password {
+        Some(hash) => Auth::Password { hash },
+        None if loopback => Auth::LoopbackOnly,
+        None if config.token => Auth::Token(lifeboat_web::generate_token()),
+        None => anyhow::bail!(
+            "the dashboard would listen on {} without a password: set one with `lifeboat passwd --db {}`, pass --web-token for a random token printed here, or keep the default --web-listen 127.0.0.1:8080",
+            config.listen,
+            store.path().display()
+        ),
+    };
+    let web = WebConfig {
+        listen: config.listen,
+        auth: auth.clone(),
+        tftp_root: tftp_root.map(Path::to_path_buf),
+        max_upload: config.max_upload,
+    };
+    lifeboat_web::check_listen(&web)?;
+    let listener = tokio::net::TcpListener::bind(config.listen).await.with_context(|| {
+        format!(
+            "cannot listen on {} for the dashboard (is another program using the port? `ss -ltnp 'sport = :{}'` shows it; choose another with --web-listen, or turn the dashboard off with --no-web)",
+            config.listen,
+            config.listen.port()
+        )
+    })?;
+    let listen = listener.local_addr().unwrap_or(config.listen);
+    match &auth {
+        Auth::Token(token) => tracing::info!("dashboard on http://{listen}/?token={token}"),
+        Auth::Password { .. } => tracing::info!("dashboard on http://{listen}/ (password login)"),
+        Auth::LoopbackOnly => tracing::info!("dashboard on http://{listen}/ (this machine only, no login)"),
+    }
+    let parts = &lifeboat.parts;
+    let state = WebState::new(parts.store.clone(), parts.log.clone(), lifeboat.clone(), web);
+    let router = lifeboat_web::router(state);
+    Ok(tokio::spawn(async move {
+        if let Err(error) = lifeboat_web::serve(listener, router, shutdown).await {
+            tracing::error!("the dashboard stopped: {error}");
+        }
+    }))
+}
+
+fn unix_seconds() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}

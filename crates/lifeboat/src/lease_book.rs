@@ -1,0 +1,88 @@
+//! The leases DHCP holds, as the rest of lifeboat sees them: the dashboard's lease list, and the
+//! MAC of a TFTP client that is known by its address.
+//!
+//! **Invariant:** the book follows every lease change the DHCP server hands to the store, in the
+//! same order, so it shows what the database will hold once the writer has committed. It is
+//! updated from the DHCP task, so it only ever takes a short lock.
+
+use std::collections::HashMap;
+use std::net::Ipv4Addr;
+use std::sync::Mutex;
+
+use lifeboat_dhcp::{Lease, LeaseChange};
+
+#[derive(Debug, Default)]
+pub(crate) struct LeaseBook {
+    by_address: Mutex<HashMap<Ipv4Addr, Lease>>,
+}
+
+impl LeaseBook {
+    /// Start over from `leases` (loaded from the store when DHCP starts).
+    pub(crate) fn reset(&self, leases: &[Lease]) {
+        let mut book = self.lock();
+        book.clear();
+        book.extend(leases.iter().map(|l| (l.address, l.clone())));
+    }
+
+    pub(crate) fn record(&self, change: &LeaseChange) {
+        let mut book = self.lock();
+        match change {
+            LeaseChange::Upsert(lease) => {
+                // The client's previous address, if it moved.
+                book.retain(|_, l| l.key != lease.key);
+                book.insert(lease.address, lease.clone());
+            }
+            LeaseChange::Remove { address, .. } => {
+                book.remove(address);
+            }
+        }
+    }
+
+    /// The hardware address of whoever holds (or last held) `address`.
+    pub(crate) fn mac_of(&self, address: Ipv4Addr) -> Option<Vec<u8>> {
+        self.lock().get(&address).map(|l| l.mac.clone())
+    }
+
+    /// Leases that have not expired at `now` (Unix seconds), by address.
+    pub(crate) fn active(&self, now: u64) -> Vec<Lease> {
+        let mut leases: Vec<Lease> =
+            self.lock().values().filter(|l| l.expires.is_none_or(|e| e > now)).cloned().collect();
+        leases.sort_by_key(|l| l.address);
+        leases
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Ipv4Addr, Lease>> {
+        self.by_address.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use lifeboat_dhcp::ClientKey;
+
+    use super::*;
+
+    fn lease(n: u8, last: u8, expires: Option<u64>) -> Lease {
+        Lease {
+            key: ClientKey(vec![1, 2, 0, 0, 0, 0, n]),
+            mac: vec![2, 0, 0, 0, 0, n],
+            address: Ipv4Addr::new(10, 0, 0, last),
+            hostname: None,
+            expires,
+        }
+    }
+
+    #[test]
+    fn follows_binds_moves_and_releases() {
+        let book = LeaseBook::default();
+        book.reset(&[lease(1, 10, Some(100)), lease(2, 11, None)]);
+        assert_eq!(book.mac_of(Ipv4Addr::new(10, 0, 0, 10)), Some(vec![2, 0, 0, 0, 0, 1]));
+        // Client 1 moves to .12: .10 is free.
+        book.record(&LeaseChange::Upsert(lease(1, 12, Some(200))));
+        assert_eq!(book.mac_of(Ipv4Addr::new(10, 0, 0, 10)), None);
+        assert_eq!(book.mac_of(Ipv4Addr::new(10, 0, 0, 12)), Some(vec![2, 0, 0, 0, 0, 1]));
+        book.record(&LeaseChange::Remove { key: lease(2, 11, None).key, address: Ipv4Addr::new(10, 0, 0, 11) });
+        assert_eq!(book.active(150).len(), 1);
+        assert!(book.active(250).is_empty(), "expired leases are not active");
+    }
+}

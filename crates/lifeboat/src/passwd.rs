@@ -1,0 +1,50 @@
+//! `lifeboat passwd`: set or remove the dashboard's password. The password is read without echo
+//! from the terminal (twice), or as one line from standard input when that is not a terminal
+//! (scripts, containers); only its argon2 hash reaches the database.
+
+use std::io::{BufRead as _, IsTerminal as _};
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use lifeboat_store::Store;
+
+use crate::cli::PasswdArgs;
+use crate::dashboard::PASSWORD_SETTING;
+use crate::settings::DEFAULT_DB;
+
+/// Shorter passwords are refused: the dashboard can start and stop a DHCP server.
+const MIN_LENGTH: usize = 8;
+
+pub(crate) async fn run(args: PasswdArgs) -> anyhow::Result<()> {
+    let db = args.db.unwrap_or_else(|| PathBuf::from(DEFAULT_DB));
+    let store = Store::open(&db).await?;
+    if args.remove {
+        let removed = store.remove_setting(PASSWORD_SETTING).await?;
+        let what = if removed { "password removed" } else { "no password was set" };
+        eprintln!("{what} in {}: the dashboard now runs on loopback only, or with --web-token", db.display());
+        return Ok(());
+    }
+    let password = read_password()?;
+    if password.chars().count() < MIN_LENGTH {
+        anyhow::bail!("the password is too short: use at least {MIN_LENGTH} characters");
+    }
+    let hash = lifeboat_web::hash_password(&password)?;
+    store.set_setting(PASSWORD_SETTING, &hash).await?;
+    store.close().await;
+    eprintln!("password set in {}; restart `lifeboat serve` for it to apply", db.display());
+    Ok(())
+}
+
+fn read_password() -> anyhow::Result<String> {
+    if std::io::stdin().is_terminal() {
+        let first = rpassword::prompt_password("New dashboard password: ").context("cannot read the password")?;
+        let again = rpassword::prompt_password("Again: ").context("cannot read the password")?;
+        if first != again {
+            anyhow::bail!("the two passwords differ; nothing was changed");
+        }
+        return Ok(first);
+    }
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line).context("cannot read the password from standard input")?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_owned())
+}

@@ -1,0 +1,241 @@
+//! Starting and stopping the TFTP and DHCP servers while lifeboat runs: at start-up for what the
+//! configuration turns on, and later from the dashboard's buttons.
+//!
+//! **Invariant:** a stopped service holds no socket: stopping cancels the server and waits for
+//! its task to end, which drops every socket it bound. Starts and stops are serialized, so two
+//! clicks never run one service twice. Every start and stop is recorded as an event with its
+//! origin.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::SystemTime;
+
+use lifeboat_server::{DhcpConfig, DhcpServer, TftpConfig, TftpServer};
+use lifeboat_store::{Event, EventKind, LeaseWriter, LogWriter, Store};
+use lifeboat_web::{ControlError, Service, ServiceStatus};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::activity::{Activity, unix_ms};
+use crate::host_directory::HostDirectory;
+use crate::lease_book::LeaseBook;
+use crate::lease_store::{StoreSink, from_stored};
+
+/// What the services are built from, shared with the dashboard.
+pub(crate) struct Parts {
+    pub(crate) store: Store,
+    pub(crate) leases: LeaseWriter,
+    pub(crate) log: LogWriter,
+    pub(crate) book: Arc<LeaseBook>,
+    pub(crate) directory: Arc<HostDirectory>,
+    pub(crate) activity: Arc<Activity>,
+}
+
+pub(crate) struct Services {
+    tftp_config: Option<TftpConfig>,
+    dhcp_config: Option<DhcpConfig>,
+    parts: Arc<Parts>,
+    tftp: Mutex<Slot>,
+    dhcp: Mutex<Slot>,
+    /// Held while a service starts or stops.
+    switching: tokio::sync::Mutex<()>,
+    /// DHCP replies of earlier runs, and the counter of the current one.
+    dhcp_replies_before: AtomicU64,
+    dhcp_replies: Mutex<Option<Arc<AtomicU64>>>,
+}
+
+#[derive(Default)]
+struct Slot {
+    running: Option<Running>,
+    /// Why it last failed to start, for the dashboard.
+    failure: Option<String>,
+}
+
+struct Running {
+    stop: CancellationToken,
+    task: JoinHandle<()>,
+    listening: Vec<String>,
+}
+
+impl Services {
+    pub(crate) fn new(tftp: Option<TftpConfig>, dhcp: Option<DhcpConfig>, parts: Arc<Parts>) -> Services {
+        Services {
+            tftp_config: tftp,
+            dhcp_config: dhcp,
+            parts,
+            tftp: Mutex::default(),
+            dhcp: Mutex::default(),
+            switching: tokio::sync::Mutex::new(()),
+            dhcp_replies_before: AtomicU64::new(0),
+            dhcp_replies: Mutex::default(),
+        }
+    }
+
+    /// The services the configuration turns on.
+    pub(crate) fn configured(&self) -> Vec<Service> {
+        Service::ALL.into_iter().filter(|s| self.is_configured(*s)).collect()
+    }
+
+    fn is_configured(&self, service: Service) -> bool {
+        match service {
+            Service::Tftp => self.tftp_config.is_some(),
+            Service::Dhcp => self.dhcp_config.is_some(),
+        }
+    }
+
+    pub(crate) async fn start(&self, service: Service, origin: &str) -> Result<(), ControlError> {
+        let _switching = self.switching.lock().await;
+        if self.slot(service).running.is_some() {
+            return Err(ControlError::AlreadyRunning(service));
+        }
+        let started = match service {
+            Service::Tftp => self.start_tftp(),
+            Service::Dhcp => self.start_dhcp().await,
+        };
+        let mut slot = self.slot(service);
+        match started {
+            Ok(running) => {
+                let detail = format!("listening on {}", running.listening.join(", "));
+                slot.running = Some(running);
+                slot.failure = None;
+                drop(slot);
+                self.record(EventKind::ServiceStarted, origin, format!("{service} started, {detail}"));
+                Ok(())
+            }
+            Err(error) => {
+                slot.failure = Some(error.to_string());
+                Err(error)
+            }
+        }
+    }
+
+    pub(crate) async fn stop(&self, service: Service, origin: &str) -> Result<(), ControlError> {
+        let _switching = self.switching.lock().await;
+        let Some(running) = self.slot(service).running.take() else {
+            return Err(ControlError::NotRunning(service));
+        };
+        running.stop.cancel();
+        if let Err(error) = running.task.await {
+            tracing::error!("{service} ended badly: {error}");
+        }
+        if service == Service::Dhcp
+            && let Some(replies) = self.replies_counter().take()
+        {
+            self.dhcp_replies_before.fetch_add(replies.load(Ordering::Relaxed), Ordering::Relaxed);
+        }
+        self.record(EventKind::ServiceStopped, origin, format!("{service} stopped; its sockets are closed"));
+        Ok(())
+    }
+
+    /// Stop whatever runs (at exit).
+    pub(crate) async fn stop_all(&self, origin: &str) {
+        for service in Service::ALL {
+            if self.slot(service).running.is_some() {
+                // NotRunning can only mean another stop won the race: nothing to do.
+                let _ = self.stop(service, origin).await;
+            }
+        }
+    }
+
+    pub(crate) fn status(&self) -> Vec<ServiceStatus> {
+        Service::ALL
+            .into_iter()
+            .map(|service| {
+                let slot = self.slot(service);
+                let detail = match (&slot.running, &slot.failure) {
+                    (None, Some(failure)) => Some(failure.clone()),
+                    (None, None) if !self.is_configured(service) => Some(not_configured(service)),
+                    _ => None,
+                };
+                ServiceStatus {
+                    service,
+                    running: slot.running.is_some(),
+                    listening: slot.running.as_ref().map(|r| r.listening.clone()).unwrap_or_default(),
+                    detail,
+                }
+            })
+            .collect()
+    }
+
+    /// DHCP replies sent since lifeboat started.
+    pub(crate) fn dhcp_replies(&self) -> u64 {
+        let current = self.replies_counter().as_ref().map_or(0, |c| c.load(Ordering::Relaxed));
+        self.dhcp_replies_before.load(Ordering::Relaxed) + current
+    }
+
+    fn start_tftp(&self) -> Result<Running, ControlError> {
+        let service = Service::Tftp;
+        let config = self.tftp_config.clone().ok_or_else(|| unavailable(service))?;
+        let observer = Arc::clone(&self.parts.activity);
+        let server = TftpServer::bind_observed(config, observer).map_err(|e| failed(service, &e))?;
+        let listening = server.local_addrs().iter().map(ToString::to_string).collect();
+        let stop = CancellationToken::new();
+        let task = tokio::spawn(server.run(stop.clone()));
+        Ok(Running { stop, task, listening })
+    }
+
+    async fn start_dhcp(&self) -> Result<Running, ControlError> {
+        let service = Service::Dhcp;
+        let config = self.dhcp_config.clone().ok_or_else(|| unavailable(service))?;
+        let parts = &self.parts;
+        // From the database, not from memory: it holds every lease the last run committed.
+        let stored = parts.store.load_leases().await.map_err(|e| failed(service, &e))?;
+        tracing::info!("{} leases loaded from {}", stored.len(), parts.store.path().display());
+        let leases: Vec<_> = stored.into_iter().map(from_stored).collect();
+        parts.book.reset(&leases);
+        let sink = Arc::new(StoreSink { writer: parts.leases.clone(), book: Arc::clone(&parts.book) });
+        let server = DhcpServer::start(config, leases, sink)
+            .await
+            .map_err(|e| failed(service, &e))?
+            .watch_hosts(parts.directory.dhcp_hosts());
+        let listening = server.serving().to_vec();
+        *self.replies_counter() = Some(server.replies_sent());
+        let stop = CancellationToken::new();
+        let task = tokio::spawn(server.run(stop.clone()));
+        Ok(Running { stop, task, listening })
+    }
+
+    fn record(&self, kind: EventKind, origin: &str, detail: String) {
+        tracing::info!("{detail} ({origin})");
+        let event = Event { at: unix_ms(SystemTime::now()), kind, origin: origin.to_owned(), detail };
+        self.parts.log.event(event);
+    }
+
+    fn slot(&self, service: Service) -> MutexGuard<'_, Slot> {
+        let slot = match service {
+            Service::Tftp => &self.tftp,
+            Service::Dhcp => &self.dhcp,
+        };
+        slot.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn replies_counter(&self) -> MutexGuard<'_, Option<Arc<AtomicU64>>> {
+        self.dhcp_replies.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+fn not_configured(service: Service) -> String {
+    match service {
+        Service::Tftp => "not configured: start lifeboat with --tftp-root DIR".to_owned(),
+        Service::Dhcp => "not configured: start lifeboat with --dhcp-range RANGE".to_owned(),
+    }
+}
+
+fn unavailable(service: Service) -> ControlError {
+    ControlError::Unavailable { service, reason: not_configured(service) }
+}
+
+/// A start-up error with its causes, each once (like the binary's own error line).
+fn failed(service: Service, error: &(dyn std::error::Error + 'static)) -> ControlError {
+    let mut message = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !message.contains(&text) {
+            message.push_str(": ");
+            message.push_str(&text);
+        }
+        source = cause.source();
+    }
+    ControlError::Failed { service, message }
+}
