@@ -16,6 +16,7 @@
 //! - [`clients`]: [`Client`]: command lines of the real TFTP clients.
 //! - [`files`]: [`sha256_file`], [`random_file`].
 //! - [`bin`]: [`lifeboat_bin`] builds the binary once per test process.
+//! - [`dashboard`]: [`dashboard::DashboardApi`], the dashboard's JSON API over curl in a namespace.
 //! - [`dhcp`]: DHCP/BOOTP topology, the server under test (dnsmasq or lifeboat), real DHCP clients.
 //! - [`qemu`]: real PXE boots of a QEMU guest (iPXE NIC ROM) on a bridge, against dnsmasq or lifeboat.
 //!
@@ -24,6 +25,7 @@
 
 pub mod bin;
 pub mod clients;
+pub mod dashboard;
 pub mod dhcp;
 pub mod files;
 pub mod impair;
