@@ -166,3 +166,54 @@ fn mac_of(ns: &lifeboat_e2e::Netns, dev: &str) -> String {
     let out = ns.run_ok(&["cat", &format!("/sys/class/net/{dev}/address")], STEP_TIMEOUT);
     out.stdout.trim().to_lowercase()
 }
+
+#[test]
+fn an_idle_tftp_server_stops_itself_and_says_so() {
+    require_netns!("tftp", "curl");
+    let pair = Pair::new();
+    let state = tempfile::tempdir().unwrap();
+    let root = state.path().join("tftp");
+    std::fs::create_dir_all(&root).unwrap();
+    let image = random_file(root.join("fw.bin"), 70_000, 4);
+    let (bin, root_s, db) = (
+        lifeboat_bin().to_string_lossy().into_owned(),
+        root.to_string_lossy().into_owned(),
+        state.path().join("lifeboat.db").to_string_lossy().into_owned(),
+    );
+    let listen = format!("{}:69", pair.server_ip);
+    #[rustfmt::skip]
+    let argv = [
+        bin.as_str(), "serve", "--tftp-root", &root_s, "--tftp-listen", &listen, "--allow", "10.0.0.0/8",
+        "--db", &db, "--stop-when-idle", "3s",
+    ];
+    let mut server = pair.server.spawn(&argv);
+    wait_server_udp(&pair.server, &mut server, 69, START_TIMEOUT);
+    let api = DashboardApi::connect(&pair.server, DASHBOARD, START_TIMEOUT);
+
+    // Requests keep it alive past the idle time.
+    let out = tempfile::tempdir().unwrap();
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(4) {
+        let local = out.path().join("fw.bin");
+        pair.client.run_ok(&Client::TftpHpa.get_argv(pair.server_addr(), "fw.bin", &local), TRANSFER_TIMEOUT);
+        assert_eq!(sha256_file(&local), image);
+        std::thread::sleep(Duration::from_millis(700));
+    }
+    assert!(api.get_ok("/api/v1/services")[0]["running"].as_bool().unwrap(), "stopped while in use");
+
+    // Then nobody asks: it stops within the idle time and a check interval.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let tftp = &api.get_ok("/api/v1/services")[0];
+        if tftp["running"] == false {
+            break;
+        }
+        assert!(Instant::now() < deadline, "still running: {tftp}\n{}", server.stderr());
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    let listening = pair.server.run_ok(&["ss", "-Hlun", "sport = :69"], STEP_TIMEOUT);
+    assert!(listening.stdout.trim().is_empty(), "something still listens on port 69:\n{listening}");
+    let events = api.get_ok("/api/v1/events").to_string();
+    assert!(events.contains("auto_stopped") && events.contains("--stop-when-idle"), "{events}");
+    assert!(server.is_running(), "lifeboat itself must keep running (the dashboard can start TFTP again)");
+}

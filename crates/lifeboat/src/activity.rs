@@ -34,6 +34,8 @@ pub(crate) struct Activity {
     directory: Arc<HostDirectory>,
     live: Mutex<HashMap<u64, Entry>>,
     counters: Counters,
+    /// When a client last asked for anything (for stopping an idle server).
+    last_request: Mutex<Instant>,
 }
 
 struct Entry {
@@ -64,7 +66,15 @@ impl Activity {
         leases: Arc<LeaseBook>,
         directory: Arc<HostDirectory>,
     ) -> Activity {
-        Activity { root, log, leases, directory, live: Mutex::default(), counters: Counters::default() }
+        Activity {
+            root,
+            log,
+            leases,
+            directory,
+            live: Mutex::default(),
+            counters: Counters::default(),
+            last_request: Mutex::new(Instant::now()),
+        }
     }
 
     /// Transfers running now and those that ended in the last seconds, oldest first.
@@ -87,6 +97,19 @@ impl Activity {
             .collect();
         views.sort_by_key(|v| v.id);
         views
+    }
+
+    /// How long ago a client last asked for anything; zero while a transfer runs.
+    pub(crate) fn idle_for(&self) -> Duration {
+        if self.lock().values().any(|e| e.ended.is_none()) {
+            return Duration::ZERO;
+        }
+        self.last_request.lock().unwrap_or_else(|p| p.into_inner()).elapsed()
+    }
+
+    /// Start counting idle time from now (the server just started).
+    pub(crate) fn reset_idle(&self) {
+        *self.last_request.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
     }
 
     /// Whether a running transfer reads or writes `file` (relative to the TFTP root).
@@ -190,12 +213,14 @@ impl TftpObserver for Activity {
     }
 
     fn started(&self, transfer: &Arc<Running>) {
+        self.reset_idle();
         let mac = self.mac_of(transfer.peer.ip()).map(|m| mac_text(&m));
         let entry = Entry { transfer: Arc::clone(transfer), mac, sample: (Instant::now(), 0), rate: 0, ended: None };
         self.lock().insert(transfer.id, entry);
     }
 
     fn finished(&self, transfer: &Arc<Running>, report: &TransferReport) {
+        self.reset_idle();
         let mac = self.lock().get(&transfer.id).and_then(|e| e.mac.clone());
         let outcome = self.record_end(report, mac);
         if let Some(entry) = self.lock().get_mut(&transfer.id) {
@@ -205,6 +230,7 @@ impl TftpObserver for Activity {
     }
 
     fn refused(&self, refusal: &RefusedRequest) {
+        self.reset_idle();
         let mac = self.mac_of(refusal.peer.ip()).map(|m| mac_text(&m));
         let (outcome, kind, counter) = if refusal.is_missing_file() {
             (TransferOutcome::NotFound, EventKind::MissingFile, &self.counters.not_found)

@@ -29,7 +29,7 @@ pub(crate) enum Command {
     Passwd(PasswdArgs),
 }
 
-#[derive(Debug, Args, Default)]
+#[derive(Debug, Args, Default, Clone)]
 pub(crate) struct ServeArgs {
     /// TOML configuration file (see config/lifeboat.toml); flags override it.
     #[arg(long, value_name = "FILE")]
@@ -116,6 +116,11 @@ pub(crate) struct ServeArgs {
     /// start-up.
     #[arg(long)]
     pub(crate) web_token: bool,
+    /// Stop a service by itself once nobody has used it for this long (e.g. 15m): TFTP after
+    /// its last request, DHCP after its last reply. Recorded as an event; the dashboard can
+    /// start it again.
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub(crate) stop_when_idle: Option<Duration>,
     /// Run without the dashboard.
     #[arg(long, conflicts_with_all = ["web_listen", "web_token"])]
     pub(crate) no_web: bool,

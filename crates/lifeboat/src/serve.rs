@@ -56,6 +56,9 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
     };
     let outcome = match (started, dashboard) {
         (Ok(()), Ok(dashboard)) => {
+            if let Some(idle) = config.stop_when_idle {
+                tokio::spawn(Arc::clone(&services).stop_when_idle(idle, shutdown.clone()));
+            }
             shutdown.cancelled().await;
             if let Some(dashboard) = dashboard {
                 // It ends within its grace period once `shutdown` is cancelled.

@@ -4,11 +4,12 @@
 //! **Invariant:** a stopped service holds no socket: stopping cancels the server and waits for
 //! its task to end, which drops every socket it bound. Starts and stops are serialized, so two
 //! clicks never run one service twice. Every start and stop is recorded as an event with its
-//! origin.
+//! origin. With `--stop-when-idle`, a service nobody uses stops itself (an open TFTP server is
+//! a hole once the router is flashed).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::SystemTime;
+use std::time::{Duration, Instant, SystemTime};
 
 use lifeboat_server::{DhcpConfig, DhcpServer, TftpConfig, TftpServer};
 use lifeboat_store::{Event, EventKind, LeaseWriter, LogWriter, Store};
@@ -55,6 +56,7 @@ struct Running {
     stop: CancellationToken,
     task: JoinHandle<()>,
     listening: Vec<String>,
+    since: Instant,
 }
 
 impl Services {
@@ -110,6 +112,17 @@ impl Services {
     }
 
     pub(crate) async fn stop(&self, service: Service, origin: &str) -> Result<(), ControlError> {
+        let detail = format!("{service} stopped; its sockets are closed");
+        self.stop_recorded(service, origin, EventKind::ServiceStopped, detail).await
+    }
+
+    async fn stop_recorded(
+        &self,
+        service: Service,
+        origin: &str,
+        kind: EventKind,
+        detail: String,
+    ) -> Result<(), ControlError> {
         let _switching = self.switching.lock().await;
         let Some(running) = self.slot(service).running.take() else {
             return Err(ControlError::NotRunning(service));
@@ -123,8 +136,42 @@ impl Services {
         {
             self.dhcp_replies_before.fetch_add(replies.load(Ordering::Relaxed), Ordering::Relaxed);
         }
-        self.record(EventKind::ServiceStopped, origin, format!("{service} stopped; its sockets are closed"));
+        self.record(kind, origin, detail);
         Ok(())
+    }
+
+    /// Stop each service that nobody has used for `idle`: a TFTP server with no request (and no
+    /// transfer running), a DHCP server that sent no reply. Runs until `shutdown`.
+    pub(crate) async fn stop_when_idle(self: Arc<Self>, idle: Duration, shutdown: CancellationToken) {
+        let check = (idle / 4).clamp(Duration::from_millis(200), Duration::from_secs(5));
+        let mut dhcp_last = (self.dhcp_replies(), Instant::now());
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                () = tokio::time::sleep(check) => {}
+            }
+            let replies = self.dhcp_replies();
+            if replies != dhcp_last.0 {
+                dhcp_last = (replies, Instant::now());
+            }
+            for service in Service::ALL {
+                let Some(running_for) = self.slot(service).running.as_ref().map(|r| r.since.elapsed()) else {
+                    continue;
+                };
+                let unused_for = match service {
+                    Service::Tftp => self.parts.activity.idle_for(),
+                    Service::Dhcp => dhcp_last.1.elapsed(),
+                };
+                if running_for.min(unused_for) >= idle {
+                    let detail = format!(
+                        "{service} stopped itself: no request for {} (--stop-when-idle)",
+                        humantime::format_duration(idle)
+                    );
+                    // NotRunning: someone stopped it in the meantime; nothing left to do.
+                    let _ = self.stop_recorded(service, "lifeboat", EventKind::AutoStopped, detail).await;
+                }
+            }
+        }
     }
 
     /// Stop whatever runs (at exit).
@@ -170,8 +217,9 @@ impl Services {
         let server = TftpServer::bind_observed(config, observer).map_err(|e| failed(service, &e))?;
         let listening = server.local_addrs().iter().map(ToString::to_string).collect();
         let stop = CancellationToken::new();
+        self.parts.activity.reset_idle();
         let task = tokio::spawn(server.run(stop.clone()));
-        Ok(Running { stop, task, listening })
+        Ok(Running { stop, task, listening, since: Instant::now() })
     }
 
     async fn start_dhcp(&self) -> Result<Running, ControlError> {
@@ -192,7 +240,7 @@ impl Services {
         *self.replies_counter() = Some(server.replies_sent());
         let stop = CancellationToken::new();
         let task = tokio::spawn(server.run(stop.clone()));
-        Ok(Running { stop, task, listening })
+        Ok(Running { stop, task, listening, since: Instant::now() })
     }
 
     fn record(&self, kind: EventKind, origin: &str, detail: String) {

@@ -8,6 +8,7 @@
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use ipnet::IpNet;
 use lifeboat_server::{AllowList, DEFAULT_UPLOAD_MAX_SIZE, TftpConfig, UploadConfig};
@@ -28,6 +29,8 @@ pub(crate) const DEFAULT_DB: &str = "lifeboat.db";
 pub(crate) struct FileConfig {
     /// The SQLite database (leases, hosts, transfer history, the dashboard's password hash).
     pub(crate) db: Option<PathBuf>,
+    /// Stop a service nobody used for this long, e.g. "15m".
+    pub(crate) stop_when_idle: Option<String>,
     #[serde(default)]
     pub(crate) tftp: FileTftp,
     #[serde(default)]
@@ -44,6 +47,7 @@ pub(crate) struct ServeConfig {
     /// The dashboard; `None` when it is turned off.
     pub(crate) web: Option<DashboardConfig>,
     pub(crate) db: PathBuf,
+    pub(crate) stop_when_idle: Option<Duration>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -105,7 +109,21 @@ pub(crate) fn serve_config(file: FileConfig, args: &ServeArgs) -> Result<ServeCo
         );
     }
     let db = args.db.clone().or(file.db).unwrap_or_else(|| PathBuf::from(DEFAULT_DB));
-    if problems.is_empty() { Ok(ServeConfig { tftp, dhcp, web, db }) } else { Err(ConfigErrors { problems }) }
+    let stop_when_idle = args.stop_when_idle.or_else(|| {
+        let text = file.stop_when_idle?;
+        match humantime::parse_duration(&text) {
+            Ok(idle) if !idle.is_zero() => Some(idle),
+            _ => {
+                problems.push(format!("stop_when_idle {text:?}: expected a duration like 15m or 1h"));
+                None
+            }
+        }
+    });
+    if problems.is_empty() {
+        Ok(ServeConfig { tftp, dhcp, web, db, stop_when_idle })
+    } else {
+        Err(ConfigErrors { problems })
+    }
 }
 
 /// The TFTP server's configuration, or `None` when no root is set (TFTP off).
@@ -282,6 +300,20 @@ mod tests {
         ] {
             assert!(text.contains(part), "{part:?} missing from:\n{text}");
         }
+    }
+
+    #[test]
+    fn stop_when_idle_comes_from_the_flag_or_the_file_and_must_be_a_duration() {
+        let args = ServeArgs { tftp_root: Some("/srv/tftp".into()), ..ServeArgs::default() };
+        let file = |text: &str| FileConfig { stop_when_idle: Some(text.into()), ..FileConfig::default() };
+        assert_eq!(serve_config(file("15m"), &args).unwrap().stop_when_idle, Some(Duration::from_secs(900)));
+        let flag = ServeArgs { stop_when_idle: Some(Duration::from_secs(30)), ..args.clone() };
+        assert_eq!(serve_config(file("15m"), &flag).unwrap().stop_when_idle, Some(Duration::from_secs(30)));
+        for bad in ["soon", "0s"] {
+            let error = serve_config(file(bad), &args).unwrap_err();
+            assert!(error.to_string().contains("stop_when_idle"), "{error}");
+        }
+        assert_eq!(serve_config(FileConfig::default(), &args).unwrap().stop_when_idle, None);
     }
 
     #[test]
