@@ -9,50 +9,80 @@ use std::collections::HashMap;
 use std::net::Ipv4Addr;
 use std::sync::Mutex;
 
-use lifeboat_dhcp::{Lease, LeaseChange};
+use lifeboat_dhcp::{ClientKey, Lease, LeaseChange};
 
+/// Called for every lease the DHCP server grants, thousands of times a second under load: every
+/// operation is a hash lookup, never a scan.
 #[derive(Debug, Default)]
 pub(crate) struct LeaseBook {
-    by_address: Mutex<HashMap<Ipv4Addr, Lease>>,
+    leases: Mutex<Leases>,
+}
+
+#[derive(Debug, Default)]
+struct Leases {
+    by_address: HashMap<Ipv4Addr, Lease>,
+    /// Where each client's lease is in `by_address`.
+    address_of: HashMap<ClientKey, Ipv4Addr>,
+}
+
+impl Leases {
+    fn insert(&mut self, lease: Lease) {
+        let (address, key) = (lease.address, lease.key.clone());
+        // The client moved: its old address is free.
+        if let Some(old) = self.address_of.insert(key.clone(), address)
+            && old != address
+        {
+            self.by_address.remove(&old);
+        }
+        // Another client held this address: it holds nothing now.
+        if let Some(previous) = self.by_address.insert(address, lease)
+            && previous.key != key
+        {
+            self.address_of.remove(&previous.key);
+        }
+    }
+
+    fn remove(&mut self, address: Ipv4Addr) {
+        if let Some(lease) = self.by_address.remove(&address) {
+            self.address_of.remove(&lease.key);
+        }
+    }
 }
 
 impl LeaseBook {
     /// Start over from `leases` (loaded from the store when DHCP starts).
     pub(crate) fn reset(&self, leases: &[Lease]) {
         let mut book = self.lock();
-        book.clear();
-        book.extend(leases.iter().map(|l| (l.address, l.clone())));
+        *book = Leases::default();
+        for lease in leases {
+            book.insert(lease.clone());
+        }
     }
 
     pub(crate) fn record(&self, change: &LeaseChange) {
         let mut book = self.lock();
         match change {
-            LeaseChange::Upsert(lease) => {
-                // The client's previous address, if it moved.
-                book.retain(|_, l| l.key != lease.key);
-                book.insert(lease.address, lease.clone());
-            }
-            LeaseChange::Remove { address, .. } => {
-                book.remove(address);
-            }
+            LeaseChange::Upsert(lease) => book.insert(lease.clone()),
+            LeaseChange::Remove { address, .. } => book.remove(*address),
         }
     }
 
     /// The hardware address of whoever holds (or last held) `address`.
     pub(crate) fn mac_of(&self, address: Ipv4Addr) -> Option<Vec<u8>> {
-        self.lock().get(&address).map(|l| l.mac.clone())
+        self.lock().by_address.get(&address).map(|l| l.mac.clone())
     }
 
     /// Leases that have not expired at `now` (Unix seconds), by address.
     pub(crate) fn active(&self, now: u64) -> Vec<Lease> {
+        let book = self.lock();
         let mut leases: Vec<Lease> =
-            self.lock().values().filter(|l| l.expires.is_none_or(|e| e > now)).cloned().collect();
+            book.by_address.values().filter(|l| l.expires.is_none_or(|e| e > now)).cloned().collect();
         leases.sort_by_key(|l| l.address);
         leases
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Ipv4Addr, Lease>> {
-        self.by_address.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    fn lock(&self) -> std::sync::MutexGuard<'_, Leases> {
+        self.leases.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -84,5 +114,19 @@ mod tests {
         book.record(&LeaseChange::Remove { key: lease(2, 11, None).key, address: Ipv4Addr::new(10, 0, 0, 11) });
         assert_eq!(book.active(150).len(), 1);
         assert!(book.active(250).is_empty(), "expired leases are not active");
+    }
+
+    #[test]
+    fn an_address_taken_over_leaves_no_trace_of_its_old_holder() {
+        let book = LeaseBook::default();
+        book.record(&LeaseChange::Upsert(lease(1, 10, None)));
+        book.record(&LeaseChange::Upsert(lease(2, 10, None)));
+        assert_eq!(book.mac_of(Ipv4Addr::new(10, 0, 0, 10)), Some(vec![2, 0, 0, 0, 0, 2]));
+        // Client 1 comes back elsewhere; client 2 keeps .10.
+        book.record(&LeaseChange::Upsert(lease(1, 11, None)));
+        assert_eq!(book.mac_of(Ipv4Addr::new(10, 0, 0, 10)), Some(vec![2, 0, 0, 0, 0, 2]));
+        assert_eq!(book.active(0).len(), 2);
+        let book = book.leases.lock().unwrap();
+        assert_eq!(book.address_of.len(), book.by_address.len());
     }
 }
