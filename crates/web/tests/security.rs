@@ -313,7 +313,7 @@ async fn every_response_carries_the_security_headers_and_cookies_are_strict() {
         assert!(csp.contains("frame-ancestors 'none'"), "{path}");
         assert_eq!(reply.header("x-frame-options"), "DENY", "{path}");
         assert_eq!(reply.header("x-content-type-options"), "nosniff", "{path}");
-        assert_eq!(reply.header("referrer-policy"), "no-referrer", "{path}");
+        assert_eq!(reply.header("referrer-policy"), "same-origin", "{path}");
     }
     assert_eq!(app.get("/").await.header("cache-control"), "no-store");
     let fresh = App::local().await;
