@@ -19,11 +19,13 @@
 //! - [`dashboard`]: [`dashboard::DashboardApi`], the dashboard's JSON API over curl in a namespace.
 //! - [`dhcp`]: DHCP/BOOTP topology, the server under test (dnsmasq or lifeboat), real DHCP clients.
 //! - [`qemu`]: real PXE boots of a QEMU guest (iPXE NIC ROM) on a bridge, against dnsmasq or lifeboat.
+//! - [`browser`]: headless Chromium under chromedriver inside a namespace (WebDriver).
 //!
 //! A test starts with [`require_netns!`], which returns early (printing `skipped: reason`) for an
 //! unprivileged user and fails instead when the `CI` environment variable is set.
 
 pub mod bin;
+pub mod browser;
 pub mod clients;
 pub mod dashboard;
 pub mod dhcp;
@@ -39,6 +41,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 pub use bin::{lifeboat_bin, workspace_root};
+pub use browser::Browser;
 pub use clients::{Client, Direction};
 pub use files::{TestRng, dir_names, random_file, sha256_bytes, sha256_file};
 pub use impair::{NetemStats, clear_netem, netem, netem_stats};

@@ -1,0 +1,475 @@
+//! The dashboard in a real browser. Headless Chromium, under chromedriver in the client namespace,
+//! uses `lifeboat serve` in the server namespace over the veth: it logs in (a wrong password is
+//! refused), uploads an image, maps the client's MAC to it under the name a TP-Link asks for,
+//! stops and starts TFTP with the buttons, watches a real tftp-hpa download in the live list until
+//! 100 % and finds it in the history, and stops TFTP again. Every service state is checked from
+//! the server namespace with `ss`; the downloaded bytes are compared by SHA-256 with the upload.
+//! Each page is saved as a screenshot under `target/e2e-artifacts/dashboard/`.
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, Locator};
+use lifeboat_e2e::browser::{CHROMEDRIVER, CHROMIUM};
+use lifeboat_e2e::process::{self, Child};
+use lifeboat_e2e::{
+    Browser, Client as TftpClient, Netns, Pair, clear_netem, lifeboat_bin, netem, random_file, require_netns,
+    sha256_file, spawn_lifeboat_serve, wait_udp_listening, workspace_root,
+};
+use serde_json::{Value, json};
+
+const PASSWORD: &str = "e2e-dashboard-password";
+const WRONG_PASSWORD: &str = "guessed-password";
+/// The image uploaded from the browser, and the name the device asks for (its host's extra name).
+const IMAGE: &str = "openwrt-recovery.bin";
+const IMAGE_SIZE: u64 = 3 << 20;
+const DEVICE_ASKS_FOR: &str = "tp_recovery.bin";
+/// A name nobody serves, for the missing-files page.
+const MISSING_NAME: &str = "ArcherC7v5_tp_recovery.bin";
+const BAD_MAC: &str = "3c:84:6a:zz:00:01";
+const WEB_PORT: u16 = 8080;
+const WINDOW: (u32, u32) = (1280, 900);
+/// Full-page screenshots grow the window up to this height.
+const MAX_SHOT_HEIGHT: u32 = 4000;
+/// One-way delay on the server's UDP packets: tftp-hpa's lock-step 512-byte blocks then take a
+/// few seconds for the image, long enough to watch in the live list (which updates every second).
+const SERVER_DELAY: &str = "delay 1ms";
+
+const SCENARIO_TIMEOUT: Duration = Duration::from_secs(150);
+const STEP_TIMEOUT: Duration = Duration::from_secs(15);
+const DOWNLOAD_TIMEOUT: Duration = Duration::from_secs(60);
+const ADMIN_TIMEOUT: Duration = Duration::from_secs(10);
+const POLL: Duration = Duration::from_millis(100);
+
+#[test]
+fn dashboard_in_a_real_browser() {
+    require_netns!("tftp", CHROMEDRIVER, CHROMIUM);
+    // Build the binary before the clock of the scenario starts.
+    let bin = lifeboat_bin();
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("a Tokio runtime");
+    runtime.block_on(async {
+        let run = tokio::time::timeout(SCENARIO_TIMEOUT, scenario(&bin)).await;
+        run.unwrap_or_else(|_| panic!("the browser scenario did not finish within {SCENARIO_TIMEOUT:?}"));
+    });
+}
+
+async fn scenario(bin: &Path) {
+    let started = Instant::now();
+    let shots = artifacts_dir();
+    eprintln!("dashboard screenshots: {}", shots.display());
+
+    let pair = Pair::new();
+    let root = tempfile::tempdir().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let db = state.path().join("lifeboat.db");
+    set_password(bin, &db, PASSWORD);
+
+    let web = format!("{}:{WEB_PORT}", pair.server_ip);
+    let db_arg = db.to_str().expect("a UTF-8 temporary path");
+    let extra = ["--allow", "10.0.0.0/8", "--web-listen", &web, "--db", db_arg];
+    let mut server = spawn_lifeboat_serve(&pair.server, root.path(), pair.server_addr(), &extra);
+    wait_tcp_listening(&pair.server, &mut server, WEB_PORT);
+    let client_mac = mac_address(&pair.client, &pair.client_dev);
+
+    let upload = work.path().join(IMAGE);
+    let sha = random_file(&upload, IMAGE_SIZE, 4);
+
+    let browser = Browser::start(&pair.client, WINDOW.0, WINDOW.1).await;
+    let ui = Ui { client: browser.client().clone(), base: format!("http://{web}"), shots };
+
+    log_in(&ui).await;
+    upload_image(&ui, &upload, &sha).await;
+    assert_eq!(sha256_file(root.path().join(IMAGE)), sha, "the uploaded image in the TFTP root differs");
+    map_host(&ui, &client_mac).await;
+    stop_and_start_tftp(&ui, &pair.server).await;
+
+    let local = work.path().join("downloaded.bin");
+    watch_download(&ui, &pair, &local, &client_mac).await;
+    assert_eq!(sha256_file(&local), sha, "tftp-hpa got different bytes than the browser uploaded");
+    find_in_history(&ui, &pair, &client_mac).await;
+    missing_file(&ui, &pair, work.path()).await;
+
+    ui.show("/", "h1", "Overview").await;
+    ui.shot("overview").await;
+    stop_tftp(&ui, &pair.server).await;
+    ui.show("/leases", "h1", "DHCP leases").await;
+    ui.shot("leases").await;
+    check_events(&ui).await;
+
+    browser.close().await;
+    server.assert_running("lifeboat serve");
+    eprintln!("dashboard browser scenario took {:.1?}", started.elapsed());
+}
+
+/// Step 1 (browser part): the login page, a wrong password refused with a message, the right one
+/// accepted.
+async fn log_in(ui: &Ui) {
+    ui.goto("/").await;
+    ui.wait("the login page for an anonymous visitor", STEP_TIMEOUT, || async {
+        let on_login = ui.path().await.is_some_and(|p| p == "/login");
+        (on_login && !ui.texts("#password").await.is_empty()).then_some(())
+    })
+    .await;
+    ui.shot("login").await;
+
+    ui.fill("#password", WRONG_PASSWORD).await;
+    ui.click("form[action='/login'] button[type=submit]").await;
+    ui.wait_text(".login .field-error", "Wrong password", "the wrong password to be refused").await;
+    assert_eq!(ui.path().await.as_deref(), Some("/login"), "a wrong password let the browser in");
+    ui.shot("login-wrong-password").await;
+
+    ui.fill("#password", PASSWORD).await;
+    ui.click("form[action='/login'] button[type=submit]").await;
+    ui.wait_text("h1", "Overview", "the overview after logging in").await;
+}
+
+/// Step 4 (first, since a host's image must exist): upload from the file input; the page's
+/// script PUTs it and reloads; the table shows the exact size and, once computed, the SHA-256.
+async fn upload_image(ui: &Ui, file: &Path, sha: &str) {
+    ui.show("/images", "h1", "Images").await;
+    ui.find("#upload-file").await.send_keys(file.to_str().expect("UTF-8 path")).await.expect("choose the file");
+    ui.click("#upload-form button[type=submit]").await;
+    let row = ui
+        .wait("the uploaded image with its SHA-256 in the table", STEP_TIMEOUT, || async {
+            let rows = ui.script(IMAGE_ROWS_JS, json!([])).await?;
+            rows.as_array()?
+                .iter()
+                .find(|r| r["file"] == IMAGE && r["sha"].as_str().is_some_and(|s| !s.is_empty()))
+                .cloned()
+        })
+        .await;
+    assert_eq!(row["sha"], sha, "the images page shows another SHA-256: {row}");
+    assert_eq!(row["size"], format!("{IMAGE_SIZE} bytes"), "the images page shows another size: {row}");
+    ui.shot("images").await;
+}
+
+/// Each row of the images table: file name (first text node), exact size (title), digest.
+const IMAGE_ROWS_JS: &str = "return Array.from(document.querySelectorAll('#image-table tbody tr')).map(r => ({
+    file: r.cells[0].firstChild.textContent.trim(),
+    size: r.cells[1].title,
+    sha: (r.querySelector('code.digest') || {}).textContent || '' }));";
+
+/// Step 3: a bad MAC is refused with a message that says what is wrong; the client's MAC is
+/// mapped to the image under the name the device asks for.
+async fn map_host(ui: &Ui, mac: &str) {
+    ui.show("/hosts", "h1", "Hosts").await;
+    ui.fill("#mac", BAD_MAC).await;
+    ui.fill("#image", IMAGE).await;
+    ui.fill("#names", DEVICE_ASKS_FOR).await;
+    ui.click(".host-form button[type=submit]").await;
+    ui.wait_text(".host-form .field-error", "is not a MAC address", "the bad MAC to be refused").await;
+    assert!(ui.host_rows().await.is_empty(), "a host with a bad MAC was stored");
+    ui.shot("hosts-invalid-mac").await;
+
+    ui.fill("#mac", mac).await;
+    ui.fill("#image", IMAGE).await;
+    ui.fill("#names", DEVICE_ASKS_FOR).await;
+    ui.click(".host-form button[type=submit]").await;
+    let row = ui
+        .wait("the new host in the table", STEP_TIMEOUT, || async {
+            ui.host_rows().await.into_iter().find(|cells| cells.first().is_some_and(|m| m == mac))
+        })
+        .await;
+    assert_eq!(row[3], IMAGE, "host row: {row:?}");
+    assert!(row[4].contains(DEVICE_ASKS_FOR), "host row: {row:?}");
+    ui.shot("hosts").await;
+}
+
+/// Step 5: Stop TFTP really closes UDP 69; Start opens it again.
+async fn stop_and_start_tftp(ui: &Ui, server: &Netns) {
+    ui.show("/", "h1", "Overview").await;
+    stop_tftp(ui, server).await;
+    ui.shot("overview-tftp-stopped").await;
+    ui.click("form[action='/services/tftp/start'] button").await;
+    ui.wait_text(".service.running h2", "TFTP", "TFTP shown as running after Start").await;
+    wait_udp_listening(server, 69, STEP_TIMEOUT);
+}
+
+/// Steps 5 and 7: the Stop button, then nothing listens on UDP 69 in the server namespace.
+async fn stop_tftp(ui: &Ui, server: &Netns) {
+    ui.click("form[action='/services/tftp/stop'] button").await;
+    ui.wait_text(".service.stopped h2", "TFTP", "TFTP shown as stopped after Stop").await;
+    let out = server.run(&["ss", "-Hlun", "sport = :69"], ADMIN_TIMEOUT);
+    out.assert_success();
+    assert!(out.stdout.trim().is_empty(), "TFTP was stopped in the dashboard but UDP 69 is still open:\n{out}");
+}
+
+/// Step 6: a real tftp-hpa download of the host's extra name, slowed down, watched in the live
+/// list of the Transfers page until it completes at 100 %.
+async fn watch_download(ui: &Ui, pair: &Pair, local: &Path, mac: &str) {
+    ui.show("/transfers", "h1", "Transfers").await;
+    ui.wait_text("#live-state", "live", "the live stream to connect").await;
+
+    netem(&pair.server, &pair.server_dev, SERVER_DELAY);
+    let argv = TftpClient::TftpHpa.get_argv(pair.server_addr(), DEVICE_ASKS_FOR, local);
+    let mut download = pair.client.spawn(&argv);
+    let deadline = Instant::now() + DOWNLOAD_TIMEOUT;
+    let mut partial = Vec::new();
+    let done = loop {
+        if let Some(row) = live_row(ui).await {
+            let percent = row["percent"].as_f64();
+            if row["outcome"] == "complete" && percent == Some(100.0) {
+                break row;
+            }
+            if let Some(p) = percent.filter(|p| *p > 0.0 && *p < 100.0) {
+                let (rate, eta) = (row["rate"].as_str().unwrap_or(""), row["eta"].as_str().unwrap_or(""));
+                let measured = !rate.is_empty() && !rate.starts_with("0 B") && !eta.is_empty();
+                if measured && !partial.iter().any(|(_, measured, _)| *measured) {
+                    ui.shot("transfers-live").await;
+                }
+                let seen = (p, measured, format!("{p} % at {rate}, ETA {eta}"));
+                if partial.last().is_none_or(|(last, _, _)| *last != p) {
+                    partial.push(seen);
+                }
+            }
+        }
+        if Instant::now() >= deadline {
+            let out = download.output();
+            panic!("{}\n  tftp-hpa:\n{out}", ui.diagnose("the download to reach 100 % in the live list").await);
+        }
+        tokio::time::sleep(POLL).await;
+    };
+    let out = TftpClient::TftpHpa.checked(download.finish(DOWNLOAD_TIMEOUT));
+    clear_netem(&pair.server, &pair.server_dev);
+    assert!(out.success(), "tftp-hpa could not download {DEVICE_ASKS_FOR}:\n{out}");
+    let seen: Vec<&str> = partial.iter().map(|(_, _, text)| text.as_str()).collect();
+    eprintln!("live progress seen: {seen:?}, then 100 %");
+    assert!(!partial.is_empty(), "the live list never showed the transfer in progress, only finished: {done}");
+    assert!(partial.iter().any(|(_, measured, _)| *measured), "the live list never showed a rate and an ETA: {seen:?}");
+    assert_eq!(done["mac"], mac, "live row: {done}");
+    assert_eq!(done["file"], IMAGE, "live row: {done}");
+}
+
+/// The live list's row for [`DEVICE_ASKS_FOR`], if there is one now.
+async fn live_row(ui: &Ui) -> Option<Value> {
+    let rows = ui.script(LIVE_ROWS_JS, json!([])).await?;
+    rows.as_array()?.iter().find(|r| r["requested"] == DEVICE_ASKS_FOR).cloned()
+}
+
+const LIVE_ROWS_JS: &str = "return Array.from(document.querySelectorAll('#live-body tr')).map(r => ({
+    mac: r.cells[1].textContent.trim(),
+    requested: r.cells[2].textContent.trim(),
+    file: r.cells[3].textContent.trim(),
+    percent: r.querySelector('progress') ? r.querySelector('progress').value : null,
+    rate: r.cells[6].textContent.trim(),
+    eta: r.cells[7].textContent.trim(),
+    outcome: (r.querySelector('.badge') || {}).textContent || '' }));";
+
+/// Step 6, after: the history has the transfer with the client's MAC, the name it asked for and
+/// the file served.
+async fn find_in_history(ui: &Ui, pair: &Pair, mac: &str) {
+    let client_ip = pair.client_ip.to_string();
+    let row = ui
+        .wait("the download in the history", STEP_TIMEOUT, || async {
+            ui.goto("/transfers").await;
+            let rows = ui.rows("#live ~ section table.grid tbody tr").await;
+            rows.into_iter().find(|cells| cells.get(3).is_some_and(|c| c == DEVICE_ASKS_FOR))
+        })
+        .await;
+    assert!(row[1].contains(&client_ip), "history row: {row:?}");
+    assert_eq!(row[2], mac, "history row: {row:?}");
+    assert_eq!(row[4], IMAGE, "history row: {row:?}");
+    assert_eq!(row[6], "complete", "history row: {row:?}");
+    ui.shot("transfers").await;
+}
+
+/// A name nobody serves shows up on the missing-files page.
+async fn missing_file(ui: &Ui, pair: &Pair, work: &Path) {
+    let local = work.join("missing.bin");
+    let out = TftpClient::TftpHpa.get(&pair.client, pair.server_addr(), MISSING_NAME, &local, STEP_TIMEOUT);
+    assert!(!out.success(), "a name nobody serves was downloaded:\n{out}");
+    ui.wait("the missing name on the missing-files page", STEP_TIMEOUT, || async {
+        ui.goto("/missing").await;
+        let rows = ui.rows("table.grid tbody tr").await;
+        rows.into_iter().find(|cells| cells.first().is_some_and(|c| c == MISSING_NAME))
+    })
+    .await;
+    ui.shot("missing").await;
+}
+
+/// The events page has what the browser did, with its origin.
+async fn check_events(ui: &Ui) {
+    ui.show("/events", "h1", "Events").await;
+    let rows = ui.rows("table.grid tbody tr").await;
+    for kind in ["login failed", "image uploaded", "host added", "service stopped", "service started"] {
+        assert!(rows.iter().any(|cells| cells.get(1).is_some_and(|c| c == kind)), "no {kind:?} event in {rows:#?}");
+    }
+    ui.shot("events").await;
+}
+
+/// The browser session and what the steps do with it.
+struct Ui {
+    client: Client,
+    base: String,
+    shots: PathBuf,
+}
+
+impl Ui {
+    async fn goto(&self, path: &str) {
+        let url = format!("{}{path}", self.base);
+        if let Err(e) = self.client.goto(&url).await {
+            panic!("{}", self.diagnose(&format!("cannot open {url}: {e}")).await);
+        }
+    }
+
+    /// Opens `path` and waits until `css` has `text`.
+    async fn show(&self, path: &str, css: &str, text: &str) {
+        self.goto(path).await;
+        self.wait_text(css, text, &format!("{path} to show {text:?}")).await;
+    }
+
+    /// The path of the current page.
+    async fn path(&self) -> Option<String> {
+        self.client.current_url().await.ok().map(|url| url.path().to_owned())
+    }
+
+    /// The text of every element matching `css`, whitespace collapsed.
+    async fn texts(&self, css: &str) -> Vec<String> {
+        const JS: &str = "return Array.from(document.querySelectorAll(arguments[0]))
+            .map(e => e.textContent.replace(/\\s+/g, ' ').trim());";
+        let value = self.script(JS, json!([css])).await.unwrap_or(Value::Null);
+        value.as_array().map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect()).unwrap_or_default()
+    }
+
+    /// The cells' text of every table row matching `css`.
+    async fn rows(&self, css: &str) -> Vec<Vec<String>> {
+        const JS: &str = "return Array.from(document.querySelectorAll(arguments[0]))
+            .map(r => Array.from(r.cells).map(c => c.textContent.replace(/\\s+/g, ' ').trim()));";
+        let value = self.script(JS, json!([css])).await.unwrap_or(Value::Null);
+        serde_json::from_value(value).unwrap_or_default()
+    }
+
+    async fn host_rows(&self) -> Vec<Vec<String>> {
+        self.rows("main > table.grid tbody tr").await
+    }
+
+    /// Runs `js` with `args` (a JSON array); `None` if it failed (e.g. the page was changing).
+    async fn script(&self, js: &str, args: Value) -> Option<Value> {
+        let args = match args {
+            Value::Array(args) => args,
+            other => vec![other],
+        };
+        self.client.execute(js, args).await.ok()
+    }
+
+    async fn find(&self, css: &str) -> fantoccini::elements::Element {
+        match self.client.wait().at_most(STEP_TIMEOUT).for_element(Locator::Css(css)).await {
+            Ok(element) => element,
+            Err(e) => panic!("{}", self.diagnose(&format!("no element {css:?} on the page: {e}")).await),
+        }
+    }
+
+    async fn click(&self, css: &str) {
+        if let Err(e) = self.find(css).await.click().await {
+            panic!("{}", self.diagnose(&format!("cannot click {css:?}: {e}")).await);
+        }
+    }
+
+    /// Replaces the value of the input or textarea `css` with `text`.
+    async fn fill(&self, css: &str, text: &str) {
+        let element = self.find(css).await;
+        if let Err(e) = element.clear().await {
+            panic!("{}", self.diagnose(&format!("cannot clear {css:?}: {e}")).await);
+        }
+        if let Err(e) = element.send_keys(text).await {
+            panic!("{}", self.diagnose(&format!("cannot type into {css:?}: {e}")).await);
+        }
+    }
+
+    /// Waits until some element matching `css` contains `needle`; returns its text.
+    async fn wait_text(&self, css: &str, needle: &str, what: &str) -> String {
+        self.wait(what, STEP_TIMEOUT, || async { self.texts(css).await.into_iter().find(|t| t.contains(needle)) }).await
+    }
+
+    /// Polls `probe` until it gives a value, for at most `timeout`; then fails with a screenshot.
+    async fn wait<T, F, Fut>(&self, what: &str, timeout: Duration, mut probe: F) -> T
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Option<T>>,
+    {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(value) = probe().await {
+                return value;
+            }
+            if Instant::now() >= deadline {
+                panic!("{}", self.diagnose(&format!("waited {timeout:?} for {what}")).await);
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
+    /// Saves a screenshot of the whole page as `NAME.png` in the artifacts folder.
+    async fn shot(&self, name: &str) {
+        let path = self.shots.join(format!("{name}.png"));
+        if let Err(e) = self.save_full_page(&path).await {
+            panic!("{}", self.diagnose(&format!("cannot save the screenshot {}: {e}", path.display())).await);
+        }
+    }
+
+    async fn save_full_page(&self, path: &Path) -> Result<(), String> {
+        // The window is taller than the page's viewport by the browser's own frame.
+        let js = "return document.documentElement.scrollHeight + window.outerHeight - window.innerHeight;";
+        let height = self.script(js, json!([])).await;
+        let height = height.and_then(|h| h.as_u64()).map_or(WINDOW.1, |h| u32::try_from(h).unwrap_or(u32::MAX));
+        let height = height.clamp(WINDOW.1, MAX_SHOT_HEIGHT);
+        self.client.set_window_size(WINDOW.0, height).await.map_err(|e| e.to_string())?;
+        let png = self.client.screenshot().await.map_err(|e| e.to_string());
+        self.client.set_window_size(WINDOW.0, WINDOW.1).await.map_err(|e| e.to_string())?;
+        std::fs::write(path, png?).map_err(|e| e.to_string())
+    }
+
+    /// A failure message: `why`, the page's address and text, and a screenshot `FAILED.png`.
+    async fn diagnose(&self, why: &str) -> String {
+        let url = self.client.current_url().await.map(|u| u.to_string()).unwrap_or_default();
+        let text = self.texts("body").await.join("\n");
+        let shot = self.shots.join("FAILED.png");
+        let saved = match self.save_full_page(&shot).await {
+            Ok(()) => format!("screenshot: {}", shot.display()),
+            Err(e) => format!("no screenshot: {e}"),
+        };
+        format!("{why}\n  page: {url}\n  {saved}\n  text: {text}")
+    }
+}
+
+/// `target/e2e-artifacts/dashboard/` in the workspace, emptied.
+fn artifacts_dir() -> PathBuf {
+    let dir = workspace_root().join("target").join("e2e-artifacts").join("dashboard");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
+    dir
+}
+
+/// `lifeboat passwd --db DB` with the password on standard input (not a terminal).
+fn set_password(bin: &Path, db: &Path, password: &str) {
+    let script = r#"printf '%s\n' "$1" | "$2" passwd --db "$3""#;
+    let bin = bin.to_str().expect("UTF-8 binary path");
+    let db = db.to_str().expect("UTF-8 database path");
+    let out = process::run(process::command(&["sh", "-c", script, "sh", password, bin, db]), ADMIN_TIMEOUT);
+    out.assert_success();
+}
+
+/// Waits until the server listens on TCP `port` in `ns`; fails fast if it exits.
+fn wait_tcp_listening(ns: &Netns, server: &mut Child, port: u16) {
+    let deadline = Instant::now() + STEP_TIMEOUT;
+    let filter = format!("sport = :{port}");
+    loop {
+        server.assert_running("lifeboat serve with the dashboard");
+        let out = ns.run(&["ss", "-Htln", &filter], ADMIN_TIMEOUT);
+        if out.success() && !out.stdout.trim().is_empty() {
+            return;
+        }
+        assert!(Instant::now() < deadline, "the dashboard did not listen on TCP {port}:\n{}", server.output());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The MAC address of `dev` in `ns`, lowercase with colons.
+fn mac_address(ns: &Netns, dev: &str) -> String {
+    let path = format!("/sys/class/net/{dev}/address");
+    let out = ns.run_ok(&["cat", &path], ADMIN_TIMEOUT);
+    out.stdout.trim().to_owned()
+}
