@@ -217,3 +217,55 @@ fn an_idle_tftp_server_stops_itself_and_says_so() {
     assert!(events.contains("auto_stopped") && events.contains("--stop-when-idle"), "{events}");
     assert!(server.is_running(), "lifeboat itself must keep running (the dashboard can start TFTP again)");
 }
+
+#[test]
+fn beyond_loopback_the_dashboard_needs_a_password_or_a_token() {
+    require_netns!("curl");
+    let pair = Pair::new();
+    let state = tempfile::tempdir().unwrap();
+    let root = state.path().join("tftp");
+    std::fs::create_dir_all(&root).unwrap();
+    let (bin, root_s, db) = (
+        lifeboat_bin().to_string_lossy().into_owned(),
+        root.to_string_lossy().into_owned(),
+        state.path().join("lifeboat.db").to_string_lossy().into_owned(),
+    );
+    let (tftp, web) = (format!("{}:69", pair.server_ip), format!("{}:8080", pair.server_ip));
+    #[rustfmt::skip]
+    let mut argv = vec![
+        bin.as_str(), "serve", "--tftp-root", &root_s, "--tftp-listen", &tftp, "--db", &db, "--web-listen", &web,
+    ];
+
+    // Without a password it refuses to start, and says what to do.
+    let refused = pair.server.run(&argv, START_TIMEOUT);
+    assert!(!refused.timed_out() && !refused.success(), "{refused}");
+    for hint in ["without a password", "lifeboat passwd", "--web-token"] {
+        assert!(refused.stderr.contains(hint), "{hint:?} missing:\n{refused}");
+    }
+    assert!(!refused.stderr.contains("panicked"), "{refused}");
+
+    // With a token: printed at start-up, required by the API from the other namespace.
+    argv.push("--web-token");
+    let mut server = pair.server.spawn(&argv);
+    wait_server_udp(&pair.server, &mut server, 69, START_TIMEOUT);
+    let deadline = Instant::now() + START_TIMEOUT;
+    let token = loop {
+        let log = server.stderr();
+        if let Some(token) = log.split("?token=").nth(1).and_then(|rest| rest.split_whitespace().next()) {
+            break token.to_owned();
+        }
+        assert!(Instant::now() < deadline, "no token link in the log:\n{log}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let url = format!("http://{web}/api/v1/services");
+    let status = |extra: &[&str]| {
+        let mut argv = vec!["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "5"];
+        argv.extend_from_slice(extra);
+        argv.push(&url);
+        pair.client.run_ok(&argv, STEP_TIMEOUT).stdout
+    };
+    assert_eq!(status(&[]), "401", "no token");
+    assert_eq!(status(&["-H", "Authorization: Bearer wrong-token-0123456789"]), "401", "wrong token");
+    let bearer = format!("Authorization: Bearer {token}");
+    assert_eq!(status(&["-H", &bearer]), "200", "the printed token");
+}
