@@ -605,10 +605,14 @@ fn an_unprivileged_user_is_told_about_cap_net_bind_service() {
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
         dir.pop();
     }
+    // ... and to write its database (lifeboat opens it before it binds anything).
+    let state = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(state.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let db = path_str(&state.path().join("lifeboat.db"));
     let listen = format!("{}:69", pair.server_ip);
     let mut argv: Vec<String> =
         ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"].map(str::to_owned).into();
-    argv.extend(serve_argv(&tree.root, &listen, &[]));
+    argv.extend(serve_argv(&tree.root, &listen, &["--db", &db]));
     let out = pair.server.run(&argv, CLIENT_TIMEOUT);
     assert!(!out.success() && !out.timed_out(), "binding port 69 as nobody should fail:\n{out}");
     assert!(
