@@ -81,7 +81,7 @@ impl Activity {
     pub(crate) fn live_transfers(&self) -> Vec<LiveTransfer> {
         let now = Instant::now();
         let mut live = self.lock();
-        live.retain(|_, e| e.ended.is_none_or(|(at, _)| now.duration_since(at) < LINGER));
+        forget_ended(&mut live, now);
         let mut views: Vec<LiveTransfer> = live
             .values_mut()
             .map(|entry| {
@@ -153,13 +153,17 @@ impl Activity {
         }
     }
 
-    /// The client's MAC as text: from its DHCP lease, else from the kernel's neighbour table.
+    /// The client's MAC: from the kernel's neighbour table (who answers for the address now),
+    /// else from an unexpired DHCP lease. Not the other way round: a lease can outlive its
+    /// holder's use of the address (a router in recovery mode takes a fixed address that a lab
+    /// host once leased), and the MAC picks the image a device gets.
     fn mac_of(&self, client: IpAddr) -> Option<[u8; 6]> {
         let IpAddr::V4(address) = client else { return None };
-        self.leases
-            .mac_of(address)
-            .and_then(|mac| <[u8; 6]>::try_from(mac.as_slice()).ok())
-            .or_else(|| lifeboat_net::neighbour_mac(address))
+        lifeboat_net::neighbour_mac(address).or_else(|| {
+            let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+            let mac = self.leases.active_mac_of(address, now)?;
+            <[u8; 6]>::try_from(mac.as_slice()).ok()
+        })
     }
 
     /// A path under the root as the store keeps it: relative, `/`-separated.
@@ -216,7 +220,10 @@ impl TftpObserver for Activity {
         self.reset_idle();
         let mac = self.mac_of(transfer.peer.ip()).map(|m| mac_text(&m));
         let entry = Entry { transfer: Arc::clone(transfer), mac, sample: (Instant::now(), 0), rate: 0, ended: None };
-        self.lock().insert(transfer.id, entry);
+        let mut live = self.lock();
+        // Also here, not only when someone looks: without a dashboard nobody reads the list.
+        forget_ended(&mut live, Instant::now());
+        live.insert(transfer.id, entry);
     }
 
     fn finished(&self, transfer: &Arc<Running>, report: &TransferReport) {
@@ -230,8 +237,14 @@ impl TftpObserver for Activity {
     }
 
     fn refused(&self, refusal: &RefusedRequest) {
-        self.reset_idle();
-        let mac = self.mac_of(refusal.peer.ip()).map(|m| mac_text(&m));
+        // A stranger outside the allow-list neither keeps an idle server alive nor costs a look
+        // in the neighbour table.
+        let mac = if refusal.source_allowed {
+            self.reset_idle();
+            self.mac_of(refusal.peer.ip()).map(|m| mac_text(&m))
+        } else {
+            None
+        };
         let (outcome, kind, counter) = if refusal.is_missing_file() {
             (TransferOutcome::NotFound, EventKind::MissingFile, &self.counters.not_found)
         } else {
@@ -262,6 +275,11 @@ impl TftpObserver for Activity {
             detail: format!("{:?}: {}", refusal.requested, refusal.reason),
         });
     }
+}
+
+/// Drop the transfers that ended more than [`LINGER`] ago.
+fn forget_ended(live: &mut HashMap<u64, Entry>, now: Instant) {
+    live.retain(|_, e| e.ended.is_none_or(|(at, _)| now.duration_since(at) < LINGER));
 }
 
 /// `tftp 10.0.0.5:1234 (aa:bb:…)`: who caused an event.

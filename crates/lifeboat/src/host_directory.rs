@@ -29,17 +29,25 @@ struct Snapshot {
 pub(crate) struct HostDirectory {
     snapshot: RwLock<Arc<Snapshot>>,
     dhcp: watch::Sender<DhcpHosts>,
+    /// Held from the first read of the store to the swap: two reloads in a row apply in order,
+    /// so an older read never replaces a newer one.
+    reloading: tokio::sync::Mutex<()>,
 }
 
 impl Default for HostDirectory {
     fn default() -> HostDirectory {
-        HostDirectory { snapshot: RwLock::default(), dhcp: watch::Sender::new(DhcpHosts::default()) }
+        HostDirectory {
+            snapshot: RwLock::default(),
+            dhcp: watch::Sender::new(DhcpHosts::default()),
+            reloading: tokio::sync::Mutex::new(()),
+        }
     }
 }
 
 impl HostDirectory {
     /// Read the hosts and aliases from the store and apply them.
     pub(crate) async fn reload(&self, store: &Store) -> Result<(), StoreError> {
+        let _in_order = self.reloading.lock().await;
         let hosts = store.hosts().await?;
         let aliases = store.aliases().await?;
         let mut snapshot = Snapshot::default();

@@ -67,9 +67,12 @@ impl LeaseBook {
         }
     }
 
-    /// The hardware address of whoever holds (or last held) `address`.
-    pub(crate) fn mac_of(&self, address: Ipv4Addr) -> Option<Vec<u8>> {
-        self.lock().by_address.get(&address).map(|l| l.mac.clone())
+    /// The hardware address of whoever holds `address` with a lease that has not expired at
+    /// `now` (Unix seconds).
+    pub(crate) fn active_mac_of(&self, address: Ipv4Addr, now: u64) -> Option<Vec<u8>> {
+        let book = self.lock();
+        let lease = book.by_address.get(&address)?;
+        lease.expires.is_none_or(|e| e > now).then(|| lease.mac.clone())
     }
 
     /// Leases that have not expired at `now` (Unix seconds), by address.
@@ -106,13 +109,14 @@ mod tests {
     fn follows_binds_moves_and_releases() {
         let book = LeaseBook::default();
         book.reset(&[lease(1, 10, Some(100)), lease(2, 11, None)]);
-        assert_eq!(book.mac_of(Ipv4Addr::new(10, 0, 0, 10)), Some(vec![2, 0, 0, 0, 0, 1]));
+        assert_eq!(book.active_mac_of(Ipv4Addr::new(10, 0, 0, 10), 0), Some(vec![2, 0, 0, 0, 0, 1]));
         // Client 1 moves to .12: .10 is free.
         book.record(&LeaseChange::Upsert(lease(1, 12, Some(200))));
-        assert_eq!(book.mac_of(Ipv4Addr::new(10, 0, 0, 10)), None);
-        assert_eq!(book.mac_of(Ipv4Addr::new(10, 0, 0, 12)), Some(vec![2, 0, 0, 0, 0, 1]));
+        assert_eq!(book.active_mac_of(Ipv4Addr::new(10, 0, 0, 10), 0), None);
+        assert_eq!(book.active_mac_of(Ipv4Addr::new(10, 0, 0, 12), 0), Some(vec![2, 0, 0, 0, 0, 1]));
         book.record(&LeaseChange::Remove { key: lease(2, 11, None).key, address: Ipv4Addr::new(10, 0, 0, 11) });
         assert_eq!(book.active(150).len(), 1);
+        assert_eq!(book.active_mac_of(Ipv4Addr::new(10, 0, 0, 12), 250), None, "expired");
         assert!(book.active(250).is_empty(), "expired leases are not active");
     }
 
@@ -121,10 +125,10 @@ mod tests {
         let book = LeaseBook::default();
         book.record(&LeaseChange::Upsert(lease(1, 10, None)));
         book.record(&LeaseChange::Upsert(lease(2, 10, None)));
-        assert_eq!(book.mac_of(Ipv4Addr::new(10, 0, 0, 10)), Some(vec![2, 0, 0, 0, 0, 2]));
+        assert_eq!(book.active_mac_of(Ipv4Addr::new(10, 0, 0, 10), 0), Some(vec![2, 0, 0, 0, 0, 2]));
         // Client 1 comes back elsewhere; client 2 keeps .10.
         book.record(&LeaseChange::Upsert(lease(1, 11, None)));
-        assert_eq!(book.mac_of(Ipv4Addr::new(10, 0, 0, 10)), Some(vec![2, 0, 0, 0, 0, 2]));
+        assert_eq!(book.active_mac_of(Ipv4Addr::new(10, 0, 0, 10), 0), Some(vec![2, 0, 0, 0, 0, 2]));
         assert_eq!(book.active(0).len(), 2);
         let book = book.leases.lock().unwrap();
         assert_eq!(book.address_of.len(), book.by_address.len());

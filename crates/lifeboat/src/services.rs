@@ -113,7 +113,7 @@ impl Services {
 
     pub(crate) async fn stop(&self, service: Service, origin: &str) -> Result<(), ControlError> {
         let detail = format!("{service} stopped; its sockets are closed");
-        self.stop_recorded(service, origin, EventKind::ServiceStopped, detail).await
+        self.stop_recorded(service, origin, EventKind::ServiceStopped, detail, None).await
     }
 
     async fn stop_recorded(
@@ -122,19 +122,27 @@ impl Services {
         origin: &str,
         kind: EventKind,
         detail: String,
+        only_run_since: Option<Instant>,
     ) -> Result<(), ControlError> {
         let _switching = self.switching.lock().await;
-        let Some(running) = self.slot(service).running.take() else {
+        let running = {
+            let mut slot = self.slot(service);
+            let this_run = slot.running.as_ref().is_some_and(|r| only_run_since.is_none_or(|since| since == r.since));
+            if this_run { slot.running.take() } else { None }
+        };
+        let Some(running) = running else {
             return Err(ControlError::NotRunning(service));
         };
         running.stop.cancel();
         if let Err(error) = running.task.await {
             tracing::error!("{service} ended badly: {error}");
         }
-        if service == Service::Dhcp
-            && let Some(replies) = self.replies_counter().take()
-        {
-            self.dhcp_replies_before.fetch_add(replies.load(Ordering::Relaxed), Ordering::Relaxed);
+        if service == Service::Dhcp {
+            // Under the counter's lock, so that no reader counts this run's replies twice.
+            let mut counter = self.replies_counter();
+            if let Some(replies) = counter.take() {
+                self.dhcp_replies_before.fetch_add(replies.load(Ordering::Relaxed), Ordering::Relaxed);
+            }
         }
         self.record(kind, origin, detail);
         Ok(())
@@ -155,9 +163,8 @@ impl Services {
                 dhcp_last = (replies, Instant::now());
             }
             for service in Service::ALL {
-                let Some(running_for) = self.slot(service).running.as_ref().map(|r| r.since.elapsed()) else {
-                    continue;
-                };
+                let Some(since) = self.slot(service).running.as_ref().map(|r| r.since) else { continue };
+                let running_for = since.elapsed();
                 let unused_for = match service {
                     Service::Tftp => self.parts.activity.idle_for(),
                     Service::Dhcp => dhcp_last.1.elapsed(),
@@ -167,8 +174,9 @@ impl Services {
                         "{service} stopped itself: no request for {} (--stop-when-idle)",
                         humantime::format_duration(idle)
                     );
-                    // NotRunning: someone stopped it in the meantime; nothing left to do.
-                    let _ = self.stop_recorded(service, "lifeboat", EventKind::AutoStopped, detail).await;
+                    // Only the run that was idle, not one somebody started in the meantime
+                    // (NotRunning then: nothing to do).
+                    let _ = self.stop_recorded(service, "lifeboat", EventKind::AutoStopped, detail, Some(since)).await;
                 }
             }
         }
@@ -206,7 +214,8 @@ impl Services {
 
     /// DHCP replies sent since lifeboat started.
     pub(crate) fn dhcp_replies(&self) -> u64 {
-        let current = self.replies_counter().as_ref().map_or(0, |c| c.load(Ordering::Relaxed));
+        let counter = self.replies_counter();
+        let current = counter.as_ref().map_or(0, |c| c.load(Ordering::Relaxed));
         self.dhcp_replies_before.load(Ordering::Relaxed) + current
     }
 

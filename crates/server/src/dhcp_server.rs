@@ -180,8 +180,20 @@ impl DhcpServer {
 
     fn apply_hosts(&mut self, hosts: DhcpHosts) {
         let mut reservations = self.configured.clone();
-        let configured: HashSet<Mac> = reservations.iter().map(|r| r.mac).collect();
-        reservations.extend(hosts.reservations.into_iter().filter(|r| !configured.contains(&r.mac)));
+        let macs: HashSet<Mac> = reservations.iter().map(|r| r.mac).collect();
+        let addresses: HashSet<Ipv4Addr> = reservations.iter().map(|r| r.address).collect();
+        for host in hosts.reservations {
+            // The configuration wins: a dashboard host may not take a --dhcp-host's MAC or address.
+            if addresses.contains(&host.address) && !macs.contains(&host.mac) {
+                tracing::warn!(
+                    "host {} not reserved {}: --dhcp-host gives that address to another MAC",
+                    host.mac,
+                    host.address
+                );
+            } else if !macs.contains(&host.mac) {
+                reservations.push(host);
+            }
+        }
         tracing::info!(reservations = reservations.len(), boot_files = hosts.boot.len(), "DHCP hosts updated");
         self.responder.set_hosts(reservations, hosts.boot);
     }

@@ -42,6 +42,8 @@ pub struct RefusedRequest {
     pub code: ErrorCode,
     /// Why, in words for the person running lifeboat (may name server paths).
     pub reason: String,
+    /// False when the source address is outside the allow-list: a stranger, perhaps spoofed.
+    pub source_allowed: bool,
 }
 
 impl RefusedRequest {

@@ -211,8 +211,11 @@ fn route(routes: &Routes, peer: SocketAddr, bytes: &[u8]) -> bool {
 }
 
 async fn reply_error(socket: &PktInfoSocket, datagram: &Datagram, code: ErrorCode, message: &str) {
-    let bytes = Packet::error(code, message).to_bytes();
-    if let Err(error) = socket.send_from(&bytes, datagram.peer, Some(datagram.local), datagram.ifindex).await {
+    send_error(socket, datagram, &Packet::error(code, message).to_bytes()).await;
+}
+
+async fn send_error(socket: &PktInfoSocket, datagram: &Datagram, bytes: &[u8]) {
+    if let Err(error) = socket.send_from(bytes, datagram.peer, Some(datagram.local), datagram.ifindex).await {
         tracing::debug!(peer = %datagram.peer, %error, "could not send an error reply");
     }
 }
@@ -230,9 +233,12 @@ async fn accept(
     let requested = String::from_utf8_lossy(&request.filename).into_owned();
     if !shared.config.allow.permits(peer.ip()) {
         tracing::warn!(%peer, ?requested, "refused: the client's address is not in the allow-list (--allow)");
-        reply_error(socket, &datagram, ErrorCode::AccessViolation, "access denied: your address is not allowed").await;
+        // Recorded before the client hears it, here and below: whoever sees the error finds the
+        // record.
         let reason = "the client's address is not in the allow-list (--allow)".to_owned();
-        shared.observer.refused(&refused_request(peer, way, requested, ErrorCode::AccessViolation, reason));
+        let refusal = refused_request(peer, way, requested, ErrorCode::AccessViolation, reason);
+        shared.observer.refused(&RefusedRequest { source_allowed: false, ..refusal });
+        reply_error(socket, &datagram, ErrorCode::AccessViolation, "access denied: your address is not allowed").await;
         return;
     }
     let ticket = match shared.admission.admit(peer) {
@@ -245,8 +251,9 @@ async fn accept(
                 Refusal::Duplicate => unreachable!("handled above"),
             };
             tracing::warn!(%peer, ?requested, "refused: {message}");
-            reply_error(socket, &datagram, ErrorCode::NotDefined, &message).await;
+            let error = Packet::error(ErrorCode::NotDefined, &message).to_bytes();
             shared.observer.refused(&refused_request(peer, way, requested, ErrorCode::NotDefined, message));
+            send_error(socket, &datagram, &error).await;
             return;
         }
     };
@@ -303,8 +310,9 @@ fn serve(
             refused.log(peer, &requested, way);
             // Free the client's place first: a client may ask again from the same port at once.
             shared.release(link, ticket);
-            let _ = link.send(&Packet::error(refused.code, refused.message).to_bytes());
+            let error = Packet::error(refused.code, refused.message).to_bytes();
             shared.observer.refused(&refused_request(peer, way, requested, refused.code, refused.detail));
+            let _ = link.send(&error);
             return None;
         }
     };
@@ -342,7 +350,7 @@ fn serve(
 }
 
 fn refused_request(peer: SocketAddr, way: Way, requested: String, code: ErrorCode, reason: String) -> RefusedRequest {
-    RefusedRequest { at: SystemTime::now(), peer, way, requested, code, reason }
+    RefusedRequest { at: SystemTime::now(), peer, way, requested, code, reason, source_allowed: true }
 }
 
 /// A request ready to run: its state machine, the file, and the size when known.
