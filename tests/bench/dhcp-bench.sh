@@ -35,14 +35,12 @@ WORK_BASE=${WORK_BASE:-/dev/shm}  # configs, logs, perfdhcp output (tmpfs)
 LEASE_BASE=${LEASE_BASE:-/var/tmp} # lease files and databases: a real disk, so fsync costs what it costs
 KEEP_WORK=${KEEP_WORK:-0}         # 1: keep the work directory (server and perfdhcp logs)
 
-die() { echo "dhcp-bench: $*" >&2; exit 1; }
-say() { echo "[$(date +%H:%M:%S)] $*" >&2; }
+BENCH_NAME="dhcp-bench"
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+source "$SCRIPT_DIR/lib.sh"
 
-for knob in REPEAT STEP_SECONDS START_RATE MAX_RATE MIN_RATE DROP_TIME EXIT_WAIT_MS LEASE_SECONDS; do
-    [[ ${!knob} =~ ^[1-9][0-9]*$ ]] || die "$knob must be a positive integer (got '${!knob}')"
-done
-[[ $BISECT =~ ^[0-9]+$ ]] || die "BISECT must be a non-negative integer (got '$BISECT')"
-[[ $KEA_THREADS =~ ^[0-9]+$ ]] || die "KEA_THREADS must be a non-negative integer (got '$KEA_THREADS')"
+require_positive_ints REPEAT STEP_SECONDS START_RATE MAX_RATE MIN_RATE DROP_TIME EXIT_WAIT_MS LEASE_SECONDS
+require_non_negative_ints BISECT KEA_THREADS
 [[ $FAIL_OK =~ ^[0-9]+(\.[0-9]+)?$ ]] || die "FAIL_OK must be a percentage like 0.1 (got '$FAIL_OK')"
 ((MIN_RATE <= START_RATE && START_RATE <= MAX_RATE)) || die "need MIN_RATE <= START_RATE <= MAX_RATE"
 
@@ -58,12 +56,7 @@ POOL_SIZE=261887
 ((MAX_RATE * STEP_SECONDS <= POOL_SIZE)) ||
     die "MAX_RATE x STEP_SECONDS ($((MAX_RATE * STEP_SECONDS))) exceeds the pool of $POOL_SIZE addresses"
 
-if [[ $EUID -ne 0 ]]; then
-    reason="needs root (network namespaces, a veth pair, nftables counters); run: sudo $0"
-    if [[ -n ${CI:-} ]]; then echo "FAIL: dhcp-bench $reason" >&2; exit 1; fi
-    echo "SKIP: dhcp-bench $reason" >&2
-    exit 0
-fi
+require_root "network namespaces, a veth pair, nftables counters"
 
 need=(ip nft ss timeout awk sort "$PERFDHCP")
 for server in $SERVERS; do
@@ -74,11 +67,8 @@ for server in $SERVERS; do
         *) die "unknown server '$server' in SERVERS (lifeboat kea dnsmasq)" ;;
     esac
 done
-for prog in "${need[@]}"; do
-    command -v "$prog" >/dev/null 2>&1 || die "missing program: $prog" \
-        "(lifeboat: cargo build --release -p lifeboat; perfdhcp: apt-get install kea-admin;" \
-        "kea-dhcp4: kea-dhcp4-server; dnsmasq: dnsmasq-base; nft: nftables)"
-done
+require_programs "(lifeboat: cargo build --release -p lifeboat; perfdhcp: apt-get install kea-admin; kea-dhcp4: kea-dhcp4-server; dnsmasq: dnsmasq-base; nft: nftables)" \
+    "${need[@]}"
 SQLITE3=$(command -v sqlite3 || true)
 
 # ---------------------------------------------------------------- names, state, cleanup
@@ -91,68 +81,25 @@ NFT_TABLE=lbdhcp_$$
 WORK=""
 LEASES=""
 SERVER_PID=""
-CLIENT_PID=""
+CLIENT_PIDS=()
 NOTES=()
-
-alive() {
-    local line
-    line=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
-    line=${line##*) }
-    [[ ${line%% *} != Z ]]
-}
 
 stop_server() {
     [[ -n $SERVER_PID ]] || return 0
-    local i
-    kill -TERM "$SERVER_PID" 2>/dev/null || true
-    for i in $(seq 50); do
-        alive "$SERVER_PID" || break
-        sleep 0.1
-    done
-    kill -KILL "$SERVER_PID" 2>/dev/null || true
-    { wait "$SERVER_PID" || true; } 2>/dev/null
+    stop_pid "$SERVER_PID" 50
     SERVER_PID=""
 }
 
 cleanup() {
-    local rc=$? p ns
-    set +e
-    trap - EXIT INT TERM
     # TERM reaches perfdhcp through timeout, which forwards it; KILL would orphan perfdhcp.
-    local i
-    if [[ -n $CLIENT_PID ]]; then
-        kill -TERM "$CLIENT_PID" 2>/dev/null
-        for i in $(seq 30); do
-            alive "$CLIENT_PID" || break
-            sleep 0.1
-        done
-        kill -KILL "$CLIENT_PID" 2>/dev/null
-        { wait "$CLIENT_PID"; } 2>/dev/null
-    fi
+    local p
+    for p in "${CLIENT_PIDS[@]}"; do stop_pid "$p" 30; done
     stop_server
-    for ns in "$NS_C" "$NS_S"; do
-        if [[ -e /run/netns/$ns ]]; then
-            for i in $(seq 20); do
-                [[ -z $(ip netns pids "$ns" 2>/dev/null) ]] && break
-                for p in $(ip netns pids "$ns" 2>/dev/null); do kill -KILL "$p" 2>/dev/null; done
-                sleep 0.1
-            done
-            ip netns del "$ns" || echo "dhcp-bench: could not delete namespace $ns" >&2
-        fi
-    done
+    delete_netns "$NS_C" "$NS_S"
     [[ -n $LEASES && -d $LEASES ]] && rm -rf "$LEASES"
-    if [[ -n $WORK && -d $WORK ]]; then
-        if [[ $KEEP_WORK == 1 ]]; then
-            echo "dhcp-bench: logs kept in $WORK" >&2
-        else
-            rm -rf "$WORK"
-        fi
-    fi
-    exit "$rc"
+    remove_work_dir "$WORK" "$KEEP_WORK"
 }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+run_on_exit cleanup
 
 # ---------------------------------------------------------------- setup
 WORK=$(mktemp -d "$WORK_BASE/lbdhcp.XXXXXX")
@@ -161,14 +108,7 @@ mkdir -p "$WORK/logs" "$WORK/kea" "$WORK/bin"
 LEASE_FS=$(df -PT "$LEASES" | awk 'NR==2{print $2 " on " $1}')
 
 say "creating $NS_S ($SRV_IP/$PREFIX) and $NS_C ($CLI_IP/$PREFIX), veth MTU 1500"
-ip netns add "$NS_S"
-ip netns add "$NS_C"
-ip link add "$VETH_S" netns "$NS_S" mtu 1500 type veth peer name "$VETH_C" netns "$NS_C" mtu 1500
-ip -n "$NS_S" addr add "$SRV_IP/$PREFIX" dev "$VETH_S"
-ip -n "$NS_C" addr add "$CLI_IP/$PREFIX" dev "$VETH_C"
-for ns in "$NS_S" "$NS_C"; do ip -n "$ns" link set lo up; done
-ip -n "$NS_S" link set "$VETH_S" up
-ip -n "$NS_C" link set "$VETH_C" up
+create_netns_pair "$NS_S" "$NS_C" "$VETH_S" "$VETH_C" "$SRV_IP/$PREFIX" "$CLI_IP/$PREFIX"
 
 # Every reply reaches perfdhcp at its relay address on port 67. A DHCPNAK is the only reply with
 # yiaddr 0.0.0.0 here (perfdhcp sends no DHCPINFORM), so counting those counts NAKs whatever the
@@ -191,10 +131,8 @@ nft_count() {
 # A private copy of the binary, so a rebuild during the run cannot mix two versions.
 LIFEBOAT_SRC=$LIFEBOAT
 if [[ " $SERVERS " == *" lifeboat "* ]]; then
-    LIFEBOAT_BUILT=$(date -u -r "$LIFEBOAT_SRC" +%Y-%m-%dT%H:%M:%SZ)
-    cp "$LIFEBOAT_SRC" "$WORK/bin/lifeboat"
+    LIFEBOAT_COPY=$(copy_binary "$LIFEBOAT_SRC" "$WORK/bin/lifeboat")
     LIFEBOAT=$WORK/bin/lifeboat
-    LIFEBOAT_SHA=$(sha256sum "$LIFEBOAT" | cut -c1-16)
 fi
 
 # ---------------------------------------------------------------- servers
@@ -254,33 +192,23 @@ leases_on_disk() {
 }
 
 # utime + stime of the server process in seconds.
-server_cpu() {
-    local line hz
-    hz=$(getconf CLK_TCK)
-    line=$(cat "/proc/$SERVER_PID/stat" 2>/dev/null) || { echo 0; return; }
-    echo "${line##*) }" | awk -v hz="$hz" '{printf "%.2f", ($12 + $13) / hz}'
-}
+server_cpu() { proc_cpu_seconds "$SERVER_PID"; }
 
-# Start SERVER with a fresh lease directory; true once it listens on UDP port 67.
+udp67_listening() { [[ -n $(ip netns exec "$NS_S" ss -Hlun 'sport = :67') ]]; }
+
+# Start SERVER with a fresh lease directory; true once it listens on UDP port 67 (within 5 s).
+# A server that dies or does not listen in time is stopped and reaped.
 start_server() {
-    local server=$1 dir=$2 log=$3 i
+    local server=$1 dir=$2 log=$3
     rm -rf "$dir"
     mkdir -p "$dir"
     server_argv "$server" "$dir" "$log"
     env "${SERVER_ENV[@]}" ip netns exec "$NS_S" "${ARGV[@]}" >>"$log" 2>&1 &
     SERVER_PID=$!
-    for i in $(seq 100); do
-        if ! alive "$SERVER_PID"; then
-            { wait "$SERVER_PID" || true; } 2>/dev/null
-            SERVER_PID=""
-            return 1
-        fi
-        if [[ -n $(ip netns exec "$NS_S" ss -Hlun 'sport = :67') ]]; then
-            sleep 0.2
-            return 0
-        fi
-        sleep 0.05
-    done
+    if wait_for_server "$SERVER_PID" 100 0.05 udp67_listening; then
+        sleep 0.2
+        return 0
+    fi
     stop_server
     return 1
 }
@@ -307,7 +235,7 @@ summarise_perfdhcp() {
         END { printf "%d %d %d %d %d", sent["do"], recv["do"], sent["ra"], recv["ra"], orph }
     ' "$log"
     local phase
-    for phase in do ra; do
+    for phase in "do" ra; do
         touch "$dir/lat-$phase"
         sort -n "$dir/lat-$phase" | awk '
             { v[NR] = $1; s += $1 }
@@ -337,19 +265,14 @@ run_step() {
         return
     fi
     ip netns exec "$NS_C" nft reset counters >/dev/null
-    local c0 c1 rc=0 t0 t1
+    local c0 c1 rc=0
     c0=$(server_cpu)
-    t0=$EPOCHREALTIME
     # -R: that many simulated clients; perfdhcp numbers their MACs sequentially from its base, so
     # with more clients than requests every DISCOVER comes from a new MAC. -l: perfdhcp acts as a
     # relay at CLI_IP (giaddr), which the servers answer on port 67.
-    timeout -k 5 $((STEP_SECONDS + DROP_TIME + 60)) ip netns exec "$NS_C" "$PERFDHCP" -4 -r "$rate" \
+    run_client $((STEP_SECONDS + DROP_TIME + 60)) "$plog" ip netns exec "$NS_C" "$PERFDHCP" -4 -r "$rate" \
         -R "$POOL_SIZE" -p "$STEP_SECONDS" -d "$DROP_TIME" -W $((EXIT_WAIT_MS * 1000)) -x t \
-        -l "$CLI_IP" "$SRV_IP" >"$plog" 2>&1 &
-    CLIENT_PID=$!
-    wait "$CLIENT_PID" || rc=$?
-    CLIENT_PID=""
-    t1=$EPOCHREALTIME
+        -l "$CLI_IP" "$SRV_IP" || rc=$?
     c1=$(server_cpu)
     local leases naks replies again
     # dnsmasq truncates and rewrites its lease file: a read at that instant finds it empty, so
@@ -370,15 +293,16 @@ run_step() {
     local status=ok
     if ((rc != 0 && rc != 3)); then status="FAIL:perfdhcp exit $rc: $(tail -n 1 "$plog" | tr -d '|\t' | cut -c1-60)"; fi
     ((alive_after)) || status="FAIL:server died"
-    local s do_sent do_recv ra_sent ra_recv orph do_avg do_p50 do_p99 do_max ra_avg ra_p50 ra_p99 ra_max
+    local s do_sent do_recv ra_sent ra_recv orph do_avg do_p99 do_max ra_avg ra_p99 ra_max
     s=$(summarise_perfdhcp "$plog" "$WORK")
-    read -r do_sent do_recv ra_sent ra_recv orph do_avg do_p50 do_p99 do_max ra_avg ra_p50 ra_p99 ra_max <<<"$s"
+    # The two p50s (_) are not reported.
+    read -r do_sent do_recv ra_sent ra_recv orph do_avg _ do_p99 do_max ra_avg _ ra_p99 ra_max <<<"$s"
     local fail xps offered cpu wall
     fail=$(awk -v s="$do_sent" -v a="$ra_recv" 'BEGIN{printf "%.3f", (s > 0) ? 100 * (s - a) / s : 100}')
     xps=$(awk -v a="$ra_recv" -v p="$STEP_SECONDS" 'BEGIN{printf "%.0f", a / p}')
     offered=$(awk -v s="$do_sent" -v p="$STEP_SECONDS" 'BEGIN{printf "%.0f", s / p}')
     cpu=$(awk -v a="$c0" -v b="$c1" 'BEGIN{printf "%.2f", b - a}')
-    wall=$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.2f", b - a}')
+    wall=$(awk -v t="$CLIENT_SECONDS" 'BEGIN{printf "%.2f", t}')
     if [[ $status == ok ]] && ((do_sent > 0)) && awk -v f="$fail" -v ok="$FAIL_OK" 'BEGIN{exit !(f < ok)}'; then
         STEP_PASS=1
     fi
@@ -445,7 +369,6 @@ LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
 SYNC_END=$(sync_write_ms)
 
 # ---------------------------------------------------------------- report
-first_line() { "$@" 2>&1 | head -n 1 || true; }
 fsync_of() {
     case $1 in
         lifeboat) echo "yes: SQLite WAL, synchronous=FULL, commit (group commit) before the ACK is sent" ;;
@@ -458,7 +381,7 @@ kea_mode="single-threaded (Kea 2.2 default)"
 
 echo "# DHCP benchmark: lifeboat vs kea-dhcp4, dnsmasq"
 echo
-echo "- Run: $START – $END on $(uname -srm), $(nproc) CPUs ($(awk -F': ' '/model name/{print $2; exit}' /proc/cpuinfo));" \
+echo "- Run: $START – $END on $(machine_description);" \
     "load average at start $LOAD_START, at end $LOAD_END"
 echo "- Link: veth pair between two network namespaces, MTU 1500; server $SRV_IP/$PREFIX, perfdhcp" \
     "$CLI_IP acting as a relay (giaddr $CLI_IP, replies to port 67); pool $POOL_START–$POOL_END" \
@@ -466,7 +389,7 @@ echo "- Link: veth pair between two network namespaces, MTU 1500; server $SRV_IP
 echo "- perfdhcp $(first_line "$PERFDHCP" -v | awk '{print $NF}'); lifeboat: $(first_line "$LIFEBOAT" --version);" \
     "kea-dhcp4 $(first_line "$KEA_DHCP4" -v) ($kea_mode, memfile); dnsmasq: $(first_line "$DNSMASQ" --version | awk '{print $3}')"
 if [[ " $SERVERS " == *" lifeboat "* ]]; then
-    echo "- lifeboat binary: copy of $LIFEBOAT_SRC taken at start (built $LIFEBOAT_BUILT, sha256 $LIFEBOAT_SHA…)," \
+    echo "- lifeboat binary: copy of $LIFEBOAT_SRC taken at start ($LIFEBOAT_COPY)," \
         "RUST_LOG=warn, --dhcp-authoritative"
 fi
 echo "- Lease files and databases on $LEASE_FS ($LEASE_BASE), fresh for every step; logs on $WORK_BASE." \
@@ -577,12 +500,7 @@ echo "Each row is the median round (by DORA/s at its sustained rate); the range 
     "of the highest completion rate of any step, passed or not. ÷ kea = DORA/s at the sustained" \
     "rate divided by Kea's."
 echo
-if ((${#NOTES[@]})); then
-    echo "## Notes"
-    echo
-    for note in "${NOTES[@]}"; do echo "- $note"; done
-    echo
-fi
+print_notes "${NOTES[@]}"
 echo "<details><summary>Every step</summary>"
 echo
 echo "| round | server | offered rate | sent/s | DORA/s | not completed | NAKs | replies | leases on disk | OFFER avg / p99 / max ms | ACK avg / p99 / max ms | server CPU s | load | result |"

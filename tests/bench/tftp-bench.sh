@@ -32,8 +32,9 @@ WORK_BASE=${WORK_BASE:-/dev/shm}  # tmpfs, so the disk is not part of the measur
 PIN=${PIN:-none}  # (a)-(c) only: none | same (server and client on CPU 0) | split (server 0, client 1)
 KEEP_WORK=${KEEP_WORK:-0}         # 1: keep the work directory (server and client logs)
 
-die() { echo "tftp-bench: $*" >&2; exit 1; }
-say() { echo "[$(date +%H:%M:%S)] $*" >&2; }
+BENCH_NAME="tftp-bench"
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+source "$SCRIPT_DIR/lib.sh"
 
 case $PIN in
     none) SERVER_PIN=() CLIENT_PIN=() ;;
@@ -43,16 +44,8 @@ case $PIN in
 esac
 PINNED=0  # set while (a)-(c) run, so (d) is never pinned
 
-for knob in SIZE_MB REPEAT PAR_CLIENTS PAR_SIZE_MB RUN_TIMEOUT PAR_TIMEOUT WINDOW; do
-    [[ ${!knob} =~ ^[1-9][0-9]*$ ]] || die "$knob must be a positive integer (got '${!knob}')"
-done
-
-if [[ $EUID -ne 0 ]]; then
-    reason="needs root (network namespaces, veth pair, a cpuacct cgroup); run: sudo $0"
-    if [[ -n ${CI:-} ]]; then echo "FAIL: tftp-bench $reason" >&2; exit 1; fi
-    echo "SKIP: tftp-bench $reason" >&2
-    exit 0
-fi
+require_positive_ints SIZE_MB REPEAT PAR_CLIENTS PAR_SIZE_MB RUN_TIMEOUT PAR_TIMEOUT WINDOW
+require_root "network namespaces, veth pair, a cpuacct cgroup"
 
 need=(ip timeout sha256sum awk sort stat curl atftp)
 for server in $SERVERS; do
@@ -67,10 +60,8 @@ done
 need+=("$LIFEBOAT")  # also the client `lifeboat get`
 if [[ $PIN != none ]]; then need+=(taskset); fi
 if [[ $PIN == split ]] && (($(nproc) < 2)); then die "PIN=split needs two CPUs"; fi
-for prog in "${need[@]}"; do
-    command -v "$prog" >/dev/null 2>&1 || die "missing program: $prog" \
-        "(lifeboat: cargo build --release -p lifeboat; atftpd: apt-get download atftpd && dpkg -x it into /opt/lifeboat-peers/atftpd)"
-done
+require_programs "(lifeboat: cargo build --release -p lifeboat; atftpd: apt-get download atftpd && dpkg -x it into /opt/lifeboat-peers/atftpd)" \
+    "${need[@]}"
 
 # ---------------------------------------------------------------- names, state, cleanup
 TAG=lbbench-$$
@@ -88,13 +79,6 @@ SERVER_NAME=""
 SAMPLER_PID=""
 CLIENT_PIDS=()
 NOTES=()
-
-alive() {
-    local line
-    line=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
-    line=${line##*) }
-    [[ ${line%% *} != Z ]]
-}
 
 cg_create() {
     if [[ -d /sys/fs/cgroup/cpuacct && -f /sys/fs/cgroup/cpuacct/cpuacct.usage ]]; then
@@ -134,16 +118,7 @@ cg_cpu() {
             awk '$1=="usage_usec"{t=$2*1000} $1=="user_usec"{u=$2/1e6} $1=="system_usec"{s=$2/1e6}
                  END{printf "%d %.3f %.3f\n", t, u, s}' "$CG/cpu.stat"
             ;;
-        *)
-            if [[ -n $SERVER_PID ]] && [[ -r /proc/$SERVER_PID/stat ]]; then
-                local hz line
-                hz=$(getconf CLK_TCK)
-                line=$(cat "/proc/$SERVER_PID/stat")
-                echo "${line##*) }" | awk -v hz="$hz" '{printf "%d %.3f %.3f\n", ($12+$13)/hz*1e9, $12/hz, $13/hz}'
-            else
-                echo "0 0 0"
-            fi
-            ;;
+        *) proc_cpu_times "$SERVER_PID" ;;
     esac
 }
 
@@ -161,13 +136,7 @@ cg_remove() {
 stop_server() {
     [[ -n $SERVER_PID ]] || return 0
     local i p
-    kill -TERM "$SERVER_PID" 2>/dev/null || true
-    for i in $(seq 50); do
-        alive "$SERVER_PID" || break
-        sleep 0.1
-    done
-    kill -KILL "$SERVER_PID" 2>/dev/null || true
-    { wait "$SERVER_PID" || true; } 2>/dev/null
+    stop_pid "$SERVER_PID" 50
     SERVER_PID=""
     # Transfer processes a forking server left behind (only visible with a cgroup).
     for p in $(cg_procs); do kill -KILL "$p" 2>/dev/null || true; done
@@ -178,35 +147,18 @@ stop_server() {
 }
 
 cleanup() {
-    local rc=$? p ns
-    set +e
-    trap - EXIT INT TERM
+    local p
     if [[ -n $SAMPLER_PID ]]; then
         kill "$SAMPLER_PID" 2>/dev/null
         { wait "$SAMPLER_PID"; } 2>/dev/null
     fi
     for p in "${CLIENT_PIDS[@]}"; do kill -KILL "$p" 2>/dev/null; done
     stop_server
-    for ns in "$NS_C" "$NS_S"; do
-        if [[ -e /run/netns/$ns ]]; then
-            for p in $(ip netns pids "$ns" 2>/dev/null); do kill -KILL "$p" 2>/dev/null; done
-            ip netns del "$ns" || echo "tftp-bench: could not delete namespace $ns" >&2
-        fi
-    done
+    delete_netns "$NS_C" "$NS_S"
     cg_remove
-    if [[ -n $WORK && -d $WORK ]]; then
-        if [[ $KEEP_WORK == 1 ]]; then
-            rm -rf "$WORK/out" "$WORK/par"
-            echo "tftp-bench: logs kept in $WORK" >&2
-        else
-            rm -rf "$WORK"
-        fi
-    fi
-    exit "$rc"
+    remove_work_dir "$WORK" "$KEEP_WORK" out par
 }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+run_on_exit cleanup
 
 # ---------------------------------------------------------------- setup
 WORK=$(mktemp -d "$WORK_BASE/lbbench.XXXXXX")
@@ -216,36 +168,24 @@ mkdir -p "$ROOT" "$WORK/out" "$WORK/par" "$WORK/logs"
 chmod 755 "$ROOT"
 
 say "creating $NS_S ($SRV_IP) and $NS_C ($CLI_IP), veth MTU 1500"
-ip netns add "$NS_S"
-ip netns add "$NS_C"
-ip link add "$VETH_S" netns "$NS_S" mtu 1500 type veth peer name "$VETH_C" netns "$NS_C" mtu 1500
-ip -n "$NS_S" addr add "$SRV_IP/24" dev "$VETH_S"
-ip -n "$NS_C" addr add "$CLI_IP/24" dev "$VETH_C"
-for ns in "$NS_S" "$NS_C"; do ip -n "$ns" link set lo up; done
-ip -n "$NS_S" link set "$VETH_S" up
-ip -n "$NS_C" link set "$VETH_C" up
+create_netns_pair "$NS_S" "$NS_C" "$VETH_S" "$VETH_C" "$SRV_IP/24" "$CLI_IP/24"
 cg_create
 
 # A private copy of the binary, so a rebuild during the run cannot mix two versions.
 LIFEBOAT_SRC=$LIFEBOAT
-LIFEBOAT_BUILT=$(date -u -r "$LIFEBOAT_SRC" +%Y-%m-%dT%H:%M:%SZ)
 mkdir -p "$WORK/bin"
-cp "$LIFEBOAT_SRC" "$WORK/bin/lifeboat"
+LIFEBOAT_COPY=$(copy_binary "$LIFEBOAT_SRC" "$WORK/bin/lifeboat")
 LIFEBOAT=$WORK/bin/lifeboat
-LIFEBOAT_SHA=$(sha256sum "$LIFEBOAT" | cut -c1-16)
 
 say "writing test files to $ROOT"
 BIG=big.bin
 PAR=par.bin
 PROBE=probe.bin
-head -c $((SIZE_MB << 20)) /dev/urandom >"$ROOT/$BIG"
-head -c $((PAR_SIZE_MB << 20)) /dev/urandom >"$ROOT/$PAR"
-head -c 65536 /dev/urandom >"$ROOT/$PROBE"
-chmod 644 "$ROOT"/*
-BIG_SHA=$(sha256sum "$ROOT/$BIG" | cut -d' ' -f1)
-PAR_SHA=$(sha256sum "$ROOT/$PAR" | cut -d' ' -f1)
 BIG_BYTES=$((SIZE_MB << 20))
 PAR_BYTES=$((PAR_SIZE_MB << 20))
+BIG_SHA=$(new_random_file "$ROOT/$BIG" "$BIG_BYTES")
+PAR_SHA=$(new_random_file "$ROOT/$PAR" "$PAR_BYTES")
+new_random_file "$ROOT/$PROBE" 65536 >/dev/null
 
 # ---------------------------------------------------------------- servers
 server_argv() {
@@ -281,7 +221,7 @@ udp69_listening() {
 }
 
 start_server() {
-    local name=$1 what=$2 i
+    local name=$1 what=$2
     local log=$WORK/logs/server-$name-$what.log
     server_argv "$name" "$log"
     local pin=()
@@ -290,17 +230,11 @@ start_server() {
     SERVER_PID=$!
     SERVER_NAME=$name
     cg_add "$SERVER_PID"
-    for i in $(seq 150); do
-        alive "$SERVER_PID" || break
-        if udp69_listening; then
-            say "[$name] started (pid $SERVER_PID): ${ARGV[*]}"
-            return 0
-        fi
-        sleep 0.1
-    done
-    echo "--- $log:" >&2
-    tail -n 20 "$log" >&2 || true
-    die "$name did not start listening on $SRV_IP:69 within 15 s"
+    if wait_for_server "$SERVER_PID" 150 0.1 udp69_listening; then
+        say "[$name] started (pid $SERVER_PID): ${ARGV[*]}"
+        return 0
+    fi
+    die_with_log "$log" "$name did not start listening on $SRV_IP:69 within 15 s"
 }
 
 # One note summarising what lifeboat's own log says about the transfers it served.
@@ -350,32 +284,17 @@ run_one() {
             ;;
     esac
     rm -f "$out"
-    local rc=0 t0 t1 c0 c1
+    local rc=0 c0 c1
     c0=$(cg_cpu)
-    t0=$EPOCHREALTIME
-    # In the background with `wait`, so a SIGTERM or Ctrl-C is handled at once, not after the run.
-    timeout -k 5 "$RUN_TIMEOUT" ip netns exec "$NS_C" "${CLIENT_PIN[@]}" "${argv[@]}" >"$log" 2>&1 &
-    CLIENT_PIDS=($!)
-    wait "${CLIENT_PIDS[0]}" || rc=$?
-    CLIENT_PIDS=()
-    t1=$EPOCHREALTIME
+    run_client "$RUN_TIMEOUT" "$log" ip netns exec "$NS_C" "${CLIENT_PIN[@]}" "${argv[@]}" || rc=$?
     c1=$(cg_cpu)
-    R_WALL=$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.3f", b-a}')
+    R_WALL=$(awk -v t="$CLIENT_SECONDS" 'BEGIN{printf "%.3f", t}')
     R_CPU=$(awk -v a="${c0%% *}" -v b="${c1%% *}" 'BEGIN{printf "%.3f", (b-a)/1e9}')
     R_MBPS=""
     R_GRANT=""
-    if ((rc == 124 || rc == 137)); then
-        R_STATUS="FAIL:timeout ${RUN_TIMEOUT}s"
-    elif ((rc != 0)); then
-        R_STATUS="FAIL:exit $rc: $({ grep -v '^\*' "$log" || true; } | tail -n 1 | tr -d '|\t' | cut -c1-80)"
-    elif [[ ! -f $out ]]; then
-        R_STATUS="FAIL:no output file"
-    elif [[ $(stat -c %s "$out") != "$BIG_BYTES" ]]; then
-        R_STATUS="FAIL:size $(stat -c %s "$out") != $BIG_BYTES"
-    elif [[ $(sha256sum "$out" | cut -d' ' -f1) != "$BIG_SHA" ]]; then
-        R_STATUS="FAIL:sha256 mismatch"
-    else
-        R_STATUS=ok
+    # curl -v lines starting with '*' are its own chatter, not the error.
+    R_STATUS=$(transfer_status "$rc" "$RUN_TIMEOUT" "$log" "$out" "$BIG_BYTES" "$BIG_SHA" '^\*')
+    if [[ $R_STATUS == ok ]]; then
         R_MBPS=$(awk -v n="$BIG_BYTES" -v t="$R_WALL" 'BEGIN{printf "%.1f", n/t/1e6}')
     fi
     case $client in
@@ -492,22 +411,10 @@ measure_parallel() {
     touch "$flag"
     sampler "$rss_file" "$flag" &
     SAMPLER_PID=$!
-    local c0 c1 t0 t1
+    local c0 c1
     c0=$(cg_cpu)
-    t0=$EPOCHREALTIME
-    CLIENT_PIDS=()
-    for i in $(seq "$PAR_CLIENTS"); do
-        (
-            rc=0
-            timeout -k 5 "$PAR_TIMEOUT" ip netns exec "$NS_C" curl -sS --tftp-blksize 1468 \
-                -o "$WORK/par/out-$i" "tftp://$SRV_IP/$PAR" >"$WORK/logs/par-$server-$i.log" 2>&1 || rc=$?
-            echo "$rc" >"$WORK/par/rc-$i"
-        ) &
-        CLIENT_PIDS+=($!)
-    done
-    for i in "${CLIENT_PIDS[@]}"; do wait "$i" || true; done
-    t1=$EPOCHREALTIME
-    CLIENT_PIDS=()
+    parallel_tftp_downloads "$NS_C" "tftp://$SRV_IP/$PAR" "$PAR_CLIENTS" "$PAR_TIMEOUT" "$WORK/par" \
+        "$WORK/logs/par-$server"
     # Let the server's transfer processes finish and be reaped before reading the CPU counters.
     for i in $(seq 100); do
         [[ $(cg_procs | wc -l) -le 1 ]] && break
@@ -520,25 +427,12 @@ measure_parallel() {
     SAMPLER_PID=""
     local main_hwm
     main_hwm=$(awk '$1=="VmHWM:"{print $2}' "/proc/$SERVER_PID/status" 2>/dev/null || echo 0)
-    local ok=0 fails=0 reasons="" rc out
-    for i in $(seq "$PAR_CLIENTS"); do
-        rc=$(cat "$WORK/par/rc-$i" 2>/dev/null || echo missing)
-        out=$WORK/par/out-$i
-        if [[ $rc != 0 ]]; then
-            fails=$((fails + 1)); reasons+=" #$i:exit-$rc"
-        elif [[ ! -f $out || $(stat -c %s "$out") != "$PAR_BYTES" ]]; then
-            fails=$((fails + 1)); reasons+=" #$i:size"
-        elif [[ $(sha256sum "$out" | cut -d' ' -f1) != "$PAR_SHA" ]]; then
-            fails=$((fails + 1)); reasons+=" #$i:sha256"
-        else
-            ok=$((ok + 1))
-        fi
-        rm -f "$out" "$WORK/par/rc-$i"
-    done
+    tally_parallel_downloads "$WORK/par" "$PAR_CLIENTS" "$PAR_BYTES" "$PAR_SHA"
+    local ok=$P_OK fails=$P_FAILS reasons=$P_WHY
     local rss procs wall agg cpu user sys
     read -r rss procs <"$rss_file"
     ((main_hwm > rss)) && rss=$main_hwm
-    wall=$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.2f", b-a}')
+    wall=$P_WALL
     agg=$(awk -v n="$ok" -v s="$PAR_BYTES" -v t="$wall" 'BEGIN{printf "%.1f", n*s/t/1e6}')
     read -r cpu user sys <<<"$(awk -v a="$c0" -v b="$c1" 'BEGIN{split(a,x," "); split(b,y," ");
         printf "%.2f %.2f %.2f", (y[1]-x[1])/1e9, y[2]-x[2], y[3]-x[3]}')"
@@ -568,15 +462,14 @@ fi
 END=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 
 # ---------------------------------------------------------------- report
-first_line() { "$@" 2>&1 | head -n 1 || true; }
 echo "# TFTP benchmark: lifeboat vs tftpd-hpa, atftpd, dnsmasq"
 echo
-echo "- Run: $START – $END on $(uname -srm), $(nproc) CPUs ($(awk -F': ' '/model name/{print $2; exit}' /proc/cpuinfo))"
+echo "- Run: $START – $END on $(machine_description)"
 echo "- Link: veth pair between two network namespaces, MTU 1500, server $SRV_IP, client $CLI_IP"
 echo "- lifeboat: $(first_line "$LIFEBOAT" --version); in.tftpd: $(first_line "$IN_TFTPD" -V);" \
     "atftpd: $(first_line "$ATFTPD" --version); dnsmasq: $(first_line "$DNSMASQ" --version | awk '{print $1, $2, $3}');" \
     "curl: $(first_line curl --version | cut -d' ' -f1-2); atftp: $(first_line atftp --version)"
-echo "- lifeboat binary: copy of $LIFEBOAT_SRC taken at start (built $LIFEBOAT_BUILT, sha256 $LIFEBOAT_SHA…)"
+echo "- lifeboat binary: copy of $LIFEBOAT_SRC taken at start ($LIFEBOAT_COPY)"
 echo "- Order: $REPEAT rounds; in each round every server in turn ($SERVERS) is started fresh, runs" \
     "each (a)–(c) measurement once and is stopped. (d) runs last, one fresh server at a time."
 echo "- CPU pinning in (a)–(c): PIN=$PIN (none: the scheduler places server and client;" \
@@ -684,12 +577,7 @@ if [[ -s $PAR_RESULTS ]]; then
         "sampled every 0.1 s). The test path and the 50 clients share the machine's $(nproc) CPUs."
     echo
 fi
-if ((${#NOTES[@]})); then
-    echo "## Notes"
-    echo
-    for note in "${NOTES[@]}"; do echo "- $note"; done
-    echo
-fi
+print_notes "${NOTES[@]}"
 if [[ -s $RESULTS ]]; then
     echo "<details><summary>Every run</summary>"
     echo

@@ -49,17 +49,14 @@ DB_WORK_BASE=${DB_WORK_BASE:-/var/tmp} # the working copy the server opens (a re
 WORK_BASE=${WORK_BASE:-/dev/shm}       # TFTP root, downloads, logs (tmpfs)
 KEEP_WORK=${KEEP_WORK:-0}              # 1: keep the work directory (logs)
 
-die() { echo "web-bench: $*" >&2; exit 1; }
-say() { echo "[$(date +%H:%M:%S)] $*" >&2; }
+BENCH_NAME="web-bench"
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+source "$SCRIPT_DIR/lib.sh"
 has_part() { [[ " $PARTS " == *" $1 "* ]]; }
 
-for knob in ROWS THREADS CONNECTIONS DURATION WRK_TIMEOUT TARGET_MS WEB_PORT REPEAT PAR_CLIENTS PAR_SIZE_MB \
-    SIZE_MB RUN_TIMEOUT PAR_TIMEOUT POLL_INTERVAL START_TIMEOUT SEED_TIMEOUT; do
-    [[ ${!knob} =~ ^[1-9][0-9]*$ ]] || die "$knob must be a positive integer (got '${!knob}')"
-done
-for knob in WARMUP BASELINE_WAIT; do
-    [[ ${!knob} =~ ^[0-9]+$ ]] || die "$knob must be a non-negative integer (got '${!knob}')"
-done
+require_positive_ints ROWS THREADS CONNECTIONS DURATION WRK_TIMEOUT TARGET_MS WEB_PORT REPEAT PAR_CLIENTS \
+    PAR_SIZE_MB SIZE_MB RUN_TIMEOUT PAR_TIMEOUT POLL_INTERVAL START_TIMEOUT SEED_TIMEOUT
+require_non_negative_ints WARMUP BASELINE_WAIT
 ((CONNECTIONS >= THREADS)) || die "CONNECTIONS must be at least THREADS (wrk needs a connection per thread)"
 for part in $PARTS; do
     [[ $part == latency || $part == throughput ]] || die "unknown part '$part' in PARTS (latency throughput)"
@@ -78,12 +75,7 @@ case $PIN in
     *) die "PIN must be none, same or split (got '$PIN')" ;;
 esac
 
-if [[ $EUID -ne 0 ]]; then
-    reason="needs root (network namespaces, a veth pair, port 69); run: sudo $0"
-    if [[ -n ${CI:-} ]]; then echo "FAIL: web-bench $reason" >&2; exit 1; fi
-    echo "SKIP: web-bench $reason" >&2
-    exit 0
-fi
+require_root "network namespaces, a veth pair, port 69"
 
 need=(ip ss timeout sha256sum awk sort stat curl "$LIFEBOAT")
 if has_part latency; then need+=("$WRK"); fi
@@ -92,10 +84,8 @@ if has_part throughput; then
     if [[ $PIN != none ]]; then need+=(taskset); fi
     if [[ $PIN == split ]] && (($(nproc) < 2)); then die "PIN=split needs two CPUs"; fi
 fi
-for prog in "${need[@]}"; do
-    command -v "$prog" >/dev/null 2>&1 || die "missing program: $prog" \
-        "(lifeboat: cargo build --release -p lifeboat; wrk: apt-get install wrk; atftp: apt-get install atftp)"
-done
+require_programs "(lifeboat: cargo build --release -p lifeboat; wrk: apt-get install wrk; atftp: apt-get install atftp)" \
+    "${need[@]}"
 SQLITE3=$(command -v sqlite3 || true)
 
 if has_part throughput && [[ " $VARIANTS " == *" baseline "* ]]; then
@@ -126,25 +116,6 @@ WATCH_PIDS=()
 CLIENT_PIDS=()
 NOTES=()
 
-alive() {
-    local line
-    line=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
-    line=${line##*) }
-    [[ ${line%% *} != Z ]]
-}
-
-# Stop PID with TERM, then KILL after a second; reap it if it is our child.
-stop_pid() {
-    local pid=$1 i
-    kill -TERM "$pid" 2>/dev/null || true
-    for i in $(seq 10); do
-        alive "$pid" || break
-        sleep 0.1
-    done
-    kill -KILL "$pid" 2>/dev/null || true
-    { wait "$pid" || true; } 2>/dev/null
-}
-
 # The poller ends by itself once its flag file is gone (within one load and one pause); the
 # SSE client never does.
 stop_watchers() {
@@ -156,54 +127,26 @@ stop_watchers() {
             sleep 0.1
         done
     fi
-    for p in "${WATCH_PIDS[@]}"; do stop_pid "$p"; done
+    for p in "${WATCH_PIDS[@]}"; do stop_pid "$p" 10; done
     WATCH_PIDS=()
 }
 
 stop_server() {
     [[ -n $SERVER_PID ]] || return 0
-    local i
-    kill -TERM "$SERVER_PID" 2>/dev/null || true
-    for i in $(seq 100); do
-        alive "$SERVER_PID" || break
-        sleep 0.1
-    done
-    kill -KILL "$SERVER_PID" 2>/dev/null || true
-    { wait "$SERVER_PID" || true; } 2>/dev/null
+    stop_pid "$SERVER_PID" 100
     SERVER_PID=""
 }
 
 cleanup() {
-    local rc=$? p ns i
-    set +e
-    trap - EXIT INT TERM
+    local p
     for p in "${CLIENT_PIDS[@]}"; do kill -KILL "$p" 2>/dev/null; done
     stop_watchers
     stop_server
-    for ns in "$NS_C" "$NS_S"; do
-        if [[ -e /run/netns/$ns ]]; then
-            for i in $(seq 20); do
-                [[ -z $(ip netns pids "$ns" 2>/dev/null) ]] && break
-                for p in $(ip netns pids "$ns" 2>/dev/null); do kill -KILL "$p" 2>/dev/null; done
-                sleep 0.1
-            done
-            ip netns del "$ns" || echo "web-bench: could not delete namespace $ns" >&2
-        fi
-    done
+    delete_netns "$NS_C" "$NS_S"
     [[ -n $DB_DIR && -d $DB_DIR ]] && rm -rf "$DB_DIR"
-    if [[ -n $WORK && -d $WORK ]]; then
-        if [[ $KEEP_WORK == 1 ]]; then
-            rm -rf "$WORK/root" "$WORK/out" "$WORK/par"
-            echo "web-bench: logs kept in $WORK" >&2
-        else
-            rm -rf "$WORK"
-        fi
-    fi
-    exit "$rc"
+    remove_work_dir "$WORK" "$KEEP_WORK" root out par
 }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+run_on_exit cleanup
 
 # ---------------------------------------------------------------- setup
 START=$(date -u +%Y-%m-%dT%H:%M:%SZ)
@@ -216,42 +159,27 @@ mkdir -p "$ROOT" "$WORK/out" "$WORK/par" "$WORK/logs" "$WORK/bin" "$WORK/run"
 chmod 755 "$ROOT"
 
 # Private copies of the binaries, so a rebuild during the run cannot mix two versions.
-copy_binary() {
-    local src=$1 name=$2
-    cp "$src" "$WORK/bin/$name"
-    echo "$src (built $(date -u -r "$src" +%Y-%m-%dT%H:%M:%SZ), sha256 $(sha256sum "$src" | cut -c1-16)…)"
-}
-CURRENT_DESC=$(copy_binary "$LIFEBOAT" lifeboat)
 CURRENT=$WORK/bin/lifeboat
+CURRENT_DESC="$LIFEBOAT ($(copy_binary "$LIFEBOAT" "$CURRENT"))"
 BASELINE=""
 BASELINE_DESC="not run"
 if has_part throughput && [[ " $VARIANTS " == *" baseline "* ]]; then
-    BASELINE_DESC=$(copy_binary "$LIFEBOAT_BASELINE" lifeboat-baseline)
     BASELINE=$WORK/bin/lifeboat-baseline
+    BASELINE_DESC="$LIFEBOAT_BASELINE ($(copy_binary "$LIFEBOAT_BASELINE" "$BASELINE"))"
 fi
 [[ $("$CURRENT" serve --help 2>/dev/null) == *--web-listen* ]] ||
     die "$LIFEBOAT has no --web-listen: it is not a build with the dashboard"
 
 say "creating $NS_S ($SRV_IP) and $NS_C ($CLI_IP), veth MTU 1500"
-ip netns add "$NS_S"
-ip netns add "$NS_C"
-ip link add "$VETH_S" netns "$NS_S" mtu 1500 type veth peer name "$VETH_C" netns "$NS_C" mtu 1500
-ip -n "$NS_S" addr add "$SRV_IP/24" dev "$VETH_S"
-ip -n "$NS_C" addr add "$CLI_IP/24" dev "$VETH_C"
-for ns in "$NS_S" "$NS_C"; do ip -n "$ns" link set lo up; done
-ip -n "$NS_S" link set "$VETH_S" up
-ip -n "$NS_C" link set "$VETH_C" up
+create_netns_pair "$NS_S" "$NS_C" "$VETH_S" "$VETH_C" "$SRV_IP/24" "$CLI_IP/24"
 
 say "writing test files to $ROOT"
 BIG=big.bin
 PAR=par.bin
-head -c $((SIZE_MB << 20)) /dev/urandom >"$ROOT/$BIG"
-head -c $((PAR_SIZE_MB << 20)) /dev/urandom >"$ROOT/$PAR"
-chmod 644 "$ROOT"/*
-BIG_SHA=$(sha256sum "$ROOT/$BIG" | cut -d' ' -f1)
-PAR_SHA=$(sha256sum "$ROOT/$PAR" | cut -d' ' -f1)
 BIG_BYTES=$((SIZE_MB << 20))
 PAR_BYTES=$((PAR_SIZE_MB << 20))
+BIG_SHA=$(new_random_file "$ROOT/$BIG" "$BIG_BYTES")
+PAR_SHA=$(new_random_file "$ROOT/$PAR" "$PAR_BYTES")
 
 # ---------------------------------------------------------------- the seeded database
 # The cache is keyed by the row count and by the seeding program and migrations, so a change
@@ -307,10 +235,16 @@ say "working copy of the database: $DB ($DB_SIZE_MB MiB, $DB_FS)"
 # Whether `BINARY serve` knows FLAG (its help lists it followed by a space).
 has_flag() { [[ $("$1" serve --help 2>/dev/null) == *"$2 "* ]]; }
 
+# Whether the server listens on UDP port 69 and, if $1 is 1, on the dashboard's TCP port.
+server_listening() {
+    [[ -n $(ip netns exec "$NS_S" ss -Hlun "sport = :69") ]] &&
+        { (($1 == 0)) || [[ -n $(ip netns exec "$NS_S" ss -Hltn "sport = :$WEB_PORT") ]]; }
+}
+
 # A server runs in the server namespace from its own working directory (a binary that opens
 # lifeboat.db by default finds none of ours). Sets SERVER_PID and SERVER_LOG.
 start_server() {
-    local variant=$1 what=$2 i dir=$WORK/run/$2
+    local variant=$1 what=$2 dir=$WORK/run/$2
     local argv=() web=0
     local bin=$CURRENT
     [[ $variant == baseline ]] && bin=$BASELINE
@@ -328,27 +262,15 @@ start_server() {
     SERVER_LOG=$WORK/logs/server-$what.log
     (cd "$dir" && exec ip netns exec "$NS_S" "${argv[@]}") >>"$SERVER_LOG" 2>&1 &
     SERVER_PID=$!
-    for i in $(seq $((START_TIMEOUT * 10))); do
-        alive "$SERVER_PID" || break
-        if [[ -n $(ip netns exec "$NS_S" ss -Hlun "sport = :69") ]] &&
-            { ((!web)) || [[ -n $(ip netns exec "$NS_S" ss -Hltn "sport = :$WEB_PORT") ]]; }; then
-            say "[$variant] started (pid $SERVER_PID): ${argv[*]}"
-            return 0
-        fi
-        sleep 0.1
-    done
-    echo "--- $SERVER_LOG:" >&2
-    tail -n 20 "$SERVER_LOG" >&2 || true
-    die "$variant did not start listening within ${START_TIMEOUT}s"
+    if wait_for_server "$SERVER_PID" $((START_TIMEOUT * 10)) 0.1 server_listening "$web"; then
+        say "[$variant] started (pid $SERVER_PID): ${argv[*]}"
+        return 0
+    fi
+    die_with_log "$SERVER_LOG" "$variant did not start listening within ${START_TIMEOUT}s"
 }
 
 # utime + stime of the server process (all its threads) in seconds.
-server_cpu() {
-    local line hz
-    hz=$(getconf CLK_TCK)
-    line=$(cat "/proc/$SERVER_PID/stat" 2>/dev/null) || { echo 0; return; }
-    echo "${line##*) }" | awk -v hz="$hz" '{printf "%.2f", ($12 + $13) / hz}'
-}
+server_cpu() { proc_cpu_seconds "$SERVER_PID"; }
 
 server_hwm_mib() {
     awk '$1=="VmHWM:"{printf "%.1f", $2 / 1024}' "/proc/$SERVER_PID/status" 2>/dev/null || echo "?"
@@ -388,11 +310,8 @@ measure_endpoint() {
     fi
     local cpu0 cpu1 rc=0
     cpu0=$(server_cpu)
-    timeout -k 5 $((DURATION + WRK_TIMEOUT + 30)) ip netns exec "$NS_S" "$WRK" -t "$THREADS" -c "$CONNECTIONS" \
-        -d "${DURATION}s" --timeout "${WRK_TIMEOUT}s" --latency -s "$WRK_LUA" "$url" >>"$log" 2>&1 &
-    CLIENT_PIDS=($!)
-    wait "${CLIENT_PIDS[0]}" || rc=$?
-    CLIENT_PIDS=()
+    run_client $((DURATION + WRK_TIMEOUT + 30)) "$log" ip netns exec "$NS_S" "$WRK" -t "$THREADS" \
+        -c "$CONNECTIONS" -d "${DURATION}s" --timeout "${WRK_TIMEOUT}s" --latency -s "$WRK_LUA" "$url" || rc=$?
     cpu1=$(server_cpu)
     local line
     line=$(grep '^WRKRESULT ' "$log" | tail -n 1 || true)
@@ -518,41 +437,13 @@ transfers_in_db() {
 
 # PAR_CLIENTS curl downloads of the same file at once -> P_OK P_FAILS P_MBPS P_WALL P_CPU P_WHY
 measure_parallel() {
-    local run=$1 i
-    local c0 c1 t0 t1
+    local run=$1
+    local c0 c1
     c0=$(server_cpu)
-    t0=$EPOCHREALTIME
-    CLIENT_PIDS=()
-    for i in $(seq "$PAR_CLIENTS"); do
-        (
-            rc=0
-            timeout -k 5 "$PAR_TIMEOUT" ip netns exec "$NS_C" curl -sS --tftp-blksize 1468 \
-                -o "$WORK/par/out-$i" "tftp://$SRV_IP/$PAR" >"$WORK/logs/par-$run-$i.log" 2>&1 || rc=$?
-            echo "$rc" >"$WORK/par/rc-$i"
-        ) &
-        CLIENT_PIDS+=($!)
-    done
-    for i in "${CLIENT_PIDS[@]}"; do wait "$i" || true; done
-    t1=$EPOCHREALTIME
-    CLIENT_PIDS=()
+    parallel_tftp_downloads "$NS_C" "tftp://$SRV_IP/$PAR" "$PAR_CLIENTS" "$PAR_TIMEOUT" "$WORK/par" \
+        "$WORK/logs/par-$run"
     c1=$(server_cpu)
-    local rc out
-    P_OK=0 P_FAILS=0 P_WHY=""
-    for i in $(seq "$PAR_CLIENTS"); do
-        rc=$(cat "$WORK/par/rc-$i" 2>/dev/null || echo missing)
-        out=$WORK/par/out-$i
-        if [[ $rc != 0 ]]; then
-            P_FAILS=$((P_FAILS + 1)) P_WHY+=" #$i:exit-$rc"
-        elif [[ ! -f $out || $(stat -c %s "$out") != "$PAR_BYTES" ]]; then
-            P_FAILS=$((P_FAILS + 1)) P_WHY+=" #$i:size"
-        elif [[ $(sha256sum "$out" | cut -d' ' -f1) != "$PAR_SHA" ]]; then
-            P_FAILS=$((P_FAILS + 1)) P_WHY+=" #$i:sha256"
-        else
-            P_OK=$((P_OK + 1))
-        fi
-        rm -f "$out" "$WORK/par/rc-$i"
-    done
-    P_WALL=$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.2f", b - a}')
+    tally_parallel_downloads "$WORK/par" "$PAR_CLIENTS" "$PAR_BYTES" "$PAR_SHA"
     P_MBPS=$(awk -v n="$P_OK" -v s="$PAR_BYTES" -v t="$P_WALL" 'BEGIN{printf "%.1f", n * s / t / 1e6}')
     P_CPU=$(awk -v a="$c0" -v b="$c1" 'BEGIN{printf "%.2f", b - a}')
 }
@@ -566,31 +457,16 @@ measure_lockstep() {
     esac
     rm -f "$out"
     if [[ -n $SERVER_CPUS ]]; then taskset -a -p -c "$SERVER_CPUS" "$SERVER_PID" >/dev/null; fi
-    local rc=0 t0 t1 c0 c1
+    local rc=0 c0 c1
     c0=$(server_cpu)
-    t0=$EPOCHREALTIME
-    timeout -k 5 "$RUN_TIMEOUT" ip netns exec "$NS_C" "${CLIENT_PIN[@]}" "${argv[@]}" >"$log" 2>&1 &
-    CLIENT_PIDS=($!)
-    wait "${CLIENT_PIDS[0]}" || rc=$?
-    CLIENT_PIDS=()
-    t1=$EPOCHREALTIME
+    run_client "$RUN_TIMEOUT" "$log" ip netns exec "$NS_C" "${CLIENT_PIN[@]}" "${argv[@]}" || rc=$?
     c1=$(server_cpu)
     if [[ -n $SERVER_CPUS ]]; then taskset -a -p -c "0-$(($(nproc) - 1))" "$SERVER_PID" >/dev/null; fi
-    R_WALL=$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.3f", b - a}')
+    R_WALL=$(awk -v t="$CLIENT_SECONDS" 'BEGIN{printf "%.3f", t}')
     R_CPU=$(awk -v a="$c0" -v b="$c1" 'BEGIN{printf "%.2f", b - a}')
     R_MBPS=""
-    if ((rc == 124 || rc == 137)); then
-        R_STATUS="FAIL:timeout ${RUN_TIMEOUT}s"
-    elif ((rc != 0)); then
-        R_STATUS="FAIL:exit $rc: $(tail -n 1 "$log" | tr -d '|\t' | cut -c1-80)"
-    elif [[ ! -f $out ]]; then
-        R_STATUS="FAIL:no output file"
-    elif [[ $(stat -c %s "$out") != "$BIG_BYTES" ]]; then
-        R_STATUS="FAIL:size $(stat -c %s "$out") != $BIG_BYTES"
-    elif [[ $(sha256sum "$out" | cut -d' ' -f1) != "$BIG_SHA" ]]; then
-        R_STATUS="FAIL:sha256 mismatch"
-    else
-        R_STATUS=ok
+    R_STATUS=$(transfer_status "$rc" "$RUN_TIMEOUT" "$log" "$out" "$BIG_BYTES" "$BIG_SHA")
+    if [[ $R_STATUS == ok ]]; then
         R_MBPS=$(awk -v n="$BIG_BYTES" -v t="$R_WALL" 'BEGIN{printf "%.1f", n / t / 1e6}')
     fi
     rm -f "$out"
@@ -664,10 +540,9 @@ UPTIME_END=$(uptime)
 say "load at end: $UPTIME_END"
 
 # ---------------------------------------------------------------- report
-first_line() { "$@" 2>&1 | head -n 1 || true; }
 echo "# Dashboard benchmark: page latency with $ROWS transfer rows, TFTP throughput with the dashboard on"
 echo
-echo "- Run: $START – $END on $(uname -srm), $(nproc) CPUs ($(awk -F': ' '/model name/{print $2; exit}' /proc/cpuinfo))"
+echo "- Run: $START – $END on $(machine_description)"
 echo "- Load (\`uptime\`) at start: \`${UPTIME_START# }\`"
 echo "- Load (\`uptime\`) at end: \`${UPTIME_END# }\`"
 echo "- lifeboat (current): $(first_line "$CURRENT" --version), copy of $CURRENT_DESC"
@@ -794,12 +669,7 @@ if has_part throughput && [[ -s $TP_RESULTS ]]; then
         echo
     fi
 fi
-if ((${#NOTES[@]})); then
-    echo "## Notes"
-    echo
-    for note in "${NOTES[@]}"; do echo "- $note"; done
-    echo
-fi
+print_notes "${NOTES[@]}"
 if has_part throughput && [[ -s $TP_RESULTS ]]; then
     echo "<details><summary>Every throughput run</summary>"
     echo
