@@ -195,7 +195,8 @@ server_argv() {
             ARGV=("$LIFEBOAT" serve --tftp-root "$ROOT" --tftp-listen "$SRV_IP:69"
                 --tftp-max-blksize 8192 --tftp-max-windowsize 64
                 --max-transfers-per-client $((PAR_CLIENTS > 8 ? PAR_CLIENTS : 8))
-                --max-transfers $((PAR_CLIENTS > 256 ? PAR_CLIENTS : 256)))
+                --max-transfers $((PAR_CLIENTS > 256 ? PAR_CLIENTS : 256))
+                --db "$WORK/lifeboat.db")
             ;;
         tftpd-hpa)
             # Default maximum block size is 65464, so 8192 needs no -B.
