@@ -205,6 +205,7 @@ impl Services {
                 ServiceStatus {
                     service,
                     running: slot.running.is_some(),
+                    configured: self.is_configured(service),
                     listening: slot.running.as_ref().map(|r| r.listening.clone()).unwrap_or_default(),
                     detail,
                 }

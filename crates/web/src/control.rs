@@ -101,6 +101,9 @@ impl FromStr for Service {
 pub struct ServiceStatus {
     pub service: Service,
     pub running: bool,
+    /// Whether lifeboat was started with what this service needs (a TFTP root, a DHCP range);
+    /// an unconfigured service cannot be started from the dashboard.
+    pub configured: bool,
     /// Where it listens, as text (`0.0.0.0:69`, `eth1 (10.0.0.1:67)`); empty when stopped.
     pub listening: Vec<String>,
     /// Anything a person should know: why it stopped, why it cannot start, its range.

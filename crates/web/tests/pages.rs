@@ -62,6 +62,13 @@ async fn overview_shows_services_with_one_big_button_each_and_the_last_request()
         "1 requested name(s) were not found",
     ]);
     assert!(!reply.body.contains("Start TFTP"), "a running service offers only Stop");
+
+    // A service lifeboat was started without (no DHCP range) offers no Start button at all.
+    app.control.lock().dhcp_unconfigured = true;
+    let reply = app.get("/").await;
+    assert!(!reply.body.contains("Start DHCP"), "an unconfigured service cannot be started");
+    assert!(!reply.body.contains("action=\"/services/dhcp/start\""));
+    reply.assert_contains(&["Stop TFTP"]);
 }
 
 fn live(bytes: u64, outcome: Option<TransferOutcome>) -> LiveTransfer {

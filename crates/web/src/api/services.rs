@@ -37,6 +37,7 @@ pub(crate) struct ServiceJson {
     service: &'static str,
     name: String,
     running: bool,
+    configured: bool,
     listening: Vec<String>,
     detail: Option<String>,
 }
@@ -47,6 +48,7 @@ impl From<ServiceStatus> for ServiceJson {
             service: s.service.slug(),
             name: s.service.to_string(),
             running: s.running,
+            configured: s.configured,
             listening: s.listening,
             detail: s.detail,
         }

@@ -22,6 +22,7 @@ pub(crate) struct ServiceView {
     name: String,
     slug: &'static str,
     running: bool,
+    configured: bool,
     listening: Vec<String>,
     detail: Option<String>,
 }
@@ -32,6 +33,7 @@ impl From<ServiceStatus> for ServiceView {
             name: s.service.to_string(),
             slug: Service::slug(s.service),
             running: s.running,
+            configured: s.configured,
             listening: s.listening,
             detail: s.detail,
         }

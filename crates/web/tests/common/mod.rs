@@ -24,6 +24,8 @@ use tower::ServiceExt;
 pub struct FakeState {
     pub tftp: bool,
     pub dhcp: bool,
+    /// DHCP was not configured at start-up (no range): it cannot be started.
+    pub dhcp_unconfigured: bool,
     /// `(start|stop, service, origin)` of every call.
     pub calls: Vec<(&'static str, Service, String)>,
     pub reloads: usize,
@@ -52,12 +54,14 @@ impl Control for FakeControl {
             ServiceStatus {
                 service: Service::Tftp,
                 running: state.tftp,
+                configured: true,
                 listening: if state.tftp { vec!["0.0.0.0:69".into(), "[::]:69".into()] } else { vec![] },
                 detail: None,
             },
             ServiceStatus {
                 service: Service::Dhcp,
                 running: state.dhcp,
+                configured: !state.dhcp_unconfigured,
                 listening: if state.dhcp { vec!["eth1 (10.9.0.1:67)".into()] } else { vec![] },
                 detail: Some("range 10.9.0.100 – 10.9.0.200".into()),
             },
