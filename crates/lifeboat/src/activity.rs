@@ -11,13 +11,14 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use lifeboat_server::{LiveTransfer as Running, RefusedRequest, TftpObserver, TransferReport, Way};
 use lifeboat_store::{Direction, Event, EventKind, LogWriter, TransferOutcome, TransferRecord};
 use lifeboat_tftp::Outcome;
 use lifeboat_web::{LiveTransfer, Metrics};
 
+use crate::clock::{unix_ms, unix_seconds};
 use crate::host_directory::HostDirectory;
 use crate::lease_book::LeaseBook;
 
@@ -160,8 +161,7 @@ impl Activity {
     fn mac_of(&self, client: IpAddr) -> Option<[u8; 6]> {
         let IpAddr::V4(address) = client else { return None };
         lifeboat_net::neighbour_mac(address).or_else(|| {
-            let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-            let mac = self.leases.active_mac_of(address, now)?;
+            let mac = self.leases.active_mac_of(address, unix_seconds())?;
             <[u8; 6]>::try_from(mac.as_slice()).ok()
         })
     }
@@ -299,10 +299,6 @@ fn direction(way: Way) -> Direction {
 
 pub(crate) fn mac_text(mac: &[u8]) -> String {
     mac.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":")
-}
-
-pub(crate) fn unix_ms(at: SystemTime) -> i64 {
-    at.duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 fn per_second(bytes: u64, elapsed: Duration) -> u64 {

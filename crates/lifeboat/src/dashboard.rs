@@ -8,7 +8,6 @@
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::Context as _;
 use lifeboat_store::Store;
@@ -19,6 +18,7 @@ use lifeboat_web::{
 use tokio_util::sync::CancellationToken;
 
 use crate::activity::mac_text;
+use crate::clock::unix_seconds;
 use crate::services::{Parts, Services};
 
 /// The settings key of the dashboard's password hash (written by `lifeboat passwd`).
@@ -155,8 +155,4 @@ pub(crate) async fn start(
             tracing::error!("the dashboard stopped: {error}");
         }
     }))
-}
-
-fn unix_seconds() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }

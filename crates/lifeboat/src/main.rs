@@ -3,8 +3,10 @@
 
 mod activity;
 mod cli;
+mod clock;
 mod dashboard;
 mod dhcp_settings;
+mod error_text;
 mod host_directory;
 mod lease_book;
 mod lease_store;
@@ -42,24 +44,10 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("error: {}", describe(&error));
+            eprintln!("error: {}", error_text::error_text(error.as_ref()));
             ExitCode::FAILURE
         }
     }
-}
-
-/// The error and its causes on one line, each cause once: several of our errors already
-/// quote the operating system's message that is also their source.
-fn describe(error: &anyhow::Error) -> String {
-    let mut text = error.to_string();
-    for cause in error.chain().skip(1) {
-        let cause = cause.to_string();
-        if !text.contains(&cause) {
-            text.push_str(": ");
-            text.push_str(&cause);
-        }
-    }
-    text
 }
 
 /// Logs go to stderr; `RUST_LOG` overrides the default `info` level.

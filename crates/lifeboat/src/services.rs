@@ -17,7 +17,9 @@ use lifeboat_web::{ControlError, Service, ServiceStatus};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::activity::{Activity, unix_ms};
+use crate::activity::Activity;
+use crate::clock::unix_ms;
+use crate::error_text::error_text;
 use crate::host_directory::HostDirectory;
 use crate::lease_book::LeaseBook;
 use crate::lease_store::{StoreSink, from_stored};
@@ -283,17 +285,7 @@ fn unavailable(service: Service) -> ControlError {
     ControlError::Unavailable { service, reason: not_configured(service) }
 }
 
-/// A start-up error with its causes, each once (like the binary's own error line).
+/// A start-up error with its causes, as the binary prints errors.
 fn failed(service: Service, error: &(dyn std::error::Error + 'static)) -> ControlError {
-    let mut message = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let text = cause.to_string();
-        if !message.contains(&text) {
-            message.push_str(": ");
-            message.push_str(&text);
-        }
-        source = cause.source();
-    }
-    ControlError::Failed { service, message }
+    ControlError::Failed { service, message: error_text(error) }
 }

@@ -79,6 +79,12 @@ pub trait TftpObserver: Send + Sync + 'static {
     }
 }
 
+impl std::fmt::Debug for dyn TftpObserver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TftpObserver")
+    }
+}
+
 /// The observer of a server nobody watches.
 #[derive(Debug, Default)]
 pub struct Unobserved;

@@ -69,12 +69,6 @@ struct Shared {
     next_id: AtomicU64,
 }
 
-impl std::fmt::Debug for dyn TftpObserver {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("TftpObserver")
-    }
-}
-
 impl Shared {
     /// Ends a transfer's claim on its client address: the single-port route first, then the
     /// admission ticket, so a new request from the same port is neither misrouted nor dropped.
