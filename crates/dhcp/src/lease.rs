@@ -4,8 +4,13 @@
 //! **Invariant:** an address is held by at most one client and a client holds at most one address;
 //! the two maps (`by_key`, `by_address`) always agree. An expired lease or offer still occupies its
 //! slot until someone else needs the address, so a returning client gets its old address back.
+//!
+//! The maps are B-trees, not hash maps: every request looks them up, and a hash map that grows
+//! past its capacity rehashes all its entries at once. With tens of thousands of leases that
+//! stalls every client waiting behind it for milliseconds each time the table doubles; a B-tree
+//! grows a node at a time.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::fmt;
 use std::net::Ipv4Addr;
 
@@ -74,9 +79,9 @@ impl Entry {
 /// Leases and offers in memory. The driver loads it from the store at start-up.
 #[derive(Debug, Default)]
 pub struct LeaseTable {
-    by_key: HashMap<ClientKey, Entry>,
-    by_address: HashMap<Ipv4Addr, ClientKey>,
-    quarantine: HashMap<Ipv4Addr, u64>,
+    by_key: BTreeMap<ClientKey, Entry>,
+    by_address: BTreeMap<Ipv4Addr, ClientKey>,
+    quarantine: BTreeMap<Ipv4Addr, u64>,
 }
 
 impl LeaseTable {

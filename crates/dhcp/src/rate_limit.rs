@@ -1,42 +1,53 @@
 //! A per-client request budget that blunts floods from one hardware address.
 //!
-//! **Invariant:** memory stays bounded: at most [`MAX_TRACKED`] clients are tracked, and the table
-//! is cleared of stale entries before it grows past that.
+//! **Invariant:** memory stays bounded: at most [`MAX_TRACKED`] clients are counted in a second,
+//! and a new second starts from an empty table without visiting its entries, so the limiter never
+//! stalls the responder, however many clients the last second had.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasher, RandomState};
 
-/// Most clients tracked at once.
+/// Most clients counted in one second; newcomers beyond that are refused until the next.
 pub const MAX_TRACKED: usize = 65_536;
 
 /// Allows `per_second` requests per client and second (fixed one-second windows).
 #[derive(Debug)]
 pub struct RateLimiter {
     per_second: u32,
-    seen: HashMap<Vec<u8>, (u64, u32)>,
+    /// The second being counted.
+    second: u64,
+    /// Requests this second, by a keyed hash of the client. Counting hashes rather than keys
+    /// keeps the table free of heap keys, so clearing it for a new second costs no matter its
+    /// size nothing but resetting its control bytes. The hash key is random per process: clients
+    /// cannot choose identifiers that collide, and a collision only makes two clients share a
+    /// budget.
+    counts: HashMap<u64, u32>,
+    hasher: RandomState,
 }
 
 impl RateLimiter {
     pub fn new(per_second: u32) -> RateLimiter {
-        RateLimiter { per_second, seen: HashMap::new() }
+        RateLimiter { per_second, second: 0, counts: HashMap::new(), hasher: RandomState::new() }
     }
 
     /// Count a request from `client` at `now` (seconds); false when it is over budget.
     pub fn allow(&mut self, client: &[u8], now: u64) -> bool {
-        if self.seen.len() >= MAX_TRACKED && !self.seen.contains_key(client) {
-            self.seen.retain(|_, (second, _)| *second == now);
-            if self.seen.len() >= MAX_TRACKED {
-                // Every tracked client is active this very second: a flood of fresh addresses.
-                // Refusing newcomers protects the clients already in progress.
-                return false;
-            }
+        if now != self.second {
+            self.second = now;
+            self.counts.clear();
         }
-        let (second, count) = self.seen.entry(client.to_vec()).or_insert((now, 0));
-        if *second != now {
-            *second = now;
-            *count = 0;
+        let id = self.hasher.hash_one(client);
+        if let Some(count) = self.counts.get_mut(&id) {
+            *count = count.saturating_add(1);
+            return *count <= self.per_second;
         }
-        *count += 1;
-        *count <= self.per_second
+        if self.counts.len() >= MAX_TRACKED {
+            // This many clients in one second is a flood of fresh addresses. Refusing newcomers
+            // protects the clients already in progress.
+            return false;
+        }
+        self.counts.insert(id, 1);
+        self.per_second >= 1
     }
 }
 
@@ -51,6 +62,7 @@ mod tests {
         assert!(!r.allow(b"a", 10));
         assert!(r.allow(b"b", 10), "other clients are not affected");
         assert!(r.allow(b"a", 11), "a new second, a new budget");
+        assert!(r.allow(b"a", 11) && r.allow(b"a", 11) && !r.allow(b"a", 11));
     }
 
     #[test]
@@ -60,7 +72,15 @@ mod tests {
             assert!(r.allow(&i.to_be_bytes(), 1));
         }
         assert!(!r.allow(b"late", 1), "table full of clients active this second");
-        assert!(r.allow(b"late", 2), "stale entries are dropped");
-        assert_eq!(r.seen.len(), 1);
+        assert!(r.allow(&7u32.to_be_bytes(), 2), "a client counted last second starts afresh");
+        assert!(r.allow(b"late", 2), "a new second has room again");
+        assert_eq!(r.counts.len(), 2);
+    }
+
+    #[test]
+    fn a_zero_budget_refuses_everyone() {
+        let mut r = RateLimiter::new(0);
+        assert!(!r.allow(b"a", 1));
+        assert!(!r.allow(b"a", 1));
     }
 }

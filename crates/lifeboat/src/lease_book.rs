@@ -5,14 +5,15 @@
 //! same order, so it shows what the database will hold once the writer has committed. It is
 //! updated from the DHCP task, so it only ever takes a short lock.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use std::sync::Mutex;
 
 use lifeboat_dhcp::{ClientKey, Lease, LeaseChange};
 
 /// Called for every lease the DHCP server grants, thousands of times a second under load: every
-/// operation is a hash lookup, never a scan.
+/// operation is a lookup in an ordered map, never a scan, and never a rehash of the whole table
+/// (which a hash map does as it grows, stalling the DHCP task for milliseconds).
 #[derive(Debug, Default)]
 pub(crate) struct LeaseBook {
     leases: Mutex<Leases>,
@@ -20,9 +21,9 @@ pub(crate) struct LeaseBook {
 
 #[derive(Debug, Default)]
 struct Leases {
-    by_address: HashMap<Ipv4Addr, Lease>,
+    by_address: BTreeMap<Ipv4Addr, Lease>,
     /// Where each client's lease is in `by_address`.
-    address_of: HashMap<ClientKey, Ipv4Addr>,
+    address_of: BTreeMap<ClientKey, Ipv4Addr>,
 }
 
 impl Leases {
@@ -78,10 +79,7 @@ impl LeaseBook {
     /// Leases that have not expired at `now` (Unix seconds), by address.
     pub(crate) fn active(&self, now: u64) -> Vec<Lease> {
         let book = self.lock();
-        let mut leases: Vec<Lease> =
-            book.by_address.values().filter(|l| l.expires.is_none_or(|e| e > now)).cloned().collect();
-        leases.sort_by_key(|l| l.address);
-        leases
+        book.by_address.values().filter(|l| l.expires.is_none_or(|e| e > now)).cloned().collect()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Leases> {
