@@ -217,7 +217,7 @@ pub(crate) fn configured_socket(addr: SocketAddr) -> io::Result<Socket> {
     Ok(socket)
 }
 
-fn to_socket_addr(storage: &SockaddrStorage) -> Option<SocketAddr> {
+pub(crate) fn to_socket_addr(storage: &SockaddrStorage) -> Option<SocketAddr> {
     if let Some(v4) = storage.as_sockaddr_in() {
         Some(SocketAddr::from(*v4))
     } else {

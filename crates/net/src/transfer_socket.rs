@@ -3,23 +3,37 @@
 //! Lock-step TFTP is a ping-pong: its speed is one block per round trip, and every microsecond
 //! the server adds to a round trip is lost throughput. Waking an async task through epoll and
 //! a scheduler costs more than the veth round trip itself, so a transfer runs on its own
-//! thread, and may spin briefly on a non-blocking receive before it sleeps in `poll(2)`: an
-//! answer that arrives within the spin is taken without any wake-up at all.
+//! thread, and may spin briefly on a non-blocking receive before it sleeps: an answer that
+//! arrives within the spin is taken without any wake-up at all.
+//!
+//! The sleep is one blocking `recvfrom(2)` with the socket's receive timeout (`SO_RCVTIMEO`) as
+//! the deadline, not `poll(2)` and a second receive: a block then costs two system calls, this
+//! receive and the send of the next block. The timeout is set again only when a wait asks for
+//! a different one, which in a running transfer is rare (the driver waits in equal slices).
 
-use std::io;
+use std::io::{self, IoSliceMut};
 use std::net::{IpAddr, SocketAddr, SocketAddrV6, UdpSocket};
-use std::os::fd::AsFd;
+use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
-use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::sys::socket::{MsgFlags, SockaddrStorage, recvmsg};
 
 use crate::BindError;
-use crate::sockets::configured_socket;
+use crate::sockets::{configured_socket, to_socket_addr};
 
-/// A non-blocking UDP socket with bounded blocking helpers; no async runtime needed.
+/// How long a send waits for room in a full send buffer before it fails.
+const SEND_WAIT: Duration = Duration::from_millis(100);
+
+/// Receive timeouts are set rounded up to this, so that waits of nearly the same length (a slice
+/// less the microseconds since it was computed) reuse the timeout already set.
+const TIMEOUT_GRAIN: Duration = Duration::from_millis(1);
+
+/// A blocking UDP socket with bounded waits; no async runtime needed.
 #[derive(Debug)]
 pub struct TransferSocket {
     socket: UdpSocket,
+    /// The receive timeout set on the socket now, a whole number of [`TIMEOUT_GRAIN`]s.
+    read_timeout: Option<Duration>,
 }
 
 impl TransferSocket {
@@ -27,7 +41,9 @@ impl TransferSocket {
     pub fn bind(addr: SocketAddr) -> Result<TransferSocket, BindError> {
         let socket = configured_socket(addr).map_err(|e| BindError::new(addr, e))?;
         socket.bind(&addr.into()).map_err(|e| BindError::new(addr, e))?;
-        Ok(TransferSocket { socket: socket.into() })
+        socket.set_nonblocking(false).map_err(|e| BindError::new(addr, e))?;
+        socket.set_write_timeout(Some(SEND_WAIT)).map_err(|e| BindError::new(addr, e))?;
+        Ok(TransferSocket { socket: socket.into(), read_timeout: None })
     }
 
     /// Binds a fresh port on `local`, the address a client's request was sent to. `ifindex` is
@@ -50,11 +66,6 @@ impl TransferSocket {
         loop {
             match self.socket.send_to(buf, peer) {
                 Ok(_) => return Ok(()),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    if !self.wait(PollFlags::POLLOUT, Duration::from_millis(100))? {
-                        return Err(e);
-                    }
-                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
             }
@@ -63,44 +74,68 @@ impl TransferSocket {
 
     /// Receives one datagram into `buf`: spins up to `spin` on a non-blocking receive, then
     /// sleeps until one arrives or `timeout` (counted from the call) has passed (`Ok(None)`).
+    /// The sleep may last up to a millisecond (and a kernel tick) longer than asked.
     pub fn recv_from(
-        &self,
+        &mut self,
         buf: &mut [u8],
         spin: Duration,
         timeout: Duration,
     ) -> io::Result<Option<(usize, SocketAddr)>> {
         let start = Instant::now();
-        loop {
-            match self.socket.recv_from(buf) {
-                Ok(received) => return Ok(Some(received)),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
-            }
-            let elapsed = start.elapsed();
-            if elapsed < spin.min(timeout) {
+        let spin = spin.min(timeout);
+        // A zero timeout still takes a datagram that is already there.
+        if !spin.is_zero() || timeout.is_zero() {
+            loop {
+                match self.recv_now(buf) {
+                    Ok(received) => return Ok(Some(received)),
+                    Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted) => {}
+                    Err(e) => return Err(e),
+                }
+                if start.elapsed() >= spin {
+                    break;
+                }
                 // Yield rather than just spin: when the peer is a process on this machine that
                 // waits for this very CPU (a client, or ksoftirqd carrying its packet), a plain
                 // spin would hold it off for the whole spin time on every round trip.
                 std::thread::yield_now();
-                continue;
             }
-            if elapsed >= timeout || !self.wait(PollFlags::POLLIN, timeout - elapsed)? {
+        }
+        loop {
+            let left = timeout.saturating_sub(start.elapsed());
+            if left.is_zero() {
                 return Ok(None);
+            }
+            self.set_read_timeout(left)?;
+            match self.socket.recv_from(buf) {
+                Ok(received) => return Ok(Some(received)),
+                Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => return Ok(None),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
             }
         }
     }
 
-    /// Waits until the socket is ready for `events`; false on timeout.
-    fn wait(&self, events: PollFlags, timeout: Duration) -> io::Result<bool> {
-        let mut fds = [PollFd::new(self.socket.as_fd(), events)];
-        // Round up so a sub-millisecond wait does not become a busy loop of zero-timeout polls.
-        let millis = timeout.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32;
-        match poll(&mut fds, PollTimeout::try_from(millis).unwrap_or(PollTimeout::MAX)) {
-            Ok(ready) => Ok(ready > 0),
-            Err(nix::errno::Errno::EINTR) => Ok(true),
-            Err(errno) => Err(errno.into()),
+    /// Receives a datagram that is already queued, without waiting.
+    fn recv_now(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+        let mut iov = [IoSliceMut::new(buf)];
+        let msg = recvmsg::<SockaddrStorage>(self.socket.as_raw_fd(), &mut iov, None, MsgFlags::MSG_DONTWAIT)?;
+        let from = msg
+            .address
+            .as_ref()
+            .and_then(to_socket_addr)
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "datagram without sender"))?;
+        Ok((msg.bytes, from))
+    }
+
+    /// Makes a blocking receive wait at least `wait` and at most a grain longer.
+    fn set_read_timeout(&mut self, wait: Duration) -> io::Result<()> {
+        let grains = wait.as_nanos().div_ceil(TIMEOUT_GRAIN.as_nanos());
+        let rounded = TIMEOUT_GRAIN.saturating_mul(u32::try_from(grains).unwrap_or(u32::MAX));
+        if self.read_timeout != Some(rounded) {
+            self.socket.set_read_timeout(Some(rounded))?;
+            self.read_timeout = Some(rounded);
         }
+        Ok(())
     }
 }
 
@@ -110,7 +145,7 @@ mod tests {
 
     #[test]
     fn a_quiet_socket_times_out_after_the_given_time() {
-        let socket = TransferSocket::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let mut socket = TransferSocket::bind("127.0.0.1:0".parse().unwrap()).unwrap();
         let start = Instant::now();
         let got = socket.recv_from(&mut [0u8; 16], Duration::from_micros(50), Duration::from_millis(30)).unwrap();
         assert_eq!(got, None);
@@ -119,9 +154,21 @@ mod tests {
     }
 
     #[test]
+    fn a_short_wait_after_a_long_one_is_short() {
+        let mut socket = TransferSocket::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let mut buf = [0u8; 16];
+        assert_eq!(socket.recv_from(&mut buf, Duration::ZERO, Duration::from_millis(200)).unwrap(), None);
+        let start = Instant::now();
+        assert_eq!(socket.recv_from(&mut buf, Duration::ZERO, Duration::from_millis(20)).unwrap(), None);
+        let waited = start.elapsed();
+        // The 200 ms timeout set by the first wait must not carry over to the second.
+        assert!(waited >= Duration::from_millis(20) && waited < Duration::from_millis(150), "{waited:?}");
+    }
+
+    #[test]
     fn datagrams_arrive_both_while_spinning_and_after_sleeping() {
         let a = TransferSocket::bind("127.0.0.1:0".parse().unwrap()).unwrap();
-        let b = TransferSocket::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let mut b = TransferSocket::bind("127.0.0.1:0".parse().unwrap()).unwrap();
         let mut buf = [0u8; 16];
         a.send_to(b"one", b.local_addr().unwrap()).unwrap();
         let (n, from) = b.recv_from(&mut buf, Duration::from_millis(5), Duration::from_secs(2)).unwrap().unwrap();

@@ -238,12 +238,12 @@ const SPIN: Duration = Duration::from_micros(50);
 #[test]
 fn transfer_socket_gets_an_ephemeral_port_on_the_address_and_big_buffers() {
     // No runtime: the transfer socket is driven by plain blocking calls on its own thread.
-    let transfer = TransferSocket::bind_local(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2)), 0).unwrap();
+    let mut transfer = TransferSocket::bind_local(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2)), 0).unwrap();
     let local = transfer.local_addr().unwrap();
     assert_eq!(local.ip(), IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2)));
     assert_ne!(local.port(), 0);
     // The interface index only matters for IPv6 link-local addresses.
-    let other = TransferSocket::bind_local(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2)), lo_index()).unwrap();
+    let mut other = TransferSocket::bind_local(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2)), lo_index()).unwrap();
     assert_eq!(other.local_addr().unwrap().ip(), local.ip());
     assert_ne!(other.local_addr().unwrap().port(), local.port());
 
@@ -266,7 +266,7 @@ fn transfer_socket_gets_an_ephemeral_port_on_the_address_and_big_buffers() {
         None => eprintln!("SKIP buffer size check: `ss -m` did not report the socket's buffers"),
     }
 
-    let client = TransferSocket::bind(addr("127.0.0.1:0")).unwrap();
+    let mut client = TransferSocket::bind(addr("127.0.0.1:0")).unwrap();
     let client_addr = client.local_addr().unwrap();
     let mut buf = [0u8; 16];
     client.send_to(b"ack", local).unwrap();

@@ -137,7 +137,7 @@ fn client_socket(at: SocketAddr) -> UdpSocket {
 /// Binds a transfer socket on the address and interface a request arrived on, answers the
 /// client from it, and checks the client's answer comes back to it: returns the socket's address.
 fn transfer_exchange(rt: &tokio::runtime::Runtime, client: &UdpSocket, dgram: &Datagram) -> SocketAddr {
-    let transfer = TransferSocket::bind_local(dgram.local, dgram.ifindex).unwrap();
+    let mut transfer = TransferSocket::bind_local(dgram.local, dgram.ifindex).unwrap();
     let local = transfer.local_addr().unwrap();
     assert_eq!(local.ip(), dgram.local);
     assert_ne!(local.port(), 0);
@@ -161,11 +161,21 @@ fn transfer_exchange(rt: &tokio::runtime::Runtime, client: &UdpSocket, dgram: &D
 /// Sends `payload` until the server sees it (the veth carrier and neighbour discovery take a
 /// moment), bounded to about 5 s.
 async fn deliver(client: &UdpSocket, to: SocketAddr, server: &PktInfoSocket) -> Datagram {
+    let port = client.local_addr().expect("client address").port();
     let mut buf = [0u8; 64];
     for _ in 0..20 {
         client.send_to(b"request", to).await.expect("send");
-        if let Ok(dgram) = timeout(Duration::from_millis(250), server.recv(&mut buf)).await {
-            let dgram = dgram.expect("recv");
+        // A second copy of an earlier client's request (sent again because the server was slow
+        // to read the first) may still be queued: only this client's datagrams count.
+        let from_client = async {
+            loop {
+                let dgram = server.recv(&mut buf).await.expect("recv");
+                if dgram.peer.port() == port {
+                    return dgram;
+                }
+            }
+        };
+        if let Ok(dgram) = timeout(Duration::from_millis(250), from_client).await {
             assert_eq!(&buf[..dgram.len], b"request");
             return dgram;
         }

@@ -163,7 +163,7 @@ fn open(
         IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
         IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
     };
-    let socket = TransferSocket::bind(SocketAddr::new(unspecified, 0))?;
+    let mut socket = TransferSocket::bind(SocketAddr::new(unspecified, 0))?;
     let network = |source| ClientError::Network { server, source };
     let begun = Instant::now();
     let give_up = wait.map(|wait| begun + wait);
