@@ -423,7 +423,7 @@ fi
 echo "- Lease files and databases on $LEASE_FS ($LEASE_BASE), fresh for every step; logs on $WORK_BASE." \
     "A synchronous 4 KiB write there (dd oflag=dsync) took $SYNC_START ms at the start and $SYNC_END ms at the end."
 echo "- Knobs: REPEAT=$REPEAT STEP_SECONDS=$STEP_SECONDS START_RATE=$START_RATE MAX_RATE=$MAX_RATE" \
-    "MIN_RATE=$MIN_RATE BISECT=$BISECT FAIL_OK=$FAIL_OK DROP_TIME=$DROP_TIME EXIT_WAIT_MS=$EXIT_WAIT_MS KEA_THREADS=$KEA_THREADS"
+    "MIN_RATE=$MIN_RATE BISECT=$BISECT FAIL_OK=$FAIL_OK P99_MS=$P99_MS DROP_TIME=$DROP_TIME EXIT_WAIT_MS=$EXIT_WAIT_MS KEA_THREADS=$KEA_THREADS"
 echo "- Order: $REPEAT rounds; in each round every server in turn ($SERVERS) sweeps the offered rate:" \
     "doubling from $START_RATE/s until a step fails, then $BISECT bisection steps, then up to $BISECT" \
     "more between the highest step with p99 < $P99_MS ms and the lowest without. Every step starts" \
