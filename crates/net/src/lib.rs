@@ -37,4 +37,4 @@ pub use frame_sender::FrameSender;
 pub use interfaces::{Interface, interfaces};
 pub use neighbours::neighbour_mac;
 pub use sockets::{Datagram, PktInfoSocket};
-pub use transfer_socket::TransferSocket;
+pub use transfer_socket::{MAX_SEGMENTED_BYTES, MAX_SEGMENTS, TransferSocket};

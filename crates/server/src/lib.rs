@@ -23,6 +23,7 @@
 
 mod access;
 mod admission;
+mod batch;
 pub mod client;
 mod config;
 mod dhcp_config;

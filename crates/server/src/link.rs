@@ -40,6 +40,15 @@ impl Link {
         }
     }
 
+    /// Sends the datagrams laid back to back in `datagrams`, each `segment` bytes long but the
+    /// last: in one system call on a socket of its own (segmentation offload).
+    pub(crate) fn send_segments(&mut self, datagrams: &[u8], segment: usize) -> io::Result<()> {
+        match self {
+            Link::Own { socket, peer } => socket.send_segments(datagrams, segment, *peer),
+            Link::Shared { .. } => datagrams.chunks(segment.max(1)).try_for_each(|datagram| self.send(datagram)),
+        }
+    }
+
     /// Waits up to `timeout` for the next datagram from the peer, into `buf` (at most `capacity`
     /// bytes; the rest of a longer one is cut off); false when none came. `spin` is how long to
     /// poll before sleeping. A datagram from any other address is answered with ERROR 5 and

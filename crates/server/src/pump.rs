@@ -10,6 +10,7 @@ use lifeboat_tftp::wire::{DATA_HEADER_LEN, data_header};
 use lifeboat_tftp::{ErrorCode, Outcome, Packet, Receiver, Sender, Stats, TransferError, TransferParams, Transmit};
 use tokio_util::sync::CancellationToken;
 
+use crate::batch::Batch;
 use crate::link::Link;
 use crate::source::Source;
 use crate::upload::Upload;
@@ -89,9 +90,9 @@ impl Machine {
         }
     }
 
-    /// Writes the next datagram to send into `out`; false when nothing is due.
+    /// Appends the next datagram to send to `out`; false when nothing is due.
     fn poll_datagram(&mut self, now: Instant, out: &mut Vec<u8>) -> bool {
-        out.clear();
+        let start = out.len();
         let transmit = match self {
             Machine::Send { sender, .. } => sender.poll_transmit(now),
             Machine::Receive { receiver, .. } => receiver.poll_transmit(now),
@@ -106,6 +107,7 @@ impl Machine {
                 let Machine::Send { source, sender } = self else { unreachable!("only a sender emits data") };
                 out.extend_from_slice(&data_header(block));
                 if let Err(error) = source.read(offset, len, out) {
+                    out.truncate(start);
                     sender.abort(ErrorCode::NotDefined, format!("cannot read the file: {error}"));
                     return self.poll_datagram(now, out);
                 }
@@ -188,19 +190,26 @@ pub(crate) fn pump(
     // Buffers sized to the negotiated block, so memory per transfer stays small: a DATA
     // packet plus one byte to notice an oversized block, and room for an ERROR message.
     let datagram = (usize::from(machine.summary().1.blksize) + DATA_HEADER_LEN + 1).max(600);
-    let mut out = Vec::with_capacity(datagram);
+    let mut out = Batch::with_capacity(datagram);
     let mut input = Vec::with_capacity(datagram);
     let mut dally_until = None;
     let mut spinner = Spinner::default();
     loop {
         let now = Instant::now();
-        while machine.poll_datagram(now, &mut out) {
-            if let Err(error) = link.send(&out) {
-                tracing::debug!(peer = %link.peer(), %error, "send failed");
-                if machine.outcome().is_none() {
-                    machine.abort(ErrorCode::NotDefined, format!("network error: {error}"));
-                }
+        // A window's blocks are gathered and leave together.
+        loop {
+            let start = out.len();
+            if !machine.poll_datagram(now, out.buffer()) {
+                break;
             }
+            if !out.admit(start) {
+                send(link, &mut machine, &out.bytes()[..start], out.segment());
+                out.restart(start);
+            }
+        }
+        if !out.is_empty() {
+            send(link, &mut machine, out.bytes(), out.segment());
+            out.clear();
         }
         progress.bytes.store(machine.summary().0.bytes, Ordering::Relaxed);
         match machine.outcome() {
@@ -237,6 +246,16 @@ pub(crate) fn pump(
         message: "stopped".to_owned(),
     }));
     Pumped { outcome, stats, params, duration: started.elapsed() }
+}
+
+/// Sends datagrams gathered in a [`Batch`]; a failure ends the transfer.
+fn send(link: &mut Link, machine: &mut Machine, datagrams: &[u8], segment: usize) {
+    if let Err(error) = link.send_segments(datagrams, segment) {
+        tracing::debug!(peer = %link.peer(), %error, "send failed");
+        if machine.outcome().is_none() {
+            machine.abort(ErrorCode::NotDefined, format!("network error: {error}"));
+        }
+    }
 }
 
 /// Decides how long to spin before sleeping: only while answers have been arriving within the
