@@ -55,7 +55,11 @@ pub(crate) struct Pumped {
 }
 
 /// How long a finished receiver keeps answering a repeated final block (its ACK may be lost).
-const DALLY: Duration = Duration::from_secs(1);
+/// Longer than the retransmission timeout of the usual clients: tftp-hpa and atftp send a
+/// block again only after 5 s of silence, and one that finds the transfer gone never learns
+/// that its upload arrived (a second of dally failed about one tftp-hpa upload in twenty on a
+/// link that loses 5 % of packets).
+const DALLY: Duration = Duration::from_secs(6);
 
 impl Machine {
     fn outcome(&self) -> Option<&Outcome> {
