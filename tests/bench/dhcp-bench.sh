@@ -332,13 +332,24 @@ run_step() {
 # the same for the latency bound: bisect between the highest fast step (passed, p99 < P99_MS) and
 # the lowest step above it that was not fast. Every step of the round counts for both.
 sweep() {
-    local server=$1 round=$2 rate lo=0 hi=0 i mid
+    local server=$1 round=$2 rate lo=0 hi=0
     local -a tried=() fast=()
     step() {
         run_step "$server" "$round" "$1"
         tried+=("$1")
         ((STEP_FAST)) && fast+=("$1")
         return 0
+    }
+    # BISECT steps between $1 (passed) and $2 (did not), judged by the flag named $3.
+    bisect() {
+        local good=$1 bad=$2 flag=$3 i mid
+        for ((i = 0; i < BISECT; i++)); do
+            ((good > 0 && bad > 0)) || break
+            mid=$(((good + bad) / 2 / 50 * 50))
+            ((mid > good && mid < bad)) || break
+            step "$mid"
+            if ((${!flag})); then good=$mid; else bad=$mid; fi
+        done
     }
     rate=$START_RATE
     while ((rate <= MAX_RATE)); do
@@ -352,25 +363,13 @@ sweep() {
             if ((STEP_PASS)); then lo=$rate; break; else hi=$rate; rate=$((rate / 2)); fi
         done
     fi
-    for ((i = 0; i < BISECT; i++)); do
-        ((lo > 0 && hi > 0)) || break
-        mid=$(((lo + hi) / 2 / 50 * 50))
-        ((mid > lo && mid < hi)) || break
-        step "$mid"
-        if ((STEP_PASS)); then lo=$mid; else hi=$mid; fi
-    done
+    bisect "$lo" "$hi" STEP_PASS
     local flo=0 fhi=0 r
     for r in "${fast[@]}"; do ((r > flo)) && flo=$r; done
     for r in "${tried[@]}"; do
         ((r > flo)) && [[ " ${fast[*]} " != *" $r "* ]] && ((fhi == 0 || r < fhi)) && fhi=$r
     done
-    for ((i = 0; i < BISECT; i++)); do
-        ((flo > 0 && fhi > 0)) || break
-        mid=$(((flo + fhi) / 2 / 50 * 50))
-        ((mid > flo && mid < fhi)) || break
-        step "$mid"
-        if ((STEP_FAST)); then flo=$mid; else fhi=$mid; fi
-    done
+    bisect "$flo" "$fhi" STEP_FAST
 }
 
 # ---------------------------------------------------------------- run everything
