@@ -1,6 +1,9 @@
 //! The TFTP client behind `lifeboat get` and `lifeboat put`, on the same core and pump as the
 //! server.
 //!
+//! The client always spins before it sleeps (`pump::SPIN`): it is one transfer, so a core for
+//! it is always there.
+//!
 //! `put` with a wait keeps asking until the device answers: routers in recovery mode often
 //! open their TFTP server for a few seconds only, and nobody can time the button press.
 
@@ -13,13 +16,9 @@ use lifeboat_tftp::client::{ClientRequest, Opening, OpeningFailed, Started};
 use lifeboat_tftp::{ClientOptions, Mode, Outcome, Packet, Timing, TransferError, TransferParams};
 use tokio_util::sync::CancellationToken;
 
-/// How long the client polls for the server's next packet before it sleeps: it is one
-/// transfer, so a core for it is always there.
-const SPIN: Duration = Duration::from_micros(100);
-
 use crate::link::{Link, MAX_DATAGRAM};
 use crate::open_files::OpenFiles;
-use crate::pump::{Machine, Progress, pump};
+use crate::pump::{Machine, Progress, SPIN, pump};
 use crate::source::{NetasciiSource, Source};
 use crate::upload::{Upload, UploadError};
 

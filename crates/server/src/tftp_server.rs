@@ -22,7 +22,7 @@ use crate::config::TftpConfig;
 use crate::link::{Link, MAX_DATAGRAM};
 use crate::observer::{LiveTransfer, RefusedRequest, TftpObserver, Unobserved};
 use crate::open_files::OpenFiles;
-use crate::pump::{Machine, Progress, pump};
+use crate::pump::{Machine, Progress, SPIN, pump};
 use crate::report::{TransferReport, Way};
 use crate::root::{LookupError, Root, RootError};
 use crate::source::{NetasciiSource, Source};
@@ -50,11 +50,6 @@ pub struct TftpServer {
 
 /// Channels of single-port transfers, by client address.
 type Routes = Mutex<HashMap<SocketAddr, mpsc::SyncSender<Vec<u8>>>>;
-
-/// How long a transfer polls for the next packet before it sleeps, while there are fewer
-/// transfers than cores (see `lifeboat_net::TransferSocket`). Longer than a LAN round trip,
-/// short enough that a slow device costs little CPU.
-const SPIN: Duration = Duration::from_micros(100);
 
 #[derive(Debug)]
 struct Shared {
