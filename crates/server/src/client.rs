@@ -124,7 +124,7 @@ pub fn put(
         Mode::Netascii => {
             Source::Netascii(NetasciiSource::new(file, settings.options.windowsize.unwrap_or(1)).map_err(read_error)?)
         }
-        _ => Source::Octet(file),
+        _ => Source::octet(file),
     };
     progress.set_total(source.len());
     let mut options = settings.options;

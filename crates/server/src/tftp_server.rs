@@ -403,7 +403,7 @@ fn prepare(
                     Refused::new(ErrorCode::AccessViolation, "cannot read the file", format!("{}: {e}", path.display()))
                 })?)
             } else {
-                Source::Octet(file)
+                Source::octet(file)
             };
             let negotiation = negotiate(&request.options, &config.limits, Direction::Read { size: Some(source.len()) });
             let size = source.len();
