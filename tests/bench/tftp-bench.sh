@@ -17,6 +17,7 @@ PAR_CLIENTS=${PAR_CLIENTS:-50}   # parallel curl clients in (d)
 PAR_SIZE_MB=${PAR_SIZE_MB:-8}    # file size per client in (d)
 RUN_TIMEOUT=${RUN_TIMEOUT:-120}  # seconds allowed for one transfer in (a)-(c)
 PAR_TIMEOUT=${PAR_TIMEOUT:-300}  # seconds allowed for each client in (d)
+PAR_REPEAT=${PAR_REPEAT:-3}      # rounds of (d), every server once per round; the median is reported
 WINDOW=${WINDOW:-16}             # windowsize asked for in (c)
 SERVERS=${SERVERS:-"lifeboat tftpd-hpa atftpd dnsmasq"}
 SCENARIOS=${SCENARIOS:-"a b c d"}
@@ -31,6 +32,7 @@ DNSMASQ=${DNSMASQ:-/usr/sbin/dnsmasq}
 WORK_BASE=${WORK_BASE:-/dev/shm}  # tmpfs, so the disk is not part of the measurement
 PIN=${PIN:-none}  # (a)-(c) only: none | same (server and client on CPU 0) | split (server 0, client 1)
 KEEP_WORK=${KEEP_WORK:-0}         # 1: keep the work directory (server and client logs)
+FLOOR=${FLOOR:-0}                 # 1: (d) also runs floor-tftpd.c, the cheapest possible server
 
 BENCH_NAME="tftp-bench"
 # shellcheck source-path=SCRIPTDIR source=lib.sh
@@ -44,7 +46,7 @@ case $PIN in
 esac
 PINNED=0  # set while (a)-(c) run, so (d) is never pinned
 
-require_positive_ints SIZE_MB REPEAT PAR_CLIENTS PAR_SIZE_MB RUN_TIMEOUT PAR_TIMEOUT WINDOW
+require_positive_ints SIZE_MB REPEAT PAR_CLIENTS PAR_SIZE_MB RUN_TIMEOUT PAR_TIMEOUT PAR_REPEAT WINDOW
 require_root "network namespaces, veth pair, a cpuacct cgroup"
 
 need=(ip timeout sha256sum awk sort stat curl atftp)
@@ -59,6 +61,7 @@ for server in $SERVERS; do
 done
 need+=("$LIFEBOAT")  # also the client `lifeboat get`
 if [[ $PIN != none ]]; then need+=(taskset); fi
+if ((FLOOR)); then need+=(cc); fi
 if [[ $PIN == split ]] && (($(nproc) < 2)); then die "PIN=split needs two CPUs"; fi
 require_programs "(lifeboat: cargo build --release -p lifeboat; atftpd: apt-get download atftpd && dpkg -x it into /opt/lifeboat-peers/atftpd)" \
     "${need[@]}"
@@ -176,6 +179,11 @@ LIFEBOAT_SRC=$LIFEBOAT
 mkdir -p "$WORK/bin"
 LIFEBOAT_COPY=$(copy_binary "$LIFEBOAT_SRC" "$WORK/bin/lifeboat")
 LIFEBOAT=$WORK/bin/lifeboat
+PAR_SERVERS=$SERVERS
+if ((FLOOR)); then
+    cc -O2 -pthread -o "$WORK/bin/floor-tftpd" "$SCRIPT_DIR/floor-tftpd.c" || die "cannot build floor-tftpd.c"
+    PAR_SERVERS+=" floor"
+fi
 
 say "writing test files to $ROOT"
 BIG=big.bin
@@ -207,6 +215,9 @@ server_argv() {
                 --bind-address "$SRV_IP" --logfile "$log")
             if ((PAR_CLIENTS > 100)); then ARGV+=(--maxthread "$PAR_CLIENTS"); fi
             ARGV+=("$ROOT")
+            ;;
+        floor)
+            ARGV=("$WORK/bin/floor-tftpd" "$ROOT" "$SRV_IP")
             ;;
         dnsmasq)
             ARGV=("$DNSMASQ" --no-daemon --conf-file=/dev/null --port=0 --no-resolv --no-hosts
@@ -379,7 +390,25 @@ measure_round() {
 
 # ---------------------------------------------------------------- (d) parallel clients
 PAR_RESULTS=$WORK/parallel.tsv
+PAR_MEDIANS=$WORK/parallel-medians.tsv
 : >"$PAR_RESULTS"
+
+# One line per server from its (d) runs: the run with the median rate, then the failures
+# summed, the largest RSS and process count, and the lowest and highest rate of all runs.
+par_medians() {
+    local server rows n
+    for server in $PAR_SERVERS; do
+        rows=$(awk -F'\t' -v s="$server" '$1 == s' "$PAR_RESULTS" | sort -t$'\t' -k4,4g)
+        [[ -n $rows ]] || continue
+        n=$(wc -l <<<"$rows")
+        awk -F'\t' -v OFS='\t' -v mid=$(((n + 1) / 2)) '
+            { ok += $2; fails += $3; if ($9 + 0 > rss) rss = $9; if ($10 + 0 > procs) procs = $10 }
+            NR == 1 { low = $4 }
+            NR == mid { split($0, m, "\t") }
+            { high = $4 }
+            END { print m[1], ok, fails, m[4], m[5], m[6], m[7], m[8], rss, procs, low, high }' <<<"$rows"
+    done
+}
 
 # Samples VmHWM of every process of the server (cgroup members) every 0.1 s into $1 as
 # "MAX_KB MAX_PROCS" while the file $2 exists (at most PAR_TIMEOUT + 60 s).
@@ -404,8 +433,8 @@ sampler() {
 }
 
 measure_parallel() {
-    local server=$1 i
-    start_server "$server" parallel
+    local server=$1 rep=$2 i
+    start_server "$server" "parallel$rep"
     sleep 0.5
     local flag=$WORK/sampling rss_file=$WORK/rss-$server
     echo "0 0" >"$rss_file"
@@ -437,12 +466,11 @@ measure_parallel() {
     agg=$(awk -v n="$ok" -v s="$PAR_BYTES" -v t="$wall" 'BEGIN{printf "%.1f", n*s/t/1e6}')
     read -r cpu user sys <<<"$(awk -v a="$c0" -v b="$c1" 'BEGIN{split(a,x," "); split(b,y," ");
         printf "%.2f %.2f %.2f", (y[1]-x[1])/1e9, y[2]-x[2], y[3]-x[3]}')"
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$server" "$ok" "$fails" "$agg" "$wall" \
-        "$cpu" "$user" "$sys" "$rss" "$procs" >>"$PAR_RESULTS"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$server" "$ok" "$fails" "$agg" "$wall" \
+        "$cpu" "$user" "$sys" "$rss" "$procs" "$rep" >>"$PAR_RESULTS"
     [[ -n $reasons ]] && NOTES+=("(d) $server failures:$reasons (client logs: par-$server-N.log)")
-    say "[$server] (d) $PAR_CLIENTS x ${PAR_SIZE_MB} MiB: $ok ok, $fails failed, $agg MB/s in ${wall}s, server CPU ${cpu}s, peak RSS ${rss} kB, max procs $procs"
+    say "[$server] (d) #$rep $PAR_CLIENTS x ${PAR_SIZE_MB} MiB: $ok ok, $fails failed, $agg MB/s in ${wall}s, server CPU ${cpu}s, peak RSS ${rss} kB, max procs $procs"
     stop_server
-    if [[ $server == lifeboat ]]; then lifeboat_log_note "(d)" "$WORK/logs/server-lifeboat-parallel.log"; fi
 }
 
 # ---------------------------------------------------------------- run everything
@@ -458,7 +486,13 @@ if [[ " $SCENARIOS " =~ \ [abc]\  ]]; then
     PINNED=0
 fi
 if [[ " $SCENARIOS " == *" d "* ]]; then
-    for server in $SERVERS; do measure_parallel "$server"; done
+    for rep in $(seq "$PAR_REPEAT"); do
+        for server in $PAR_SERVERS; do measure_parallel "$server" "$rep"; done
+    done
+    par_medians >"$PAR_MEDIANS"
+    if [[ " $SERVERS " == *" lifeboat "* ]]; then
+        lifeboat_log_note "(d)" "$WORK"/logs/server-lifeboat-parallel*.log
+    fi
 fi
 END=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 
@@ -472,11 +506,11 @@ echo "- lifeboat: $(first_line "$LIFEBOAT" --version); in.tftpd: $(first_line "$
     "curl: $(first_line curl --version | cut -d' ' -f1-2); atftp: $(first_line atftp --version)"
 echo "- lifeboat binary: copy of $LIFEBOAT_SRC taken at start ($LIFEBOAT_COPY)"
 echo "- Order: $REPEAT rounds; in each round every server in turn ($SERVERS) is started fresh, runs" \
-    "each (a)–(c) measurement once and is stopped. (d) runs last, one fresh server at a time."
+    "each (a)–(c) measurement once and is stopped. (d) runs last, in $PAR_REPEAT rounds of one fresh server at a time."
 echo "- CPU pinning in (a)–(c): PIN=$PIN (none: the scheduler places server and client;" \
     "same: both on CPU 0; split: server on CPU 0, client on CPU 1). (d) is never pinned."
 echo "- Knobs: SIZE_MB=$SIZE_MB REPEAT=$REPEAT WINDOW=$WINDOW RUN_TIMEOUT=$RUN_TIMEOUT" \
-    "PAR_CLIENTS=$PAR_CLIENTS PAR_SIZE_MB=$PAR_SIZE_MB PAR_TIMEOUT=$PAR_TIMEOUT"
+    "PAR_CLIENTS=$PAR_CLIENTS PAR_SIZE_MB=$PAR_SIZE_MB PAR_TIMEOUT=$PAR_TIMEOUT PAR_REPEAT=$PAR_REPEAT FLOOR=$FLOOR"
 echo "- lifeboat serve flags: --tftp-max-blksize 8192 --tftp-max-windowsize 64" \
     "--max-transfers-per-client $((PAR_CLIENTS > 8 ? PAR_CLIENTS : 8)) (all clients share one address)." \
     "Peers run with their defaults (tftpd-hpa allows blocks up to 65464; dnsmasq caps at MTU-32)."
@@ -555,19 +589,26 @@ fi
 if [[ -s $PAR_RESULTS ]]; then
     echo "## (d): $PAR_CLIENTS curl clients at once, blksize 1468, ${PAR_SIZE_MB} MiB each (all read the same file)"
     echo
+    echo "$PAR_REPEAT rounds, every server once per round. Rate: the median run (lowest–highest); wall" \
+        "and CPU: that median run; ok / failed: all runs; RSS and processes: the largest of all runs."
+    echo
     echo "| server | ok / failed | aggregate MB/s | wall s | server CPU s (user + sys) | server peak RSS | max server procs |"
     echo "|---|---:|---:|---:|---:|---:|---:|"
-    awk -F'\t' '{printf "| %s | %d / %d | %s | %s | %s (%s + %s) | %.1f MiB | %s |\n", $1, $2, $3, $4, $5, $6, $7, $8, $9 / 1024, $10}' "$PAR_RESULTS"
+    awk -F'\t' '{printf "| %s | %d / %d | %s (%s–%s) | %s | %s (%s + %s) | %.1f MiB | %s |\n",
+        $1 == "floor" ? "floor-tftpd (reference, not a peer)" : $1, $2, $3, $4, $11, $12, $5, $6, $7, $8,
+        $9 / 1024, $10}' "$PAR_MEDIANS"
     echo
     awk -F'\t' '
         $1 == "lifeboat" { lb = $4; lbcpu = $6; next }
+        $1 == "floor" { floor = $4; next }
         $4 + 0 > best + 0 { best = $4; bn = $1 }
         $6 + 0 > 0 && (mincpu == "" || $6 + 0 < mincpu + 0) { mincpu = $6; mn = $1 }
         END {
             if (lb != "" && best + 0 > 0) printf "lifeboat ÷ best peer, aggregate MB/s: %.2f (vs %s %s). ", lb / best, bn, best
             if (lbcpu != "" && mincpu + 0 > 0) printf "lifeboat CPU ÷ least CPU of a peer: %.2f (vs %s %ss).", lbcpu / mincpu, mn, mincpu
+            if (floor != "" && best + 0 > 0) printf " floor-tftpd ÷ best peer: %.2f.", floor / best
             print ""
-        }' "$PAR_RESULTS"
+        }' "$PAR_MEDIANS"
     echo
     echo "Aggregate MB/s = bytes of the successful transfers / wall time from the first client's start" \
         "to the last client's exit. Server CPU = cpuacct usage of the server's cgroup over that" \
@@ -575,7 +616,13 @@ if [[ -s $PAR_RESULTS ]]; then
         "in.tftpd ignores SIGCHLD, so /proc cutime would miss them). Peak RSS = the highest VmHWM of" \
         "any one server process (the single process for lifeboat, atftpd and dnsmasq, which were" \
         "started fresh for (d); for tftpd-hpa the largest of the parent and its per-transfer children," \
-        "sampled every 0.1 s). The test path and the 50 clients share the machine's $(nproc) CPUs."
+        "sampled every 0.1 s). The test path and the $PAR_CLIENTS clients share the machine's $(nproc) CPUs."
+    if ((FLOOR)); then
+        echo
+        echo "floor-tftpd (tests/bench/floor-tftpd.c) is not a peer: it does only what (d) needs and" \
+            "nothing a real server must (no retransmission, checks or logging), from one epoll loop per" \
+            "CPU with the file mapped. Its rate is about the most the clients let any server reach here."
+    fi
     echo
 fi
 print_notes "${NOTES[@]}"
@@ -585,6 +632,16 @@ if [[ -s $RESULTS ]]; then
     echo "| scenario | client | server | run | status | MB/s | server CPU s | wall s | granted |"
     echo "|---|---|---|---:|---|---:|---:|---:|---|"
     awk -F'\t' '{printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5, $6, $7, $8, $9}' "$RESULTS"
+    echo
+    echo "</details>"
+    echo
+fi
+if [[ -s $PAR_RESULTS ]]; then
+    echo "<details><summary>Every (d) run</summary>"
+    echo
+    echo "| server | run | ok / failed | aggregate MB/s | wall s | server CPU s | peak RSS |"
+    echo "|---|---:|---:|---:|---:|---:|---:|"
+    awk -F'\t' '{printf "| %s | %s | %d / %d | %s | %s | %s | %.1f MiB |\n", $1, $11, $2, $3, $4, $5, $6, $9 / 1024}' "$PAR_RESULTS"
     echo
     echo "</details>"
 fi
