@@ -1,9 +1,9 @@
 //! `lifeboat get` and `lifeboat put`: the client commands, with a progress bar on a terminal
 //! and a summary (size, time, rate, sha256) at the end.
 
-use std::io::{IsTerminal, Read, Write};
+use std::io::{IsTerminal, Write};
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,7 +12,6 @@ use indicatif::{ProgressBar, ProgressStyle};
 use lifeboat_server::client::{self, ClientReport, ClientSettings};
 use lifeboat_server::{Progress, human_rate};
 use lifeboat_tftp::{ClientOptions, Mode};
-use sha2::{Digest, Sha256};
 
 use crate::cli::{GetArgs, PutArgs, TransferArgs};
 use crate::settings::parse_socket_addr;
@@ -32,7 +31,7 @@ pub(crate) async fn get(args: GetArgs) -> anyhow::Result<()> {
     };
     finish_progress(bar);
     let report = result?;
-    summarize("received", &report, &local)
+    summarize("received", &report)
 }
 
 pub(crate) async fn put(args: PutArgs) -> anyhow::Result<()> {
@@ -58,7 +57,7 @@ pub(crate) async fn put(args: PutArgs) -> anyhow::Result<()> {
     };
     finish_progress(bar);
     let report = result?;
-    summarize("sent", &report, &args.local)
+    summarize("sent", &report)
 }
 
 fn settings(args: &TransferArgs) -> ClientSettings {
@@ -122,35 +121,22 @@ fn finish_progress(bar: Option<(ProgressBar, tokio::task::JoinHandle<()>)>) {
     }
 }
 
-fn summarize(verb: &str, report: &ClientReport, local: &Path) -> anyhow::Result<()> {
-    let digest = sha256_file(local).with_context(|| format!("cannot read {} to hash it", local.display()))?;
+fn summarize(verb: &str, report: &ClientReport) -> anyhow::Result<()> {
     let written = writeln!(
         std::io::stdout(),
-        "{verb} {} bytes in {:.2} s ({}), blksize {}, window {}, {} retransmits\nsha256 {digest}  {}",
+        "{verb} {} bytes in {:.2} s ({}), blksize {}, window {}, {} retransmits\nsha256 {}  {}",
         report.bytes,
         report.duration.as_secs_f64(),
         human_rate(report.bytes as f64 / report.duration.as_secs_f64().max(1e-6)),
         report.params.blksize,
         report.params.windowsize,
         report.retransmits,
-        local.display(),
+        report.sha256,
+        report.local.display(),
     );
     match written {
         // A closed pipe (`| head`) is the reader's choice, not a failure of the transfer.
         Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
         _ => Ok(()),
-    }
-}
-
-fn sha256_file(path: &Path) -> std::io::Result<String> {
-    let mut file = std::fs::File::open(path)?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 256 * 1024];
-    loop {
-        let n = file.read(&mut buf)?;
-        if n == 0 {
-            return Ok(hex::encode(hasher.finalize()));
-        }
-        hasher.update(&buf[..n]);
     }
 }

@@ -16,6 +16,7 @@ use lifeboat_tftp::client::{ClientRequest, Opening, OpeningFailed, Started};
 use lifeboat_tftp::{ClientOptions, Mode, Outcome, Packet, Timing, TransferError, TransferParams};
 use tokio_util::sync::CancellationToken;
 
+use crate::digest::{WrittenDigest, hash_file_beside};
 use crate::link::{Link, MAX_DATAGRAM};
 use crate::open_files::OpenFiles;
 use crate::pump::{Machine, Progress, SPIN, pump};
@@ -49,6 +50,8 @@ pub struct ClientReport {
     pub retransmits: u64,
     /// The local file written (get) or read (put).
     pub local: PathBuf,
+    /// The local file's sha256, in hex.
+    pub sha256: String,
 }
 
 /// Why a client transfer failed, phrased for the person at the keyboard.
@@ -82,7 +85,9 @@ pub fn get(
     progress: &Progress,
 ) -> Result<ClientReport, ClientError> {
     let write_error = |source| ClientError::WriteLocal { path: local.to_owned(), source };
-    let upload = Upload::to_path(local.to_owned(), true, settings.mode == Mode::Netascii).map_err(write_error)?;
+    let mut upload = Upload::to_path(local.to_owned(), true, settings.mode == Mode::Netascii).map_err(write_error)?;
+    let (digest, feed) = WrittenDigest::start();
+    upload.hash_into(feed);
     let request = ClientRequest::Get { filename: remote.to_owned(), mode: settings.mode, options: settings.options };
     let (started, mut link, first) = open(server, request, settings, None)?;
     let Started::Get { mut receiver, refeed_first_packet, size } = started else {
@@ -105,7 +110,9 @@ pub fn get(
         upload.finish().map_err(write_error)?;
     }
     let machine = Machine::Receive { receiver, sink: upload };
-    finish(server, local, pump(machine, &mut link, &CancellationToken::new(), progress, false, &|| SPIN))
+    let pumped = pump(machine, &mut link, &CancellationToken::new(), progress, false, &|| SPIN);
+    // The pump has finished or dropped the upload, and with it the digest's feed.
+    finish(server, local, pumped, || Ok(digest.finish()))
 }
 
 /// Uploads `local` to `server` as `remote`. With `wait`, keeps asking for that long until the
@@ -120,6 +127,7 @@ pub fn put(
 ) -> Result<ClientReport, ClientError> {
     let read_error = |source| ClientError::ReadLocal { path: local.to_owned(), source };
     let file = OpenFiles::default().open(local).map_err(read_error)?;
+    let digest = hash_file_beside(local);
     let source = match settings.mode {
         Mode::Netascii => {
             Source::Netascii(NetasciiSource::new(file, settings.options.windowsize.unwrap_or(1)).map_err(read_error)?)
@@ -133,10 +141,19 @@ pub fn put(
     let (started, mut link, _) = open(server, request, settings, wait)?;
     let Started::Put { sender } = started else { unreachable!("a write request starts a sender") };
     let machine = Machine::Send { sender, source };
-    finish(server, local, pump(machine, &mut link, &CancellationToken::new(), progress, false, &|| SPIN))
+    let pumped = pump(machine, &mut link, &CancellationToken::new(), progress, false, &|| SPIN);
+    finish(server, local, pumped, || {
+        digest.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)).map_err(read_error)
+    })
 }
 
-fn finish(server: SocketAddr, local: &Path, pumped: crate::pump::Pumped) -> Result<ClientReport, ClientError> {
+/// The report of a transfer that completed, with the local file's sha256 from `sha256`.
+fn finish(
+    server: SocketAddr,
+    local: &Path,
+    pumped: crate::pump::Pumped,
+    sha256: impl FnOnce() -> Result<String, ClientError>,
+) -> Result<ClientReport, ClientError> {
     match pumped.outcome {
         Outcome::Complete => Ok(ClientReport {
             bytes: pumped.stats.bytes,
@@ -144,6 +161,7 @@ fn finish(server: SocketAddr, local: &Path, pumped: crate::pump::Pumped) -> Resu
             params: pumped.params,
             retransmits: pumped.stats.retransmits,
             local: local.to_owned(),
+            sha256: sha256()?,
         }),
         Outcome::OptionsDeclined => unreachable!("only a server sends an OACK"),
         Outcome::Failed(error) => Err(ClientError::Failed { server, bytes: pumped.stats.bytes, error }),

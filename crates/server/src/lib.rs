@@ -30,6 +30,7 @@ mod dhcp_config;
 mod dhcp_probe;
 mod dhcp_send;
 mod dhcp_server;
+mod digest;
 mod link;
 mod observer;
 mod open_files;

@@ -10,6 +10,8 @@ use lifeboat_tftp::netascii::Decoder;
 use lifeboat_tftp::policy::RelativePath;
 use tempfile::NamedTempFile;
 
+use crate::digest::{DigestFeed, Tee};
+
 /// Prefix of temporary upload files; left-overs of a killed process are removed at start-up.
 pub(crate) const TEMP_PREFIX: &str = ".lifeboat-upload-";
 
@@ -29,7 +31,7 @@ pub enum UploadError {
 /// An upload in progress.
 #[derive(Debug)]
 pub(crate) struct Upload {
-    writer: BufWriter<NamedTempFile>,
+    writer: BufWriter<Tee<NamedTempFile>>,
     target: PathBuf,
     overwrite: bool,
     netascii: Option<Decoder>,
@@ -62,12 +64,18 @@ impl Upload {
         let folder = folder_of(&target);
         let temp = tempfile::Builder::new().prefix(TEMP_PREFIX).tempfile_in(&folder)?;
         Ok(Upload {
-            writer: BufWriter::with_capacity(256 * 1024, temp),
+            writer: BufWriter::with_capacity(256 * 1024, Tee { inner: temp, feed: None }),
             target,
             overwrite,
             netascii: netascii.then(Decoder::default),
             decoded: Vec::new(),
         })
+    }
+
+    /// Feeds every byte stored from now on (after netascii decoding: the file's bytes) to a
+    /// digest. The feed ends with the upload.
+    pub(crate) fn hash_into(&mut self, feed: DigestFeed) {
+        self.writer.get_mut().feed = Some(feed);
     }
 
     pub(crate) fn target(&self) -> &Path {
@@ -93,7 +101,7 @@ impl Upload {
             decoder.finish(&mut self.decoded);
             self.writer.write_all(&self.decoded)?;
         }
-        let temp = self.writer.into_inner().map_err(io::IntoInnerError::into_error)?;
+        let temp = self.writer.into_inner().map_err(io::IntoInnerError::into_error)?.inner;
         temp.as_file().sync_all()?;
         let persisted = if self.overwrite { temp.persist(&self.target) } else { temp.persist_noclobber(&self.target) };
         persisted.map_err(|e| match e.error.kind() {
@@ -189,6 +197,23 @@ mod tests {
         upload.write(b"\nb\r\0").unwrap();
         let path = upload.finish().unwrap();
         assert_eq!(fs::read(path).unwrap(), b"a\nb\r");
+    }
+
+    #[test]
+    fn the_digest_is_of_the_stored_file_across_buffer_flushes() {
+        use crate::digest::WrittenDigest;
+        use sha2::{Digest, Sha256};
+        let dir = tempfile::tempdir().unwrap();
+        let mut upload = Upload::begin(dir.path(), &normalize(b"t.txt").unwrap(), false, true).unwrap();
+        let (digest, feed) = WrittenDigest::start();
+        upload.hash_into(feed);
+        // 800,000 stored bytes pass the 256 KiB buffer three times.
+        for _ in 0..100_000 {
+            upload.write(b"line\r\n\r\0!\r\n").unwrap();
+        }
+        let stored = fs::read(upload.finish().unwrap()).unwrap();
+        assert_eq!(stored.len(), 100_000 * b"line\n\r!\n".len());
+        assert_eq!(digest.finish(), hex::encode(Sha256::digest(&stored)));
     }
 
     #[test]
