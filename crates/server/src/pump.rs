@@ -189,9 +189,11 @@ const SLICE: Duration = Duration::from_millis(100);
 /// Runs `machine` over `link` until it ends, the peer vanishes, or `shutdown` fires. Blocking:
 /// call it on a thread of its own.
 ///
-/// `progress` follows the bytes moved, for progress bars and the dashboard. With `dally`, a
-/// finished receiver lingers to repeat its final ACK (a server does; a command-line client
-/// exits at once). `spin` says, before each wait, how long to poll before sleeping.
+/// `progress` follows the bytes moved, for progress bars and the dashboard. `ended` hears the
+/// outcome as soon as it is known. With `dally`, a finished receiver then lingers to repeat
+/// its final ACK (a server does; a command-line client exits at once); the outcome, duration
+/// and rate do not wait for that. `spin` says, before each wait, how long to poll before
+/// sleeping. Returns what `ended` heard.
 pub(crate) fn pump(
     mut machine: Machine,
     link: &mut Link,
@@ -199,6 +201,7 @@ pub(crate) fn pump(
     progress: &Progress,
     dally: bool,
     spin: &dyn Fn() -> Duration,
+    ended: &mut dyn FnMut(&Pumped),
 ) -> Pumped {
     let started = Instant::now();
     // Buffers sized to the negotiated block, so memory per transfer stays small: a DATA
@@ -208,6 +211,7 @@ pub(crate) fn pump(
     let mut input = Vec::with_capacity(datagram);
     let mut dally_until = None;
     let mut spinner = Spinner::default();
+    let mut heard = None;
     loop {
         let now = Instant::now();
         // A window's blocks are gathered and leave together.
@@ -226,6 +230,9 @@ pub(crate) fn pump(
             out.clear();
         }
         progress.bytes.store(machine.summary().0.bytes, Ordering::Relaxed);
+        if heard.is_none() && machine.outcome().is_some() {
+            ended(heard.insert(pumped(&machine, started)));
+        }
         match machine.outcome() {
             None => {}
             Some(Outcome::Complete) if dally && matches!(machine, Machine::Receive { .. }) => {
@@ -254,6 +261,15 @@ pub(crate) fn pump(
             Err(error) => machine.abort(ErrorCode::NotDefined, format!("network error: {error}")),
         }
     }
+    heard.unwrap_or_else(|| {
+        let pumped = pumped(&machine, started);
+        ended(&pumped);
+        pumped
+    })
+}
+
+/// Where `machine` stands, for the report.
+fn pumped(machine: &Machine, started: Instant) -> Pumped {
     let (stats, params) = machine.summary();
     let outcome = machine.outcome().cloned().unwrap_or(Outcome::Failed(TransferError::Aborted {
         code: ErrorCode::NotDefined,

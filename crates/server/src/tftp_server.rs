@@ -258,9 +258,7 @@ async fn accept(
     // Each transfer runs on a thread of its own: see `lifeboat_net::TransferSocket` for why.
     transfers.spawn_blocking(move || {
         let mut link = link;
-        if let Some(report) = serve(&shared, &mut link, &shutdown, way, request, requested, ticket) {
-            report.log();
-        }
+        serve(&shared, &mut link, &shutdown, way, request, requested, ticket);
     });
 }
 
@@ -280,8 +278,7 @@ fn open_link(socket: &Arc<PktInfoSocket>, shared: &Shared, datagram: &Datagram) 
     Ok(Link::Own { socket, peer: datagram.peer })
 }
 
-/// Runs one request to its end. Returns the report to log, or `None` when the request was
-/// answered with an error before any transfer began (that is logged here). Blocking.
+/// Runs one request to its end, logs it and tells the observer. Blocking.
 fn serve(
     shared: &Arc<Shared>,
     link: &mut Link,
@@ -290,7 +287,7 @@ fn serve(
     request: Request<'static>,
     requested: String,
     ticket: Ticket,
-) -> Option<TransferReport> {
+) {
     let peer = link.peer();
     let started = SystemTime::now();
     let Prepared { machine, file, size } = match prepare(shared, way, peer, &requested, &request) {
@@ -302,7 +299,7 @@ fn serve(
             let error = Packet::error(refused.code, refused.message).to_bytes();
             shared.observer.refused(&refused_request(peer, way, requested, refused.code, refused.detail));
             let _ = link.send(&error);
-            return None;
+            return;
         }
     };
     let live = Arc::new(LiveTransfer {
@@ -318,24 +315,26 @@ fn serve(
         live.progress.set_total(size);
     }
     shared.observer.started(&live);
-    let pumped = pump(machine, link, shutdown, &live.progress, true, &|| shared.spin());
+    // Reported when the outcome is known: a finished upload then dallies for seconds.
+    pump(machine, link, shutdown, &live.progress, true, &|| shared.spin(), &mut |pumped| {
+        let report = TransferReport {
+            peer,
+            way,
+            requested: live.requested.clone(),
+            file: live.file.clone(),
+            started,
+            size,
+            bytes: pumped.stats.bytes,
+            params: pumped.params,
+            retransmits: pumped.stats.retransmits,
+            timeouts: pumped.stats.timeouts,
+            duration: pumped.duration,
+            outcome: pumped.outcome.clone(),
+        };
+        report.log();
+        shared.observer.finished(&live, &report);
+    });
     shared.release(link, ticket);
-    let report = TransferReport {
-        peer,
-        way,
-        requested: live.requested.clone(),
-        file: live.file.clone(),
-        started,
-        size,
-        bytes: pumped.stats.bytes,
-        params: pumped.params,
-        retransmits: pumped.stats.retransmits,
-        timeouts: pumped.stats.timeouts,
-        duration: pumped.duration,
-        outcome: pumped.outcome,
-    };
-    shared.observer.finished(&live, &report);
-    Some(report)
 }
 
 fn refused_request(peer: SocketAddr, way: Way, requested: String, code: ErrorCode, reason: String) -> RefusedRequest {

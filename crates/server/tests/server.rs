@@ -351,6 +351,7 @@ async fn get_without_a_server_fails_with_a_clear_message() {
 struct Recorder {
     started: Mutex<Vec<(u64, String, Option<u64>)>>,
     finished: Mutex<Vec<(u64, u64, u64, PathBuf)>>,
+    durations: Mutex<Vec<Duration>>,
     refused: Mutex<Vec<RefusedRequest>>,
 }
 
@@ -365,6 +366,7 @@ impl TftpObserver for Recorder {
     fn finished(&self, transfer: &Arc<LiveTransfer>, report: &TransferReport) {
         let entry = (transfer.id, transfer.progress.bytes(), report.bytes, report.file.clone());
         self.finished.lock().unwrap().push(entry);
+        self.durations.lock().unwrap().push(report.duration);
     }
     fn refused(&self, refusal: &RefusedRequest) {
         self.refused.lock().unwrap().push(refusal.clone());
@@ -404,6 +406,27 @@ async fn the_observer_sees_each_transfer_and_refusal_and_may_choose_the_file() {
     assert_eq!(refused.len(), 2, "{refused:?}");
     assert_eq!((refused[0].requested.as_str(), refused[0].is_missing_file()), ("missing.bin", true));
     assert_eq!((refused[1].requested.as_str(), refused[1].is_missing_file()), ("../etc/passwd", false));
+}
+
+#[tokio::test]
+async fn an_upload_is_reported_once_stored_not_after_its_dally() {
+    let dir = tempfile::tempdir().unwrap();
+    let recorder = Arc::new(Recorder::default());
+    let server = start_observed(enable_uploads(dir.path(), false, 1 << 20), recorder.clone());
+    let local = server.dir.path().join("local.bin");
+    std::fs::write(&local, content(50_000)).unwrap();
+    let sent = Instant::now();
+    upload(&server, &local, "backup.bin", &settings(Some(1468), None)).await.unwrap();
+    // The server then lingers 6 s for a repeated last block; the report must not wait for that.
+    while recorder.finished.lock().unwrap().is_empty() && sent.elapsed() < Duration::from_secs(3) {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let finished = recorder.finished.lock().unwrap().clone();
+    assert_eq!(finished.len(), 1, "no report within 3 s of the upload");
+    assert_eq!(finished[0].2, 50_000);
+    let duration = recorder.durations.lock().unwrap()[0];
+    assert!(duration < Duration::from_secs(3), "the reported duration {duration:?} includes the dally");
+    server.stop().await;
 }
 
 #[tokio::test]
