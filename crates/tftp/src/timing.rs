@@ -34,6 +34,10 @@ impl Default for Timing {
 /// The smallest backoff cap of a receiver (see [`RetransmitTimer::for_receiver`]).
 const RECEIVER_MIN_CAP: Duration = Duration::from_secs(6);
 
+/// The shortest wait before a tail-loss probe: below this, scheduling noise on the peer would
+/// make probes spurious.
+const TAIL_PROBE_MIN: Duration = Duration::from_millis(1);
+
 /// The adaptive timeout of one transfer.
 #[derive(Debug, Clone)]
 pub(crate) struct RetransmitTimer {
@@ -91,6 +95,16 @@ impl RetransmitTimer {
         self.backoff = self.backoff.saturating_add(1).min(16);
     }
 
+    /// How long after the last block of a window a sender resends that block alone, when no
+    /// ACK came: twice the round trip, or more when round trips vary, at least
+    /// [`TAIL_PROBE_MIN`]. `None` before any round trip was measured, or when the probe would
+    /// not come before the retransmission timeout anyway.
+    pub(crate) fn tail_probe_timeout(&self) -> Option<Duration> {
+        let srtt = self.srtt?;
+        let probe = (srtt * 2).max(srtt + self.rttvar * 4).max(TAIL_PROBE_MIN);
+        (probe < self.timeout()).then_some(probe)
+    }
+
     /// How long to wait for the next packet.
     pub(crate) fn timeout(&self) -> Duration {
         let base = match self.srtt {
@@ -128,6 +142,23 @@ mod tests {
             timer.on_sample(Duration::from_micros(40));
         }
         assert_eq!(timer.timeout(), 200 * MS);
+    }
+
+    #[test]
+    fn the_tail_probe_waits_two_round_trips_and_only_when_it_beats_the_timeout() {
+        let mut timer = RetransmitTimer::new(&Timing::default(), None);
+        assert_eq!(timer.tail_probe_timeout(), None, "nothing measured yet");
+        for _ in 0..20 {
+            timer.on_sample(3 * MS);
+        }
+        let probe = timer.tail_probe_timeout().unwrap();
+        assert!(probe >= 6 * MS && probe < 7 * MS, "{probe:?}");
+        let mut fast = RetransmitTimer::new(&Timing::default(), None);
+        fast.on_sample(Duration::from_micros(40));
+        assert_eq!(fast.tail_probe_timeout(), Some(MS), "the floor");
+        let mut slow = RetransmitTimer::new(&Timing::default(), None);
+        slow.on_sample(300 * MS);
+        assert_eq!(slow.tail_probe_timeout(), None, "900 ms probe is no earlier than the 900 ms timeout");
     }
 
     #[test]

@@ -183,6 +183,55 @@ fn losing_the_first_block_of_a_window_is_repaired_by_the_repeated_ack() {
     assert_eq!(sender.stats().timeouts, 0);
 }
 
+/// Drops each DATA block in `blocks` the first time it travels.
+fn drop_once(blocks: &'static [u16]) -> sim::Policy {
+    let mut dropped = Vec::new();
+    Box::new(move |w, _, p| match (w, p) {
+        (Way::ToReceiver, Packet::Data { block, .. }) if blocks.contains(block) && !dropped.contains(block) => {
+            dropped.push(*block);
+            Fate::Drop
+        }
+        _ => Fate::Deliver,
+    })
+}
+
+#[test]
+fn losing_the_last_block_of_a_window_is_repaired_by_a_tail_probe_not_a_timeout() {
+    let data = content(512 * 40, 13);
+    // The second window's last block: the first window measured the round trip.
+    let (sender, receiver) = pair(data.len(), params(512, 8));
+    let (trace, sender, receiver) = run(sender, receiver, &data, drop_once(&[16]), MINUTE);
+    assert_complete(&sender, &receiver);
+    assert_eq!(trace.received, data);
+    assert_eq!(sender.stats().timeouts, 0);
+    assert_eq!(sender.stats().retransmits, 1, "only block 16 goes again");
+    assert_eq!(trace.data_sent.iter().filter(|&&b| b == 16).count(), 2);
+    assert!(trace.elapsed < Duration::from_millis(50), "took {:?}", trace.elapsed);
+}
+
+#[test]
+fn losing_the_tail_of_a_window_is_repaired_from_the_gap_the_probe_reveals() {
+    let data = content(512 * 40, 14);
+    let (sender, receiver) = pair(data.len(), params(512, 8));
+    let (trace, sender, receiver) = run(sender, receiver, &data, drop_once(&[14, 15, 16]), MINUTE);
+    assert_complete(&sender, &receiver);
+    assert_eq!(trace.received, data);
+    assert_eq!(sender.stats().timeouts, 0);
+    assert!(trace.acks_sent.contains(&13), "the probe makes the receiver report its gap: {:?}", trace.acks_sent);
+    assert!(trace.elapsed < Duration::from_millis(50), "took {:?}", trace.elapsed);
+}
+
+#[test]
+fn lock_step_never_probes() {
+    let data = content(512 * 10, 15);
+    let (sender, receiver) = pair(data.len(), params(512, 1));
+    let (trace, sender, receiver) = run(sender, receiver, &data, drop_once(&[5]), MINUTE);
+    assert_complete(&sender, &receiver);
+    assert_eq!(trace.received, data);
+    assert_eq!(sender.stats().timeouts, 1, "a lost lock-step block waits for the timeout");
+    assert_eq!(sender.stats().retransmits, 1);
+}
+
 #[test]
 fn a_vanished_receiver_fails_the_sender_after_bounded_retries() {
     let data = content(5000, 1);
