@@ -222,6 +222,32 @@ fn losing_the_tail_of_a_window_is_repaired_from_the_gap_the_probe_reveals() {
 }
 
 #[test]
+fn a_late_ack_costs_one_probed_block_not_a_window() {
+    let data = content(512 * 40, 16);
+    let (sender, receiver) = pair(data.len(), params(512, 8));
+    // The second window's ACK comes 5 ms late, long after its tail probe, whose answer (a
+    // second ACK 16) moves the sender on. The third window's ACKs are all 4 ms late, so the
+    // late first ACK 16 arrives while that window is out: it must not rewind it.
+    let mut delayed = false;
+    let policy: sim::Policy = Box::new(move |w, _, p| match (w, p) {
+        (Way::ToSender, Packet::Ack { block: 16 }) if !delayed => {
+            delayed = true;
+            Fate::Delay(Duration::from_millis(5))
+        }
+        (Way::ToSender, Packet::Ack { block: 24 }) => Fate::Delay(Duration::from_millis(4)),
+        _ => Fate::Deliver,
+    });
+    let (trace, sender, receiver) = run(sender, receiver, &data, policy, MINUTE);
+    assert_complete(&sender, &receiver);
+    assert_eq!(trace.received, data);
+    let sent = |block| trace.data_sent.iter().filter(|&&b| b == block).count();
+    assert_eq!((sent(16), sent(24)), (2, 2), "blocks 16 and 24 are probed once each");
+    assert_eq!(sent(17), 1, "the late ACK 16 rewound the third window: {:?}", trace.data_sent);
+    assert_eq!(sender.stats().retransmits, 2);
+    assert_eq!(sender.stats().timeouts, 0);
+}
+
+#[test]
 fn lock_step_never_probes() {
     let data = content(512 * 10, 15);
     let (sender, receiver) = pair(data.len(), params(512, 1));
