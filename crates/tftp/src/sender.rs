@@ -58,7 +58,7 @@ pub struct Sender {
     /// The `acked` value at which a duplicate ACK already triggered a rewind.
     rewound_at: Option<u64>,
     /// A block sent once whose ACK gives a round-trip sample: (index, sent at).
-    probe: Option<(u64, Instant)>,
+    timed: Option<(u64, Instant)>,
     /// When to resend the last block of a window that got no ACK (see the module docs).
     tail_probe_at: Option<Instant>,
     /// The tail-loss probe is to go out with the next transmission.
@@ -92,7 +92,7 @@ impl Sender {
             deadline: None,
             retries: 0,
             rewound_at: None,
-            probe: None,
+            timed: None,
             tail_probe_at: None,
             tail_probe_due: false,
             probed: Vec::new(),
@@ -142,7 +142,7 @@ impl Sender {
             self.probed.push(index);
             self.stats.retransmits += 1;
             // Karn's rule: an ACK after a block sent twice says nothing about the round trip.
-            self.probe = None;
+            self.timed = None;
             return Some(self.data(index));
         }
         let window_end = self.acked + u64::from(self.params.windowsize.max(1));
@@ -151,8 +151,8 @@ impl Sender {
         }
         let index = self.next;
         self.next += 1;
-        if self.probe.is_none() {
-            self.probe = Some((index, now));
+        if self.timed.is_none() {
+            self.timed = Some((index, now));
         }
         self.arm(now);
         if self.params.windowsize > 1 && (index == window_end || index == self.last_block) {
@@ -215,7 +215,7 @@ impl Sender {
             return;
         }
         self.timer.on_timeout();
-        self.probe = None;
+        self.timed = None;
         match &self.phase {
             Phase::AwaitingOackAck(oack) => self.control = Some(oack.clone()),
             _ => self.rewind_to(self.acked + 1),
@@ -255,11 +255,11 @@ impl Sender {
         self.acked = index;
         self.probed.retain(|&probed| probed >= index);
         self.rewound_at = None;
-        if let Some((probe, sent)) = self.probe
-            && probe <= index
+        if let Some((timed, sent)) = self.timed
+            && timed <= index
         {
             self.timer.on_sample(now.saturating_duration_since(sent));
-            self.probe = None;
+            self.timed = None;
         }
         self.progress();
         if self.acked == self.last_block {
@@ -279,7 +279,7 @@ impl Sender {
     fn rewind_to(&mut self, index: u64) {
         self.stats.retransmits += self.next.saturating_sub(index);
         self.next = index;
-        self.probe = None;
+        self.timed = None;
         self.cancel_tail_probe();
     }
 
