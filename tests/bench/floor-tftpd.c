@@ -53,7 +53,8 @@ static struct transfer *start(uint8_t *buf, ssize_t len, const struct sockaddr_i
     buf[len] = 0;
     char *name = (char *)buf + 2, *end = (char *)buf + len;
     char *option = name + strlen(name) + 1;
-    option += strlen(option) + 1;  // skip the mode
+    if (option >= end) return NULL;  // no mode
+    option += strlen(option) + 1;    // skip the mode
     size_t blksize = 512;
     int want_blksize = 0, want_tsize = 0;
     while (option < end) {
