@@ -139,25 +139,23 @@ fn files_past_4_gib_keep_64_bit_offsets_through_rollover() {
     assert_eq!(sender.stats().bytes, len);
 }
 
+/// Drops each DATA block in `blocks` the first time it travels.
+fn drop_once(blocks: &'static [u16]) -> sim::Policy {
+    let mut dropped = Vec::new();
+    Box::new(move |w, _, p| match (w, p) {
+        (Way::ToReceiver, Packet::Data { block, .. }) if blocks.contains(block) && !dropped.contains(block) => {
+            dropped.push(*block);
+            Fate::Drop
+        }
+        _ => Fate::Deliver,
+    })
+}
+
 #[test]
 fn a_gap_in_a_window_is_repaired_without_waiting_for_a_timeout() {
     let data = content(512 * 40, 11);
     let (sender, receiver) = pair(data.len(), params(512, 16));
-    // Lose DATA 5 once.
-    let policy = Box::new(|w, _, p: &Packet<'_>| match (w, p) {
-        (Way::ToReceiver, Packet::Data { block: 5, .. }) => Fate::Drop,
-        _ => Fate::Deliver,
-    });
-    let mut dropped = false;
-    let once: sim::Policy = Box::new(move |w, n, p| {
-        let fate = policy(w, n, p);
-        if fate == Fate::Drop && !dropped {
-            dropped = true;
-            return Fate::Drop;
-        }
-        Fate::Deliver
-    });
-    let (trace, sender, receiver) = run(sender, receiver, &data, once, MINUTE);
+    let (trace, sender, receiver) = run(sender, receiver, &data, drop_once(&[5]), MINUTE);
     assert_complete(&sender, &receiver);
     assert_eq!(trace.received, data);
     assert_eq!(sender.stats().timeouts, 0, "the gap must be repaired by the receiver's early ACK");
@@ -169,30 +167,10 @@ fn a_gap_in_a_window_is_repaired_without_waiting_for_a_timeout() {
 fn losing_the_first_block_of_a_window_is_repaired_by_the_repeated_ack() {
     let data = content(512 * 40, 12);
     let (sender, receiver) = pair(data.len(), params(512, 8));
-    let mut dropped = false;
-    let policy: sim::Policy = Box::new(move |w, _, p| match (w, p) {
-        (Way::ToReceiver, Packet::Data { block: 9, .. }) if !dropped => {
-            dropped = true;
-            Fate::Drop
-        }
-        _ => Fate::Deliver,
-    });
-    let (trace, sender, receiver) = run(sender, receiver, &data, policy, MINUTE);
+    let (trace, sender, receiver) = run(sender, receiver, &data, drop_once(&[9]), MINUTE);
     assert_complete(&sender, &receiver);
     assert_eq!(trace.received, data);
     assert_eq!(sender.stats().timeouts, 0);
-}
-
-/// Drops each DATA block in `blocks` the first time it travels.
-fn drop_once(blocks: &'static [u16]) -> sim::Policy {
-    let mut dropped = Vec::new();
-    Box::new(move |w, _, p| match (w, p) {
-        (Way::ToReceiver, Packet::Data { block, .. }) if blocks.contains(block) && !dropped.contains(block) => {
-            dropped.push(*block);
-            Fate::Drop
-        }
-        _ => Fate::Deliver,
-    })
 }
 
 #[test]
