@@ -117,7 +117,7 @@ impl Opening {
         };
         let (params, size) = match packet {
             Packet::Error { code, message } => {
-                let error = TransferError::Peer { code: *code, message: message.to_string() };
+                let error = TransferError::from_peer(*code, message);
                 return Err(OpeningFailed { error, reply: None });
             }
             Packet::OptionAck(oack) => options.accept_oack(oack).map_err(|refusal| {
@@ -131,9 +131,15 @@ impl Opening {
         };
         let via_oack = matches!(packet, Packet::OptionAck(_));
         let started = match (&self.request, packet) {
-            (ClientRequest::Get { .. }, Packet::OptionAck(_) | Packet::Data { block: 1, .. }) => {
+            (ClientRequest::Get { mode, .. }, Packet::OptionAck(_) | Packet::Data { block: 1, .. }) => {
                 let opening = via_oack.then_some(Packet::Ack { block: 0 });
                 let receiver = Receiver::new(params, opening, None, &self.timing);
+                // A server that announced the size must send exactly that much: a download
+                // cut short must not look complete. Netascii sizes are not exact (line ends).
+                let receiver = match size {
+                    Some(size) if *mode == Mode::Octet => receiver.expect_len(size),
+                    _ => receiver,
+                };
                 Started::Get { receiver, size, refeed_first_packet: !via_oack }
             }
             (ClientRequest::Put { len, .. }, Packet::OptionAck(_) | Packet::Ack { block: 0 }) => {

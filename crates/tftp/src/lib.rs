@@ -13,6 +13,7 @@
 //! - [`client`]: the client's opening exchange (request, OACK check, hand-over).
 //! - [`netascii`]: line-end conversion by chunks.
 //! - [`policy`]: which requested filenames may be served.
+//! - [`text`]: a peer's text (filenames, error messages) cut to a bounded length for logs.
 //!
 //! A driver calls the verbs in the manner of quinn-proto: `handle(now, packet)` for input,
 //! `poll_transmit(now)` until `None`, `poll_timeout()` to arm a timer and
@@ -24,6 +25,7 @@ pub mod options;
 pub mod policy;
 mod receiver;
 mod sender;
+pub mod text;
 mod timing;
 mod transfer;
 pub mod wire;

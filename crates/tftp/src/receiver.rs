@@ -8,7 +8,10 @@
 //! - A repeat of the last block received means the sender missed our ACK: acknowledge again.
 //! - With no data for a timeout, the opening packet (before any data) or, with a window, the
 //!   last ACK is repeated; in lock-step the sender's retransmission is awaited. After too many
-//!   timeouts the transfer fails.
+//!   timeouts, or once a budget of silence of [`Timing`] is spent, the transfer fails.
+//! - A sender that announced its size (`tsize` of a write request, [`Receiver::expect_len`])
+//!   is held to it: more bytes, or a last block before that many, fail the transfer rather
+//!   than complete it, and no final ACK tells the sender otherwise.
 //!
 //! After the final block the receiver still answers a repeat of it (the peer lost the last ACK)
 //! for as long as the driver keeps it around.
@@ -16,7 +19,7 @@
 use std::time::Instant;
 
 use crate::options::TransferParams;
-use crate::timing::{RetransmitTimer, Timing};
+use crate::timing::{RetransmitTimer, Silence, Timing};
 use crate::transfer::{Outcome, Stats, TransferError, Transmit, wire_block};
 use crate::wire::{ErrorCode, Packet};
 
@@ -38,6 +41,8 @@ pub struct Receiver {
     opening: Option<Packet<'static>>,
     /// Largest stream accepted, for upload limits.
     max_len: Option<u64>,
+    /// The exact length the sender announced, when it is held to it.
+    expected_len: Option<u64>,
     outcome: Option<Outcome>,
     pending: Option<Packet<'static>>,
     /// Blocks received since the last ACK.
@@ -48,6 +53,7 @@ pub struct Receiver {
     max_retries: u32,
     deadline: Option<Instant>,
     retries: u32,
+    silence: Silence,
     stats: Stats,
 }
 
@@ -65,6 +71,7 @@ impl Receiver {
             pending: opening.clone(),
             opening,
             max_len,
+            expected_len: None,
             outcome: None,
             since_ack: 0,
             gap_reported: None,
@@ -72,8 +79,16 @@ impl Receiver {
             max_retries: timing.max_retries,
             deadline: None,
             retries: 0,
+            silence: Silence::new(timing),
             stats: Stats::default(),
         }
+    }
+
+    /// Holds the sender to the `len` bytes it announced: a stream that ends shorter or runs
+    /// longer fails (ERROR 4) instead of completing.
+    pub fn expect_len(mut self, len: u64) -> Receiver {
+        self.expected_len = Some(len);
+        self
     }
 
     pub fn params(&self) -> TransferParams {
@@ -89,7 +104,10 @@ impl Receiver {
     }
 
     pub fn poll_timeout(&self) -> Option<Instant> {
-        if self.outcome.is_some() { None } else { self.deadline }
+        if self.outcome.is_some() {
+            return None;
+        }
+        [self.deadline, self.silence.deadline()].into_iter().flatten().min()
     }
 
     /// The next packet to send, if any.
@@ -97,6 +115,7 @@ impl Receiver {
         let packet = self.pending.take()?;
         if self.outcome.is_none() {
             self.deadline = Some(now + self.timer.timeout());
+            self.silence.start(now);
         }
         Some(Transmit::Packet(packet))
     }
@@ -107,7 +126,7 @@ impl Receiver {
         match packet {
             Packet::Data { block, data } => self.on_data(now, *block, data),
             Packet::Error { code, message } if self.outcome.is_none() => {
-                self.outcome = Some(Outcome::Failed(TransferError::Peer { code: *code, message: message.to_string() }));
+                self.outcome = Some(Outcome::Failed(TransferError::from_peer(*code, message)));
                 None
             }
             _ => None,
@@ -148,13 +167,25 @@ impl Receiver {
             self.abort(ErrorCode::DiskFull, format!("the file is larger than the limit of {max} bytes"));
             return None;
         }
+        let last = data.len() < usize::from(self.params.blksize);
+        if let Some(expected) = self.expected_len
+            && (end > expected || (last && end < expected))
+        {
+            let message = if end > expected {
+                format!("more data than the {expected} bytes announced (tsize)")
+            } else {
+                format!("the data ended after {end} bytes, but {expected} were announced (tsize)")
+            };
+            self.abort(ErrorCode::IllegalOperation, message);
+            return None;
+        }
         self.received += 1;
         self.stats.bytes = end;
         self.since_ack += 1;
         self.retries = 0;
         self.timer.on_progress();
+        self.silence.progress(now);
         self.deadline = Some(now + self.timer.timeout());
-        let last = data.len() < usize::from(self.params.blksize);
         if last {
             self.outcome = Some(Outcome::Complete);
             self.acknowledge_received();
@@ -166,8 +197,21 @@ impl Receiver {
 
     /// Fires the timer: repeat the last ACK, or give up.
     pub fn handle_timeout(&mut self, now: Instant) {
+        if self.outcome.is_some() {
+            return;
+        }
+        if let Some(spent) = self.silence.spent(now) {
+            let waited = spent.waited;
+            let error = if spent.answered {
+                TransferError::WentSilent { waited }
+            } else {
+                TransferError::NeverAnswered { waited }
+            };
+            self.outcome = Some(Outcome::Failed(error));
+            return;
+        }
         match self.deadline {
-            Some(deadline) if now >= deadline && self.outcome.is_none() => {}
+            Some(deadline) if now >= deadline => {}
             _ => return,
         }
         self.deadline = None;

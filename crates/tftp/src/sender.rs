@@ -21,11 +21,13 @@
 //!   block of about one window in ten and fell from 300 to 9 MB/s. When the ACK was only
 //!   late, the receiver acknowledges the probed block a second time; that one repeated ACK
 //!   is the probe's answer, not a lost first block of the next window, and rewinds nothing.
+//! - Whatever the timers say, the transfer fails when no first ACK came within
+//!   [`Timing::first_answer`], or no progress within [`Timing::max_silence`].
 
 use std::time::{Duration, Instant};
 
 use crate::options::TransferParams;
-use crate::timing::{RetransmitTimer, Timing};
+use crate::timing::{RetransmitTimer, Silence, Timing};
 use crate::transfer::{Outcome, Stats, TransferError, Transmit, wire_block};
 use crate::wire::{ErrorCode, Packet};
 
@@ -55,6 +57,7 @@ pub struct Sender {
     max_retries: u32,
     deadline: Option<Instant>,
     retries: u32,
+    silence: Silence,
     /// The `acked` value at which a duplicate ACK already triggered a rewind.
     rewound_at: Option<u64>,
     /// A block sent once whose ACK gives a round-trip sample: (index, sent at).
@@ -91,6 +94,7 @@ impl Sender {
             max_retries: timing.max_retries,
             deadline: None,
             retries: 0,
+            silence: Silence::new(timing),
             rewound_at: None,
             timed: None,
             tail_probe_at: None,
@@ -120,10 +124,7 @@ impl Sender {
     pub fn poll_timeout(&self) -> Option<Instant> {
         match self.phase {
             Phase::Done(_) => None,
-            _ => match (self.deadline, self.tail_probe_at) {
-                (Some(deadline), Some(probe)) => Some(deadline.min(probe)),
-                (deadline, probe) => deadline.or(probe),
-            },
+            _ => [self.deadline, self.tail_probe_at, self.silence.deadline()].into_iter().flatten().min(),
         }
     }
 
@@ -174,23 +175,35 @@ impl Sender {
             (Phase::Done(_), _) => {}
             (Phase::AwaitingOackAck(_), Packet::Ack { block: 0 }) => {
                 self.phase = Phase::Sending;
-                self.progress();
+                self.progress(now);
             }
             (Phase::AwaitingOackAck(_), Packet::Error { code: ErrorCode::OptionsRefused, .. }) => {
                 self.phase = Phase::Done(Outcome::OptionsDeclined);
             }
             (Phase::Sending, Packet::Ack { block }) => self.on_ack(now, *block),
             (_, Packet::Error { code, message }) => {
-                self.phase =
-                    Phase::Done(Outcome::Failed(TransferError::Peer { code: *code, message: message.to_string() }));
+                self.phase = Phase::Done(Outcome::Failed(TransferError::from_peer(*code, message)));
             }
             // Stray requests, data or OACKs from the peer do not disturb the transfer.
             _ => {}
         }
     }
 
-    /// Fires the tail-loss probe or the retransmission timer if its deadline has passed.
+    /// Fires the tail-loss probe or the retransmission timer if its deadline has passed, and
+    /// ends the transfer once a budget of silence is spent.
     pub fn handle_timeout(&mut self, now: Instant) {
+        if matches!(self.phase, Phase::Done(_)) {
+            return;
+        }
+        if let Some(spent) = self.silence.spent(now) {
+            let error = match (spent.answered, self.next > self.last_block) {
+                (false, _) => TransferError::NeverAnswered { waited: spent.waited },
+                (true, true) => TransferError::LastAckMissing { retries: self.retries },
+                (true, false) => TransferError::WentSilent { waited: spent.waited },
+            };
+            self.phase = Phase::Done(Outcome::Failed(error));
+            return;
+        }
         if self.tail_probe_at.is_some_and(|at| now >= at) && matches!(self.phase, Phase::Sending) {
             self.tail_probe_at = None;
             self.tail_probe_due = true;
@@ -261,7 +274,7 @@ impl Sender {
             self.timer.on_sample(now.saturating_duration_since(sent));
             self.timed = None;
         }
-        self.progress();
+        self.progress(now);
         if self.acked == self.last_block {
             self.phase = Phase::Done(Outcome::Complete);
         } else if index < highest_sent {
@@ -283,7 +296,8 @@ impl Sender {
         self.cancel_tail_probe();
     }
 
-    fn progress(&mut self) {
+    fn progress(&mut self, now: Instant) {
+        self.silence.progress(now);
         self.retries = 0;
         self.timer.on_progress();
         self.deadline = None;
@@ -296,6 +310,7 @@ impl Sender {
     }
 
     fn arm(&mut self, now: Instant) {
+        self.silence.start(now);
         if self.deadline.is_none() {
             self.deadline = Some(now + self.timer.timeout());
         }

@@ -1,11 +1,16 @@
 //! Retransmission timing: an adaptive timeout in the manner of TCP (RFC 6298), bounded by the
-//! timeout the client negotiated.
+//! timeout the client negotiated, and the budgets of silence a transfer accepts.
 //!
 //! Peer servers wait a fixed second (or five) before they resend a lost block. Measuring the
 //! round trip lets a lost packet on a LAN cost a fraction of that, while a slow bootloader still
 //! gets the full negotiated timeout after a few backoffs.
+//!
+//! A peer may ask for `timeout=255`, and eight retries of that would keep a transfer (and its
+//! place among the server's transfers) for half an hour. So however long the retransmission
+//! timer is, a transfer ends after [`Timing::first_answer`] without a first answer and after
+//! [`Timing::max_silence`] without progress.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Retransmission settings shared by every transfer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -18,6 +23,12 @@ pub struct Timing {
     pub max: Duration,
     /// Consecutive timeouts without progress before the transfer is abandoned.
     pub max_retries: u32,
+    /// The longest a transfer waits for the peer's first answer (the ACK of the OACK or of the
+    /// first block, the first DATA of an upload), whatever `timeout` the peer negotiated. A
+    /// request whose sender never answers (spoofed, or gone at once) holds its place no longer.
+    pub first_answer: Duration,
+    /// The longest a transfer goes without progress once the peer has answered.
+    pub max_silence: Duration,
 }
 
 impl Default for Timing {
@@ -27,7 +38,61 @@ impl Default for Timing {
             min: Duration::from_millis(200),
             max: Duration::from_secs(2),
             max_retries: 8,
+            first_answer: Duration::from_secs(10),
+            max_silence: Duration::from_secs(20),
         }
+    }
+}
+
+/// How long a transfer has waited for progress, against the budgets of its [`Timing`].
+#[derive(Debug, Clone)]
+pub(crate) struct Silence {
+    first_answer: Duration,
+    max_silence: Duration,
+    /// When the current wait began: the first transmission, then the last progress.
+    since: Option<Instant>,
+    answered: bool,
+}
+
+/// A budget of silence that ran out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SilenceSpent {
+    pub(crate) waited: Duration,
+    /// Whether the peer had answered at all.
+    pub(crate) answered: bool,
+}
+
+impl Silence {
+    pub(crate) fn new(timing: &Timing) -> Silence {
+        Silence { first_answer: timing.first_answer, max_silence: timing.max_silence, since: None, answered: false }
+    }
+
+    /// Starts the wait for a first answer at `now`, unless a wait is already running.
+    pub(crate) fn start(&mut self, now: Instant) {
+        self.since.get_or_insert(now);
+    }
+
+    /// The peer made progress at `now`: a new wait begins.
+    pub(crate) fn progress(&mut self, now: Instant) {
+        self.since = Some(now);
+        self.answered = true;
+    }
+
+    /// When the current budget runs out.
+    pub(crate) fn deadline(&self) -> Option<Instant> {
+        self.since.map(|since| since + self.budget())
+    }
+
+    /// The budget that ran out by `now`, if one did.
+    pub(crate) fn spent(&self, now: Instant) -> Option<SilenceSpent> {
+        let since = self.since?;
+        let budget = self.budget();
+        (now.saturating_duration_since(since) >= budget)
+            .then_some(SilenceSpent { waited: budget, answered: self.answered })
+    }
+
+    fn budget(&self) -> Duration {
+        if self.answered { self.max_silence } else { self.first_answer }
     }
 }
 
@@ -178,6 +243,28 @@ mod tests {
             waits.push(timer.timeout());
         }
         assert_eq!(waits, [1000 * MS, 2000 * MS, 4000 * MS, 6000 * MS, 6000 * MS]);
+    }
+
+    #[test]
+    fn silence_is_bounded_first_by_the_answer_budget_then_by_the_progress_budget() {
+        let timing = Timing::default();
+        let start = Instant::now();
+        let mut silence = Silence::new(&timing);
+        assert_eq!((silence.deadline(), silence.spent(start + 3600 * 1000 * MS)), (None, None), "not started");
+        silence.start(start);
+        silence.start(start + 5000 * MS);
+        assert_eq!(silence.deadline(), Some(start + timing.first_answer), "a second start changes nothing");
+        assert_eq!(silence.spent(start + timing.first_answer - MS), None);
+        assert_eq!(
+            silence.spent(start + timing.first_answer),
+            Some(SilenceSpent { waited: timing.first_answer, answered: false })
+        );
+        silence.progress(start + 1000 * MS);
+        assert_eq!(silence.deadline(), Some(start + 1000 * MS + timing.max_silence));
+        assert_eq!(
+            silence.spent(start + 1000 * MS + timing.max_silence),
+            Some(SilenceSpent { waited: timing.max_silence, answered: true })
+        );
     }
 
     #[test]

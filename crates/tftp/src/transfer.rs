@@ -1,5 +1,7 @@
 //! Types shared by both transfer directions: what to send, how a transfer ended, its counters.
 
+use std::time::Duration;
+
 use crate::wire::{ErrorCode, Packet};
 
 /// Something the driver must put on the wire, in order.
@@ -33,10 +35,23 @@ pub enum TransferError {
         "every block was sent, but the peer never acknowledged the last ones ({retries} retransmissions); it may well have the whole file"
     )]
     LastAckMissing { retries: u32 },
-    #[error("the peer sent ERROR {}: {code} \"{message}\"", code.as_u16())]
+    #[error("the peer never answered (nothing came for {} s)", waited.as_secs())]
+    NeverAnswered { waited: Duration },
+    #[error("the peer went silent (no progress for {} s)", waited.as_secs())]
+    WentSilent { waited: Duration },
+    /// `message` is the peer's text as [`peer_text`](crate::text::peer_text) keeps it: cut to a
+    /// bounded length; shown escaped, so it cannot start a line of its own in a log.
+    #[error("the peer sent ERROR {}: {code} {message:?}", code.as_u16())]
     Peer { code: ErrorCode, message: String },
     #[error("aborted: {message}")]
     Aborted { code: ErrorCode, message: String },
+}
+
+impl TransferError {
+    /// The peer's ERROR, with its message kept as [`peer_text`](crate::text::peer_text) keeps text.
+    pub fn from_peer(code: ErrorCode, message: &str) -> TransferError {
+        TransferError::Peer { code, message: crate::text::peer_str(message) }
+    }
 }
 
 /// Counters of one transfer, for logs and the transfer history.

@@ -239,14 +239,79 @@ fn lock_step_never_probes() {
 #[test]
 fn a_vanished_receiver_fails_the_sender_after_bounded_retries() {
     let data = content(5000, 1);
-    let (sender, receiver) = pair(data.len(), params(512, 1));
+    // Three retries run out (after 1 + 2 + 2 + 2 s) before the first-answer budget (10 s).
+    let timing = Timing { max_retries: 3, ..Timing::default() };
+    let sender = Sender::new(params(512, 1), data.len() as u64, None, &timing);
+    let receiver = Receiver::new(params(512, 1), None, None, &timing);
     let policy: sim::Policy = Box::new(|w, _, _| if w == Way::ToSender { Fate::Drop } else { Fate::Deliver });
     let (trace, sender, _) = run(sender, receiver, &data, policy, 5 * MINUTE);
-    let timing = Timing::default();
     assert_eq!(sender.outcome(), Some(&Outcome::Failed(TransferError::TimedOut { retries: timing.max_retries })));
     assert_eq!(trace.data_sent.iter().filter(|&&b| b == 1).count() as u32, timing.max_retries + 1);
     let gave_up = trace.sender_finished.expect("the sender never finished");
-    assert!(gave_up < Duration::from_secs(30), "gave up after {gave_up:?}");
+    assert!(gave_up < timing.first_answer, "gave up after {gave_up:?}");
+}
+
+/// A client that asks for `timeout=255` and never answers must not hold its place for
+/// 255 s times eight retries: the first-answer budget ends it, OACK or no OACK.
+#[test]
+fn a_client_that_never_answers_is_dropped_after_the_first_answer_budget_whatever_its_timeout() {
+    let timing = Timing::default();
+    let patient = TransferParams { timeout: Some(Duration::from_secs(255)), ..params(1468, 1) };
+    for oack in [None, Some(Packet::OptionAck(vec![lifeboat_tftp::TftpOption::new("timeout", "255")]))] {
+        let with_oack = oack.is_some();
+        let sender = Sender::new(patient, 5000, oack, &timing);
+        let receiver = Receiver::new(patient, None, None, &timing);
+        let silent: sim::Policy = Box::new(|w, _, _| if w == Way::ToSender { Fate::Drop } else { Fate::Deliver });
+        let (trace, sender, _) = run(sender, receiver, &content(5000, 9), silent, 5 * MINUTE);
+        assert_eq!(
+            sender.outcome(),
+            Some(&Outcome::Failed(TransferError::NeverAnswered { waited: timing.first_answer })),
+            "OACK: {with_oack}"
+        );
+        assert_eq!(trace.sender_finished, Some(timing.first_answer), "OACK: {with_oack}");
+    }
+}
+
+/// The same for a client that stops answering in the middle (killed, unplugged): the transfer
+/// ends once it has gone without progress for the silence budget.
+#[test]
+fn a_client_that_goes_silent_midway_is_dropped_after_the_silence_budget_whatever_its_timeout() {
+    let timing = Timing::default();
+    let patient = TransferParams { timeout: Some(Duration::from_secs(255)), ..params(512, 1) };
+    let data = content(512 * 20, 10);
+    let sender = Sender::new(patient, data.len() as u64, None, &timing);
+    let receiver = Receiver::new(patient, None, None, &timing);
+    // The first five ACKs arrive, then nothing.
+    let policy: sim::Policy = Box::new(|w, n, _| if w == Way::ToSender && n >= 5 { Fate::Drop } else { Fate::Deliver });
+    let (trace, sender, _) = run(sender, receiver, &data, policy, 5 * MINUTE);
+    assert_eq!(sender.outcome(), Some(&Outcome::Failed(TransferError::WentSilent { waited: timing.max_silence })));
+    let gave_up = trace.sender_finished.expect("the sender never finished");
+    assert!(gave_up >= timing.max_silence && gave_up < timing.max_silence + Duration::from_secs(1), "{gave_up:?}");
+}
+
+/// An upload whose client sends the write request, gets our ACK 0 and never sends data.
+#[test]
+fn an_upload_that_never_starts_ends_after_the_first_answer_budget() {
+    let timing = Timing::default();
+    let patient = TransferParams { timeout: Some(Duration::from_secs(255)), ..params(512, 1) };
+    let mut receiver = Receiver::new(patient, Some(Packet::Ack { block: 0 }), None, &timing);
+    let start = std::time::Instant::now();
+    let mut now = start;
+    let mut acks = 0;
+    while receiver.outcome().is_none() {
+        while receiver.poll_transmit(now).is_some() {
+            acks += 1;
+        }
+        now = receiver.poll_timeout().expect("a waiting receiver has a deadline");
+        receiver.handle_timeout(now);
+        assert!(now - start <= MINUTE, "still waiting after a minute");
+    }
+    assert_eq!(
+        receiver.outcome(),
+        Some(&Outcome::Failed(TransferError::NeverAnswered { waited: timing.first_answer }))
+    );
+    assert_eq!(now - start, timing.first_answer);
+    assert!(acks >= 3, "ACK 0 was repeated meanwhile ({acks})");
 }
 
 #[test]
@@ -266,7 +331,7 @@ fn a_lost_final_ack_is_reported_as_such() {
 }
 
 #[test]
-fn a_vanished_sender_fails_the_receiver_after_bounded_retries() {
+fn a_vanished_sender_fails_the_receiver_after_the_silence_budget() {
     for window in [1, 8] {
         let data = content(50_000, 3);
         let (sender, receiver) = pair(data.len(), params(512, window));
@@ -277,11 +342,70 @@ fn a_vanished_sender_fails_the_receiver_after_bounded_retries() {
         let timing = Timing::default();
         assert_eq!(
             receiver.outcome(),
-            Some(&Outcome::Failed(TransferError::TimedOut { retries: timing.max_retries })),
+            Some(&Outcome::Failed(TransferError::WentSilent { waited: timing.max_silence })),
             "window {window}"
         );
-        assert!(trace.elapsed < Duration::from_secs(60), "window {window}: gave up after {:?}", trace.elapsed);
+        assert!(trace.elapsed < timing.max_silence + Duration::from_secs(1), "window {window}: {:?}", trace.elapsed);
     }
+}
+
+/// An upload that announced its size (`tsize`) and sent another amount is a failure: the
+/// final ACK never tells the client it worked, and the receiver's outcome says why.
+#[test]
+fn an_upload_is_held_to_the_size_it_announced() {
+    let timing = Timing::default();
+    for (announced, sent) in [(3000u64, 3000usize), (3000, 2000), (3000, 1536), (3000, 4000), (1024, 1024)] {
+        let data = content(sent, announced);
+        let sender = Sender::new(params(512, 1), sent as u64, None, &timing);
+        let receiver =
+            Receiver::new(params(512, 1), Some(Packet::Ack { block: 0 }), None, &timing).expect_len(announced);
+        let (trace, sender, receiver) = run(sender, receiver, &data, deliver_all(), MINUTE);
+        if sent as u64 == announced {
+            assert_complete(&sender, &receiver);
+            assert_eq!(trace.received, data);
+            continue;
+        }
+        let case = format!("announced {announced}, sent {sent}");
+        assert!(
+            matches!(
+                receiver.outcome(),
+                Some(Outcome::Failed(TransferError::Aborted { code: ErrorCode::IllegalOperation, message }))
+                    if message.contains("announced")
+            ),
+            "{case}: {:?}",
+            receiver.outcome()
+        );
+        assert!(
+            matches!(
+                sender.outcome(),
+                Some(Outcome::Failed(TransferError::Peer { code: ErrorCode::IllegalOperation, .. }))
+            ),
+            "{case}: the client must hear of the failure, not get a final ACK: {:?}",
+            sender.outcome()
+        );
+        assert!(trace.received.len() as u64 <= announced, "{case}: more than announced was handed out");
+        let last = u16::try_from(sent / 512 + 1).unwrap();
+        assert!(!trace.acks_sent.contains(&last), "{case}: the last block was acknowledged");
+    }
+}
+
+/// A peer's ERROR text is kept bounded and is shown escaped: it can neither fill a log nor
+/// start a line of its own in one.
+#[test]
+fn a_peer_error_message_is_cut_and_shown_escaped() {
+    let timing = Timing::default();
+    let now = std::time::Instant::now();
+    let mut sender = Sender::new(params(512, 1), 5000, None, &timing);
+    assert!(sender.poll_transmit(now).is_some());
+    let forged = format!("bye\nINFO sent /forged.bin -- complete{}", "x".repeat(60_000));
+    sender.handle(now, &Packet::error(ErrorCode::NotDefined, forged));
+    let Some(Outcome::Failed(error @ TransferError::Peer { message, .. })) = sender.outcome() else {
+        panic!("{:?}", sender.outcome())
+    };
+    assert!(message.len() < 300, "{} bytes kept", message.len());
+    assert!(message.ends_with("(cut: 60037 bytes)"), "{message}");
+    let shown = error.to_string();
+    assert!(!shown.contains('\n') && shown.contains("bye\\nINFO"), "{shown}");
 }
 
 #[test]
