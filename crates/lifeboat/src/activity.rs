@@ -13,7 +13,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use lifeboat_server::{LiveTransfer as Running, RefusedRequest, TftpObserver, TransferReport, Way};
+use lifeboat_server::{
+    CountReason, CountedRequests, LiveTransfer as Running, RefusedRequest, TftpObserver, TransferReport, Way,
+};
 use lifeboat_store::{Direction, Event, EventKind, LogWriter, TransferOutcome, TransferRecord};
 use lifeboat_tftp::Outcome;
 use lifeboat_web::{LiveTransfer, Metrics};
@@ -58,6 +60,8 @@ struct Counters {
     options_declined: AtomicU64,
     bytes_sent: AtomicU64,
     bytes_received: AtomicU64,
+    dropped_strangers: AtomicU64,
+    unrecorded: AtomicU64,
 }
 
 impl Activity {
@@ -132,6 +136,8 @@ impl Activity {
             bytes_sent: load(&c.bytes_sent),
             bytes_received: load(&c.bytes_received),
             refusals: load(&c.refused),
+            tftp_dropped_strangers: load(&c.dropped_strangers),
+            tftp_unrecorded: load(&c.unrecorded),
             active_transfers: self.lock().values().filter(|e| e.ended.is_none()).count() as u64,
             ..Metrics::default()
         }
@@ -237,14 +243,8 @@ impl TftpObserver for Activity {
     }
 
     fn refused(&self, refusal: &RefusedRequest) {
-        // A stranger outside the allow-list neither keeps an idle server alive nor costs a look
-        // in the neighbour table.
-        let mac = if refusal.source_allowed {
-            self.reset_idle();
-            self.mac_of(refusal.peer.ip()).map(|m| mac_text(&m))
-        } else {
-            None
-        };
+        self.reset_idle();
+        let mac = self.mac_of(refusal.peer.ip()).map(|m| mac_text(&m));
         let (outcome, kind, counter) = if refusal.is_missing_file() {
             (TransferOutcome::NotFound, EventKind::MissingFile, &self.counters.not_found)
         } else {
@@ -274,6 +274,38 @@ impl TftpObserver for Activity {
             origin: origin(refusal.peer, mac.as_deref()),
             detail: format!("{:?}: {}", refusal.requested, refusal.reason),
         });
+    }
+
+    fn counted(&self, requests: &CountedRequests) {
+        // A stranger outside the allow-list neither keeps an idle server alive nor costs a look
+        // in the neighbour table.
+        let c = &self.counters;
+        let source = requests.source.map_or_else(|| "further sources".to_owned(), |ip| ip.to_string());
+        let what = if requests.last.way == Way::Sent { "read" } else { "write" };
+        let (kind, counter, why) = match requests.reason {
+            CountReason::OutsideAllowList => {
+                (EventKind::Refused, &c.dropped_strangers, "dropped without an answer: not in the allow-list (--allow)")
+            }
+            CountReason::OverBudget => {
+                self.reset_idle();
+                (EventKind::Throttled, &c.unrecorded, "answered, but too many to record one by one")
+            }
+        };
+        counter.fetch_add(requests.count, Ordering::Relaxed);
+        self.log.event(Event {
+            at: unix_ms(requests.since),
+            kind,
+            origin: format!("tftp {source}"),
+            detail: format!(
+                "{} request(s) {why}; the last was a {what} of {:?}",
+                requests.count, requests.last.name
+            ),
+        });
+    }
+
+    fn is_known(&self, client: IpAddr) -> bool {
+        let IpAddr::V4(address) = client else { return false };
+        self.leases.active_mac_of(address, unix_seconds()).is_some() || self.directory.has_address(address)
     }
 }
 

@@ -6,7 +6,8 @@
 //! and sends it (DHCP) at once. Names are compared the way TFTP resolves them: normalized
 //! (`\` is `/`, no leading `/`) and without case.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 
@@ -23,6 +24,8 @@ struct Snapshot {
     by_mac: HashMap<[u8; 6], HashMap<String, String>>,
     /// For every client: name → file.
     aliases: HashMap<String, String>,
+    /// The addresses hosts are given.
+    addresses: HashSet<Ipv4Addr>,
 }
 
 #[derive(Debug)]
@@ -68,6 +71,7 @@ impl HostDirectory {
                 snapshot.by_mac.insert(mac.0, names.map(|n| (n, image.clone())).collect());
             }
             if let Some(address) = entry.address {
+                snapshot.addresses.insert(address);
                 dhcp.reservations.push(Reservation { mac, address, name: entry.name.clone(), boot_file: entry.image });
             }
         }
@@ -79,6 +83,11 @@ impl HostDirectory {
     /// The hosts for the DHCP server to follow.
     pub(crate) fn dhcp_hosts(&self) -> watch::Receiver<DhcpHosts> {
         self.dhcp.subscribe()
+    }
+
+    /// Whether a host is given `address`: a device the person running lifeboat knows.
+    pub(crate) fn has_address(&self, address: Ipv4Addr) -> bool {
+        self.snapshot.read().unwrap_or_else(|p| p.into_inner()).addresses.contains(&address)
     }
 
     /// The file for a client with `mac` (if known) asking for `requested`: its host's image
@@ -138,6 +147,8 @@ mod tests {
         assert_eq!(hosts.boot.len(), 1);
         assert_eq!(hosts.reservations.len(), 1);
         assert_eq!(hosts.reservations[0].address, "192.168.0.66".parse::<std::net::Ipv4Addr>().unwrap());
+        assert!(directory.has_address("192.168.0.66".parse().unwrap()));
+        assert!(!directory.has_address("192.168.0.67".parse().unwrap()));
 
         // A change applies at the next reload.
         store.delete_alias("pxelinux.0").await.unwrap();

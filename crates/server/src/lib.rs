@@ -13,7 +13,8 @@
 //! - `pump.rs`: the I/O loop of one transfer; `link.rs`: own port or shared listening port.
 //! - `root.rs`: requested name → file (aliases, case, symlinks); `open_files.rs`: shared
 //!   descriptors; `source.rs`: octet or netascii bytes out; `upload.rs`: temp file, sync, rename.
-//! - `access.rs`: the source allow-list; `admission.rs`: transfer limits.
+//! - `access.rs`: the source allow-list; `admission.rs`: transfer limits and the places kept
+//!   for known clients; `tally.rs`: which requests are recorded one by one, which only counted.
 //! - [`TransferReport`] (`report.rs`): the log line of each transfer.
 //! - [`TftpObserver`] (`observer.rs`): live transfers, how each request ended, and the file a
 //!   known device gets (the dashboard's host images).
@@ -38,6 +39,7 @@ mod pump;
 mod report;
 mod root;
 mod source;
+mod tally;
 mod tftp_server;
 mod upload;
 
@@ -49,4 +51,5 @@ pub use observer::{LiveTransfer, RefusedRequest, TftpObserver, Unobserved};
 pub use pump::Progress;
 pub use report::{TransferReport, Way, human_rate};
 pub use root::RootError;
+pub use tally::{Asked, CountReason, CountedRequests};
 pub use tftp_server::{StartError, TftpServer};

@@ -51,8 +51,9 @@ impl Link {
 
     /// Waits up to `timeout` for the next datagram from the peer, into `buf` (at most `capacity`
     /// bytes; the rest of a longer one is cut off); false when none came. `spin` is how long to
-    /// poll before sleeping. A datagram from any other address is answered with ERROR 5 and
-    /// does not disturb the transfer.
+    /// poll before sleeping. DATA or an ACK from any other address is answered with ERROR 5
+    /// (anything else from there is ignored: answering an ERROR can start a loop) and does not
+    /// disturb the transfer.
     pub(crate) fn recv(
         &mut self,
         buf: &mut Vec<u8>,
@@ -72,9 +73,11 @@ impl Link {
                     return Ok(true);
                 }
                 tracing::debug!(%from, expected = %peer, "datagram from an unknown transfer ID");
-                let error = Packet::error(ErrorCode::UnknownTransferId, "unknown transfer ID").to_bytes();
-                // Best effort: a stranger that cannot be answered is no reason to stop.
-                let _ = socket.send_to(&error, from);
+                if matches!(Packet::parse(buf), Ok(Packet::Data { .. } | Packet::Ack { .. })) {
+                    let error = Packet::error(ErrorCode::UnknownTransferId, "unknown transfer ID").to_bytes();
+                    // Best effort: a stranger that cannot be answered is no reason to stop.
+                    let _ = socket.send_to(&error, from);
+                }
                 buf.clear();
                 Ok(false)
             }

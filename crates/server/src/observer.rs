@@ -1,6 +1,8 @@
-//! What the TFTP server tells the rest of lifeboat while it works, and the one thing it asks:
-//! every transfer while it runs ([`LiveTransfer`]), how every request ended (a
-//! [`TransferReport`] or a [`RefusedRequest`]), and which file a known device gets for a name.
+//! What the TFTP server tells the rest of lifeboat while it works, and what it asks: every
+//! transfer while it runs ([`LiveTransfer`]), how every recorded request ended (a
+//! [`TransferReport`] or a [`RefusedRequest`]), the requests only counted ([`CountedRequests`]:
+//! strangers outside the allow-list, clients beyond their budget of records), which file a
+//! known device gets for a name, and whether a client is known.
 //!
 //! **Invariant:** the server calls the observer from transfer threads and the listening task, so
 //! an observer never blocks: it updates memory and queues records for writers of its own.
@@ -14,6 +16,7 @@ use lifeboat_tftp::ErrorCode;
 
 use crate::pump::Progress;
 use crate::report::{TransferReport, Way};
+use crate::tally::CountedRequests;
 
 /// A transfer in progress. The transfer's thread updates `progress`; anyone may read it.
 #[derive(Debug)]
@@ -22,7 +25,7 @@ pub struct LiveTransfer {
     pub id: u64,
     pub peer: SocketAddr,
     pub way: Way,
-    /// The name exactly as the client asked for it.
+    /// The name the client asked for, cut to a bounded length ([`lifeboat_tftp::text`]).
     pub requested: String,
     /// The file read or written.
     pub file: PathBuf,
@@ -36,14 +39,12 @@ pub struct RefusedRequest {
     pub at: SystemTime,
     pub peer: SocketAddr,
     pub way: Way,
-    /// The name exactly as the client asked for it.
+    /// The name the client asked for, cut to a bounded length ([`lifeboat_tftp::text`]).
     pub requested: String,
     /// The TFTP error the client got; [`ErrorCode::FileNotFound`] for a missing file.
     pub code: ErrorCode,
     /// Why, in words for the person running lifeboat (may name server paths).
     pub reason: String,
-    /// False when the source address is outside the allow-list: a stranger, perhaps spoofed.
-    pub source_allowed: bool,
 }
 
 impl RefusedRequest {
@@ -76,6 +77,19 @@ pub trait TftpObserver: Send + Sync + 'static {
     /// A request was refused or asked for a missing file.
     fn refused(&self, refusal: &RefusedRequest) {
         let _ = refusal;
+    }
+
+    /// Requests were counted rather than recorded one by one (at most one report per source
+    /// and interval).
+    fn counted(&self, requests: &CountedRequests) {
+        let _ = requests;
+    }
+
+    /// Whether `client` is a device lifeboat knows (a DHCP lease, a host entry): known clients
+    /// may use the places kept back from a flood of new addresses.
+    fn is_known(&self, client: IpAddr) -> bool {
+        let _ = client;
+        false
     }
 }
 

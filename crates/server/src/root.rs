@@ -28,6 +28,8 @@ pub(crate) enum LookupError {
     Refused(#[from] PathError),
     #[error("the path leads outside the TFTP root")]
     OutsideRoot,
+    #[error("names starting with .lifeboat-upload- belong to unfinished uploads")]
+    Reserved,
     #[error("no such file")]
     NotFound,
     #[error("not a regular file")]
@@ -74,6 +76,10 @@ impl Root {
         })?;
         if !real.starts_with(&self.dir) {
             return Err(LookupError::OutsideRoot);
+        }
+        // An upload in progress must not be read half-written, by its name or through a link.
+        if real.file_name().is_some_and(|name| crate::upload::is_temp_name(&name.to_string_lossy())) {
+            return Err(LookupError::Reserved);
         }
         regular_file(real)
     }
@@ -167,6 +173,16 @@ mod tests {
         let (_tmp, root) = setup();
         assert!(matches!(read(&root, "escape"), Err(LookupError::OutsideRoot)));
         assert_eq!(read(&root, "inside-link").unwrap(), "pxe");
+    }
+
+    #[test]
+    fn unfinished_uploads_are_never_served() {
+        let (_tmp, root) = setup();
+        fs::write(root.dir().join(".lifeboat-upload-x1"), b"half").unwrap();
+        std::os::unix::fs::symlink(".lifeboat-upload-x1", root.dir().join("looks-fine.bin")).unwrap();
+        for name in [".lifeboat-upload-x1", ".LIFEBOAT-UPLOAD-X1", "looks-fine.bin"] {
+            assert!(matches!(read(&root, name), Err(LookupError::Reserved)), "{name}");
+        }
     }
 
     #[test]

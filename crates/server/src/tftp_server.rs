@@ -1,19 +1,27 @@
 //! The TFTP server: listening sockets, admission of requests, and one task per transfer.
 //!
-//! A request passes, in order: the source allow-list (ERROR 2), the duplicate and busy checks,
-//! the filename policy and lookup (ERROR 1/2), then option negotiation in the core. Each
-//! transfer answers from a fresh port bound to the address the client talked to, or in
-//! single-port mode from the listening socket itself.
+//! A request passes, in order: the source allow-list (outside it: dropped without an answer,
+//! and only counted, see `tally.rs`), the duplicate and busy checks (a share of the places is
+//! kept for known clients), the filename policy and lookup (ERROR 1/2), then option negotiation
+//! in the core. Each transfer answers from a fresh port bound to the address the client talked
+//! to, or in single-port mode from the listening socket itself.
+//!
+//! Nothing that arrives on the listening port can start a loop: an ERROR or OACK there is never
+//! answered (RFC 1350: an ERROR is not acknowledged), stray DATA and ACKs of single-port mode
+//! are answered at most [`STRAY_ANSWERS_PER_SECOND`] times a second and never to one of this
+//! machine's own addresses, and a request from the listening socket's own address and port is
+//! dropped.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use lifeboat_net::{BindError, Datagram, PktInfoSocket, TransferSocket};
-use lifeboat_tftp::{Direction, ErrorCode, Mode, Packet, Receiver, Request, Sender, negotiate, policy};
+use lifeboat_tftp::text::peer_text;
+use lifeboat_tftp::{Direction, ErrorCode, Mode, Outcome, Packet, Receiver, Request, Sender, negotiate, policy};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -26,7 +34,16 @@ use crate::pump::{Machine, Progress, SPIN, pump};
 use crate::report::{TransferReport, Way};
 use crate::root::{LookupError, Root, RootError};
 use crate::source::{NetasciiSource, Source};
+use crate::tally::{Asked, Budget, CountReason, CountedRequests, Tally, Verdict};
 use crate::upload::{self, Upload, UploadError};
+
+/// Answers to stray DATA or ACKs on the shared port (single-port mode) allowed per second, for
+/// all clients together: enough to tell a client whose transfer ended, too few to reflect a
+/// flood.
+pub(crate) const STRAY_ANSWERS_PER_SECOND: u32 = 10;
+
+/// How often the listener reports the requests that were only counted.
+const TALLY_CHECK: Duration = Duration::from_secs(1);
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -62,6 +79,12 @@ struct Shared {
     observer: Arc<dyn TftpObserver>,
     /// The id of the next transfer.
     next_id: AtomicU64,
+    /// Requests from outside the allow-list, counted per source.
+    strangers: Tally,
+    /// Budgets of records of the clients in the allow-list.
+    records: Tally,
+    /// Answers to stray packets on the shared port in the current second: (second, count).
+    strays: Mutex<(Option<Instant>, u32)>,
 }
 
 impl Shared {
@@ -77,6 +100,46 @@ impl Shared {
     /// Spin only while every transfer can have a core to itself.
     fn spin(&self) -> Duration {
         if self.admission.running() < self.cores { SPIN } else { Duration::ZERO }
+    }
+
+    /// Logs and hands on the requests that were only counted, once their interval is over (all
+    /// of them with `flush`).
+    fn report_counted(&self, now: Instant, flush: bool) {
+        for counted in self.strangers.due(now, flush).into_iter().chain(self.records.due(now, flush)) {
+            self.report(&counted);
+        }
+    }
+
+    fn report(&self, counted: &CountedRequests) {
+        let source = counted.source.map_or_else(|| "further sources".to_owned(), |ip| ip.to_string());
+        let last = &counted.last;
+        let what = if last.way == Way::Sent { "read" } else { "write" };
+        match counted.reason {
+            CountReason::OutsideAllowList => tracing::warn!(
+                "{} request(s) from {source} dropped without an answer: not in the allow-list (--allow); the last was a {what} of {:?}",
+                counted.count,
+                last.name
+            ),
+            CountReason::OverBudget => tracing::warn!(
+                "{} request(s) from {source} answered but not logged one by one (more than {} a second); the last was a {what} of {:?}",
+                counted.count,
+                1000 / Budget::ALLOWED.refill.as_millis().max(1),
+                last.name
+            ),
+        }
+        self.observer.counted(counted);
+    }
+
+    /// Whether a stray packet on the shared port may be answered now.
+    fn may_answer_stray(&self, now: Instant) -> bool {
+        let mut strays = self.strays.lock().unwrap_or_else(|p| p.into_inner());
+        let (second, count) = &mut *strays;
+        if second.is_none_or(|start| now.saturating_duration_since(start) >= Duration::from_secs(1)) {
+            *second = Some(now);
+            *count = 0;
+        }
+        *count += 1;
+        *count <= STRAY_ANSWERS_PER_SECOND
     }
 }
 
@@ -122,6 +185,9 @@ impl TftpServer {
             cores,
             observer,
             next_id: AtomicU64::new(1),
+            strangers: Tally::new(Budget::STRANGER, CountReason::OutsideAllowList),
+            records: Tally::new(Budget::ALLOWED, CountReason::OverBudget),
+            strays: Mutex::default(),
         };
         Ok(TftpServer { sockets, shared: Arc::new(shared) })
     }
@@ -148,15 +214,23 @@ impl TftpServer {
         listeners.wait().await;
         transfers.close();
         transfers.wait().await;
+        self.shared.report_counted(Instant::now(), true);
         tracing::info!("TFTP stopped");
     }
 }
 
 async fn listen(socket: Arc<PktInfoSocket>, shared: Arc<Shared>, transfers: TaskTracker, shutdown: CancellationToken) {
     let mut buf = vec![0u8; MAX_DATAGRAM];
+    let mut tally_check = tokio::time::interval(TALLY_CHECK);
+    tally_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let port = socket.local_addr().map_or(0, |a| a.port());
     loop {
         let datagram = tokio::select! {
             () = shutdown.cancelled() => return,
+            _ = tally_check.tick() => {
+                shared.report_counted(Instant::now(), false);
+                continue;
+            }
             received = socket.recv(&mut buf) => match received {
                 Ok(datagram) => datagram,
                 Err(error) => {
@@ -166,6 +240,11 @@ async fn listen(socket: Arc<PktInfoSocket>, shared: Arc<Shared>, transfers: Task
             },
         };
         let bytes = &buf[..datagram.len];
+        // Only a spoofed source says it is this very socket: answering it would talk to itself.
+        if datagram.peer == SocketAddr::new(datagram.local, port) {
+            tracing::debug!(peer = %datagram.peer, "ignored a datagram from this socket's own address and port");
+            continue;
+        }
         if shared.config.single_port && route(&shared.routes, datagram.peer, bytes) {
             continue;
         }
@@ -176,13 +255,30 @@ async fn listen(socket: Arc<PktInfoSocket>, shared: Arc<Shared>, transfers: Task
             Ok(Packet::WriteRequest(request)) => {
                 accept(&socket, &shared, &transfers, &shutdown, datagram, Way::Received, request.into_owned()).await
             }
-            Ok(_) if shared.config.single_port => {
+            // A transfer that ended (or never was) on the shared port: tell the client, sparingly.
+            Ok(Packet::Data { .. } | Packet::Ack { .. })
+                if shared.config.single_port
+                    && shared.config.allow.permits(datagram.peer.ip())
+                    && shared.may_answer_stray(Instant::now())
+                    && !is_own_address(datagram.peer.ip(), datagram.local) =>
+            {
                 reply_error(&socket, &datagram, ErrorCode::UnknownTransferId, "unknown transfer ID").await;
             }
+            // ERROR and OACK are never answered: that is how two servers start a ping-pong.
             Ok(_) => tracing::debug!(peer = %datagram.peer, "ignored a non-request packet on the listening port"),
             Err(error) => tracing::debug!(peer = %datagram.peer, %error, "ignored a malformed datagram"),
         }
     }
+}
+
+/// Whether `peer` is an address of this machine (`local` is the one the datagram came to).
+fn is_own_address(peer: IpAddr, local: IpAddr) -> bool {
+    if peer == local || peer.is_loopback() || peer.is_unspecified() {
+        return true;
+    }
+    let IpAddr::V4(peer) = peer else { return false };
+    // Only reached for the few strays a second that may be answered.
+    lifeboat_net::interfaces().is_ok_and(|all| all.iter().any(|i| i.ipv4.iter().any(|(a, _)| *a == peer)))
 }
 
 /// Hands a datagram to the single-port transfer of its sender, if there is one.
@@ -219,29 +315,44 @@ async fn accept(
     request: Request<'static>,
 ) {
     let peer = datagram.peer;
-    let requested = String::from_utf8_lossy(&request.filename).into_owned();
+    let now = Instant::now();
+    let asked = Asked { way, name: peer_text(&request.filename) };
     if !shared.config.allow.permits(peer.ip()) {
-        tracing::warn!(%peer, ?requested, "refused: the client's address is not in the allow-list (--allow)");
-        // Recorded before the client hears it, here and below: whoever sees the error finds the
-        // record.
-        let reason = "the client's address is not in the allow-list (--allow)".to_owned();
-        let refusal = refused_request(peer, way, requested, ErrorCode::AccessViolation, reason);
-        shared.observer.refused(&RefusedRequest { source_allowed: false, ..refusal });
-        reply_error(socket, &datagram, ErrorCode::AccessViolation, "access denied: your address is not allowed").await;
+        // No answer: the source may be spoofed, and an ERROR would be a reflection. The first
+        // request of a quiet source is reported at once, the rest counted per interval.
+        if shared.strangers.note(peer.ip(), asked.clone(), now) == Verdict::Record {
+            let since = SystemTime::now();
+            let counted = CountedRequests {
+                source: Some(peer.ip()),
+                reason: CountReason::OutsideAllowList,
+                count: 1,
+                since,
+                last: asked,
+            };
+            shared.report(&counted);
+        }
         return;
     }
-    let ticket = match shared.admission.admit(peer) {
+    let ticket = shared.admission.admit(peer, shared.observer.is_known(peer.ip()));
+    if matches!(ticket, Err(Refusal::Duplicate)) {
+        return;
+    }
+    let recorded = shared.records.note(peer.ip(), asked.clone(), now) == Verdict::Record;
+    let ticket = match ticket {
         Ok(ticket) => ticket,
-        Err(Refusal::Duplicate) => return,
         Err(refusal) => {
             let message = match refusal {
                 Refusal::ServerBusy { limit } => format!("server busy: {limit} transfers running, try again"),
                 Refusal::ClientBusy { limit } => format!("too many transfers from your address (limit {limit})"),
                 Refusal::Duplicate => unreachable!("handled above"),
             };
-            tracing::warn!(%peer, ?requested, "refused: {message}");
             let error = Packet::error(ErrorCode::NotDefined, &message).to_bytes();
-            shared.observer.refused(&refused_request(peer, way, requested, ErrorCode::NotDefined, message));
+            if recorded {
+                tracing::warn!(%peer, requested = ?asked.name, "refused: {message}");
+                // Recorded before the client hears it, here and below: whoever sees the error
+                // finds the record.
+                shared.observer.refused(&refused_request(peer, way, asked.name, ErrorCode::NotDefined, message));
+            }
             send_error(socket, &datagram, &error).await;
             return;
         }
@@ -255,11 +366,23 @@ async fn accept(
         }
     };
     let (shared, shutdown) = (Arc::clone(shared), shutdown.clone());
+    let admitted = Admitted { way, request, shown: asked.name, recorded, ticket };
     // Each transfer runs on a thread of its own: see `lifeboat_net::TransferSocket` for why.
     transfers.spawn_blocking(move || {
         let mut link = link;
-        serve(&shared, &mut link, &shutdown, way, request, requested, ticket);
+        serve(&shared, &mut link, &shutdown, admitted);
     });
+}
+
+/// A request that got a place.
+struct Admitted {
+    way: Way,
+    request: Request<'static>,
+    /// The requested name as logs and records show it (cut to a bounded length).
+    shown: String,
+    /// Whether it is recorded one by one (log line, history) or only counted.
+    recorded: bool,
+    ticket: Ticket,
 }
 
 fn open_link(socket: &Arc<PktInfoSocket>, shared: &Shared, datagram: &Datagram) -> Result<Link, BindError> {
@@ -278,26 +401,22 @@ fn open_link(socket: &Arc<PktInfoSocket>, shared: &Shared, datagram: &Datagram) 
     Ok(Link::Own { socket, peer: datagram.peer })
 }
 
-/// Runs one request to its end, logs it and tells the observer. Blocking.
-fn serve(
-    shared: &Arc<Shared>,
-    link: &mut Link,
-    shutdown: &CancellationToken,
-    way: Way,
-    request: Request<'static>,
-    requested: String,
-    ticket: Ticket,
-) {
+/// Runs one request to its end, logs it and tells the observer (unless it is only counted).
+/// Blocking.
+fn serve(shared: &Arc<Shared>, link: &mut Link, shutdown: &CancellationToken, admitted: Admitted) {
+    let Admitted { way, request, shown, recorded, ticket } = admitted;
     let peer = link.peer();
     let started = SystemTime::now();
-    let Prepared { machine, file, size } = match prepare(shared, way, peer, &requested, &request) {
+    let Prepared { machine, file, size } = match prepare(shared, way, peer, &request) {
         Ok(prepared) => prepared,
         Err(refused) => {
-            refused.log(peer, &requested, way);
             // Free the client's place first: a client may ask again from the same port at once.
             shared.release(link, ticket);
-            let error = Packet::error(refused.code, refused.message).to_bytes();
-            shared.observer.refused(&refused_request(peer, way, requested, refused.code, refused.detail));
+            let error = Packet::error(refused.code, &refused.message).to_bytes();
+            if recorded {
+                refused.log(peer, &shown, way);
+                shared.observer.refused(&refused_request(peer, way, shown, refused.code, refused.detail));
+            }
             let _ = link.send(&error);
             return;
         }
@@ -306,7 +425,7 @@ fn serve(
         id: shared.next_id.fetch_add(1, Ordering::Relaxed),
         peer,
         way,
-        requested,
+        requested: shown,
         file,
         started,
         progress: Progress::default(),
@@ -314,9 +433,17 @@ fn serve(
     if let Some(size) = size {
         live.progress.set_total(size);
     }
-    shared.observer.started(&live);
+    if recorded {
+        shared.observer.started(&live);
+    }
     // Reported when the outcome is known: a finished upload then dallies for seconds.
     pump(machine, link, shutdown, &live.progress, true, &|| shared.spin(), &mut |pumped| {
+        if pumped.outcome == Outcome::Complete {
+            shared.admission.completed(peer.ip());
+        }
+        if !recorded {
+            return;
+        }
         let report = TransferReport {
             peer,
             way,
@@ -338,7 +465,7 @@ fn serve(
 }
 
 fn refused_request(peer: SocketAddr, way: Way, requested: String, code: ErrorCode, reason: String) -> RefusedRequest {
-    RefusedRequest { at: SystemTime::now(), peer, way, requested, code, reason, source_allowed: true }
+    RefusedRequest { at: SystemTime::now(), peer, way, requested, code, reason }
 }
 
 /// A request ready to run: its state machine, the file, and the size when known.
@@ -373,13 +500,7 @@ impl Refused {
 }
 
 /// Finds or creates the file and sets up the state machine. Blocking.
-fn prepare(
-    shared: &Shared,
-    way: Way,
-    peer: SocketAddr,
-    requested: &str,
-    request: &Request<'_>,
-) -> Result<Prepared, Refused> {
+fn prepare(shared: &Shared, way: Way, peer: SocketAddr, request: &Request<'_>) -> Result<Prepared, Refused> {
     if request.mode == Mode::Mail {
         return Err(Refused::new(ErrorCode::IllegalOperation, "mail mode is not supported", "mail mode"));
     }
@@ -387,7 +508,8 @@ fn prepare(
     let config = &shared.config;
     match way {
         Way::Sent => {
-            let path = match shared.observer.substitute(peer.ip(), requested) {
+            let requested = String::from_utf8_lossy(&request.filename);
+            let path = match shared.observer.substitute(peer.ip(), &requested) {
                 // Resolved like a requested name, so a substitute cannot leave the root either.
                 Some(substitute) => shared.root.resolve(substitute.as_os_str().as_encoded_bytes()),
                 None => shared.root.resolve(&request.filename),
@@ -419,6 +541,10 @@ fn prepare(
             };
             let relative = policy::normalize(&request.filename)
                 .map_err(|e| Refused::new(ErrorCode::AccessViolation, e.to_string(), e.to_string()))?;
+            if relative.components().iter().any(|part| upload::is_temp_name(part)) {
+                let message = "names starting with .lifeboat-upload- are reserved for unfinished uploads";
+                return Err(Refused::new(ErrorCode::AccessViolation, message, message));
+            }
             let negotiation = negotiate(&request.options, &config.limits, Direction::Write);
             if let Some(size) = negotiation.announced_size
                 && size > uploads.max_size
@@ -436,6 +562,12 @@ fn prepare(
             let target = upload.target().to_owned();
             let opening = negotiation.oack().unwrap_or(Packet::Ack { block: 0 });
             let receiver = Receiver::new(negotiation.params, Some(opening), Some(uploads.max_size), &config.timing);
+            // An upload that announced its size must deliver exactly that (netascii sizes are
+            // not exact: line ends change on the way).
+            let receiver = match negotiation.announced_size {
+                Some(size) if !netascii => receiver.expect_len(size),
+                _ => receiver,
+            };
             let size = negotiation.announced_size;
             Ok(Prepared { machine: Machine::Receive { receiver, sink: Some(upload) }, file: target, size })
         }

@@ -13,7 +13,19 @@ use tempfile::NamedTempFile;
 use crate::digest::{DigestFeed, Tee};
 
 /// Prefix of temporary upload files; left-overs of a killed process are removed at start-up.
+/// No client may read or write a file of that name.
 pub(crate) const TEMP_PREFIX: &str = ".lifeboat-upload-";
+
+/// How deep into the upload directory's folders [`remove_leftovers`] looks.
+const LEFTOVER_DEPTH: usize = 8;
+/// The most directory entries [`remove_leftovers`] looks at, so a huge tree cannot stall the
+/// start.
+const LEFTOVER_ENTRIES: usize = 200_000;
+
+/// Whether `name` (one path component) is reserved for lifeboat's unfinished uploads.
+pub(crate) fn is_temp_name(name: &str) -> bool {
+    name.get(..TEMP_PREFIX.len()).is_some_and(|start| start.eq_ignore_ascii_case(TEMP_PREFIX))
+}
 
 /// Why an upload cannot begin or end.
 #[derive(Debug, thiserror::Error)]
@@ -122,14 +134,40 @@ fn folder_of(path: &Path) -> PathBuf {
     }
 }
 
-/// Removes temporary files a killed process left in `dir` (not recursive). Returns how many.
+/// Removes temporary files a killed process left in `dir` and its folders (up to
+/// [`LEFTOVER_DEPTH`] deep, at most [`LEFTOVER_ENTRIES`] entries, never through a symlink).
+/// Returns how many. Only `dir` itself must be readable; an unreadable folder below it is
+/// skipped.
 pub(crate) fn remove_leftovers(dir: &Path) -> io::Result<usize> {
     let mut removed = 0;
-    for entry in fs::read_dir(dir)? {
-        let entry = entry?;
-        if entry.file_name().to_string_lossy().starts_with(TEMP_PREFIX) && entry.file_type()?.is_file() {
-            fs::remove_file(entry.path())?;
-            removed += 1;
+    let mut budget = LEFTOVER_ENTRIES;
+    let mut folders = vec![(dir.to_path_buf(), 0)];
+    let mut top = true;
+    while let Some((folder, depth)) = folders.pop() {
+        let entries = match fs::read_dir(&folder) {
+            Ok(entries) => entries,
+            Err(error) if top => return Err(error),
+            Err(error) => {
+                tracing::warn!(folder = %folder.display(), %error, "cannot look for unfinished uploads here");
+                continue;
+            }
+        };
+        top = false;
+        for entry in entries {
+            let Some(left) = budget.checked_sub(1) else {
+                tracing::warn!(dir = %dir.display(), "stopped looking for unfinished uploads after {LEFTOVER_ENTRIES} entries");
+                return Ok(removed);
+            };
+            budget = left;
+            let entry = entry?;
+            // `file_type` does not follow symlinks: a link to a folder elsewhere is not entered.
+            let kind = entry.file_type()?;
+            if kind.is_dir() && depth < LEFTOVER_DEPTH {
+                folders.push((entry.path(), depth + 1));
+            } else if kind.is_file() && is_temp_name(&entry.file_name().to_string_lossy()) {
+                fs::remove_file(entry.path())?;
+                removed += 1;
+            }
         }
     }
     Ok(removed)
@@ -227,5 +265,34 @@ mod tests {
         fs::write(dir.path().join("keep.bin"), b"").unwrap();
         assert_eq!(remove_leftovers(dir.path()).unwrap(), 1);
         assert_eq!(names(dir.path()), ["keep.bin"]);
+    }
+
+    #[test]
+    fn leftovers_in_folders_are_removed_but_links_are_not_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        let deep = dir.path().join("a/b/c");
+        fs::create_dir_all(&deep).unwrap();
+        // An upload into a folder, cut short by a crash, leaves its temporary file there.
+        let mut upload = Upload::begin(dir.path(), &normalize(b"a/b/c/fw.bin").unwrap(), false, false).unwrap();
+        upload.write(b"half").unwrap();
+        std::mem::forget(upload);
+        fs::write(dir.path().join("a").join(format!("{TEMP_PREFIX}x")), b"").unwrap();
+        fs::write(outside.path().join(format!("{TEMP_PREFIX}theirs")), b"").unwrap();
+        std::os::unix::fs::symlink(outside.path(), dir.path().join("link")).unwrap();
+        fs::write(deep.join("keep.bin"), b"").unwrap();
+        assert_eq!(remove_leftovers(dir.path()).unwrap(), 2);
+        assert_eq!(names(&deep), ["keep.bin"]);
+        assert_eq!(names(&dir.path().join("a")), ["b"]);
+        assert_eq!(names(outside.path()).len(), 1, "a folder behind a symlink is not touched");
+    }
+
+    #[test]
+    fn the_temp_prefix_is_recognized_in_any_case() {
+        assert!(is_temp_name(".lifeboat-upload-abc"));
+        assert!(is_temp_name(".LIFEBOAT-Upload-abc"));
+        assert!(!is_temp_name("lifeboat-upload-abc"));
+        assert!(!is_temp_name(".lifeboat"));
+        assert!(!is_temp_name("é.lifeboat-upload-"));
     }
 }

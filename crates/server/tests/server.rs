@@ -1,92 +1,18 @@
 //! The server and client drivers end to end on loopback, in-process, on ports the system
 //! picks. Real third-party clients are exercised in the `tests/` crate inside namespaces.
 
-use std::net::{IpAddr, SocketAddr};
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::net::IpAddr;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::{content, enable_uploads, fetch, peer_error, settings, start, start_observed, upload};
 use lifeboat_server::client::{self, ClientError, ClientSettings};
-use lifeboat_server::{
-    AllowList, LiveTransfer, Progress, RefusedRequest, TftpConfig, TftpObserver, TftpServer, TransferReport,
-    Unobserved, UploadConfig,
-};
+use lifeboat_server::{LiveTransfer, Progress, RefusedRequest, TftpObserver, TransferReport, UploadConfig};
 use lifeboat_tftp::{ClientOptions, ErrorCode, Mode, Packet, Timing, TransferError};
 use tokio::net::UdpSocket;
-use tokio_util::sync::CancellationToken;
-
-struct Running {
-    addr: SocketAddr,
-    shutdown: CancellationToken,
-    task: tokio::task::JoinHandle<()>,
-    dir: tempfile::TempDir,
-}
-
-impl Running {
-    fn root(&self) -> PathBuf {
-        self.dir.path().join("root")
-    }
-    async fn stop(self) {
-        self.shutdown.cancel();
-        tokio::time::timeout(Duration::from_secs(5), self.task).await.expect("server did not stop").unwrap();
-    }
-}
-
-/// A server on 127.0.0.1 with loopback allowed, after `adjust` changed its configuration.
-fn start(adjust: impl FnOnce(&mut TftpConfig)) -> Running {
-    start_observed(adjust, Arc::new(Unobserved))
-}
-
-fn start_observed(adjust: impl FnOnce(&mut TftpConfig), observer: Arc<dyn TftpObserver>) -> Running {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir(dir.path().join("root")).unwrap();
-    let mut config = TftpConfig::new(dir.path().join("root"));
-    config.listen = vec!["127.0.0.1:0".parse().unwrap()];
-    config.allow = AllowList::new(vec!["127.0.0.0/8".parse().unwrap()]);
-    config.timing = Timing { max_retries: 3, ..Timing::default() };
-    adjust(&mut config);
-    let server = TftpServer::bind_observed(config, observer).unwrap();
-    let addr = server.local_addrs()[0];
-    let shutdown = CancellationToken::new();
-    let task = tokio::spawn(server.run(shutdown.clone()));
-    Running { addr, shutdown, task, dir }
-}
-
-fn enable_uploads(dir: &Path, overwrite: bool, max_size: u64) -> impl FnOnce(&mut TftpConfig) {
-    let dir = dir.to_owned();
-    move |config| config.upload = Some(UploadConfig { dir, max_size, overwrite })
-}
-
-fn content(len: usize) -> Vec<u8> {
-    (0..len).map(|i| (i * 7 + i / 251) as u8).collect()
-}
-
-fn settings(blksize: Option<u16>, windowsize: Option<u16>) -> ClientSettings {
-    ClientSettings {
-        options: ClientOptions { blksize, windowsize, tsize: Some(0), timeout: None },
-        mode: Mode::Octet,
-        timing: Timing { max_retries: 3, ..Timing::default() },
-    }
-}
-
-async fn fetch(server: &Running, name: &str, settings: &ClientSettings) -> Result<Vec<u8>, ClientError> {
-    static FETCHES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    let n = FETCHES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let out = server.dir.path().join(format!("fetched-{n}"));
-    let (addr, name, settings) = (server.addr, name.to_owned(), *settings);
-    let got = out.clone();
-    tokio::task::spawn_blocking(move || client::get(addr, &name, &got, &settings, &Progress::default()))
-        .await
-        .unwrap()?;
-    Ok(std::fs::read(out).unwrap())
-}
-
-fn peer_error(result: Result<Vec<u8>, ClientError>) -> (ErrorCode, String) {
-    match result {
-        Err(ClientError::Refused { error: TransferError::Peer { code, message }, .. }) => (code, message),
-        other => panic!("expected an ERROR from the server, got {other:?}"),
-    }
-}
 
 #[tokio::test]
 async fn files_of_every_size_arrive_intact_with_and_without_options() {
@@ -130,24 +56,6 @@ async fn hostile_names_and_missing_files_get_clear_errors() {
     let (code, _) = peer_error(fetch(&server, "missing.bin", &s).await);
     assert_eq!(code, ErrorCode::FileNotFound);
     server.stop().await;
-}
-
-#[tokio::test]
-async fn sources_outside_the_allow_list_are_refused() {
-    let server = start(|c| c.allow = AllowList::default());
-    std::fs::write(server.root().join("f"), b"x").unwrap();
-    let (code, message) = peer_error(fetch(&server, "f", &settings(None, None)).await);
-    assert_eq!(code, ErrorCode::AccessViolation);
-    assert!(message.contains("not allowed"), "{message}");
-    server.stop().await;
-}
-
-async fn upload(server: &Running, local: &Path, name: &str, s: &ClientSettings) -> Result<(), ClientError> {
-    let (addr, local, name, s) = (server.addr, local.to_owned(), name.to_owned(), *s);
-    tokio::task::spawn_blocking(move || client::put(addr, &local, &name, &s, None, &Progress::default()))
-        .await
-        .unwrap()
-        .map(drop)
 }
 
 #[tokio::test]

@@ -18,8 +18,11 @@ stored_names! {
         ServiceStopped => "service_stopped",
         /// A service stopped by itself (e.g. its interface went away).
         AutoStopped => "auto_stopped",
-        /// A request was refused by policy.
+        /// A request was refused by policy, or requests from outside the allow-list were dropped.
         Refused => "refused",
+        /// A client asked more often than its budget of records: its requests were answered but
+        /// only counted.
+        Throttled => "throttled",
         /// A client asked for a file that does not exist.
         MissingFile => "missing_file",
         HostAdded => "host_added",

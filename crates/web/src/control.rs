@@ -167,6 +167,10 @@ pub struct Metrics {
     pub bytes_received: u64,
     /// Requests refused before any transfer: allow-list, limits (all services).
     pub refusals: u64,
+    /// TFTP requests from outside the allow-list, dropped without an answer.
+    pub tftp_dropped_strangers: u64,
+    /// TFTP requests answered but only counted, beyond their client's budget of records.
+    pub tftp_unrecorded: u64,
     pub active_leases: u64,
     pub active_transfers: u64,
     pub dhcp_replies: u64,

@@ -61,7 +61,7 @@ pub(crate) fn event_class(kind: &EventKind) -> &'static str {
         EventKind::ServiceStarted => "ok",
         EventKind::ServiceStopped | EventKind::AutoStopped => "muted",
         EventKind::Refused | EventKind::LoginFailed => "bad",
-        EventKind::MissingFile => "warn",
+        EventKind::MissingFile | EventKind::Throttled => "warn",
         _ => "run",
     }
 }

@@ -40,6 +40,8 @@ pub(crate) fn render(state: &WebState) -> String {
         bytes_sent,
         bytes_received,
         refusals,
+        tftp_dropped_strangers,
+        tftp_unrecorded,
         active_leases,
         active_transfers,
         dhcp_replies,
@@ -71,6 +73,13 @@ pub(crate) fn render(state: &WebState) -> String {
         "counter",
         "Requests refused before any transfer (allow-list, limits) since start.",
         &[("", refusals)],
+    );
+    family(
+        &mut out,
+        "lifeboat_tftp_requests_counted_total",
+        "counter",
+        "TFTP requests only counted, not recorded one by one, by reason: from outside the allow-list (dropped without an answer), or beyond the client's budget of records (answered).",
+        &[(r#"reason="outside_allow_list""#, tftp_dropped_strangers), (r#"reason="over_budget""#, tftp_unrecorded)],
     );
     family(
         &mut out,
