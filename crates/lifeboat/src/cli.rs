@@ -121,6 +121,12 @@ pub(crate) struct ServeArgs {
     /// start it again.
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
     pub(crate) stop_when_idle: Option<Duration>,
+    /// Keep the transfer history, events and missing files for this many days (default 365).
+    #[arg(long, value_name = "DAYS")]
+    pub(crate) history_days: Option<u32>,
+    /// Keep at most this many rows of each of them, the newest (default 500000).
+    #[arg(long, value_name = "N")]
+    pub(crate) history_max_rows: Option<u64>,
     /// Run without the dashboard.
     #[arg(long, conflicts_with_all = ["web_listen", "web_token"])]
     pub(crate) no_web: bool,

@@ -10,7 +10,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use lifeboat_store::Store;
+use lifeboat_store::{Retention, Store};
 use lifeboat_web::{
     Auth, BoxFuture, Control, ControlError, InterfaceInfo, LeaseView, LiveTransfer, Metrics, Service, ServiceStatus,
     WebConfig, WebState,
@@ -111,6 +111,7 @@ impl Control for Lifeboat {
 pub(crate) async fn start(
     config: &DashboardConfig,
     tftp_root: Option<&Path>,
+    retention: Retention,
     lifeboat: Arc<Lifeboat>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<tokio::task::JoinHandle<()>> {
@@ -132,6 +133,7 @@ pub(crate) async fn start(
         auth: auth.clone(),
         tftp_root: tftp_root.map(Path::to_path_buf),
         max_upload: config.max_upload,
+        retention,
     };
     lifeboat_web::check_listen(&web)?;
     let listener = tokio::net::TcpListener::bind(config.listen).await.with_context(|| {

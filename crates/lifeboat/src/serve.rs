@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use lifeboat_store::{LeaseWriter, LogWriter, Store};
+use lifeboat_store::{LeaseWriter, LogWriter, Pruner, Store};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio_util::sync::CancellationToken;
 
@@ -31,6 +31,7 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let directory = Arc::new(HostDirectory::default());
     directory.reload(&store).await?;
     let log = LogWriter::spawn(store.clone());
+    let pruner = Pruner::spawn(store.clone(), config.retention, shutdown.clone());
     let book = Arc::new(LeaseBook::default());
     // The server reports files under the root as it resolved it; the history keeps them relative.
     let root = config.tftp.as_ref().map(|tftp| std::fs::canonicalize(&tftp.root).unwrap_or_else(|_| tftp.root.clone()));
@@ -49,7 +50,7 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let dashboard = match (&started, &config.web) {
         (Ok(()), Some(web)) => {
             let lifeboat = Arc::new(Lifeboat { services: Arc::clone(&services), parts: Arc::clone(&parts) });
-            dashboard::start(web, root.as_deref(), lifeboat, shutdown.clone()).await.map(Some)
+            dashboard::start(web, root.as_deref(), config.retention, lifeboat, shutdown.clone()).await.map(Some)
         }
         (Ok(()), None) => Ok(None),
         (Err(_), _) => Ok(None),
@@ -69,6 +70,8 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
         (Err(error), _) | (_, Err(error)) => Err(error),
     };
     services.stop_all("lifeboat stopping").await;
+    shutdown.cancel();
+    let _ = pruner.await;
     // Replies waiting for their lease are answered or dropped; queued leases and records are
     // committed.
     leases.shutdown().await;

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use ipnet::IpNet;
 use lifeboat_server::{AllowList, DEFAULT_UPLOAD_MAX_SIZE, TftpConfig, UploadConfig};
+use lifeboat_store::Retention;
 use lifeboat_tftp::options::{MAX_BLKSIZE, MIN_BLKSIZE};
 use serde::Deserialize;
 
@@ -31,6 +32,10 @@ pub(crate) struct FileConfig {
     pub(crate) db: Option<PathBuf>,
     /// Stop a service nobody used for this long, e.g. "15m".
     pub(crate) stop_when_idle: Option<String>,
+    /// Days the history is kept.
+    pub(crate) history_days: Option<u32>,
+    /// Rows of history kept per table.
+    pub(crate) history_max_rows: Option<u64>,
     #[serde(default)]
     pub(crate) tftp: FileTftp,
     #[serde(default)]
@@ -48,6 +53,7 @@ pub(crate) struct ServeConfig {
     pub(crate) web: Option<DashboardConfig>,
     pub(crate) db: PathBuf,
     pub(crate) stop_when_idle: Option<Duration>,
+    pub(crate) retention: Retention,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -99,6 +105,7 @@ pub(crate) fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
 /// Merges flags over the file and validates the result; every problem is reported at once.
 pub(crate) fn serve_config(file: FileConfig, args: &ServeArgs) -> Result<ServeConfig, ConfigErrors> {
     let mut problems = Vec::new();
+    let retention = retention(&file, args, &mut problems);
     let tftp = tftp_section(file.tftp, args, &mut problems);
     let dhcp = dhcp_section(file.dhcp, args, &mut problems);
     let web = web_section(file.web, args, &mut problems);
@@ -120,10 +127,27 @@ pub(crate) fn serve_config(file: FileConfig, args: &ServeArgs) -> Result<ServeCo
         }
     });
     if problems.is_empty() {
-        Ok(ServeConfig { tftp, dhcp, web, db, stop_when_idle })
+        Ok(ServeConfig { tftp, dhcp, web, db, stop_when_idle, retention })
     } else {
         Err(ConfigErrors { problems })
     }
+}
+
+/// How long the history is kept: the flags, else the file, else [`Retention::DEFAULT`].
+fn retention(file: &FileConfig, args: &ServeArgs, problems: &mut Vec<String>) -> Retention {
+    let mut retention = Retention::DEFAULT;
+    match args.history_days.map(|d| (d, "--history-days")).or(file.history_days.map(|d| (d, "history_days"))) {
+        Some((0, from)) => problems.push(format!("{from} 0: keep the history for at least one day")),
+        Some((days, _)) => retention.days = days,
+        None => {}
+    }
+    let rows = args.history_max_rows.map(|n| (n, "--history-max-rows"));
+    match rows.or(file.history_max_rows.map(|n| (n, "history_max_rows"))) {
+        Some((0, from)) => problems.push(format!("{from} 0: keep at least one row")),
+        Some((rows, _)) => retention.max_rows = rows,
+        None => {}
+    }
+    retention
 }
 
 /// The TFTP server's configuration, or `None` when no root is set (TFTP off).
@@ -314,6 +338,19 @@ mod tests {
             assert!(error.to_string().contains("stop_when_idle"), "{error}");
         }
         assert_eq!(serve_config(FileConfig::default(), &args).unwrap().stop_when_idle, None);
+    }
+
+    #[test]
+    fn retention_comes_from_the_flags_or_the_file_and_is_never_zero() {
+        let args = ServeArgs { tftp_root: Some("/srv/tftp".into()), ..ServeArgs::default() };
+        assert_eq!(serve_config(FileConfig::default(), &args).unwrap().retention, Retention::DEFAULT);
+        let file = || FileConfig { history_days: Some(30), history_max_rows: Some(1000), ..FileConfig::default() };
+        assert_eq!(serve_config(file(), &args).unwrap().retention, Retention { days: 30, max_rows: 1000 });
+        let flags = ServeArgs { history_days: Some(7), ..args.clone() };
+        assert_eq!(serve_config(file(), &flags).unwrap().retention, Retention { days: 7, max_rows: 1000 });
+        let zero = FileConfig { history_days: Some(0), history_max_rows: Some(0), ..FileConfig::default() };
+        let error = serve_config(zero, &args).unwrap_err().to_string();
+        assert!(error.contains("history_days 0") && error.contains("history_max_rows 0"), "{error}");
     }
 
     #[test]

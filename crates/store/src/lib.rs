@@ -24,6 +24,8 @@
 //! - [`missing_files`]: the `missing_files` summary of not-found transfers: [`MissingFile`].
 //! - [`events`]: the `events` table: [`Event`], [`EventKind`], [`Store::events_page`].
 //! - [`settings`]: the `settings` table, key/value strings.
+//! - [`retention`]: [`Retention`], [`Store::prune`] and the [`Pruner`] task: the history is kept
+//!   for a number of days and rows, and deleted in small batches beyond that.
 //! - [`log_writer`]: [`LogWriter`], which commits transfer records and events in batches and
 //!   drops (and counts) what does not fit its bounded queue.
 //! - [`page`]: [`Page`], [`MAX_PAGE`]; [`names`]: the text names of stored enums.
@@ -43,6 +45,7 @@ pub mod log_writer;
 pub mod missing_files;
 pub mod names;
 pub mod page;
+pub mod retention;
 pub mod settings;
 pub mod store;
 pub mod transfer_page;
@@ -59,6 +62,7 @@ pub use log_writer::{LOG_QUEUE_CAPACITY, LogStats, LogWriter};
 pub use missing_files::MissingFile;
 pub use names::UnknownName;
 pub use page::{MAX_PAGE, Page};
+pub use retention::{PRUNE_BATCH, Pruned, Pruner, Retention};
 pub use store::Store;
 pub use transfer_page::TransferFilter;
 pub use transfers::{Direction, StoredTransfer, TransferOutcome, TransferRecord};

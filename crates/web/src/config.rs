@@ -7,6 +7,8 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use lifeboat_store::Retention;
+
 use crate::error::WebError;
 
 /// The default limit of one upload: 4 GiB.
@@ -22,6 +24,8 @@ pub struct WebConfig {
     pub tftp_root: Option<PathBuf>,
     /// The largest upload accepted, in bytes; larger ones get 413.
     pub max_upload: u64,
+    /// How long the history is kept (the pages say so).
+    pub retention: Retention,
 }
 
 impl fmt::Debug for WebConfig {
@@ -31,6 +35,7 @@ impl fmt::Debug for WebConfig {
             .field("auth", &self.auth)
             .field("tftp_root", &self.tftp_root)
             .field("max_upload", &self.max_upload)
+            .field("retention", &self.retention)
             .finish()
     }
 }
@@ -91,7 +96,13 @@ mod tests {
     use super::*;
 
     fn config(listen: &str, auth: Auth) -> WebConfig {
-        WebConfig { listen: listen.parse().unwrap(), auth, tftp_root: None, max_upload: DEFAULT_MAX_UPLOAD }
+        WebConfig {
+            listen: listen.parse().unwrap(),
+            auth,
+            tftp_root: None,
+            max_upload: DEFAULT_MAX_UPLOAD,
+            retention: Retention::DEFAULT,
+        }
     }
 
     #[test]

@@ -6,6 +6,19 @@
 use std::time::{Duration, UNIX_EPOCH};
 
 /// `1.5 MiB`, `512 B`.
+/// "Kept for 365 days, at most 500,000 rows per table": what the history pages say of retention.
+pub(crate) fn retention(retention: &lifeboat_store::Retention) -> String {
+    let rows = retention.max_rows.to_string();
+    let mut grouped = String::new();
+    for (i, digit) in rows.chars().enumerate() {
+        if i > 0 && (rows.len() - i).is_multiple_of(3) {
+            grouped.push(',');
+        }
+        grouped.push(digit);
+    }
+    format!("kept for {} days, at most {grouped} rows per table", retention.days)
+}
+
 pub(crate) fn bytes(n: u64) -> String {
     const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
     if n < 1024 {

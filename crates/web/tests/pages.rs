@@ -25,8 +25,12 @@ async fn every_page_renders_on_an_empty_installation() {
     app.get("/images").await.assert_contains(&["The TFTP root is empty", "upload-file"]);
     app.get("/missing").await.assert_contains(&["No device asked for a file that does not exist"]);
     app.get("/leases").await.assert_contains(&["No active leases"]);
-    app.get("/events").await.assert_contains(&["No events recorded"]);
-    app.get("/transfers").await.assert_contains(&["No transfers match"]);
+    app.get("/events")
+        .await
+        .assert_contains(&["No events recorded", "kept for 365 days, at most 500,000 rows per table"]);
+    app.get("/transfers")
+        .await
+        .assert_contains(&["No transfers match", "kept for 365 days, at most 500,000 rows per table"]);
 }
 
 #[tokio::test]

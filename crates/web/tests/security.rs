@@ -95,8 +95,13 @@ async fn loopback_mode_refuses_other_host_names_against_dns_rebinding() {
 
 #[test]
 fn loopback_only_is_refused_on_a_non_loopback_listen_address() {
-    let config =
-        WebConfig { listen: "0.0.0.0:8080".parse().unwrap(), auth: Auth::LoopbackOnly, tftp_root: None, max_upload: 1 };
+    let config = WebConfig {
+        listen: "0.0.0.0:8080".parse().unwrap(),
+        auth: Auth::LoopbackOnly,
+        tftp_root: None,
+        max_upload: 1,
+        retention: lifeboat_store::Retention::DEFAULT,
+    };
     let error = check_listen(&config).unwrap_err();
     assert!(matches!(error, WebError::OpenWithoutPassword { .. }));
     assert!(error.to_string().contains("0.0.0.0:8080"), "{error}");

@@ -7,6 +7,7 @@ mod leases;
 mod log_writer;
 mod missing;
 mod open;
+mod retention;
 mod small_tables;
 mod support;
 mod transfers;

@@ -28,6 +28,7 @@ struct EventsPage {
     events: Vec<EventRow>,
     paged: bool,
     older: Option<i64>,
+    kept: String,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -59,6 +60,7 @@ pub(crate) async fn page(
         events,
         paged: query.before.is_some(),
         older: page.next_before,
+        kept: format::retention(&state.config().retention),
     };
     Ok(render(&page))
 }

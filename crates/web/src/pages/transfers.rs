@@ -26,6 +26,7 @@ struct TransfersPage {
     paged: bool,
     newest_link: String,
     older_link: Option<String>,
+    kept: String,
 }
 
 /// `GET /transfers?mac=&file=&outcome=&since=&until=&before=`.
@@ -53,6 +54,7 @@ pub(crate) async fn page(
         newest_link: query.link(None),
         older_link: older.map(|before| query.link(Some(before))),
         filter: query,
+        kept: crate::format::retention(&state.config().retention),
     };
     Ok(render_status(status, &page))
 }

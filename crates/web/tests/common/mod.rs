@@ -180,7 +180,13 @@ impl App {
         let log = LogWriter::spawn(store.clone());
         let control = Arc::new(FakeControl::default());
         let root = tempfile::tempdir().expect("temp dir");
-        let config = WebConfig { listen, auth, tftp_root: Some(root.path().to_path_buf()), max_upload: MAX_UPLOAD };
+        let config = WebConfig {
+            listen,
+            auth,
+            tftp_root: Some(root.path().to_path_buf()),
+            max_upload: MAX_UPLOAD,
+            retention: lifeboat_store::Retention::DEFAULT,
+        };
         lifeboat_web::check_listen(&config).expect("valid config");
         let state = WebState::new(store.clone(), log.clone(), control.clone(), config);
         App {
