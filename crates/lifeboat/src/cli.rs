@@ -138,8 +138,12 @@ pub(crate) struct PasswdArgs {
     #[arg(long, value_name = "FILE")]
     pub(crate) db: Option<PathBuf>,
     /// Remove the password instead: the dashboard then only runs on loopback (or with a token).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "unlock")]
     pub(crate) remove: bool,
+    /// Only end a lockout of logins after too many wrong passwords (a running `lifeboat serve`
+    /// notices within a second). Setting a password ends it too.
+    #[arg(long)]
+    pub(crate) unlock: bool,
 }
 
 /// Options shared by `get` and `put`.

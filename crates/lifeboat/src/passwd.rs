@@ -1,12 +1,13 @@
-//! `lifeboat passwd`: set or remove the dashboard's password. The password is read without echo
-//! from the terminal (twice), or as one line from standard input when that is not a terminal
-//! (scripts, containers); only its argon2 hash reaches the database.
+//! `lifeboat passwd`: set or remove the dashboard's password, or end a lockout of logins. The
+//! password is read without echo from the terminal (twice), or as one line from standard input
+//! when that is not a terminal (scripts, containers); only its argon2 hash reaches the database.
 
 use std::io::{BufRead as _, IsTerminal as _};
 use std::path::PathBuf;
 
 use anyhow::Context as _;
 use lifeboat_store::Store;
+use lifeboat_web::LOCKOUT_SETTING;
 
 use crate::cli::PasswdArgs;
 use crate::dashboard::PASSWORD_SETTING;
@@ -18,6 +19,13 @@ const MIN_LENGTH: usize = 8;
 pub(crate) async fn run(args: PasswdArgs) -> anyhow::Result<()> {
     let db = args.db.unwrap_or_else(|| PathBuf::from(DEFAULT_DB));
     let store = Store::open(&db).await?;
+    if args.unlock {
+        let lifted = store.remove_setting(LOCKOUT_SETTING).await?;
+        let what =
+            if lifted { "the lockout of dashboard logins is lifted" } else { "dashboard logins were not locked" };
+        eprintln!("{what} ({})", db.display());
+        return Ok(());
+    }
     if args.remove {
         let removed = store.remove_setting(PASSWORD_SETTING).await?;
         let what = if removed { "password removed" } else { "no password was set" };
@@ -30,6 +38,9 @@ pub(crate) async fn run(args: PasswdArgs) -> anyhow::Result<()> {
     }
     let hash = lifeboat_web::hash_password(&password)?;
     store.set_setting(PASSWORD_SETTING, &hash).await?;
+    if store.remove_setting(LOCKOUT_SETTING).await? {
+        eprintln!("the lockout of dashboard logins is lifted");
+    }
     store.close().await;
     eprintln!("password set in {}; restart `lifeboat serve` for it to apply", db.display());
     Ok(())

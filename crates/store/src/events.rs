@@ -33,6 +33,10 @@ stored_names! {
         AliasAdded => "alias_added",
         AliasDeleted => "alias_deleted",
         LoginFailed => "login_failed",
+        /// Too many failed logins: password logins are locked for a while.
+        LoginLocked => "login_locked",
+        /// A lockout of password logins ended early (a correct password, `lifeboat passwd`).
+        LoginUnlocked => "login_unlocked",
     }
 }
 

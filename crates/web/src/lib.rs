@@ -63,6 +63,7 @@ pub use control::{
     UnknownService,
 };
 pub use error::{FieldError, WebError};
+pub use pages::login::LOCKOUT_SETTING;
 pub use password::{generate_token, hash_password};
 pub use state::WebState;
 

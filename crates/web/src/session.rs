@@ -38,6 +38,8 @@ pub(crate) struct Session {
     pub(crate) csrf: String,
     /// Whether the person proved who they are (always true in loopback-only mode).
     pub(crate) logged_in: bool,
+    /// When the session began (tokio's clock, as the login throttle's).
+    pub(crate) began: tokio::time::Instant,
     flash: Option<Flash>,
     last_seen: Instant,
 }
@@ -63,8 +65,14 @@ impl Sessions {
 
     /// A new session with fresh random id and CSRF token.
     pub(crate) fn create(&self, logged_in: bool) -> Session {
-        let session =
-            Session { id: random_hex(16), csrf: random_hex(16), logged_in, flash: None, last_seen: Instant::now() };
+        let session = Session {
+            id: random_hex(16),
+            csrf: random_hex(16),
+            logged_in,
+            began: tokio::time::Instant::now(),
+            flash: None,
+            last_seen: Instant::now(),
+        };
         let mut table = self.lock();
         if table.len() >= MAX_SESSIONS {
             make_room(&mut table);

@@ -186,7 +186,8 @@ async fn hosts_images_missing_leases_and_events_pages_show_their_data() {
             mac: "3c:84:6a:12:34:56".into(),
             address: Ipv4Addr::new(10, 9, 0, 100),
             hostname: Some("archer".into()),
-            expires_at: Some(now_ms() + 3_600_000),
+            // 59.5 minutes: "in 59 min" whether or not a millisecond passes before the page is made.
+            expires_at: Some(now_ms() + 3_570_000),
         },
         LeaseView {
             mac: "00:11:22:33:44:55".into(),

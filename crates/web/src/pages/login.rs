@@ -1,13 +1,19 @@
 //! Logging in and out (password mode).
 //!
-//! A failed attempt is recorded as an event and answered only after a delay that grows with
-//! each failure from the same address; a successful one replaces the session by a new one.
+//! An attempt passes the login throttle first (`throttle.rs`): beyond two attempts under way
+//! from one address it gets 429 at once, and during a lockout only browsers whose session began
+//! before it may try. Then it waits out its address's delay, and only then is the password
+//! checked, one at a time. A failed attempt is recorded as an event; a successful one replaces
+//! the session by a new one and ends any lockout.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::Duration;
 
 use askama::Template;
 use axum::Form;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
-use axum::http::header::{LOCATION, SET_COOKIE};
+use axum::http::header::{LOCATION, RETRY_AFTER, SET_COOKIE};
 use axum::response::{IntoResponse, Response};
 use lifeboat_store::EventKind;
 use serde::Deserialize;
@@ -17,7 +23,18 @@ use crate::guard::{Caller, safe_next};
 use crate::pages::{Layout, PageResult, render_status};
 use crate::password::verify_password;
 use crate::session::{clear_cookie, set_cookie};
-use crate::state::WebState;
+use crate::state::{WebState, now_ms};
+use crate::throttle::{Attempt, Entry};
+
+/// The settings key of a lockout of password logins (its end, Unix ms). The dashboard writes it
+/// when a lockout starts; `lifeboat passwd` removes it to lift the lockout.
+pub const LOCKOUT_SETTING: &str = "web_login_lockout";
+
+/// The longest password checked; longer ones are refused before argon2 sees them.
+const MAX_PASSWORD: usize = 1024;
+
+/// How long the answer to a wrong password waits.
+const FAILED_ANSWER_DELAY: Duration = Duration::from_secs(1);
 
 #[derive(Template)]
 #[template(path = "login.html")]
@@ -63,15 +80,36 @@ pub(crate) async fn page(State(state): State<WebState>, caller: Caller, Query(qu
 pub(crate) async fn submit(State(state): State<WebState>, caller: Caller, Form(form): Form<LoginForm>) -> PageResult {
     let next = safe_next(form.next.as_deref());
     let Auth::Password { hash } = &state.config().auth else { return Ok(see_other("/")) };
-    let matches = {
-        let _slot = state.logins().slot().await;
-        let (password, hash) = (form.password.clone(), hash.clone());
-        tokio::task::spawn_blocking(move || verify_password(&password, &hash)).await.unwrap_or(false)
+    if form.password.len() > MAX_PASSWORD {
+        let error = format!("Wrong password (a password has at most {MAX_PASSWORD} bytes).");
+        return Ok(login_page(&state, &caller, next, Some(error), StatusCode::BAD_REQUEST));
+    }
+    let ip = caller.ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+    let began = caller.session.as_ref().map(|s| s.began);
+    let mut entry = state.logins().enter(ip, began);
+    if matches!(entry, Entry::Locked { .. }) && lifted_elsewhere(&state).await {
+        entry = state.logins().enter(ip, began);
+    }
+    let (attempt, delay) = match entry {
+        Entry::Go { attempt, delay } => (attempt, delay),
+        Entry::Busy => {
+            let error = "Another login from your address is still being checked: wait for its answer.";
+            return Ok(too_many(&state, &caller, next, error.into(), Duration::from_secs(1)));
+        }
+        Entry::Locked { remaining } => {
+            let error = format!(
+                "Too many wrong passwords: logins are locked for {} more minutes. A browser that was already on the \
+                 login page can still log in, and `lifeboat passwd --unlock` ends the lockout now.",
+                remaining.as_secs().div_ceil(60)
+            );
+            return Ok(too_many(&state, &caller, next, error, remaining));
+        }
     };
-    let ip = caller.ip;
-    if matches {
-        if let Some(ip) = ip {
-            state.logins().succeeded(ip);
+    tokio::time::sleep(delay).await;
+    let who = format!("web {ip}");
+    if verify(&state, form.password, hash.clone()).await {
+        if state.logins().succeeded(&attempt) {
+            unlocked(&state, &who, "a correct password ended the lockout of logins").await;
         }
         if let Some(old) = caller.session_id() {
             state.sessions().remove(old);
@@ -79,11 +117,75 @@ pub(crate) async fn submit(State(state): State<WebState>, caller: Caller, Form(f
         let fresh = state.sessions().create(true);
         return Ok((StatusCode::SEE_OTHER, [(LOCATION, next), (SET_COOKIE, set_cookie(&fresh.id))]).into_response());
     }
-    let who = ip.map_or_else(|| "?".to_owned(), |ip| ip.to_string());
-    state.record(EventKind::LoginFailed, &format!("web {who}"), "wrong password".into());
-    let delay = ip.map_or(crate::throttle::MAX_DELAY, |ip| state.logins().failed(ip));
-    tokio::time::sleep(delay).await;
+    state.record(EventKind::LoginFailed, &who, "wrong password".into());
+    failed(&state, &caller, &attempt).await;
+    // The answer comes late, and the attempt counts as under way until then: an address gets
+    // at most MAX_IN_FLIGHT checks a second even before its delays grow.
+    tokio::time::sleep(FAILED_ANSWER_DELAY).await;
+    drop(attempt);
     Ok(login_page(&state, &caller, next, Some("Wrong password.".into()), StatusCode::UNAUTHORIZED))
+}
+
+/// Checks `password` against `hash` on a blocking thread, one at a time. The slot goes with the
+/// thread: a client that gives up does not free it before argon2 is done.
+async fn verify(state: &WebState, password: String, hash: String) -> bool {
+    let Some(slot) = state.logins().slot().await else { return false };
+    tokio::task::spawn_blocking(move || {
+        let _slot = slot;
+        verify_password(&password, &hash)
+    })
+    .await
+    .unwrap_or(false)
+}
+
+/// Counts a failure; a failure that starts a lockout is recorded and stored, so that
+/// `lifeboat passwd --unlock` can lift it. During a lockout, a session that fails is ended.
+async fn failed(state: &WebState, caller: &Caller, attempt: &Attempt<'_>) {
+    if let Some(lockout) = state.logins().failed(attempt) {
+        let minutes = lockout.as_secs() / 60;
+        let detail = format!("too many wrong passwords: password logins are locked for {minutes} minutes");
+        state.record(EventKind::LoginLocked, "web", detail);
+        tracing::warn!("too many wrong passwords: dashboard logins are locked for {minutes} minutes");
+        let until = now_ms().saturating_add(i64::try_from(lockout.as_millis()).unwrap_or(i64::MAX));
+        if let Err(error) = state.store().set_setting(LOCKOUT_SETTING, &until.to_string()).await {
+            tracing::warn!("the lockout was not saved, so `lifeboat passwd --unlock` cannot lift it: {error}");
+        }
+    } else if state.logins().is_locked()
+        && let Some(id) = caller.session_id()
+    {
+        state.sessions().remove(id);
+    }
+}
+
+/// During a lockout, asks the store (at most once a second) whether `lifeboat passwd` lifted it.
+async fn lifted_elsewhere(state: &WebState) -> bool {
+    if !state.logins().time_to_check_lift() {
+        return false;
+    }
+    match state.store().setting(LOCKOUT_SETTING).await {
+        Ok(None) if state.logins().lift() => {
+            let detail = "`lifeboat passwd` ended the lockout of logins";
+            state.record(EventKind::LoginUnlocked, "command line", detail.into());
+            tracing::info!("{detail}");
+            true
+        }
+        _ => false,
+    }
+}
+
+async fn unlocked(state: &WebState, who: &str, detail: &str) {
+    state.record(EventKind::LoginUnlocked, who, detail.to_owned());
+    tracing::info!("{detail} ({who})");
+    if let Err(error) = state.store().remove_setting(LOCKOUT_SETTING).await {
+        tracing::warn!("the ended lockout is still in the database: {error}");
+    }
+}
+
+/// 429 with the login page saying why, and when to try again.
+fn too_many(state: &WebState, caller: &Caller, next: String, error: String, retry: Duration) -> Response {
+    let mut response = login_page(state, caller, next, Some(error), StatusCode::TOO_MANY_REQUESTS);
+    response.headers_mut().insert(RETRY_AFTER, retry.as_secs().max(1).into());
+    response
 }
 
 /// `POST /logout`.

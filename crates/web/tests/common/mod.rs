@@ -161,7 +161,7 @@ pub struct App {
     pub store: Store,
     pub log: LogWriter,
     pub control: Arc<FakeControl>,
-    pub root: TempDir,
+    pub root: Arc<TempDir>,
     pub host: String,
     pub client: SocketAddr,
     cookie: Mutex<Option<String>>,
@@ -194,9 +194,23 @@ impl App {
             store,
             log,
             control,
-            root,
+            root: Arc::new(root),
             host: "127.0.0.1:8080".into(),
             client: "127.0.0.1:50000".parse().unwrap(),
+            cookie: Mutex::new(None),
+        }
+    }
+
+    /// Another browser on the same dashboard, from `client`, without a cookie yet.
+    pub fn browser(&self, client: SocketAddr) -> App {
+        App {
+            router: self.router.clone(),
+            store: self.store.clone(),
+            log: self.log.clone(),
+            control: Arc::clone(&self.control),
+            root: Arc::clone(&self.root),
+            host: self.host.clone(),
+            client,
             cookie: Mutex::new(None),
         }
     }
