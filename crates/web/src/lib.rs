@@ -30,6 +30,8 @@ pub mod control;
 mod digests;
 mod error;
 mod format;
+#[doc(hidden)]
+pub mod fuzzing;
 mod guard;
 mod headers;
 mod history;
