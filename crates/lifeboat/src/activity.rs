@@ -296,10 +296,7 @@ impl TftpObserver for Activity {
             at: unix_ms(requests.since),
             kind,
             origin: format!("tftp {source}"),
-            detail: format!(
-                "{} request(s) {why}; the last was a {what} of {:?}",
-                requests.count, requests.last.name
-            ),
+            detail: format!("{} request(s) {why}; the last was a {what} of {:?}", requests.count, requests.last.name),
         });
     }
 

@@ -17,19 +17,22 @@ mod settings;
 mod transfer;
 mod web_settings;
 
+use std::io::Write as _;
 use std::process::ExitCode;
 
 use clap::Parser;
+use tracing_appender::non_blocking::WorkerGuard;
 
 use crate::cli::{Cli, Command};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging();
+    // Flushes what is queued when main returns.
+    let _log = init_logging();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(error) => {
-            eprintln!("error: cannot start the async runtime: {error}");
+            fail(&format!("cannot start the async runtime: {error}"));
             return ExitCode::FAILURE;
         }
     };
@@ -44,20 +47,30 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("error: {}", error_text::error_text(error.as_ref()));
+            fail(&error_text::error_text(error.as_ref()));
             ExitCode::FAILURE
         }
     }
 }
 
-/// Logs go to stderr; `RUST_LOG` overrides the default `info` level.
-fn init_logging() {
+/// The last word on stderr; a stderr that is gone is no reason to panic.
+fn fail(message: &str) {
+    let _ = writeln!(std::io::stderr(), "error: {message}");
+}
+
+/// Logs go to stderr; `RUST_LOG` overrides the default `info` level. A thread of its own writes
+/// them, so a log line never blocks a task (a pipe nobody reads) nor fails one (a pipe that
+/// closed: `lifeboat serve 2>&1 | head`); lines that do not fit its queue are dropped.
+fn init_logging() -> WorkerGuard {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let (writer, guard) = tracing_appender::non_blocking(std::io::stderr());
     tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(writer)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
+        .log_internal_errors(false)
         .init();
+    guard
 }

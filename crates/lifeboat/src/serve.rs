@@ -86,16 +86,19 @@ async fn start_configured(services: &Services) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The first SIGINT or SIGTERM cancels `shutdown`; a second one exits at once.
+/// The first SIGINT or SIGTERM cancels `shutdown`; a second one exits at once. The shutdown is
+/// triggered before anything is said about it, so nothing that goes wrong with the log can
+/// keep it from happening.
 fn watch_signals(shutdown: CancellationToken) -> anyhow::Result<()> {
     let mut terminate = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
     let mut interrupt = signal(SignalKind::interrupt()).context("cannot watch SIGINT")?;
     tokio::spawn(async move {
-        tokio::select! {
-            _ = terminate.recv() => tracing::info!("SIGTERM received, stopping"),
-            _ = interrupt.recv() => tracing::info!("SIGINT received, stopping"),
-        }
+        let name = tokio::select! {
+            _ = terminate.recv() => "SIGTERM",
+            _ = interrupt.recv() => "SIGINT",
+        };
         shutdown.cancel();
+        tracing::info!("{name} received, stopping");
         tokio::select! {
             _ = terminate.recv() => {}
             _ = interrupt.recv() => {}
