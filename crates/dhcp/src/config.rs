@@ -48,6 +48,8 @@ pub enum ConfigError {
     OptionValue(String, String, u8, &'static str),
     #[error("the value is longer than 255 bytes")]
     OptionTooLong(String),
+    #[error("expected ADDRESS/PREFIX, like 10.8.0.0/16")]
+    SubnetShape(String),
 }
 
 /// How long a lease lasts.
@@ -130,6 +132,20 @@ impl Subnet {
 
     pub fn contains(&self, addr: Ipv4Addr) -> bool {
         u32::from(addr) & mask_bits(self.prefix) == u32::from(self.network)
+    }
+}
+
+/// `10.8.0.0/16`, or a bare address (a /32).
+impl FromStr for Subnet {
+    type Err = ConfigError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let shape = || ConfigError::SubnetShape(s.to_owned());
+        let (addr, prefix) = match s.trim().split_once('/') {
+            Some((addr, prefix)) => (addr, prefix.parse::<u8>().ok().filter(|p| *p <= 32).ok_or_else(shape)?),
+            None => (s.trim(), 32),
+        };
+        let addr: Ipv4Addr = addr.parse().map_err(|_| shape())?;
+        Ok(Subnet::of(addr, prefix))
     }
 }
 
@@ -430,6 +446,15 @@ mod tests {
         ];
         for (s, e) in errs {
             assert_eq!(s.parse::<Range>(), Err(e), "{s}");
+        }
+    }
+
+    #[test]
+    fn subnets_parse_from_cidr_text() {
+        assert_eq!("10.8.1.9/16".parse::<Subnet>(), Ok(Subnet::of(ip("10.8.0.0"), 16)));
+        assert_eq!("10.8.1.9".parse::<Subnet>(), Ok(Subnet::of(ip("10.8.1.9"), 32)));
+        for bad in ["10.8.0.0/33", "10.8.0/16", "/8", "x"] {
+            assert_eq!(bad.parse::<Subnet>(), Err(ConfigError::SubnetShape(bad.into())), "{bad}");
         }
     }
 

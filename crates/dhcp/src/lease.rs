@@ -4,6 +4,9 @@
 //! **Invariant:** an address is held by at most one client and a client holds at most one address;
 //! the two maps (`by_key`, `by_address`) always agree. An expired lease or offer still occupies its
 //! slot until someone else needs the address, so a returning client gets its old address back.
+//! Offers made from a pool are also kept per pool group (a scope) in the order they expire, so
+//! the responder learns in O(log n) how many are outstanding and which is the oldest; every
+//! offer in those queues is an offer of the table.
 //!
 //! The maps are B-trees, not hash maps: every request looks them up, and a hash map that grows
 //! past its capacity rehashes all its entries at once. With tens of thousands of leases that
@@ -54,12 +57,20 @@ pub enum LeaseChange {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Holding {
-    /// Offered in a DHCPOFFER and reserved for the client until `until`.
+    /// Offered in a DHCPOFFER at `made` and reserved for the client until `until`. `queued`
+    /// places it in the queue of its group: (group, sequence number); `None` for offers not
+    /// counted (a reserved address).
     Offered {
+        made: u64,
         until: u64,
+        queued: Option<(usize, u64)>,
     },
     Bound(Lease),
 }
+
+/// Where a new offer is counted: `Some(group)` for an address from a scope's pools (`group` is
+/// the scope's index), `None` for one counted nowhere (a reservation).
+pub type OfferGroup = Option<usize>;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Entry {
@@ -70,7 +81,7 @@ struct Entry {
 impl Entry {
     fn active(&self, now: u64) -> bool {
         match &self.holding {
-            Holding::Offered { until } => *until > now,
+            Holding::Offered { until, .. } => *until > now,
             Holding::Bound(lease) => lease.expires.is_none_or(|e| e > now),
         }
     }
@@ -82,6 +93,10 @@ pub struct LeaseTable {
     by_key: BTreeMap<ClientKey, Entry>,
     by_address: BTreeMap<Ipv4Addr, ClientKey>,
     quarantine: BTreeMap<Ipv4Addr, u64>,
+    /// Per group, the counted offers by (until, sequence number). Expired ones are dropped from
+    /// the front as they are met; their entries stay in `by_key` until the address is needed.
+    offers: Vec<BTreeMap<(u64, u64), ClientKey>>,
+    next_offer: u64,
 }
 
 impl LeaseTable {
@@ -133,16 +148,47 @@ impl LeaseTable {
         self.quarantine.get(&address).copied().filter(|until| *until > now)
     }
 
-    /// Reserve `address` for `key` until `until` (a DHCPOFFER). A bound lease of `key` on the same
-    /// address stays bound.
-    pub fn offer(&mut self, key: &ClientKey, address: Ipv4Addr, until: u64) {
+    /// Reserve `address` for `key` from `now` until `until` (a DHCPOFFER), counted in `group`. A
+    /// bound lease of `key` on the same address stays bound.
+    pub fn offer(&mut self, key: &ClientKey, address: Ipv4Addr, now: u64, until: u64, group: OfferGroup) {
         if self.by_key.get(key).is_some_and(|e| e.address == address && matches!(e.holding, Holding::Bound(_))) {
             return;
         }
-        self.insert(key.clone(), Entry { address, holding: Holding::Offered { until } });
+        let queued = group.map(|group| {
+            if self.offers.len() <= group {
+                self.offers.resize_with(group + 1, BTreeMap::new);
+            }
+            self.next_offer += 1;
+            (group, self.next_offer)
+        });
+        // Out of the queue first: `insert` removes the client's old entry (and its queue place).
+        self.insert(key.clone(), Entry { address, holding: Holding::Offered { made: now, until, queued } });
+        if let Some((group, seq)) = queued {
+            self.offers[group].insert((until, seq), key.clone());
+        }
     }
 
-    /// Drop the offer `key` has (the client chose another server). Bound leases stay.
+    /// Offers of `group` that have not expired at `now`.
+    pub fn outstanding_offers(&mut self, group: usize, now: u64) -> usize {
+        let Some(queue) = self.offers.get_mut(group) else { return 0 };
+        while queue.first_key_value().is_some_and(|((until, _), _)| *until <= now) {
+            queue.pop_first();
+        }
+        queue.len()
+    }
+
+    /// The offer of `group` that expires first, among those not expired at `now`: its client,
+    /// its address and when it was made.
+    pub fn oldest_offer(&mut self, group: usize, now: u64) -> Option<(ClientKey, Ipv4Addr, u64)> {
+        self.outstanding_offers(group, now);
+        let (_, key) = self.offers.get(group)?.first_key_value()?;
+        let entry = self.by_key.get(key)?;
+        let Holding::Offered { made, .. } = entry.holding else { return None };
+        Some((key.clone(), entry.address, made))
+    }
+
+    /// Drop the offer `key` has (the client chose another server, or its address went to
+    /// another client under pressure). Bound leases stay.
     pub fn withdraw_offer(&mut self, key: &ClientKey) {
         if self.by_key.get(key).is_some_and(|e| matches!(e.holding, Holding::Offered { .. })) {
             self.remove(key);
@@ -188,8 +234,10 @@ impl LeaseTable {
 
     fn insert(&mut self, key: ClientKey, entry: Entry) {
         self.remove(&key);
-        if let Some(previous) = self.by_address.insert(entry.address, key.clone()) {
-            self.by_key.remove(&previous);
+        if let Some(previous) = self.by_address.insert(entry.address, key.clone())
+            && let Some(old) = self.by_key.remove(&previous)
+        {
+            self.unqueue(&old);
         }
         self.by_key.insert(key, entry);
     }
@@ -197,6 +245,15 @@ impl LeaseTable {
     fn remove(&mut self, key: &ClientKey) {
         if let Some(old) = self.by_key.remove(key) {
             self.by_address.remove(&old.address);
+            self.unqueue(&old);
+        }
+    }
+
+    fn unqueue(&mut self, entry: &Entry) {
+        if let Holding::Offered { until, queued: Some((group, seq)), .. } = entry.holding
+            && let Some(queue) = self.offers.get_mut(group)
+        {
+            queue.remove(&(until, seq));
         }
     }
 
@@ -205,6 +262,15 @@ impl LeaseTable {
         assert_eq!(self.by_key.len(), self.by_address.len());
         for (key, entry) in &self.by_key {
             assert_eq!(self.by_address.get(&entry.address), Some(key));
+        }
+        for (group, queue) in self.offers.iter().enumerate() {
+            for ((until, seq), key) in queue {
+                let holding = &self.by_key[key].holding;
+                assert!(
+                    matches!(holding, Holding::Offered { until: u, queued: Some((g, s)), .. } if u == until && *g == group && s == seq),
+                    "{holding:?}"
+                );
+            }
         }
     }
 }
@@ -231,12 +297,12 @@ mod tests {
     fn offers_reserve_until_they_expire() {
         let mut t = LeaseTable::default();
         let a = Ipv4Addr::new(10, 0, 0, 10);
-        t.offer(&key(1), a, 100);
+        t.offer(&key(1), a, 0, 100, None);
         assert!(!t.is_free_for(a, &key(2), 99));
         assert!(t.is_free_for(a, &key(1), 99));
         assert!(t.is_free_for(a, &key(2), 100));
         // Key 2 takes the expired offer: key 1 loses it.
-        t.offer(&key(2), a, 200);
+        t.offer(&key(2), a, 0, 200, None);
         assert_eq!(t.address_of(&key(1)), None);
         assert_eq!(t.address_of(&key(2)), Some(a));
         t.check_consistent();
@@ -245,8 +311,8 @@ mod tests {
     #[test]
     fn a_client_holds_one_address() {
         let mut t = LeaseTable::default();
-        t.offer(&key(1), Ipv4Addr::new(10, 0, 0, 10), 100);
-        t.offer(&key(1), Ipv4Addr::new(10, 0, 0, 11), 100);
+        t.offer(&key(1), Ipv4Addr::new(10, 0, 0, 10), 0, 100, None);
+        t.offer(&key(1), Ipv4Addr::new(10, 0, 0, 11), 0, 100, None);
         assert!(t.is_free_for(Ipv4Addr::new(10, 0, 0, 10), &key(2), 0));
         t.bind(lease(1, 12, Some(500)));
         assert!(t.is_free_for(Ipv4Addr::new(10, 0, 0, 11), &key(2), 0));
@@ -257,7 +323,7 @@ mod tests {
     #[test]
     fn an_offer_does_not_downgrade_a_bound_lease() {
         let mut t = LeaseTable::with_leases([lease(1, 10, Some(500))]);
-        t.offer(&key(1), Ipv4Addr::new(10, 0, 0, 10), 50);
+        t.offer(&key(1), Ipv4Addr::new(10, 0, 0, 10), 0, 50, None);
         assert!(t.lease_of(&key(1)).is_some());
         assert!(!t.is_free_for(Ipv4Addr::new(10, 0, 0, 10), &key(2), 100));
         t.withdraw_offer(&key(1));
@@ -273,6 +339,34 @@ mod tests {
         assert_eq!(t.address_of(&key(1)), Some(Ipv4Addr::new(10, 0, 0, 10)));
         assert_eq!(t.active_leases(499).count(), 2);
         assert_eq!(t.active_leases(500).count(), 1);
+    }
+
+    #[test]
+    fn counted_offers_queue_by_expiry_and_leave_the_queue_however_they_end() {
+        let mut t = LeaseTable::default();
+        let a = |last| Ipv4Addr::new(10, 0, 0, last);
+        t.offer(&key(1), a(10), 0, 160, Some(0));
+        t.offer(&key(2), a(11), 0, 110, Some(0));
+        t.offer(&key(3), a(12), 0, 200, Some(1));
+        t.offer(&key(4), a(13), 0, 300, None);
+        assert_eq!(
+            (t.outstanding_offers(0, 100), t.outstanding_offers(1, 100), t.outstanding_offers(7, 100)),
+            (2, 1, 0)
+        );
+        assert_eq!(t.oldest_offer(0, 100), Some((key(2), a(11), 0)), "the one that expires first");
+        assert_eq!(t.oldest_offer(0, 110), Some((key(1), a(10), 0)), "an expired offer is not outstanding");
+        assert_eq!(t.address_of(&key(2)), Some(a(11)), "but it still holds its slot for its client");
+        // Bound, withdrawn, re-offered elsewhere or taken over: out of the queue each time.
+        t.bind(lease(1, 10, Some(500)));
+        assert_eq!(t.outstanding_offers(0, 100), 0);
+        t.offer(&key(5), a(20), 0, 150, Some(1));
+        t.withdraw_offer(&key(3));
+        t.offer(&key(5), a(21), 0, 150, Some(1));
+        assert_eq!(t.outstanding_offers(1, 100), 1);
+        t.offer(&key(6), a(21), 0, 170, Some(1));
+        assert_eq!(t.oldest_offer(1, 100), Some((key(6), a(21), 0)));
+        assert_eq!(t.outstanding_offers(1, 100), 1);
+        t.check_consistent();
     }
 
     #[test]

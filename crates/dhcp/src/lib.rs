@@ -16,7 +16,8 @@
 //! - [`allocate`]: a free address for a client, from a stable start position.
 //! - [`reply`]: DHCP and BOOTP reply encoding; [`destination`]: where a reply goes.
 //! - [`probe`]: the DISCOVER that looks for other DHCP servers before we serve a segment.
-//! - [`explain`]: the log line of each exchange; [`rate_limit`]: per-client flood limit.
+//! - [`explain`]: the log line of each exchange; [`rate_limit`]: per-client flood limit;
+//!   [`pressure`]: what keeps a flood of new clients from emptying a pool.
 
 pub mod allocate;
 pub mod boot;
@@ -25,6 +26,7 @@ pub mod config;
 pub mod destination;
 pub mod explain;
 pub mod lease;
+pub mod pressure;
 pub mod probe;
 pub mod rate_limit;
 pub mod reply;

@@ -4,6 +4,11 @@
 //! clock (the caller passes `now` in Unix seconds), never a panic. When it returns a lease change
 //! together with a reply, the driver must make the change durable before it sends the reply, so an
 //! acknowledged lease survives a crash.
+//!
+//! A relayed request is answered only when its `giaddr` lies in the subnet of a scope meant for
+//! relays (a range with a netmask no local interface has) or in `relay_allow`: any other
+//! `giaddr` is a spoof that would send our reply to an address of the attacker's choice. A
+//! flood of new clients is met as `pressure.rs` describes.
 
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
@@ -11,10 +16,12 @@ use std::net::Ipv4Addr;
 use crate::allocate::scan;
 use crate::boot::{BootClass, BootRule, Chosen, DefaultBoot, choose};
 use crate::classify::{Client, classify};
+use crate::config::Subnet;
 use crate::config::{DEFAULT_LEASE_SECS, ExtraOption, LeaseTime, Mac, Reservation};
 use crate::destination::{Arrival, Destination, PXE_PORT, destination};
 use crate::explain::{Explanation, Level, describe, show};
 use crate::lease::{ClientKey, Lease, LeaseChange, LeaseTable};
+use crate::pressure::{MAX_OUTSTANDING_OFFERS, MIN_REUSE_AGE, Pressure, offer_cap, pressure_threshold};
 use crate::rate_limit::RateLimiter;
 use crate::reply::{BootInfo, ReplyFields, ReplyKind, encode};
 use crate::scope::{Reach, Scope};
@@ -36,6 +43,14 @@ pub struct Settings {
     pub bootp_dynamic: bool,
     /// How long an offered address stays reserved for the client it was offered to.
     pub offer_hold_secs: u64,
+    /// The same while the scope is under pressure (see `pressure.rs`).
+    pub pressured_offer_hold_secs: u64,
+    /// New clients (no lease, no reservation) answered per second, over all scopes, while a
+    /// scope is under pressure.
+    pub new_clients_per_second: u32,
+    /// Relay agents whose `giaddr` lies in one of these are answered too, for the scope whose
+    /// subnet holds the `giaddr` (`--dhcp-relay-allow`).
+    pub relay_allow: Vec<Subnet>,
     /// How long a declined address stays out of the pool.
     pub decline_quarantine_secs: u64,
     /// Requests per second accepted from one client.
@@ -53,6 +68,9 @@ impl Settings {
             extra_options: Vec::new(),
             bootp_dynamic: false,
             offer_hold_secs: 60,
+            pressured_offer_hold_secs: 10,
+            new_clients_per_second: 100,
+            relay_allow: Vec::new(),
             decline_quarantine_secs: 600,
             per_client_rate: 20,
         }
@@ -81,6 +99,8 @@ pub struct Counters {
     pub received: u64,
     pub malformed: u64,
     pub rate_limited: u64,
+    /// DISCOVERs of new clients not answered while their scope was under pressure.
+    pub held_back: u64,
     pub offers: u64,
     pub acks: u64,
     pub naks: u64,
@@ -93,6 +113,7 @@ pub struct Responder {
     reserved: HashMap<Ipv4Addr, Mac>,
     leases: LeaseTable,
     limiter: RateLimiter,
+    pressure: Pressure,
     counters: Counters,
 }
 
@@ -101,11 +122,13 @@ impl Responder {
     pub fn new(settings: Settings, leases: impl IntoIterator<Item = Lease>) -> Responder {
         let reserved = settings.reservations.iter().map(|r| (r.address, r.mac)).collect();
         let limiter = RateLimiter::new(settings.per_client_rate);
+        let pressure = Pressure::new(settings.new_clients_per_second);
         Responder {
             settings,
             reserved,
             leases: LeaseTable::with_leases(leases),
             limiter,
+            pressure,
             counters: Counters::default(),
         }
     }
@@ -147,14 +170,17 @@ impl Responder {
             return quiet(Level::Debug, mac, name, why);
         }
         let client = classify(&request);
-        let Some(scope) = scope_for(&self.settings.scopes, &request, arrival) else {
+        let Some((group, scope)) = scope_for(&self.settings, &request, arrival) else {
             self.counters.ignored += 1;
-            let via = if request.message.giaddr().is_unspecified() {
-                format!("interface #{}", arrival.interface)
+            let giaddr = request.message.giaddr();
+            let why = if giaddr.is_unspecified() {
+                format!("ignored: no --dhcp-range serves interface #{}", arrival.interface)
             } else {
-                format!("relay {}", request.message.giaddr())
+                format!(
+                    "ignored: relay address {giaddr} lies in no --dhcp-range for relays (nor in --dhcp-relay-allow)"
+                )
             };
-            return quiet(Level::Debug, mac, name, format!("ignored: no --dhcp-range serves {via}"));
+            return quiet(Level::Debug, mac, name, why);
         };
         let chaddr_mac = ethernet_mac(&request);
         let reservation = chaddr_mac
@@ -169,9 +195,11 @@ impl Responder {
             mac_text: mac,
             chaddr_mac,
             scope,
+            group,
             reservation,
             arrival,
             now,
+            pressure: &mut self.pressure,
             counters: &mut self.counters,
         };
         let handled = exchange.run();
@@ -222,18 +250,20 @@ fn request_name(kind: Kind) -> &'static str {
     }
 }
 
-/// The scope a request belongs to: by the relay's giaddr, else by the receiving interface (and
-/// among several subnets on one interface, the one holding the client's current address).
-fn scope_for<'a>(scopes: &'a [Scope], request: &Request, arrival: &Arrival) -> Option<&'a Scope> {
+/// The scope a request belongs to, with its index: by the relay's giaddr (a relayed scope, or
+/// any scope for a giaddr in `relay_allow`), else by the receiving interface (and among several
+/// subnets on one interface, the one holding the client's current address).
+fn scope_for<'a>(settings: &'a Settings, request: &Request, arrival: &Arrival) -> Option<(usize, &'a Scope)> {
+    let mut scopes = settings.scopes.iter().enumerate();
     let giaddr = request.message.giaddr();
     if !giaddr.is_unspecified() {
-        return scopes.iter().find(|s| s.subnet.contains(giaddr));
+        let trusted = settings.relay_allow.iter().any(|s| s.contains(giaddr));
+        return scopes.find(|(_, s)| s.subnet.contains(giaddr) && (trusted || s.reach == Reach::Relayed));
     }
-    let mut here =
-        scopes.iter().filter(|s| matches!(s.reach, Reach::Local { index, .. } if index == arrival.interface));
+    let mut here = scopes.filter(|(_, s)| matches!(s.reach, Reach::Local { index, .. } if index == arrival.interface));
     let ciaddr = request.message.ciaddr();
     let first = here.clone().next();
-    here.find(|s| s.subnet.contains(ciaddr)).or(first)
+    here.find(|(_, s)| s.subnet.contains(ciaddr)).or(first)
 }
 
 fn ipv4_option(request: &Request, code: u8) -> Option<Ipv4Addr> {
@@ -251,9 +281,12 @@ struct Exchange<'a> {
     mac_text: String,
     chaddr_mac: Option<Mac>,
     scope: &'a Scope,
+    /// The scope's index: the group its offers are counted in.
+    group: usize,
     reservation: Option<&'a Reservation>,
     arrival: &'a Arrival,
     now: u64,
+    pressure: &'a mut Pressure,
     counters: &'a mut Counters,
 }
 
@@ -432,14 +465,63 @@ impl Exchange<'_> {
             })
     }
 
+    /// A warning about the pool, at most one per `NOTICE_EVERY` seconds (debug otherwise).
+    fn pool_notice(&mut self, outcome: String) -> Handled {
+        let (level, held_back) = self.pressure.notice(self.now);
+        let outcome = match held_back {
+            0 => outcome,
+            n => format!("{outcome} ({n} more such since the last warning)"),
+        };
+        self.counters.ignored += 1;
+        Handled { change: None, reply: None, explanation: self.explanation(level, outcome, None) }
+    }
+
     fn discover(&mut self) -> Handled {
-        match self.choose_address() {
-            Ok(address) => {
-                self.leases.offer(&self.key, address, self.now + self.settings.offer_hold_secs);
-                self.reply(ReplyKind::Offer, address, Some(self.lease_time(address)), None)
-            }
-            Err(why) => self.ignore(Level::Warn, &format!("no offer: {why}")),
+        let size: u64 = self.scope.pools.iter().map(|p| u64::from(p.size())).sum();
+        let outstanding = self.leases.outstanding_offers(self.group, self.now);
+        let under_pressure = outstanding >= pressure_threshold(size);
+        // Known clients are never held back: a reservation, or a lease (active or expired).
+        let known = self.reservation.is_some() || self.leases.lease_of(&self.key).is_some();
+        if under_pressure && !known && !self.pressure.admit_new_client(self.now) {
+            self.counters.held_back += 1;
+            let per_second = self.pressure.per_second;
+            return self.pool_notice(format!(
+                "no offer: {outstanding} offers of this network are still unclaimed, and more than {per_second} new clients a second ask (a flood of made-up MACs?)"
+            ));
         }
+        let address = match self.choose_address() {
+            Ok(address) => address,
+            Err(why) => match self.reservation.is_none().then(|| self.take_oldest_offer()).flatten() {
+                Some(address) => address,
+                None => return self.pool_notice(format!("no offer: {why}")),
+            },
+        };
+        // A fresh address while too many offers are out: the oldest unclaimed one is reused.
+        let fresh = self.reservation.is_none() && self.leases.address_of(&self.key) != Some(address);
+        let total: usize = (0..self.settings.scopes.len()).map(|g| self.leases.outstanding_offers(g, self.now)).sum();
+        let address = if fresh && (outstanding >= offer_cap(size) || total >= MAX_OUTSTANDING_OFFERS) {
+            self.take_oldest_offer().unwrap_or(address)
+        } else {
+            address
+        };
+        let hold = if under_pressure { self.settings.pressured_offer_hold_secs } else { self.settings.offer_hold_secs };
+        // A reserved address is nobody else's: its offer is not counted, and never taken over.
+        let group = self.reservation.is_none().then_some(self.group);
+        self.leases.offer(&self.key, address, self.now, self.now + hold, group);
+        self.reply(ReplyKind::Offer, address, Some(self.lease_time(address)), None)
+    }
+
+    /// The address of this scope's oldest unclaimed offer, taken from the client it was made
+    /// to (who gets a NAK if it asks for it now), when it is old enough and this client may
+    /// have it.
+    fn take_oldest_offer(&mut self) -> Option<Ipv4Addr> {
+        let (holder, address, made) = self.leases.oldest_offer(self.group, self.now)?;
+        let stale = self.now.saturating_sub(made) >= MIN_REUSE_AGE;
+        if !stale || self.scope.pool_of(address).is_none() || self.reserved_for_other(address) {
+            return None;
+        }
+        self.leases.withdraw_offer(&holder);
+        Some(address)
     }
 
     fn request(&mut self) -> Handled {
@@ -537,7 +619,7 @@ impl Exchange<'_> {
         let address = match (self.reservation, self.settings.bootp_dynamic) {
             (Some(_), _) | (None, true) => match self.choose_address() {
                 Ok(a) => a,
-                Err(why) => return self.ignore(Level::Warn, &format!("no reply: {why}")),
+                Err(why) => return self.pool_notice(format!("no reply: {why}")),
             },
             (None, false) => {
                 return self.ignore(

@@ -98,6 +98,10 @@ pub(crate) struct ServeArgs {
     /// Answer DHCP only on this interface (repeatable; default: every interface with a range).
     #[arg(long, value_name = "IF")]
     pub(crate) interface: Vec<String>,
+    /// Also answer relay agents whose address (giaddr) lies in CIDR (repeatable). Relayed
+    /// requests are otherwise answered only for ranges with a NETMASK that no local interface has.
+    #[arg(long, value_name = "CIDR")]
+    pub(crate) dhcp_relay_allow: Vec<String>,
     /// Give plain BOOTP clients without a --dhcp-host an address from the ranges.
     #[arg(long)]
     pub(crate) bootp_dynamic: bool,

@@ -2,7 +2,7 @@
 //! [`DhcpConfig`]. Repeatable flags replace the file's list; switches turn on if either says so.
 
 use lifeboat_dhcp::boot::{BootRule, DefaultBoot};
-use lifeboat_dhcp::config::{ExtraOption, Range, Reservation};
+use lifeboat_dhcp::config::{ExtraOption, Range, Reservation, Subnet};
 use lifeboat_server::DhcpConfig;
 use serde::Deserialize;
 
@@ -18,6 +18,7 @@ pub(crate) struct FileDhcp {
     pub(crate) boot_rules: Option<Vec<String>>,
     pub(crate) options: Option<Vec<String>>,
     pub(crate) interfaces: Option<Vec<String>>,
+    pub(crate) relay_allow: Option<Vec<String>>,
     #[serde(default)]
     pub(crate) bootp_dynamic: bool,
     #[serde(default)]
@@ -32,6 +33,8 @@ pub(crate) fn dhcp_section(file: FileDhcp, args: &ServeArgs, problems: &mut Vec<
     let boot_rules: Vec<BootRule> = parse_all(pick(&args.boot, file.boot_rules), "--boot", "dhcp.boot_rules", problems);
     let extra_options: Vec<ExtraOption> =
         parse_all(pick(&args.dhcp_option, file.options), "--dhcp-option", "dhcp.options", problems);
+    let relay_allow: Vec<Subnet> =
+        parse_all(pick(&args.dhcp_relay_allow, file.relay_allow), "--dhcp-relay-allow", "dhcp.relay_allow", problems);
     let default_boot = match (&args.dhcp_boot, file.boot) {
         (Some(text), _) => parse_one::<DefaultBoot>(text, "--dhcp-boot", problems),
         (None, Some(text)) => parse_one::<DefaultBoot>(&text, "dhcp.boot", problems),
@@ -48,6 +51,7 @@ pub(crate) fn dhcp_section(file: FileDhcp, args: &ServeArgs, problems: &mut Vec<
     config.default_boot = default_boot;
     config.extra_options = extra_options;
     config.interfaces = interfaces;
+    config.relay_allow = relay_allow;
     config.bootp_dynamic = args.bootp_dynamic || file.bootp_dynamic;
     config.authoritative = args.dhcp_authoritative || file.authoritative;
     Some(config)

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use lifeboat_dhcp::boot::{BootRule, DefaultBoot};
-use lifeboat_dhcp::config::{ExtraOption, Mac, Range, Reservation};
+use lifeboat_dhcp::config::{ExtraOption, Mac, Range, Reservation, Subnet};
 
 /// Everything the DHCP server needs to start.
 #[derive(Debug, Clone)]
@@ -18,8 +18,10 @@ pub struct DhcpConfig {
     pub interfaces: Vec<String>,
     /// Answer plain BOOTP from MACs without a reservation.
     pub bootp_dynamic: bool,
-    /// Skip the probe for other DHCP servers.
+    /// Skip the probe for other DHCP servers, and keep handing out addresses when one appears.
     pub authoritative: bool,
+    /// Relay agents trusted beyond the subnets of relayed ranges (`--dhcp-relay-allow`).
+    pub relay_allow: Vec<Subnet>,
     /// How long the probe listens for another server's answer.
     pub probe_wait: Duration,
 }
@@ -35,6 +37,7 @@ impl DhcpConfig {
             interfaces: Vec::new(),
             bootp_dynamic: false,
             authoritative: false,
+            relay_allow: Vec::new(),
             probe_wait: Duration::from_secs(2),
         }
     }

@@ -147,6 +147,7 @@ impl DhcpServer {
         settings.default_boot = config.default_boot;
         settings.extra_options = config.extra_options;
         settings.bootp_dynamic = config.bootp_dynamic;
+        settings.relay_allow = config.relay_allow;
         let responder = Responder::new(settings, leases);
         Ok(DhcpServer {
             responder,
@@ -253,14 +254,15 @@ impl DhcpServer {
         }
         let c = self.responder.counters();
         tracing::info!(
-            "DHCP stopped: {} requests, {} offers, {} acks, {} naks, {} BOOTP replies, {} malformed, {} rate-limited",
+            "DHCP stopped: {} requests, {} offers, {} acks, {} naks, {} BOOTP replies, {} malformed, {} rate-limited, {} new clients held back under pool pressure",
             c.received,
             c.offers,
             c.acks,
             c.naks,
             c.bootp_replies,
             c.malformed,
-            c.rate_limited
+            c.rate_limited,
+            c.held_back
         );
     }
 }
