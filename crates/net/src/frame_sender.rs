@@ -10,17 +10,16 @@
 //! complete IPv4/UDP datagram with correct checksums, addressed to one interface and one MAC.
 
 use std::io;
-use std::mem::size_of;
 use std::net::SocketAddrV4;
 use std::os::fd::{AsRawFd, OwnedFd};
 
 use etherparse::PacketBuilder;
-use nix::sys::socket::{AddressFamily, LinkAddr, MsgFlags, SockFlag, SockType, SockaddrLike, sendto, socket};
+use nix::sys::socket::{AddressFamily, MsgFlags, SockFlag, SockType, sendto, socket};
+
+use crate::link_addr::link_addr;
 
 /// Time to live of the frames sent.
 const TTL: u8 = 64;
-/// EtherType of IPv4.
-const ETH_P_IP: u16 = 0x0800;
 
 /// A send-only packet socket. Opening it needs `CAP_NET_RAW`.
 #[derive(Debug)]
@@ -55,39 +54,5 @@ impl FrameSender {
         let link = link_addr(ifindex, mac)?;
         sendto(self.fd.as_raw_fd(), &datagram, &link, MsgFlags::empty())?;
         Ok(())
-    }
-}
-
-/// The `sockaddr_ll` of (`ifindex`, `mac`) for IPv4 frames.
-fn link_addr(ifindex: u32, mac: [u8; 6]) -> io::Result<LinkAddr> {
-    let invalid = || io::Error::new(io::ErrorKind::InvalidInput, format!("no link address for interface #{ifindex}"));
-    let mut addr = libc::sockaddr_ll {
-        sll_family: libc::AF_PACKET as libc::c_ushort,
-        sll_protocol: ETH_P_IP.to_be(),
-        sll_ifindex: libc::c_int::try_from(ifindex).map_err(|_| invalid())?,
-        sll_hatype: 0,
-        sll_pkttype: 0,
-        sll_halen: 6,
-        sll_addr: [0; 8],
-    };
-    addr.sll_addr[..6].copy_from_slice(&mac);
-    let len = libc::socklen_t::try_from(size_of::<libc::sockaddr_ll>()).map_err(|_| invalid())?;
-    // SAFETY: `addr` is a fully initialised `sockaddr_ll` that outlives the call, and `len` is
-    // its exact size; `from_raw` copies it. nix offers no safe constructor for `LinkAddr`.
-    #[allow(unsafe_code)]
-    let link = unsafe { LinkAddr::from_raw((&raw const addr).cast::<libc::sockaddr>(), Some(len)) };
-    link.ok_or_else(invalid)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn link_address_carries_interface_and_mac() {
-        let link = link_addr(7, [2, 0, 0, 0, 0, 9]).unwrap();
-        assert_eq!(link.ifindex(), 7);
-        assert_eq!(link.addr(), Some([2, 0, 0, 0, 0, 9]));
-        assert_eq!(link.protocol(), ETH_P_IP.to_be());
     }
 }

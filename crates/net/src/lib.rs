@@ -15,22 +15,31 @@
 //!   speed is set by round-trip latency.
 //! - [`FrameSender`] (`frame_sender.rs`): UDP straight to a MAC address through a packet
 //!   socket, for DHCP replies to clients that cannot answer ARP yet.
+//! - [`ClientPortTap`] (`client_port_tap.rs`): the datagrams to UDP port 68 on one interface,
+//!   with their sender's MAC, through a packet socket behind a kernel filter: how another DHCP
+//!   server on the segment is seen.
 //! - [`device_socket()`] (`device_socket.rs`): a UDP socket on one interface, for the DHCP probe.
 //! - [`interfaces()`] (`interfaces.rs`): interfaces with their index, MAC and IPv4 addresses.
 //! - [`neighbour_mac()`] (`neighbours.rs`): the MAC the kernel's ARP table has for an address.
 //! - [`BindError`] (`error.rs`): bind failures phrased as what to do next.
 //!
-//! The one `unsafe` block builds the link-layer address for [`FrameSender`], which nix has no
-//! safe constructor for; nix's safe `recvmsg`/`sendmsg` wrappers carry everything else.
+//! Two `unsafe` blocks, each with its `// SAFETY:` reason: one builds the link-layer address of
+//! the packet sockets (`link_addr.rs`), which nix has no safe constructor for; one hands the
+//! tap's packet socket to tokio's reactor (`client_port_tap.rs`), which takes a descriptor only
+//! on the caller's word that it stays open. nix's safe `recvmsg`/`sendmsg` wrappers and
+//! socket2's `attach_filter` carry everything else.
 
+mod client_port_tap;
 mod device_socket;
 mod error;
 mod frame_sender;
 mod interfaces;
+mod link_addr;
 mod neighbours;
 mod sockets;
 mod transfer_socket;
 
+pub use client_port_tap::{ClientPortTap, Tapped};
 pub use device_socket::device_socket;
 pub use error::BindError;
 pub use frame_sender::FrameSender;

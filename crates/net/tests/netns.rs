@@ -7,7 +7,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6};
 use std::process::Command;
 use std::time::Duration;
 
-use lifeboat_net::{Datagram, PktInfoSocket, TransferSocket};
+use lifeboat_net::{ClientPortTap, Datagram, PktInfoSocket, TransferSocket};
 use nix::sched::{CloneFlags, setns};
 use tokio::net::UdpSocket;
 use tokio::time::timeout;
@@ -300,5 +300,51 @@ fn ipv6_link_local_request_keeps_its_scope_for_replies_and_transfers() {
         // ...so the transfer socket takes it from the datagram.
         let transfer = transfer_exchange(rt, &client_ll, &dgram);
         assert_eq!(transfer, SocketAddrV6::new(SERVER_LL, transfer.port(), 0, server_ifindex).into());
+    });
+}
+
+/// The tap sees what another DHCP server sends to port 68 on the segment, with its MAC, and
+/// nothing else: not other ports, not what this machine sends itself.
+#[test]
+fn the_client_port_tap_sees_replies_to_port_68_with_the_senders_mac() {
+    let lab = match Lab::new("t") {
+        Ok(lab) => lab,
+        Err(reason) => return skip(&reason),
+    };
+    let other_mac = "02:00:00:00:01:02";
+    let setup = (|| {
+        lab.client.ip(&["link", "set", &lab.client_if, "address", other_mac])?;
+        lab.server.ip(&["addr", "add", &format!("{SERVER_V4}/24"), "brd", "+", "dev", &lab.server_if])?;
+        lab.client.ip(&["addr", "add", &format!("{CLIENT_V4}/24"), "brd", "+", "dev", &lab.client_if])?;
+        lab.up()
+    })();
+    setup.expect("namespace setup");
+
+    lab.run(|lab, rt| {
+        lab.server.enter();
+        let ifindex = ifindex(&lab.server_if);
+        let tap = ClientPortTap::open(ifindex).expect("open the tap (needs CAP_NET_RAW)");
+        let own = client_socket("0.0.0.0:67".parse().unwrap());
+        own.set_broadcast(true).unwrap();
+        lab.client.enter();
+        let other_server = client_socket("0.0.0.0:67".parse().unwrap());
+        other_server.set_broadcast(true).unwrap();
+        rt.block_on(async {
+            // Sent until seen: the veth carrier takes a moment to come up.
+            for attempt in 0..20 {
+                // This machine's own broadcast, another port, then the other server's reply.
+                own.send_to(b"ours", (BROADCAST_V4, 68)).await.unwrap();
+                other_server.send_to(b"tftp", (SERVER_V4, 69)).await.unwrap();
+                other_server.send_to(format!("offer {attempt}").as_bytes(), (BROADCAST_V4, 68)).await.unwrap();
+                if let Ok(tapped) = timeout(Duration::from_millis(250), tap.recv()).await {
+                    let tapped = tapped.expect("tap receive");
+                    assert!(tapped.payload.starts_with(b"offer"), "the tap let through {:?}", tapped.payload);
+                    assert_eq!(tapped.source, std::net::SocketAddrV4::new(CLIENT_V4, 67));
+                    assert_eq!(tapped.mac, [2, 0, 0, 0, 1, 2]);
+                    return;
+                }
+            }
+            panic!("the tap saw nothing of the other server's broadcasts within 5 s");
+        });
     });
 }
