@@ -71,18 +71,16 @@ fn leases_survive_a_restart() {
     assert!(leases.iter().any(|l| l.address == y && l.mac == second_mac), "{leases:?}");
 }
 
-#[test]
-fn another_dhcp_server_on_the_segment_stops_start_up() {
-    require_netns!();
+/// dnsmasq as another DHCP server on the client's side of the link (it answers lifeboat's probes
+/// from `link.host(2)`), handing out .200-.210. With `ping`, it pings each address for three
+/// seconds before it offers it, as it does by default.
+fn other_dnsmasq(link: &DhcpLink, ping: bool) -> Option<(lifeboat_e2e::Child, tempfile::TempDir)> {
     let peers = PeerServers::locate();
-    if lifeboat_e2e::require_program(&peers.dnsmasq).is_none() {
-        return;
-    }
-    let link = DhcpLink::new();
+    lifeboat_e2e::require_program(&peers.dnsmasq)?;
     let other = link.host(2);
-    link.client.run_ok(&["ip", "addr", "add", &format!("{other}/24"), "dev", &link.client_dev], STEP_TIMEOUT);
+    link.client.run_ok(&["ip", "addr", "replace", &format!("{other}/24"), "dev", &link.client_dev], STEP_TIMEOUT);
     let leases = tempfile::tempdir().unwrap();
-    let dnsmasq_argv = [
+    let mut argv = vec![
         peers.dnsmasq.to_string_lossy().into_owned(),
         "--no-daemon".into(),
         "--conf-file=/dev/null".into(),
@@ -94,28 +92,95 @@ fn another_dhcp_server_on_the_segment_stops_start_up() {
         format!("--interface={}", link.client_dev),
         format!("--dhcp-range={},{}", link.host(200), link.host(210)),
         format!("--dhcp-leasefile={}", leases.path().join("leases").display()),
-        "--no-ping".into(),
     ];
-    let mut dnsmasq = link.client.spawn(&dnsmasq_argv);
+    if !ping {
+        argv.push("--no-ping".into());
+    }
+    let dnsmasq = link.client.spawn(&argv);
     wait_udp_listening(&link.client, 67, STEP_TIMEOUT);
+    Some((dnsmasq, leases))
+}
 
-    let db = tempfile::tempdir().unwrap();
+/// `lifeboat serve` for DHCP on the server end of `link`, with its database in `db`.
+fn serve_argv(link: &DhcpLink, db: &std::path::Path, extra: &[&str]) -> Vec<String> {
     let range = format!("{},{},255.255.255.0,10m", link.host(100), link.host(150));
-    let db_path = db.path().join("leases.sqlite").to_string_lossy().into_owned();
-    let bin = lifeboat_bin().to_string_lossy().into_owned();
-    let argv = [bin.as_str(), "serve", "--interface", &link.server_dev, "--dhcp-range", &range, "--db", &db_path];
-    let refused = link.server.run(&argv, Duration::from_secs(20));
-    assert!(!refused.timed_out() && !refused.success(), "lifeboat started beside dnsmasq:\n{refused}");
-    let names_the_server = format!("another DHCP server answers on {}: {other}", link.server_dev);
-    assert!(refused.stderr.contains(&names_the_server), "{names_the_server:?} not in:\n{refused}");
-    assert!(refused.stderr.contains("proxy"), "no hint at proxy mode:\n{refused}");
-    assert!(!refused.stderr.contains("panicked"), "{refused}");
+    let mut argv: Vec<String> = vec![lifeboat_bin().to_string_lossy().into_owned(), "serve".into()];
+    argv.extend(["--interface".into(), link.server_dev.clone(), "--dhcp-range".into(), range]);
+    argv.extend(["--db".into(), db.join("leases.sqlite").to_string_lossy().into_owned()]);
+    argv.extend(extra.iter().map(|a| (*a).to_owned()));
+    argv
+}
 
-    // Without the other server, the same command line starts and serves.
-    dnsmasq.terminate(STOP_GRACE);
-    let mut alone = link.server.spawn(&argv);
-    lifeboat_e2e::wait_server_udp(&link.server, &mut alone, 67, Duration::from_secs(15));
-    let stopped = alone.terminate(STOP_GRACE);
+#[test]
+fn another_dhcp_server_on_the_segment_stops_start_up() {
+    require_netns!();
+    // Without its ping first, and with it: dnsmasq's OFFER then comes three seconds late.
+    for ping in [false, true] {
+        let link = DhcpLink::new();
+        let Some((mut dnsmasq, _leases)) = other_dnsmasq(&link, ping) else { return };
+        let db = tempfile::tempdir().unwrap();
+        let argv = serve_argv(&link, db.path(), &["--no-web"]);
+        let refused = link.server.run(&argv, Duration::from_secs(20));
+        assert!(
+            !refused.timed_out() && !refused.success(),
+            "lifeboat started beside dnsmasq (ping {ping}):\n{refused}"
+        );
+        let names_the_server = format!("another DHCP server answers on {}: {}", link.server_dev, link.host(2));
+        assert!(refused.stderr.contains(&names_the_server), "{names_the_server:?} not in:\n{refused}");
+        assert!(refused.stderr.contains("proxy"), "no hint at proxy mode:\n{refused}");
+        assert!(!refused.stderr.contains("panicked"), "{refused}");
+
+        // Without the other server, the same command line starts and serves.
+        dnsmasq.terminate(STOP_GRACE);
+        let mut alone = link.server.spawn(&argv);
+        lifeboat_e2e::wait_server_udp(&link.server, &mut alone, 67, Duration::from_secs(15));
+        let stopped = alone.terminate(STOP_GRACE);
+        assert!(stopped.status.is_some_and(|s| s.success()), "{stopped}");
+        assert!(stopped.stderr.contains(&format!("DHCP on {} ({},", link.server_dev, link.server_ip)), "{stopped}");
+    }
+}
+
+#[test]
+fn another_dhcp_server_that_appears_later_is_reported_within_seconds() {
+    require_netns!("curl", "sqlite3");
+    let link = DhcpLink::new();
+    let db = tempfile::tempdir().unwrap();
+    let argv = serve_argv(&link, db.path(), &["--web-listen", "127.0.0.1:8080"]);
+    let mut lifeboat = link.server.spawn(&argv);
+    lifeboat_e2e::wait_server_udp(&link.server, &mut lifeboat, 67, Duration::from_secs(15));
+
+    // dnsmasq as it runs by default, pinging before it offers.
+    let Some((_dnsmasq, _leases)) = other_dnsmasq(&link, true) else { return };
+    let appeared = Instant::now();
+    let expected = format!(
+        "another DHCP server answers on {}: {} (MAC {}) offered",
+        link.server_dev,
+        link.host(2),
+        link.client_mac
+    );
+    let deadline = appeared + Duration::from_secs(30);
+    while !lifeboat.stderr().contains(&expected) {
+        lifeboat.assert_running("lifeboat serve");
+        assert!(Instant::now() < deadline, "{expected:?} was not logged within 30 s:\n{}", lifeboat.stderr());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let took = appeared.elapsed();
+    eprintln!("the other server was reported {took:?} after it started");
+    assert!(lifeboat.stderr().contains("lifeboat hands out no new addresses there"), "{}", lifeboat.stderr());
+
+    // A red banner on the dashboard, and an event.
+    let page = link.server.run(&["curl", "-sS", "--max-time", "5", "http://127.0.0.1:8080/"], STEP_TIMEOUT);
+    assert!(page.stdout.contains(r#"class="alert""#), "no banner on the overview:\n{page}");
+    assert!(
+        page.stdout.contains(&format!("Another DHCP server answers on {}: {}", link.server_dev, link.host(2))),
+        "{page}"
+    );
+    let stopped = lifeboat.terminate(STOP_GRACE);
     assert!(stopped.status.is_some_and(|s| s.success()), "{stopped}");
-    assert!(stopped.stderr.contains(&format!("DHCP on {} ({},", link.server_dev, link.server_ip)), "{stopped}");
+    let db_file = db.path().join("leases.sqlite").to_string_lossy().into_owned();
+    let events = link
+        .server
+        .run(&["sqlite3", &db_file, "SELECT detail FROM events WHERE kind = 'other_dhcp_server'"], STEP_TIMEOUT);
+    assert_eq!(events.stdout.lines().count(), 1, "one event for one server:\n{events}");
+    assert!(events.stdout.contains(&link.host(2).to_string()), "{events}");
 }

@@ -1,8 +1,10 @@
-//! The probe for other DHCP servers: lifeboat acts as a client once before it hands out
-//! addresses on a segment, and refuses to if someone answers.
+//! The probe for other DHCP servers: lifeboat acts as a client before it hands out addresses on
+//! a segment, and refuses to if someone answers; while it serves, it keeps probing now and then
+//! and looks at every reply on the segment ([`foreign_reply`]).
 //!
 //! **Invariant:** only an OFFER (or ACK) for the probe's own transaction id and hardware address
-//! counts as an answer; anything else on port 68 is ignored.
+//! counts as an answer to the probe; a reply seen on the segment counts as another server's only
+//! when it is an OFFER or ACK that names a server identifier other than lifeboat's own.
 
 use std::net::Ipv4Addr;
 
@@ -33,15 +35,22 @@ pub fn probe_discover(mac: [u8; 6], xid: u32) -> Vec<u8> {
     m.to_vec().unwrap_or_default()
 }
 
-/// If `bytes` answers the probe (`mac`, `xid`), who answered.
-pub fn probe_answer(bytes: &[u8], mac: [u8; 6], xid: u32) -> Option<ForeignServer> {
+/// If `bytes` is an OFFER or ACK that another DHCP server sent (its server identifier is not one
+/// of `own` addresses), who sent it. For replies seen on the segment, to anyone.
+pub fn foreign_reply(bytes: &[u8], own: &[Ipv4Addr]) -> Option<ForeignServer> {
+    let server = offer_or_ack(bytes)?.1;
+    if server.server_id.is_some_and(|id| own.contains(&id)) {
+        return None;
+    }
+    Some(server)
+}
+
+/// The message and who sent it, if `bytes` is a DHCPOFFER or DHCPACK.
+fn offer_or_ack(bytes: &[u8]) -> Option<(Message, ForeignServer)> {
     if bytes.len() < 240 || bytes[0] != 2 || bytes[236..240] != crate::wire::MAGIC_COOKIE {
         return None;
     }
     let m = Message::decode(&mut Decoder::new(bytes)).ok()?;
-    if m.xid() != xid || m.chaddr().get(..6) != Some(&mac[..]) {
-        return None;
-    }
     match m.opts().get(OptionCode::MessageType) {
         Some(DhcpOption::MessageType(MessageType::Offer | MessageType::Ack)) => {}
         _ => return None,
@@ -50,7 +59,14 @@ pub fn probe_answer(bytes: &[u8], mac: [u8; 6], xid: u32) -> Option<ForeignServe
         Some(DhcpOption::ServerIdentifier(id)) => Some(*id),
         _ => None,
     };
-    Some(ForeignServer { server_id, offered: m.yiaddr() })
+    let offered = m.yiaddr();
+    Some((m, ForeignServer { server_id, offered }))
+}
+
+/// If `bytes` answers the probe (`mac`, `xid`), who answered.
+pub fn probe_answer(bytes: &[u8], mac: [u8; 6], xid: u32) -> Option<ForeignServer> {
+    let (m, server) = offer_or_ack(bytes)?;
+    (m.xid() == xid && m.chaddr().get(..6) == Some(&mac[..])).then_some(server)
 }
 
 #[cfg(test)]
@@ -92,5 +108,15 @@ mod tests {
         assert_eq!(probe_answer(&offer(7, MAC, MessageType::Nak), MAC, 7), None, "not an offer");
         assert_eq!(probe_answer(&probe_discover(MAC, 7), MAC, 7), None, "our own broadcast echoed back");
         assert_eq!(probe_answer(&[2; 100], MAC, 7), None);
+    }
+
+    #[test]
+    fn a_reply_to_anyone_counts_unless_it_names_one_of_our_addresses() {
+        let other = offer(99, [7; 6], MessageType::Offer);
+        let from = ForeignServer { server_id: Some(Ipv4Addr::new(10, 0, 0, 1)), offered: Ipv4Addr::new(10, 0, 0, 9) };
+        assert_eq!(foreign_reply(&other, &[Ipv4Addr::new(10, 0, 0, 50)]), Some(from));
+        assert_eq!(foreign_reply(&other, &[Ipv4Addr::new(10, 0, 0, 1)]), None, "our own OFFER");
+        assert_eq!(foreign_reply(&offer(99, [7; 6], MessageType::Nak), &[]), None);
+        assert_eq!(foreign_reply(&probe_discover(MAC, 7), &[]), None, "a request, not a reply");
     }
 }

@@ -10,7 +10,7 @@
 //! `giaddr` is a spoof that would send our reply to an address of the attacker's choice. A
 //! flood of new clients is met as `pressure.rs` describes.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::Ipv4Addr;
 
 use crate::allocate::scan;
@@ -51,6 +51,9 @@ pub struct Settings {
     /// Relay agents whose `giaddr` lies in one of these are answered too, for the scope whose
     /// subnet holds the `giaddr` (`--dhcp-relay-allow`).
     pub relay_allow: Vec<Subnet>,
+    /// Hardware addresses of this machine: requests from them are lifeboat's own probes for
+    /// other servers, never answered.
+    pub own_macs: Vec<Mac>,
     /// How long a declined address stays out of the pool.
     pub decline_quarantine_secs: u64,
     /// Requests per second accepted from one client.
@@ -71,6 +74,7 @@ impl Settings {
             pressured_offer_hold_secs: 10,
             new_clients_per_second: 100,
             relay_allow: Vec::new(),
+            own_macs: Vec::new(),
             decline_quarantine_secs: 600,
             per_client_rate: 20,
         }
@@ -114,6 +118,8 @@ pub struct Responder {
     leases: LeaseTable,
     limiter: RateLimiter,
     pressure: Pressure,
+    /// Interfaces where new clients get no address: another DHCP server answers there.
+    held: HashSet<u32>,
     counters: Counters,
 }
 
@@ -129,6 +135,7 @@ impl Responder {
             leases: LeaseTable::with_leases(leases),
             limiter,
             pressure,
+            held: HashSet::new(),
             counters: Counters::default(),
         }
     }
@@ -140,6 +147,12 @@ impl Responder {
         self.reserved = reservations.iter().map(|r| (r.address, r.mac)).collect();
         self.settings.reservations = reservations;
         self.settings.host_boot = host_boot;
+    }
+
+    /// Hand out no new addresses on the interface with index `interface`: another DHCP server
+    /// answers there. Clients with a lease or a reservation are still answered.
+    pub fn hold_new_clients(&mut self, interface: u32) {
+        self.held.insert(interface);
     }
 
     pub fn counters(&self) -> Counters {
@@ -163,6 +176,10 @@ impl Responder {
         let key = client_key(&request);
         let mac = mac_text(&request);
         let name = request_name(request.kind);
+        if ethernet_mac(&request).is_some_and(|m| self.settings.own_macs.contains(&m)) {
+            self.counters.ignored += 1;
+            return quiet(Level::Debug, mac, name, "ignored: lifeboat's own probe for other DHCP servers".into());
+        }
         if !self.limiter.allow(&key.0, now) {
             self.counters.rate_limited += 1;
             let why =
@@ -199,6 +216,7 @@ impl Responder {
             reservation,
             arrival,
             now,
+            held: &self.held,
             pressure: &mut self.pressure,
             counters: &mut self.counters,
         };
@@ -286,6 +304,7 @@ struct Exchange<'a> {
     reservation: Option<&'a Reservation>,
     arrival: &'a Arrival,
     now: u64,
+    held: &'a HashSet<u32>,
     pressure: &'a mut Pressure,
     counters: &'a mut Counters,
 }
@@ -482,6 +501,11 @@ impl Exchange<'_> {
         let under_pressure = outstanding >= pressure_threshold(size);
         // Known clients are never held back: a reservation, or a lease (active or expired).
         let known = self.reservation.is_some() || self.leases.lease_of(&self.key).is_some();
+        if !known && self.another_server_here() {
+            return self.pool_notice(
+                "no offer: another DHCP server answers on this segment, so lifeboat hands out no new addresses here (stop it, then restart DHCP)".to_owned(),
+            );
+        }
         if under_pressure && !known && !self.pressure.admit_new_client(self.now) {
             self.counters.held_back += 1;
             let per_second = self.pressure.per_second;
@@ -509,6 +533,10 @@ impl Exchange<'_> {
         let group = self.reservation.is_none().then_some(self.group);
         self.leases.offer(&self.key, address, self.now, self.now + hold, group);
         self.reply(ReplyKind::Offer, address, Some(self.lease_time(address)), None)
+    }
+
+    fn another_server_here(&self) -> bool {
+        matches!(self.scope.reach, Reach::Local { index, .. } if self.held.contains(&index))
     }
 
     /// The address of this scope's oldest unclaimed offer, taken from the client it was made
@@ -617,6 +645,11 @@ impl Exchange<'_> {
 
     fn bootp(&mut self) -> Handled {
         let address = match (self.reservation, self.settings.bootp_dynamic) {
+            (None, true) if self.another_server_here() && self.leases.lease_of(&self.key).is_none() => {
+                return self.pool_notice(
+                    "no reply: another DHCP server answers on this segment, so lifeboat hands out no new addresses here".to_owned(),
+                );
+            }
             (Some(_), _) | (None, true) => match self.choose_address() {
                 Ok(a) => a,
                 Err(why) => return self.pool_notice(format!("no reply: {why}")),

@@ -182,3 +182,32 @@ fn a_relayed_request_from_a_giaddr_nobody_configured_gets_nothing() {
     let offer = offered(&r.handle(&bytes, &arrival, NOW)).expect("a relay in --dhcp-relay-allow is answered");
     assert_eq!(offer.octets()[..3], [10, 9, 0]);
 }
+
+#[test]
+fn where_another_server_answers_new_clients_get_nothing_and_known_ones_are_still_served() {
+    let mut r = Responder::new(settings(), []);
+    let known = [2, 0, 0, 0, 0, 0x06];
+    let address = exchange(&mut r, known, NOW).expect("a lease before the other server appeared");
+    r.hold_new_clients(IFINDEX);
+    let h = r.handle(&discover([2, 0, 0, 0, 0, 0x07]), &on_lab(), NOW + 1);
+    assert!(h.reply.is_none(), "{}", h.explanation);
+    assert!(h.explanation.outcome.contains("another DHCP server"), "{}", h.explanation);
+    assert_eq!(offered(&r.handle(&discover(known), &on_lab(), NOW + 1)), Some(address));
+    assert_eq!(exchange(&mut r, PRINTER, NOW + 1), Some(ip("10.9.0.5")), "a reserved host");
+    // Relayed scopes are not on that segment.
+    let relayed = Packet::new([2, 0, 0, 0, 0, 0x08], &[(53, &[1])]).giaddr(ip("10.8.0.1"));
+    let arrival = Arrival { source: SocketAddrV4::new(ip("10.8.0.1"), SERVER_PORT), ..on_lab() };
+    assert!(offered(&r.handle(&relayed.bytes(), &arrival, NOW + 1)).is_some());
+}
+
+#[test]
+fn lifeboats_own_probe_is_never_answered() {
+    let mut s = settings();
+    let own = [2, 0, 0, 0, 0, 0x99];
+    s.own_macs = vec![lifeboat_dhcp::config::Mac(own)];
+    let mut r = Responder::new(s, []);
+    let probe = lifeboat_dhcp::probe::probe_discover(own, 7);
+    let h = r.handle(&probe, &on_lab(), NOW);
+    assert!(h.reply.is_none() && h.change.is_none(), "{}", h.explanation);
+    assert_eq!(r.leases().active_leases(NOW).count(), 0);
+}

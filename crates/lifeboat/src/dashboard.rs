@@ -97,6 +97,10 @@ impl Control for Lifeboat {
         });
     }
 
+    fn alerts(&self) -> Vec<String> {
+        self.services.alerts()
+    }
+
     fn metrics(&self) -> Metrics {
         Metrics {
             active_leases: self.parts.book.active(unix_seconds()).len() as u64,

@@ -11,9 +11,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
-use lifeboat_server::{DhcpConfig, DhcpServer, TftpConfig, TftpServer};
+use lifeboat_server::{DhcpConfig, DhcpServer, OtherServer, TftpConfig, TftpServer};
 use lifeboat_store::{Event, EventKind, LeaseWriter, LogWriter, Store};
 use lifeboat_web::{ControlError, Service, ServiceStatus};
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -45,6 +46,8 @@ pub(crate) struct Services {
     /// DHCP replies of earlier runs, and the counter of the current one.
     dhcp_replies_before: AtomicU64,
     dhcp_replies: Mutex<Option<Arc<AtomicU64>>>,
+    /// Other DHCP servers the running DHCP server has seen on its segments.
+    other_dhcp_servers: Mutex<Option<watch::Receiver<Vec<OtherServer>>>>,
 }
 
 #[derive(Default)]
@@ -72,6 +75,7 @@ impl Services {
             switching: tokio::sync::Mutex::new(()),
             dhcp_replies_before: AtomicU64::new(0),
             dhcp_replies: Mutex::default(),
+            other_dhcp_servers: Mutex::default(),
         }
     }
 
@@ -140,6 +144,7 @@ impl Services {
             tracing::error!("{service} ended badly: {error}");
         }
         if service == Service::Dhcp {
+            *self.other_dhcp_servers.lock().unwrap_or_else(|p| p.into_inner()) = None;
             // Under the counter's lock, so that no reader counts this run's replies twice.
             let mut counter = self.replies_counter();
             if let Some(replies) = counter.take() {
@@ -215,6 +220,13 @@ impl Services {
             .collect()
     }
 
+    /// What the dashboard shows in red: the other DHCP servers the running server has seen.
+    pub(crate) fn alerts(&self) -> Vec<String> {
+        let others = self.other_dhcp_servers.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(others) = others.as_ref() else { return Vec::new() };
+        others.borrow().iter().map(|other| upper_first(&other.to_string())).collect()
+    }
+
     /// DHCP replies sent since lifeboat started.
     pub(crate) fn dhcp_replies(&self) -> u64 {
         let counter = self.replies_counter();
@@ -250,6 +262,9 @@ impl Services {
             .watch_hosts(parts.directory.dhcp_hosts());
         let listening = server.serving().to_vec();
         *self.replies_counter() = Some(server.replies_sent());
+        let others = server.other_servers();
+        tokio::spawn(record_other_servers(others.clone(), parts.log.clone()));
+        *self.other_dhcp_servers.lock().unwrap_or_else(|p| p.into_inner()) = Some(others);
         let stop = CancellationToken::new();
         let task = tokio::spawn(server.run(stop.clone()));
         Ok(Running { stop, task, listening, since: Instant::now() })
@@ -272,6 +287,25 @@ impl Services {
     fn replies_counter(&self) -> MutexGuard<'_, Option<Arc<AtomicU64>>> {
         self.dhcp_replies.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
+}
+
+/// Records each other DHCP server as an event when it is first seen; ends with the DHCP run.
+async fn record_other_servers(mut others: watch::Receiver<Vec<OtherServer>>, log: LogWriter) {
+    let mut recorded = 0;
+    while others.changed().await.is_ok() {
+        let seen = others.borrow_and_update().clone();
+        for other in seen.iter().skip(recorded) {
+            let at = unix_ms(other.seen_at);
+            let origin = format!("dhcp {}", other.interface);
+            log.event(Event { at, kind: EventKind::OtherDhcpServer, origin, detail: other.to_string() });
+        }
+        recorded = seen.len();
+    }
+}
+
+fn upper_first(text: &str) -> String {
+    let mut chars = text.chars();
+    chars.next().map_or_else(String::new, |first| first.to_uppercase().chain(chars).collect())
 }
 
 fn not_configured(service: Service) -> String {

@@ -3,6 +3,8 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use crate::dhcp_probe::PROBE_WAIT;
+
 use lifeboat_dhcp::boot::{BootRule, DefaultBoot};
 use lifeboat_dhcp::config::{ExtraOption, Mac, Range, Reservation, Subnet};
 
@@ -38,7 +40,7 @@ impl DhcpConfig {
             bootp_dynamic: false,
             authoritative: false,
             relay_allow: Vec::new(),
-            probe_wait: Duration::from_secs(2),
+            probe_wait: PROBE_WAIT,
         }
     }
 }

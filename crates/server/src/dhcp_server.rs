@@ -1,6 +1,9 @@
 //! The DHCP/BOOTP server: finds the interfaces, checks nobody else serves DHCP there, binds
 //! ports 67 (and 4011 for proxyDHCP) and runs the responder of `lifeboat-dhcp` on every
-//! datagram. A reply that acknowledges a lease leaves only after the lease is durable.
+//! datagram. A reply that acknowledges a lease leaves only after the lease is durable. While it
+//! runs, it keeps watching its segments for other DHCP servers (`dhcp_probe.rs`); where one
+//! appears, new clients get no address any more (unless `--dhcp-authoritative`), and
+//! [`DhcpServer::other_servers`] tells who it is.
 
 use std::collections::HashSet;
 use std::future::Future;
@@ -18,11 +21,12 @@ use lifeboat_dhcp::destination::{PXE_PORT, SERVER_PORT};
 use lifeboat_dhcp::scope::{InterfaceAddr, Reach, ScopeError, resolve};
 use lifeboat_dhcp::{Arrival, Explanation, Lease, LeaseChange, Level, Reply, Responder, Settings};
 use lifeboat_net::{BindError, FrameSender, Interface, PktInfoSocket, interfaces};
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::dhcp_config::{DhcpConfig, DhcpHosts};
-use crate::dhcp_probe::{ProbeAnswer, probe};
+use crate::dhcp_probe::{OtherServer, ProbeAnswer, probe, watch as watch_segment};
 use crate::dhcp_send::ReplySender;
 
 /// A future that resolves when a lease change is durable (or failed to become so).
@@ -65,6 +69,13 @@ pub struct DhcpServer {
     hosts: Option<watch::Receiver<DhcpHosts>>,
     /// What it serves, for people: `lab0 10.7.0.1 (10.7.0.0/24)`, `relayed 10.8.0.0/24`.
     serving: Vec<String>,
+    /// The interfaces of local address ranges, watched for other DHCP servers.
+    watched: Vec<Interface>,
+    /// This machine's IPv4 addresses: replies from them are lifeboat's own.
+    own_addresses: Vec<Ipv4Addr>,
+    /// Keep handing out addresses where another server appears.
+    authoritative: bool,
+    others: watch::Sender<Vec<OtherServer>>,
 }
 
 impl std::fmt::Debug for DhcpServer {
@@ -97,6 +108,7 @@ impl DhcpServer {
 
         let mut answer_on = HashSet::new();
         let mut serving = Vec::new();
+        let mut watched: Vec<Interface> = Vec::new();
         for scope in &scopes {
             let kind = if scope.proxy { "proxyDHCP" } else { "DHCP" };
             let Reach::Local { interface, index, address } = &scope.reach else {
@@ -107,9 +119,14 @@ impl DhcpServer {
             answer_on.insert(*index);
             let pools: Vec<&str> = scope.pools.iter().map(|p| p.text.as_str()).collect();
             tracing::info!("{kind} on {interface} ({address}, subnet {}) {}", scope.subnet, pools.join(" "));
-            if !scope.proxy && !config.authoritative {
+            if !scope.proxy {
                 let iface = all.iter().find(|i| i.index == *index).expect("resolved from this list");
-                check_alone(iface, &config).await?;
+                if !config.authoritative {
+                    check_alone(iface, &config).await?;
+                }
+                if !watched.iter().any(|w| w.index == iface.index) {
+                    watched.push(iface.clone());
+                }
             }
         }
         for name in &config.interfaces {
@@ -148,6 +165,8 @@ impl DhcpServer {
         settings.extra_options = config.extra_options;
         settings.bootp_dynamic = config.bootp_dynamic;
         settings.relay_allow = config.relay_allow;
+        settings.own_macs = all.iter().filter_map(|i| i.mac).map(Mac).collect();
+        let own_addresses = all.iter().flat_map(|i| i.ipv4.iter().map(|(address, _)| *address)).collect();
         let responder = Responder::new(settings, leases);
         Ok(DhcpServer {
             responder,
@@ -157,7 +176,16 @@ impl DhcpServer {
             configured: config.reservations,
             hosts: None,
             serving,
+            watched,
+            own_addresses,
+            authoritative: config.authoritative,
+            others: watch::Sender::new(Vec::new()),
         })
+    }
+
+    /// The other DHCP servers seen on the segments this server serves, as they are found.
+    pub fn other_servers(&self) -> watch::Receiver<Vec<OtherServer>> {
+        self.others.subscribe()
     }
 
     /// What this server answers, one line per range: interface, address and subnet.
@@ -201,6 +229,14 @@ impl DhcpServer {
 
     /// Answer requests until `shutdown` is cancelled.
     pub async fn run(mut self, shutdown: CancellationToken) {
+        let (found, mut others) = mpsc::channel(64);
+        let watchers = TaskTracker::new();
+        for interface in std::mem::take(&mut self.watched) {
+            let own = self.own_addresses.clone();
+            watchers.spawn(watch_segment(interface, own, found.clone(), shutdown.child_token()));
+        }
+        watchers.close();
+        drop(found);
         let mut buf = vec![0u8; 4096];
         let mut pxe_buf = vec![0u8; 4096];
         // Replies that wait for their lease to be committed. They live in this task rather than
@@ -217,6 +253,10 @@ impl DhcpServer {
                 }
                 Some(hosts) = next_hosts(self.hosts.as_mut()) => {
                     self.apply_hosts(hosts);
+                    continue;
+                }
+                Some(other) = others.recv() => {
+                    self.another_server(other);
                     continue;
                 }
                 r = sender.dhcp.recv(&mut buf) => (r, SERVER_PORT, &buf),
@@ -252,6 +292,7 @@ impl DhcpServer {
         if tokio::time::timeout(DRAIN_TIME, drain).await.is_err() {
             tracing::warn!("DHCP stopped before every saved lease was acknowledged");
         }
+        watchers.wait().await;
         let c = self.responder.counters();
         tracing::info!(
             "DHCP stopped: {} requests, {} offers, {} acks, {} naks, {} BOOTP replies, {} malformed, {} rate-limited, {} new clients held back under pool pressure",
@@ -264,6 +305,23 @@ impl DhcpServer {
             c.rate_limited,
             c.held_back
         );
+    }
+}
+
+impl DhcpServer {
+    /// Another DHCP server was seen: the first time on a segment and address, it is said, and
+    /// new clients of that segment get no address any more (unless authoritative).
+    fn another_server(&mut self, mut other: OtherServer) {
+        let known = self.others.borrow().iter().any(|o| o.interface == other.interface && o.address == other.address);
+        if known {
+            return;
+        }
+        other.held_back = !self.authoritative;
+        if other.held_back {
+            self.responder.hold_new_clients(other.index);
+        }
+        tracing::warn!("{other}");
+        self.others.send_modify(|others| others.push(other));
     }
 }
 

@@ -19,8 +19,8 @@
 //! - [`TftpObserver`] (`observer.rs`): live transfers, how each request ended, and the file a
 //!   known device gets (the dashboard's host images).
 //! - [`DhcpServer`] (`dhcp_server.rs`): ports 67 and 4011 around `lifeboat-dhcp`'s responder;
-//!   `dhcp_probe.rs`: looks for another DHCP server first; `dhcp_send.rs`: a reply to its
-//!   destination (relay, unicast, broadcast, or straight to a MAC).
+//!   `dhcp_probe.rs`: looks for another DHCP server before and while serving ([`OtherServer`]);
+//!   `dhcp_send.rs`: a reply to its destination (relay, unicast, broadcast, or straight to a MAC).
 
 mod access;
 mod admission;
@@ -46,6 +46,7 @@ mod upload;
 pub use access::AllowList;
 pub use config::{DEFAULT_UPLOAD_MAX_SIZE, TftpConfig, UploadConfig};
 pub use dhcp_config::{DhcpConfig, DhcpHosts};
+pub use dhcp_probe::{OtherServer, PROBE_WAIT, WATCH_PROBE_EVERY};
 pub use dhcp_server::{DhcpServer, DhcpStartError, LeaseSink, Persisted};
 pub use observer::{LiveTransfer, RefusedRequest, TftpObserver, Unobserved};
 pub use pump::Progress;

@@ -25,6 +25,8 @@ stored_names! {
         Throttled => "throttled",
         /// A client asked for a file that does not exist.
         MissingFile => "missing_file",
+        /// Another DHCP server answers on a segment lifeboat serves.
+        OtherDhcpServer => "other_dhcp_server",
         HostAdded => "host_added",
         HostChanged => "host_changed",
         HostDeleted => "host_deleted",

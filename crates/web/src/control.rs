@@ -49,6 +49,12 @@ pub trait Control: Send + Sync + 'static {
 
     /// Counters since start.
     fn metrics(&self) -> Metrics;
+
+    /// What every page shows in red at its top until it is resolved: another DHCP server on a
+    /// segment lifeboat serves, say. Empty when all is well.
+    fn alerts(&self) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 /// A service the dashboard can start and stop.

@@ -60,7 +60,7 @@ pub(crate) fn event_class(kind: &EventKind) -> &'static str {
     match kind {
         EventKind::ServiceStarted => "ok",
         EventKind::ServiceStopped | EventKind::AutoStopped => "muted",
-        EventKind::Refused | EventKind::LoginFailed | EventKind::LoginLocked => "bad",
+        EventKind::Refused | EventKind::LoginFailed | EventKind::LoginLocked | EventKind::OtherDhcpServer => "bad",
         EventKind::MissingFile | EventKind::Throttled => "warn",
         _ => "run",
     }

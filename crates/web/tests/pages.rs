@@ -157,6 +157,21 @@ async fn transfers_page_filters_and_pages_the_history() {
 }
 
 #[tokio::test]
+async fn alerts_are_shown_in_red_on_every_page_and_escaped() {
+    let app = App::local().await;
+    let alert = "Another DHCP server answers on eth1: 10.9.0.2 (MAC 02:00:00:00:00:02) offered 10.9.0.200 <b>";
+    app.control.lock().alerts = vec![alert.into()];
+    for page in PAGES {
+        let reply = app.get(page).await;
+        reply
+            .assert_contains(&[r#"<div class="alert" role="alert">"#, "Another DHCP server answers on eth1: 10.9.0.2"]);
+        assert!(!reply.body.contains("<b>"), "{page}: the alert was not escaped");
+    }
+    app.control.lock().alerts.clear();
+    assert!(!app.get("/").await.body.contains(r#"class="alert""#));
+}
+
+#[tokio::test]
 async fn hosts_images_missing_leases_and_events_pages_show_their_data() {
     let app = App::local().await;
     std::fs::write(app.root.path().join("openwrt.bin"), b"firmware").unwrap();

@@ -51,6 +51,8 @@ pub(crate) struct Layout {
     pub(crate) flash: Option<Flash>,
     pub(crate) logout: bool,
     pub(crate) version: &'static str,
+    /// Red banners: things a person must act on ([`crate::Control::alerts`]).
+    pub(crate) alerts: Vec<String>,
 }
 
 impl Layout {
@@ -65,6 +67,7 @@ impl Layout {
             flash,
             logout: logged_in && matches!(state.config().auth, Auth::Password { .. }),
             version: env!("CARGO_PKG_VERSION"),
+            alerts: state.control().alerts(),
         }
     }
 
@@ -77,6 +80,7 @@ impl Layout {
             flash: None,
             logout: false,
             version: env!("CARGO_PKG_VERSION"),
+            alerts: Vec::new(),
         }
     }
 }

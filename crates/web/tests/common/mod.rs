@@ -33,6 +33,7 @@ pub struct FakeState {
     pub leases: Vec<LeaseView>,
     pub in_use: Vec<String>,
     pub metrics: Metrics,
+    pub alerts: Vec<String>,
 }
 
 /// A [`Control`] that only remembers.
@@ -126,6 +127,10 @@ impl Control for FakeControl {
 
     fn metrics(&self) -> Metrics {
         self.lock().metrics.clone()
+    }
+
+    fn alerts(&self) -> Vec<String> {
+        self.lock().alerts.clone()
     }
 }
 
