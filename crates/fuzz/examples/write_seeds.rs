@@ -168,7 +168,22 @@ fn tftp_sender(folder: &Path) {
 }
 
 fn receiver(blksize: u16, windowsize: u16, opening: u8, max_len: Option<u64>, steps: Vec<RStep>) -> Vec<u8> {
-    let setup = tftp_receiver::Setup { blksize, windowsize, timeout: 0, opening, max_len, max_retries: 8 };
+    let setup =
+        tftp_receiver::Setup { blksize, windowsize, timeout: 0, opening, max_len, expect_len: None, max_retries: 8 };
+    tftp_receiver::Input { setup, steps }.encode()
+}
+
+/// A receiver held to the size its sender announced (a WRQ with `tsize`).
+fn announced(len: u64, steps: Vec<RStep>) -> Vec<u8> {
+    let setup = tftp_receiver::Setup {
+        blksize: 512,
+        windowsize: 1,
+        timeout: 0,
+        opening: 2,
+        max_len: None,
+        expect_len: Some(len),
+        max_retries: 8,
+    };
     tftp_receiver::Input { setup, steps }.encode()
 }
 
@@ -221,13 +236,18 @@ fn tftp_receiver(folder: &Path) {
     write(
         folder,
         "direct-data-1-without-opening",
-        &receiver(1432, 1, 0, None, vec![next_full.clone(), Drain, next_short, Drain]),
+        &receiver(1432, 1, 0, None, vec![next_full.clone(), Drain, next_short.clone(), Drain]),
     );
     write(
         folder,
         "abort-after-complete",
         &receiver(512, 1, 1, None, vec![Drain, Data { block: 0, skip: 1, size: 1, raw: 7 }, Abort, Drain]),
     );
+    // 512 + 512 + 100 bytes, against an announced size that matches, is smaller, is larger.
+    let upload = vec![Drain, next_full.clone(), Drain, next_full.clone(), Drain, next_short.clone(), Drain];
+    write(folder, "tsize-held-exact", &announced(1124, upload.clone()));
+    write(folder, "tsize-held-more-data", &announced(1000, upload.clone()));
+    write(folder, "tsize-held-ends-early", &announced(5000, upload));
 }
 
 fn tftp_pair(folder: &Path) {
@@ -236,6 +256,7 @@ fn tftp_pair(folder: &Path) {
         ("read-lock-step-lossy", 512, 1, 20_000, 1, [0u8, 0, 150, 0, 0, 180, 0, 220, 0, 0, 160, 160, 0].repeat(4)),
         ("write-oack-window-8-reordered", 1024, 8, 60_000, 2, [0u8, 210, 0, 0, 0, 250, 0, 140, 0, 0].repeat(6)),
         ("write-ack0-duplicates", 8, 3, 900, 3, [190u8, 0, 0].repeat(20)),
+        ("write-oack-tsize-lossy", 512, 4, 7000, 6, [0u8, 0, 0, 140, 0, 0, 0, 0, 205].repeat(5)),
         ("read-last-block-lost", 1468, 16, 16 * 1468 * 3, 0, {
             let mut fates = vec![0u8; 16];
             fates[15] = 150;

@@ -28,7 +28,8 @@ pub struct Setup {
     pub timeout: u8,
     pub len: u64,
     /// 0: a read with an OACK (the client ACKs 0), 1: a read without options (the client got
-    /// DATA 1 straight away), 2: a write with an OACK, 3: a write answered with ACK 0.
+    /// DATA 1 straight away), 2: a write with an OACK, 3: a write answered with ACK 0; plus 4:
+    /// a write announced its size (`tsize`) and the receiver holds it to that.
     pub mode: u8,
 }
 
@@ -104,7 +105,10 @@ impl<'a> Pair<'a> {
         let file: Vec<u8> = (0..s.len).map(|i| (i.wrapping_mul(131) >> 3) as u8 ^ (i >> 11) as u8).collect();
         Pair {
             sender: Sender::new(params, s.len, sender_oack, &timing),
-            receiver: Receiver::new(params, opening, None, &timing),
+            receiver: match (s.mode % 8, Receiver::new(params, opening, None, &timing)) {
+                (6 | 7, receiver) => receiver.expect_len(s.len),
+                (_, receiver) => receiver,
+            },
             file,
             received: Vec::new(),
             clock: Clock::new(),
@@ -217,13 +221,13 @@ impl<'a> Pair<'a> {
 
 impl Input {
     /// Layout: blksize (u16, 8 + v % 1461: up to 1468), windowsize (u8, 1 + v % 32), timeout (u8),
-    /// length (sized u64, cut to 600 blocks), mode (u8), then one fate byte per packet.
+    /// length (sized u64, cut to 600 blocks), mode (u8, % 8), then one fate byte per packet.
     pub fn decode(u: &mut Unstructured<'_>) -> Result<Input> {
         let blksize = 8 + u.arbitrary::<u16>()? % 1461;
         let windowsize = 1 + u16::from(u.arbitrary::<u8>()? % 32);
         let timeout = u.arbitrary()?;
         let len = sized_u64(u)? % (MAX_BLOCKS * u64::from(blksize));
-        let mode = u.arbitrary::<u8>()? % 4;
+        let mode = u.arbitrary::<u8>()? % 8;
         let fates = u.bytes(u.len())?.to_vec();
         Ok(Input { setup: Setup { blksize, windowsize, timeout, len, mode }, fates })
     }
@@ -256,7 +260,7 @@ mod tests {
 
     #[test]
     fn every_mode_completes_over_a_clean_link() {
-        for mode in 0..4 {
+        for mode in 0..8 {
             let input =
                 Input { setup: Setup { blksize: 512, windowsize: 3, timeout: 0, len: 5000, mode }, fates: vec![] };
             run(&input.encode());
