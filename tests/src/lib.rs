@@ -20,6 +20,7 @@
 //! - [`dhcp`]: DHCP/BOOTP topology, the server under test (dnsmasq or lifeboat), real DHCP clients.
 //! - [`qemu`]: real PXE boots of a QEMU guest (iPXE NIC ROM) on a bridge, against dnsmasq or lifeboat.
 //! - [`browser`]: headless Chromium under chromedriver inside a namespace (WebDriver).
+//! - [`sockets`]: a UDP socket inside a namespace, datagrams with a forged source, UDP counters.
 //!
 //! A test starts with [`require_netns!`], which returns early (printing `skipped: reason`) for an
 //! unprivileged user and fails instead when the `CI` environment variable is set.
@@ -35,6 +36,7 @@ pub mod netns;
 pub mod peers;
 pub mod process;
 pub mod qemu;
+pub mod sockets;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -12,6 +12,7 @@ use lifeboat_store::{Event, EventKind, LogWriter, Store};
 use crate::config::WebConfig;
 use crate::control::Control;
 use crate::digests::Digests;
+use crate::password::Verifier;
 use crate::session::Sessions;
 use crate::throttle::LoginThrottle;
 
@@ -29,6 +30,7 @@ struct Inner {
     config: WebConfig,
     sessions: Sessions,
     logins: LoginThrottle,
+    verifier: Verifier,
     digests: Digests,
 }
 
@@ -43,6 +45,7 @@ impl WebState {
             config,
             sessions: Sessions::default(),
             logins: LoginThrottle::default(),
+            verifier: Verifier::start(),
             digests: Digests::default(),
         };
         WebState { inner: Arc::new(inner) }
@@ -70,6 +73,10 @@ impl WebState {
 
     pub(crate) fn logins(&self) -> &LoginThrottle {
         &self.inner.logins
+    }
+
+    pub(crate) fn verifier(&self) -> &Verifier {
+        &self.inner.verifier
     }
 
     pub(crate) fn digests(&self) -> &Digests {

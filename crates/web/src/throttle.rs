@@ -6,18 +6,17 @@
 //! `MAX_IN_FLIGHT / delay` checks a second. Across all addresses, more than [`GLOBAL_BUDGET`]
 //! failures within [`GLOBAL_WINDOW`] lock password logins for [`LOCKOUT`]; only browsers whose
 //! session began before the lockout may still try (one failure ends such a session), a correct
-//! password lifts it, and so does `lifeboat passwd` (through the store). At most one password
-//! is verified at a time, and the slot stays taken until argon2 has finished, even when the
-//! client gave up: argon2's memory is bounded whatever happens. Every table is bounded.
+//! password lifts it, and so does `lifeboat passwd` (through the store). The passwords
+//! themselves are checked one at a time by the [`Verifier`](crate::password::Verifier). Every
+//! table is bounded.
 //!
 //! Times are tokio's, so tests run them on a paused clock.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
 /// Attempts of one address under way at once; more are refused with 429.
@@ -41,9 +40,6 @@ pub(crate) const LOCKOUT: Duration = Duration::from_secs(900);
 /// Addresses remembered; the idle ones are forgotten when the table grows past this.
 const MAX_ADDRESSES: usize = 10_000;
 
-/// Passwords verified at once.
-const VERIFYING: usize = 1;
-
 #[derive(Debug, Default)]
 struct Address {
     failures: u32,
@@ -59,27 +55,16 @@ struct State {
     locked: Option<(Instant, Instant)>,
 }
 
-/// Failed logins by address and overall, and the verification slot.
-#[derive(Debug)]
+/// Failed logins by address and overall.
+#[derive(Debug, Default)]
 pub(crate) struct LoginThrottle {
     state: Mutex<State>,
-    verifying: Arc<Semaphore>,
     /// When the store was last asked whether `lifeboat passwd` lifted the lockout.
     lift_checked: Mutex<Option<Instant>>,
 }
 
 /// How often, during a lockout, the store is asked whether `lifeboat passwd` lifted it.
 const LIFT_CHECK: Duration = Duration::from_secs(1);
-
-impl Default for LoginThrottle {
-    fn default() -> Self {
-        LoginThrottle {
-            state: Mutex::default(),
-            verifying: Arc::new(Semaphore::new(VERIFYING)),
-            lift_checked: Mutex::default(),
-        }
-    }
-}
 
 /// May an attempt go ahead?
 #[derive(Debug)]
@@ -131,12 +116,6 @@ impl LoginThrottle {
         address.in_flight += 1;
         let delay = STEP.saturating_mul(address.failures).min(MAX_DELAY);
         Entry::Go { attempt: Attempt { throttle: self, ip }, delay }
-    }
-
-    /// The verification slot, owned: give it to the blocking task that runs argon2, so it is
-    /// held until argon2 ends even if the request is dropped meanwhile.
-    pub(crate) async fn slot(&self) -> Option<OwnedSemaphorePermit> {
-        Arc::clone(&self.verifying).acquire_owned().await.ok()
     }
 
     /// The attempt failed. Returns the lockout's end if this failure started one.
@@ -293,14 +272,5 @@ mod tests {
             drop(attempt);
             tokio::time::advance(GLOBAL_WINDOW / GLOBAL_BUDGET as u32 + Duration::from_secs(1)).await;
         }
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn one_verification_at_a_time() {
-        let throttle = LoginThrottle::default();
-        let first = throttle.slot().await.unwrap();
-        assert!(tokio::time::timeout(Duration::from_secs(1), throttle.slot()).await.is_err());
-        drop(first);
-        assert!(throttle.slot().await.is_some());
     }
 }

@@ -21,7 +21,7 @@ use serde::Deserialize;
 use crate::config::Auth;
 use crate::guard::{Caller, safe_next};
 use crate::pages::{Layout, PageResult, render_status};
-use crate::password::verify_password;
+use crate::password::NotChecked;
 use crate::session::{clear_cookie, set_cookie};
 use crate::state::{WebState, now_ms};
 use crate::throttle::{Attempt, Entry};
@@ -107,7 +107,15 @@ pub(crate) async fn submit(State(state): State<WebState>, caller: Caller, Form(f
     };
     tokio::time::sleep(delay).await;
     let who = format!("web {ip}");
-    if verify(&state, form.password, hash.clone()).await {
+    let matches = match state.verifier().check(form.password, hash.clone()).await {
+        Ok(matches) => matches,
+        Err(NotChecked::Busy) => {
+            let error = "Many logins are being checked now: try again in a moment.";
+            return Ok(too_many(&state, &caller, next, error.into(), Duration::from_secs(2)));
+        }
+        Err(NotChecked::Gone) => false,
+    };
+    if matches {
         if state.logins().succeeded(&attempt) {
             unlocked(&state, &who, "a correct password ended the lockout of logins").await;
         }
@@ -124,18 +132,6 @@ pub(crate) async fn submit(State(state): State<WebState>, caller: Caller, Form(f
     tokio::time::sleep(FAILED_ANSWER_DELAY).await;
     drop(attempt);
     Ok(login_page(&state, &caller, next, Some("Wrong password.".into()), StatusCode::UNAUTHORIZED))
-}
-
-/// Checks `password` against `hash` on a blocking thread, one at a time. The slot goes with the
-/// thread: a client that gives up does not free it before argon2 is done.
-async fn verify(state: &WebState, password: String, hash: String) -> bool {
-    let Some(slot) = state.logins().slot().await else { return false };
-    tokio::task::spawn_blocking(move || {
-        let _slot = slot;
-        verify_password(&password, &hash)
-    })
-    .await
-    .unwrap_or(false)
 }
 
 /// Counts a failure; a failure that starts a lockout is recorded and stored, so that
