@@ -250,7 +250,8 @@ impl FromStr for Mac {
         }
         let mut mac = [0u8; 6];
         for (byte, part) in mac.iter_mut().zip(parts) {
-            if part.len() != 2 {
+            // Two hex digits exactly: `from_str_radix` alone would take "+4" as 4.
+            if part.len() != 2 || !part.bytes().all(|b| b.is_ascii_hexdigit()) {
                 return Err(bad());
             }
             *byte = u8::from_str_radix(part, 16).map_err(|_| bad())?;
@@ -473,6 +474,9 @@ mod tests {
         assert_eq!(h.mac, Mac([0x52, 0x54, 0, 0xab, 0xcd, 0xef]));
         assert_eq!((h.address, h.name.as_deref()), (ip("10.0.0.5"), Some("lab1")));
         assert_eq!(h.mac.to_string(), "52:54:00:ab:cd:ef");
+        for bad in ["52:54:00:ab:cd:+f", "52:54:00:ab:cd:-f", "52:54:00:ab: c:ef", "52:54:00:ab:cd:é"] {
+            assert!(bad.parse::<Mac>().is_err(), "{bad}");
+        }
         assert_eq!("52-54-00-AB-CD-EF".parse::<Mac>(), Ok(h.mac));
         for bad in ["52:54:00:ab:cd", "52:54:00:ab:cd:gg", "525400abcdef", "5:54:00:ab:cd:ef0"] {
             assert_eq!(bad.parse::<Mac>(), Err(ConfigError::BadMac(bad.into())), "{bad}");

@@ -15,6 +15,13 @@ use dhcproto::v4::{DhcpOption, Flags, Message, MessageType, Opcode, OptionCode, 
 use crate::config::{ExtraOption, LeaseTime, Subnet};
 use crate::wire::{HEADER_LEN, Kind, Request};
 
+/// The header's `file` field (a boot file name up to this long fits in it).
+const FILE_FIELD: usize = 128;
+/// The header's `sname` field.
+const SNAME_FIELD: usize = 64;
+/// The longest option value.
+const MAX_OPTION: usize = 255;
+
 /// Smallest BOOTP reply (RFC 951: 236-byte header and a 64-byte vendor area).
 pub const BOOTP_MIN_LEN: usize = 300;
 /// PXE option 43 telling a PXE ROM to boot the file in the offer without boot-server discovery
@@ -121,8 +128,12 @@ fn build(request: &Request, f: &ReplyFields<'_>, optional: bool) -> Message {
         m.set_ciaddr(req.ciaddr());
     }
     if let (Some(boot), false) = (f.boot, nak) {
-        m.set_siaddr(boot.next_server).set_fname_str(&boot.file);
-        if let Some(name) = &boot.server_name {
+        m.set_siaddr(boot.next_server);
+        // Longer names than the header's fields hold go in options 67 and 66 only (below).
+        if boot.file.len() <= FILE_FIELD {
+            m.set_fname_str(&boot.file);
+        }
+        if let Some(name) = boot.server_name.as_ref().filter(|name| name.len() <= SNAME_FIELD) {
             m.set_sname_str(name);
         }
     }
@@ -161,11 +172,11 @@ fn build(request: &Request, f: &ReplyFields<'_>, optional: bool) -> Message {
             }
         }
         let asked = |code: u8| request.option(55).is_some_and(|list| list.contains(&code));
-        if asked(66) {
-            let name = boot.server_name.clone().unwrap_or_else(|| boot.next_server.to_string());
+        let name = boot.server_name.clone().unwrap_or_else(|| boot.next_server.to_string());
+        if (asked(66) || name.len() > SNAME_FIELD) && name.len() <= MAX_OPTION {
             opts.insert(DhcpOption::TFTPServerName(name.into_bytes()));
         }
-        if asked(67) {
+        if (asked(67) || boot.file.len() > FILE_FIELD) && boot.file.len() <= MAX_OPTION {
             opts.insert(DhcpOption::BootfileName(boot.file.as_bytes().to_vec()));
         }
     }
@@ -250,6 +261,28 @@ mod tests {
         assert_eq!(t(OptionCode::Renewal), Some(DhcpOption::Renewal(1800)));
         assert_eq!(t(OptionCode::Rebinding), Some(DhcpOption::Rebinding(3150)));
         assert_eq!(t(OptionCode::BootfileName), Some(DhcpOption::BootfileName(b"boot.ipxe".to_vec())));
+    }
+
+    #[test]
+    fn a_boot_file_too_long_for_the_header_goes_in_option_67_alone() {
+        // No option 55: without the long name, option 67 would not be sent.
+        let req = request(&[53, 1, 1, 255], true);
+        let long = BootInfo {
+            file: format!("http://10.0.0.1/{}", "images/".repeat(30)),
+            server_name: Some("s".repeat(70)),
+            ..boot()
+        };
+        let bytes = encode(&req, &fields(ReplyKind::Offer, Some(&long), &[])).unwrap();
+        let m = Message::decode(&mut dhcproto::Decoder::new(&bytes)).unwrap();
+        assert!(bytes[108..236].iter().all(|b| *b == 0), "the file field stays empty");
+        assert!(bytes[44..108].iter().all(|b| *b == 0), "the sname field stays empty");
+        let option = |code| m.opts().get(code).cloned();
+        assert_eq!(option(OptionCode::BootfileName), Some(DhcpOption::BootfileName(long.file.clone().into_bytes())));
+        assert_eq!(option(OptionCode::TFTPServerName), Some(DhcpOption::TFTPServerName(vec![b's'; 70])));
+        // Longer than any option: no boot file at all, and no panic.
+        let longer = BootInfo { file: "x".repeat(300), ..boot() };
+        let bytes = encode(&req, &fields(ReplyKind::Offer, Some(&longer), &[])).unwrap();
+        assert!(!codes(&bytes).contains(&67));
     }
 
     #[test]

@@ -169,6 +169,8 @@ impl Harness {
                     let outcome = self.receiver.outcome();
                     assert!(matches!(outcome, Some(Outcome::Failed(TransferError::Peer { .. }))), "{outcome:?}");
                     self.state = State::Failed;
+                    // The peer ended it: nothing queued before leaves any more.
+                    self.pending = None;
                 }
             }
             Step::Stray { kind } => {
@@ -315,6 +317,7 @@ impl Harness {
         if let Some(outcome) = self.receiver.outcome() {
             assert!(crate::ended_by_timer(outcome), "a timer ended the transfer with {outcome:?}");
             self.state = State::Failed;
+            self.pending = None;
         } else if after.timeouts > before.timeouts {
             if self.received == 0 || self.window > 1 {
                 self.acknowledge();

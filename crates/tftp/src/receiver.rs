@@ -126,7 +126,7 @@ impl Receiver {
         match packet {
             Packet::Data { block, data } => self.on_data(now, *block, data),
             Packet::Error { code, message } if self.outcome.is_none() => {
-                self.outcome = Some(Outcome::Failed(TransferError::from_peer(*code, message)));
+                self.fail(TransferError::from_peer(*code, message));
                 None
             }
             _ => None,
@@ -207,7 +207,7 @@ impl Receiver {
             } else {
                 TransferError::NeverAnswered { waited }
             };
-            self.outcome = Some(Outcome::Failed(error));
+            self.fail(error);
             return;
         }
         match self.deadline {
@@ -218,7 +218,7 @@ impl Receiver {
         self.retries += 1;
         self.stats.timeouts += 1;
         if self.retries > self.max_retries {
-            self.outcome = Some(Outcome::Failed(TransferError::TimedOut { retries: self.max_retries }));
+            self.fail(TransferError::TimedOut { retries: self.max_retries });
             return;
         }
         self.timer.on_timeout();
@@ -231,6 +231,12 @@ impl Receiver {
         self.deadline = Some(now + self.timer.timeout());
         // A timeout ends the wait for the rest of a window: report any gap afresh.
         self.gap_reported = None;
+    }
+
+    /// Ends the transfer without a word to the peer: nothing queued leaves any more.
+    fn fail(&mut self, error: TransferError) {
+        self.pending = None;
+        self.outcome = Some(Outcome::Failed(error));
     }
 
     /// Stops the transfer with an ERROR to the peer (disk full, for example).

@@ -174,15 +174,17 @@ impl Sender {
         match (&self.phase, packet) {
             (Phase::Done(_), _) => {}
             (Phase::AwaitingOackAck(_), Packet::Ack { block: 0 }) => {
+                // A repeat of the OACK still queued (after a timeout) is answered already.
+                self.control = None;
                 self.phase = Phase::Sending;
                 self.progress(now);
             }
             (Phase::AwaitingOackAck(_), Packet::Error { code: ErrorCode::OptionsRefused, .. }) => {
-                self.phase = Phase::Done(Outcome::OptionsDeclined);
+                self.finish(Outcome::OptionsDeclined);
             }
             (Phase::Sending, Packet::Ack { block }) => self.on_ack(now, *block),
             (_, Packet::Error { code, message }) => {
-                self.phase = Phase::Done(Outcome::Failed(TransferError::from_peer(*code, message)));
+                self.finish(Outcome::Failed(TransferError::from_peer(*code, message)));
             }
             // Stray requests, data or OACKs from the peer do not disturb the transfer.
             _ => {}
@@ -201,7 +203,7 @@ impl Sender {
                 (true, true) => TransferError::LastAckMissing { retries: self.retries },
                 (true, false) => TransferError::WentSilent { waited: spent.waited },
             };
-            self.phase = Phase::Done(Outcome::Failed(error));
+            self.finish(Outcome::Failed(error));
             return;
         }
         if self.tail_probe_at.is_some_and(|at| now >= at) && matches!(self.phase, Phase::Sending) {
@@ -224,7 +226,7 @@ impl Sender {
             } else {
                 TransferError::TimedOut { retries }
             };
-            self.phase = Phase::Done(Outcome::Failed(error));
+            self.finish(Outcome::Failed(error));
             return;
         }
         self.timer.on_timeout();
@@ -233,6 +235,12 @@ impl Sender {
             Phase::AwaitingOackAck(oack) => self.control = Some(oack.clone()),
             _ => self.rewind_to(self.acked + 1),
         }
+    }
+
+    /// Ends the transfer without a word to the peer: nothing queued leaves any more.
+    fn finish(&mut self, outcome: Outcome) {
+        self.control = None;
+        self.phase = Phase::Done(outcome);
     }
 
     /// Stops the transfer with an ERROR to the peer (a local read failure, for example).
@@ -276,7 +284,7 @@ impl Sender {
         }
         self.progress(now);
         if self.acked == self.last_block {
-            self.phase = Phase::Done(Outcome::Complete);
+            self.finish(Outcome::Complete);
         } else if index < highest_sent {
             // The receiver's ACK ends the window early: block `index + 1` went missing.
             self.rewound_at = Some(index);

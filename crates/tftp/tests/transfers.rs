@@ -577,3 +577,37 @@ fn a_peer_error_mid_transfer_fails_with_its_message() {
         Some(&Outcome::Failed(TransferError::Peer { code: ErrorCode::DiskFull, message: "flash full".into() }))
     );
 }
+
+/// A transfer that has ended sends nothing more that was queued before its end: not an OACK
+/// repeated after a timeout, not an ACK, whatever the driver did not send yet.
+#[test]
+fn nothing_queued_leaves_once_a_transfer_has_ended() {
+    let timing = Timing::default();
+    let start = std::time::Instant::now();
+    let oack = || Some(Packet::OptionAck(vec![lifeboat_tftp::TftpOption::new("blksize", "512")]));
+    // The OACK goes out, times out and is queued again; the peer's ACK 0 or ERROR comes first.
+    for answer in [Packet::Ack { block: 0 }, Packet::error(ErrorCode::NotDefined, "bye")] {
+        let mut sender = Sender::new(params(512, 1), 5000, oack(), &timing);
+        assert!(matches!(sender.poll_transmit(start), Some(Transmit::Packet(Packet::OptionAck(_)))));
+        let later = sender.poll_timeout().unwrap();
+        sender.handle_timeout(later);
+        sender.handle(later, &answer);
+        let next = sender.poll_transmit(later);
+        assert!(!matches!(next, Some(Transmit::Packet(Packet::OptionAck(_)))), "{answer:?} then {next:?}");
+    }
+    // A receiver with an ACK queued: the peer's ERROR ends it, and the ACK stays queued no more.
+    let mut receiver = Receiver::new(params(512, 2), Some(Packet::Ack { block: 0 }), None, &timing);
+    assert!(receiver.poll_transmit(start).is_some());
+    receiver.handle(start, &Packet::Data { block: 1, data: vec![0; 512].into() });
+    receiver.handle_timeout(receiver.poll_timeout().unwrap());
+    receiver.handle(start, &Packet::error(ErrorCode::NotDefined, "bye"));
+    assert_eq!(receiver.poll_transmit(start), None);
+    // Or its retries run out while an ACK is queued.
+    let few = Timing { max_retries: 1, ..Timing::default() };
+    let mut receiver = Receiver::new(params(512, 2), Some(Packet::Ack { block: 0 }), None, &few);
+    assert!(receiver.poll_transmit(start).is_some());
+    receiver.handle_timeout(receiver.poll_timeout().unwrap());
+    receiver.handle_timeout(receiver.poll_timeout().unwrap_or(start) + Duration::from_secs(60));
+    assert!(receiver.outcome().is_some());
+    assert_eq!(receiver.poll_transmit(start), None);
+}
