@@ -6,7 +6,7 @@ mod support;
 
 use std::net::{Ipv4Addr, SocketAddrV4};
 
-use lifeboat_dhcp::destination::{CLIENT_PORT, SERVER_PORT};
+use lifeboat_dhcp::destination::SERVER_PORT;
 use lifeboat_dhcp::scope::{InterfaceAddr, resolve};
 use lifeboat_dhcp::{Arrival, Handled, Level, Responder, Settings};
 use support::{Packet, Seen};
@@ -32,12 +32,7 @@ fn settings() -> Settings {
 }
 
 fn on_lab() -> Arrival {
-    Arrival {
-        interface: IFINDEX,
-        local_address: SERVER,
-        local_port: SERVER_PORT,
-        source: SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, CLIENT_PORT),
-    }
+    support::broadcast_arrival(IFINDEX, SERVER)
 }
 
 /// A made-up MAC for flood request `n`.

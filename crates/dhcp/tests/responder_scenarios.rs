@@ -56,12 +56,7 @@ fn settings() -> Settings {
 }
 
 fn on_lab() -> Arrival {
-    Arrival {
-        interface: IFINDEX,
-        local_address: SERVER,
-        local_port: SERVER_PORT,
-        source: SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, CLIENT_PORT),
-    }
+    support::broadcast_arrival(IFINDEX, SERVER)
 }
 
 fn replied(h: &Handled) -> Seen {

@@ -3,7 +3,21 @@
 
 #![allow(dead_code, unreachable_pub)]
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, SocketAddrV4};
+
+use lifeboat_dhcp::Arrival;
+use lifeboat_dhcp::destination::{CLIENT_PORT, SERVER_PORT};
+
+/// A broadcast request from a client without an address, arrived on port 67 of interface
+/// `interface`, where the server has `local`.
+pub fn broadcast_arrival(interface: u32, local: Ipv4Addr) -> Arrival {
+    Arrival {
+        interface,
+        local_address: local,
+        local_port: SERVER_PORT,
+        source: SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, CLIENT_PORT),
+    }
+}
 
 /// The bytes of `tests/fixtures/NAME` (hex, `#` comment lines ignored).
 pub fn fixture(name: &str) -> Vec<u8> {
