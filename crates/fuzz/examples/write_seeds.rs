@@ -149,7 +149,7 @@ fn tftp_sender(folder: &Path) {
     let silence: Vec<SStep> = (0..12).flat_map(|_| [Drain, Timeout { jump: true, extra_micros: 5 }]).collect();
     write(folder, "silent-peer-times-out", &sender(512, 1, 10_000, false, silence.clone()));
     write(folder, "silent-peer-oack-repeated", &sender(1468, 8, 10_000, true, silence));
-    write(folder, "rollover-past-65535", &sender(8, 64, 8 * 70_000, false, vec![Cruise { windows: 1200 }]));
+    write(folder, "long-cruise-window-64", &sender(8, 64, 8 * 15_000, false, vec![Cruise { windows: 250 }]));
     let last_ack =
         vec![Cruise { windows: 2 }, Drain, Timeout { jump: true, extra_micros: 0 }, Drain, AckRaw { block: 3 }];
     write(folder, "lost-final-ack", &sender(512, 1, 1024, false, last_ack));
