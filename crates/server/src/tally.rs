@@ -7,9 +7,9 @@
 //! allow-list get a budget of one: the first request of a quiet source is reported at once, the
 //! rest of that interval in one summary.
 //!
-//! **Invariant:** memory is bounded: at most [`MAX_SOURCES`] sources are tracked one by one,
+//! **Invariant:** memory is bounded: at most [`Budget::sources`] sources are tracked one by one,
 //! and requests of further sources share one tally, so a flood of spoofed addresses costs a
-//! bounded number of summaries per interval.
+//! bounded number of records and summaries per interval.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -17,9 +17,6 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::report::Way;
-
-/// Sources tracked one by one; the requests of any others are tallied together.
-pub(crate) const MAX_SOURCES: usize = 1024;
 
 /// The budget of one kind of source.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,6 +27,8 @@ pub(crate) struct Budget {
     pub(crate) refill: Duration,
     /// How long requests are counted before they are reported in one summary.
     pub(crate) interval: Duration,
+    /// Sources tracked one by one; the requests of any others are tallied together.
+    pub(crate) sources: usize,
 }
 
 impl Budget {
@@ -37,11 +36,12 @@ impl Budget {
     /// tries its configuration file under one name after another), so the burst holds many
     /// boots; a client asking for more than five names a second for long is a flood.
     pub(crate) const ALLOWED: Budget =
-        Budget { burst: 60, refill: Duration::from_millis(200), interval: Duration::from_secs(60) };
+        Budget { burst: 60, refill: Duration::from_millis(200), interval: Duration::from_secs(60), sources: 1024 };
 
-    /// Sources outside the allow-list: one report, then a summary per minute.
+    /// Sources outside the allow-list: one report, then a summary per minute; a flood from
+    /// many (spoofed) addresses is reported for 64 of them, and summed up for the rest.
     pub(crate) const STRANGER: Budget =
-        Budget { burst: 1, refill: Duration::from_secs(60), interval: Duration::from_secs(60) };
+        Budget { burst: 1, refill: Duration::from_secs(60), interval: Duration::from_secs(60), sources: 64 };
 }
 
 /// What a source asked for, for the summary.
@@ -146,11 +146,11 @@ impl Tally {
     pub(crate) fn note(&self, source: IpAddr, asked: Asked, now: Instant) -> Verdict {
         let budget = &self.budget;
         let mut table = self.lock();
-        if !table.sources.contains_key(&source) && table.sources.len() >= MAX_SOURCES {
+        if !table.sources.contains_key(&source) && table.sources.len() >= budget.sources {
             table.sources.retain(|_, s| !s.idle(budget, now));
         }
         let Table { sources, others } = &mut *table;
-        let tracked = sources.len() < MAX_SOURCES || sources.contains_key(&source);
+        let tracked = sources.len() < budget.sources || sources.contains_key(&source);
         let entry = if tracked { sources.entry(source).or_insert_with(|| Source::new(budget, now)) } else { others };
         entry.refill(budget, now);
         if tracked && entry.tokens > 0 {
@@ -204,7 +204,7 @@ mod tests {
 
     #[test]
     fn a_burst_is_recorded_then_requests_are_counted_until_the_budget_refills() {
-        let budget = Budget { burst: 3, refill: 100 * MS, interval: 1000 * MS };
+        let budget = Budget { burst: 3, refill: 100 * MS, interval: 1000 * MS, sources: 16 };
         let tally = Tally::new(budget, CountReason::OverBudget);
         let start = Instant::now();
         let verdicts: Vec<Verdict> = (0..5).map(|i| tally.note(ip(1), asked(&format!("f{i}")), start)).collect();
@@ -234,16 +234,16 @@ mod tests {
 
     #[test]
     fn a_flood_of_sources_is_bounded_and_tallied_together() {
-        let budget = Budget { burst: 1, refill: Duration::from_secs(60), interval: Duration::from_secs(60) };
-        let tally = Tally::new(budget, CountReason::OverBudget);
+        let budget = Budget::STRANGER;
+        let tally = Tally::new(budget, CountReason::OutsideAllowList);
         let now = Instant::now();
         let mut recorded = 0;
-        for i in 0..(MAX_SOURCES as u32 + 5000) {
+        for i in 0..(budget.sources as u32 + 5000) {
             let source = IpAddr::from((0xc633_6400u32 + i).to_be_bytes());
             recorded += usize::from(tally.note(source, asked("x"), now) == Verdict::Record);
         }
-        assert_eq!(recorded, MAX_SOURCES, "one record per tracked source");
-        assert_eq!(tally.lock().sources.len(), MAX_SOURCES);
+        assert_eq!(recorded, budget.sources, "one record per tracked source");
+        assert_eq!(tally.lock().sources.len(), budget.sources);
         let due = tally.due(now, true);
         assert_eq!(due.len(), 1, "the untracked sources make one summary");
         assert_eq!((due[0].source, due[0].count), (None, 5000));
@@ -251,10 +251,10 @@ mod tests {
 
     #[test]
     fn idle_sources_make_room_for_new_ones() {
-        let budget = Budget { burst: 2, refill: 10 * MS, interval: 100 * MS };
+        let budget = Budget { burst: 2, refill: 10 * MS, interval: 100 * MS, sources: 1024 };
         let tally = Tally::new(budget, CountReason::OverBudget);
         let start = Instant::now();
-        for i in 0..MAX_SOURCES as u32 {
+        for i in 0..budget.sources as u32 {
             tally.note(IpAddr::from(i.to_be_bytes()), asked("x"), start);
         }
         // 20 ms later every source has its two tokens back and counted nothing: all are idle.
