@@ -177,7 +177,8 @@ pub(crate) async fn watch(
                 seen_at: SystemTime::now(),
                 held_back: false,
             };
-            if found.send(other).await.is_err() {
+            // Never waits: a server that stops reading must not keep its watchers from stopping.
+            if let Err(mpsc::error::TrySendError::Closed(_)) = found.try_send(other) {
                 return;
             }
         }
