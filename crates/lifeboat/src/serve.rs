@@ -70,7 +70,8 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
         (Err(error), _) | (_, Err(error)) => Err(error),
     };
     services.stop_all("lifeboat stopping").await;
-    shutdown.cancel();
+    // A prune may be halfway through a large backlog: its open transaction is rolled back.
+    pruner.abort();
     let _ = pruner.await;
     // Replies waiting for their lease are answered or dropped; queued leases and records are
     // committed.
