@@ -78,12 +78,10 @@ pub struct Input {
 
 pub fn run(data: &[u8]) {
     let Ok(input) = Input::decode(&mut Unstructured::new(data)) else { return };
-    // Finding 2 of FUZZING.md: a boot file over 128 bytes panics the reply encoder.
-    let flags = if crate::MASK_REPORTED { input.flags & !flags::LONG_NAMES } else { input.flags };
-    let settings = settings(flags);
+    let settings = settings(input.flags);
     let reserved: HashMap<Ipv4Addr, Mac> = settings.reservations.iter().map(|r| (r.address, r.mac)).collect();
     let pools: Vec<_> = settings.scopes.iter().flat_map(|s| s.pools.clone()).collect();
-    let mut responder = Responder::new(settings, stored_leases(flags));
+    let mut responder = Responder::new(settings, stored_leases(input.flags));
     let mut now = START;
     for datagram in &input.datagrams {
         now += match datagram.wait {

@@ -46,9 +46,6 @@
 mod clock;
 mod encoding;
 
-/// Built with the `mask-reported` feature: checks of findings already reported are skipped.
-const MASK_REPORTED: bool = cfg!(feature = "mask-reported");
-
 pub mod dhcp_decode;
 pub mod dhcp_responder;
 pub mod tftp_options;

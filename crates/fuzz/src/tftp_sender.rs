@@ -276,17 +276,13 @@ impl Harness {
                     }
                 }
                 Transmit::Packet(Packet::OptionAck(_)) => {
-                    let due = self.phase == Phase::AwaitingOackAck { oack_pending: true };
-                    // Finding 1 of FUZZING.md: a queued OACK outlives the wait for ACK 0.
-                    assert!(
-                        due || crate::MASK_REPORTED,
-                        "an OACK left when none was due (phase {:?}, outcome {:?})",
+                    assert_eq!(
                         self.phase,
+                        Phase::AwaitingOackAck { oack_pending: true },
+                        "an OACK left when none was due (outcome {:?})",
                         self.sender.outcome()
                     );
-                    if due {
-                        self.phase = Phase::AwaitingOackAck { oack_pending: false };
-                    }
+                    self.phase = Phase::AwaitingOackAck { oack_pending: false };
                 }
                 Transmit::Packet(Packet::Error { .. }) => {
                     assert!(self.error_owed, "an ERROR left that nobody asked for");
