@@ -7,7 +7,9 @@
 //! (bytes 236..240), stops silently at the first bad option (so a damaged DHCP packet decodes
 //! as a BOOTP one without option 53), and hits `debug_assert!`s on some options with a wrong
 //! length (80, 81, 94, 152–155). We therefore walk the option area ourselves first, and hand
-//! dhcproto only a buffer we have proven well-formed.
+//! dhcproto only a buffer we have proven well-formed. Adjacent instances of one option are one
+//! option (RFC 3396 long options, as dhcproto joins them too), so lengths are checked after
+//! joining: two 4-byte options 154 in a row are one 8-byte option, which is invalid.
 
 use dhcproto::{Decodable, Decoder, v4};
 use thiserror::Error;
@@ -89,13 +91,23 @@ fn length_ok(code: u8, len: usize) -> bool {
 
 /// Walk the option area starting after the cookie. Returns the options in order.
 fn walk_options(bytes: &[u8]) -> Result<Vec<RawOption>, DecodeError> {
-    let mut out = Vec::new();
+    let mut out: Vec<RawOption> = Vec::new();
     let mut i = HEADER_LEN + MAGIC_COOKIE.len();
+    // Whether a pad came since the last option: parts of one option follow each other directly.
+    let mut padded = false;
     loop {
         let Some(&code) = bytes.get(i) else { return Err(DecodeError::MissingEnd) };
         match code {
-            0 => i += 1,
-            255 => return Ok(out),
+            0 => {
+                padded = true;
+                i += 1;
+            }
+            255 => {
+                if let Some(bad) = out.iter().find(|o| !length_ok(o.code, o.data.len())) {
+                    return Err(DecodeError::BadOptionLength { code: bad.code, len: bad.data.len() });
+                }
+                return Ok(out);
+            }
             _ => {
                 let Some(&len) = bytes.get(i + 1) else {
                     return Err(DecodeError::OptionOverrun { code, offset: i });
@@ -104,10 +116,14 @@ fn walk_options(bytes: &[u8]) -> Result<Vec<RawOption>, DecodeError> {
                 let Some(data) = bytes.get(i + 2..i + 2 + len) else {
                     return Err(DecodeError::OptionOverrun { code, offset: i });
                 };
-                if !length_ok(code, len) {
-                    return Err(DecodeError::BadOptionLength { code, len });
+                match out.last_mut() {
+                    // An option split in parts (RFC 3396): the parts are one value.
+                    Some(RawOption { code: previous, data: joined }) if *previous == code && !padded => {
+                        joined.extend_from_slice(data)
+                    }
+                    _ => out.push(RawOption { code, data: data.to_vec() }),
                 }
-                out.push(RawOption { code, data: data.to_vec() });
+                padded = false;
                 i += 2 + len;
             }
         }
@@ -138,9 +154,17 @@ pub fn decode(bytes: &[u8]) -> Result<Request, DecodeError> {
     clean.extend_from_slice(&bytes[..HEADER_LEN]);
     clean.extend_from_slice(&MAGIC_COOKIE);
     for o in &options {
-        clean.push(o.code);
-        clean.push(o.data.len() as u8);
-        clean.extend_from_slice(&o.data);
+        // A joined option longer than one goes back in parts, which dhcproto joins again; a
+        // pad keeps two separate instances of one code apart.
+        for part in o.data.chunks(255) {
+            clean.push(o.code);
+            clean.push(part.len() as u8);
+            clean.extend_from_slice(part);
+        }
+        if o.data.is_empty() {
+            clean.extend_from_slice(&[o.code, 0]);
+        }
+        clean.push(0);
     }
     clean.push(255);
     let message = v4::Message::decode(&mut Decoder::new(&clean)).map_err(|e| DecodeError::Library(e.to_string()))?;
@@ -208,6 +232,28 @@ mod tests {
             let got = decode(bytes).map(|r| r.kind);
             assert_eq!(&got, want, "{name}");
         }
+    }
+
+    #[test]
+    fn parts_of_one_option_are_joined_and_checked_as_one() {
+        // Two 4-byte options 154 in a row are one 8-byte option 154: invalid (dhcproto joined
+        // them and hit a debug assertion).
+        let twice = packet(&[53, 1, 1, 154, 4, 1, 2, 3, 4, 154, 4, 5, 6, 7, 8, 255]);
+        assert_eq!(decode(&twice).map(|r| r.kind), Err(DecodeError::BadOptionLength { code: 154, len: 8 }));
+        // A host name in two parts is one name; a pad between two instances keeps them apart.
+        let split = decode(&packet(&[53, 1, 1, 12, 3, b'l', b'a', b'b', 12, 2, b'-', b'1', 255])).unwrap();
+        assert_eq!(split.option(12), Some(&b"lab-1"[..]));
+        assert!(split.message.opts().get(dhcproto::v4::OptionCode::Hostname).is_some());
+        let apart = decode(&packet(&[53, 1, 1, 154, 4, 1, 2, 3, 4, 0, 154, 4, 5, 6, 7, 8, 255])).unwrap();
+        assert_eq!(apart.options.iter().filter(|o| o.code == 154).count(), 2);
+        // A joined value longer than 255 bytes reaches dhcproto whole.
+        let mut long = vec![53, 1, 1, 60, 255];
+        long.extend([b'a'; 255]);
+        long.extend([60, 45]);
+        long.extend([b'b'; 45]);
+        long.push(255);
+        let joined = decode(&packet(&long)).unwrap();
+        assert_eq!(joined.option(60).map(<[u8]>::len), Some(300));
     }
 
     #[test]
