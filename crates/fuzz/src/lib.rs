@@ -24,9 +24,9 @@
 //!   an abort.
 //! - [`tftp_receiver`]: a `Receiver` under arbitrary DATA, ERRORs, timeouts and aborts hands out
 //!   exactly the chunks the model predicts (contiguous from offset 0, in block order, never
-//!   past `max_len`, never longer than blksize), completes only on a short block, sends exactly
-//!   the ACK or opening packet the rules call for, and after a failure sends nothing but the
-//!   one ERROR of an abort.
+//!   past `max_len` or an announced size, never longer than blksize), completes only on a short
+//!   block and at the announced size, sends exactly the ACK or opening packet the rules call
+//!   for, and after a failure sends nothing but the one ERROR of an abort.
 //! - [`tftp_pair`]: a sender and a receiver over a link with input-chosen loss, duplication and
 //!   delay never deliver wrong bytes: a receiver that completes holds the file, a sender that
 //!   completes has a receiver that did; each side has a timer until its outcome.
