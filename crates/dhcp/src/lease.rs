@@ -2,11 +2,12 @@
 //! quarantined after a DECLINE.
 //!
 //! **Invariant:** an address is held by at most one client and a client holds at most one address;
-//! the two maps (`by_key`, `by_address`) always agree. An expired lease or offer still occupies its
-//! slot until someone else needs the address, so a returning client gets its old address back.
+//! the two maps (`by_key`, `by_address`) always agree. An expired lease still occupies its slot
+//! until someone else needs the address, so a returning client gets its old address back.
 //! Offers made from a pool are also kept per pool group (a scope) in the order they expire, so
 //! the responder learns in O(log n) how many are outstanding and which is the oldest; every
-//! offer in those queues is an offer of the table.
+//! offer in those queues is an offer of the table, and a queued offer that lapsed is forgotten
+//! when the queue is next looked at (a flood of made-up clients must not stay in memory).
 //!
 //! The maps are B-trees, not hash maps: every request looks them up, and a hash map that grows
 //! past its capacity rehashes all its entries at once. With tens of thousands of leases that
@@ -168,13 +169,20 @@ impl LeaseTable {
         }
     }
 
-    /// Offers of `group` that have not expired at `now`.
+    /// Offers of `group` that have not expired at `now`. Expired ones are forgotten on the way,
+    /// so a flood of made-up clients leaves nothing behind once its offers lapse.
     pub fn outstanding_offers(&mut self, group: usize, now: u64) -> usize {
         let Some(queue) = self.offers.get_mut(group) else { return 0 };
-        while queue.first_key_value().is_some_and(|((until, _), _)| *until <= now) {
-            queue.pop_first();
+        let mut lapsed = Vec::new();
+        while let Some(entry) = queue.first_entry().filter(|e| e.key().0 <= now) {
+            lapsed.push(entry.remove());
         }
-        queue.len()
+        for key in lapsed {
+            if self.by_key.get(&key).is_some_and(|e| matches!(e.holding, Holding::Offered { .. })) {
+                self.remove(&key);
+            }
+        }
+        self.offers.get(group).map_or(0, BTreeMap::len)
     }
 
     /// The offer of `group` that expires first, among those not expired at `now`: its client,
@@ -355,7 +363,8 @@ mod tests {
         );
         assert_eq!(t.oldest_offer(0, 100), Some((key(2), a(11), 0)), "the one that expires first");
         assert_eq!(t.oldest_offer(0, 110), Some((key(1), a(10), 0)), "an expired offer is not outstanding");
-        assert_eq!(t.address_of(&key(2)), Some(a(11)), "but it still holds its slot for its client");
+        assert_eq!(t.address_of(&key(2)), None, "and it is forgotten");
+        assert!(t.is_free_for(a(11), &key(9), 110));
         // Bound, withdrawn, re-offered elsewhere or taken over: out of the queue each time.
         t.bind(lease(1, 10, Some(500)));
         assert_eq!(t.outstanding_offers(0, 100), 0);

@@ -4,9 +4,12 @@
 //! does nothing against a new MAC per DISCOVER: about one a second kept a 51-address pool
 //! empty for the clients that mattered. So, per scope:
 //! - a scope is *under pressure* when a quarter of its pool is offered and not yet taken
-//!   ([`pressure_threshold`]); offers then hold their address for a short while only, and new
-//!   clients (no lease, no reservation) are answered at most [`Pressure::per_second`] a second,
-//!   for all scopes together;
+//!   ([`pressure_threshold`]), and stays so until [`PRESSURE_LINGER`] seconds have passed
+//!   without that or a new client held back (else a sustained flood would get a burst of
+//!   offers at full rate each time the offers made before the pressure lapse); offers then
+//!   hold their address for a short while only, new clients (no lease, no reservation) are
+//!   answered at most [`Pressure::per_second`] a second, for all scopes together, and the
+//!   offers to them are logged in the periodic warning rather than one line each;
 //! - outstanding offers are capped at half the pool ([`offer_cap`]), and at
 //!   [`MAX_OUTSTANDING_OFFERS`] over all scopes: beyond that, and when no address is free, the
 //!   oldest unclaimed offer gives its address to the new client, if it is at least
@@ -27,6 +30,9 @@ pub const MAX_OUTSTANDING_OFFERS: usize = 65_536;
 
 /// How old (seconds) an unclaimed offer must be before its address goes to another client.
 pub const MIN_REUSE_AGE: u64 = 2;
+
+/// How long (seconds) a scope stays under pressure after the last sign of it.
+pub const PRESSURE_LINGER: u64 = 60;
 
 /// The shortest time between two warnings about pool pressure, in seconds.
 pub const NOTICE_EVERY: u64 = 10;
@@ -51,11 +57,51 @@ pub(crate) struct Pressure {
     /// When the last warning was logged, and the warnings held back since.
     warned_at: Option<u64>,
     held_back: u64,
+    /// Offers to new clients made under pressure since the last warning (logged at debug).
+    offered_quietly: u64,
+    /// Per scope (by index), until when it is under pressure.
+    until: Vec<u64>,
 }
 
 impl Pressure {
     pub(crate) fn new(per_second: u32) -> Pressure {
-        Pressure { per_second, second: 0, answered: 0, warned_at: None, held_back: 0 }
+        Pressure {
+            per_second,
+            second: 0,
+            answered: 0,
+            warned_at: None,
+            held_back: 0,
+            offered_quietly: 0,
+            until: Vec::new(),
+        }
+    }
+
+    /// Whether scope `group` is under pressure at `now`, `crowded` saying whether its offers
+    /// are a quarter of its pool; a crowded scope stays under pressure for
+    /// [`PRESSURE_LINGER`] seconds more.
+    pub(crate) fn under_pressure(&mut self, group: usize, crowded: bool, now: u64) -> bool {
+        if self.until.len() <= group {
+            self.until.resize(group + 1, 0);
+        }
+        if crowded {
+            self.until[group] = now + PRESSURE_LINGER;
+        }
+        now < self.until[group]
+    }
+
+    /// A new client of scope `group` was held back at `now`: the flood goes on.
+    pub(crate) fn held_back(&mut self, group: usize, now: u64) {
+        self.under_pressure(group, true, now);
+    }
+
+    /// An offer to a new client was made under pressure, and is logged at debug level.
+    pub(crate) fn offered_quietly(&mut self) {
+        self.offered_quietly += 1;
+    }
+
+    /// Offers made quietly since the last warning, taken.
+    pub(crate) fn take_offered_quietly(&mut self) -> u64 {
+        std::mem::take(&mut self.offered_quietly)
     }
 
     /// Whether one more new client may be answered at `now` (seconds) while under pressure.
@@ -100,6 +146,17 @@ mod tests {
         assert_eq!((0..5).map(|_| p.admit_new_client(100)).collect::<Vec<_>>(), [true, true, true, false, false]);
         assert!(p.admit_new_client(101), "a new second");
         assert!(!Pressure::new(0).admit_new_client(1));
+    }
+
+    #[test]
+    fn pressure_lingers_after_its_last_sign() {
+        let mut p = Pressure::new(1);
+        assert!(!p.under_pressure(0, false, 100));
+        assert!(p.under_pressure(0, true, 100));
+        assert!(p.under_pressure(0, false, 100 + PRESSURE_LINGER - 1));
+        assert!(!p.under_pressure(0, false, 100 + PRESSURE_LINGER));
+        p.held_back(1, 200);
+        assert!(p.under_pressure(1, false, 250) && !p.under_pressure(0, false, 250), "per scope");
     }
 
     #[test]

@@ -487,9 +487,11 @@ impl Exchange<'_> {
     /// A warning about the pool, at most one per `NOTICE_EVERY` seconds (debug otherwise).
     fn pool_notice(&mut self, outcome: String) -> Handled {
         let (level, held_back) = self.pressure.notice(self.now);
-        let outcome = match held_back {
-            0 => outcome,
-            n => format!("{outcome} ({n} more such since the last warning)"),
+        let quiet = if level == Level::Warn { self.pressure.take_offered_quietly() } else { 0 };
+        let outcome = match (held_back, quiet) {
+            (0, 0) => outcome,
+            (n, 0) => format!("{outcome} ({n} more such since the last warning)"),
+            (n, q) => format!("{outcome} ({n} more such, and {q} offers to new clients, since the last warning)"),
         };
         self.counters.ignored += 1;
         Handled { change: None, reply: None, explanation: self.explanation(level, outcome, None) }
@@ -498,7 +500,8 @@ impl Exchange<'_> {
     fn discover(&mut self) -> Handled {
         let size: u64 = self.scope.pools.iter().map(|p| u64::from(p.size())).sum();
         let outstanding = self.leases.outstanding_offers(self.group, self.now);
-        let under_pressure = outstanding >= pressure_threshold(size);
+        let crowded = outstanding >= pressure_threshold(size);
+        let under_pressure = self.pressure.under_pressure(self.group, crowded, self.now);
         // Known clients are never held back: a reservation, or a lease (active or expired).
         let known = self.reservation.is_some() || self.leases.lease_of(&self.key).is_some();
         if !known && self.another_server_here() {
@@ -508,9 +511,10 @@ impl Exchange<'_> {
         }
         if under_pressure && !known && !self.pressure.admit_new_client(self.now) {
             self.counters.held_back += 1;
+            self.pressure.held_back(self.group, self.now);
             let per_second = self.pressure.per_second;
             return self.pool_notice(format!(
-                "no offer: {outstanding} offers of this network are still unclaimed, and more than {per_second} new clients a second ask (a flood of made-up MACs?)"
+                "no offer: this network's pool is under pressure ({outstanding} offers unclaimed), and more than {per_second} new clients a second ask (a flood of made-up MACs?)"
             ));
         }
         let address = match self.choose_address() {
@@ -532,7 +536,13 @@ impl Exchange<'_> {
         // A reserved address is nobody else's: its offer is not counted, and never taken over.
         let group = self.reservation.is_none().then_some(self.group);
         self.leases.offer(&self.key, address, self.now, self.now + hold, group);
-        self.reply(ReplyKind::Offer, address, Some(self.lease_time(address)), None)
+        let mut handled = self.reply(ReplyKind::Offer, address, Some(self.lease_time(address)), None);
+        if under_pressure && !known {
+            // One line each would be a line per flood datagram: the warning counts them.
+            handled.explanation.level = Level::Debug;
+            self.pressure.offered_quietly();
+        }
+        handled
     }
 
     fn another_server_here(&self) -> bool {

@@ -133,7 +133,40 @@ fn an_empty_pool_is_warned_about_once_every_ten_seconds_with_a_count() {
         }
     }
     assert_eq!(warnings.iter().map(|(s, _)| *s).collect::<Vec<_>>(), [0, 10, 20], "{warnings:?}");
-    assert!(warnings[1].1.contains("more such since the last warning"), "{}", warnings[1].1);
+    // What was held back meanwhile, and the offers made quietly under pressure, are counted.
+    let second = &warnings[1].1;
+    assert!(second.contains("more such") && second.contains("offers to new clients"), "{second}");
+}
+
+#[test]
+fn a_sustained_flood_stays_held_to_the_budget_after_the_first_offers_lapse() {
+    let mut r = Responder::new(settings(), []);
+    let budget = u64::from(Settings::new(Vec::new()).new_clients_per_second);
+    // 200 a second for three minutes: the offers made before the pressure (60 s holds) lapse,
+    // and the budget must hold all the same, not let a burst through at full rate.
+    let mut most = 0;
+    for second in 0..180u64 {
+        let offers = (0..200u32)
+            .filter(|n| {
+                offered(&r.handle(&discover(flood_mac((second * 200) as u32 + n)), &on_lab(), NOW + second)).is_some()
+            })
+            .count() as u64;
+        if second >= 5 {
+            most = most.max(offers);
+        }
+    }
+    assert!(most <= budget, "{most} offers in one second after the start of the flood");
+    // And once the flood is over, a new client is answered at once again.
+    assert!(exchange(&mut r, [2, 0, 0, 0, 0, 0x09], NOW + 180 + 61).is_some());
+}
+
+#[test]
+fn offers_to_new_clients_under_pressure_are_not_logged_one_by_one() {
+    let mut r = Responder::new(settings(), []);
+    let levels: Vec<Level> =
+        (0..40).map(|n| r.handle(&discover(flood_mac(n)), &on_lab(), NOW).explanation.level).collect();
+    assert_eq!(levels[..12].iter().filter(|l| **l == Level::Info).count(), 12, "{levels:?}");
+    assert!(levels[12..].iter().all(|l| *l == Level::Debug), "{levels:?}");
 }
 
 #[test]

@@ -276,22 +276,28 @@ impl TftpObserver for Activity {
         });
     }
 
+    fn counting(&self, reason: CountReason) {
+        let counter = match reason {
+            CountReason::OutsideAllowList => &self.counters.dropped_strangers,
+            CountReason::OverBudget => &self.counters.unrecorded,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
     fn counted(&self, requests: &CountedRequests) {
         // A stranger outside the allow-list neither keeps an idle server alive nor costs a look
         // in the neighbour table.
-        let c = &self.counters;
         let source = requests.source.map_or_else(|| "further sources".to_owned(), |ip| ip.to_string());
         let what = if requests.last.way == Way::Sent { "read" } else { "write" };
-        let (kind, counter, why) = match requests.reason {
+        let (kind, why) = match requests.reason {
             CountReason::OutsideAllowList => {
-                (EventKind::Refused, &c.dropped_strangers, "dropped without an answer: not in the allow-list (--allow)")
+                (EventKind::Refused, "dropped without an answer: not in the allow-list (--allow)")
             }
             CountReason::OverBudget => {
                 self.reset_idle();
-                (EventKind::Throttled, &c.unrecorded, "answered, but too many to record one by one")
+                (EventKind::Throttled, "answered, but too many to record one by one")
             }
         };
-        counter.fetch_add(requests.count, Ordering::Relaxed);
         self.log.event(Event {
             at: unix_ms(requests.since),
             kind,

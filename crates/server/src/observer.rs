@@ -16,7 +16,7 @@ use lifeboat_tftp::ErrorCode;
 
 use crate::pump::Progress;
 use crate::report::{TransferReport, Way};
-use crate::tally::CountedRequests;
+use crate::tally::{CountReason, CountedRequests};
 
 /// A transfer in progress. The transfer's thread updates `progress`; anyone may read it.
 #[derive(Debug)]
@@ -79,8 +79,13 @@ pub trait TftpObserver: Send + Sync + 'static {
         let _ = refusal;
     }
 
-    /// Requests were counted rather than recorded one by one (at most one report per source
-    /// and interval).
+    /// One request was only counted, not recorded one by one (for counters kept up to date).
+    fn counting(&self, reason: CountReason) {
+        let _ = reason;
+    }
+
+    /// The summary of requests that were only counted (at most one per source and interval;
+    /// each of them was announced to [`TftpObserver::counting`] as it came).
     fn counted(&self, requests: &CountedRequests) {
         let _ = requests;
     }

@@ -90,7 +90,14 @@ impl Source {
         Source { tokens: budget.burst, refilled: now, counted: 0, counting_since: None, last: None }
     }
 
+    /// Earns the tokens of the time since the last refill; none while requests are being
+    /// counted, so a source over its budget is summed up for the whole interval (and not told
+    /// apart again, as if it had just come, when a token comes back just before its summary).
     fn refill(&mut self, budget: &Budget, now: Instant) {
+        if self.counting_since.is_some() {
+            self.refilled = now;
+            return;
+        }
         let elapsed = now.saturating_duration_since(self.refilled);
         let earned = (elapsed.as_nanos() / budget.refill.as_nanos().max(1)).min(u128::from(budget.burst));
         if earned > 0 {
@@ -210,14 +217,18 @@ mod tests {
         let verdicts: Vec<Verdict> = (0..5).map(|i| tally.note(ip(1), asked(&format!("f{i}")), start)).collect();
         assert_eq!(verdicts, [Verdict::Record, Verdict::Record, Verdict::Record, Verdict::Counted, Verdict::Counted]);
         assert_eq!(tally.note(ip(2), asked("other"), start), Verdict::Record, "other sources keep their budget");
-        assert_eq!(tally.note(ip(1), asked("later"), start + 100 * MS), Verdict::Record, "one refill");
-        assert_eq!(tally.note(ip(1), asked("later"), start + 150 * MS), Verdict::Counted);
+        assert_eq!(
+            tally.note(ip(1), asked("later"), start + 500 * MS),
+            Verdict::Counted,
+            "while counting, the budget does not refill"
+        );
 
         assert!(tally.due(start + 999 * MS, false).is_empty(), "the interval has not ended");
         let due = tally.due(start + 1000 * MS, false);
         assert_eq!(due.len(), 1);
         assert_eq!((due[0].source, due[0].count, due[0].last.name.as_str()), (Some(ip(1)), 3, "later"));
         assert!(tally.due(start + 5000 * MS, false).is_empty(), "a summary is given once");
+        assert_eq!(tally.note(ip(1), asked("again"), start + 1300 * MS), Verdict::Record, "a refill after it");
     }
 
     #[test]

@@ -320,6 +320,7 @@ async fn accept(
     if !shared.config.allow.permits(peer.ip()) {
         // No answer: the source may be spoofed, and an ERROR would be a reflection. The first
         // request of a quiet source is reported at once, the rest counted per interval.
+        shared.observer.counting(CountReason::OutsideAllowList);
         if shared.strangers.note(peer.ip(), asked.clone(), now) == Verdict::Record {
             let since = SystemTime::now();
             let counted = CountedRequests {
@@ -338,6 +339,9 @@ async fn accept(
         return;
     }
     let recorded = shared.records.note(peer.ip(), asked.clone(), now) == Verdict::Record;
+    if !recorded {
+        shared.observer.counting(CountReason::OverBudget);
+    }
     let ticket = match ticket {
         Ok(ticket) => ticket,
         Err(refusal) => {

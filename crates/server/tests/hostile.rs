@@ -28,6 +28,8 @@ const SILENCE: Duration = Duration::from_millis(250);
 struct Witness {
     refused: Mutex<Vec<RefusedRequest>>,
     counted: Mutex<Vec<CountedRequests>>,
+    /// Requests announced one by one as they were counted.
+    counting: Mutex<Vec<CountReason>>,
     finished: Mutex<Vec<TransferReport>>,
     known: Vec<IpAddr>,
 }
@@ -41,6 +43,9 @@ impl TftpObserver for Witness {
     }
     fn counted(&self, requests: &CountedRequests) {
         self.counted.lock().unwrap().push(requests.clone());
+    }
+    fn counting(&self, reason: CountReason) {
+        self.counting.lock().unwrap().push(reason);
     }
     fn is_known(&self, client: IpAddr) -> bool {
         self.known.contains(&client)
@@ -98,6 +103,8 @@ async fn strangers_get_no_answer_and_one_report_per_source_and_interval() {
     assert!(counted[0].last.name.len() < 300, "a 60,000-byte name was kept whole");
     assert_eq!(counted[1].last.name, "f");
     assert!(witness.refused.lock().unwrap().is_empty(), "strangers are not recorded one by one");
+    let counting = witness.counting.lock().unwrap().clone();
+    assert_eq!(counting, vec![CountReason::OutsideAllowList; 100], "each is counted as it comes (for /metrics)");
 }
 
 #[tokio::test]
@@ -116,6 +123,7 @@ async fn a_chatty_client_is_answered_every_time_but_recorded_only_within_its_bud
     let counted: u64 = witness.counted.lock().unwrap().iter().map(|c| c.count).sum();
     assert!((60..100).contains(&recorded), "{recorded} of {REQUESTS} requests were recorded one by one");
     assert_eq!(recorded as u64 + counted, REQUESTS as u64, "every request is recorded or counted");
+    assert_eq!(witness.counting.lock().unwrap().len() as u64, counted, "and counted as it comes");
     assert!(witness.counted.lock().unwrap().iter().all(|c| c.reason == CountReason::OverBudget));
 }
 
