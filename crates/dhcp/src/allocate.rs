@@ -24,7 +24,7 @@ pub fn scan(pool: &Pool, key: &ClientKey, mut is_free: impl FnMut(Ipv4Addr) -> b
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashSet;
+    use std::collections::BTreeSet;
 
     use super::*;
     use crate::config::LeaseTime;
@@ -47,7 +47,7 @@ mod tests {
         let p = pool("10.0.0.10", "10.0.0.209");
         let first = scan(&p, &key(1), |_| true).unwrap();
         assert_eq!(scan(&p, &key(1), |_| true), Some(first), "same key, same start");
-        let starts: HashSet<Ipv4Addr> = (0..50).map(|n| scan(&p, &key(n), |_| true).unwrap()).collect();
+        let starts: BTreeSet<Ipv4Addr> = (0..50).map(|n| scan(&p, &key(n), |_| true).unwrap()).collect();
         assert!(starts.len() > 35, "sequential keys start apart: {} distinct of 50", starts.len());
         assert!(starts.iter().all(|a| p.contains(*a)));
     }
@@ -55,7 +55,7 @@ mod tests {
     #[test]
     fn fills_the_whole_pool_then_gives_up() {
         let p = pool("10.0.0.1", "10.0.0.7");
-        let mut taken = HashSet::new();
+        let mut taken = BTreeSet::new();
         for n in 0..7 {
             let a = scan(&p, &key(n), |a| !taken.contains(&a)).expect("pool has room");
             assert!(taken.insert(a));

@@ -19,6 +19,11 @@
 //! - [`explain`]: the log line of each exchange; [`rate_limit`]: per-client flood limit;
 //!   [`pressure`]: what keeps a flood of new clients from emptying a pool.
 
+// A core never panics on what a peer sends or a driver asks: every failure is a value. Tests may
+// unwrap (clippy.toml). The rest of the core's rules (no clock, files, sockets, threads or
+// randomness) are in clippy.toml, checked by `cargo clippy`.
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 pub mod allocate;
 pub mod boot;
 pub mod classify;

@@ -10,7 +10,7 @@
 //! `giaddr` is a spoof that would send our reply to an address of the attacker's choice. A
 //! flood of new clients is met as `pressure.rs` describes.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
 
 use crate::allocate::scan;
@@ -35,7 +35,7 @@ pub struct Settings {
     pub reservations: Vec<Reservation>,
     /// Boot files by MAC (the dashboard's host table), for hosts with or without a reservation.
     /// A reservation's own boot file comes first.
-    pub host_boot: HashMap<Mac, String>,
+    pub host_boot: BTreeMap<Mac, String>,
     pub boot_rules: Vec<BootRule>,
     pub default_boot: Option<DefaultBoot>,
     pub extra_options: Vec<ExtraOption>,
@@ -58,6 +58,10 @@ pub struct Settings {
     pub decline_quarantine_secs: u64,
     /// Requests per second accepted from one client.
     pub per_client_rate: u32,
+    /// Keys the hash of client identifiers in the rate limit. The driver sets it from a random
+    /// source once per process, so clients cannot pick identifiers that share a budget; this
+    /// crate has no randomness of its own (0, the default, suits tests).
+    pub hash_seed: u64,
 }
 
 impl Settings {
@@ -65,7 +69,7 @@ impl Settings {
         Settings {
             scopes,
             reservations: Vec::new(),
-            host_boot: HashMap::new(),
+            host_boot: BTreeMap::new(),
             boot_rules: Vec::new(),
             default_boot: None,
             extra_options: Vec::new(),
@@ -77,6 +81,7 @@ impl Settings {
             own_macs: Vec::new(),
             decline_quarantine_secs: 600,
             per_client_rate: 20,
+            hash_seed: 0,
         }
     }
 }
@@ -114,12 +119,12 @@ pub struct Counters {
 
 pub struct Responder {
     settings: Settings,
-    reserved: HashMap<Ipv4Addr, Mac>,
+    reserved: BTreeMap<Ipv4Addr, Mac>,
     leases: LeaseTable,
     limiter: RateLimiter,
     pressure: Pressure,
     /// Interfaces where new clients get no address: another DHCP server answers there.
-    held: HashSet<u32>,
+    held: BTreeSet<u32>,
     counters: Counters,
 }
 
@@ -127,7 +132,7 @@ impl Responder {
     /// A responder that starts with `leases` (loaded from the store).
     pub fn new(settings: Settings, leases: impl IntoIterator<Item = Lease>) -> Responder {
         let reserved = settings.reservations.iter().map(|r| (r.address, r.mac)).collect();
-        let limiter = RateLimiter::new(settings.per_client_rate);
+        let limiter = RateLimiter::new(settings.per_client_rate, settings.hash_seed);
         let pressure = Pressure::new(settings.new_clients_per_second);
         Responder {
             settings,
@@ -135,7 +140,7 @@ impl Responder {
             leases: LeaseTable::with_leases(leases),
             limiter,
             pressure,
-            held: HashSet::new(),
+            held: BTreeSet::new(),
             counters: Counters::default(),
         }
     }
@@ -143,7 +148,7 @@ impl Responder {
     /// Replace the reservations and per-host boot files, keeping the leases: the host table
     /// changed. A client whose lease conflicts with a new reservation gets a NAK at its next
     /// renewal, as after a restart with the new `--dhcp-host`.
-    pub fn set_hosts(&mut self, reservations: Vec<Reservation>, host_boot: HashMap<Mac, String>) {
+    pub fn set_hosts(&mut self, reservations: Vec<Reservation>, host_boot: BTreeMap<Mac, String>) {
         self.reserved = reservations.iter().map(|r| (r.address, r.mac)).collect();
         self.settings.reservations = reservations;
         self.settings.host_boot = host_boot;
@@ -291,7 +296,7 @@ fn ipv4_option(request: &Request, code: u8) -> Option<Ipv4Addr> {
 /// One request being answered.
 struct Exchange<'a> {
     settings: &'a Settings,
-    reserved: &'a HashMap<Ipv4Addr, Mac>,
+    reserved: &'a BTreeMap<Ipv4Addr, Mac>,
     leases: &'a mut LeaseTable,
     request: &'a Request,
     client: &'a Client,
@@ -304,7 +309,7 @@ struct Exchange<'a> {
     reservation: Option<&'a Reservation>,
     arrival: &'a Arrival,
     now: u64,
-    held: &'a HashSet<u32>,
+    held: &'a BTreeSet<u32>,
     pressure: &'a mut Pressure,
     counters: &'a mut Counters,
 }

@@ -5,6 +5,8 @@
 //! `constructed-*` file would be one built by hand for firmware that could not be run, and must
 //! say so.
 
+#![allow(clippy::disallowed_methods, reason = "a test is a driver: it reads its fixture files")]
+
 mod support;
 
 use lifeboat_dhcp::{Kind, classify, decode};

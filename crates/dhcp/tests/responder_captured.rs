@@ -9,6 +9,8 @@
 //! 10.78.0.1. So the addresses, server identifiers and relay addresses inside the real packets
 //! are the ones this responder owns.
 
+#![allow(clippy::disallowed_methods, reason = "a test is a driver: it reads its fixture files")]
+
 mod support;
 
 use std::net::{Ipv4Addr, SocketAddrV4};

@@ -2,6 +2,8 @@
 //! pool is never emptied for good, reserved hosts and renewing clients are answered at once,
 //! the warnings stay few, and a `giaddr` nobody configured gets nothing.
 
+#![allow(clippy::disallowed_methods, reason = "a test is a driver: it reads its fixture files")]
+
 mod support;
 
 use std::net::{Ipv4Addr, SocketAddrV4};

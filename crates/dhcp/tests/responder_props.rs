@@ -1,9 +1,11 @@
 //! Property tests of the responder: arbitrary bytes never panic it, and no sequence of client
 //! messages ever leaves two clients holding one address or a lease outside the pool.
 
+#![allow(clippy::disallowed_methods, reason = "a test is a driver: it reads its fixture files")]
+
 mod support;
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddrV4};
 
 use lifeboat_dhcp::destination::{CLIENT_PORT, SERVER_PORT};
@@ -87,7 +89,7 @@ proptest! {
         let mut r = responder();
         let mut now = 1_000_000u64;
         // What the driver would have persisted: key -> address.
-        let mut store: HashMap<Vec<u8>, Ipv4Addr> = HashMap::new();
+        let mut store: BTreeMap<Vec<u8>, Ipv4Addr> = BTreeMap::new();
         for (client, op) in &steps {
             if let Op::Wait(secs) = op {
                 now += secs;

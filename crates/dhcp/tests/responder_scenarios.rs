@@ -5,9 +5,11 @@
 //! REQUESTs, renewals, declines, releases, relayed and BOOTP packets themselves, unedited, are in
 //! `responder_captured.rs`.
 
+#![allow(clippy::disallowed_methods, reason = "a test is a driver: it reads its fixture files")]
+
 mod support;
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddrV4};
 
 use lifeboat_dhcp::config::{Mac, Reservation};
@@ -490,7 +492,7 @@ fn host_boot_files_apply_with_or_without_a_reservation_and_change_while_running(
         name: None,
         boot_file: Some("c2/openwrt.bin".into()),
     });
-    r.set_hosts(reservations, HashMap::from([(c1, "c1/recovery.img".to_owned())]));
+    r.set_hosts(reservations, BTreeMap::from([(c1, "c1/recovery.img".to_owned())]));
 
     let (offer, _, h) = full_exchange(&mut r, &uefi(0xc1), &on_lab());
     assert_eq!(offer.file(), "c1/recovery.img");
@@ -504,7 +506,7 @@ fn host_boot_files_apply_with_or_without_a_reservation_and_change_while_running(
     assert_eq!((seen.yiaddr(), seen.file()), (ip("10.7.0.6"), "c2/openwrt.bin".to_owned()));
 
     // The mapping is removed: the rules apply again.
-    r.set_hosts(settings().reservations, HashMap::new());
+    r.set_hosts(settings().reservations, BTreeMap::new());
     let (offer, _, _) = full_exchange(&mut r, &uefi(0xc1), &on_lab());
     assert_eq!(offer.file(), "snponly.efi");
 }

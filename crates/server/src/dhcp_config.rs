@@ -1,6 +1,6 @@
 //! The validated DHCP server configuration. The binary builds it from flags and the TOML file.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::dhcp_probe::PROBE_WAIT;
@@ -52,5 +52,5 @@ pub struct DhcpHosts {
     /// Reservations, beside those of the configuration (which win for the same MAC).
     pub reservations: Vec<Reservation>,
     /// Boot files by MAC, for hosts with or without a reservation.
-    pub boot: HashMap<Mac, String>,
+    pub boot: BTreeMap<Mac, String>,
 }

@@ -166,6 +166,12 @@ impl DhcpServer {
         settings.bootp_dynamic = config.bootp_dynamic;
         settings.relay_allow = config.relay_allow;
         settings.own_macs = all.iter().filter_map(|i| i.mac).map(Mac).collect();
+        // Without the OS's randomness the limiter still works; its hash is then predictable,
+        // so a client could pick MACs that share another's budget.
+        settings.hash_seed = getrandom::u64().unwrap_or_else(|e| {
+            tracing::warn!("no random seed for the DHCP rate limit ({e}); using a fixed one");
+            0x6c69_6665_626f_6174
+        });
         let own_addresses = all.iter().flat_map(|i| i.ipv4.iter().map(|(address, _)| *address)).collect();
         let responder = Responder::new(settings, leases);
         Ok(DhcpServer {

@@ -19,6 +19,11 @@
 //! `poll_transmit(now)` until `None`, `poll_timeout()` to arm a timer and
 //! `handle_timeout(now)` when it fires, and `outcome()` to learn how the transfer ended.
 
+// A core never panics on what a peer sends or a driver asks: every failure is a value. Tests may
+// unwrap (clippy.toml). The rest of the core's rules (no clock, files, sockets, threads or
+// randomness) are in clippy.toml, checked by `cargo clippy`.
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 pub mod client;
 pub mod netascii;
 pub mod options;

@@ -246,6 +246,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::disallowed_methods, reason = "a test is a driver: its fake clock starts from a real instant")]
     fn silence_is_bounded_first_by_the_answer_budget_then_by_the_progress_budget() {
         let timing = Timing::default();
         let start = Instant::now();
