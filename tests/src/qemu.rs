@@ -66,8 +66,7 @@ impl QemuInstall {
         }
     }
 
-    /// [`QemuInstall::locate`], then skip (or fail when `CI` is set) unless every file and the
-    /// tun device exist.
+    /// [`QemuInstall::locate`], then fail the test unless every file and the tun device exist.
     pub fn require() -> Option<QemuInstall> {
         let install = QemuInstall::locate();
         let needed = [
@@ -80,7 +79,7 @@ impl QemuInstall {
         ];
         for (what, path) in needed {
             if !path.exists() {
-                return crate::skip(&format!(
+                crate::unavailable(&format!(
                     "{what} is missing at {} (.ci/run unpacks QEMU into {DEFAULT_QEMU_PREFIX}; \
                      {QEMU_PREFIX_ENV} and {NIC_ROM_ENV} override the paths)",
                     path.display()

@@ -26,6 +26,7 @@ fn dhclient_boot_file(link: &DhcpLink, log: &dyn Fn() -> String) -> String {
 }
 
 #[test]
+#[ignore = "needs root (network namespaces): run with -- --include-ignored, as .ci/run does"]
 fn a_host_mapped_on_the_dashboard_gets_its_image_over_dhcp_without_a_restart() {
     require_netns!("dhclient", "curl");
     let link = DhcpLink::new();
@@ -87,6 +88,7 @@ fn a_host_mapped_on_the_dashboard_gets_its_image_over_dhcp_without_a_restart() {
 }
 
 #[test]
+#[ignore = "needs root (network namespaces): run with -- --include-ignored, as .ci/run does"]
 fn every_request_is_recorded_with_the_device_mac_and_survives_kill_9() {
     require_netns!("tftp", "curl", "sqlite3");
     let pair = Pair::new();
@@ -168,6 +170,7 @@ fn mac_of(ns: &lifeboat_e2e::Netns, dev: &str) -> String {
 }
 
 #[test]
+#[ignore = "needs root (network namespaces): run with -- --include-ignored, as .ci/run does"]
 fn an_idle_tftp_server_stops_itself_and_says_so() {
     require_netns!("tftp", "curl");
     let pair = Pair::new();
@@ -219,6 +222,7 @@ fn an_idle_tftp_server_stops_itself_and_says_so() {
 }
 
 #[test]
+#[ignore = "needs root (network namespaces): run with -- --include-ignored, as .ci/run does"]
 fn beyond_loopback_the_dashboard_needs_a_password_or_a_token() {
     require_netns!("curl");
     let pair = Pair::new();

@@ -43,6 +43,7 @@ const ADMIN_TIMEOUT: Duration = Duration::from_secs(10);
 const POLL: Duration = Duration::from_millis(100);
 
 #[test]
+#[ignore = "needs root (network namespaces): run with -- --include-ignored, as .ci/run does"]
 fn dashboard_in_a_real_browser() {
     require_netns!("tftp", CHROMEDRIVER, CHROMIUM);
     // Build the binary before the clock of the scenario starts.

@@ -19,6 +19,7 @@ fn peak_rss_kib(pid: u32) -> u64 {
 }
 
 #[test]
+#[ignore = "needs root (network namespaces): run with -- --include-ignored, as .ci/run does"]
 fn three_hundred_parallel_guesses_get_429_and_the_right_password_still_gets_in() {
     require_netns!("curl", "sqlite3", "xargs");
     let pair = Pair::new();

@@ -32,6 +32,7 @@ fn set_client_mac(link: &DhcpLink, mac: &str) {
 }
 
 #[test]
+#[ignore = "needs root (network namespaces): run with -- --include-ignored, as .ci/run does"]
 fn a_hundred_made_up_macs_in_a_second_neither_starve_a_new_client_nor_delay_a_reserved_host() {
     require_netns!("udhcpc");
     let link = DhcpLink::new();
@@ -78,6 +79,7 @@ fn a_hundred_made_up_macs_in_a_second_neither_starve_a_new_client_nor_delay_a_re
 }
 
 #[test]
+#[ignore = "needs root (network namespaces): run with -- --include-ignored, as .ci/run does"]
 fn a_relayed_discover_with_a_relay_address_nobody_configured_gets_nothing() {
     require_netns!();
     let link = DhcpLink::new();

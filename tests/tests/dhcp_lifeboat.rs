@@ -22,6 +22,7 @@ fn set_client_mac(link: &DhcpLink, mac: &str) {
 }
 
 #[test]
+#[ignore = "needs root (network namespaces): run with -- --include-ignored, as .ci/run does"]
 fn leases_survive_a_restart() {
     require_netns!("dhclient", "sqlite3");
     let link = DhcpLink::new();
@@ -112,6 +113,7 @@ fn serve_argv(link: &DhcpLink, db: &std::path::Path, extra: &[&str]) -> Vec<Stri
 }
 
 #[test]
+#[ignore = "needs root (network namespaces): run with -- --include-ignored, as .ci/run does"]
 fn another_dhcp_server_on_the_segment_stops_start_up() {
     require_netns!();
     // Without its ping first, and with it: dnsmasq's OFFER then comes three seconds late.
@@ -141,6 +143,7 @@ fn another_dhcp_server_on_the_segment_stops_start_up() {
 }
 
 #[test]
+#[ignore = "needs root (network namespaces): run with -- --include-ignored, as .ci/run does"]
 fn another_dhcp_server_that_appears_later_is_reported_within_seconds() {
     require_netns!("curl", "sqlite3");
     let link = DhcpLink::new();

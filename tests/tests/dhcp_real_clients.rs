@@ -163,6 +163,7 @@ fn ensure_same_address(s: &Scenario, event: &ClientEvent, var: &str, address: Ip
 }
 
 #[test]
+#[ignore = "needs root (network namespaces): run with -- --include-ignored, as .ci/run does"]
 fn dhclient_binds_renews_reboots_and_releases() {
     require_netns!("dhclient");
     let Some(s) = Scenario::start(|_, _| {}) else { return };
@@ -195,6 +196,7 @@ fn dhclient_binds_renews_reboots_and_releases() {
 }
 
 #[test]
+#[ignore = "needs root (network namespaces): run with -- --include-ignored, as .ci/run does"]
 fn dhclient_with_a_foreign_remembered_address_is_refused_and_starts_over() {
     require_netns!("dhclient");
     let Some(s) = Scenario::start(|_, _| {}) else { return };
@@ -217,6 +219,7 @@ fn dhclient_with_a_foreign_remembered_address_is_refused_and_starts_over() {
 }
 
 #[test]
+#[ignore = "needs root (network namespaces): run with -- --include-ignored, as .ci/run does"]
 fn udhcpc_binds_renews_and_releases() {
     require_netns!("udhcpc");
     let Some(s) = Scenario::start(|_, _| {}) else { return };
@@ -244,6 +247,7 @@ fn udhcpc_binds_renews_and_releases() {
 }
 
 #[test]
+#[ignore = "needs root (network namespaces): run with -- --include-ignored, as .ci/run does"]
 fn udhcpc_gets_its_reserved_address() {
     require_netns!("udhcpc");
     let Some(s) = Scenario::start(|link, scope| {
@@ -263,6 +267,7 @@ fn udhcpc_gets_its_reserved_address() {
 }
 
 #[test]
+#[ignore = "needs root (network namespaces): run with -- --include-ignored, as .ci/run does"]
 fn dhcpcd_binds_renews_rebinds_and_releases() {
     require_netns!("dhcpcd", "nsenter");
     let Some(s) = Scenario::start(|_, _| {}) else { return };
@@ -293,6 +298,7 @@ fn dhcpcd_binds_renews_rebinds_and_releases() {
 }
 
 #[test]
+#[ignore = "needs root (network namespaces): run with -- --include-ignored, as .ci/run does"]
 fn bootpc_gets_a_dynamic_address_and_the_boot_file() {
     require_netns!("bootpc");
     let Some(s) = Scenario::start(|_, scope| scope.bootp_dynamic = true) else { return };
@@ -305,6 +311,7 @@ fn bootpc_gets_a_dynamic_address_and_the_boot_file() {
 }
 
 #[test]
+#[ignore = "needs root (network namespaces): run with -- --include-ignored, as .ci/run does"]
 fn bootpc_gets_its_reserved_address_without_bootp_dynamic() {
     require_netns!("bootpc");
     let Some(s) = Scenario::start(|link, scope| {
@@ -319,6 +326,7 @@ fn bootpc_gets_its_reserved_address_without_bootp_dynamic() {
 }
 
 #[test]
+#[ignore = "needs root (network namespaces): run with -- --include-ignored, as .ci/run does"]
 fn bootpc_without_reservation_or_bootp_dynamic_gets_no_answer() {
     require_netns!("bootpc");
     let Some(mut s) = Scenario::start(|_, _| {}) else { return };

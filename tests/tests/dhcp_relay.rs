@@ -14,6 +14,7 @@ use lifeboat_e2e::netns::next_subnet;
 use lifeboat_e2e::{LinkOptions, Netns, lifeboat_bin, require_netns, veth, wait_server_udp};
 
 #[test]
+#[ignore = "needs root (network namespaces): run with -- --include-ignored, as .ci/run does"]
 fn a_relayed_client_gets_an_address_of_its_own_subnet() {
     require_netns!("dhcrelay", "udhcpc");
     // `server` of the DhcpLink is the relay's namespace: its srv0 address becomes giaddr.

@@ -21,6 +21,7 @@ fn fetch_and_check(pair: &Pair, client: Client, name: &str, out_dir: &Path, expe
 }
 
 #[test]
+#[ignore = "needs root (network namespaces): run with -- --include-ignored, as .ci/run does"]
 fn namespaces_and_their_processes_are_removed_on_drop() {
     require_netns!("busybox");
     let pair = Pair::new();
@@ -60,6 +61,7 @@ fn namespaces_and_their_processes_are_removed_on_drop() {
 }
 
 #[test]
+#[ignore = "needs root (network namespaces): run with -- --include-ignored, as .ci/run does"]
 fn real_clients_fetch_3_mib_from_tftpd_hpa() {
     require_netns!("tftp", "curl", "atftp", "busybox", "/usr/sbin/in.tftpd");
     let peers = PeerServers::locate();
@@ -75,6 +77,7 @@ fn real_clients_fetch_3_mib_from_tftpd_hpa() {
 }
 
 #[test]
+#[ignore = "needs root (network namespaces): run with -- --include-ignored, as .ci/run does"]
 fn real_clients_fetch_from_dnsmasq_and_atftpd() {
     let peers = PeerServers::locate();
     require_netns!("curl", "atftp", &peers.dnsmasq, &peers.atftpd);
@@ -99,6 +102,7 @@ fn real_clients_fetch_from_dnsmasq_and_atftpd() {
 }
 
 #[test]
+#[ignore = "needs root (network namespaces): run with -- --include-ignored, as .ci/run does"]
 fn impairment_loss_100_percent_blocks_transfers_until_cleared() {
     require_netns!("curl", "/usr/sbin/in.tftpd");
     let peers = PeerServers::locate();
@@ -134,6 +138,7 @@ fn impairment_loss_100_percent_blocks_transfers_until_cleared() {
 }
 
 #[test]
+#[ignore = "needs root (network namespaces): run with -- --include-ignored, as .ci/run does"]
 fn impairment_loss_and_duplicates_still_give_identical_files() {
     require_netns!("tftp", "busybox", "/usr/sbin/in.tftpd");
     let peers = PeerServers::locate();
@@ -160,6 +165,7 @@ fn impairment_loss_and_duplicates_still_give_identical_files() {
 }
 
 #[test]
+#[ignore = "needs root (network namespaces): run with -- --include-ignored, as .ci/run does"]
 fn impairment_delay_slows_lock_step_transfers_and_reorder_keeps_files_intact() {
     require_netns!("tftp", "atftp", "/usr/sbin/in.tftpd");
     let peers = PeerServers::locate();
@@ -203,6 +209,7 @@ fn impairment_delay_slows_lock_step_transfers_and_reorder_keeps_files_intact() {
 }
 
 #[test]
+#[ignore = "needs root (network namespaces): run with -- --include-ignored, as .ci/run does"]
 fn dropping_a_netns_with_impairment_stops_its_helpers() {
     require_netns!();
     let ns = Netns::new();
@@ -215,6 +222,7 @@ fn dropping_a_netns_with_impairment_stops_its_helpers() {
 }
 
 #[test]
+#[ignore = "needs root (network namespaces): run with -- --include-ignored, as .ci/run does"]
 fn tftp_hpa_client_error_is_reported_as_failure() {
     require_netns!("tftp", "/usr/sbin/in.tftpd");
     let peers = PeerServers::locate();
@@ -228,6 +236,7 @@ fn tftp_hpa_client_error_is_reported_as_failure() {
 }
 
 #[test]
+#[ignore = "needs root (network namespaces): run with -- --include-ignored, as .ci/run does"]
 fn real_clients_upload_to_tftpd_hpa() {
     require_netns!("tftp", "curl", "atftp", "busybox", "/usr/sbin/in.tftpd");
     let peers = PeerServers::locate();

@@ -25,6 +25,7 @@ const BOOT_TIMEOUT: Duration = Duration::from_secs(90);
 const POWER_OFF_TIMEOUT: Duration = Duration::from_secs(15);
 
 #[test]
+#[ignore = "needs root (network namespaces): run with -- --include-ignored, as .ci/run does"]
 fn ipxe_rom_boots_the_script_from_dhcp_and_tftp() {
     require_netns!();
     let Some(qemu) = QemuInstall::require() else { return };
@@ -86,6 +87,7 @@ fn ipxe_rom_boots_the_script_from_dhcp_and_tftp() {
 /// boot file and next server for PXE clients only, and serves the file over TFTP. iPXE combines
 /// the two offers, as PXE firmware does.
 #[test]
+#[ignore = "needs root (network namespaces): run with -- --include-ignored, as .ci/run does"]
 fn ipxe_rom_boots_through_lifeboat_as_proxy_dhcp_beside_another_server() {
     require_netns!();
     let Some(qemu) = QemuInstall::require() else { return };

@@ -33,6 +33,7 @@ fn first_answer_from(pair: &Pair, to: Ipv4Addr, name: &str) -> (IpAddr, u16, u16
 }
 
 #[test]
+#[ignore = "needs root (network namespaces): run with -- --include-ignored, as .ci/run does"]
 fn replies_come_from_the_secondary_address_the_client_asked() {
     require_netns!("python3", "curl");
     let pair = Pair::new();
@@ -57,6 +58,7 @@ fn replies_come_from_the_secondary_address_the_client_asked() {
 }
 
 #[test]
+#[ignore = "needs root (network namespaces): run with -- --include-ignored, as .ci/run does"]
 fn a_broadcast_request_is_answered_from_the_interface_address() {
     require_netns!("python3");
     let pair = Pair::new();

@@ -162,6 +162,7 @@ fn path_str(path: &Path) -> String {
 }
 
 #[test]
+#[ignore = "needs root (network namespaces): run with -- --include-ignored, as .ci/run does"]
 fn real_clients_download_intact_through_loss_duplication_and_reordering() {
     require_netns!("curl", "tftp", "busybox");
     let pair = Pair::new();
@@ -195,6 +196,7 @@ fn real_clients_download_intact_through_loss_duplication_and_reordering() {
 }
 
 #[test]
+#[ignore = "needs root (network namespaces): run with -- --include-ignored, as .ci/run does"]
 fn lifeboat_get_windowed_downloads_intact_through_loss_duplication_and_reordering() {
     require_netns!();
     let pair = Pair::new();
@@ -234,6 +236,7 @@ fn lifeboat_get_windowed_downloads_intact_through_loss_duplication_and_reorderin
 }
 
 #[test]
+#[ignore = "needs root (network namespaces): run with -- --include-ignored, as .ci/run does"]
 fn lifeboat_put_uploads_intact_through_loss_duplication_and_reordering() {
     require_netns!();
     let pair = Pair::new();
@@ -280,6 +283,7 @@ fn lifeboat_put_uploads_intact_through_loss_duplication_and_reordering() {
 /// which can cost another 5 s): the file is small, 24 blocks, and the client may use the whole
 /// test budget. Typical runs take 5-15 s here.
 #[test]
+#[ignore = "needs root (network namespaces): run with -- --include-ignored, as .ci/run does"]
 fn tftp_hpa_upload_arrives_intact_through_loss_duplication_and_reordering() {
     require_netns!("tftp");
     let pair = Pair::new();
@@ -338,6 +342,7 @@ fn dropped_count(ns: &Netns, table: &str) -> u64 {
 /// One lost DATA block of a tftp-hpa upload. tftp-hpa resends it after 5 s without any packet
 /// from the server; the server must still be waiting then.
 #[test]
+#[ignore = "needs root (network namespaces): run with -- --include-ignored, as .ci/run does"]
 fn tftp_hpa_upload_recovers_from_one_lost_data_block() {
     require_netns!("tftp", "nft");
     let pair = Pair::new();
@@ -367,6 +372,7 @@ fn tftp_hpa_upload_recovers_from_one_lost_data_block() {
 /// and tftp-hpa, so the server cannot learn that the download completed. It must say exactly
 /// that, rather than call the client dead.
 #[test]
+#[ignore = "needs root (network namespaces): run with -- --include-ignored, as .ci/run does"]
 fn a_lost_final_ack_is_logged_as_possibly_complete() {
     require_netns!("nft");
     let pair = Pair::new();
@@ -406,6 +412,7 @@ fn partial_uploads(dir: &Path) -> Vec<(PathBuf, u64)> {
 /// of both uploads is on the server's disk, both clients are killed. Within a bounded time the
 /// server gives up, removes every trace of them, logs both failures, and serves the next client.
 #[test]
+#[ignore = "needs root (network namespaces): run with -- --include-ignored, as .ci/run does"]
 fn killed_uploads_leave_nothing_behind() {
     require_netns!("tftp", "atftp");
     let pair = Pair::new();
@@ -518,6 +525,7 @@ fn find_prefixed(dir: &Path, prefix: &str) -> Option<PathBuf> {
 }
 
 #[test]
+#[ignore = "needs root (network namespaces): run with -- --include-ignored, as .ci/run does"]
 fn killed_downloads_do_not_disturb_the_server() {
     require_netns!("curl", "tftp");
     let pair = Pair::new();

@@ -61,6 +61,7 @@ fn wait_for_log(server: &mut Child, part: &str) -> String {
 }
 
 #[test]
+#[ignore = "needs root (network namespaces): run with -- --include-ignored, as .ci/run does"]
 fn two_thousand_refused_requests_with_huge_names_cost_almost_no_disk_or_log() {
     require_netns!("tftp");
     let pair = Pair::new();
@@ -113,6 +114,7 @@ fn two_thousand_refused_requests_with_huge_names_cost_almost_no_disk_or_log() {
 }
 
 #[test]
+#[ignore = "needs root (network namespaces): run with -- --include-ignored, as .ci/run does"]
 fn requests_that_ask_timeout_255_and_never_answer_leave_a_known_client_served() {
     require_netns!("tftp");
     let pair = Pair::new();
@@ -152,6 +154,7 @@ fn requests_that_ask_timeout_255_and_never_answer_leave_a_known_client_served() 
 }
 
 #[test]
+#[ignore = "needs root (network namespaces): run with -- --include-ignored, as .ci/run does"]
 fn a_spoofed_error_never_starts_a_loop_between_two_single_port_servers() {
     require_netns!("tftp");
     let pair = Pair::new();
@@ -188,6 +191,7 @@ fn a_spoofed_error_never_starts_a_loop_between_two_single_port_servers() {
 }
 
 #[test]
+#[ignore = "needs root (network namespaces): run with -- --include-ignored, as .ci/run does"]
 fn a_newline_in_a_clients_error_cannot_forge_a_log_line() {
     require_netns!();
     let pair = Pair::new();
@@ -210,6 +214,7 @@ fn a_newline_in_a_clients_error_cannot_forge_a_log_line() {
 }
 
 #[test]
+#[ignore = "needs root (network namespaces): run with -- --include-ignored, as .ci/run does"]
 fn uploads_of_the_reserved_temp_prefix_are_refused() {
     require_netns!("tftp");
     let pair = Pair::new();
@@ -232,6 +237,7 @@ fn uploads_of_the_reserved_temp_prefix_are_refused() {
 }
 
 #[test]
+#[ignore = "needs root (network namespaces): run with -- --include-ignored, as .ci/run does"]
 fn a_crash_during_an_upload_into_a_folder_leaves_nothing_after_the_restart() {
     require_netns!();
     let pair = Pair::new();
@@ -262,6 +268,7 @@ fn a_crash_during_an_upload_into_a_folder_leaves_nothing_after_the_restart() {
 }
 
 #[test]
+#[ignore = "needs root (network namespaces): run with -- --include-ignored, as .ci/run does"]
 fn an_upload_shorter_than_its_tsize_is_a_failure_and_leaves_nothing() {
     require_netns!();
     let pair = Pair::new();

@@ -59,36 +59,42 @@ fn check_download(server: &mut Child, client: Client, out: &Output, local: &Path
 }
 
 #[test]
+#[ignore = "needs root (network namespaces): run with -- --include-ignored, as .ci/run does"]
 fn tftp_hpa_downloads_every_size() {
     require_netns!("tftp");
     client_downloads_every_size(Client::TftpHpa);
 }
 
 #[test]
+#[ignore = "needs root (network namespaces): run with -- --include-ignored, as .ci/run does"]
 fn curl_blksize_1468_downloads_every_size() {
     require_netns!("curl");
     client_downloads_every_size(Client::Curl { blksize: Some(1468) });
 }
 
 #[test]
+#[ignore = "needs root (network namespaces): run with -- --include-ignored, as .ci/run does"]
 fn atftp_blksize_1468_downloads_every_size() {
     require_netns!("atftp");
     client_downloads_every_size(Client::Atftp { blksize: Some(1468), windowsize: None });
 }
 
 #[test]
+#[ignore = "needs root (network namespaces): run with -- --include-ignored, as .ci/run does"]
 fn atftp_blksize_1468_windowsize_16_downloads_every_size() {
     require_netns!("atftp");
     client_downloads_every_size(Client::Atftp { blksize: Some(1468), windowsize: Some(16) });
 }
 
 #[test]
+#[ignore = "needs root (network namespaces): run with -- --include-ignored, as .ci/run does"]
 fn busybox_downloads_every_size() {
     require_netns!("busybox");
     client_downloads_every_size(Client::Busybox { blksize: None });
 }
 
 #[test]
+#[ignore = "needs root (network namespaces): run with -- --include-ignored, as .ci/run does"]
 fn curl_blksize_512_fetches_40_mib_across_block_number_rollover() {
     require_netns!("curl");
     let pair = Pair::new();
@@ -107,6 +113,7 @@ fn curl_blksize_512_fetches_40_mib_across_block_number_rollover() {
 }
 
 #[test]
+#[ignore = "needs root (network namespaces): run with -- --include-ignored, as .ci/run does"]
 fn curl_and_tftp_hpa_download_over_ipv6() {
     require_netns!("curl", "tftp");
     let pair = Pair::new();
@@ -124,6 +131,7 @@ fn curl_and_tftp_hpa_download_over_ipv6() {
 }
 
 #[test]
+#[ignore = "needs root (network namespaces): run with -- --include-ignored, as .ci/run does"]
 fn real_clients_upload_when_uploads_are_enabled() {
     require_netns!("tftp", "curl", "atftp", "busybox");
     let pair = Pair::new();
@@ -188,6 +196,7 @@ fn lifeboat_get_and_check(pair: &Pair, name: &str, extra: &[&str], out_dir: &Pat
 }
 
 #[test]
+#[ignore = "needs root (network namespaces): run with -- --include-ignored, as .ci/run does"]
 fn lifeboat_get_fetches_from_dnsmasq() {
     let peers = PeerServers::locate();
     require_netns!(&peers.dnsmasq);
@@ -207,6 +216,7 @@ fn lifeboat_get_fetches_from_dnsmasq() {
 }
 
 #[test]
+#[ignore = "needs root (network namespaces): run with -- --include-ignored, as .ci/run does"]
 fn lifeboat_get_fetches_from_tftpd_hpa() {
     let peers = PeerServers::locate();
     require_netns!(&peers.in_tftpd);
@@ -224,6 +234,7 @@ fn lifeboat_get_fetches_from_tftpd_hpa() {
 }
 
 #[test]
+#[ignore = "needs root (network namespaces): run with -- --include-ignored, as .ci/run does"]
 fn lifeboat_put_uploads_to_tftpd_hpa() {
     let peers = PeerServers::locate();
     require_netns!(&peers.in_tftpd);

@@ -136,6 +136,7 @@ fn assert_still_serving(pair: &Pair, server: &mut Child, tree: &Tree) {
 }
 
 #[test]
+#[ignore = "needs root (network namespaces): run with -- --include-ignored, as .ci/run does"]
 fn paths_outside_the_root_are_refused_and_leak_nothing() {
     require_netns!("tftp", "busybox");
     let pair = Pair::new();
@@ -188,6 +189,7 @@ fn paths_outside_the_root_are_refused_and_leak_nothing() {
 }
 
 #[test]
+#[ignore = "needs root (network namespaces): run with -- --include-ignored, as .ci/run does"]
 fn control_characters_and_bad_names_get_error_2_without_crashing() {
     require_netns!("tftp");
     let pair = Pair::new();
@@ -242,6 +244,7 @@ fn control_characters_and_bad_names_get_error_2_without_crashing() {
 /// The requested name goes into the log; a newline in it must not start a line of its own,
 /// or a client could write fake log lines.
 #[test]
+#[ignore = "needs root (network namespaces): run with -- --include-ignored, as .ci/run does"]
 fn control_characters_in_names_cannot_forge_log_lines() {
     require_netns!("tftp");
     let pair = Pair::new();
@@ -270,6 +273,7 @@ fn control_characters_in_names_cannot_forge_log_lines() {
 }
 
 #[test]
+#[ignore = "needs root (network namespaces): run with -- --include-ignored, as .ci/run does"]
 fn malformed_datagrams_do_not_crash_the_server() {
     require_netns!("tftp");
     let pair = Pair::new();
@@ -337,6 +341,7 @@ fn malformed_datagrams_do_not_crash_the_server() {
 }
 
 #[test]
+#[ignore = "needs root (network namespaces): run with -- --include-ignored, as .ci/run does"]
 fn clients_outside_the_allow_list_are_refused_until_allowed() {
     require_netns!("tftp");
     // Documentation ranges, outside the default allow-list; they exist only in these namespaces.
@@ -384,6 +389,7 @@ fn clients_outside_the_allow_list_are_refused_until_allowed() {
 }
 
 #[test]
+#[ignore = "needs root (network namespaces): run with -- --include-ignored, as .ci/run does"]
 fn uploads_are_refused_when_disabled() {
     require_netns!("tftp", "curl");
     let pair = Pair::new();
@@ -408,6 +414,7 @@ fn uploads_are_refused_when_disabled() {
 }
 
 #[test]
+#[ignore = "needs root (network namespaces): run with -- --include-ignored, as .ci/run does"]
 fn an_upload_never_replaces_a_file_unless_overwrite_is_on() {
     require_netns!("tftp");
     let pair = Pair::new();
@@ -467,6 +474,7 @@ fn an_upload_never_replaces_a_file_unless_overwrite_is_on() {
 }
 
 #[test]
+#[ignore = "needs root (network namespaces): run with -- --include-ignored, as .ci/run does"]
 fn a_missing_file_is_error_1_and_logged_by_name() {
     require_netns!("tftp", "curl", "busybox");
     let pair = Pair::new();
@@ -503,6 +511,7 @@ fn a_missing_file_is_error_1_and_logged_by_name() {
 }
 
 #[test]
+#[ignore = "needs root (network namespaces): run with -- --include-ignored, as .ci/run does"]
 fn sigterm_stops_the_server_within_seconds_during_a_transfer() {
     require_netns!("curl");
     let pair = Pair::new();
@@ -550,6 +559,7 @@ fn serve_argv(root: &Path, listen: &str, extra: &[&str]) -> Vec<String> {
 }
 
 #[test]
+#[ignore = "needs root (network namespaces): run with -- --include-ignored, as .ci/run does"]
 fn start_up_errors_say_what_to_do() {
     require_netns!("tftp");
     let pair = Pair::new();
@@ -579,6 +589,7 @@ fn start_up_errors_say_what_to_do() {
 }
 
 #[test]
+#[ignore = "needs root (network namespaces): run with -- --include-ignored, as .ci/run does"]
 fn an_unprivileged_user_is_told_about_cap_net_bind_service() {
     require_netns!("setpriv");
     let pair = Pair::new();

@@ -203,13 +203,35 @@ fn can_bind_low_ports() -> bool {
     cap_eff & (1 << 10) != 0 || unprivileged_start <= 9
 }
 
+/// Set in the child that [`binding_a_low_port_without_privilege_is_permission_denied`] starts
+/// without the privilege.
+const UNPRIVILEGED_CHILD: &str = "LIFEBOAT_TEST_UNPRIVILEGED_CHILD";
+
 #[tokio::test]
 async fn binding_a_low_port_without_privilege_is_permission_denied() {
     if can_bind_low_ports() {
-        eprintln!("SKIP: this process may bind ports below 1024 (root or CAP_NET_BIND_SERVICE)");
+        assert!(
+            std::env::var_os(UNPRIVILEGED_CHILD).is_none(),
+            "still allowed to bind port 9 after dropping CAP_NET_BIND_SERVICE in a new network namespace"
+        );
+        // Root, as in CI: run this test again in a child that lacks CAP_NET_BIND_SERVICE, in a
+        // network namespace of its own (net.ipv4.ip_unprivileged_port_start is per namespace, and
+        // a container may have set it to 0 in ours).
+        let exe = std::env::current_exe().expect("the test binary's path");
+        let output = std::process::Command::new("unshare")
+            .args(["--net", "--", "setpriv", "--bounding-set=-net_bind_service", "--inh-caps=-net_bind_service", "--"])
+            .arg(exe)
+            .args(["--exact", "binding_a_low_port_without_privilege_is_permission_denied", "--test-threads=1"])
+            .env(UNPRIVILEGED_CHILD, "1")
+            .output()
+            .expect("run unshare and setpriv (util-linux)");
+        let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+        assert!(output.status.success(), "the unprivileged run failed:\n{text}");
+        assert!(text.contains("1 passed"), "the unprivileged run did not run the test:\n{text}");
         return;
     }
-    let err = PktInfoSocket::bind(addr("127.0.0.1:9")).unwrap_err();
+    // Any address: only the port's privilege is at stake, and binding sends nothing.
+    let err = PktInfoSocket::bind(addr("0.0.0.0:9")).unwrap_err();
     assert!(matches!(err, BindError::PermissionDenied { .. }), "{err:?}");
     assert!(err.to_string().contains("CAP_NET_BIND_SERVICE"));
 }

@@ -1,5 +1,7 @@
 //! Broadcast and link-local behaviour between two throwaway network namespaces joined by a veth
-//! pair. Needs root (`ip netns add`); skipped with a reason otherwise, and failed when `CI` is set.
+//! pair. Needs root (`ip netns add`): the tests are `#[ignore]`d, and run with
+//! `cargo test -- --include-ignored` as root (as `.ci/run` does), where they fail if they cannot
+//! set up their namespaces.
 //! Every address used exists only inside the namespaces, which are deleted by name afterwards.
 
 use std::fs::File;
@@ -30,12 +32,9 @@ fn ip(args: &[&str]) -> Result<(), String> {
     }
 }
 
-/// Skips (prints why) for an unprivileged run, fails under CI.
-fn skip(reason: &str) {
-    if std::env::var_os("CI").is_some() {
-        panic!("CI is set, so this test must run: {reason}");
-    }
-    eprintln!("SKIP: {reason} (needs root to create network namespaces)");
+/// Fails the test: it was asked to run (`--include-ignored`) and cannot.
+fn unavailable(reason: &str) -> ! {
+    panic!("cannot run this namespace test: {reason} (needs root to create network namespaces)")
 }
 
 /// A network namespace deleted by name on drop.
@@ -194,10 +193,11 @@ async fn reply_source(client: &UdpSocket, expect: &[u8]) -> SocketAddr {
 }
 
 #[test]
+#[ignore = "needs root (network namespaces): run with -- --include-ignored, as .ci/run does"]
 fn broadcast_request_is_answered_from_the_interface_unicast_address() {
     let lab = match Lab::new("4") {
         Ok(lab) => lab,
-        Err(reason) => return skip(&reason),
+        Err(reason) => unavailable(&reason),
     };
     let setup = (|| {
         let addr = |a: Ipv4Addr| format!("{a}/24");
@@ -247,10 +247,11 @@ fn broadcast_request_is_answered_from_the_interface_unicast_address() {
 }
 
 #[test]
+#[ignore = "needs root (network namespaces): run with -- --include-ignored, as .ci/run does"]
 fn ipv6_link_local_request_keeps_its_scope_for_replies_and_transfers() {
     let lab = match Lab::new("6") {
         Ok(lab) => lab,
-        Err(reason) => return skip(&reason),
+        Err(reason) => unavailable(&reason),
     };
     let setup = (|| {
         let add = |ns: &Netns, a: Ipv6Addr, dev: &str| ns.ip(&["addr", "add", &format!("{a}/64"), "dev", dev, "nodad"]);
@@ -261,7 +262,7 @@ fn ipv6_link_local_request_keeps_its_scope_for_replies_and_transfers() {
         lab.up()
     })();
     if let Err(reason) = setup {
-        return skip(&format!("IPv6 unavailable in namespaces: {reason}"));
+        unavailable(&format!("IPv6 unavailable in namespaces: {reason}"));
     }
 
     lab.run(|lab, rt| {
@@ -306,10 +307,11 @@ fn ipv6_link_local_request_keeps_its_scope_for_replies_and_transfers() {
 /// The tap sees what another DHCP server sends to port 68 on the segment, with its MAC, and
 /// nothing else: not other ports, not what this machine sends itself.
 #[test]
+#[ignore = "needs root (network namespaces): run with -- --include-ignored, as .ci/run does"]
 fn the_client_port_tap_sees_replies_to_port_68_with_the_senders_mac() {
     let lab = match Lab::new("t") {
         Ok(lab) => lab,
-        Err(reason) => return skip(&reason),
+        Err(reason) => unavailable(&reason),
     };
     let other_mac = "02:00:00:00:01:02";
     let setup = (|| {
