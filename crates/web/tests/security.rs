@@ -41,15 +41,20 @@ async fn state_changes_without_the_csrf_token_are_refused_in_loopback_mode_too()
     let api = app.send(Request::delete("/api/v1/images/x.bin").body(Body::empty()).unwrap()).await;
     assert_eq!(api.status, StatusCode::FORBIDDEN);
 
-    // Another session's token is no good either.
-    let other = App::local().await;
+    // Another session's token, from another browser on the same dashboard, is no good either.
+    let other = app.browser("127.0.0.1:40002".parse().unwrap());
     let foreign = other.csrf().await;
+    let csrf = app.csrf().await;
+    assert_ne!(foreign, csrf, "two sessions share a token");
     assert_eq!(app.form_raw("/hosts", &host_form(Some(&foreign))).await.status, StatusCode::FORBIDDEN);
 
     assert!(app.store.hosts().await.unwrap().is_empty());
     assert!(app.control.lock().calls.is_empty());
-    let csrf = app.csrf().await;
     assert_eq!(app.form_raw("/hosts", &host_form(Some(&csrf))).await.status, StatusCode::SEE_OTHER);
+    // The foreign token was a good one, for its own session.
+    let another_host = encode_form(&[("csrf", &foreign), ("mac", "3c:84:6a:12:34:57")]);
+    assert_eq!(other.form_raw("/hosts", &another_host).await.status, StatusCode::SEE_OTHER);
+    assert_eq!(app.store.hosts().await.unwrap().len(), 2);
 }
 
 #[tokio::test]
