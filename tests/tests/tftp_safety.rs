@@ -570,7 +570,9 @@ fn start_up_errors_say_what_to_do() {
     // A second server on the same address and port.
     let out = pair.server.run(&serve_argv(&tree.root, &listen, &[]), CLIENT_TIMEOUT);
     assert!(!out.success() && !out.timed_out(), "a second server on {listen} should fail at once:\n{out}");
-    assert!(out.stderr.contains("already in use") && out.stderr.contains(&listen), "unclear error:\n{out}");
+    for part in ["already in use", &listen, "--tftp-listen"] {
+        assert!(out.stderr.contains(part), "unclear error, {part:?} missing:\n{out}");
+    }
     assert_still_serving(&pair, &mut first, &tree);
 
     // A root that does not exist.

@@ -81,10 +81,7 @@ fn in_use_hint(addr: SocketAddr) -> String {
         0 => "no free local UDP port is left — check how many sockets are open with `ss -uan | wc -l` \
               and the range in `sysctl net.ipv4.ip_local_port_range`"
             .to_owned(),
-        port => format!(
-            "the port is already in use — find the owner with `ss -ulpn 'sport = :{port}'` and stop it, \
-             or choose another port with --tftp-listen"
-        ),
+        port => format!("the port is already in use — find the owner with `ss -ulpn 'sport = :{port}'` and stop it"),
     }
 }
 
@@ -128,13 +125,13 @@ mod tests {
     }
 
     #[test]
-    fn in_use_names_address_owner_command_and_flag() {
+    fn in_use_names_address_and_owner_command() {
         let e = err("0.0.0.0:69", libc::EADDRINUSE);
         assert!(matches!(e, BindError::InUse { .. }));
         assert_eq!(
             e.to_string(),
             "cannot listen on UDP 0.0.0.0:69: the port is already in use — find the owner with \
-             `ss -ulpn 'sport = :69'` and stop it, or choose another port with --tftp-listen"
+             `ss -ulpn 'sport = :69'` and stop it"
         );
     }
 

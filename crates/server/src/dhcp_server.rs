@@ -53,8 +53,19 @@ pub enum DhcpStartError {
     AnotherServer { interface: String, from: SocketAddr, server_id: Option<Ipv4Addr>, offered: Ipv4Addr },
     #[error("cannot probe {interface} for other DHCP servers: {source} (pass --dhcp-authoritative to skip the probe)")]
     Probe { interface: String, source: std::io::Error },
-    #[error(transparent)]
+    #[error("{}", dhcp_bind_text(.0))]
     Bind(#[from] BindError),
+}
+
+/// A bind error, with what to do about a taken port. DHCP's ports are fixed by the protocol, so
+/// the way out is the other server, not a flag (the socket crate's hint names no flag).
+fn dhcp_bind_text(error: &BindError) -> String {
+    match error {
+        BindError::InUse { .. } => format!(
+            "{error}; DHCP always uses port 67 (and 4011 for proxyDHCP): stop the other DHCP server (dnsmasq, dhcpd, kea), or leave out --dhcp-range to serve TFTP only"
+        ),
+        _ => error.to_string(),
+    }
 }
 
 /// A bound DHCP server, ready to [`run`](DhcpServer::run).
@@ -400,4 +411,26 @@ fn log(e: &Explanation) {
 
 fn unix_now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Linux's errno values (the crate does not depend on libc).
+    const EADDRINUSE: i32 = 98;
+    const EACCES: i32 = 13;
+
+    fn bind_error(addr: &str, errno: i32) -> DhcpStartError {
+        DhcpStartError::Bind(BindError::new(addr.parse().unwrap(), std::io::Error::from_raw_os_error(errno)))
+    }
+
+    #[test]
+    fn a_taken_dhcp_port_points_at_the_other_server_not_at_a_flag() {
+        let text = bind_error("0.0.0.0:67", EADDRINUSE).to_string();
+        assert!(text.contains("ss -ulpn 'sport = :67'") && text.contains("stop the other DHCP server"), "{text}");
+        assert!(!text.contains("--tftp-listen"), "{text}");
+        let text = bind_error("0.0.0.0:67", EACCES).to_string();
+        assert!(text.contains("CAP_NET_BIND_SERVICE") && !text.contains("other DHCP server"), "{text}");
+    }
 }

@@ -50,7 +50,8 @@ const TALLY_CHECK: Duration = Duration::from_secs(1);
 pub enum StartError {
     #[error(transparent)]
     Root(#[from] RootError),
-    #[error(transparent)]
+    /// Which flag sets the address is the server's to say; the socket crate does not know.
+    #[error("{0}; the TFTP server's address and port are set with --tftp-listen")]
     Bind(#[from] BindError),
     #[error("the upload directory {} is not usable: {source} — create it or choose another with --upload-dir", dir.display())]
     UploadDir { dir: PathBuf, source: std::io::Error },
@@ -585,4 +586,19 @@ fn lookup_refusal(error: LookupError) -> Refused {
     };
     // The client hears the reason without any server path (dnsmasq leaks full paths here).
     Refused::new(code, error.to_string(), error.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Linux's errno values (the crate does not depend on libc).
+    const EADDRINUSE: i32 = 98;
+
+    #[test]
+    fn a_bind_error_names_the_flag_that_sets_the_address() {
+        let error = BindError::new("0.0.0.0:69".parse().unwrap(), std::io::Error::from_raw_os_error(EADDRINUSE));
+        let text = StartError::Bind(error).to_string();
+        assert!(text.contains("ss -ulpn 'sport = :69'") && text.ends_with("set with --tftp-listen"), "{text}");
+    }
 }
