@@ -589,7 +589,7 @@ impl Exchange<'_> {
         } else if !self.leases.is_free_for(address, &self.key, self.now) {
             Some(nak("address is in use by another client"))
         } else if self.reservation.is_none() && self.scope.pool_of(address).is_none() {
-            Some(nak("address is outside the --dhcp-range"))
+            Some(nak("address is outside the range this server hands out"))
         } else {
             None
         };
