@@ -61,7 +61,10 @@ pub(crate) async fn list_images(state: &WebState) -> Result<Vec<ListedImage>, Ap
         .map_err(|e| AppError::Internal(format!("listing the TFTP root failed: {e}")))?
         .map_err(|e| {
             tracing::error!(root = %root.display(), error = %e, "dashboard: cannot list the TFTP root");
-            AppError::Internal(format!("cannot list the TFTP root {}: {e}", root.display()))
+            AppError::Internal(format!(
+                "cannot list the TFTP root ({}); the lifeboat log names the folder",
+                images::reason(&e)
+            ))
         })?;
     let mut cached: HashMap<String, ImageDigest> =
         state.store().image_digests().await?.into_iter().map(|d| (d.file.clone(), d)).collect();

@@ -89,7 +89,7 @@ pub(crate) fn existing(root: &Path, file: &str) -> Result<PathBuf, AppError> {
 fn canonical_root(root: &Path) -> Result<PathBuf, AppError> {
     fs::canonicalize(root).map_err(|e| {
         tracing::error!(root = %root.display(), error = %e, "dashboard: cannot open the TFTP root");
-        AppError::Internal(format!("cannot open the TFTP root {}: {e}", root.display()))
+        AppError::Internal(format!("cannot open the TFTP root ({}); the lifeboat log names the folder", reason(&e)))
     })
 }
 
@@ -172,6 +172,16 @@ pub(crate) fn delete(root: &Path, file: &str) -> Result<(), AppError> {
     fs::remove_file(&path).map_err(|e| io_error("delete", file, e))
 }
 
+/// What went wrong with a file, for the person, without the path some I/O errors carry
+/// (tempfile's do): that goes to the log.
+pub(crate) fn reason(error: &io::Error) -> String {
+    match error.kind() {
+        io::ErrorKind::NotFound => "it does not exist".to_owned(),
+        io::ErrorKind::PermissionDenied => "permission denied".to_owned(),
+        kind => kind.to_string(),
+    }
+}
+
 fn io_error(action: &str, file: &str, error: io::Error) -> AppError {
     tracing::warn!(file, %error, "dashboard: cannot {action} an image");
     match error.kind() {
@@ -179,7 +189,7 @@ fn io_error(action: &str, file: &str, error: io::Error) -> AppError {
             AppError::Forbidden(format!("cannot {action} {file:?}: lifeboat may not write to the TFTP root"))
         }
         io::ErrorKind::StorageFull => AppError::Internal(format!("cannot {action} {file:?}: the disk is full")),
-        _ => AppError::Internal(format!("cannot {action} {file:?}: {error}")),
+        _ => AppError::Internal(format!("cannot {action} {file:?} ({}); the lifeboat log says more", reason(&error))),
     }
 }
 

@@ -360,3 +360,71 @@ async fn api_calls_without_a_cookie_jar_create_no_sessions() {
     assert_eq!(app.send(request).await.status, StatusCode::FORBIDDEN);
     assert!(lifeboat_web::generate_token().len() == 32);
 }
+
+/// Every image route, with the TFTP root gone and then unwritable: the person is told what
+/// failed, never where lifeboat keeps its files (that goes to the log).
+#[tokio::test]
+async fn error_responses_never_show_where_files_live() {
+    let app = App::local().await;
+    let root = app.root.path().to_path_buf();
+    std::fs::write(root.join("fw.bin"), b"firmware").unwrap();
+
+    // Unwritable (as root, writing succeeds anyway: then this part only shows the successes
+    // carry no path either).
+    let mut permissions = std::fs::metadata(&root).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut permissions, 0o555);
+    std::fs::set_permissions(&root, permissions.clone()).unwrap();
+    sweep_image_routes(&app, "read-only root").await;
+    std::os::unix::fs::PermissionsExt::set_mode(&mut permissions, 0o755);
+    std::fs::set_permissions(&root, permissions).unwrap();
+
+    // Gone: every route fails, and says so without the path (the images page too, inside a page
+    // that lists nothing).
+    std::fs::remove_dir_all(&root).unwrap();
+    assert_eq!(sweep_image_routes(&app, "root removed").await, 5, "every image API should fail without its root");
+    app.get("/images")
+        .await
+        .assert_contains(&["cannot list the TFTP root (it does not exist)", "the lifeboat log names the folder"]);
+}
+
+/// Sends a request to every route that touches the TFTP root and checks that no error shows the
+/// root's path; how many failed.
+async fn sweep_image_routes(app: &App, label: &str) -> usize {
+    let root = app.root.path().to_string_lossy().into_owned();
+    let csrf = app.csrf().await;
+    let api = |method: Method, path: &str, body: &[u8]| {
+        Request::builder()
+            .method(method)
+            .uri(path)
+            .header("x-csrf-token", &csrf)
+            .body(Body::from(body.to_vec()))
+            .unwrap()
+    };
+    let form = Request::post("/images/delete")
+        .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Body::from(encode_form(&[("csrf", &csrf), ("file", "fw.bin")])))
+        .unwrap();
+    let requests = [
+        ("GET /images", Request::get("/images").body(Body::empty()).unwrap()),
+        ("GET /api/v1/images", Request::get("/api/v1/images").body(Body::empty()).unwrap()),
+        ("PUT /api/v1/images/new.bin", api(Method::PUT, "/api/v1/images/new.bin", b"new")),
+        ("PUT /api/v1/images/sub/new.bin", api(Method::PUT, "/api/v1/images/sub/new.bin", b"new")),
+        ("DELETE /api/v1/images/fw.bin", api(Method::DELETE, "/api/v1/images/fw.bin", b"")),
+        ("POST /images/delete", form),
+    ];
+    let mut failed = 0;
+    for (what, request) in requests {
+        let reply = app.send(request).await;
+        // (The images page names the root on purpose: the person chose it.)
+        if reply.status.is_client_error() || reply.status.is_server_error() {
+            assert!(
+                !reply.body.contains(&root),
+                "{label}, {what} ({}) shows the root's path:\n{}",
+                reply.status,
+                reply.body
+            );
+            failed += 1;
+        }
+    }
+    failed
+}
