@@ -30,8 +30,8 @@ static NEXT_SUBNET: AtomicU32 = AtomicU32::new(0);
 pub struct Netns {
     name: String,
     pub(crate) impairments: Mutex<Impairments>,
-    /// The working directory of every command run inside: files a program creates by default
-    /// (lifeboat's `lifeboat.db`) land here and go away with the namespace.
+    /// The working directory of every command run inside, where lifeboat's database goes unless
+    /// a test says otherwise (`LIFEBOAT_DB`): it goes away with the namespace.
     scratch: tempfile::TempDir,
 }
 
@@ -70,6 +70,8 @@ impl Netns {
         command.args(["netns", "exec", &self.name]);
         command.args(argv);
         command.current_dir(self.scratch.path());
+        // Without it lifeboat would share /var/lib/lifeboat with every other test (and the machine).
+        command.env("LIFEBOAT_DB", self.scratch.path().join("lifeboat.db"));
         command
     }
 

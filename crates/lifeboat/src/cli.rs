@@ -108,9 +108,10 @@ pub(crate) struct ServeArgs {
     /// Serve DHCP without first checking that no other DHCP server answers on the segment.
     #[arg(long)]
     pub(crate) dhcp_authoritative: bool,
-    /// The SQLite database of leases, hosts and transfer history (default lifeboat.db in the
-    /// working directory).
-    #[arg(long, value_name = "FILE")]
+    /// The SQLite database of leases, hosts and transfer history (default: lifeboat.db in
+    /// /var/lib/lifeboat for root, in $XDG_STATE_HOME/lifeboat or ~/.local/state/lifeboat
+    /// otherwise).
+    #[arg(long, value_name = "FILE", env = "LIFEBOAT_DB")]
     pub(crate) db: Option<PathBuf>,
     /// Where the dashboard listens (default 127.0.0.1:8080). Beyond loopback it needs a password
     /// (`lifeboat passwd`) or --web-token.
@@ -138,8 +139,8 @@ pub(crate) struct ServeArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct PasswdArgs {
-    /// The database that `lifeboat serve` uses (default lifeboat.db in the working directory).
-    #[arg(long, value_name = "FILE")]
+    /// The database that `lifeboat serve` uses (the same default as serve's --db).
+    #[arg(long, value_name = "FILE", env = "LIFEBOAT_DB")]
     pub(crate) db: Option<PathBuf>,
     /// Remove the password instead: the dashboard then only runs on loopback (or with a token).
     #[arg(long, conflicts_with = "unlock")]

@@ -14,6 +14,7 @@ mod passwd;
 mod serve;
 mod services;
 mod settings;
+mod state_dir;
 mod transfer;
 mod web_settings;
 

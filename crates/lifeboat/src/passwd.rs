@@ -3,7 +3,6 @@
 //! when that is not a terminal (scripts, containers); only its argon2 hash reaches the database.
 
 use std::io::{BufRead as _, IsTerminal as _};
-use std::path::PathBuf;
 
 use anyhow::Context as _;
 use lifeboat_store::Store;
@@ -11,13 +10,16 @@ use lifeboat_web::LOCKOUT_SETTING;
 
 use crate::cli::PasswdArgs;
 use crate::dashboard::PASSWORD_SETTING;
-use crate::settings::DEFAULT_DB;
+use crate::state_dir;
 
 /// Shorter passwords are refused: the dashboard can start and stop a DHCP server.
 const MIN_LENGTH: usize = 8;
 
 pub(crate) async fn run(args: PasswdArgs) -> anyhow::Result<()> {
-    let db = args.db.unwrap_or_else(|| PathBuf::from(DEFAULT_DB));
+    let db = match args.db {
+        Some(db) => db,
+        None => state_dir::default_db(&state_dir::Environment::current())?,
+    };
     let store = Store::open(&db).await?;
     if args.unlock {
         let lifted = store.remove_setting(LOCKOUT_SETTING).await?;

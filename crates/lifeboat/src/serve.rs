@@ -16,7 +16,7 @@ use crate::dashboard::{self, Lifeboat};
 use crate::host_directory::HostDirectory;
 use crate::lease_book::LeaseBook;
 use crate::services::{Parts, Services};
-use crate::settings;
+use crate::{settings, state_dir};
 
 pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let file = match &args.config {
@@ -27,7 +27,12 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
     watch_signals(shutdown.clone())?;
 
-    let store = Store::open(&config.db).await?;
+    let db = match config.db {
+        Some(db) => db,
+        None => state_dir::default_db(&state_dir::Environment::current())?,
+    };
+    tracing::info!("database: {}", db.display());
+    let store = Store::open(&db).await?;
     let directory = Arc::new(HostDirectory::default());
     directory.reload(&store).await?;
     let log = LogWriter::spawn(store.clone());

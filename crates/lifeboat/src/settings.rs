@@ -21,9 +21,6 @@ use crate::dashboard::DashboardConfig;
 use crate::dhcp_settings::{FileDhcp, dhcp_section};
 use crate::web_settings::{FileWeb, web_section};
 
-/// Where the database goes when neither `--db` nor `db` in the file says.
-pub(crate) const DEFAULT_DB: &str = "lifeboat.db";
-
 /// The configuration file as written.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -51,7 +48,8 @@ pub(crate) struct ServeConfig {
     pub(crate) dhcp: Option<lifeboat_server::DhcpConfig>,
     /// The dashboard; `None` when it is turned off.
     pub(crate) web: Option<DashboardConfig>,
-    pub(crate) db: PathBuf,
+    /// `None`: the default place (`state_dir.rs`), chosen when serving starts.
+    pub(crate) db: Option<PathBuf>,
     pub(crate) stop_when_idle: Option<Duration>,
     pub(crate) retention: Retention,
 }
@@ -115,7 +113,7 @@ pub(crate) fn serve_config(file: FileConfig, args: &ServeArgs) -> Result<ServeCo
                 .to_owned(),
         );
     }
-    let db = args.db.clone().or(file.db).unwrap_or_else(|| PathBuf::from(DEFAULT_DB));
+    let db = args.db.clone().or(file.db);
     let stop_when_idle = args.stop_when_idle.or_else(|| {
         let text = file.stop_when_idle?;
         match humantime::parse_duration(&text) {
@@ -279,7 +277,7 @@ mod tests {
         assert_eq!((dhcp.ranges.len(), dhcp.reservations.len(), dhcp.boot_rules.len()), (1, 1, 4));
         assert_eq!(dhcp.default_boot.unwrap().file, "undionly.kpxe");
         assert_eq!(dhcp.extra_options.len(), 2);
-        assert_eq!(all.db, PathBuf::from("/var/lib/lifeboat/lifeboat.db"));
+        assert_eq!(all.db, Some(PathBuf::from("/var/lib/lifeboat/lifeboat.db")));
     }
 
     #[test]
@@ -361,7 +359,7 @@ mod tests {
         let dhcp_only = ServeArgs { dhcp_range: vec!["10.0.0.10,10.0.0.20".into()], ..ServeArgs::default() };
         let config = serve_config(FileConfig::default(), &dhcp_only).unwrap();
         assert!(config.tftp.is_none() && config.dhcp.is_some());
-        assert_eq!(config.db, PathBuf::from(DEFAULT_DB));
+        assert_eq!(config.db, None, "the default place is chosen at start");
     }
 
     #[test]
