@@ -217,7 +217,7 @@ async fn watch_download(ui: &Ui, pair: &Pair, local: &Path, mac: &str) {
             }
             if let Some(p) = percent.filter(|p| *p > 0.0 && *p < 100.0) {
                 let (rate, eta) = (row["rate"].as_str().unwrap_or(""), row["eta"].as_str().unwrap_or(""));
-                let measured = !rate.is_empty() && !rate.starts_with("0 B") && !eta.is_empty();
+                let measured = !rate.is_empty() && !rate.starts_with("0.0 ") && !eta.is_empty();
                 if measured && !partial.iter().any(|(_, measured, _)| *measured) {
                     ui.shot("transfers-live").await;
                 }

@@ -13,6 +13,12 @@
     return value.toFixed(1) + " " + units[unit];
   }
 
+  // As the server writes rates (lifeboat_tftp::human_rate): decimal, like network tools.
+  function formatRate(bytesPerSecond) {
+    if (bytesPerSecond >= 1e6) return (bytesPerSecond / 1e6).toFixed(1) + " MB/s";
+    return (bytesPerSecond / 1e3).toFixed(1) + " kB/s";
+  }
+
   function formatSeconds(s) {
     s = Math.round(s);
     if (s < 60) return s + " s";
@@ -75,7 +81,7 @@
           progressCell.appendChild(document.createTextNode(" "));
           progressCell.appendChild(badge);
         }
-        cell(row, t.outcome ? "" : formatBytes(t.rate) + "/s", "nowrap");
+        cell(row, t.outcome ? "" : formatRate(t.rate), "nowrap");
         var eta = "";
         if (!t.outcome && t.size && t.rate > 0 && t.size > t.bytes) eta = formatSeconds((t.size - t.bytes) / t.rate);
         cell(row, eta, "nowrap");
@@ -124,7 +130,7 @@
         var seconds = (Date.now() - started) / 1000;
         var rate = seconds > 0 ? e.loaded / seconds : 0;
         status.textContent = "Uploading " + name + ": " + formatBytes(e.loaded) + " of " + formatBytes(e.total) +
-          (rate > 0 ? " at " + formatBytes(rate) + "/s" : "");
+          (rate > 0 ? " at " + formatRate(rate) : "");
       });
       request.addEventListener("load", function () {
         if (request.status >= 200 && request.status < 300) {

@@ -9,8 +9,9 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use indicatif::{ProgressBar, ProgressStyle};
+use lifeboat_server::Progress;
 use lifeboat_server::client::{self, ClientReport, ClientSettings};
-use lifeboat_server::{Progress, human_rate};
+use lifeboat_tftp::human_rate;
 use lifeboat_tftp::{ClientOptions, Mode};
 
 use crate::cli::{GetArgs, PutArgs, TransferArgs};

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
-use lifeboat_tftp::{Outcome, TransferParams};
+use lifeboat_tftp::{Outcome, TransferParams, human_rate};
 
 /// Which way the file went, seen from lifeboat.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,15 +79,6 @@ impl fmt::Display for TransferReport {
             retransmits = self.retransmits,
             timeouts = self.timeouts,
         )
-    }
-}
-
-/// "12.3 MB/s" style rates (decimal megabytes, as network tools print them).
-pub fn human_rate(bytes_per_second: f64) -> String {
-    if bytes_per_second >= 1e6 {
-        format!("{:.1} MB/s", bytes_per_second / 1e6)
-    } else {
-        format!("{:.1} kB/s", bytes_per_second / 1e3)
     }
 }
 

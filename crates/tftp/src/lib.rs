@@ -14,6 +14,7 @@
 //! - [`netascii`]: line-end conversion by chunks.
 //! - [`policy`]: which requested filenames may be served.
 //! - [`text`]: a peer's text (filenames, error messages) cut to a bounded length for logs.
+//! - [`rate`]: a transfer rate as people read it, the same in the log and on the dashboard.
 //!
 //! A driver calls the verbs in the manner of quinn-proto: `handle(now, packet)` for input,
 //! `poll_transmit(now)` until `None`, `poll_timeout()` to arm a timer and
@@ -28,6 +29,7 @@ pub mod client;
 pub mod netascii;
 pub mod options;
 pub mod policy;
+pub mod rate;
 mod receiver;
 mod sender;
 pub mod text;
@@ -36,6 +38,7 @@ mod transfer;
 pub mod wire;
 
 pub use options::{ClientOptions, Direction, Negotiation, ServerLimits, TransferParams, negotiate};
+pub use rate::human_rate;
 pub use receiver::{Chunk, Receiver};
 pub use sender::Sender;
 pub use timing::Timing;

@@ -59,9 +59,9 @@ pub(crate) fn duration(d: Duration) -> String {
     }
 }
 
-/// `1.2 MiB/s`.
+/// `1.2 MB/s`: as the log writes it (`lifeboat_tftp::human_rate`).
 pub(crate) fn rate(bytes_per_second: u64) -> String {
-    format!("{}/s", bytes(bytes_per_second))
+    lifeboat_tftp::human_rate(bytes_per_second as f64)
 }
 
 /// The average rate of `bytes` moved in `ms` milliseconds.
@@ -86,7 +86,7 @@ mod tests {
         assert_eq!(bytes(1536), "1.5 KiB");
         assert_eq!(bytes(8 << 20), "8.0 MiB");
         assert_eq!(bytes(u64::MAX), "16384.0 PiB");
-        assert_eq!(rate(2048), "2.0 KiB/s");
+        assert_eq!(rate(2048), "2.0 kB/s");
     }
 
     #[test]

@@ -102,7 +102,7 @@ async fn live_transfers_render_with_progress_rate_and_eta() {
             "25 %",
             "2.0 MiB",
             "of 8.0 MiB",
-            "1.0 MiB/s",
+            "1.0 MB/s",
             "6 s",
             "/openwrt.bin",
             "data-stream=\"/api/v1/transfers/live/stream\"",
