@@ -16,10 +16,7 @@ use crate::state_dir;
 const MIN_LENGTH: usize = 8;
 
 pub(crate) async fn run(args: PasswdArgs) -> anyhow::Result<()> {
-    let db = match args.db {
-        Some(db) => db,
-        None => state_dir::default_db(&state_dir::Environment::current())?,
-    };
+    let db = state_dir::given_or_default(args.db)?;
     let store = Store::open(&db).await?;
     if args.unlock {
         let lifted = store.remove_setting(LOCKOUT_SETTING).await?;

@@ -27,10 +27,7 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
     watch_signals(shutdown.clone())?;
 
-    let db = match config.db {
-        Some(db) => db,
-        None => state_dir::default_db(&state_dir::Environment::current())?,
-    };
+    let db = state_dir::given_or_default(config.db)?;
     tracing::info!("database: {}", db.display());
     let store = Store::open(&db).await?;
     let directory = Arc::new(HostDirectory::default());

@@ -49,6 +49,15 @@ pub(crate) fn state_dir(env: &Environment) -> Option<PathBuf> {
     Some(base.join("lifeboat"))
 }
 
+/// `db` when one was given (`--db`, `LIFEBOAT_DB`, the file), else [`default_db`] for this
+/// process.
+pub(crate) fn given_or_default(db: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    match db {
+        Some(db) => Ok(db),
+        None => default_db(&Environment::current()),
+    }
+}
+
 /// The database to use when none was given: `lifeboat.db` in the working directory if one is
 /// there (the old default; a warning says where it belongs now), else `lifeboat.db` in the state
 /// directory, which is created (mode 0700) when missing.
