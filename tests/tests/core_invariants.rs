@@ -18,8 +18,9 @@ use std::process::Command;
 const ALLOWED: &[(&str, &[&str])] = &[
     // thiserror: derives the error types, no runtime code of its own.
     ("lifeboat-tftp", &["thiserror"]),
-    // dhcproto: the DHCP message codec the project requires; thiserror as above.
-    ("lifeboat-dhcp", &["dhcproto", "thiserror"]),
+    // dhcproto: the DHCP message codec the project requires; ipnet: subnet arithmetic, no I/O;
+    // thiserror as above.
+    ("lifeboat-dhcp", &["dhcproto", "ipnet", "thiserror"]),
 ];
 
 /// What their tests may use besides.

@@ -9,6 +9,7 @@ use std::fmt;
 use std::net::Ipv4Addr;
 use std::str::FromStr;
 
+use ipnet::Ipv4Net;
 use thiserror::Error;
 
 /// Default lease when a range names none (dnsmasq's default too).
@@ -108,51 +109,22 @@ impl fmt::Display for LeaseTime {
     }
 }
 
-/// An IPv4 subnet: a network address and a prefix length.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Subnet {
-    pub network: Ipv4Addr,
-    pub prefix: u8,
+/// The subnet of `addr` with `prefix` bits of network (`prefix` is clamped to 32): ipnet's
+/// type, truncated to its network address.
+pub fn subnet_of(addr: Ipv4Addr, prefix: u8) -> Ipv4Net {
+    Ipv4Net::new(addr, prefix.min(32)).unwrap_or_default().trunc()
 }
 
-impl Subnet {
-    /// The subnet of `addr` with `prefix` bits of network (`prefix` is clamped to 32).
-    pub fn of(addr: Ipv4Addr, prefix: u8) -> Subnet {
-        let prefix = prefix.min(32);
-        Subnet { network: Ipv4Addr::from(u32::from(addr) & mask_bits(prefix)), prefix }
-    }
-
-    pub fn netmask(&self) -> Ipv4Addr {
-        Ipv4Addr::from(mask_bits(self.prefix))
-    }
-
-    pub fn broadcast(&self) -> Ipv4Addr {
-        Ipv4Addr::from(u32::from(self.network) | !mask_bits(self.prefix))
-    }
-
-    pub fn contains(&self, addr: Ipv4Addr) -> bool {
-        u32::from(addr) & mask_bits(self.prefix) == u32::from(self.network)
-    }
-}
-
-/// `10.8.0.0/16`, or a bare address (a /32).
-impl FromStr for Subnet {
-    type Err = ConfigError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let shape = || ConfigError::SubnetShape(s.to_owned());
-        let (addr, prefix) = match s.trim().split_once('/') {
-            Some((addr, prefix)) => (addr, prefix.parse::<u8>().ok().filter(|p| *p <= 32).ok_or_else(shape)?),
-            None => (s.trim(), 32),
-        };
-        let addr: Ipv4Addr = addr.parse().map_err(|_| shape())?;
-        Ok(Subnet::of(addr, prefix))
-    }
-}
-
-impl fmt::Display for Subnet {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.network, self.prefix)
-    }
+/// `10.8.0.0/16`, or a bare address (a /32), as `--dhcp-relay-allow` takes it. (ipnet's own
+/// parser wants the prefix, and its error does not say what the flag expects.)
+pub fn parse_subnet(s: &str) -> Result<Ipv4Net, ConfigError> {
+    let shape = || ConfigError::SubnetShape(s.to_owned());
+    let (addr, prefix) = match s.trim().split_once('/') {
+        Some((addr, prefix)) => (addr, prefix.parse::<u8>().ok().filter(|p| *p <= 32).ok_or_else(shape)?),
+        None => (s.trim(), 32),
+    };
+    let addr: Ipv4Addr = addr.parse().map_err(|_| shape())?;
+    Ok(subnet_of(addr, prefix))
 }
 
 fn mask_bits(prefix: u8) -> u32 {
@@ -179,7 +151,7 @@ pub enum Range {
     /// from the interface whose subnet holds the range).
     Dynamic { start: Ipv4Addr, end: Ipv4Addr, prefix: Option<u8>, lease: LeaseTime, text: String },
     /// proxyDHCP on `subnet`: boot information only, never an address.
-    Proxy { subnet: Subnet, text: String },
+    Proxy { subnet: Ipv4Net, text: String },
 }
 
 impl Range {
@@ -204,7 +176,7 @@ impl FromStr for Range {
                 (None, None) => (parse_addr(parts[0])?, 24),
                 _ => return Err(shape()),
             };
-            return Ok(Range::Proxy { subnet: Subnet::of(addr, prefix), text: s.to_owned() });
+            return Ok(Range::Proxy { subnet: subnet_of(addr, prefix), text: s.to_owned() });
         }
         if !(2..=4).contains(&parts.len()) {
             return Err(shape());
@@ -224,11 +196,11 @@ impl FromStr for Range {
             return Err(ConfigError::RangeReversed(s.to_owned()));
         }
         if let Some(p) = prefix {
-            let subnet = Subnet::of(start, p);
-            if !subnet.contains(end) {
+            let subnet = subnet_of(start, p);
+            if !subnet.contains(&end) {
                 return Err(ConfigError::RangeSplitsSubnet(s.to_owned(), subnet.netmask()));
             }
-            if p < 31 && (start == subnet.network || end == subnet.broadcast()) {
+            if p < 31 && (start == subnet.network() || end == subnet.broadcast()) {
                 return Err(ConfigError::RangeHitsSubnetEdges(s.to_owned()));
             }
         }
@@ -427,9 +399,9 @@ mod tests {
         let r: Range = "10.0.0.100,10.0.0.200,30m".parse().unwrap();
         assert!(matches!(r, Range::Dynamic { prefix: None, lease: LeaseTime::Secs(1800), .. }));
         let p: Range = "192.168.1.0,proxy".parse().unwrap();
-        assert_eq!(p, Range::Proxy { subnet: Subnet::of(ip("192.168.1.0"), 24), text: "192.168.1.0,proxy".into() });
+        assert_eq!(p, Range::Proxy { subnet: subnet_of(ip("192.168.1.0"), 24), text: "192.168.1.0,proxy".into() });
         let p: Range = "192.168.0.0,proxy,255.255.0.0".parse().unwrap();
-        assert!(matches!(p, Range::Proxy { subnet: Subnet { prefix: 16, .. }, .. }));
+        assert!(matches!(p, Range::Proxy { subnet, .. } if subnet.prefix_len() == 16));
 
         let errs = [
             ("10.0.0.1", ConfigError::RangeShape("10.0.0.1".into())),
@@ -452,20 +424,20 @@ mod tests {
 
     #[test]
     fn subnets_parse_from_cidr_text() {
-        assert_eq!("10.8.1.9/16".parse::<Subnet>(), Ok(Subnet::of(ip("10.8.0.0"), 16)));
-        assert_eq!("10.8.1.9".parse::<Subnet>(), Ok(Subnet::of(ip("10.8.1.9"), 32)));
+        assert_eq!(parse_subnet("10.8.1.9/16"), Ok(subnet_of(ip("10.8.0.0"), 16)));
+        assert_eq!(parse_subnet("10.8.1.9"), Ok(subnet_of(ip("10.8.1.9"), 32)));
         for bad in ["10.8.0.0/33", "10.8.0/16", "/8", "x"] {
-            assert_eq!(bad.parse::<Subnet>(), Err(ConfigError::SubnetShape(bad.into())), "{bad}");
+            assert_eq!(parse_subnet(bad), Err(ConfigError::SubnetShape(bad.into())), "{bad}");
         }
     }
 
     #[test]
     fn subnets() {
-        let s = Subnet::of(ip("10.1.2.3"), 24);
-        assert_eq!((s.network, s.netmask(), s.broadcast()), (ip("10.1.2.0"), ip("255.255.255.0"), ip("10.1.2.255")));
-        assert!(s.contains(ip("10.1.2.200")) && !s.contains(ip("10.1.3.1")));
-        assert_eq!(Subnet::of(ip("10.1.2.3"), 0).netmask(), ip("0.0.0.0"));
-        assert_eq!(Subnet::of(ip("10.1.2.3"), 32).broadcast(), ip("10.1.2.3"));
+        let s = subnet_of(ip("10.1.2.3"), 24);
+        assert_eq!((s.network(), s.netmask(), s.broadcast()), (ip("10.1.2.0"), ip("255.255.255.0"), ip("10.1.2.255")));
+        assert!(s.contains(&ip("10.1.2.200")) && !s.contains(&ip("10.1.3.1")));
+        assert_eq!(subnet_of(ip("10.1.2.3"), 0).netmask(), ip("0.0.0.0"));
+        assert_eq!(subnet_of(ip("10.1.2.3"), 32).broadcast(), ip("10.1.2.3"));
     }
 
     #[test]

@@ -12,7 +12,9 @@ use dhcproto::Encodable;
 use dhcproto::error::EncodeError;
 use dhcproto::v4::{DhcpOption, Flags, Message, MessageType, Opcode, OptionCode, UnknownOption};
 
-use crate::config::{ExtraOption, LeaseTime, Subnet};
+use ipnet::Ipv4Net;
+
+use crate::config::{ExtraOption, LeaseTime};
 use crate::wire::{HEADER_LEN, Kind, Request};
 
 /// The header's `file` field (a boot file name up to this long fits in it).
@@ -61,7 +63,7 @@ pub struct ReplyFields<'a> {
     /// Options 51, 58, 59 (none for INFORM and proxyDHCP).
     pub lease: Option<LeaseTime>,
     /// Option 1.
-    pub subnet: Option<Subnet>,
+    pub subnet: Option<Ipv4Net>,
     pub boot: Option<&'a BootInfo>,
     pub extra: &'a [ExtraOption],
 }
@@ -230,7 +232,7 @@ mod tests {
             yiaddr: Ipv4Addr::new(10, 0, 0, 50),
             server_id: Ipv4Addr::new(10, 0, 0, 1),
             lease: Some(LeaseTime::Secs(3600)),
-            subnet: Some(Subnet::of(Ipv4Addr::new(10, 0, 0, 0), 24)),
+            subnet: Some(crate::config::subnet_of(Ipv4Addr::new(10, 0, 0, 0), 24)),
             boot,
             extra,
         }

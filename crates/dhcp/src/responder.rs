@@ -16,7 +16,6 @@ use std::net::Ipv4Addr;
 use crate::allocate::scan;
 use crate::boot::{BootClass, BootRule, Chosen, DefaultBoot, choose};
 use crate::classify::{Client, classify};
-use crate::config::Subnet;
 use crate::config::{DEFAULT_LEASE_SECS, ExtraOption, LeaseTime, Mac, Reservation};
 use crate::destination::{Arrival, Destination, PXE_PORT, destination};
 use crate::explain::{Explanation, Level, describe, show};
@@ -26,6 +25,7 @@ use crate::rate_limit::RateLimiter;
 use crate::reply::{BootInfo, ReplyFields, ReplyKind, encode};
 use crate::scope::{Reach, Scope};
 use crate::wire::{Kind, Request, decode};
+use ipnet::Ipv4Net;
 
 /// Everything the responder needs to know. Fixed at start-up, except the hosts
 /// ([`Responder::set_hosts`]).
@@ -50,7 +50,7 @@ pub struct Settings {
     pub new_clients_per_second: u32,
     /// Relay agents whose `giaddr` lies in one of these are answered too, for the scope whose
     /// subnet holds the `giaddr` (`--dhcp-relay-allow`).
-    pub relay_allow: Vec<Subnet>,
+    pub relay_allow: Vec<Ipv4Net>,
     /// Hardware addresses of this machine: requests from them are lifeboat's own probes for
     /// other servers, never answered.
     pub own_macs: Vec<Mac>,
@@ -206,7 +206,7 @@ impl Responder {
         };
         let chaddr_mac = ethernet_mac(&request);
         let reservation = chaddr_mac
-            .and_then(|m| self.settings.reservations.iter().find(|r| r.mac == m && scope.subnet.contains(r.address)));
+            .and_then(|m| self.settings.reservations.iter().find(|r| r.mac == m && scope.subnet.contains(&r.address)));
         let mut exchange = Exchange {
             settings: &self.settings,
             reserved: &self.reserved,
@@ -280,13 +280,13 @@ fn scope_for<'a>(settings: &'a Settings, request: &Request, arrival: &Arrival) -
     let mut scopes = settings.scopes.iter().enumerate();
     let giaddr = request.message.giaddr();
     if !giaddr.is_unspecified() {
-        let trusted = settings.relay_allow.iter().any(|s| s.contains(giaddr));
-        return scopes.find(|(_, s)| s.subnet.contains(giaddr) && (trusted || s.reach == Reach::Relayed));
+        let trusted = settings.relay_allow.iter().any(|s| s.contains(&giaddr));
+        return scopes.find(|(_, s)| s.subnet.contains(&giaddr) && (trusted || s.reach == Reach::Relayed));
     }
     let mut here = scopes.filter(|(_, s)| matches!(s.reach, Reach::Local { index, .. } if index == arrival.interface));
     let ciaddr = request.message.ciaddr();
     let first = here.clone().next();
-    here.find(|(_, s)| s.subnet.contains(ciaddr)).or(first)
+    here.find(|(_, s)| s.subnet.contains(&ciaddr)).or(first)
 }
 
 fn ipv4_option(request: &Request, code: u8) -> Option<Ipv4Addr> {
@@ -580,7 +580,7 @@ impl Exchange<'_> {
             return self.ignore(Level::Debug, "ignored: DHCPREQUEST names no address");
         };
         let nak = |why: &'static str| (why, address);
-        let refusal = if !self.scope.subnet.contains(address) {
+        let refusal = if !self.scope.subnet.contains(&address) {
             Some(nak("address not on this network"))
         } else if self.reservation.is_some_and(|r| r.address != address) {
             Some(nak("this host has a different reserved address"))

@@ -8,7 +8,9 @@ use std::net::Ipv4Addr;
 
 use thiserror::Error;
 
-use crate::config::{LeaseTime, Range, Subnet};
+use ipnet::Ipv4Net;
+
+use crate::config::{LeaseTime, Range, subnet_of};
 
 /// One IPv4 address of a local interface, as the driver found it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,7 +52,7 @@ pub enum Reach {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Scope {
-    pub subnet: Subnet,
+    pub subnet: Ipv4Net,
     pub reach: Reach,
     /// Empty for a proxyDHCP scope.
     pub pools: Vec<Pool>,
@@ -97,25 +99,25 @@ pub fn resolve(ranges: &[Range], interfaces: &[InterfaceAddr], only: &[String]) 
                 let pool = Pool { start: *start, end: *end, lease: *lease, text: text.clone() };
                 (*start, *prefix, Some(pool), false)
             }
-            Range::Proxy { subnet, .. } => (subnet.network, Some(subnet.prefix), None, true),
+            Range::Proxy { subnet, .. } => (subnet.network(), Some(subnet.prefix_len()), None, true),
         };
         // A local interface whose subnet holds the range (and agrees with a given netmask).
         let local = usable.iter().find(|i| {
-            let subnet = Subnet::of(i.address, i.prefix);
-            subnet.contains(probe) && prefix.is_none_or(|p| p == i.prefix)
+            let subnet = subnet_of(i.address, i.prefix);
+            subnet.contains(&probe) && prefix.is_none_or(|p| p == i.prefix)
         });
         let (subnet, reach) = match (local, prefix) {
             (Some(i), _) => (
-                Subnet::of(i.address, i.prefix),
+                subnet_of(i.address, i.prefix),
                 Reach::Local { interface: i.name.clone(), index: i.index, address: i.address },
             ),
-            (None, Some(p)) => (Subnet::of(probe, p), Reach::Relayed),
+            (None, Some(p)) => (subnet_of(probe, p), Reach::Relayed),
             (None, None) => {
                 return Err(ScopeError::NoInterface { range: range.text().to_owned(), where_: where_.clone() });
             }
         };
         if let Some(pool) = &pool
-            && !subnet.contains(pool.end)
+            && !subnet.contains(&pool.end)
         {
             return Err(ScopeError::NoInterface { range: range.text().to_owned(), where_: where_.clone() });
         }

@@ -5,7 +5,7 @@
 
 use std::net::Ipv4Addr;
 
-use lifeboat_dhcp::config::{LeaseTime, Subnet};
+use lifeboat_dhcp::config::{LeaseTime, subnet_of};
 use lifeboat_dhcp::reply::{BOOTP_MIN_LEN, BootInfo, ReplyFields, ReplyKind, encode};
 use lifeboat_dhcp::responder::client_key;
 use lifeboat_dhcp::wire::{HEADER_LEN, MAGIC_COOKIE};
@@ -59,7 +59,7 @@ pub fn run(data: &[u8]) {
             yiaddr: Ipv4Addr::new(10, 0, 0, 50),
             server_id: Ipv4Addr::new(10, 0, 0, 1),
             lease: Some(LeaseTime::Secs(600)),
-            subnet: Some(Subnet::of(Ipv4Addr::new(10, 0, 0, 0), 24)),
+            subnet: Some(subnet_of(Ipv4Addr::new(10, 0, 0, 0), 24)),
             boot: Some(&boot),
             extra: &[],
         };

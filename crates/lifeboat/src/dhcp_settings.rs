@@ -2,7 +2,7 @@
 //! [`DhcpConfig`]. Repeatable flags replace the file's list; switches turn on if either says so.
 
 use lifeboat_dhcp::boot::{BootRule, DefaultBoot};
-use lifeboat_dhcp::config::{ExtraOption, Range, Reservation, Subnet};
+use lifeboat_dhcp::config::{ExtraOption, Range, Reservation, parse_subnet};
 use lifeboat_server::DhcpConfig;
 use serde::Deserialize;
 
@@ -33,8 +33,12 @@ pub(crate) fn dhcp_section(file: FileDhcp, args: &ServeArgs, problems: &mut Vec<
     let boot_rules: Vec<BootRule> = parse_all(pick(&args.boot, file.boot_rules), "--boot", "dhcp.boot_rules", problems);
     let extra_options: Vec<ExtraOption> =
         parse_all(pick(&args.dhcp_option, file.options), "--dhcp-option", "dhcp.options", problems);
-    let relay_allow: Vec<Subnet> =
-        parse_all(pick(&args.dhcp_relay_allow, file.relay_allow), "--dhcp-relay-allow", "dhcp.relay_allow", problems);
+    let (texts, from_file) = pick(&args.dhcp_relay_allow, file.relay_allow);
+    let origin = if from_file { "dhcp.relay_allow" } else { "--dhcp-relay-allow" };
+    let relay_allow = texts
+        .iter()
+        .filter_map(|t| parse_subnet(t).map_err(|e| problems.push(format!("{origin} {t:?}: {e}"))).ok())
+        .collect();
     let default_boot = match (&args.dhcp_boot, file.boot) {
         (Some(text), _) => parse_one::<DefaultBoot>(text, "--dhcp-boot", problems),
         (None, Some(text)) => parse_one::<DefaultBoot>(&text, "dhcp.boot", problems),

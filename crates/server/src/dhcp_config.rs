@@ -5,8 +5,9 @@ use std::time::Duration;
 
 use crate::dhcp_probe::PROBE_WAIT;
 
+use ipnet::Ipv4Net;
 use lifeboat_dhcp::boot::{BootRule, DefaultBoot};
-use lifeboat_dhcp::config::{ExtraOption, Mac, Range, Reservation, Subnet};
+use lifeboat_dhcp::config::{ExtraOption, Mac, Range, Reservation};
 
 /// Everything the DHCP server needs to start.
 #[derive(Debug, Clone)]
@@ -23,7 +24,7 @@ pub struct DhcpConfig {
     /// Skip the probe for other DHCP servers, and keep handing out addresses when one appears.
     pub authoritative: bool,
     /// Relay agents trusted beyond the subnets of relayed ranges (`--dhcp-relay-allow`).
-    pub relay_allow: Vec<Subnet>,
+    pub relay_allow: Vec<Ipv4Net>,
     /// How long the probe listens for another server's answer.
     pub probe_wait: Duration,
 }
