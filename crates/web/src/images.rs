@@ -3,8 +3,9 @@
 //! **Invariant:** nothing here reads, writes or deletes outside the TFTP root: names go through
 //! the TFTP server's own filename policy, and every existing path is resolved (symlinks included)
 //! and checked to lie inside the root before it is used. An upload is written to a temporary file
-//! beside its target, synced, and renamed over it only when complete, so a reader never sees half
-//! a file; the temporary file is removed on every failure.
+//! beside its target, synced, and renamed over it only when complete (the folder synced after),
+//! so a reader never sees half a file and a power cut does not undo a finished upload; the
+//! temporary file is removed on every failure.
 
 use std::fs;
 use std::io::{self, Read};
@@ -280,6 +281,9 @@ pub(crate) async fn upload(
     }
     tokio::fs::rename(&temp_path, &target).await.map_err(|e| io_error("write", file, e))?;
     temp.path = None;
+    // The rename itself must survive a power cut too, as TFTP uploads' does.
+    let folder = tokio::fs::File::open(&parent).await.map_err(|e| io_error("write", file, e))?;
+    folder.sync_all().await.map_err(|e| io_error("write", file, e))?;
     let (size, modified_ns) = stat(&target).map_err(|e| io_error("read", file, e))?;
     Ok(Uploaded {
         file: ImageFile { file: file.to_owned(), size, modified_ns },
