@@ -72,7 +72,7 @@ pub fn probe_answer(bytes: &[u8], mac: [u8; 6], xid: u32) -> Option<ForeignServe
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::{Kind, decode};
+    use crate::wire::{Kind, MessageType, decode};
 
     const MAC: [u8; 6] = [2, 0, 0, 0, 0, 1];
 
@@ -94,7 +94,7 @@ mod tests {
     #[test]
     fn the_probe_is_a_broadcast_discover() {
         let req = decode(&probe_discover(MAC, 7)).unwrap();
-        assert_eq!(req.kind, Kind::Dhcp(1));
+        assert_eq!(req.kind, Kind::Dhcp(MessageType::Discover));
         assert!(req.message.flags().broadcast());
         assert_eq!(req.message.chaddr(), MAC);
     }

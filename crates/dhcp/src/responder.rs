@@ -24,7 +24,7 @@ use crate::pressure::{MAX_OUTSTANDING_OFFERS, MIN_REUSE_AGE, Pressure, offer_cap
 use crate::rate_limit::RateLimiter;
 use crate::reply::{BootInfo, ReplyFields, ReplyKind, encode};
 use crate::scope::{Reach, Scope};
-use crate::wire::{Kind, Request, decode};
+use crate::wire::{Kind, MessageType, Request, decode};
 use ipnet::Ipv4Net;
 
 /// Everything the responder needs to know. Fixed at start-up, except the hosts
@@ -264,11 +264,11 @@ fn mac_text(request: &Request) -> String {
 fn request_name(kind: Kind) -> &'static str {
     match kind {
         Kind::Bootp { .. } => "BOOTREQUEST",
-        Kind::Dhcp(1) => "DHCPDISCOVER",
-        Kind::Dhcp(3) => "DHCPREQUEST",
-        Kind::Dhcp(4) => "DHCPDECLINE",
-        Kind::Dhcp(7) => "DHCPRELEASE",
-        Kind::Dhcp(8) => "DHCPINFORM",
+        Kind::Dhcp(MessageType::Discover) => "DHCPDISCOVER",
+        Kind::Dhcp(MessageType::Request) => "DHCPREQUEST",
+        Kind::Dhcp(MessageType::Decline) => "DHCPDECLINE",
+        Kind::Dhcp(MessageType::Release) => "DHCPRELEASE",
+        Kind::Dhcp(MessageType::Inform) => "DHCPINFORM",
         Kind::Dhcp(_) => "DHCP message",
     }
 }
@@ -318,24 +318,30 @@ impl Exchange<'_> {
     fn run(&mut self) -> Handled {
         if self.arrival.local_port == PXE_PORT {
             return match self.request.kind {
-                Kind::Dhcp(3) | Kind::Dhcp(8) if self.client.is_pxe() => self.boot_only(ReplyKind::Ack),
+                Kind::Dhcp(MessageType::Request | MessageType::Inform) if self.client.is_pxe() => {
+                    self.boot_only(ReplyKind::Ack)
+                }
                 _ => self.ignore(Level::Debug, "ignored: only PXE clients' requests are answered on port 4011"),
             };
         }
         if self.scope.proxy {
             return match self.request.kind {
-                Kind::Dhcp(1) if self.client.is_pxe() || self.client.is_http() => self.boot_only(ReplyKind::Offer),
-                Kind::Dhcp(1) => self.ignore(Level::Debug, "ignored: proxyDHCP answers PXE clients only"),
+                Kind::Dhcp(MessageType::Discover) if self.client.is_pxe() || self.client.is_http() => {
+                    self.boot_only(ReplyKind::Offer)
+                }
+                Kind::Dhcp(MessageType::Discover) => {
+                    self.ignore(Level::Debug, "ignored: proxyDHCP answers PXE clients only")
+                }
                 _ => self.ignore(Level::Debug, "ignored: proxyDHCP leaves addresses to the other DHCP server"),
             };
         }
         match self.request.kind {
             Kind::Bootp { .. } => self.bootp(),
-            Kind::Dhcp(1) => self.discover(),
-            Kind::Dhcp(3) => self.request(),
-            Kind::Dhcp(4) => self.decline(),
-            Kind::Dhcp(7) => self.release(),
-            Kind::Dhcp(8) => self.inform(),
+            Kind::Dhcp(MessageType::Discover) => self.discover(),
+            Kind::Dhcp(MessageType::Request) => self.request(),
+            Kind::Dhcp(MessageType::Decline) => self.decline(),
+            Kind::Dhcp(MessageType::Release) => self.release(),
+            Kind::Dhcp(MessageType::Inform) => self.inform(),
             Kind::Dhcp(_) => self.ignore(Level::Debug, "ignored: not a client message"),
         }
     }

@@ -11,6 +11,8 @@
 //! option (RFC 3396 long options, as dhcproto joins them too), so lengths are checked after
 //! joining: two 4-byte options 154 in a row are one 8-byte option, which is invalid.
 
+/// DHCP message types by name (dhcproto's), for [`Kind::Dhcp`].
+pub use dhcproto::v4::MessageType;
 use dhcproto::{Decodable, Decoder, v4};
 use thiserror::Error;
 
@@ -43,8 +45,9 @@ pub enum DecodeError {
 /// How the client speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
-    /// A DHCP message (option 53 present), with its message-type code.
-    Dhcp(u8),
+    /// A DHCP message (option 53 present) of a type a client sends (DISCOVER, REQUEST, DECLINE,
+    /// RELEASE or INFORM; decode refuses the others).
+    Dhcp(MessageType),
     /// Plain BOOTP (RFC 951): no option 53. `cookie` tells whether the vendor area carried the
     /// RFC 1497 magic cookie (then the reply gets an RFC 1497 vendor area too).
     Bootp { cookie: bool },
@@ -144,8 +147,14 @@ pub fn decode(bytes: &[u8]) -> Result<Request, DecodeError> {
     let cookie = bytes.get(HEADER_LEN..HEADER_LEN + 4) == Some(&MAGIC_COOKIE[..]);
     let options = if cookie { walk_options(bytes)? } else { Vec::new() };
     let kind = match options.iter().find(|o| o.code == 53) {
-        Some(o) if (1..=8).contains(&o.data[0]) && ![2, 5, 6].contains(&o.data[0]) => Kind::Dhcp(o.data[0]),
-        Some(o) => return Err(DecodeError::BadMessageType(o.data.clone())),
+        Some(o) => match MessageType::from(o.data[0]) {
+            t @ (MessageType::Discover
+            | MessageType::Request
+            | MessageType::Decline
+            | MessageType::Release
+            | MessageType::Inform) => Kind::Dhcp(t),
+            _ => return Err(DecodeError::BadMessageType(o.data.clone())),
+        },
         None => Kind::Bootp { cookie },
     };
     // Hand dhcproto a canonical buffer: the header, the cookie, the validated options, END.
@@ -190,7 +199,7 @@ mod tests {
     #[test]
     fn cases() {
         let cases: &[(&str, Vec<u8>, Result<Kind, DecodeError>)] = &[
-            ("discover", packet(&[53, 1, 1, 255]), Ok(Kind::Dhcp(1))),
+            ("discover", packet(&[53, 1, 1, 255]), Ok(Kind::Dhcp(MessageType::Discover))),
             ("bootp with cookie", packet(&[1, 4, 255, 255, 255, 0, 255]), Ok(Kind::Bootp { cookie: true })),
             (
                 "bootp no cookie",
@@ -226,7 +235,7 @@ mod tests {
             ("bad 94", packet(&[53, 1, 1, 94, 2, 1, 2, 255]), Err(DecodeError::BadOptionLength { code: 94, len: 2 })),
             ("bad 53 len", packet(&[53, 2, 1, 1, 255]), Err(DecodeError::BadOptionLength { code: 53, len: 2 })),
             ("offer from a client", packet(&[53, 1, 2, 255]), Err(DecodeError::BadMessageType(vec![2]))),
-            ("pads ok", packet(&[0, 0, 53, 1, 3, 0, 255, 9, 9]), Ok(Kind::Dhcp(3))),
+            ("pads ok", packet(&[0, 0, 53, 1, 3, 0, 255, 9, 9]), Ok(Kind::Dhcp(MessageType::Request))),
         ];
         for (name, bytes, want) in cases {
             let got = decode(bytes).map(|r| r.kind);

@@ -9,6 +9,7 @@
 
 mod support;
 
+use lifeboat_dhcp::wire::MessageType;
 use lifeboat_dhcp::{Kind, classify, decode};
 use support::fixture;
 
@@ -74,7 +75,7 @@ fn firmware_discovers_classify() {
     ];
     for w in cases {
         let req = decode(&fixture(w.file)).unwrap_or_else(|e| panic!("{}: {e}", w.file));
-        assert_eq!(req.kind, Kind::Dhcp(1), "{}", w.file);
+        assert_eq!(req.kind, Kind::Dhcp(MessageType::Discover), "{}", w.file);
         let order: Vec<u8> = req.options.iter().map(|o| o.code).collect();
         assert_eq!(order, w.order, "{}", w.file);
         let max = req.option(57).map(|d| u16::from_be_bytes([d[0], d[1]]));
@@ -92,18 +93,18 @@ fn firmware_discovers_classify() {
 #[test]
 fn captured_client_packets_decode_as_their_kind() {
     let cases = [
-        ("captured-udhcpc-discover.hex", Kind::Dhcp(1)),
-        ("captured-udhcpc-renew.hex", Kind::Dhcp(3)),
-        ("captured-udhcpc-decline.hex", Kind::Dhcp(4)),
-        ("captured-udhcpc-release.hex", Kind::Dhcp(7)),
-        ("captured-dhclient-discover.hex", Kind::Dhcp(1)),
-        ("captured-dhclient-request.hex", Kind::Dhcp(3)),
-        ("captured-dhclient-init-reboot.hex", Kind::Dhcp(3)),
-        ("captured-dhclient-renew.hex", Kind::Dhcp(3)),
-        ("captured-dhclient-decline.hex", Kind::Dhcp(4)),
-        ("captured-dhclient-release.hex", Kind::Dhcp(7)),
-        ("captured-dhcrelay-discover.hex", Kind::Dhcp(1)),
-        ("captured-dhcrelay-request.hex", Kind::Dhcp(3)),
+        ("captured-udhcpc-discover.hex", Kind::Dhcp(MessageType::Discover)),
+        ("captured-udhcpc-renew.hex", Kind::Dhcp(MessageType::Request)),
+        ("captured-udhcpc-decline.hex", Kind::Dhcp(MessageType::Decline)),
+        ("captured-udhcpc-release.hex", Kind::Dhcp(MessageType::Release)),
+        ("captured-dhclient-discover.hex", Kind::Dhcp(MessageType::Discover)),
+        ("captured-dhclient-request.hex", Kind::Dhcp(MessageType::Request)),
+        ("captured-dhclient-init-reboot.hex", Kind::Dhcp(MessageType::Request)),
+        ("captured-dhclient-renew.hex", Kind::Dhcp(MessageType::Request)),
+        ("captured-dhclient-decline.hex", Kind::Dhcp(MessageType::Decline)),
+        ("captured-dhclient-release.hex", Kind::Dhcp(MessageType::Release)),
+        ("captured-dhcrelay-discover.hex", Kind::Dhcp(MessageType::Discover)),
+        ("captured-dhcrelay-request.hex", Kind::Dhcp(MessageType::Request)),
         ("captured-bootpc-bootrequest.hex", Kind::Bootp { cookie: true }),
         ("captured-bootptest-nocookie-bootrequest.hex", Kind::Bootp { cookie: false }),
     ];

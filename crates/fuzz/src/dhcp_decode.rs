@@ -28,8 +28,9 @@ pub fn run(data: &[u8]) {
     let message_type = request.option(53);
     match request.kind {
         Kind::Dhcp(t) => {
-            assert_eq!(message_type, Some(&[t][..]), "Kind::Dhcp without option 53 {t}");
-            assert!(matches!(t, 1 | 3 | 4 | 7 | 8), "client message type {t}");
+            let code = u8::from(t);
+            assert_eq!(message_type, Some(&[code][..]), "Kind::Dhcp without option 53 {t:?}");
+            assert!(matches!(code, 1 | 3 | 4 | 7 | 8), "client message type {t:?}");
         }
         Kind::Bootp { cookie: c } => {
             assert_eq!(c, cookie, "cookie flag");

@@ -15,6 +15,7 @@ use arbitrary::{Result, Unstructured};
 use lifeboat_dhcp::config::{ExtraOption, Mac, Reservation};
 use lifeboat_dhcp::responder::client_key;
 use lifeboat_dhcp::scope::{InterfaceAddr, resolve};
+use lifeboat_dhcp::wire::MessageType;
 use lifeboat_dhcp::{Arrival, ClientKey, Destination, Kind, Lease, LeaseChange, Responder, Settings, decode};
 
 const MAX_STEPS: usize = 64;
@@ -135,10 +136,10 @@ pub fn run(data: &[u8]) {
         let reply_type = option(bytes, 53).map(|d| d[0]);
         let yiaddr = Ipv4Addr::new(bytes[16], bytes[17], bytes[18], bytes[19]);
         let allowed: &[Option<u8>] = match (request.kind, arrival.local_port) {
-            (Kind::Dhcp(3 | 8), 4011) => &[Some(5)],
-            (Kind::Dhcp(1), _) => &[Some(2)],
-            (Kind::Dhcp(3), _) => &[Some(5), Some(6)],
-            (Kind::Dhcp(8), _) => &[Some(5)],
+            (Kind::Dhcp(MessageType::Request | MessageType::Inform), 4011) => &[Some(5)],
+            (Kind::Dhcp(MessageType::Discover), _) => &[Some(2)],
+            (Kind::Dhcp(MessageType::Request), _) => &[Some(5), Some(6)],
+            (Kind::Dhcp(MessageType::Inform), _) => &[Some(5)],
             (Kind::Bootp { .. }, 67) => &[None],
             (kind, port) => panic!("a reply to {kind:?} on port {port}"),
         };
