@@ -86,12 +86,6 @@ SERVER_PID=""
 CLIENT_PIDS=()
 NOTES=()
 
-stop_server() {
-    [[ -n $SERVER_PID ]] || return 0
-    stop_pid "$SERVER_PID" 50
-    SERVER_PID=""
-}
-
 cleanup() {
     # TERM reaches perfdhcp through timeout, which forwards it; KILL would orphan perfdhcp.
     local p

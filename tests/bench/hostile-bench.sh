@@ -80,12 +80,6 @@ SERVER_PID=""
 CLIENT_PIDS=()
 NOTES=()
 
-stop_server() {
-    [[ -n $SERVER_PID ]] || return 0
-    stop_pid "$SERVER_PID" 50
-    SERVER_PID=""
-}
-
 cleanup() {
     # TERM reaches the tools through timeout, which forwards it; the curl loops are subshells.
     local p

@@ -97,6 +97,15 @@ stop_pid() {
     { wait "$pid" || true; } 2>/dev/null
 }
 
+# stop_server: stop_pid on $SERVER_PID (the script's server under test, if any) with 5 s of
+# grace, then clear it. (tftp-bench and web-bench keep their own: one reaps a cgroup, the
+# other waits longer.)
+stop_server() {
+    [[ -n ${SERVER_PID:-} ]] || return 0
+    stop_pid "$SERVER_PID" 50
+    SERVER_PID=""
+}
+
 # wait_for_server PID TRIES PAUSE CHECK [ARG...]: runs CHECK ARG... up to TRIES times, PAUSE
 # seconds apart, while PID is alive. Returns 0 as soon as CHECK succeeds, 1 once PID has died,
 # 2 when the tries run out. (PID is neither stopped nor reaped here.)

@@ -277,6 +277,24 @@ fn parse_reply(b: &[u8]) -> Option<Reply> {
 }
 
 /// The MAC of good client `i`: locally administered, 02:93:00:00:HH:LL.
+/// Waits up to `wait` (at least 1 ms, at most `longest`) for a datagram; the BOOTREPLY it holds,
+/// or `None` when the wait ran out or the datagram was something else.
+fn receive_reply(
+    socket: &UdpSocket,
+    buf: &mut [u8],
+    wait: Duration,
+    longest: Duration,
+) -> Result<Option<Reply>, String> {
+    socket
+        .set_read_timeout(Some(wait.clamp(Duration::from_millis(1), longest)))
+        .map_err(|e| format!("set a receive timeout: {e}"))?;
+    match socket.recv_from(buf) {
+        Ok((len, _)) => Ok(parse_reply(&buf[..len])),
+        Err(e) if is_timeout(&e) => Ok(None),
+        Err(e) => Err(format!("receive: {e}")),
+    }
+}
+
 fn good_mac(i: usize) -> [u8; 6] {
     let [_, _, hi, lo] = u32::try_from(i).unwrap_or(u32::MAX).to_be_bytes();
     [0x02, 0x93, 0, 0, hi, lo]
@@ -350,15 +368,7 @@ fn dora(options: &mut Options) -> Result<String, String> {
             next_round = Instant::now() + Duration::from_secs(1);
         }
         let wait = next_round.min(deadline).saturating_duration_since(Instant::now());
-        socket
-            .set_read_timeout(Some(wait.clamp(Duration::from_millis(1), Duration::from_millis(50))))
-            .map_err(|e| format!("set a receive timeout: {e}"))?;
-        let len = match socket.recv_from(&mut buf) {
-            Ok((len, _)) => len,
-            Err(e) if is_timeout(&e) => continue,
-            Err(e) => return Err(format!("receive: {e}")),
-        };
-        let Some(reply) = parse_reply(&buf[..len]) else { continue };
+        let Some(reply) = receive_reply(&socket, &mut buf, wait, Duration::from_millis(50))? else { continue };
         let Some(&i) = xids.get(&reply.xid) else { continue };
         if reply.mac != good_mac(i) || bound[i].is_some() {
             continue;
@@ -452,15 +462,7 @@ fn renew(options: &mut Options) -> Result<String, String> {
         lost += (before - outstanding.len()) as u64;
         let next_due = due.iter().min().copied().unwrap_or(deadline).min(deadline);
         let wait = next_due.saturating_duration_since(Instant::now());
-        socket
-            .set_read_timeout(Some(wait.clamp(Duration::from_millis(1), Duration::from_millis(20))))
-            .map_err(|e| format!("set a receive timeout: {e}"))?;
-        let len = match socket.recv_from(&mut buf) {
-            Ok((len, _)) => len,
-            Err(e) if is_timeout(&e) => continue,
-            Err(e) => return Err(format!("receive: {e}")),
-        };
-        let Some(reply) = parse_reply(&buf[..len]) else { continue };
+        let Some(reply) = receive_reply(&socket, &mut buf, wait, Duration::from_millis(20))? else { continue };
         match outstanding.get(&reply.xid) {
             Some(&(i, at)) if clients[i].0 == reply.mac => {
                 outstanding.remove(&reply.xid);
