@@ -5,12 +5,12 @@
 //! appears, new clients get no address any more (unless `--dhcp-authoritative`), and
 //! [`DhcpServer::other_servers`] tells who it is.
 
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashSet};
 use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use futures_util::StreamExt as _;
@@ -18,7 +18,7 @@ use futures_util::stream::FuturesUnordered;
 
 use lifeboat_dhcp::config::{Mac, Reservation};
 use lifeboat_dhcp::destination::{PXE_PORT, SERVER_PORT};
-use lifeboat_dhcp::scope::{InterfaceAddr, Reach, ScopeError, resolve};
+use lifeboat_dhcp::scope::{Reach, ScopeError};
 use lifeboat_dhcp::{Arrival, Explanation, Lease, LeaseChange, Level, Reply, Responder, Settings};
 use lifeboat_net::{BindError, FrameSender, Interface, PktInfoSocket, interfaces};
 use tokio::sync::{mpsc, watch};
@@ -26,6 +26,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::dhcp_config::{DhcpConfig, DhcpHosts};
+use crate::dhcp_plan::DhcpPlan;
 use crate::dhcp_probe::{OtherServer, ProbeAnswer, probe, watch as watch_segment};
 use crate::dhcp_send::ReplySender;
 
@@ -68,12 +69,47 @@ fn dhcp_bind_text(error: &BindError) -> String {
     }
 }
 
+/// The sockets a DHCP server answers on.
+#[derive(Debug)]
+pub struct DhcpSockets {
+    /// Requests arrive here and replies leave from it: port 67 on every address.
+    pub dhcp: PktInfoSocket,
+    /// Port 4011, when a proxyDHCP range is configured.
+    pub pxe: Option<PktInfoSocket>,
+    /// For replies to clients without an address (see [`FrameSender`]); without it, they are
+    /// broadcast.
+    pub frames: Option<FrameSender>,
+}
+
+impl DhcpSockets {
+    /// Bind what `plan` needs: port 67, port 4011 for proxyDHCP, and a packet socket when the
+    /// process may open one.
+    pub fn bind(plan: &DhcpPlan) -> Result<DhcpSockets, BindError> {
+        let any = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
+        let dhcp = PktInfoSocket::bind(SocketAddr::new(any, SERVER_PORT))?;
+        dhcp.set_broadcast(true).map_err(|e| BindError::new(SocketAddr::new(any, SERVER_PORT), e))?;
+        let pxe = if plan.needs_pxe_port { Some(PktInfoSocket::bind(SocketAddr::new(any, PXE_PORT))?) } else { None };
+        let frames = match FrameSender::open() {
+            Ok(f) => Some(f),
+            Err(e) => {
+                tracing::warn!(
+                    "cannot open a packet socket ({e}): replies to clients without an address will be broadcast (give lifeboat CAP_NET_RAW to avoid that)"
+                );
+                None
+            }
+        };
+        Ok(DhcpSockets { dhcp, pxe, frames })
+    }
+}
+
 /// A bound DHCP server, ready to [`run`](DhcpServer::run).
 pub struct DhcpServer {
     responder: Responder,
     sender: Arc<ReplySender>,
+    /// Replies withheld because their lease could not be saved.
+    withheld: Arc<AtomicU64>,
     /// Interface indexes answered on.
-    answer_on: HashSet<u32>,
+    answer_on: BTreeSet<u32>,
     sink: Arc<dyn LeaseSink>,
     /// The reservations of the configuration; the dashboard's hosts come on top.
     configured: Vec<Reservation>,
@@ -96,108 +132,72 @@ impl std::fmt::Debug for DhcpServer {
 }
 
 impl DhcpServer {
-    /// Resolve the ranges to interfaces, probe for other servers and bind the ports. `leases`
-    /// are the leases persisted by an earlier run.
+    /// List the interfaces, plan what to serve where, probe for other servers (unless
+    /// `--dhcp-authoritative`) and bind the ports. `leases` are the leases persisted by an
+    /// earlier run.
     pub async fn start(
         config: DhcpConfig,
         leases: Vec<Lease>,
         sink: Arc<dyn LeaseSink>,
     ) -> Result<DhcpServer, DhcpStartError> {
         let all = interfaces().map_err(DhcpStartError::Interfaces)?;
-        let addrs: Vec<InterfaceAddr> = all
-            .iter()
-            .flat_map(|i| {
-                i.ipv4.iter().map(|(address, prefix)| InterfaceAddr {
-                    name: i.name.clone(),
-                    index: i.index,
-                    address: *address,
-                    prefix: *prefix,
-                })
-            })
-            .collect();
-        let scopes = resolve(&config.ranges, &addrs, &config.interfaces)?;
-
-        let mut answer_on = HashSet::new();
-        let mut serving = Vec::new();
-        let mut watched: Vec<Interface> = Vec::new();
-        for scope in &scopes {
+        let plan = DhcpPlan::new(&config, &all)?;
+        for scope in &plan.scopes {
             let kind = if scope.proxy { "proxyDHCP" } else { "DHCP" };
-            let Reach::Local { interface, index, address } = &scope.reach else {
-                serving.push(format!("{kind} relayed {}", scope.subnet));
-                continue;
-            };
-            serving.push(format!("{kind} {interface} {address} ({})", scope.subnet));
-            answer_on.insert(*index);
-            let pools: Vec<&str> = scope.pools.iter().map(|p| p.text.as_str()).collect();
-            tracing::info!("{kind} on {interface} ({address}, subnet {}) {}", scope.subnet, pools.join(" "));
-            if !scope.proxy {
-                let iface = all.iter().find(|i| i.index == *index).expect("resolved from this list");
-                if !config.authoritative {
-                    check_alone(iface, &config).await?;
-                }
-                if !watched.iter().any(|w| w.index == iface.index) {
-                    watched.push(iface.clone());
-                }
+            if let Reach::Local { interface, address, .. } = &scope.reach {
+                let pools: Vec<&str> = scope.pools.iter().map(|p| p.text.as_str()).collect();
+                tracing::info!("{kind} on {interface} ({address}, subnet {}) {}", scope.subnet, pools.join(" "));
             }
         }
-        for name in &config.interfaces {
-            // Relayed requests may arrive on an interface that has no range of its own.
-            if let Some(i) = all.iter().find(|i| &i.name == name) {
-                answer_on.insert(i.index);
+        if !config.authoritative {
+            for interface in &plan.watched {
+                check_alone(interface, &config).await?;
             }
         }
-        if config.interfaces.is_empty() && scopes.iter().any(|s| s.reach == Reach::Relayed) {
-            answer_on.extend(all.iter().map(|i| i.index));
-        }
+        let sockets = DhcpSockets::bind(&plan)?;
+        // Without the OS's randomness the limiter still works; its hash is then predictable,
+        // so a client could pick MACs that share another's budget.
+        let hash_seed = getrandom::u64().unwrap_or_else(|e| {
+            tracing::warn!("no random seed for the DHCP rate limit ({e}); using a fixed one");
+            0x6c69_6665_626f_6174
+        });
+        Ok(DhcpServer::new(config, plan, sockets, leases, sink, hash_seed))
+    }
 
-        let any = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
-        let dhcp = PktInfoSocket::bind(SocketAddr::new(any, SERVER_PORT))?;
-        dhcp.set_broadcast(true).map_err(|e| BindError::new(SocketAddr::new(any, SERVER_PORT), e))?;
-        let pxe = if scopes.iter().any(|s| s.proxy) {
-            let socket = PktInfoSocket::bind(SocketAddr::new(any, PXE_PORT))?;
-            Some(socket)
-        } else {
-            None
-        };
-        let frames = match FrameSender::open() {
-            Ok(f) => Some(f),
-            Err(e) => {
-                tracing::warn!(
-                    "cannot open a packet socket ({e}): replies to clients without an address will be broadcast (give lifeboat CAP_NET_RAW to avoid that)"
-                );
-                None
-            }
-        };
-
-        let mut settings = Settings::new(scopes);
+    /// A server on sockets somebody else bound, serving what `plan` says. `hash_seed` keys the
+    /// rate limit's hash of client identifiers (see [`Settings::hash_seed`]).
+    pub fn new(
+        config: DhcpConfig,
+        plan: DhcpPlan,
+        sockets: DhcpSockets,
+        leases: Vec<Lease>,
+        sink: Arc<dyn LeaseSink>,
+        hash_seed: u64,
+    ) -> DhcpServer {
+        let mut settings = Settings::new(plan.scopes);
         settings.reservations = config.reservations.clone();
         settings.boot_rules = config.boot_rules;
         settings.default_boot = config.default_boot;
         settings.extra_options = config.extra_options;
         settings.bootp_dynamic = config.bootp_dynamic;
         settings.relay_allow = config.relay_allow;
-        settings.own_macs = all.iter().filter_map(|i| i.mac).map(Mac).collect();
-        // Without the OS's randomness the limiter still works; its hash is then predictable,
-        // so a client could pick MACs that share another's budget.
-        settings.hash_seed = getrandom::u64().unwrap_or_else(|e| {
-            tracing::warn!("no random seed for the DHCP rate limit ({e}); using a fixed one");
-            0x6c69_6665_626f_6174
-        });
-        let own_addresses = all.iter().flat_map(|i| i.ipv4.iter().map(|(address, _)| *address)).collect();
-        let responder = Responder::new(settings, leases);
-        Ok(DhcpServer {
-            responder,
+        settings.own_macs = plan.own_macs;
+        settings.hash_seed = hash_seed;
+        let DhcpSockets { dhcp, pxe, frames } = sockets;
+        DhcpServer {
+            responder: Responder::new(settings, leases),
             sender: Arc::new(ReplySender { dhcp, pxe, frames, sent: Arc::default() }),
-            answer_on,
+            withheld: Arc::default(),
+            answer_on: plan.answer_on,
             sink,
             configured: config.reservations,
             hosts: None,
-            serving,
-            watched,
-            own_addresses,
+            serving: plan.serving,
+            watched: plan.watched,
+            own_addresses: plan.own_addresses,
             authoritative: config.authoritative,
             others: watch::Sender::new(Vec::new()),
-        })
+        }
     }
 
     /// The other DHCP servers seen on the segments this server serves, as they are found.
@@ -213,6 +213,11 @@ impl DhcpServer {
     /// The number of replies sent so far, counting on while it runs.
     pub fn replies_sent(&self) -> Arc<AtomicU64> {
         Arc::clone(&self.sender.sent)
+    }
+
+    /// The number of replies withheld because their lease change failed to be saved.
+    pub fn replies_withheld(&self) -> Arc<AtomicU64> {
+        Arc::clone(&self.withheld)
     }
 
     /// Follow the dashboard's hosts: the current value applies now, every later one as soon as
@@ -265,7 +270,7 @@ impl DhcpServer {
             let (received, port, data) = tokio::select! {
                 () = shutdown.cancelled() => break,
                 Some(committed) = waiting.next(), if !waiting.is_empty() => {
-                    committed.send(&sender).await;
+                    committed.send(&sender, &self.withheld).await;
                     continue;
                 }
                 Some(hosts) = next_hosts(self.hosts.as_mut()) => {
@@ -303,7 +308,7 @@ impl DhcpServer {
         // made it, for a moment, rather than leave them to time out and retry.
         let drain = async {
             while let Some(committed) = waiting.next().await {
-                committed.send(&self.sender).await;
+                committed.send(&self.sender, &self.withheld).await;
             }
         };
         if tokio::time::timeout(DRAIN_TIME, drain).await.is_err() {
@@ -360,11 +365,14 @@ fn after_commit(persisted: Persisted, reply: Option<Reply>, arrival: Arrival) ->
 
 impl Committed {
     /// Send the reply if the lease is durable; withhold it (the client retries) if it is not.
-    async fn send(self, sender: &ReplySender) {
+    async fn send(self, sender: &ReplySender, withheld: &AtomicU64) {
         match (self.outcome, self.reply) {
             (Ok(()), Some(reply)) => sender.send(&reply, &self.arrival).await,
             (Ok(()), None) => {}
-            (Err(e), _) => tracing::error!("lease not saved, so the reply is withheld: {e}"),
+            (Err(e), _) => {
+                withheld.fetch_add(1, Ordering::Relaxed);
+                tracing::error!("lease not saved, so the reply is withheld: {e}");
+            }
         }
     }
 }

@@ -19,6 +19,8 @@
 //! - [`TftpObserver`] (`observer.rs`): live transfers, how each request ended, and the file a
 //!   known device gets (the dashboard's host images).
 //! - [`DhcpServer`] (`dhcp_server.rs`): ports 67 and 4011 around `lifeboat-dhcp`'s responder;
+//!   [`DhcpPlan`] (`dhcp_plan.rs`): what to serve and bind where, from the configuration and the
+//!   interface list alone;
 //!   `dhcp_probe.rs`: looks for another DHCP server before and while serving ([`OtherServer`]);
 //!   `dhcp_send.rs`: a reply to its destination (relay, unicast, broadcast, or straight to a MAC).
 
@@ -28,6 +30,7 @@ mod batch;
 pub mod client;
 mod config;
 mod dhcp_config;
+mod dhcp_plan;
 mod dhcp_probe;
 mod dhcp_send;
 mod dhcp_server;
@@ -46,8 +49,9 @@ mod upload;
 pub use access::AllowList;
 pub use config::{DEFAULT_UPLOAD_MAX_SIZE, TftpConfig, UploadConfig};
 pub use dhcp_config::{DhcpConfig, DhcpHosts};
+pub use dhcp_plan::DhcpPlan;
 pub use dhcp_probe::{OtherServer, PROBE_WAIT, WATCH_PROBE_EVERY};
-pub use dhcp_server::{DhcpServer, DhcpStartError, LeaseSink, Persisted};
+pub use dhcp_server::{DhcpServer, DhcpSockets, DhcpStartError, LeaseSink, Persisted};
 pub use observer::{LiveTransfer, RefusedRequest, TftpObserver, Unobserved};
 pub use pump::Progress;
 pub use report::{TransferReport, Way};
