@@ -1,18 +1,10 @@
 //! `lifeboat`: the binary. It parses the command line, sets up logging and signals, and hands
-//! over to `lifeboat-server`. Errors end here as one readable message and exit status 1.
+//! over to the application (`lifeboat-app`). Errors end here as one readable message and exit status 1.
 
-mod activity;
 mod cli;
-mod clock;
-mod dashboard;
 mod dhcp_settings;
-mod error_text;
-mod host_directory;
-mod lease_book;
-mod lease_store;
 mod passwd;
 mod serve;
-mod services;
 mod settings;
 mod state_dir;
 mod transfer;
@@ -48,7 +40,7 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            fail(&error_text::error_text(error.as_ref()));
+            fail(&lifeboat_app::error_text(error.as_ref()));
             ExitCode::FAILURE
         }
     }

@@ -9,8 +9,8 @@ use lifeboat_store::Store;
 use lifeboat_web::LOCKOUT_SETTING;
 
 use crate::cli::PasswdArgs;
-use crate::dashboard::PASSWORD_SETTING;
 use crate::state_dir;
+use lifeboat_app::PASSWORD_SETTING;
 
 /// Shorter passwords are refused: the dashboard can start and stop a DHCP server.
 const MIN_LENGTH: usize = 8;

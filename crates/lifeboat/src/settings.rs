@@ -17,9 +17,9 @@ use lifeboat_tftp::options::{MAX_BLKSIZE, MIN_BLKSIZE};
 use serde::Deserialize;
 
 use crate::cli::ServeArgs;
-use crate::dashboard::DashboardConfig;
 use crate::dhcp_settings::{FileDhcp, dhcp_section};
 use crate::web_settings::{FileWeb, web_section};
+use lifeboat_app::DashboardConfig;
 
 /// The configuration file as written.
 #[derive(Debug, Default, Deserialize)]

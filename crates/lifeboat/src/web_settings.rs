@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use serde::Deserialize;
 
 use crate::cli::ServeArgs;
-use crate::dashboard::DashboardConfig;
+use lifeboat_app::DashboardConfig;
 
 /// Where the dashboard listens unless told otherwise: this machine only.
 pub(crate) const DEFAULT_WEB_LISTEN: &str = "127.0.0.1:8080";

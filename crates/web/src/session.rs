@@ -8,7 +8,9 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use axum::http::HeaderMap;
 use axum::http::header::COOKIE;
@@ -38,8 +40,8 @@ pub(crate) struct Session {
     pub(crate) csrf: String,
     /// Whether the person proved who they are (always true in loopback-only mode).
     pub(crate) logged_in: bool,
-    /// When the session began (tokio's clock, as the login throttle's).
-    pub(crate) began: tokio::time::Instant,
+    /// When the session began (tokio's clock, as everything here and the login throttle).
+    pub(crate) began: Instant,
     flash: Option<Flash>,
     last_seen: Instant,
 }
@@ -69,7 +71,7 @@ impl Sessions {
             id: random_hex(16),
             csrf: random_hex(16),
             logged_in,
-            began: tokio::time::Instant::now(),
+            began: Instant::now(),
             flash: None,
             last_seen: Instant::now(),
         };
@@ -164,6 +166,20 @@ mod tests {
         sessions.remove(&a.id);
         assert!(sessions.get(&a.id).is_none());
         assert!(sessions.get("unknown").is_none());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_session_idle_for_twelve_hours_is_forgotten_and_use_keeps_it() {
+        let sessions = Sessions::default();
+        let session = sessions.create(true);
+        tokio::time::advance(IDLE_TIMEOUT - Duration::from_secs(1)).await;
+        assert!(sessions.get(&session.id).is_some(), "used a second before the timeout");
+        // That use counts: the timeout starts over.
+        tokio::time::advance(IDLE_TIMEOUT - Duration::from_secs(1)).await;
+        assert!(sessions.get(&session.id).is_some(), "used again before the new timeout");
+        tokio::time::advance(IDLE_TIMEOUT + Duration::from_secs(1)).await;
+        assert!(sessions.get(&session.id).is_none(), "idle longer than the timeout");
+        assert_eq!(sessions.len(), 0, "and gone from the table");
     }
 
     #[test]

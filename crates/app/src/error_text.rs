@@ -3,7 +3,7 @@
 
 use std::error::Error;
 
-pub(crate) fn error_text(error: &(dyn Error + 'static)) -> String {
+pub fn error_text(error: &(dyn Error + 'static)) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {

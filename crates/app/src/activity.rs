@@ -11,16 +11,17 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use lifeboat_clock::{Clock, unix_ms};
 use lifeboat_server::{
     CountReason, CountedRequests, LiveTransfer as Running, RefusedRequest, TftpObserver, TransferReport, Way,
 };
 use lifeboat_store::{Direction, Event, EventKind, LogWriter, TransferOutcome, TransferRecord};
 use lifeboat_tftp::Outcome;
 use lifeboat_web::{LiveTransfer, Metrics};
+use tokio::time::Instant;
 
-use crate::clock::{unix_ms, unix_seconds};
 use crate::host_directory::HostDirectory;
 use crate::lease_book::LeaseBook;
 
@@ -35,6 +36,7 @@ pub(crate) struct Activity {
     log: LogWriter,
     leases: Arc<LeaseBook>,
     directory: Arc<HostDirectory>,
+    clock: Arc<dyn Clock>,
     live: Mutex<HashMap<u64, Entry>>,
     counters: Counters,
     /// When a client last asked for anything (for stopping an idle server).
@@ -70,12 +72,14 @@ impl Activity {
         log: LogWriter,
         leases: Arc<LeaseBook>,
         directory: Arc<HostDirectory>,
+        clock: Arc<dyn Clock>,
     ) -> Activity {
         Activity {
             root,
             log,
             leases,
             directory,
+            clock,
             live: Mutex::default(),
             counters: Counters::default(),
             last_request: Mutex::new(Instant::now()),
@@ -167,7 +171,7 @@ impl Activity {
     fn mac_of(&self, client: IpAddr) -> Option<[u8; 6]> {
         let IpAddr::V4(address) = client else { return None };
         lifeboat_net::neighbour_mac(address).or_else(|| {
-            let mac = self.leases.active_mac_of(address, unix_seconds())?;
+            let mac = self.leases.active_mac_of(address, self.clock.unix_seconds())?;
             <[u8; 6]>::try_from(mac.as_slice()).ok()
         })
     }
@@ -308,7 +312,7 @@ impl TftpObserver for Activity {
 
     fn is_known(&self, client: IpAddr) -> bool {
         let IpAddr::V4(address) = client else { return false };
-        self.leases.active_mac_of(address, unix_seconds()).is_some() || self.directory.has_address(address)
+        self.leases.active_mac_of(address, self.clock.unix_seconds()).is_some() || self.directory.has_address(address)
     }
 }
 

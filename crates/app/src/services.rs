@@ -9,17 +9,19 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::Duration;
 
-use lifeboat_server::{DhcpConfig, DhcpServer, OtherServer, TftpConfig, TftpServer};
+use lifeboat_clock::{Clock, unix_ms};
+use lifeboat_server::{DhcpConfig, OtherServer, TftpConfig};
 use lifeboat_store::{Event, EventKind, LeaseWriter, LogWriter, Store};
 use lifeboat_web::{ControlError, Service, ServiceStatus};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::activity::Activity;
-use crate::clock::unix_ms;
+use crate::binder::Binder;
 use crate::error_text::error_text;
 use crate::host_directory::HostDirectory;
 use crate::lease_book::LeaseBook;
@@ -33,6 +35,8 @@ pub(crate) struct Parts {
     pub(crate) book: Arc<LeaseBook>,
     pub(crate) directory: Arc<HostDirectory>,
     pub(crate) activity: Arc<Activity>,
+    pub(crate) binder: Arc<dyn Binder>,
+    pub(crate) clock: Arc<dyn Clock>,
 }
 
 pub(crate) struct Services {
@@ -238,7 +242,7 @@ impl Services {
         let service = Service::Tftp;
         let config = self.tftp_config.clone().ok_or_else(|| unavailable(service))?;
         let observer = Arc::clone(&self.parts.activity);
-        let server = TftpServer::bind_observed(config, observer).map_err(|e| failed(service, &e))?;
+        let server = self.parts.binder.tftp(config, observer).map_err(|e| failed(service, &e))?;
         let listening = server.local_addrs().iter().map(ToString::to_string).collect();
         let stop = CancellationToken::new();
         self.parts.activity.reset_idle();
@@ -256,7 +260,9 @@ impl Services {
         let leases: Vec<_> = stored.into_iter().map(from_stored).collect();
         parts.book.reset(&leases);
         let sink = Arc::new(StoreSink { writer: parts.leases.clone(), book: Arc::clone(&parts.book) });
-        let server = DhcpServer::start(config, leases, sink)
+        let server = parts
+            .binder
+            .dhcp(config, leases, sink)
             .await
             .map_err(|e| failed(service, &e))?
             .watch_hosts(parts.directory.dhcp_hosts());
@@ -272,7 +278,7 @@ impl Services {
 
     fn record(&self, kind: EventKind, origin: &str, detail: String) {
         tracing::info!("{detail} ({origin})");
-        let event = Event { at: unix_ms(SystemTime::now()), kind, origin: origin.to_owned(), detail };
+        let event = Event { at: self.parts.clock.unix_ms(), kind, origin: origin.to_owned(), detail };
         self.parts.log.event(event);
     }
 

@@ -18,19 +18,19 @@ use lifeboat_web::{
 use tokio_util::sync::CancellationToken;
 
 use crate::activity::mac_text;
-use crate::clock::unix_seconds;
 use crate::services::{Parts, Services};
 
 /// The settings key of the dashboard's password hash (written by `lifeboat passwd`).
-pub(crate) const PASSWORD_SETTING: &str = "web_password_hash";
+pub const PASSWORD_SETTING: &str = "web_password_hash";
 
 /// How the dashboard is to run, from flags and the configuration file.
 #[derive(Debug, Clone)]
-pub(crate) struct DashboardConfig {
-    pub(crate) listen: SocketAddr,
+pub struct DashboardConfig {
+    pub listen: SocketAddr,
     /// Off the loopback without a password: serve a random token printed at start-up.
-    pub(crate) token: bool,
-    pub(crate) max_upload: u64,
+    pub token: bool,
+    /// The largest image the dashboard accepts, in bytes.
+    pub max_upload: u64,
 }
 
 pub(crate) struct Lifeboat {
@@ -69,7 +69,7 @@ impl Control for Lifeboat {
     fn leases(&self) -> Vec<LeaseView> {
         self.parts
             .book
-            .active(unix_seconds())
+            .active(self.parts.clock.unix_seconds())
             .into_iter()
             .map(|lease| LeaseView {
                 mac: mac_text(&lease.mac),
@@ -103,7 +103,7 @@ impl Control for Lifeboat {
 
     fn metrics(&self) -> Metrics {
         Metrics {
-            active_leases: self.parts.book.active(unix_seconds()).len() as u64,
+            active_leases: self.parts.book.active(self.parts.clock.unix_seconds()).len() as u64,
             dhcp_replies: self.services.dhcp_replies(),
             ..self.parts.activity.metrics()
         }
@@ -118,7 +118,7 @@ pub(crate) async fn start(
     retention: Retention,
     lifeboat: Arc<Lifeboat>,
     shutdown: CancellationToken,
-) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+) -> anyhow::Result<(tokio::task::JoinHandle<()>, SocketAddr)> {
     let store: &Store = &lifeboat.parts.store;
     let password = store.setting(PASSWORD_SETTING).await?;
     let loopback = config.listen.ip().is_loopback();
@@ -156,9 +156,10 @@ pub(crate) async fn start(
     let parts = &lifeboat.parts;
     let state = WebState::new(parts.store.clone(), parts.log.clone(), lifeboat.clone(), web);
     let router = lifeboat_web::router(state);
-    Ok(tokio::spawn(async move {
+    let task = tokio::spawn(async move {
         if let Err(error) = lifeboat_web::serve(listener, router, shutdown).await {
             tracing::error!("the dashboard stopped: {error}");
         }
-    }))
+    });
+    Ok((task, listen))
 }

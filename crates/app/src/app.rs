@@ -1,0 +1,147 @@
+//! The running application: what [`App::start`] builds and [`App::wait`] takes down.
+//!
+//! **Invariant:** everything the configuration asks for starts, or nothing does: a service or a
+//! dashboard that cannot start stops what did, flushes the store's writers and returns the error.
+//! On the way down, services stop before the writers flush, so every record and lease of the
+//! run is committed.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use lifeboat_clock::Clock;
+use lifeboat_server::{DhcpConfig, TftpConfig};
+use lifeboat_store::{LeaseWriter, LogWriter, Pruner, Retention, Store};
+use lifeboat_web::Control;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::activity::Activity;
+use crate::binder::Binder;
+use crate::dashboard::{self, DashboardConfig, Lifeboat};
+use crate::host_directory::HostDirectory;
+use crate::lease_book::LeaseBook;
+use crate::services::{Parts, Services};
+
+/// What to run: the command line and the configuration file, checked.
+#[derive(Debug, Clone)]
+pub struct AppConfig {
+    /// TFTP, or `None` when it is off.
+    pub tftp: Option<TftpConfig>,
+    /// DHCP, or `None` when it is off.
+    pub dhcp: Option<DhcpConfig>,
+    /// The dashboard, or `None` when it is off.
+    pub web: Option<DashboardConfig>,
+    /// Stop a service nobody has used for this long (`--stop-when-idle`).
+    pub stop_when_idle: Option<Duration>,
+    pub retention: Retention,
+}
+
+/// lifeboat, running.
+pub struct App {
+    lifeboat: Arc<Lifeboat>,
+    dashboard: Option<(JoinHandle<()>, std::net::SocketAddr)>,
+    pruner: JoinHandle<()>,
+    idle_watch: Option<JoinHandle<()>>,
+    shutdown: CancellationToken,
+}
+
+impl App {
+    /// Open the parts on `store`, start the configured services and the dashboard. Cancelling
+    /// `shutdown` ends the run (see [`App::wait`]).
+    pub async fn start(
+        config: AppConfig,
+        store: Store,
+        binder: Arc<dyn Binder>,
+        clock: Arc<dyn Clock>,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<App> {
+        let directory = Arc::new(HostDirectory::default());
+        directory.reload(&store).await?;
+        let log = LogWriter::spawn(store.clone());
+        let pruner = Pruner::spawn(store.clone(), config.retention, shutdown.clone());
+        let book = Arc::new(LeaseBook::default());
+        // The server reports files under the root as it resolved it; the history keeps them
+        // relative.
+        let root = config.tftp.as_ref().map(|t| std::fs::canonicalize(&t.root).unwrap_or_else(|_| t.root.clone()));
+        let activity = Arc::new(Activity::new(
+            root.clone().unwrap_or_default(),
+            log.clone(),
+            Arc::clone(&book),
+            Arc::clone(&directory),
+            Arc::clone(&clock),
+        ));
+        let leases = LeaseWriter::spawn(store.clone());
+        let parts = Arc::new(Parts { store, leases, log, book, directory, activity, binder, clock });
+        let services = Arc::new(Services::new(config.tftp, config.dhcp, Arc::clone(&parts)));
+        let lifeboat = Arc::new(Lifeboat { services: Arc::clone(&services), parts });
+        let mut app = App { lifeboat, dashboard: None, pruner, idle_watch: None, shutdown: shutdown.clone() };
+
+        if let Err(error) = app.start_configured().await {
+            app.stop().await;
+            return Err(error);
+        }
+        if let Some(web) = &config.web {
+            match dashboard::start(web, root.as_deref(), config.retention, Arc::clone(&app.lifeboat), shutdown.clone())
+                .await
+            {
+                Ok(dashboard) => app.dashboard = Some(dashboard),
+                Err(error) => {
+                    app.stop().await;
+                    return Err(error);
+                }
+            }
+        }
+        if let Some(idle) = config.stop_when_idle {
+            app.idle_watch = Some(tokio::spawn(Arc::clone(&services).stop_when_idle(idle, shutdown)));
+        }
+        Ok(app)
+    }
+
+    /// What the dashboard sees and does: services, leases, live transfers, metrics.
+    pub fn control(&self) -> Arc<dyn Control> {
+        Arc::clone(&self.lifeboat) as Arc<dyn Control>
+    }
+
+    /// Where the dashboard listens, when it runs.
+    pub fn dashboard_addr(&self) -> Option<std::net::SocketAddr> {
+        self.dashboard.as_ref().map(|(_, addr)| *addr)
+    }
+
+    /// Run until `shutdown` is cancelled, then stop everything in order.
+    pub async fn wait(mut self) {
+        self.shutdown.cancelled().await;
+        if let Some((dashboard, _)) = self.dashboard.take() {
+            // It ends within its grace period once `shutdown` is cancelled.
+            let _ = dashboard.await;
+        }
+        self.stop().await;
+    }
+
+    async fn start_configured(&self) -> anyhow::Result<()> {
+        let services = &self.lifeboat.services;
+        for service in services.configured() {
+            services
+                .start(service, "command line")
+                .await
+                .with_context(|| format!("cannot start the {service} server"))?;
+        }
+        Ok(())
+    }
+
+    /// Stop the services, then flush the writers: replies waiting for their lease are answered
+    /// or dropped; queued leases and records are committed.
+    async fn stop(self) {
+        if let Some(idle_watch) = self.idle_watch {
+            idle_watch.abort();
+            let _ = idle_watch.await;
+        }
+        self.lifeboat.services.stop_all("lifeboat stopping").await;
+        // A prune may be halfway through a large backlog: its open transaction is rolled back.
+        self.pruner.abort();
+        let _ = self.pruner.await;
+        let parts = &self.lifeboat.parts;
+        parts.leases.clone().shutdown().await;
+        parts.log.clone().shutdown().await;
+    }
+}

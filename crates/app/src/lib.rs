@@ -1,0 +1,34 @@
+//! lifeboat's application layer, as a library: everything between the servers of
+//! `lifeboat-server` and the command line.
+//!
+//! [`App::start`] opens the parts (host directory, lease book, activity, the store's writers),
+//! starts the services the configuration turns on and the dashboard, and [`App::wait`] runs them
+//! until shutdown and stops them in order. Sockets come from a [`Binder`] and the time of day from
+//! a [`Clock`](lifeboat_clock::Clock), so tests run the whole application in process, on
+//! loopback and tokio's paused time.
+//!
+//! Map:
+//! - `app.rs`: [`App`], [`AppConfig`], start-up and the orderly stop.
+//! - `binder.rs`: [`Binder`], how services get their sockets ([`SystemBinder`] binds for real).
+//! - `services.rs`: starting and stopping TFTP and DHCP, stop-when-idle, their status.
+//! - `activity.rs`: the TFTP observer: live list, counters, MAC lookup, host images, records.
+//! - `host_directory.rs`: the dashboard's hosts and aliases as DHCP and TFTP see them.
+//! - `lease_book.rs`: the leases DHCP holds, in memory; `lease_store.rs`: leases to and from
+//!   the store.
+//! - `dashboard.rs`: the dashboard's [`Control`](lifeboat_web::Control) and its start-up.
+//! - `error_text.rs`: an error and its causes on one line.
+
+mod activity;
+mod app;
+mod binder;
+mod dashboard;
+mod error_text;
+mod host_directory;
+mod lease_book;
+mod lease_store;
+mod services;
+
+pub use app::{App, AppConfig};
+pub use binder::{Binder, SystemBinder};
+pub use dashboard::{DashboardConfig, PASSWORD_SETTING};
+pub use error_text::error_text;

@@ -1,0 +1,303 @@
+//! The whole application in process: a store in memory, TFTP and DHCP on loopback ports the
+//! system picks, tokio's time paused and moved by the test. No root, no namespace; nothing leaves
+//! loopback (a DHCP client on an ordinary port gets its replies straight back).
+//!
+//! Time-driven behaviour is checked at its boundaries, on tokio's paused clock: just before a
+//! deadline nothing happens, just after it does. The clock stops once the application has
+//! started (the store is opened on real time).
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use dhcproto::v4::{DhcpOption, Message, MessageType, Opcode};
+use dhcproto::{Decodable, Decoder, Encodable, Encoder};
+use lifeboat_app::{App, AppConfig, Binder};
+use lifeboat_clock::FollowsTokio;
+use lifeboat_dhcp::Lease;
+use lifeboat_net::{Interface, PktInfoSocket};
+use lifeboat_server::client::{self, ClientSettings};
+use lifeboat_server::{
+    AllowList, DhcpConfig, DhcpPlan, DhcpServer, DhcpSockets, DhcpStartError, LeaseSink, Progress, StartError,
+    TftpConfig, TftpObserver, TftpServer,
+};
+use lifeboat_store::{HostEntry, Retention, Store};
+use lifeboat_web::{BoxFuture, Control, Service};
+use tokio::net::UdpSocket;
+use tokio_util::sync::CancellationToken;
+
+/// Every wait on a real event (a datagram, a reload) ends after this, as a failure. In paused
+/// time a `timeout` only fires when nothing else can run, so it bounds without racing.
+const BOUND: Duration = Duration::from_secs(30);
+
+/// Real sockets on loopback: TFTP as configured, DHCP on a port the system picks (kept here),
+/// serving 127.0.0.100-127.0.0.200 as if loopback were a LAN.
+#[derive(Default)]
+struct Loopback {
+    dhcp: Arc<Mutex<Option<SocketAddr>>>,
+}
+
+impl Binder for Loopback {
+    fn tftp(&self, config: TftpConfig, observer: Arc<dyn TftpObserver>) -> Result<TftpServer, StartError> {
+        TftpServer::bind_observed(config, observer)
+    }
+
+    fn dhcp(
+        &self,
+        config: DhcpConfig,
+        leases: Vec<Lease>,
+        sink: Arc<dyn LeaseSink>,
+    ) -> BoxFuture<'static, Result<DhcpServer, DhcpStartError>> {
+        let bound = Arc::clone(&self.dhcp);
+        Box::pin(async move {
+            let lo = lifeboat_net::interfaces().unwrap().into_iter().find(|i| i.name == "lo").expect("lo exists");
+            let lo = Interface { ipv4: vec![(Ipv4Addr::LOCALHOST, 8)], ..lo };
+            let mut plan = DhcpPlan::new(&config, &[lo])?;
+            // Nothing to watch on loopback, and probing would need a raw socket.
+            plan.watched.clear();
+            let dhcp = PktInfoSocket::bind("127.0.0.1:0".parse().unwrap())?;
+            *bound.lock().unwrap() = dhcp.local_addr().ok();
+            Ok(DhcpServer::new(config, plan, DhcpSockets { dhcp, pxe: None, frames: None }, leases, sink, 0))
+        })
+    }
+}
+
+struct Running {
+    app: App,
+    control: Arc<dyn Control>,
+    store: Store,
+    shutdown: CancellationToken,
+    root: tempfile::TempDir,
+    dhcp: Arc<Mutex<Option<SocketAddr>>>,
+    paused: Option<std::sync::mpsc::Sender<()>>,
+}
+
+struct Options {
+    tftp: bool,
+    dhcp: bool,
+    stop_when_idle: Option<Duration>,
+}
+
+async fn start(options: Options) -> Running {
+    let root = tempfile::tempdir().unwrap();
+    let tftp = options.tftp.then(|| {
+        let mut tftp = TftpConfig::new(root.path());
+        tftp.listen = vec!["127.0.0.1:0".parse().unwrap()];
+        tftp.allow = AllowList::new(vec!["127.0.0.0/8".parse().unwrap()]);
+        tftp
+    });
+    let dhcp = options.dhcp.then(|| DhcpConfig::new(vec!["127.0.0.100,127.0.0.200".parse().unwrap()]));
+    let config =
+        AppConfig { tftp, dhcp, web: None, stop_when_idle: options.stop_when_idle, retention: Retention::DEFAULT };
+    let store = Store::open_memory().await.unwrap();
+    let shutdown = CancellationToken::new();
+    let clock = Arc::new(FollowsTokio::starting_at(SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000)));
+    let binder = Loopback::default();
+    let dhcp = Arc::clone(&binder.dhcp);
+    let app = App::start(config, store.clone(), Arc::new(binder), clock, shutdown.clone()).await.unwrap();
+    let control = app.control();
+    let started = usize::from(options.tftp) + usize::from(options.dhcp);
+    // The start-up events reach the store before the test stops the clock (see `pause`).
+    let deadline = std::time::Instant::now() + BOUND;
+    while store.events_page(None, 10).await.unwrap().items.len() < started {
+        assert!(std::time::Instant::now() < deadline, "the start-up events were never saved");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    Running { app, control, store, shutdown, root, dhcp, paused: None }
+}
+
+impl Running {
+    fn running(&self, service: Service) -> bool {
+        self.control.services().iter().any(|s| s.service == service && s.running)
+    }
+
+    /// Stop tokio's clock; the test moves it from now on. A blocking task stays in flight
+    /// meanwhile: the store's queries run on a thread of their own, and while the runtime waits
+    /// for one, tokio would otherwise move paused time on by itself, over the deadlines the test
+    /// checks. After `BOUND` of real time the task ends, so a stuck wait fails instead of hanging.
+    fn pause(&mut self) {
+        tokio::time::pause();
+        let (paused, until_resumed) = std::sync::mpsc::channel::<()>();
+        tokio::task::spawn_blocking(move || {
+            let _ = until_resumed.recv_timeout(BOUND);
+        });
+        self.paused = Some(paused);
+    }
+
+    fn address(&self, service: Service) -> SocketAddr {
+        if service == Service::Dhcp {
+            return self.dhcp.lock().unwrap().expect("DHCP is bound");
+        }
+        let status = self.control.services().into_iter().find(|s| s.service == service).unwrap();
+        status.listening[0].parse().unwrap_or_else(|_| panic!("{service} listens on {:?}", status.listening))
+    }
+
+    async fn stop(mut self) {
+        // The writers commit the last records on the way down, on real time.
+        if self.paused.take().is_some() {
+            tokio::time::resume();
+        }
+        self.shutdown.cancel();
+        tokio::time::timeout(BOUND, self.app.wait()).await.expect("lifeboat stops");
+    }
+}
+
+/// Move the clock on by `by`, a second at a time, letting every task that woke run after each
+/// step: as time passes for real, not in one jump that a periodic check would see only once.
+async fn advance(by: Duration) {
+    let mut left = by;
+    while !left.is_zero() {
+        let step = left.min(Duration::from_secs(1));
+        tokio::time::advance(step).await;
+        for _ in 0..20 {
+            tokio::task::yield_now().await;
+        }
+        left -= step;
+    }
+}
+
+/// Fetch `name` from the TFTP server into memory, with lifeboat's own client.
+async fn fetch(address: SocketAddr, name: &str, dir: &std::path::Path) -> Result<Vec<u8>, client::ClientError> {
+    let out = dir.join(format!("{name}.fetched"));
+    let (name, target) = (name.to_owned(), out.clone());
+    tokio::task::spawn_blocking(move || {
+        client::get(address, &name, &target, &ClientSettings::default(), &Progress::default())
+    })
+    .await
+    .unwrap()?;
+    Ok(std::fs::read(out).unwrap())
+}
+
+#[tokio::test]
+async fn tftp_stops_itself_after_the_idle_time_and_not_before() {
+    let mut app = start(Options { tftp: true, dhcp: false, stop_when_idle: Some(Duration::from_secs(60)) }).await;
+    app.pause();
+    assert!(app.running(Service::Tftp));
+    advance(Duration::from_secs(55)).await;
+    assert!(app.running(Service::Tftp), "55 s of 60 idle: still serving");
+    // The watch looks every 5 s (a quarter of the idle time, at most 5 s).
+    advance(Duration::from_secs(10)).await;
+    assert!(!app.running(Service::Tftp), "65 s idle: stopped itself");
+    let status = app.control.services().into_iter().find(|s| s.service == Service::Tftp).unwrap();
+    assert!(status.listening.is_empty(), "a stopped service holds no socket");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_transfer_restarts_the_idle_time_and_lingers_in_the_live_list() {
+    let mut app = start(Options { tftp: true, dhcp: false, stop_when_idle: Some(Duration::from_secs(60)) }).await;
+    app.pause();
+    std::fs::write(app.root.path().join("openwrt.bin"), vec![7u8; 40_000]).unwrap();
+    let address = app.address(Service::Tftp);
+    let scratch = tempfile::tempdir().unwrap();
+
+    advance(Duration::from_secs(50)).await;
+    let got = fetch(address, "openwrt.bin", scratch.path()).await.unwrap();
+    assert_eq!(got, vec![7u8; 40_000]);
+    // The server sees the client's last ACK on a thread of its own, a moment after the client
+    // is done: wait (bounded, in real time) until the transfer has ended there too.
+    let deadline = std::time::Instant::now() + BOUND;
+    let live = loop {
+        let live = app.control.live_transfers();
+        if live.iter().all(|t| t.outcome.is_some()) {
+            break live;
+        }
+        assert!(std::time::Instant::now() < deadline, "the transfer never ended: {live:?}");
+        tokio::task::yield_now().await;
+    };
+    assert_eq!(live.len(), 1, "{live:?}");
+    assert_eq!((live[0].requested.as_str(), live[0].bytes), ("openwrt.bin", 40_000));
+    assert!(live[0].outcome.is_some(), "it has ended");
+
+    // The ended transfer lingers 10 s, so a watcher sees it reach its end.
+    advance(Duration::from_secs(9)).await;
+    assert_eq!(app.control.live_transfers().len(), 1, "9 s after its end: still listed");
+    advance(Duration::from_secs(2)).await;
+    assert!(app.control.live_transfers().is_empty(), "11 s after its end: gone");
+
+    // 50 s + 11 s since start, but only 11 s since the request: still serving.
+    assert!(app.running(Service::Tftp));
+    advance(Duration::from_secs(40)).await;
+    assert!(app.running(Service::Tftp), "51 s after the request");
+    advance(Duration::from_secs(15)).await;
+    assert!(!app.running(Service::Tftp), "66 s after the request");
+    app.stop().await;
+}
+
+fn dhcp_request(kind: MessageType, mac: [u8; 6], xid: u32) -> Vec<u8> {
+    let mut message = Message::default();
+    message.set_opcode(Opcode::BootRequest).set_xid(xid).set_chaddr(&mac);
+    message.opts_mut().insert(DhcpOption::MessageType(kind));
+    let mut bytes = Vec::new();
+    message.encode(&mut Encoder::new(&mut bytes)).unwrap();
+    bytes
+}
+
+async fn discover(server: SocketAddr, mac: [u8; 6]) -> Message {
+    let client = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    client.send_to(&dhcp_request(MessageType::Discover, mac, 7), server).await.unwrap();
+    let mut buf = vec![0; 1500];
+    let len = tokio::time::timeout(BOUND, client.recv(&mut buf)).await.expect("an offer").unwrap();
+    Message::decode(&mut Decoder::new(&buf[..len])).unwrap()
+}
+
+#[tokio::test]
+async fn dhcp_stops_itself_when_it_has_answered_nobody_for_the_idle_time() {
+    let mut app = start(Options { tftp: false, dhcp: true, stop_when_idle: Some(Duration::from_secs(60)) }).await;
+    app.pause();
+    let address = app.address(Service::Dhcp);
+    advance(Duration::from_secs(40)).await;
+    let offer = discover(address, [2, 0, 0, 0, 0, 1]).await;
+    assert!(offer.yiaddr() >= Ipv4Addr::new(127, 0, 0, 100), "{:?}", offer.yiaddr());
+    advance(Duration::from_secs(50)).await;
+    assert!(app.running(Service::Dhcp), "50 s after a reply");
+    advance(Duration::from_secs(20)).await;
+    assert!(!app.running(Service::Dhcp), "70 s after the last reply");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn without_stop_when_idle_the_services_keep_running() {
+    let mut app = start(Options { tftp: true, dhcp: true, stop_when_idle: None }).await;
+    app.pause();
+    advance(Duration::from_secs(3 * 3600)).await;
+    assert!(app.running(Service::Tftp) && app.running(Service::Dhcp));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_host_saved_on_the_dashboard_reaches_dhcp_and_tftp_without_a_restart() {
+    let app = start(Options { tftp: true, dhcp: true, stop_when_idle: None }).await;
+    std::fs::write(app.root.path().join("openwrt-initramfs.bin"), b"initramfs").unwrap();
+    let (dhcp, tftp) = (app.address(Service::Dhcp), app.address(Service::Tftp));
+    let scratch = tempfile::tempdir().unwrap();
+    let mac = [2, 0, 0, 0, 0, 9];
+    let reserved = Ipv4Addr::new(127, 0, 0, 150);
+    assert_ne!(discover(dhcp, mac).await.yiaddr(), reserved);
+    assert!(fetch(tftp, "recovery.bin", scratch.path()).await.is_err(), "no such file yet");
+
+    let host = HostEntry {
+        mac: "02:00:00:00:00:09".into(),
+        address: Some(reserved),
+        image: Some("openwrt-initramfs.bin".into()),
+        ..HostEntry::default()
+    };
+    app.store.insert_host(&host).await.unwrap();
+    app.store.set_alias("recovery.bin", "openwrt-initramfs.bin").await.unwrap();
+    app.control.reload();
+
+    // The reload runs in the background: ask until it shows (bounded).
+    let deadline = tokio::time::Instant::now() + BOUND;
+    loop {
+        let offer = discover(dhcp, mac).await;
+        if offer.yiaddr() == reserved {
+            let file = String::from_utf8_lossy(offer.fname().unwrap_or_default()).trim_end_matches('\0').to_owned();
+            assert_eq!(file, "openwrt-initramfs.bin");
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the reservation never reached DHCP");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(fetch(tftp, "recovery.bin", scratch.path()).await.unwrap(), b"initramfs");
+    app.stop().await;
+}
