@@ -154,7 +154,7 @@ pub(crate) async fn start(
         Auth::LoopbackOnly => tracing::info!("dashboard on http://{listen}/ (this machine only, no login)"),
     }
     let parts = &lifeboat.parts;
-    let state = WebState::new(parts.store.clone(), parts.log.clone(), lifeboat.clone(), web);
+    let state = WebState::new(parts.store.clone(), parts.log.clone(), lifeboat.clone(), web, Arc::clone(&parts.clock));
     let router = lifeboat_web::router(state);
     let task = tokio::spawn(async move {
         if let Err(error) = lifeboat_web::serve(listener, router, shutdown).await {

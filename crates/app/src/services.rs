@@ -265,6 +265,7 @@ impl Services {
             .dhcp(config, leases, sink)
             .await
             .map_err(|e| failed(service, &e))?
+            .with_clock(Arc::clone(&parts.clock))
             .watch_hosts(parts.directory.dhcp_hosts());
         let listening = server.serving().to_vec();
         *self.replies_counter() = Some(server.replies_sent());

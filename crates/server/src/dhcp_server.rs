@@ -11,11 +11,12 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use futures_util::StreamExt as _;
 use futures_util::stream::FuturesUnordered;
 
+use lifeboat_clock::{Clock, SystemClock};
 use lifeboat_dhcp::config::{Mac, Reservation};
 use lifeboat_dhcp::destination::{PXE_PORT, SERVER_PORT};
 use lifeboat_dhcp::scope::{Reach, ScopeError};
@@ -122,6 +123,8 @@ pub struct DhcpServer {
     own_addresses: Vec<Ipv4Addr>,
     /// Keep handing out addresses where another server appears.
     authoritative: bool,
+    /// The time of day leases are granted and expire by.
+    clock: Arc<dyn Clock>,
     others: watch::Sender<Vec<OtherServer>>,
 }
 
@@ -196,8 +199,15 @@ impl DhcpServer {
             watched: plan.watched,
             own_addresses: plan.own_addresses,
             authoritative: config.authoritative,
+            clock: Arc::new(SystemClock),
             others: watch::Sender::new(Vec::new()),
         }
+    }
+
+    /// Grant and expire leases by `clock` instead of the system's.
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> DhcpServer {
+        self.clock = clock;
+        self
     }
 
     /// The other DHCP servers seen on the segments this server serves, as they are found.
@@ -296,7 +306,7 @@ impl DhcpServer {
             }
             let (SocketAddr::V4(source), IpAddr::V4(local_address)) = (datagram.peer, datagram.local) else { continue };
             let arrival = Arrival { interface: datagram.ifindex, local_address, local_port: port, source };
-            let handled = self.responder.handle(&data[..datagram.len], &arrival, unix_now());
+            let handled = self.responder.handle(&data[..datagram.len], &arrival, self.clock.unix_seconds());
             log(&handled.explanation);
             match (handled.change, handled.reply) {
                 (Some(change), reply) => waiting.push(after_commit(self.sink.persist(change), reply, arrival)),
@@ -415,10 +425,6 @@ fn log(e: &Explanation) {
         Level::Info => tracing::info!("{e}"),
         Level::Warn => tracing::warn!("{e}"),
     }
-}
-
-fn unix_now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 #[cfg(test)]

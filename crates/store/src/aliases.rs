@@ -5,9 +5,9 @@
 
 use sqlx::FromRow;
 
-use crate::clock::now_ms;
 use crate::error::StoreError;
 use crate::store::Store;
+use lifeboat_clock::{Clock as _, SystemClock};
 
 /// A name under which a file is served. `created_at` is Unix ms.
 #[derive(Debug, Clone, PartialEq, Eq, FromRow)]
@@ -33,7 +33,7 @@ impl Store {
         sqlx::query("INSERT OR REPLACE INTO aliases (name, file, created_at) VALUES (?, ?, ?)")
             .bind(name)
             .bind(file)
-            .bind(now_ms())
+            .bind(SystemClock.unix_ms())
             .execute(self.pool())
             .await
             .map_err(|e| self.error("save an alias", e))?;

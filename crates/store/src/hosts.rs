@@ -10,9 +10,9 @@ use std::net::Ipv4Addr;
 
 use sqlx::{FromRow, SqliteConnection};
 
-use crate::clock::now_ms;
 use crate::error::StoreError;
 use crate::store::Store;
+use lifeboat_clock::{Clock as _, SystemClock};
 
 /// What a person configures for a device.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -81,7 +81,7 @@ impl Store {
     /// Add a host. Fails with [`StoreError::Conflict`] if another host has its MAC or address.
     pub async fn insert_host(&self, entry: &HostEntry) -> Result<Host, StoreError> {
         let entry = normalized(entry);
-        let now = now_ms();
+        let now = SystemClock.unix_ms();
         let mut transaction = self.begin_write().await?;
         self.check_unique(&mut transaction, None, &entry).await?;
         let id: i64 = sqlx::query_scalar(
@@ -107,7 +107,7 @@ impl Store {
     /// [`StoreError::Conflict`] if another host has the new MAC or address.
     pub async fn update_host(&self, id: i64, entry: &HostEntry) -> Result<Option<Host>, StoreError> {
         let entry = normalized(entry);
-        let now = now_ms();
+        let now = SystemClock.unix_ms();
         let mut transaction = self.begin_write().await?;
         let created_at: Option<i64> = sqlx::query_scalar("SELECT created_at FROM hosts WHERE id = ?")
             .bind(id)

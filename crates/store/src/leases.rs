@@ -5,8 +5,8 @@
 //! moved, and the table follows it rather than refusing the write.
 
 use std::net::Ipv4Addr;
-use std::time::{SystemTime, UNIX_EPOCH};
 
+use lifeboat_clock::{Clock as _, SystemClock};
 use sqlx::{Connection as _, FromRow, QueryBuilder, Sqlite, SqliteConnection};
 
 use crate::error::StoreError;
@@ -171,6 +171,5 @@ async fn apply_run(connection: &mut SqliteConnection, run: &[LeaseChange], updat
 }
 
 fn unix_now() -> i64 {
-    let seconds = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |since| since.as_secs());
-    i64::try_from(seconds).unwrap_or(i64::MAX)
+    i64::try_from(SystemClock.unix_seconds()).unwrap_or(i64::MAX)
 }

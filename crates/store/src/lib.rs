@@ -34,7 +34,6 @@
 //! Each table has a module of its own that adds its methods to [`Store`].
 
 pub mod aliases;
-mod clock;
 mod convert;
 pub mod error;
 pub mod events;

@@ -12,9 +12,9 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::clock::now_ms;
 use crate::error::StoreError;
 use crate::store::Store;
+use lifeboat_clock::{Clock as _, SystemClock};
 
 /// Rows deleted per transaction.
 pub const PRUNE_BATCH: u32 = 1000;
@@ -87,7 +87,7 @@ impl Store {
 
     /// [`Store::prune_at`] as of now.
     pub async fn prune(&self, retention: Retention) -> Result<Pruned, StoreError> {
-        self.prune_at(retention, now_ms()).await
+        self.prune_at(retention, SystemClock.unix_ms()).await
     }
 
     /// Deletes the rows of `table` older than `cutoff` or beyond the newest `max_rows`. Ids grow

@@ -15,7 +15,7 @@ use tokio::sync::Semaphore;
 
 use crate::error::AppError;
 use crate::images::{self, ImageFile, MAX_FILES};
-use crate::state::{WebState, now_ms};
+use crate::state::WebState;
 
 /// An image as the dashboard shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -107,7 +107,7 @@ fn queue(state: &WebState, root: &std::path::Path, file: &ImageFile, added_at: O
                     size,
                     modified_ns,
                     sha256,
-                    added_at: added_at.unwrap_or_else(now_ms),
+                    added_at: added_at.unwrap_or_else(|| state.now_ms()),
                 };
                 if let Err(error) = state.store().save_image_digest(&digest).await {
                     tracing::warn!(file = %name, %error, "dashboard: cannot save an image digest");
@@ -139,7 +139,7 @@ pub(crate) async fn save_uploaded(state: &WebState, uploaded: &images::Uploaded)
         size: uploaded.file.size,
         modified_ns: uploaded.file.modified_ns,
         sha256: uploaded.sha256.clone(),
-        added_at: now_ms(),
+        added_at: state.now_ms(),
     };
     state.store().save_image_digest(&digest).await?;
     Ok(())

@@ -3,7 +3,7 @@
 //! **Invariant:** pure functions of their arguments (the current time is passed in), so every
 //! page renders the same for the same data.
 
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::Duration;
 
 /// `1.5 MiB`, `512 B`.
 /// "Kept for 365 days, at most 500,000 rows per table": what the history pages say of retention.
@@ -35,8 +35,10 @@ pub(crate) fn bytes(n: u64) -> String {
 
 /// `2026-11-29 08:52:13` (UTC) for Unix milliseconds.
 pub(crate) fn time(ms: i64) -> String {
-    let Ok(ms) = u64::try_from(ms) else { return "—".into() };
-    let at = UNIX_EPOCH + Duration::from_millis(ms);
+    if ms < 0 {
+        return "—".into();
+    }
+    let at = lifeboat_clock::from_unix_ms(ms);
     let text = humantime::format_rfc3339_seconds(at).to_string();
     text.trim_end_matches('Z').replacen('T', " ", 1)
 }

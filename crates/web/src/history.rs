@@ -4,7 +4,7 @@
 //! **Invariant:** a filter that cannot be understood is an error that names the field, never
 //! silently dropped: a person filtering by a mistyped MAC must not see every transfer.
 
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::Duration;
 
 use lifeboat_dhcp::config::Mac;
 use lifeboat_store::{StoredTransfer, TransferFilter};
@@ -113,10 +113,7 @@ pub(crate) fn parse_time(field: &'static str, text: &str, now: i64) -> Result<Op
         _ => text.to_owned(),
     };
     match humantime::parse_rfc3339_weak(&padded) {
-        Ok(at) => {
-            let ms = at.duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO).as_millis();
-            Ok(Some(i64::try_from(ms).unwrap_or(i64::MAX)))
-        }
+        Ok(at) => Ok(Some(lifeboat_clock::unix_ms(at))),
         Err(_) => Err(AppError::field(
             field,
             format!(

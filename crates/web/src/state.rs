@@ -4,10 +4,9 @@
 //! **Invariant:** cloning is cheap (one `Arc`), and all mutable parts are behind their own locks,
 //! none of which is held across an `.await`.
 
-use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
-
+use lifeboat_clock::Clock;
 use lifeboat_store::{Event, EventKind, LogWriter, Store};
+use std::sync::Arc;
 
 use crate::config::WebConfig;
 use crate::control::Control;
@@ -28,6 +27,7 @@ struct Inner {
     log: LogWriter,
     control: Arc<dyn Control>,
     config: WebConfig,
+    clock: Arc<dyn Clock>,
     sessions: Sessions,
     logins: LoginThrottle,
     verifier: Verifier,
@@ -35,14 +35,22 @@ struct Inner {
 }
 
 impl WebState {
-    /// The state over an open store, its log writer (events go through it) and the running
-    /// services. Call [`crate::check_listen`] on `config` before serving.
-    pub fn new(store: Store, log: LogWriter, control: Arc<dyn Control>, config: WebConfig) -> WebState {
+    /// The state over an open store, its log writer (events go through it), the running
+    /// services and the clock that dates what the dashboard records. Call
+    /// [`crate::check_listen`] on `config` before serving.
+    pub fn new(
+        store: Store,
+        log: LogWriter,
+        control: Arc<dyn Control>,
+        config: WebConfig,
+        clock: Arc<dyn Clock>,
+    ) -> WebState {
         let inner = Inner {
             store,
             log,
             control,
             config,
+            clock,
             sessions: Sessions::default(),
             logins: LoginThrottle::default(),
             verifier: Verifier::start(),
@@ -85,11 +93,11 @@ impl WebState {
 
     /// Record an event through the log writer (never waits).
     pub(crate) fn record(&self, kind: EventKind, origin: &str, detail: String) {
-        self.inner.log.event(Event { at: now_ms(), kind, origin: origin.to_owned(), detail });
+        self.inner.log.event(Event { at: self.now_ms(), kind, origin: origin.to_owned(), detail });
     }
-}
 
-/// Unix milliseconds now.
-pub(crate) fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+    /// Now, in Unix milliseconds.
+    pub(crate) fn now_ms(&self) -> i64 {
+        self.inner.clock.unix_ms()
+    }
 }

@@ -11,7 +11,7 @@ use crate::history::HistoryQuery;
 use crate::labels::{direction_slug, event_slug, outcome_slug};
 use crate::live::{self, LiveJson};
 use crate::pages::events::EventsQuery;
-use crate::state::{WebState, now_ms};
+use crate::state::WebState;
 
 /// Items per page unless `limit` says otherwise.
 const DEFAULT_LIMIT: u32 = 100;
@@ -96,7 +96,7 @@ pub(crate) async fn transfers(
     ApiQuery(query): ApiQuery<HistoryQuery>,
 ) -> ApiResult<Json<PageJson<TransferJson>>> {
     // A query string is not a form: a filter it gets wrong is a plain 400.
-    let filter = query.filter(now_ms()).map_err(|e| AppError::BadRequest(e.message()))?;
+    let filter = query.filter(state.now_ms()).map_err(|e| AppError::BadRequest(e.message()))?;
     let page = state.store().transfers_page(&filter, query.before, limit(query.limit)).await?;
     Ok(Json(PageJson {
         items: page.items.into_iter().map(TransferJson::from).collect(),

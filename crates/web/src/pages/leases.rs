@@ -6,7 +6,7 @@ use axum::extract::State;
 use crate::format;
 use crate::guard::Caller;
 use crate::pages::{Layout, PageResult, render};
-use crate::state::{WebState, now_ms};
+use crate::state::WebState;
 
 pub(crate) struct LeaseRow {
     mac: String,
@@ -25,7 +25,7 @@ struct LeasesPage {
 
 /// `GET /leases`.
 pub(crate) async fn page(State(state): State<WebState>, caller: Caller) -> PageResult {
-    let now = now_ms();
+    let now = state.now_ms();
     let mut leases = state.control().leases();
     leases.sort_by_key(|l| l.address);
     let leases = leases

@@ -23,7 +23,7 @@ use crate::guard::{Caller, safe_next};
 use crate::pages::{Layout, PageResult, render_status};
 use crate::password::NotChecked;
 use crate::session::{clear_cookie, set_cookie};
-use crate::state::{WebState, now_ms};
+use crate::state::WebState;
 use crate::throttle::{Attempt, Entry};
 
 /// The settings key of a lockout of password logins (its end, Unix ms). The dashboard writes it
@@ -142,7 +142,7 @@ async fn failed(state: &WebState, caller: &Caller, attempt: &Attempt<'_>) {
         let detail = format!("too many wrong passwords: password logins are locked for {minutes} minutes");
         state.record(EventKind::LoginLocked, "web", detail);
         tracing::warn!("too many wrong passwords: dashboard logins are locked for {minutes} minutes");
-        let until = now_ms().saturating_add(i64::try_from(lockout.as_millis()).unwrap_or(i64::MAX));
+        let until = state.now_ms().saturating_add(i64::try_from(lockout.as_millis()).unwrap_or(i64::MAX));
         if let Err(error) = state.store().set_setting(LOCKOUT_SETTING, &until.to_string()).await {
             tracing::warn!("the lockout was not saved, so `lifeboat passwd --unlock` cannot lift it: {error}");
         }

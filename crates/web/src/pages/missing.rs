@@ -11,7 +11,7 @@ use crate::format;
 use crate::guard::Caller;
 use crate::pages::hosts::image_names;
 use crate::pages::{Layout, PageResult, done, failed, render};
-use crate::state::{WebState, now_ms};
+use crate::state::WebState;
 
 /// How many missing names the page lists.
 const LIMIT: u32 = 200;
@@ -42,7 +42,7 @@ struct MissingPage {
 
 /// `GET /missing`.
 pub(crate) async fn page(State(state): State<WebState>, caller: Caller) -> PageResult {
-    let now = now_ms();
+    let now = state.now_ms();
     let missing = state
         .store()
         .missing_files(LIMIT)

@@ -10,7 +10,7 @@ use crate::guard::Caller;
 use crate::history::TransferRow;
 use crate::live::{self, LiveRow};
 use crate::pages::{Layout, PageResult, render};
-use crate::state::{WebState, now_ms};
+use crate::state::WebState;
 
 /// How many recent requests the overview lists.
 const RECENT: u32 = 15;
@@ -54,7 +54,7 @@ struct OverviewPage {
 
 /// `GET /`.
 pub(crate) async fn page(State(state): State<WebState>, caller: Caller) -> PageResult {
-    let now = now_ms();
+    let now = state.now_ms();
     let everything = TransferFilter { mac: None, file: None, outcome: None, since: None, until: None };
     let recent = state.store().transfers_page(&everything, None, RECENT).await?;
     let latest = recent.items.first().map(|t| TransferRow::new(t, now));

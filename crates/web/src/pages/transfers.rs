@@ -9,7 +9,7 @@ use crate::history::{HistoryQuery, TransferRow};
 use crate::labels::OUTCOMES;
 use crate::live::{self, LiveRow};
 use crate::pages::{Layout, PageResult, render_status};
-use crate::state::{WebState, now_ms};
+use crate::state::WebState;
 
 /// Rows per page.
 const PAGE: u32 = 50;
@@ -35,7 +35,7 @@ pub(crate) async fn page(
     caller: Caller,
     Query(query): Query<HistoryQuery>,
 ) -> PageResult {
-    let now = now_ms();
+    let now = state.now_ms();
     let (rows, older, filter_error, status) = match query.filter(now) {
         Ok(filter) => {
             let page = state.store().transfers_page(&filter, query.before, PAGE).await?;

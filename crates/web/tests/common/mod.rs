@@ -193,7 +193,8 @@ impl App {
             retention: lifeboat_store::Retention::DEFAULT,
         };
         lifeboat_web::check_listen(&config).expect("valid config");
-        let state = WebState::new(store.clone(), log.clone(), control.clone(), config);
+        let state =
+            WebState::new(store.clone(), log.clone(), control.clone(), config, Arc::new(lifeboat_clock::SystemClock));
         App {
             router: router(state),
             store,
