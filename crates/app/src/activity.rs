@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use lifeboat_clock::{Clock, unix_ms};
+use lifeboat_dhcp::Mac;
 use lifeboat_server::{
     CountReason, CountedRequests, LiveTransfer as Running, RefusedRequest, TftpObserver, TransferReport, Way,
 };
@@ -168,12 +169,9 @@ impl Activity {
     /// else from an unexpired DHCP lease. Not the other way round: a lease can outlive its
     /// holder's use of the address (a router in recovery mode takes a fixed address that a lab
     /// host once leased), and the MAC picks the image a device gets.
-    fn mac_of(&self, client: IpAddr) -> Option<[u8; 6]> {
+    fn mac_of(&self, client: IpAddr) -> Option<Mac> {
         let IpAddr::V4(address) = client else { return None };
-        lifeboat_net::neighbour_mac(address).or_else(|| {
-            let mac = self.leases.active_mac_of(address, self.clock.unix_seconds())?;
-            <[u8; 6]>::try_from(mac.as_slice()).ok()
-        })
+        lifeboat_net::neighbour_mac(address).or_else(|| self.leases.active_mac_of(address, self.clock.unix_seconds()))
     }
 
     /// A path under the root as the store keeps it: relative, `/`-separated.
@@ -228,7 +226,7 @@ impl TftpObserver for Activity {
 
     fn started(&self, transfer: &Arc<Running>) {
         self.reset_idle();
-        let mac = self.mac_of(transfer.peer.ip()).map(|m| mac_text(&m));
+        let mac = self.mac_of(transfer.peer.ip()).map(|m| m.to_string());
         let entry = Entry { transfer: Arc::clone(transfer), mac, sample: (Instant::now(), 0), rate: 0, ended: None };
         let mut live = self.lock();
         // Also here, not only when someone looks: without a dashboard nobody reads the list.
@@ -248,7 +246,7 @@ impl TftpObserver for Activity {
 
     fn refused(&self, refusal: &RefusedRequest) {
         self.reset_idle();
-        let mac = self.mac_of(refusal.peer.ip()).map(|m| mac_text(&m));
+        let mac = self.mac_of(refusal.peer.ip()).map(|m| m.to_string());
         let (outcome, kind, counter) = if refusal.is_missing_file() {
             (TransferOutcome::NotFound, EventKind::MissingFile, &self.counters.not_found)
         } else {
@@ -334,10 +332,6 @@ fn direction(way: Way) -> Direction {
         Way::Sent => Direction::Read,
         Way::Received => Direction::Write,
     }
-}
-
-pub(crate) fn mac_text(mac: &[u8]) -> String {
-    mac.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":")
 }
 
 fn per_second(bytes: u64, elapsed: Duration) -> u64 {

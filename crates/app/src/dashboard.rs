@@ -10,6 +10,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context as _;
+use lifeboat_dhcp::config::hardware_text;
 use lifeboat_store::{Retention, Store};
 use lifeboat_web::{
     Auth, BoxFuture, Control, ControlError, InterfaceInfo, LeaseView, LiveTransfer, Metrics, Service, ServiceStatus,
@@ -17,7 +18,6 @@ use lifeboat_web::{
 };
 use tokio_util::sync::CancellationToken;
 
-use crate::activity::mac_text;
 use crate::services::{Parts, Services};
 
 /// The settings key of the dashboard's password hash (written by `lifeboat passwd`).
@@ -72,7 +72,7 @@ impl Control for Lifeboat {
             .active(self.parts.clock.unix_seconds())
             .into_iter()
             .map(|lease| LeaseView {
-                mac: mac_text(&lease.mac),
+                mac: hardware_text(&lease.mac),
                 address: lease.address,
                 hostname: lease.hostname,
                 expires_at: lease.expires.map(|secs| i64::try_from(secs.saturating_mul(1000)).unwrap_or(i64::MAX)),

@@ -21,7 +21,7 @@ use tokio::sync::watch;
 #[derive(Debug, Default)]
 struct Snapshot {
     /// By MAC: the host's image, under each of its names.
-    by_mac: HashMap<[u8; 6], HashMap<String, String>>,
+    by_mac: HashMap<Mac, HashMap<String, String>>,
     /// For every client: name → file.
     aliases: HashMap<String, String>,
     /// The addresses hosts are given.
@@ -68,7 +68,7 @@ impl HostDirectory {
             if let Some(image) = &entry.image {
                 dhcp.boot.insert(mac, image.clone());
                 let names = entry.names.iter().chain(std::iter::once(image)).filter_map(|n| name_key(n));
-                snapshot.by_mac.insert(mac.0, names.map(|n| (n, image.clone())).collect());
+                snapshot.by_mac.insert(mac, names.map(|n| (n, image.clone())).collect());
             }
             if let Some(address) = entry.address {
                 snapshot.addresses.insert(address);
@@ -92,7 +92,7 @@ impl HostDirectory {
 
     /// The file for a client with `mac` (if known) asking for `requested`: its host's image
     /// under one of the host's names, else an alias. `None`: the usual lookup applies.
-    pub(crate) fn substitute(&self, mac: Option<[u8; 6]>, requested: &str) -> Option<PathBuf> {
+    pub(crate) fn substitute(&self, mac: Option<Mac>, requested: &str) -> Option<PathBuf> {
         let name = name_key(requested)?;
         let snapshot = Arc::clone(&self.snapshot.read().unwrap_or_else(|p| p.into_inner()));
         let for_host = mac.and_then(|m| snapshot.by_mac.get(&m)).and_then(|names| names.get(&name));
@@ -131,12 +131,12 @@ mod tests {
         let dhcp = directory.dhcp_hosts();
         directory.reload(&store).await.unwrap();
 
-        let router_mac = Some([0xc4, 0x6e, 0x1f, 0, 0, 1]);
+        let router_mac = Some(Mac([0xc4, 0x6e, 0x1f, 0, 0, 1]));
         let file = |mac, name| directory.substitute(mac, name).map(|p| p.display().to_string());
         assert_eq!(file(router_mac, "ArcherC7v5_tp_recovery.bin").as_deref(), Some("openwrt/factory.bin"));
         assert_eq!(file(router_mac, "/archerc7v5_TP_recovery.bin").as_deref(), Some("openwrt/factory.bin"));
         assert_eq!(file(router_mac, "\\openwrt\\factory.bin").as_deref(), Some("openwrt/factory.bin"));
-        assert_eq!(file(Some([2, 0, 0, 0, 0, 9]), "ArcherC7v5_tp_recovery.bin"), None, "another device");
+        assert_eq!(file(Some(Mac([2, 0, 0, 0, 0, 9])), "ArcherC7v5_tp_recovery.bin"), None, "another device");
         assert_eq!(file(None, "ArcherC7v5_tp_recovery.bin"), None, "an unknown device");
         assert_eq!(file(None, "PXELINUX.0").as_deref(), Some("bios/lpxelinux.0"), "aliases are for everyone");
         assert_eq!(file(router_mac, "../etc/passwd"), None);

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use std::sync::Mutex;
 
-use lifeboat_dhcp::{ClientKey, Lease, LeaseChange};
+use lifeboat_dhcp::{ClientKey, Lease, LeaseChange, Mac};
 
 /// Called for every lease the DHCP server grants, thousands of times a second under load: every
 /// operation is a lookup in an ordered map, never a scan, and never a rehash of the whole table
@@ -70,10 +70,13 @@ impl LeaseBook {
 
     /// The hardware address of whoever holds `address` with a lease that has not expired at
     /// `now` (Unix seconds).
-    pub(crate) fn active_mac_of(&self, address: Ipv4Addr, now: u64) -> Option<Vec<u8>> {
+    pub(crate) fn active_mac_of(&self, address: Ipv4Addr, now: u64) -> Option<Mac> {
         let book = self.lock();
         let lease = book.by_address.get(&address)?;
-        lease.expires.is_none_or(|e| e > now).then(|| lease.mac.clone())
+        if lease.expires.is_some_and(|e| e <= now) {
+            return None;
+        }
+        Mac::from_hardware(&lease.mac)
     }
 
     /// Leases that have not expired at `now` (Unix seconds), by address.
@@ -107,11 +110,11 @@ mod tests {
     fn follows_binds_moves_and_releases() {
         let book = LeaseBook::default();
         book.reset(&[lease(1, 10, Some(100)), lease(2, 11, None)]);
-        assert_eq!(book.active_mac_of(Ipv4Addr::new(10, 0, 0, 10), 0), Some(vec![2, 0, 0, 0, 0, 1]));
+        assert_eq!(book.active_mac_of(Ipv4Addr::new(10, 0, 0, 10), 0), Some(Mac([2, 0, 0, 0, 0, 1])));
         // Client 1 moves to .12: .10 is free.
         book.record(&LeaseChange::Upsert(lease(1, 12, Some(200))));
         assert_eq!(book.active_mac_of(Ipv4Addr::new(10, 0, 0, 10), 0), None);
-        assert_eq!(book.active_mac_of(Ipv4Addr::new(10, 0, 0, 12), 0), Some(vec![2, 0, 0, 0, 0, 1]));
+        assert_eq!(book.active_mac_of(Ipv4Addr::new(10, 0, 0, 12), 0), Some(Mac([2, 0, 0, 0, 0, 1])));
         book.record(&LeaseChange::Remove { key: lease(2, 11, None).key, address: Ipv4Addr::new(10, 0, 0, 11) });
         assert_eq!(book.active(150).len(), 1);
         assert_eq!(book.active_mac_of(Ipv4Addr::new(10, 0, 0, 12), 250), None, "expired");
@@ -123,10 +126,10 @@ mod tests {
         let book = LeaseBook::default();
         book.record(&LeaseChange::Upsert(lease(1, 10, None)));
         book.record(&LeaseChange::Upsert(lease(2, 10, None)));
-        assert_eq!(book.active_mac_of(Ipv4Addr::new(10, 0, 0, 10), 0), Some(vec![2, 0, 0, 0, 0, 2]));
+        assert_eq!(book.active_mac_of(Ipv4Addr::new(10, 0, 0, 10), 0), Some(Mac([2, 0, 0, 0, 0, 2])));
         // Client 1 comes back elsewhere; client 2 keeps .10.
         book.record(&LeaseChange::Upsert(lease(1, 11, None)));
-        assert_eq!(book.active_mac_of(Ipv4Addr::new(10, 0, 0, 10), 0), Some(vec![2, 0, 0, 0, 0, 2]));
+        assert_eq!(book.active_mac_of(Ipv4Addr::new(10, 0, 0, 10), 0), Some(Mac([2, 0, 0, 0, 0, 2])));
         assert_eq!(book.active(0).len(), 2);
         let book = book.leases.lock().unwrap();
         assert_eq!(book.address_of.len(), book.by_address.len());

@@ -232,6 +232,22 @@ impl FromStr for Mac {
     }
 }
 
+impl Mac {
+    /// The MAC in a client's hardware address, if it is six bytes long (Ethernet).
+    pub fn from_hardware(bytes: &[u8]) -> Option<Mac> {
+        <[u8; 6]>::try_from(bytes).ok().map(Mac)
+    }
+}
+
+/// A hardware address of any length as text: `aa:bb:cc:dd:ee:ff` for a MAC, the same style for
+/// other lengths (InfiniBand, odd firmware).
+pub fn hardware_text(bytes: &[u8]) -> String {
+    match Mac::from_hardware(bytes) {
+        Some(mac) => mac.to_string(),
+        None => bytes.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":"),
+    }
+}
+
 impl fmt::Display for Mac {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let m = self.0;

@@ -7,6 +7,8 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 
 use dhcproto::v4::Message;
 
+use crate::config::Mac;
+
 /// The DHCP server port, where relays listen too.
 pub const SERVER_PORT: u16 = 67;
 /// The DHCP client port.
@@ -25,7 +27,7 @@ pub enum Destination {
     /// To `address`:68 at hardware address `mac` out of `interface`, for a client that cannot
     /// answer ARP yet. The driver sends it without the kernel's ARP cache, or broadcasts if it
     /// cannot.
-    Hardware { interface: u32, mac: [u8; 6], address: Ipv4Addr },
+    Hardware { interface: u32, mac: Mac, address: Ipv4Addr },
 }
 
 /// How a request reached us: the driver fills this in from the socket (`IP_PKTINFO`).
@@ -64,7 +66,9 @@ pub fn destination(request: &Message, reply_yiaddr: Ipv4Addr, nak: bool, arrival
         return Destination::Broadcast { interface };
     }
     match <[u8; 6]>::try_from(request.chaddr()) {
-        Ok(mac) if u8::from(request.htype()) == 1 => Destination::Hardware { interface, mac, address: reply_yiaddr },
+        Ok(mac) if u8::from(request.htype()) == 1 => {
+            Destination::Hardware { interface, mac: Mac(mac), address: reply_yiaddr }
+        }
         _ => Destination::Broadcast { interface },
     }
 }
@@ -116,7 +120,7 @@ mod tests {
                 "no address yet",
                 request("0.0.0.0", "0.0.0.0", false),
                 false,
-                Destination::Hardware { interface: 3, mac: [2, 0, 0, 0, 0, 1], address: yi },
+                Destination::Hardware { interface: 3, mac: Mac([2, 0, 0, 0, 0, 1]), address: yi },
             ),
         ];
         for (name, req, nak, want) in cases {

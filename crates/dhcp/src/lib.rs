@@ -40,6 +40,7 @@ pub mod scope;
 pub mod wire;
 
 pub use classify::{Client, classify};
+pub use config::Mac;
 pub use destination::{Arrival, Destination};
 pub use explain::{Explanation, Level};
 pub use lease::{ClientKey, Lease, LeaseChange};

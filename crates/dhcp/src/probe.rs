@@ -11,6 +11,8 @@ use std::net::Ipv4Addr;
 use dhcproto::v4::{DhcpOption, Flags, Message, MessageType, Opcode, OptionCode};
 use dhcproto::{Decodable, Decoder, Encodable};
 
+use crate::config::Mac;
+
 /// Another DHCP server that answered the probe.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ForeignServer {
@@ -22,9 +24,9 @@ pub struct ForeignServer {
 
 /// A DISCOVER from `mac` with transaction id `xid`, asking for a broadcast answer (we have no
 /// address) and naming itself in the vendor class so it is easy to spot in other servers' logs.
-pub fn probe_discover(mac: [u8; 6], xid: u32) -> Vec<u8> {
+pub fn probe_discover(mac: Mac, xid: u32) -> Vec<u8> {
     let unspecified = Ipv4Addr::UNSPECIFIED;
-    let mut m = Message::new_with_id(xid, unspecified, unspecified, unspecified, unspecified, &mac);
+    let mut m = Message::new_with_id(xid, unspecified, unspecified, unspecified, unspecified, &mac.0);
     m.set_opcode(Opcode::BootRequest).set_flags(Flags::default().set_broadcast());
     let opts = m.opts_mut();
     opts.insert(DhcpOption::MessageType(MessageType::Discover));
@@ -64,9 +66,9 @@ fn offer_or_ack(bytes: &[u8]) -> Option<(Message, ForeignServer)> {
 }
 
 /// If `bytes` answers the probe (`mac`, `xid`), who answered.
-pub fn probe_answer(bytes: &[u8], mac: [u8; 6], xid: u32) -> Option<ForeignServer> {
+pub fn probe_answer(bytes: &[u8], mac: Mac, xid: u32) -> Option<ForeignServer> {
     let (m, server) = offer_or_ack(bytes)?;
-    (m.xid() == xid && m.chaddr().get(..6) == Some(&mac[..])).then_some(server)
+    (m.xid() == xid && m.chaddr().get(..6) == Some(&mac.0[..])).then_some(server)
 }
 
 #[cfg(test)]
@@ -74,16 +76,16 @@ mod tests {
     use super::*;
     use crate::wire::{Kind, MessageType, decode};
 
-    const MAC: [u8; 6] = [2, 0, 0, 0, 0, 1];
+    const MAC: Mac = Mac([2, 0, 0, 0, 0, 1]);
 
-    fn offer(xid: u32, mac: [u8; 6], kind: MessageType) -> Vec<u8> {
+    fn offer(xid: u32, mac: Mac, kind: MessageType) -> Vec<u8> {
         let mut m = Message::new_with_id(
             xid,
             Ipv4Addr::UNSPECIFIED,
             Ipv4Addr::new(10, 0, 0, 9),
             Ipv4Addr::UNSPECIFIED,
             Ipv4Addr::UNSPECIFIED,
-            &mac,
+            &mac.0,
         );
         m.set_opcode(Opcode::BootReply);
         m.opts_mut().insert(DhcpOption::MessageType(kind));
@@ -96,7 +98,7 @@ mod tests {
         let req = decode(&probe_discover(MAC, 7)).unwrap();
         assert_eq!(req.kind, Kind::Dhcp(MessageType::Discover));
         assert!(req.message.flags().broadcast());
-        assert_eq!(req.message.chaddr(), MAC);
+        assert_eq!(req.message.chaddr(), MAC.0);
     }
 
     #[test]
@@ -104,7 +106,7 @@ mod tests {
         let want = ForeignServer { server_id: Some(Ipv4Addr::new(10, 0, 0, 1)), offered: Ipv4Addr::new(10, 0, 0, 9) };
         assert_eq!(probe_answer(&offer(7, MAC, MessageType::Offer), MAC, 7), Some(want));
         assert_eq!(probe_answer(&offer(8, MAC, MessageType::Offer), MAC, 7), None, "other transaction");
-        assert_eq!(probe_answer(&offer(7, [9; 6], MessageType::Offer), MAC, 7), None, "other client");
+        assert_eq!(probe_answer(&offer(7, Mac([9; 6]), MessageType::Offer), MAC, 7), None, "other client");
         assert_eq!(probe_answer(&offer(7, MAC, MessageType::Nak), MAC, 7), None, "not an offer");
         assert_eq!(probe_answer(&probe_discover(MAC, 7), MAC, 7), None, "our own broadcast echoed back");
         assert_eq!(probe_answer(&[2; 100], MAC, 7), None);
@@ -112,11 +114,11 @@ mod tests {
 
     #[test]
     fn a_reply_to_anyone_counts_unless_it_names_one_of_our_addresses() {
-        let other = offer(99, [7; 6], MessageType::Offer);
+        let other = offer(99, Mac([7; 6]), MessageType::Offer);
         let from = ForeignServer { server_id: Some(Ipv4Addr::new(10, 0, 0, 1)), offered: Ipv4Addr::new(10, 0, 0, 9) };
         assert_eq!(foreign_reply(&other, &[Ipv4Addr::new(10, 0, 0, 50)]), Some(from));
         assert_eq!(foreign_reply(&other, &[Ipv4Addr::new(10, 0, 0, 1)]), None, "our own OFFER");
-        assert_eq!(foreign_reply(&offer(99, [7; 6], MessageType::Nak), &[]), None);
+        assert_eq!(foreign_reply(&offer(99, Mac([7; 6]), MessageType::Nak), &[]), None);
         assert_eq!(foreign_reply(&probe_discover(MAC, 7), &[]), None, "a request, not a reply");
     }
 }

@@ -16,7 +16,7 @@ use std::net::Ipv4Addr;
 use crate::allocate::scan;
 use crate::boot::{BootClass, BootRule, Chosen, DefaultBoot, choose};
 use crate::classify::{Client, classify};
-use crate::config::{DEFAULT_LEASE_SECS, ExtraOption, LeaseTime, Mac, Reservation};
+use crate::config::{DEFAULT_LEASE_SECS, ExtraOption, LeaseTime, Mac, Reservation, hardware_text};
 use crate::destination::{Arrival, Destination, PXE_PORT, destination};
 use crate::explain::{Explanation, Level, describe, show};
 use crate::lease::{ClientKey, Lease, LeaseChange, LeaseTable};
@@ -254,11 +254,11 @@ fn ethernet_mac(request: &Request) -> Option<Mac> {
     if u8::from(m.htype()) != 1 {
         return None;
     }
-    <[u8; 6]>::try_from(m.chaddr()).ok().map(Mac)
+    Mac::from_hardware(m.chaddr())
 }
 
 fn mac_text(request: &Request) -> String {
-    ethernet_mac(request).map_or_else(|| ClientKey(request.message.chaddr().to_vec()).to_string(), |m| m.to_string())
+    ethernet_mac(request).map_or_else(|| hardware_text(request.message.chaddr()), |m| m.to_string())
 }
 
 fn request_name(kind: Kind) -> &'static str {

@@ -187,7 +187,7 @@ fn real_firmware_exchanges_get_their_boot_files() {
             if case.broadcast {
                 Destination::Broadcast { interface: LAN }
             } else {
-                Destination::Hardware { interface: LAN, mac: discover.mac(), address }
+                Destination::Hardware { interface: LAN, mac: lifeboat_dhcp::Mac(discover.mac()), address }
             }
         };
         assert_eq!(destination(&h), expected_to(offer.yiaddr()), "{name}");
@@ -237,7 +237,7 @@ fn dhclient_selecting_request_is_acked_for_the_offered_address() {
     assert_eq!(ack.file(), "pxelinux.0");
     assert_eq!(
         destination(&h),
-        Destination::Hardware { interface: LAN, mac: request.mac(), address: ip("10.77.0.125") }
+        Destination::Hardware { interface: LAN, mac: lifeboat_dhcp::Mac(request.mac()), address: ip("10.77.0.125") }
     );
 }
 
@@ -278,7 +278,10 @@ fn bootptest_without_the_cookie_gets_an_all_zero_vendor_area() {
     assert!(reply[236..].iter().all(|b| *b == 0), "vendor area must be empty: {:02x?}", &reply[236..]);
     let seen = Seen::parse(reply);
     assert_eq!((seen.yiaddr(), seen.file(), seen.xid()), (ip("10.77.0.5"), "pxelinux.0".to_owned(), request.xid()));
-    assert_eq!(destination(&h), Destination::Hardware { interface: LAN, mac: request.mac(), address: ip("10.77.0.5") });
+    assert_eq!(
+        destination(&h),
+        Destination::Hardware { interface: LAN, mac: lifeboat_dhcp::Mac(request.mac()), address: ip("10.77.0.5") }
+    );
 }
 
 #[test]
@@ -315,7 +318,10 @@ fn init_reboot_is_acked_for_its_lease_and_naked_for_an_address_held_by_another()
     let ack = replied(&h);
     assert_eq!((ack.message_type(), ack.yiaddr()), (Some(5), address), "{}", h.explanation);
     check_reply_to(&request, &ack, SERVER, name);
-    assert_eq!(destination(&h), Destination::Hardware { interface: LAN, mac: request.mac(), address });
+    assert_eq!(
+        destination(&h),
+        Destination::Hardware { interface: LAN, mac: lifeboat_dhcp::Mac(request.mac()), address }
+    );
 
     let other =
         Lease { key: ClientKey(vec![1, 2, 0, 0, 0, 0, 9]), mac: vec![2, 0, 0, 0, 0, 9], ..lease_of(&request, address) };

@@ -236,7 +236,7 @@ fn lifeboats_own_probe_is_never_answered() {
     let own = [2, 0, 0, 0, 0, 0x99];
     s.own_macs = vec![lifeboat_dhcp::config::Mac(own)];
     let mut r = Responder::new(s, []);
-    let probe = lifeboat_dhcp::probe::probe_discover(own, 7);
+    let probe = lifeboat_dhcp::probe::probe_discover(lifeboat_dhcp::Mac(own), 7);
     let h = r.handle(&probe, &on_lab(), NOW);
     assert!(h.reply.is_none() && h.change.is_none(), "{}", h.explanation);
     assert_eq!(r.leases().active_leases(NOW).count(), 0);

@@ -187,7 +187,10 @@ fn destinations_follow_rfc_2131() {
     let discover = Packet::new(mac, &[(53, &[1])]);
     let unicast = r.handle(&discover.bytes(), &on_lab(), NOW);
     let yiaddr = replied(&unicast).yiaddr();
-    assert_eq!(unicast.reply.unwrap().to, Destination::Hardware { interface: IFINDEX, mac, address: yiaddr });
+    assert_eq!(
+        unicast.reply.unwrap().to,
+        Destination::Hardware { interface: IFINDEX, mac: lifeboat_dhcp::Mac(mac), address: yiaddr }
+    );
     let broadcast = r.handle(&discover.clone().broadcast_flag(true).bytes(), &on_lab(), NOW);
     assert_eq!(broadcast.reply.unwrap().to, Destination::Broadcast { interface: IFINDEX });
 

@@ -205,7 +205,7 @@ fn expected_destination(request: &[u8], yiaddr: Ipv4Addr, nak: bool, arrival: &A
     } else {
         let mut mac = [0u8; 6];
         mac.copy_from_slice(&request[28..34]);
-        Destination::Hardware { interface, mac, address: yiaddr }
+        Destination::Hardware { interface, mac: lifeboat_dhcp::Mac(mac), address: yiaddr }
     }
 }
 

@@ -15,6 +15,7 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 use std::os::fd::{AsRawFd, OwnedFd};
 
 use etherparse::{NetSlice, SlicedPacket, TransportSlice};
+use lifeboat_dhcp::Mac;
 use nix::sys::socket::{LinkAddr, recvfrom};
 use socket2::{Domain, Protocol, SockFilter, Socket, Type};
 use tokio::io::Interest;
@@ -55,7 +56,7 @@ pub struct Tapped {
     pub source: SocketAddrV4,
     pub destination: Ipv4Addr,
     /// The Ethernet source of the frame.
-    pub mac: [u8; 6],
+    pub mac: Mac,
     pub payload: Vec<u8>,
 }
 
@@ -98,7 +99,7 @@ impl ClientPortTap {
             let Ok(received) = received else { continue };
             let (len, from) = received?;
             let Some(from) = from.filter(|f| f.pkttype() != PACKET_OUTGOING) else { continue };
-            if let Some(tapped) = from.addr().and_then(|mac| parse(&buf[..len], mac)) {
+            if let Some(tapped) = from.addr().and_then(|mac| parse(&buf[..len], Mac(mac))) {
                 return Ok(tapped);
             }
         }
@@ -106,7 +107,7 @@ impl ClientPortTap {
 }
 
 /// The UDP datagram in an IPv4 packet, if it is one to port 68.
-fn parse(packet: &[u8], mac: [u8; 6]) -> Option<Tapped> {
+fn parse(packet: &[u8], mac: Mac) -> Option<Tapped> {
     let sliced = SlicedPacket::from_ip(packet).ok()?;
     let Some(NetSlice::Ipv4(ip)) = sliced.net else { return None };
     let Some(TransportSlice::Udp(udp)) = sliced.transport else { return None };
@@ -136,7 +137,7 @@ mod tests {
 
     #[test]
     fn a_datagram_to_port_68_comes_out_with_its_source_and_mac() {
-        let mac = [2, 0, 0, 0, 0, 7];
+        let mac = Mac([2, 0, 0, 0, 0, 7]);
         let tapped = parse(&udp(68, b"offer"), mac).unwrap();
         assert_eq!(tapped.source, SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 2), 67));
         assert_eq!((tapped.destination, tapped.mac), (Ipv4Addr::BROADCAST, mac));
@@ -145,8 +146,8 @@ mod tests {
 
     #[test]
     fn other_ports_and_garbage_do_not() {
-        assert_eq!(parse(&udp(69, b"x"), [0; 6]), None);
-        assert_eq!(parse(b"\x45\x00", [0; 6]), None);
-        assert_eq!(parse(&[], [0; 6]), None);
+        assert_eq!(parse(&udp(69, b"x"), Mac([0; 6])), None);
+        assert_eq!(parse(b"\x45\x00", Mac([0; 6])), None);
+        assert_eq!(parse(&[], Mac([0; 6])), None);
     }
 }

@@ -14,6 +14,7 @@ use std::net::SocketAddrV4;
 use std::os::fd::{AsRawFd, OwnedFd};
 
 use etherparse::PacketBuilder;
+use lifeboat_dhcp::Mac;
 use nix::sys::socket::{AddressFamily, MsgFlags, SockFlag, SockType, sendto, socket};
 
 use crate::link_addr::link_addr;
@@ -40,7 +41,7 @@ impl FrameSender {
     pub fn send_udp(
         &self,
         ifindex: u32,
-        mac: [u8; 6],
+        mac: Mac,
         source: SocketAddrV4,
         destination: SocketAddrV4,
         payload: &[u8],
@@ -51,7 +52,7 @@ impl FrameSender {
         builder
             .write(&mut datagram, payload)
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
-        let link = link_addr(ifindex, mac)?;
+        let link = link_addr(ifindex, mac.0)?;
         sendto(self.fd.as_raw_fd(), &datagram, &link, MsgFlags::empty())?;
         Ok(())
     }

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::io;
 use std::net::Ipv4Addr;
 
+use lifeboat_dhcp::Mac;
 use nix::ifaddrs::getifaddrs;
 use nix::net::if_::{InterfaceFlags, if_nametoindex};
 
@@ -15,7 +16,7 @@ pub struct Interface {
     pub name: String,
     pub index: u32,
     /// The hardware address, for Ethernet-like interfaces.
-    pub mac: Option<[u8; 6]>,
+    pub mac: Option<Mac>,
     pub up: bool,
     /// IPv4 addresses with their prefix lengths.
     pub ipv4: Vec<(Ipv4Addr, u8)>,
@@ -36,7 +37,7 @@ pub fn interfaces() -> io::Result<Vec<Interface>> {
         slot.up |= entry.flags.contains(InterfaceFlags::IFF_UP);
         let Some(address) = entry.address.as_ref() else { continue };
         if let Some(link) = address.as_link_addr() {
-            slot.mac = link.addr().filter(|m| m.iter().any(|b| *b != 0));
+            slot.mac = link.addr().filter(|m| m.iter().any(|b| *b != 0)).map(Mac);
         } else if let Some(v4) = address.as_sockaddr_in() {
             let prefix =
                 entry.netmask.as_ref().and_then(|m| m.as_sockaddr_in()).map_or(32, |m| m.ip().to_bits().leading_ones());

@@ -7,34 +7,27 @@
 
 use std::net::Ipv4Addr;
 
+use lifeboat_dhcp::Mac;
+
 /// ATF_COM: the entry is complete (the MAC is known).
 const COMPLETE: u32 = 0x2;
 
 /// The MAC the kernel has for `address`, if it has a complete entry.
-pub fn neighbour_mac(address: Ipv4Addr) -> Option<[u8; 6]> {
+pub fn neighbour_mac(address: Ipv4Addr) -> Option<Mac> {
     let table = std::fs::read_to_string("/proc/net/arp").ok()?;
     find_in_arp_table(&table, address)
 }
 
 /// The MAC of `address` in the text of `/proc/net/arp`.
-fn find_in_arp_table(table: &str, address: Ipv4Addr) -> Option<[u8; 6]> {
+fn find_in_arp_table(table: &str, address: Ipv4Addr) -> Option<Mac> {
     table.lines().skip(1).find_map(|line| {
         let mut fields = line.split_whitespace();
         let ip = fields.next()?.parse::<Ipv4Addr>().ok()?;
         let _hardware_type = fields.next()?;
         let flags = u32::from_str_radix(fields.next()?.trim_start_matches("0x"), 16).ok()?;
-        let mac = parse_mac(fields.next()?)?;
-        (ip == address && flags & COMPLETE != 0 && mac != [0; 6]).then_some(mac)
+        let mac: Mac = fields.next()?.parse().ok()?;
+        (ip == address && flags & COMPLETE != 0 && mac != Mac([0; 6])).then_some(mac)
     })
-}
-
-fn parse_mac(text: &str) -> Option<[u8; 6]> {
-    let mut mac = [0u8; 6];
-    let mut parts = text.split(':');
-    for byte in &mut mac {
-        *byte = u8::from_str_radix(parts.next()?, 16).ok()?;
-    }
-    parts.next().is_none().then_some(mac)
 }
 
 #[cfg(test)]
@@ -50,8 +43,11 @@ IP address       HW type     Flags       HW address            Mask     Device
 
     #[test]
     fn complete_entries_give_their_mac() {
-        assert_eq!(find_in_arp_table(TABLE, Ipv4Addr::new(192, 168, 1, 1)), Some([0xc4, 0x6e, 0x1f, 0xaa, 0xbb, 0xcc]));
-        assert_eq!(find_in_arp_table(TABLE, Ipv4Addr::new(192, 168, 1, 20)), Some([2, 0, 0, 0, 0, 0x20]));
+        assert_eq!(
+            find_in_arp_table(TABLE, Ipv4Addr::new(192, 168, 1, 1)),
+            Some(Mac([0xc4, 0x6e, 0x1f, 0xaa, 0xbb, 0xcc]))
+        );
+        assert_eq!(find_in_arp_table(TABLE, Ipv4Addr::new(192, 168, 1, 20)), Some(Mac([2, 0, 0, 0, 0, 0x20])));
     }
 
     #[test]

@@ -83,7 +83,7 @@ impl DhcpPlan {
             answer_on,
             serving,
             watched,
-            own_macs: interfaces.iter().filter_map(|i| i.mac).map(Mac).collect(),
+            own_macs: interfaces.iter().filter_map(|i| i.mac).collect(),
             own_addresses: interfaces.iter().flat_map(|i| i.ipv4.iter().map(|(address, _)| *address)).collect(),
         })
     }
@@ -97,7 +97,7 @@ mod tests {
         Interface {
             name: name.to_owned(),
             index,
-            mac: Some([2, 0, 0, 0, 0, index as u8]),
+            mac: Some(Mac([2, 0, 0, 0, 0, index as u8])),
             up: true,
             ipv4: vec![(address.parse().unwrap(), prefix)],
         }

@@ -16,6 +16,7 @@ use std::io;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::time::{Duration, SystemTime};
 
+use lifeboat_dhcp::Mac;
 use lifeboat_dhcp::probe::{ForeignServer, foreign_reply, probe_answer, probe_discover};
 use lifeboat_net::{ClientPortTap, Interface, device_socket, neighbour_mac};
 use tokio::net::UdpSocket;
@@ -33,7 +34,7 @@ const PROBE_RESEND: Duration = Duration::from_millis(1500);
 pub const WATCH_PROBE_EVERY: Duration = Duration::from_secs(5);
 
 /// A locally administered MAC for interfaces without one.
-const FALLBACK_MAC: [u8; 6] = [0x02, 0x6c, 0x62, 0, 0, 1];
+const FALLBACK_MAC: Mac = Mac([0x02, 0x6c, 0x62, 0, 0, 1]);
 
 /// Who answered the probe on an interface.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,7 +52,7 @@ pub struct OtherServer {
     /// The address its reply came from.
     pub address: Ipv4Addr,
     /// Its MAC, when known.
-    pub mac: Option<[u8; 6]>,
+    pub mac: Option<Mac>,
     /// The server identifier it named, if any.
     pub server_id: Option<Ipv4Addr>,
     /// The address it offered or acknowledged.
@@ -65,8 +66,7 @@ impl std::fmt::Display for OtherServer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "another DHCP server answers on {}: {}", self.interface, self.address)?;
         if let Some(mac) = self.mac {
-            let [a, b, c, d, e, g] = mac;
-            write!(f, " (MAC {a:02x}:{b:02x}:{c:02x}:{d:02x}:{e:02x}:{g:02x})")?;
+            write!(f, " (MAC {mac})")?;
         }
         write!(f, " offered {}", self.offered)?;
         if self.held_back {
@@ -106,7 +106,7 @@ pub(crate) async fn probe(interface: &Interface, wait: Duration) -> io::Result<O
     }
 }
 
-async fn send_probe(socket: &UdpSocket, mac: [u8; 6], xid: u32) -> io::Result<()> {
+async fn send_probe(socket: &UdpSocket, mac: Mac, xid: u32) -> io::Result<()> {
     let broadcast = SocketAddrV4::new(Ipv4Addr::BROADCAST, 67);
     socket.send_to(&probe_discover(mac, xid), broadcast).await.map(drop)
 }
