@@ -16,7 +16,7 @@ use std::time::Duration;
 use lifeboat_clock::{Clock, unix_ms};
 use lifeboat_dhcp::Mac;
 use lifeboat_server::{
-    CountReason, CountedRequests, LiveTransfer as Running, RefusedRequest, TftpObserver, TransferReport, Way,
+    CountReason, CountedRequests, LiveTransfer as Running, RefusedRequest, TftpObserver, TransferReport,
 };
 use lifeboat_store::{Direction, Event, EventKind, LogWriter, TransferOutcome, TransferRecord};
 use lifeboat_tftp::Outcome;
@@ -156,7 +156,7 @@ impl Activity {
             mac: entry.mac.clone(),
             requested: t.requested.clone(),
             file: Some(self.relative(&t.file)),
-            direction: direction(t.way),
+            direction: t.direction,
             bytes,
             size: t.progress.total(),
             started_at: unix_ms(t.started),
@@ -196,7 +196,7 @@ impl Activity {
             TransferOutcome::OptionsDeclined => c.options_declined.fetch_add(1, Ordering::Relaxed),
             _ => c.failed.fetch_add(1, Ordering::Relaxed),
         };
-        let bytes = if report.way == Way::Sent { &c.bytes_sent } else { &c.bytes_received };
+        let bytes = if report.direction == Direction::Read { &c.bytes_sent } else { &c.bytes_received };
         bytes.fetch_add(report.bytes, Ordering::Relaxed);
         let started_at = unix_ms(report.started);
         self.log.transfer(TransferRecord {
@@ -206,7 +206,7 @@ impl Activity {
             mac,
             requested: report.requested.clone(),
             file: Some(self.relative(&report.file)),
-            direction: direction(report.way),
+            direction: report.direction,
             bytes: report.bytes,
             size: report.size,
             blksize: u32::from(report.params.blksize),
@@ -261,7 +261,7 @@ impl TftpObserver for Activity {
             mac: mac.clone(),
             requested: refusal.requested.clone(),
             file: None,
-            direction: direction(refusal.way),
+            direction: refusal.direction,
             bytes: 0,
             size: None,
             blksize: 512,
@@ -290,7 +290,7 @@ impl TftpObserver for Activity {
         // A stranger outside the allow-list neither keeps an idle server alive nor costs a look
         // in the neighbour table.
         let source = requests.source.map_or_else(|| "further sources".to_owned(), |ip| ip.to_string());
-        let what = if requests.last.way == Way::Sent { "read" } else { "write" };
+        let what = requests.last.direction;
         let (kind, why) = match requests.reason {
             CountReason::OutsideAllowList => {
                 (EventKind::Refused, "dropped without an answer: not in the allow-list (--allow)")
@@ -324,13 +324,6 @@ fn origin(peer: SocketAddr, mac: Option<&str>) -> String {
     match mac {
         Some(mac) => format!("tftp {peer} ({mac})"),
         None => format!("tftp {peer}"),
-    }
-}
-
-fn direction(way: Way) -> Direction {
-    match way {
-        Way::Sent => Direction::Read,
-        Way::Received => Direction::Write,
     }
 }
 

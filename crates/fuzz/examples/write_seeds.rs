@@ -78,14 +78,17 @@ fn tftp_options(folder: &Path) {
             timeout: number("timeout").map(|v| v as u8),
             tsize: number("tsize"),
         };
-        for (suffix, direction) in [("read", Direction::Read { size: Some(8_388_608) }), ("write", Direction::Write)] {
-            let input = tftp_options::Input { limits, direction, requested: requested.clone(), client };
+        for (suffix, direction, read_size) in
+            [("read", Direction::Read, Some(8_388_608)), ("write", Direction::Write, None)]
+        {
+            let input = tftp_options::Input { limits, direction, read_size, requested: requested.clone(), client };
             write(folder, &format!("{name}-{suffix}"), &input.encode());
         }
     }
     let odd = tftp_options::Input {
         limits: ServerLimits { max_blksize: 4, max_windowsize: 0, options_enabled: true },
-        direction: Direction::Read { size: Some(0) },
+        direction: Direction::Read,
+        read_size: Some(0),
         requested: vec![
             ("BLKSIZE".into(), " 65535 ".into()),
             ("blksize".into(), "512".into()),

@@ -22,6 +22,8 @@ const MAX_OPTIONS: usize = 12;
 pub struct Input {
     pub limits: ServerLimits,
     pub direction: Direction,
+    /// The size of the file a read sends, when known (always `None` for a write).
+    pub read_size: Option<u64>,
     pub requested: Vec<(String, String)>,
     pub client: ClientOptions,
 }
@@ -30,13 +32,13 @@ pub fn run(data: &[u8]) {
     let Ok(input) = Input::decode(&mut Unstructured::new(data)) else { return };
     let requested: Vec<TftpOption<'_>> =
         input.requested.iter().map(|(n, v)| TftpOption::new(n.as_str(), v.as_str())).collect();
-    let n = negotiate(&requested, &input.limits, input.direction);
-    check_negotiation(&requested, &input.limits, input.direction, &n);
+    let n = negotiate(&requested, &input.limits, input.direction, input.read_size);
+    check_negotiation(&requested, &input.limits, input.direction, input.read_size, &n);
 
     // A client's own request, granted by the server, must be acceptable to that client.
     let asked = input.client.to_request_options();
-    let n = negotiate(&asked, &input.limits, input.direction);
-    check_negotiation(&asked, &input.limits, input.direction, &n);
+    let n = negotiate(&asked, &input.limits, input.direction, input.read_size);
+    check_negotiation(&asked, &input.limits, input.direction, input.read_size, &n);
     let (params, tsize) = match n.oack() {
         Some(oack) => {
             let bytes = oack.to_bytes();
@@ -53,12 +55,18 @@ pub fn run(data: &[u8]) {
 }
 
 /// Compares the server's negotiation with the one the rules predict.
-fn check_negotiation(requested: &[TftpOption<'_>], limits: &ServerLimits, direction: Direction, n: &Negotiation) {
+fn check_negotiation(
+    requested: &[TftpOption<'_>],
+    limits: &ServerLimits,
+    direction: Direction,
+    read_size: Option<u64>,
+    n: &Negotiation,
+) {
     let mut want = Negotiation::default();
     if limits.options_enabled {
         for known in KNOWN {
             let Some(option) = requested.iter().find(|o| o.name.eq_ignore_ascii_case(known)) else { continue };
-            if let Some(value) = grant(known, &option.value, limits, direction, &mut want) {
+            if let Some(value) = grant(known, &option.value, limits, (direction, read_size), &mut want) {
                 want.acknowledged.push(TftpOption::new(option.name.to_string(), value));
             }
         }
@@ -66,7 +74,7 @@ fn check_negotiation(requested: &[TftpOption<'_>], limits: &ServerLimits, direct
         let position = |o: &TftpOption<'_>| requested.iter().position(|r| r.name.eq_ignore_ascii_case(&o.name));
         want.acknowledged.sort_by_key(|o| position(o));
     }
-    assert_eq!(n, &want, "negotiation of {requested:?} with {limits:?}, {direction:?}");
+    assert_eq!(n, &want, "negotiation of {requested:?} with {limits:?}, {direction:?} of {read_size:?}");
 
     let p = n.params;
     assert!((MIN_BLKSIZE..=MAX_BLKSIZE).contains(&p.blksize), "blksize {} outside RFC 2348", p.blksize);
@@ -84,7 +92,7 @@ fn grant(
     name: &str,
     value: &str,
     limits: &ServerLimits,
-    direction: Direction,
+    (direction, read_size): (Direction, Option<u64>),
     want: &mut Negotiation,
 ) -> Option<String> {
     let value = value.trim();
@@ -107,8 +115,7 @@ fn grant(
             Some(asked.to_string())
         }
         "tsize" => match direction {
-            Direction::Read { size: Some(size) } if size > 0 && value == "0" => Some(size.to_string()),
-            Direction::Read { .. } => None,
+            Direction::Read => read_size.filter(|&size| size > 0 && value == "0").map(|size| size.to_string()),
             Direction::Write => {
                 let size = value.parse::<u64>().ok()?;
                 want.announced_size = Some(size);
@@ -129,10 +136,10 @@ impl Input {
             max_windowsize: u.arbitrary()?,
             options_enabled: u.arbitrary::<u8>()? != 0,
         };
-        let direction = match u.arbitrary::<u8>()? {
-            0 => Direction::Write,
-            1 => Direction::Read { size: None },
-            _ => Direction::Read { size: Some(u.arbitrary()?) },
+        let (direction, read_size) = match u.arbitrary::<u8>()? {
+            0 => (Direction::Write, None),
+            1 => (Direction::Read, None),
+            _ => (Direction::Read, Some(u.arbitrary()?)),
         };
         let client = ClientOptions {
             blksize: optional(u)?,
@@ -148,7 +155,7 @@ impl Input {
             }
             requested.push((name(u)?, value(u)?));
         }
-        Ok(Input { limits, direction, requested, client })
+        Ok(Input { limits, direction, read_size, requested, client })
     }
 
     /// The bytes [`Input::decode`] reads back as this input (for seeds; names and values are
@@ -158,10 +165,10 @@ impl Input {
         out.extend(self.limits.max_blksize.to_le_bytes());
         out.extend(self.limits.max_windowsize.to_le_bytes());
         out.push(u8::from(self.limits.options_enabled));
-        match self.direction {
-            Direction::Write => out.push(0),
-            Direction::Read { size: None } => out.push(1),
-            Direction::Read { size: Some(size) } => {
+        match (self.direction, self.read_size) {
+            (Direction::Write, _) => out.push(0),
+            (Direction::Read, None) => out.push(1),
+            (Direction::Read, Some(size)) => {
                 out.push(2);
                 out.extend(size.to_le_bytes());
             }
@@ -240,7 +247,8 @@ mod tests {
     fn encode_reads_back() {
         let input = Input {
             limits: ServerLimits { max_blksize: 1468, max_windowsize: 64, options_enabled: true },
-            direction: Direction::Read { size: Some(1 << 33) },
+            direction: Direction::Read,
+            read_size: Some(1 << 33),
             requested: vec![("tsize".into(), "0".into()), ("BlkSize".into(), " 1468".into())],
             client: ClientOptions { blksize: Some(1468), windowsize: Some(4), timeout: None, tsize: Some(0) },
         };

@@ -54,7 +54,7 @@ pub use dhcp_probe::{OtherServer, PROBE_WAIT, WATCH_PROBE_EVERY};
 pub use dhcp_server::{DhcpServer, DhcpSockets, DhcpStartError, LeaseSink, Persisted};
 pub use observer::{LiveTransfer, RefusedRequest, TftpObserver, Unobserved};
 pub use pump::Progress;
-pub use report::{TransferReport, Way};
+pub use report::TransferReport;
 pub use root::RootError;
 pub use tally::{Asked, CountReason, CountedRequests};
 pub use tftp_server::{StartError, TftpServer};

@@ -12,10 +12,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use lifeboat_tftp::ErrorCode;
+use lifeboat_tftp::{Direction, ErrorCode};
 
 use crate::pump::Progress;
-use crate::report::{TransferReport, Way};
+use crate::report::TransferReport;
 use crate::tally::{CountReason, CountedRequests};
 
 /// A transfer in progress. The transfer's thread updates `progress`; anyone may read it.
@@ -24,7 +24,7 @@ pub struct LiveTransfer {
     /// Unique among the transfers of one server run.
     pub id: u64,
     pub peer: SocketAddr,
-    pub way: Way,
+    pub direction: Direction,
     /// The name the client asked for, cut to a bounded length ([`lifeboat_tftp::text`]).
     pub requested: String,
     /// The file read or written.
@@ -38,7 +38,7 @@ pub struct LiveTransfer {
 pub struct RefusedRequest {
     pub at: SystemTime,
     pub peer: SocketAddr,
-    pub way: Way,
+    pub direction: Direction,
     /// The name the client asked for, cut to a bounded length ([`lifeboat_tftp::text`]).
     pub requested: String,
     /// The TFTP error the client got; [`ErrorCode::FileNotFound`] for a missing file.

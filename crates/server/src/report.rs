@@ -6,22 +6,13 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
-use lifeboat_tftp::{Outcome, TransferParams, human_rate};
-
-/// Which way the file went, seen from lifeboat.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Way {
-    /// A client read a file from us.
-    Sent,
-    /// A client wrote a file to us.
-    Received,
-}
+use lifeboat_tftp::{Direction, Outcome, TransferParams, human_rate};
 
 /// One finished transfer.
 #[derive(Debug, Clone)]
 pub struct TransferReport {
     pub peer: SocketAddr,
-    pub way: Way,
+    pub direction: Direction,
     /// The name exactly as the client asked for it.
     pub requested: String,
     /// The file served or written.
@@ -55,9 +46,9 @@ impl TransferReport {
 
 impl fmt::Display for TransferReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let verb = match self.way {
-            Way::Sent => "sent",
-            Way::Received => "received",
+        let verb = match self.direction {
+            Direction::Read => "sent",
+            Direction::Write => "received",
         };
         let outcome = match &self.outcome {
             Outcome::Complete => "complete".to_owned(),
@@ -68,7 +59,7 @@ impl fmt::Display for TransferReport {
             f,
             "{verb} {file} {dir} {peer} (requested {requested:?}): {bytes} bytes in {secs:.2} s, {rate}, blksize {blksize}, window {window}, {retransmits} retransmits, {timeouts} timeouts — {outcome}",
             file = self.file.display(),
-            dir = if self.way == Way::Sent { "to" } else { "from" },
+            dir = if self.direction == Direction::Read { "to" } else { "from" },
             peer = self.peer,
             requested = self.requested,
             bytes = self.bytes,
@@ -90,7 +81,7 @@ mod tests {
     fn sample() -> TransferReport {
         TransferReport {
             peer: "192.168.0.86:3456".parse().unwrap(),
-            way: Way::Sent,
+            direction: Direction::Read,
             requested: "wr841nv8_tp_recovery.bin".into(),
             file: "/srv/tftp/openwrt.bin".into(),
             started: SystemTime::UNIX_EPOCH,

@@ -16,7 +16,7 @@ use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::report::Way;
+use lifeboat_tftp::Direction;
 
 /// The budget of one kind of source.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,7 +47,7 @@ impl Budget {
 /// What a source asked for, for the summary.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Asked {
-    pub way: Way,
+    pub direction: Direction,
     /// The requested name, cut to a bounded length ([`lifeboat_tftp::text::peer_text`]).
     pub name: String,
 }
@@ -206,7 +206,7 @@ mod tests {
     }
 
     fn asked(name: &str) -> Asked {
-        Asked { way: Way::Sent, name: name.to_owned() }
+        Asked { direction: Direction::Read, name: name.to_owned() }
     }
 
     #[test]

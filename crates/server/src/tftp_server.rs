@@ -31,7 +31,7 @@ use crate::link::{Link, MAX_DATAGRAM};
 use crate::observer::{LiveTransfer, RefusedRequest, TftpObserver, Unobserved};
 use crate::open_files::OpenFiles;
 use crate::pump::{Machine, Progress, SPIN, pump};
-use crate::report::{TransferReport, Way};
+use crate::report::TransferReport;
 use crate::root::{LookupError, Root, RootError};
 use crate::source::{NetasciiSource, Source};
 use crate::tally::{Asked, Budget, CountReason, CountedRequests, Tally, Verdict};
@@ -114,7 +114,7 @@ impl Shared {
     fn report(&self, counted: &CountedRequests) {
         let source = counted.source.map_or_else(|| "further sources".to_owned(), |ip| ip.to_string());
         let last = &counted.last;
-        let what = if last.way == Way::Sent { "read" } else { "write" };
+        let what = if last.direction == Direction::Read { "read" } else { "write" };
         match counted.reason {
             CountReason::OutsideAllowList => tracing::warn!(
                 "{} request(s) from {source} dropped without an answer: not in the allow-list (--allow); the last was a {what} of {:?}",
@@ -251,10 +251,10 @@ async fn listen(socket: Arc<PktInfoSocket>, shared: Arc<Shared>, transfers: Task
         }
         match Packet::parse(bytes) {
             Ok(Packet::ReadRequest(request)) => {
-                accept(&socket, &shared, &transfers, &shutdown, datagram, Way::Sent, request.into_owned()).await
+                accept(&socket, &shared, &transfers, &shutdown, datagram, Direction::Read, request.into_owned()).await
             }
             Ok(Packet::WriteRequest(request)) => {
-                accept(&socket, &shared, &transfers, &shutdown, datagram, Way::Received, request.into_owned()).await
+                accept(&socket, &shared, &transfers, &shutdown, datagram, Direction::Write, request.into_owned()).await
             }
             // A transfer that ended (or never was) on the shared port: tell the client, sparingly.
             Ok(Packet::Data { .. } | Packet::Ack { .. })
@@ -312,12 +312,12 @@ async fn accept(
     transfers: &TaskTracker,
     shutdown: &CancellationToken,
     datagram: Datagram,
-    way: Way,
+    direction: Direction,
     request: Request<'static>,
 ) {
     let peer = datagram.peer;
     let now = Instant::now();
-    let asked = Asked { way, name: peer_text(&request.filename) };
+    let asked = Asked { direction, name: peer_text(&request.filename) };
     if !shared.config.allow.permits(peer.ip()) {
         // No answer: the source may be spoofed, and an ERROR would be a reflection. The first
         // request of a quiet source is reported at once, the rest counted per interval.
@@ -356,7 +356,7 @@ async fn accept(
                 tracing::warn!(%peer, requested = ?asked.name, "refused: {message}");
                 // Recorded before the client hears it, here and below: whoever sees the error
                 // finds the record.
-                shared.observer.refused(&refused_request(peer, way, asked.name, ErrorCode::NotDefined, message));
+                shared.observer.refused(&refused_request(peer, direction, asked.name, ErrorCode::NotDefined, message));
             }
             send_error(socket, &datagram, &error).await;
             return;
@@ -371,7 +371,7 @@ async fn accept(
         }
     };
     let (shared, shutdown) = (Arc::clone(shared), shutdown.clone());
-    let admitted = Admitted { way, request, shown: asked.name, recorded, ticket };
+    let admitted = Admitted { direction, request, shown: asked.name, recorded, ticket };
     // Each transfer runs on a thread of its own: see `lifeboat_net::TransferSocket` for why.
     transfers.spawn_blocking(move || {
         let mut link = link;
@@ -381,7 +381,7 @@ async fn accept(
 
 /// A request that got a place.
 struct Admitted {
-    way: Way,
+    direction: Direction,
     request: Request<'static>,
     /// The requested name as logs and records show it (cut to a bounded length).
     shown: String,
@@ -409,18 +409,18 @@ fn open_link(socket: &Arc<PktInfoSocket>, shared: &Shared, datagram: &Datagram) 
 /// Runs one request to its end, logs it and tells the observer (unless it is only counted).
 /// Blocking.
 fn serve(shared: &Arc<Shared>, link: &mut Link, shutdown: &CancellationToken, admitted: Admitted) {
-    let Admitted { way, request, shown, recorded, ticket } = admitted;
+    let Admitted { direction, request, shown, recorded, ticket } = admitted;
     let peer = link.peer();
     let started = SystemTime::now();
-    let Prepared { machine, file, size } = match prepare(shared, way, peer, &request) {
+    let Prepared { machine, file, size } = match prepare(shared, direction, peer, &request) {
         Ok(prepared) => prepared,
         Err(refused) => {
             // Free the client's place first: a client may ask again from the same port at once.
             shared.release(link, ticket);
             let error = Packet::error(refused.code, &refused.message).to_bytes();
             if recorded {
-                refused.log(peer, &shown, way);
-                shared.observer.refused(&refused_request(peer, way, shown, refused.code, refused.detail));
+                refused.log(peer, &shown, direction);
+                shared.observer.refused(&refused_request(peer, direction, shown, refused.code, refused.detail));
             }
             let _ = link.send(&error);
             return;
@@ -429,7 +429,7 @@ fn serve(shared: &Arc<Shared>, link: &mut Link, shutdown: &CancellationToken, ad
     let live = Arc::new(LiveTransfer {
         id: shared.next_id.fetch_add(1, Ordering::Relaxed),
         peer,
-        way,
+        direction,
         requested: shown,
         file,
         started,
@@ -451,7 +451,7 @@ fn serve(shared: &Arc<Shared>, link: &mut Link, shutdown: &CancellationToken, ad
         }
         let report = TransferReport {
             peer,
-            way,
+            direction,
             requested: live.requested.clone(),
             file: live.file.clone(),
             started,
@@ -469,8 +469,14 @@ fn serve(shared: &Arc<Shared>, link: &mut Link, shutdown: &CancellationToken, ad
     shared.release(link, ticket);
 }
 
-fn refused_request(peer: SocketAddr, way: Way, requested: String, code: ErrorCode, reason: String) -> RefusedRequest {
-    RefusedRequest { at: SystemTime::now(), peer, way, requested, code, reason }
+fn refused_request(
+    peer: SocketAddr,
+    direction: Direction,
+    requested: String,
+    code: ErrorCode,
+    reason: String,
+) -> RefusedRequest {
+    RefusedRequest { at: SystemTime::now(), peer, direction, requested, code, reason }
 }
 
 /// A request ready to run: its state machine, the file, and the size when known.
@@ -494,8 +500,8 @@ impl Refused {
         Refused { code, message: message.into(), detail: detail.into() }
     }
 
-    fn log(&self, peer: SocketAddr, requested: &str, way: Way) {
-        let what = if way == Way::Sent { "read" } else { "write" };
+    fn log(&self, peer: SocketAddr, requested: &str, direction: Direction) {
+        let what = if direction == Direction::Read { "read" } else { "write" };
         if self.code == ErrorCode::FileNotFound {
             tracing::warn!(%peer, "{what} of {requested:?}: file not found ({})", self.detail);
         } else {
@@ -505,14 +511,19 @@ impl Refused {
 }
 
 /// Finds or creates the file and sets up the state machine. Blocking.
-fn prepare(shared: &Shared, way: Way, peer: SocketAddr, request: &Request<'_>) -> Result<Prepared, Refused> {
+fn prepare(
+    shared: &Shared,
+    direction: Direction,
+    peer: SocketAddr,
+    request: &Request<'_>,
+) -> Result<Prepared, Refused> {
     if request.mode == Mode::Mail {
         return Err(Refused::new(ErrorCode::IllegalOperation, "mail mode is not supported", "mail mode"));
     }
     let netascii = request.mode == Mode::Netascii;
     let config = &shared.config;
-    match way {
-        Way::Sent => {
+    match direction {
+        Direction::Read => {
             let requested = String::from_utf8_lossy(&request.filename);
             let path = match shared.observer.substitute(peer.ip(), &requested) {
                 // Resolved like a requested name, so a substitute cannot leave the root either.
@@ -531,12 +542,12 @@ fn prepare(shared: &Shared, way: Way, peer: SocketAddr, request: &Request<'_>) -
             } else {
                 Source::octet(file)
             };
-            let negotiation = negotiate(&request.options, &config.limits, Direction::Read { size: Some(source.len()) });
+            let negotiation = negotiate(&request.options, &config.limits, Direction::Read, Some(source.len()));
             let size = source.len();
             let sender = Sender::new(negotiation.params, size, negotiation.oack(), &config.timing);
             Ok(Prepared { machine: Machine::Send { sender, source }, file: path, size: Some(size) })
         }
-        Way::Received => {
+        Direction::Write => {
             let Some(uploads) = &config.upload else {
                 return Err(Refused::new(
                     ErrorCode::AccessViolation,
@@ -550,7 +561,7 @@ fn prepare(shared: &Shared, way: Way, peer: SocketAddr, request: &Request<'_>) -
                 let message = "names starting with .lifeboat-upload- are reserved for unfinished uploads";
                 return Err(Refused::new(ErrorCode::AccessViolation, message, message));
             }
-            let negotiation = negotiate(&request.options, &config.limits, Direction::Write);
+            let negotiation = negotiate(&request.options, &config.limits, Direction::Write, None);
             if let Some(size) = negotiation.announced_size
                 && size > uploads.max_size
             {
@@ -568,7 +579,7 @@ fn prepare(shared: &Shared, way: Way, peer: SocketAddr, request: &Request<'_>) -
             let opening = negotiation.oack().unwrap_or(Packet::Ack { block: 0 });
             let receiver = Receiver::new(negotiation.params, Some(opening), Some(uploads.max_size), &config.timing);
             // An upload that announced its size must deliver exactly that (netascii sizes are
-            // not exact: line ends change on the way).
+            // not exact: line ends change on the direction).
             let receiver = match negotiation.announced_size {
                 Some(size) if !netascii => receiver.expect_len(size),
                 _ => receiver,

@@ -8,22 +8,13 @@
 
 use std::net::{IpAddr, SocketAddr};
 
+pub use lifeboat_tftp::Direction;
 use sqlx::{FromRow, QueryBuilder, Sqlite, SqliteConnection};
 
 use crate::convert::to_sql;
 use crate::error::StoreError;
 use crate::names::stored_names;
 use crate::store::Store;
-
-stored_names! {
-    /// Which way the data of a transfer went, seen from the server.
-    pub enum Direction ("transfer direction") {
-        /// A read request: the server sent a file.
-        Read => "read",
-        /// A write request: the server received a file.
-        Write => "write",
-    }
-}
 
 stored_names! {
     /// How a transfer ended.

@@ -26,6 +26,7 @@
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod client;
+mod direction;
 pub mod netascii;
 pub mod options;
 pub mod policy;
@@ -37,7 +38,8 @@ mod timing;
 mod transfer;
 pub mod wire;
 
-pub use options::{ClientOptions, Direction, Negotiation, ServerLimits, TransferParams, negotiate};
+pub use direction::{Direction, UnknownDirection};
+pub use options::{ClientOptions, Negotiation, ServerLimits, TransferParams, negotiate};
 pub use rate::human_rate;
 pub use receiver::{Chunk, Receiver};
 pub use sender::Sender;

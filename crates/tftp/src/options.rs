@@ -6,6 +6,7 @@
 
 use std::time::Duration;
 
+use crate::direction::Direction;
 use crate::wire::TftpOption;
 
 /// Block size when no option is negotiated (RFC 1350).
@@ -54,15 +55,6 @@ impl Default for ServerLimits {
     }
 }
 
-/// Which way the file moves, seen from the server.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Direction {
-    /// A read request; `size` is the byte count the client will receive, when known.
-    Read { size: Option<u64> },
-    /// A write request.
-    Write,
-}
-
 /// The outcome of negotiating a request's options.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Negotiation {
@@ -84,8 +76,14 @@ impl Negotiation {
 ///
 /// Unknown options, values that do not parse and values outside the RFC ranges are ignored
 /// (RFC 2347 lets a server leave out any option it does not accept). When an option appears
-/// twice, the first one counts.
-pub fn negotiate(requested: &[TftpOption<'_>], limits: &ServerLimits, direction: Direction) -> Negotiation {
+/// twice, the first one counts. `read_size` is the byte count a read will send, when known
+/// (`tsize` is answered with it); a write's size is the one the client announces.
+pub fn negotiate(
+    requested: &[TftpOption<'_>],
+    limits: &ServerLimits,
+    direction: Direction,
+    read_size: Option<u64>,
+) -> Negotiation {
     let mut negotiation = Negotiation::default();
     if !limits.options_enabled {
         return negotiation;
@@ -118,8 +116,8 @@ pub fn negotiate(requested: &[TftpOption<'_>], limits: &ServerLimits, direction:
             TSIZE => match direction {
                 // An empty file gets no tsize: curl (7.88) takes `tsize 0` for an error and
                 // gives up, while the transfer itself works without it.
-                Direction::Read { size } => {
-                    size.filter(|&size| size > 0 && option.value.trim() == "0").map(|size| size.to_string())
+                Direction::Read => {
+                    read_size.filter(|&size| size > 0 && option.value.trim() == "0").map(|size| size.to_string())
                 }
                 Direction::Write => option.value.trim().parse::<u64>().ok().map(|size| {
                     negotiation.announced_size = Some(size);
@@ -227,7 +225,8 @@ mod tests {
         let n = negotiate(
             &opts(&[("tsize", "0"), ("blksize", "1468"), ("timeout", "6")]),
             &ServerLimits::default(),
-            Direction::Read { size: Some(1234) },
+            Direction::Read,
+            Some(1234),
         );
         assert_eq!(
             acked(&n),
@@ -239,10 +238,10 @@ mod tests {
     #[test]
     fn blksize_is_capped_by_the_server_limit_and_the_rfc() {
         let limits = ServerLimits { max_blksize: 1468, ..ServerLimits::default() };
-        let n = negotiate(&opts(&[("blksize", "8192")]), &limits, Direction::Write);
+        let n = negotiate(&opts(&[("blksize", "8192")]), &limits, Direction::Write, None);
         assert_eq!(n.params.blksize, 1468);
         let limits = ServerLimits { max_blksize: u16::MAX, ..ServerLimits::default() };
-        let n = negotiate(&opts(&[("BLKSIZE", "65535")]), &limits, Direction::Write);
+        let n = negotiate(&opts(&[("BLKSIZE", "65535")]), &limits, Direction::Write, None);
         assert_eq!(acked(&n), [("BLKSIZE".into(), "65464".into())]);
     }
 
@@ -250,7 +249,7 @@ mod tests {
     fn out_of_range_and_garbage_values_are_ignored() {
         let asked =
             opts(&[("blksize", "7"), ("windowsize", "0"), ("timeout", "256"), ("tsize", "x"), ("blksize", "1024")]);
-        let n = negotiate(&asked, &ServerLimits::default(), Direction::Write);
+        let n = negotiate(&asked, &ServerLimits::default(), Direction::Write, None);
         assert!(n.acknowledged.is_empty(), "{:?}", n.acknowledged);
         assert_eq!(n.params, TransferParams::default());
         assert_eq!(n.oack(), None);
@@ -261,7 +260,8 @@ mod tests {
         let n = negotiate(
             &opts(&[("multicast", ""), ("windowsize", "16")]),
             &ServerLimits::default(),
-            Direction::Read { size: None },
+            Direction::Read,
+            None,
         );
         assert_eq!(acked(&n), [("windowsize".into(), "16".into())]);
     }
@@ -269,15 +269,15 @@ mod tests {
     #[test]
     fn windowsize_is_capped() {
         let limits = ServerLimits { max_windowsize: 8, ..ServerLimits::default() };
-        let n = negotiate(&opts(&[("windowsize", "64")]), &limits, Direction::Read { size: Some(1) });
+        let n = negotiate(&opts(&[("windowsize", "64")]), &limits, Direction::Read, Some(1));
         assert_eq!(n.params.windowsize, 8);
     }
 
     #[test]
     fn read_tsize_needs_a_known_size_and_zero() {
-        let n = negotiate(&opts(&[("tsize", "0")]), &ServerLimits::default(), Direction::Read { size: None });
+        let n = negotiate(&opts(&[("tsize", "0")]), &ServerLimits::default(), Direction::Read, None);
         assert!(n.acknowledged.is_empty());
-        let n = negotiate(&opts(&[("tsize", "5")]), &ServerLimits::default(), Direction::Read { size: Some(9) });
+        let n = negotiate(&opts(&[("tsize", "5")]), &ServerLimits::default(), Direction::Read, Some(9));
         assert!(n.acknowledged.is_empty());
     }
 
@@ -286,14 +286,15 @@ mod tests {
         let n = negotiate(
             &opts(&[("tsize", "0"), ("blksize", "1468")]),
             &ServerLimits::default(),
-            Direction::Read { size: Some(0) },
+            Direction::Read,
+            Some(0),
         );
         assert_eq!(acked(&n), [("blksize".into(), "1468".into())]);
     }
 
     #[test]
     fn write_tsize_is_echoed_and_remembered() {
-        let n = negotiate(&opts(&[("tsize", "4294967296")]), &ServerLimits::default(), Direction::Write);
+        let n = negotiate(&opts(&[("tsize", "4294967296")]), &ServerLimits::default(), Direction::Write, None);
         assert_eq!(n.announced_size, Some(4_294_967_296));
         assert_eq!(acked(&n), [("tsize".into(), "4294967296".into())]);
     }
@@ -301,14 +302,18 @@ mod tests {
     #[test]
     fn no_options_switch_ignores_everything() {
         let limits = ServerLimits { options_enabled: false, ..ServerLimits::default() };
-        let n = negotiate(&opts(&[("blksize", "1468"), ("tsize", "0")]), &limits, Direction::Read { size: Some(3) });
+        let n = negotiate(&opts(&[("blksize", "1468"), ("tsize", "0")]), &limits, Direction::Read, Some(3));
         assert_eq!(n, Negotiation::default());
     }
 
     #[test]
     fn first_of_duplicate_options_counts() {
-        let n =
-            negotiate(&opts(&[("blksize", "1024"), ("blksize", "1400")]), &ServerLimits::default(), Direction::Write);
+        let n = negotiate(
+            &opts(&[("blksize", "1024"), ("blksize", "1400")]),
+            &ServerLimits::default(),
+            Direction::Write,
+            None,
+        );
         assert_eq!(n.params.blksize, 1024);
         assert_eq!(n.acknowledged.len(), 1);
     }
@@ -333,7 +338,7 @@ mod tests {
     #[test]
     fn request_options_round_trip_through_server_negotiation() {
         let asked = ClientOptions { blksize: Some(1468), windowsize: Some(16), timeout: Some(3), tsize: Some(0) };
-        let n = negotiate(&asked.to_request_options(), &ServerLimits::default(), Direction::Read { size: Some(10) });
+        let n = negotiate(&asked.to_request_options(), &ServerLimits::default(), Direction::Read, Some(10));
         let (params, size) = asked.accept_oack(&n.acknowledged).unwrap();
         assert_eq!(params, n.params);
         assert_eq!(size, Some(10));

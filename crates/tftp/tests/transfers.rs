@@ -452,7 +452,7 @@ fn serve_read(
     let request = ClientRequest::Get { filename: "f".into(), mode: Mode::Octet, options };
     let mut opening = Opening::new(request, &timing);
     let Some(Packet::ReadRequest(rrq)) = opening.poll_transmit(now) else { panic!("no RRQ") };
-    let negotiation = negotiate(&rrq.options, &limits, Direction::Read { size: Some(data.len() as u64) });
+    let negotiation = negotiate(&rrq.options, &limits, Direction::Read, Some(data.len() as u64));
     let mut sender = Sender::new(negotiation.params, data.len() as u64, negotiation.oack(), &timing);
     let first = match sender.poll_transmit(now) {
         Some(Transmit::Packet(packet)) => packet,
@@ -502,7 +502,8 @@ fn oack_answered_with_error_8_ends_quietly() {
     let negotiation = negotiate(
         &ClientOptions { tsize: Some(0), blksize: Some(1468), ..ClientOptions::default() }.to_request_options(),
         &ServerLimits::default(),
-        Direction::Read { size: Some(10) },
+        Direction::Read,
+        Some(10),
     );
     let mut sender = Sender::new(negotiation.params, 10, negotiation.oack(), &timing);
     assert!(matches!(sender.poll_transmit(now), Some(Transmit::Packet(Packet::OptionAck(_)))));
