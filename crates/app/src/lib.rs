@@ -13,8 +13,8 @@
 //! - `services.rs`: starting and stopping TFTP and DHCP, stop-when-idle, their status.
 //! - `activity.rs`: the TFTP observer: live list, counters, MAC lookup, host images, records.
 //! - `host_directory.rs`: the dashboard's hosts and aliases as DHCP and TFTP see them.
-//! - `lease_book.rs`: the leases DHCP holds, in memory; `lease_store.rs`: leases to and from
-//!   the store.
+//! - `lease_book.rs`: the leases DHCP holds, in memory; `lease_store.rs`: the store's lease
+//!   writer as the DHCP server's sink.
 //! - `dashboard.rs`: the dashboard's [`Control`](lifeboat_web::Control) and its start-up.
 //! - `error_text.rs`: an error and its causes on one line.
 

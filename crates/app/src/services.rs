@@ -25,7 +25,7 @@ use crate::binder::Binder;
 use crate::error_text::error_text;
 use crate::host_directory::HostDirectory;
 use crate::lease_book::LeaseBook;
-use crate::lease_store::{StoreSink, from_stored};
+use crate::lease_store::StoreSink;
 
 /// What the services are built from, shared with the dashboard.
 pub(crate) struct Parts {
@@ -255,9 +255,8 @@ impl Services {
         let config = self.dhcp_config.clone().ok_or_else(|| unavailable(service))?;
         let parts = &self.parts;
         // From the database, not from memory: it holds every lease the last run committed.
-        let stored = parts.store.load_leases().await.map_err(|e| failed(service, &e))?;
-        tracing::info!("{} leases loaded from {}", stored.len(), parts.store.path().display());
-        let leases: Vec<_> = stored.into_iter().map(from_stored).collect();
+        let leases = parts.store.load_leases().await.map_err(|e| failed(service, &e))?;
+        tracing::info!("{} leases loaded from {}", leases.len(), parts.store.path().display());
         parts.book.reset(&leases);
         let sink = Arc::new(StoreSink { writer: parts.leases.clone(), book: Arc::clone(&parts.book) });
         let server = parts

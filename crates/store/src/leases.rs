@@ -1,5 +1,8 @@
 //! The `leases` table: bound DHCP/BOOTP leases, one row per client.
 //!
+//! Rows are the DHCP core's [`Lease`]s: the client key, the hardware address, the address, the
+//! hostname and the end in Unix seconds (`NULL` never ends).
+//!
 //! **Invariant:** an address is held by at most one client key. An upsert for an address that
 //! another key holds deletes that holder in the same transaction: the DHCP core decided the address
 //! moved, and the table follows it rather than refusing the write.
@@ -7,44 +10,11 @@
 use std::net::Ipv4Addr;
 
 use lifeboat_clock::{Clock as _, SystemClock};
+pub use lifeboat_dhcp::{ClientKey, Lease, LeaseChange};
 use sqlx::{Connection as _, FromRow, QueryBuilder, Sqlite, SqliteConnection};
 
 use crate::error::StoreError;
 use crate::store::Store;
-
-/// A bound lease as it is stored. Plain data: the DHCP driver converts from and to its own types.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Lease {
-    /// The DHCP client identifier (option 61) if the client sent one, else the hardware type byte
-    /// followed by the hardware address.
-    pub client_key: Vec<u8>,
-    /// The client's hardware address (chaddr, `hlen` bytes).
-    pub mac: Vec<u8>,
-    pub address: Ipv4Addr,
-    /// Option 12 of the client, if it sent one.
-    pub hostname: Option<String>,
-    /// Unix seconds when the lease ends; `None` never ends (BOOTP, infinite lease time).
-    pub expires_at: Option<i64>,
-}
-
-/// One write to the lease table.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum LeaseChange {
-    /// Insert or replace the lease of `client_key`; whoever else held its address loses it.
-    Upsert(Lease),
-    /// Forget the lease of `client_key`, if there is one.
-    Remove { client_key: Vec<u8> },
-}
-
-impl LeaseChange {
-    /// The client the change is about.
-    pub fn client_key(&self) -> &[u8] {
-        match self {
-            LeaseChange::Upsert(lease) => &lease.client_key,
-            LeaseChange::Remove { client_key } => client_key,
-        }
-    }
-}
 
 /// A row as SQLite returns it, before the address is parsed.
 #[derive(FromRow)]
@@ -114,11 +84,12 @@ impl Store {
             detail: format!("address {:?} is not a dotted IPv4 address", row.address),
         })?;
         Ok(Lease {
-            client_key: row.client_key,
+            key: ClientKey(row.client_key),
             mac: row.mac,
             address,
             hostname: row.hostname,
-            expires_at: row.expires_at,
+            // A negative time in the file (hand-edited) counts as long expired.
+            expires: row.expires_at.map(|at| u64::try_from(at).unwrap_or(0)),
         })
     }
 }
@@ -146,11 +117,11 @@ async fn apply_run(connection: &mut SqliteConnection, run: &[LeaseChange], updat
             );
             query.push_values(run, |mut row, change| {
                 if let LeaseChange::Upsert(lease) = change {
-                    row.push_bind(lease.client_key.clone())
+                    row.push_bind(lease.key.0.clone())
                         .push_bind(lease.mac.clone())
                         .push_bind(lease.address.to_string())
                         .push_bind(lease.hostname.clone())
-                        .push_bind(lease.expires_at)
+                        .push_bind(lease.expires.map(|at| i64::try_from(at).unwrap_or(i64::MAX)))
                         .push_bind(updated_at);
                 }
             });
@@ -160,7 +131,9 @@ async fn apply_run(connection: &mut SqliteConnection, run: &[LeaseChange], updat
             let mut query = QueryBuilder::new("DELETE FROM leases WHERE client_key IN (");
             let mut keys = query.separated(", ");
             for change in run {
-                keys.push_bind(change.client_key().to_vec());
+                if let LeaseChange::Remove { key, .. } = change {
+                    keys.push_bind(key.0.clone());
+                }
             }
             keys.push_unseparated(")");
             query

@@ -56,7 +56,7 @@ pub use error::{StoreError, WriteError};
 pub use events::{Event, EventKind, StoredEvent};
 pub use hosts::{Host, HostEntry};
 pub use images::ImageDigest;
-pub use leases::{Lease, LeaseChange};
+pub use leases::{ClientKey, Lease, LeaseChange};
 pub use log_writer::{LOG_QUEUE_CAPACITY, LogStats, LogWriter};
 pub use missing_files::MissingFile;
 pub use names::UnknownName;

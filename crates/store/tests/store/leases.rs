@@ -2,7 +2,7 @@
 
 use std::net::Ipv4Addr;
 
-use lifeboat_store::{Lease, LeaseChange, Store, StoreError};
+use lifeboat_store::{ClientKey, Lease, LeaseChange, Store, StoreError};
 
 use crate::support::{bounded, db_path, execute, lease, open};
 
@@ -23,7 +23,7 @@ async fn upsert_of_a_known_client_updates_its_row() {
     let store = memory_store().await;
     apply(&store, &[LeaseChange::Upsert(lease(1))]).await;
     let mut renewed = lease(1);
-    renewed.expires_at = Some(1_800_000_000);
+    renewed.expires = Some(1_800_000_000);
     renewed.hostname = Some("renamed".into());
 
     apply(&store, &[LeaseChange::Upsert(renewed.clone())]).await;
@@ -55,7 +55,7 @@ async fn client_moving_to_another_address_frees_its_old_one() {
     apply(&store, &[LeaseChange::Upsert(lease(2)), LeaseChange::Upsert(lease(1).with_key(&[7]))]).await;
 
     let mut expected = vec![moved, lease(2), lease(1).with_key(&[7])];
-    expected.sort_by(|a, b| a.client_key.cmp(&b.client_key));
+    expected.sort_by(|a, b| a.key.cmp(&b.key));
     assert_eq!(load(&store).await, expected);
 }
 
@@ -66,7 +66,10 @@ async fn remove_deletes_only_that_client_and_unknown_keys_are_fine() {
 
     apply(
         &store,
-        &[LeaseChange::Remove { client_key: lease(1).client_key }, LeaseChange::Remove { client_key: vec![9, 9, 9] }],
+        &[
+            LeaseChange::Remove { key: lease(1).key, address: lease(1).address },
+            LeaseChange::Remove { key: ClientKey(vec![9, 9, 9]), address: lease(9).address },
+        ],
     )
     .await;
 
@@ -81,7 +84,7 @@ async fn changes_of_one_batch_apply_in_order() {
         &store,
         &[
             LeaseChange::Upsert(lease(1)),
-            LeaseChange::Remove { client_key: lease(1).client_key },
+            LeaseChange::Remove { key: lease(1).key, address: lease(1).address },
             LeaseChange::Upsert(lease(2)),
         ],
     )
@@ -104,10 +107,10 @@ fn churn(steps: u32) -> Vec<LeaseChange> {
         .map(|_| {
             let mut l = lease(1 + next(6) as u16);
             if next(4) == 0 {
-                LeaseChange::Remove { client_key: l.client_key }
+                LeaseChange::Remove { key: l.key, address: l.address }
             } else {
                 l.address = Ipv4Addr::new(10, 0, 0, 1 + next(4) as u8);
-                l.expires_at = Some(1_800_000_000 + i64::from(next(1000)));
+                l.expires = Some(1_800_000_000 + u64::from(next(1000)));
                 LeaseChange::Upsert(l)
             }
         })
@@ -150,7 +153,7 @@ async fn a_failing_change_leaves_the_whole_batch_unapplied() {
     let error = bounded(
         "apply",
         store.apply(&[
-            LeaseChange::Remove { client_key: lease(1).client_key },
+            LeaseChange::Remove { key: lease(1).key, address: lease(1).address },
             LeaseChange::Upsert(lease(2)),
             LeaseChange::Upsert(refused),
         ]),
@@ -179,13 +182,30 @@ async fn a_row_with_a_bad_address_is_an_error_not_a_panic() {
     assert!(error.to_string().contains("\"not-an-address\" is not a dotted IPv4 address"), "{error}");
 }
 
+#[tokio::test]
+async fn a_hand_edited_negative_end_loads_as_long_expired() {
+    let (_dir, path) = db_path();
+    let store = open(&path).await;
+    execute(
+        &path,
+        "INSERT INTO leases (client_key, mac, address, hostname, expires_at, updated_at) \
+         VALUES (x'01', x'02', '10.1.0.9', NULL, -5, 0)",
+    )
+    .await;
+
+    let loaded = load(&store).await;
+
+    assert_eq!(loaded.len(), 1);
+    assert_eq!(loaded[0].expires, Some(0), "{loaded:?}");
+}
+
 trait WithKey {
     fn with_key(self, key: &[u8]) -> Self;
 }
 
 impl WithKey for Lease {
     fn with_key(mut self, key: &[u8]) -> Lease {
-        self.client_key = key.to_vec();
+        self.key = ClientKey(key.to_vec());
         self
     }
 }

@@ -40,7 +40,7 @@ async fn leases_survive_closing_and_reopening() {
     let store = open(&path).await;
     let mut infinite = lease(2);
     infinite.hostname = None;
-    infinite.expires_at = None;
+    infinite.expires = None;
     let changes = [LeaseChange::Upsert(lease(1)), LeaseChange::Upsert(infinite.clone()), LeaseChange::Upsert(lease(3))];
     bounded("apply", store.apply(&changes)).await.expect("apply");
     bounded("close", store.close()).await;

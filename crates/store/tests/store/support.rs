@@ -6,7 +6,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use lifeboat_store::{Direction, Lease, Store, TransferOutcome, TransferRecord};
+use lifeboat_store::{ClientKey, Direction, Lease, Store, TransferOutcome, TransferRecord};
 use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{Connection, SqliteConnection, SqlitePool};
 
@@ -33,11 +33,11 @@ pub(crate) async fn open(path: &Path) -> Store {
 pub(crate) fn lease(n: u16) -> Lease {
     let [hi, lo] = n.to_be_bytes();
     Lease {
-        client_key: vec![1, hi, lo],
+        key: ClientKey(vec![1, hi, lo]),
         mac: vec![2, 0, 0, 0, hi, lo],
         address: Ipv4Addr::new(10, 1, hi, lo),
         hostname: Some(format!("host-{n}")),
-        expires_at: Some(1_700_000_000 + i64::from(n)),
+        expires: Some(1_700_000_000 + u64::from(n)),
     }
 }
 
