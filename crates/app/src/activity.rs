@@ -15,9 +15,7 @@ use std::time::Duration;
 
 use lifeboat_clock::{Clock, unix_ms};
 use lifeboat_dhcp::Mac;
-use lifeboat_server::{
-    CountReason, CountedRequests, LiveTransfer as Running, RefusedRequest, TftpObserver, TransferReport,
-};
+use lifeboat_server::{CountReason, CountedRequests, RefusedRequest, RunningTransfer, TftpObserver, TransferReport};
 use lifeboat_store::{Direction, Event, EventKind, LogWriter, TransferOutcome, TransferRecord};
 use lifeboat_tftp::Outcome;
 use lifeboat_web::{LiveTransfer, Metrics};
@@ -45,7 +43,7 @@ pub(crate) struct Activity {
 }
 
 struct Entry {
-    transfer: Arc<Running>,
+    transfer: Arc<RunningTransfer>,
     mac: Option<String>,
     /// The last rate sample: when, and the bytes moved by then.
     sample: (Instant, u64),
@@ -224,7 +222,7 @@ impl TftpObserver for Activity {
         self.directory.substitute(self.mac_of(client), requested)
     }
 
-    fn started(&self, transfer: &Arc<Running>) {
+    fn started(&self, transfer: &Arc<RunningTransfer>) {
         self.reset_idle();
         let mac = self.mac_of(transfer.peer.ip()).map(|m| m.to_string());
         let entry = Entry { transfer: Arc::clone(transfer), mac, sample: (Instant::now(), 0), rate: 0, ended: None };
@@ -234,7 +232,7 @@ impl TftpObserver for Activity {
         live.insert(transfer.id, entry);
     }
 
-    fn finished(&self, transfer: &Arc<Running>, report: &TransferReport) {
+    fn finished(&self, transfer: &Arc<RunningTransfer>, report: &TransferReport) {
         self.reset_idle();
         let mac = self.lock().get(&transfer.id).and_then(|e| e.mac.clone());
         let outcome = self.record_end(report, mac);

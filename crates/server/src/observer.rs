@@ -1,5 +1,5 @@
 //! What the TFTP server tells the rest of lifeboat while it works, and what it asks: every
-//! transfer while it runs ([`LiveTransfer`]), how every recorded request ended (a
+//! transfer while it runs ([`RunningTransfer`]), how every recorded request ended (a
 //! [`TransferReport`] or a [`RefusedRequest`]), the requests only counted ([`CountedRequests`]:
 //! strangers outside the allow-list, clients beyond their budget of records), which file a
 //! known device gets for a name, and whether a client is known.
@@ -20,7 +20,7 @@ use crate::tally::{CountReason, CountedRequests};
 
 /// A transfer in progress. The transfer's thread updates `progress`; anyone may read it.
 #[derive(Debug)]
-pub struct LiveTransfer {
+pub struct RunningTransfer {
     /// Unique among the transfers of one server run.
     pub id: u64,
     pub peer: SocketAddr,
@@ -65,12 +65,12 @@ pub trait TftpObserver: Send + Sync + 'static {
     }
 
     /// A transfer began.
-    fn started(&self, transfer: &Arc<LiveTransfer>) {
+    fn started(&self, transfer: &Arc<RunningTransfer>) {
         let _ = transfer;
     }
 
     /// A transfer that [`TftpObserver::started`] announced has ended, well or not.
-    fn finished(&self, transfer: &Arc<LiveTransfer>, report: &TransferReport) {
+    fn finished(&self, transfer: &Arc<RunningTransfer>, report: &TransferReport) {
         let _ = (transfer, report);
     }
 

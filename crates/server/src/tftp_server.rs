@@ -28,7 +28,7 @@ use tokio_util::task::TaskTracker;
 use crate::admission::{Admission, Refusal, Ticket};
 use crate::config::TftpConfig;
 use crate::link::{Link, MAX_DATAGRAM};
-use crate::observer::{LiveTransfer, RefusedRequest, TftpObserver, Unobserved};
+use crate::observer::{RefusedRequest, RunningTransfer, TftpObserver, Unobserved};
 use crate::open_files::OpenFiles;
 use crate::pump::{Machine, Progress, SPIN, pump};
 use crate::report::TransferReport;
@@ -426,7 +426,7 @@ fn serve(shared: &Arc<Shared>, link: &mut Link, shutdown: &CancellationToken, ad
             return;
         }
     };
-    let live = Arc::new(LiveTransfer {
+    let live = Arc::new(RunningTransfer {
         id: shared.next_id.fetch_add(1, Ordering::Relaxed),
         peer,
         direction,

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use common::{content, enable_uploads, fetch, settings, start, start_observed};
 use lifeboat_server::{
-    AllowList, CountReason, CountedRequests, LiveTransfer, RefusedRequest, TftpObserver, TransferReport,
+    AllowList, CountReason, CountedRequests, RefusedRequest, RunningTransfer, TftpObserver, TransferReport,
 };
 use lifeboat_tftp::{ErrorCode, Outcome, Packet, Timing, TransferError};
 use tokio::net::UdpSocket;
@@ -35,7 +35,7 @@ struct Witness {
 }
 
 impl TftpObserver for Witness {
-    fn finished(&self, _: &Arc<LiveTransfer>, report: &TransferReport) {
+    fn finished(&self, _: &Arc<RunningTransfer>, report: &TransferReport) {
         self.finished.lock().unwrap().push(report.clone());
     }
     fn refused(&self, refusal: &RefusedRequest) {

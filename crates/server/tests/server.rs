@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use common::{content, enable_uploads, fetch, peer_error, settings, start, start_observed, upload};
 use lifeboat_server::client::{self, ClientError, ClientSettings};
-use lifeboat_server::{LiveTransfer, Progress, RefusedRequest, TftpObserver, TransferReport, UploadConfig};
+use lifeboat_server::{Progress, RefusedRequest, RunningTransfer, TftpObserver, TransferReport, UploadConfig};
 use lifeboat_tftp::{ClientOptions, ErrorCode, Mode, Packet, Timing, TransferError};
 use tokio::net::UdpSocket;
 
@@ -267,11 +267,11 @@ impl TftpObserver for Recorder {
     fn substitute(&self, client: IpAddr, requested: &str) -> Option<PathBuf> {
         (client == IpAddr::from([127, 0, 0, 1]) && requested == "tp_recovery.bin").then(|| "images/openwrt.bin".into())
     }
-    fn started(&self, transfer: &Arc<LiveTransfer>) {
+    fn started(&self, transfer: &Arc<RunningTransfer>) {
         let entry = (transfer.id, transfer.requested.clone(), transfer.progress.total());
         self.started.lock().unwrap().push(entry);
     }
-    fn finished(&self, transfer: &Arc<LiveTransfer>, report: &TransferReport) {
+    fn finished(&self, transfer: &Arc<RunningTransfer>, report: &TransferReport) {
         let entry = (transfer.id, transfer.progress.bytes(), report.bytes, report.file.clone());
         self.finished.lock().unwrap().push(entry);
         self.durations.lock().unwrap().push(report.duration);
