@@ -116,7 +116,7 @@ impl From<ControlError> for AppError {
             ControlError::Unavailable { .. } => AppError::Conflict(error.to_string()),
             ControlError::Failed { .. } => {
                 tracing::warn!(%error, "dashboard: service control failed");
-                AppError::Internal(error.to_string())
+                AppError::Internal(crate::redact::without_paths(&error.to_string()))
             }
         }
     }

@@ -42,6 +42,7 @@ mod live;
 mod metrics;
 mod pages;
 mod password;
+mod redact;
 mod session;
 mod state;
 mod throttle;

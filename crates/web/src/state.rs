@@ -71,6 +71,16 @@ impl WebState {
         self.inner.control.as_ref()
     }
 
+    /// The services as the dashboard shows them: why one failed to start, without the paths
+    /// the error may name (the log has them).
+    pub(crate) fn services(&self) -> Vec<crate::control::ServiceStatus> {
+        let mut services = self.inner.control.services();
+        for service in &mut services {
+            service.detail = service.detail.as_deref().map(crate::redact::without_paths);
+        }
+        services
+    }
+
     pub(crate) fn config(&self) -> &WebConfig {
         &self.inner.config
     }

@@ -387,6 +387,27 @@ async fn error_responses_never_show_where_files_live() {
         .assert_contains(&["cannot list the TFTP root (it does not exist)", "the lifeboat log names the folder"]);
 }
 
+/// A service that fails to start may say why with a path (the TFTP root, the upload folder):
+/// the command line shows it, the dashboard does not, neither in the start's answer nor in the
+/// status it shows afterwards.
+#[tokio::test]
+async fn a_failed_start_is_explained_without_its_paths() {
+    let app = App::local().await;
+    let secret = "/srv/secret-root/tftp";
+    app.control.lock().tftp_fails =
+        Some(format!("the TFTP root {secret} does not exist: create it or choose another with --tftp-root"));
+
+    let started = app.api(Method::POST, "/api/v1/services/tftp/start", None).await;
+    assert_eq!(started.status, StatusCode::INTERNAL_SERVER_ERROR, "{}", started.body);
+    assert!(started.body.contains("does not exist") && started.body.contains("--tftp-root"), "{}", started.body);
+    let listed = app.api(Method::GET, "/api/v1/services", None).await;
+    let overview = app.get("/").await;
+    for (what, body) in [("start", &started.body), ("services", &listed.body), ("overview", &overview.body)] {
+        assert!(!body.contains("secret-root"), "{what} shows the path: {body}");
+    }
+    assert!(listed.body.contains("the lifeboat log names it"), "{}", listed.body);
+}
+
 /// Sends a request to every route that touches the TFTP root and checks that no error shows the
 /// root's path; how many failed.
 async fn sweep_image_routes(app: &App, label: &str) -> usize {

@@ -56,7 +56,7 @@ impl From<ServiceStatus> for ServiceJson {
 }
 
 fn services(state: &WebState) -> Vec<ServiceJson> {
-    state.control().services().into_iter().map(ServiceJson::from).collect()
+    state.services().into_iter().map(ServiceJson::from).collect()
 }
 
 /// `GET /api/v1/services`.

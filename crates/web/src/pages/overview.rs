@@ -63,7 +63,7 @@ pub(crate) async fn page(State(state): State<WebState>, caller: Caller) -> PageR
     let page = OverviewPage {
         layout: Layout::new(&state, &caller, "/", "Overview"),
         latest,
-        services: state.control().services().into_iter().map(ServiceView::from).collect(),
+        services: state.services().into_iter().map(ServiceView::from).collect(),
         live: live::rows(&state),
         recent,
         missing_count,

@@ -34,6 +34,8 @@ pub struct FakeState {
     pub in_use: Vec<String>,
     pub metrics: Metrics,
     pub alerts: Vec<String>,
+    /// Starting TFTP fails with this message (and the overview shows it).
+    pub tftp_fails: Option<String>,
 }
 
 /// A [`Control`] that only remembers.
@@ -57,7 +59,7 @@ impl Control for FakeControl {
                 running: state.tftp,
                 configured: true,
                 listening: if state.tftp { vec!["0.0.0.0:69".into(), "[::]:69".into()] } else { vec![] },
-                detail: None,
+                detail: state.tftp_fails.clone(),
             },
             ServiceStatus {
                 service: Service::Dhcp,
@@ -73,6 +75,9 @@ impl Control for FakeControl {
         Box::pin(async move {
             let mut state = self.lock();
             state.calls.push(("start", service, origin));
+            if let (Service::Tftp, Some(message)) = (service, state.tftp_fails.clone()) {
+                return Err(ControlError::Failed { service, message });
+            }
             let running = match service {
                 Service::Tftp => &mut state.tftp,
                 Service::Dhcp => &mut state.dhcp,
