@@ -160,8 +160,8 @@ listening() {
 start_server() {
     local db=$1 log=$2
     echo "$PASSWORD" | "$LIFEBOAT" passwd --db "$db" >>"$log" 2>&1 || die_with_log "$log" "lifeboat passwd failed"
-    SERVER_ARGV=("$LIFEBOAT" serve --tftp-root "$ROOT" --tftp-listen "$SRV_IP:69" --interface "$VETH_S"
-        --dhcp-range "$POOL" --dhcp-authoritative --web-listen "$SRV_IP:$WEB_PORT" --db "$db")
+    SERVER_ARGV=("$LIFEBOAT" serve --tftp-root "$ROOT" --tftp-listen "$SRV_IP:69" --dhcp-interface "$VETH_S"
+        --dhcp-range "$POOL" --dhcp-skip-probe --dhcp-authoritative --web-listen "$SRV_IP:$WEB_PORT" --db "$db")
     ip netns exec "$NS_S" "${SERVER_ARGV[@]}" >>"$log" 2>&1 &
     SERVER_PID=$!
     wait_for_server "$SERVER_PID" 150 0.1 listening ||
@@ -498,8 +498,8 @@ echo "- Link: veth pair between two network namespaces, MTU 1500; server $SRV_IP
     "$STRANGER_SRV/24), client side $CLI_IP/$PREFIX, the TFTP clients' 10.93.0.10–$((9 + TFTP_CLIENTS))," \
     "the DHCP clients' leased addresses, and the stranger's ${LOGIN_ADDRS[0]}–${LOGIN_ADDRS[-1]}/24"
 echo "- lifeboat: $(first_line "$LIFEBOAT" --version), copy of $LIFEBOAT_SRC taken at start ($LIFEBOAT_COPY)"
-echo "- \`lifeboat serve --tftp-root DIR --tftp-listen $SRV_IP:69 --interface VETH --dhcp-range $POOL" \
-    "--dhcp-authoritative --web-listen $SRV_IP:$WEB_PORT --db DIR/lifeboat.db\` after \`lifeboat passwd\`;" \
+echo "- \`lifeboat serve --tftp-root DIR --tftp-listen $SRV_IP:69 --dhcp-interface VETH --dhcp-range $POOL" \
+    "--dhcp-skip-probe --dhcp-authoritative --web-listen $SRV_IP:$WEB_PORT --db DIR/lifeboat.db\` after \`lifeboat passwd\`;" \
     "default log level (info), default limits. Database on $DB_FS ($DB_BASE), fresh for every phase; log and TFTP root on $WORK_BASE."
 echo "- Load tool: tests/examples/hostile_load.rs, copy of $HOSTILE_LOAD_SRC ($HOSTILE_LOAD_COPY); curl: $(first_line curl --version | cut -d' ' -f1-2)"
 echo "- Knobs: ROUNDS=$ROUNDS SECONDS_PER_PHASE=$SECONDS_PER_PHASE FLOOD_TAIL=$FLOOD_TAIL TFTP_CLIENTS=$TFTP_CLIENTS" \

@@ -202,8 +202,8 @@ server_argv() {
         lifeboat)
             ARGV=("$LIFEBOAT" serve --tftp-root "$ROOT" --tftp-listen "$SRV_IP:69"
                 --tftp-max-blksize 8192 --tftp-max-windowsize 64
-                --max-transfers-per-client $((PAR_CLIENTS > 8 ? PAR_CLIENTS : 8))
-                --max-transfers $((PAR_CLIENTS > 256 ? PAR_CLIENTS : 256))
+                --tftp-max-transfers-per-client $((PAR_CLIENTS > 8 ? PAR_CLIENTS : 8))
+                --tftp-max-transfers $((PAR_CLIENTS > 256 ? PAR_CLIENTS : 256))
                 --db "$WORK/lifeboat.db")
             ;;
         tftpd-hpa)
@@ -512,7 +512,7 @@ echo "- CPU pinning in (a)–(c): PIN=$PIN (none: the scheduler places server an
 echo "- Knobs: SIZE_MB=$SIZE_MB REPEAT=$REPEAT WINDOW=$WINDOW RUN_TIMEOUT=$RUN_TIMEOUT" \
     "PAR_CLIENTS=$PAR_CLIENTS PAR_SIZE_MB=$PAR_SIZE_MB PAR_TIMEOUT=$PAR_TIMEOUT PAR_REPEAT=$PAR_REPEAT FLOOR=$FLOOR"
 echo "- lifeboat serve flags: --tftp-max-blksize 8192 --tftp-max-windowsize 64" \
-    "--max-transfers-per-client $((PAR_CLIENTS > 8 ? PAR_CLIENTS : 8)) (all clients share one address)." \
+    "--tftp-max-transfers-per-client $((PAR_CLIENTS > 8 ? PAR_CLIENTS : 8)) (all clients share one address)." \
     "Peers run with their defaults (tftpd-hpa allows blocks up to 65464; dnsmasq caps at MTU-32)."
 echo "- MB/s = 10^6 bytes per second of client wall time (process start to exit), median of the" \
     "successful runs; every transfer's size and sha256 are checked against the source."

@@ -250,10 +250,15 @@ start_server() {
     [[ $variant == baseline ]] && bin=$BASELINE
     argv=("$bin" serve --tftp-root "$ROOT" --tftp-listen "$SRV_IP:69")
     # Every client of the parallel case comes from one address; an older binary may lack a limit.
-    if has_flag "$bin" --max-transfers-per-client; then
-        argv+=(--max-transfers-per-client $((PAR_CLIENTS > 8 ? PAR_CLIENTS : 8)))
+    # (and a binary before the --tftp- prefix spells them without it).
+    local prefix=--tftp-
+    has_flag "$bin" --tftp-max-transfers || prefix=--
+    if has_flag "$bin" "${prefix}max-transfers-per-client"; then
+        argv+=("${prefix}max-transfers-per-client" $((PAR_CLIENTS > 8 ? PAR_CLIENTS : 8)))
     fi
-    if has_flag "$bin" --max-transfers; then argv+=(--max-transfers $((PAR_CLIENTS > 256 ? PAR_CLIENTS : 256))); fi
+    if has_flag "$bin" "${prefix}max-transfers"; then
+        argv+=("${prefix}max-transfers" $((PAR_CLIENTS > 256 ? PAR_CLIENTS : 256)))
+    fi
     case $variant in
         current) argv+=(--db "$DB" --web-listen "127.0.0.1:$WEB_PORT") web=1 ;;
         current-noweb) argv+=(--db "$DB" --no-web) ;;
@@ -600,7 +605,7 @@ if has_part throughput && [[ -s $TP_RESULTS ]]; then
         "\`curl -N\` on \`/api/v1/transfers/live/stream\` and a poller that loads \`/transfers\` every" \
         "${POLL_INTERVAL} s$([[ " $VARIANTS " == *" current-noweb "* ]] && echo "; current-noweb = this build with \`--db\` and \`--no-web\`")."
     echo "- Both serve the same root from $SRV_IP:69 on the same veth pair, started fresh for every" \
-        "round with \`--max-transfers-per-client $((PAR_CLIENTS > 8 ? PAR_CLIENTS : 8))\`; $REPEAT rounds," \
+        "round with \`--tftp-max-transfers-per-client $((PAR_CLIENTS > 8 ? PAR_CLIENTS : 8))\`; $REPEAT rounds," \
         "the order alternating ($VARIANTS, then reversed, …). Each round: $PAR_CLIENTS curl clients at" \
         "once, ${PAR_SIZE_MB} MiB each, all reading the same file (as tftp-bench.sh (d)), then one" \
         "lock-step ${SIZE_MB} MiB download with each of: $LOCKSTEP_CLIENTS; all at blksize 1468."

@@ -116,7 +116,7 @@ pub struct DhcpScope {
     pub boot_server_addr: Ipv4Addr,
     /// Answer BOOTP requests from the dynamic range, not only for reserved hosts.
     pub bootp_dynamic: bool,
-    /// Fixed addresses by MAC (`--dhcp-host MAC,IP`).
+    /// Fixed addresses by MAC (`--dhcp-reservation MAC,IP`).
     pub reservations: Vec<(String, Ipv4Addr)>,
 }
 

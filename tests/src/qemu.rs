@@ -287,18 +287,18 @@ fn dnsmasq_argv(lan: &PxeLan, scope: &PxeScope, tftp_root: &Path, state: &Path) 
     argv
 }
 
-/// `lifeboat serve` with the same scope: `--boot ipxe=FILE` for iPXE, `--dhcp-boot` for the
+/// `lifeboat serve` with the same scope: `--dhcp-boot-rule ipxe=FILE` for iPXE, `--dhcp-boot` for the
 /// rest, its SQLite lease database in `state`, TFTP on the bridge address.
 fn lifeboat_argv(lan: &PxeLan, scope: &PxeScope, tftp_root: &Path, state: &Path) -> Vec<OsString> {
     let mut argv: Vec<OsString> = vec![crate::lifeboat_bin().into(), "serve".into()];
     argv.extend(["--tftp-root".into(), tftp_root.as_os_str().to_owned()]);
     argv.extend(["--tftp-listen".into(), format!("{}:69", lan.server_ip).into()]);
-    argv.extend(["--allow".into(), "10.0.0.0/8".into()]);
-    argv.extend(["--interface".into(), OsString::from(&lan.bridge)]);
+    argv.extend(["--tftp-allow".into(), "10.0.0.0/8".into()]);
+    argv.extend(["--dhcp-interface".into(), OsString::from(&lan.bridge)]);
     argv.extend(["--dhcp-range".into(), scope.range_arg().into()]);
-    argv.extend(["--boot".into(), format!("ipxe={}", scope.ipxe_file).into()]);
+    argv.extend(["--dhcp-boot-rule".into(), format!("ipxe={}", scope.ipxe_file).into()]);
     argv.extend(["--dhcp-boot".into(), OsString::from(&scope.fallback_file)]);
-    argv.push("--dhcp-authoritative".into());
+    argv.extend(["--dhcp-skip-probe".into(), "--dhcp-authoritative".into()]);
     argv.extend(["--db".into(), state.join("leases.sqlite").into_os_string()]);
     argv
 }

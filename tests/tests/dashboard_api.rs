@@ -43,8 +43,8 @@ fn a_host_mapped_on_the_dashboard_gets_its_image_over_dhcp_without_a_restart() {
     let listen = format!("{}:69", link.server_ip);
     #[rustfmt::skip]
     let argv = [
-        bin.as_str(), "serve", "--interface", &link.server_dev, "--dhcp-range", &scope.range_arg(),
-        "--dhcp-boot", "default.pxe", "--dhcp-authoritative", "--tftp-root", &root_s, "--tftp-listen", &listen,
+        bin.as_str(), "serve", "--dhcp-interface", &link.server_dev, "--dhcp-range", &scope.range_arg(),
+        "--dhcp-boot", "default.pxe", "--dhcp-skip-probe", "--dhcp-authoritative", "--tftp-root", &root_s, "--tftp-listen", &listen,
         "--db", &db,
     ];
     let mut server = link.server.spawn(&argv);
@@ -105,7 +105,7 @@ fn every_request_is_recorded_with_the_device_mac_and_survives_kill_9() {
     let listen = format!("{}:69", pair.server_ip);
     #[rustfmt::skip]
     let argv = [
-        bin.as_str(), "serve", "--tftp-root", &root_s, "--tftp-listen", &listen, "--allow", "10.0.0.0/8",
+        bin.as_str(), "serve", "--tftp-root", &root_s, "--tftp-listen", &listen, "--tftp-allow", "10.0.0.0/8",
         "--db", &db_s,
     ];
     let mut server = pair.server.spawn(&argv);
@@ -197,7 +197,7 @@ fn an_idle_tftp_server_stops_itself_and_says_so() {
     let listen = format!("{}:69", pair.server_ip);
     #[rustfmt::skip]
     let argv = [
-        bin.as_str(), "serve", "--tftp-root", &root_s, "--tftp-listen", &listen, "--allow", "10.0.0.0/8",
+        bin.as_str(), "serve", "--tftp-root", &root_s, "--tftp-listen", &listen, "--tftp-allow", "10.0.0.0/8",
         "--db", &db, "--stop-when-idle", "3s",
     ];
     let mut server = pair.server.spawn(&argv);

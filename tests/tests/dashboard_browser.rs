@@ -70,7 +70,7 @@ async fn scenario(bin: &Path) {
 
     let web = format!("{}:{WEB_PORT}", pair.server_ip);
     let db_arg = db.to_str().expect("a UTF-8 temporary path");
-    let extra = ["--allow", "10.0.0.0/8", "--web-listen", &web, "--db", db_arg];
+    let extra = ["--tftp-allow", "10.0.0.0/8", "--web-listen", &web, "--db", db_arg];
     let mut server = spawn_lifeboat_serve(&pair.server, root.path(), pair.server_addr(), &extra);
     wait_tcp_listening(&pair.server, &mut server, WEB_PORT);
     let client_mac = mac_address(&pair.client, &pair.client_dev);

@@ -106,7 +106,7 @@ fn other_dnsmasq(link: &DhcpLink, ping: bool) -> Option<(lifeboat_e2e::Child, te
 fn serve_argv(link: &DhcpLink, db: &std::path::Path, extra: &[&str]) -> Vec<String> {
     let range = format!("{},{},255.255.255.0,10m", link.host(100), link.host(150));
     let mut argv: Vec<String> = vec![lifeboat_bin().to_string_lossy().into_owned(), "serve".into()];
-    argv.extend(["--interface".into(), link.server_dev.clone(), "--dhcp-range".into(), range]);
+    argv.extend(["--dhcp-interface".into(), link.server_dev.clone(), "--dhcp-range".into(), range]);
     argv.extend(["--db".into(), db.join("leases.sqlite").to_string_lossy().into_owned()]);
     argv.extend(extra.iter().map(|a| (*a).to_owned()));
     argv

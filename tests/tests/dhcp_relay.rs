@@ -37,6 +37,7 @@ fn a_relayed_client_gets_an_address_of_its_own_subnet() {
         "relayed.ipxe",
         "--db",
         &db,
+        "--dhcp-skip-probe",
         "--dhcp-authoritative",
     ];
     let mut lifeboat = server.spawn(&lifeboat_argv);

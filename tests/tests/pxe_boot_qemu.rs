@@ -137,8 +137,8 @@ fn ipxe_rom_boots_through_lifeboat_as_proxy_dhcp_beside_another_server() {
     let boot = format!("ipxe={}", scope.ipxe_file);
     #[rustfmt::skip]
     let lifeboat_argv = [
-        bin.as_str(), "serve", "--tftp-root", &root, "--tftp-listen", &listen, "--allow", "10.0.0.0/8",
-        "--interface", &lan.bridge, "--dhcp-range", &proxy, "--boot", &boot, "--dhcp-boot", &scope.fallback_file,
+        bin.as_str(), "serve", "--tftp-root", &root, "--tftp-listen", &listen, "--tftp-allow", "10.0.0.0/8",
+        "--dhcp-interface", &lan.bridge, "--dhcp-range", &proxy, "--dhcp-boot-rule", &boot, "--dhcp-boot", &scope.fallback_file,
         "--db", &db,
     ];
     let mut lifeboat = lan.ns.spawn(&lifeboat_argv);

@@ -45,7 +45,7 @@ fn start() -> (Server, BufReader<PipeReader>) {
     let port = free_udp_port();
     let (reader, writer) = std::io::pipe().unwrap();
     let child = Command::new(lifeboat_bin())
-        .args(["serve", "--tftp-root", "root", "--allow", "127.0.0.0/8", "--no-web", "--db", "lifeboat.db"])
+        .args(["serve", "--tftp-root", "root", "--tftp-allow", "127.0.0.0/8", "--no-web", "--db", "lifeboat.db"])
         .args(["--tftp-listen", &format!("127.0.0.1:{port}")])
         .current_dir(dir.path())
         .stdin(Stdio::null())

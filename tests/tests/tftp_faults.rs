@@ -248,7 +248,7 @@ fn lifeboat_put_uploads_intact_through_loss_duplication_and_reordering() {
         &pair.server,
         root.path(),
         pair.server_addr(),
-        &["--enable-upload", "--upload-dir", &upload_s],
+        &["--tftp-upload", "--tftp-upload-dir", &upload_s],
     );
     impair_both_ways(&pair);
     let budget = Budget::start();
@@ -297,7 +297,7 @@ fn tftp_hpa_upload_arrives_intact_through_loss_duplication_and_reordering() {
         &pair.server,
         root.path(),
         pair.server_addr(),
-        &["--enable-upload", "--upload-dir", &upload_s],
+        &["--tftp-upload", "--tftp-upload-dir", &upload_s],
     );
     impair_both_ways(&pair);
     let budget = Budget::start();
@@ -356,7 +356,7 @@ fn tftp_hpa_upload_recovers_from_one_lost_data_block() {
         &pair.server,
         root.path(),
         pair.server_addr(),
-        &["--enable-upload", "--upload-dir", &upload_s],
+        &["--tftp-upload", "--tftp-upload-dir", &upload_s],
     );
     // A full DATA packet is 4 + 512 bytes of TFTP, 524 bytes of UDP: lose block 10 once.
     let table = drop_nth_datagram(&pair.client, &pair.client_dev, "udp length 524", 10);
@@ -427,7 +427,7 @@ fn killed_uploads_leave_nothing_behind() {
         &pair.server,
         root.path(),
         pair.server_addr(),
-        &["--enable-upload", "--upload-dir", &upload_s],
+        &["--tftp-upload", "--tftp-upload-dir", &upload_s],
     );
     // Every DATA packet waits 5 ms: each 6 MiB upload would take half a minute or more.
     netem(&pair.client, &pair.client_dev, "delay 5ms");

@@ -227,7 +227,7 @@ fn uploads_of_the_reserved_temp_prefix_are_refused() {
         &pair.server,
         root.path(),
         pair.server_addr(),
-        &["--enable-upload", "--upload-dir", &upload_dir, "--no-web"],
+        &["--tftp-upload", "--tftp-upload-dir", &upload_dir, "--no-web"],
     );
     let out = Client::TftpHpa.put(&pair.client, pair.server_addr(), ".lifeboat-upload-evil", &source, CLIENT_TIMEOUT);
     assert!(!out.success() && out.stdout.contains("Error code 2"), "{out}");
@@ -245,7 +245,7 @@ fn a_crash_during_an_upload_into_a_folder_leaves_nothing_after_the_restart() {
     let uploads = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(uploads.path().join("sub/deeper")).unwrap();
     let upload_dir = uploads.path().to_string_lossy().into_owned();
-    let args = ["--enable-upload", "--upload-dir", upload_dir.as_str(), "--no-web"];
+    let args = ["--tftp-upload", "--tftp-upload-dir", upload_dir.as_str(), "--no-web"];
     let mut server = spawn_lifeboat_serve(&pair.server, root.path(), pair.server_addr(), &args);
     let client = pair.client.udp_socket(SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)), REPLY);
     client.send_to(&wrq("sub/deeper/fw.bin", &[]), (pair.server_ip, 69)).unwrap();
@@ -279,7 +279,7 @@ fn an_upload_shorter_than_its_tsize_is_a_failure_and_leaves_nothing() {
         &pair.server,
         root.path(),
         pair.server_addr(),
-        &["--enable-upload", "--upload-dir", &upload_dir, "--no-web"],
+        &["--tftp-upload", "--tftp-upload-dir", &upload_dir, "--no-web"],
     );
     let client = pair.client.udp_socket(SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)), REPLY);
     client.send_to(&wrq("short.bin", &[("tsize", "3000")]), (pair.server_ip, 69)).unwrap();

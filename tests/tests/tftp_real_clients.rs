@@ -145,7 +145,7 @@ fn real_clients_upload_when_uploads_are_enabled() {
         &pair.server,
         root.path(),
         pair.server_addr(),
-        &["--enable-upload", "--upload-dir", &upload_path],
+        &["--tftp-upload", "--tftp-upload-dir", &upload_path],
     );
 
     for client in Client::common() {

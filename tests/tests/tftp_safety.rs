@@ -376,7 +376,7 @@ fn clients_outside_the_allow_list_are_refused_until_allowed() {
         &server_ns,
         &tree.root,
         server_v4,
-        &["--tftp-listen", &listen_v6, "--allow", "198.51.100.0/24", "--allow", "2001:db8:100::/64"],
+        &["--tftp-listen", &listen_v6, "--tftp-allow", "198.51.100.0/24", "--tftp-allow", "2001:db8:100::/64"],
     );
     for server_ip in [server_v4, server_v6] {
         let local = out_dir.path().join(format!("allowed-{}", server_ip.is_ipv4()));
@@ -434,7 +434,7 @@ fn an_upload_never_replaces_a_file_unless_overwrite_is_on() {
         &pair.server,
         &tree.root,
         pair.server_addr(),
-        &["--enable-upload", "--upload-dir", &upload_s],
+        &["--tftp-upload", "--tftp-upload-dir", &upload_s],
     );
     let out = Client::TftpHpa.put(&pair.client, pair.server_addr(), "fw.bin", &first, CLIENT_TIMEOUT);
     assert!(out.success(), "the first upload failed:\n{out}");
@@ -459,16 +459,16 @@ fn an_upload_never_replaces_a_file_unless_overwrite_is_on() {
     let out = server.terminate(Duration::from_secs(5));
     assert!(out.success(), "lifeboat serve did not stop cleanly:\n{out}");
 
-    // With --upload-overwrite the second upload replaces the first.
+    // With --tftp-upload-overwrite the second upload replaces the first.
     let mut server = spawn_lifeboat_serve(
         &pair.server,
         &tree.root,
         pair.server_addr(),
-        &["--enable-upload", "--upload-dir", &upload_s, "--upload-overwrite"],
+        &["--tftp-upload", "--tftp-upload-dir", &upload_s, "--tftp-upload-overwrite"],
     );
     let out = Client::TftpHpa.put(&pair.client, pair.server_addr(), "fw.bin", &second, CLIENT_TIMEOUT);
     assert!(out.success(), "the overwriting upload failed:\n{out}\n{}", server.output());
-    assert_eq!(sha256_file(&stored), second_sha, "--upload-overwrite did not replace the file");
+    assert_eq!(sha256_file(&stored), second_sha, "--tftp-upload-overwrite did not replace the file");
     wait_for_log_line(&mut server, &["received ", "(requested \"fw.bin\")", "complete"]);
     assert_eq!(dir_names(&upload_dir), ["fw.bin"], "the overwrite left something behind");
 }
@@ -583,7 +583,7 @@ fn start_up_errors_say_what_to_do() {
 
     // An upload directory that does not exist.
     let missing_uploads = tree.root.join("no-such-uploads");
-    let extra = ["--enable-upload", "--upload-dir", &path_str(&missing_uploads)].map(str::to_owned);
+    let extra = ["--tftp-upload", "--tftp-upload-dir", &path_str(&missing_uploads)].map(str::to_owned);
     let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
     let out = pair.server.run(&serve_argv(&tree.root, &format!("{}:6969", pair.server_ip), &extra), CLIENT_TIMEOUT);
     assert!(!out.success() && !out.timed_out(), "a missing upload dir should fail at once:\n{out}");

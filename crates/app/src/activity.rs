@@ -291,7 +291,7 @@ impl TftpObserver for Activity {
         let what = requests.last.direction;
         let (kind, why) = match requests.reason {
             CountReason::OutsideAllowList => {
-                (EventKind::Refused, "dropped without an answer: not in the allow-list (--allow)")
+                (EventKind::Refused, "dropped without an answer: not in the allow-list (--tftp-allow)")
             }
             CountReason::OverBudget => {
                 self.reset_idle();

@@ -1,4 +1,4 @@
-//! Boot-file rules: the `--boot CLASS=FILE` and `--dhcp-boot FILE[,SERVERNAME[,SERVERADDR]]` syntax,
+//! Boot-file rules: the `--dhcp-boot-rule CLASS=FILE` and `--dhcp-boot FILE[,SERVERNAME[,SERVERADDR]]` syntax,
 //! and the choice of a file for a classified client.
 //!
 //! **Invariant:** parsing rejects every string it cannot represent exactly (with a message naming
@@ -13,7 +13,7 @@ use crate::classify::Client;
 /// Longest boot file name that fits the BOOTP `file` field (dhcproto panics past it).
 pub const MAX_FILE_LEN: usize = 128;
 
-/// A client class a `--boot` rule matches.
+/// A client class a `--dhcp-boot-rule` rule matches.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BootClass {
     Ipxe,
@@ -21,7 +21,7 @@ pub enum BootClass {
     Vendor(String),
 }
 
-/// One `--boot CLASS=FILE` rule; `name` is the class as written, for the log.
+/// One `--dhcp-boot-rule CLASS=FILE` rule; `name` is the class as written, for the log.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BootRule {
     pub name: String,

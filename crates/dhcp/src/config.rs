@@ -255,7 +255,7 @@ impl fmt::Display for Mac {
     }
 }
 
-/// One `--dhcp-host MAC,IP[,NAME]`: this MAC always gets this address (DHCP and BOOTP).
+/// One `--dhcp-reservation MAC,IP[,NAME]`: this MAC always gets this address (DHCP and BOOTP).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reservation {
     pub mac: Mac,

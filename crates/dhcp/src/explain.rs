@@ -113,11 +113,11 @@ mod tests {
             request: "DHCPDISCOVER",
             class: "iPXE".into(),
             outcome: "DHCPOFFER 10.0.0.50".into(),
-            boot: Some(("boot.ipxe".into(), "--boot ipxe".into())),
+            boot: Some(("boot.ipxe".into(), "--dhcp-boot-rule ipxe".into())),
         };
         assert_eq!(
             e.to_string(),
-            "DHCPDISCOVER from 52:54:00:00:00:01 (iPXE): DHCPOFFER 10.0.0.50; boot file \"boot.ipxe\" chosen by --boot ipxe"
+            "DHCPDISCOVER from 52:54:00:00:00:01 (iPXE): DHCPOFFER 10.0.0.50; boot file \"boot.ipxe\" chosen by --dhcp-boot-rule ipxe"
         );
     }
 }

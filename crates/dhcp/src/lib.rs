@@ -9,8 +9,8 @@
 //! - [`responder`]: [`Responder::handle`], one datagram in, a reply and a lease change out.
 //! - [`wire`]: validate and decode a received datagram (magic cookie, option walk, op).
 //! - [`classify`]: which firmware sent it (option 93, 60, 77, 175; BOOTP).
-//! - [`boot`]: `--boot`/`--dhcp-boot` parsing and the choice of a boot file.
-//! - [`config`]: `--dhcp-range`, `--dhcp-host`, `--dhcp-option` and lease-time parsing.
+//! - [`boot`]: `--dhcp-boot-rule`/`--dhcp-boot` parsing and the choice of a boot file.
+//! - [`config`]: `--dhcp-range`, `--dhcp-reservation`, `--dhcp-option` and lease-time parsing.
 //! - [`scope`]: ranges tied to the interface (or relay subnet) that serves them.
 //! - [`lease`]: the lease table (bound leases, offers, quarantined addresses).
 //! - [`allocate`]: a free address for a client, from a stable start position.

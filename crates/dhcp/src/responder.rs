@@ -41,6 +41,11 @@ pub struct Settings {
     pub extra_options: Vec<ExtraOption>,
     /// Give BOOTP clients without a reservation an address from the ranges.
     pub bootp_dynamic: bool,
+    /// This is the only DHCP server on its networks (dnsmasq's `--dhcp-authoritative`): a
+    /// DHCPREQUEST from a client it has no record of is answered, with an ACK when the address
+    /// is the client's to take and a NAK at once otherwise. Without it such a request is
+    /// ignored, as RFC 2131 §4.3.2 asks: another server may hold the client's lease.
+    pub authoritative: bool,
     /// How long an offered address stays reserved for the client it was offered to.
     pub offer_hold_secs: u64,
     /// The same while the scope is under pressure (see `pressure.rs`).
@@ -74,6 +79,7 @@ impl Settings {
             default_boot: None,
             extra_options: Vec::new(),
             bootp_dynamic: false,
+            authoritative: false,
             offer_hold_secs: 60,
             pressured_offer_hold_secs: 10,
             new_clients_per_second: 100,
@@ -147,7 +153,7 @@ impl Responder {
 
     /// Replace the reservations and per-host boot files, keeping the leases: the host table
     /// changed. A client whose lease conflicts with a new reservation gets a NAK at its next
-    /// renewal, as after a restart with the new `--dhcp-host`.
+    /// renewal, as after a restart with the new `--dhcp-reservation`.
     pub fn set_hosts(&mut self, reservations: Vec<Reservation>, host_boot: BTreeMap<Mac, String>) {
         self.reserved = reservations.iter().map(|r| (r.address, r.mac)).collect();
         self.settings.reservations = reservations;
@@ -427,7 +433,7 @@ impl Exchange<'_> {
         let (file, rule) = match host_file {
             Some(file) => (file.clone(), format!("host {}", self.mac_text)),
             None => match choose(&s.boot_rules, s.default_boot.as_ref(), self.client)? {
-                Chosen::Rule(r) => (r.file.clone(), format!("--boot {}", r.name)),
+                Chosen::Rule(r) => (r.file.clone(), format!("--dhcp-boot-rule {}", r.name)),
                 Chosen::Default(d) => (d.file.clone(), "--dhcp-boot".to_owned()),
             },
         };
@@ -586,7 +592,17 @@ impl Exchange<'_> {
             return self.ignore(Level::Debug, "ignored: DHCPREQUEST names no address");
         };
         let nak = |why: &'static str| (why, address);
-        let refusal = if !self.scope.subnet.contains(&address) {
+        let on_this_network = self.scope.subnet.contains(&address);
+        // The client chose this server (SELECTING), holds or was offered an address here, or is
+        // reserved here: it is known. Anyone else may be another server's client.
+        let known = server_id.is_some() || self.reservation.is_some() || self.leases.address_of(&self.key).is_some();
+        if on_this_network && !known && !self.settings.authoritative {
+            return self.ignore(
+                Level::Info,
+                &format!("ignored: DHCPREQUEST for {address} from a client with no lease here (another DHCP server may hold it; --dhcp-authoritative answers such requests)"),
+            );
+        }
+        let refusal = if !on_this_network {
             Some(nak("address not on this network"))
         } else if self.reservation.is_some_and(|r| r.address != address) {
             Some(nak("this host has a different reserved address"))
@@ -678,7 +694,7 @@ impl Exchange<'_> {
             (None, false) => {
                 return self.ignore(
                     Level::Info,
-                    "ignored: plain BOOTP from a MAC without --dhcp-host; add one, or allow it with --bootp-dynamic",
+                    "ignored: plain BOOTP from a MAC without --dhcp-reservation; add one, or allow it with --dhcp-bootp-dynamic",
                 );
             }
         };

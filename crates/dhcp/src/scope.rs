@@ -72,7 +72,7 @@ pub enum ScopeError {
         "--dhcp-range {range}: no interface{where_} has an address in that subnet; give the interface an address in it, or add the NETMASK field if the clients come through a relay"
     )]
     NoInterface { range: String, where_: String },
-    #[error("--interface {0}: no such interface with an IPv4 address (interfaces here: {1})")]
+    #[error("--dhcp-interface {0}: no such interface with an IPv4 address (interfaces here: {1})")]
     UnknownInterface(String, String),
     #[error("--dhcp-range {0} overlaps --dhcp-range {1}")]
     Overlap(String, String),
@@ -80,7 +80,7 @@ pub enum ScopeError {
     ProxyAndPool(String, String),
 }
 
-/// Tie each range to a subnet. `only` is the `--interface` list (empty: all interfaces).
+/// Tie each range to a subnet. `only` is the `--dhcp-interface` list (empty: all interfaces).
 pub fn resolve(ranges: &[Range], interfaces: &[InterfaceAddr], only: &[String]) -> Result<Vec<Scope>, ScopeError> {
     for name in only {
         if !interfaces.iter().any(|i| &i.name == name) {
@@ -90,7 +90,7 @@ pub fn resolve(ranges: &[Range], interfaces: &[InterfaceAddr], only: &[String]) 
         }
     }
     let usable: Vec<&InterfaceAddr> = interfaces.iter().filter(|i| only.is_empty() || only.contains(&i.name)).collect();
-    let where_ = if only.is_empty() { String::new() } else { format!(" among --interface {}", only.join(", ")) };
+    let where_ = if only.is_empty() { String::new() } else { format!(" among --dhcp-interface {}", only.join(", ")) };
 
     let mut scopes: Vec<Scope> = Vec::new();
     for range in ranges {
@@ -183,7 +183,7 @@ mod tests {
         assert!(matches!(&err, ScopeError::NoInterface { range, .. } if range == "10.5.0.10,10.5.0.20"));
         assert!(err.to_string().contains("relay"), "{err}");
         let err = resolve(&ranges(&["10.2.0.10,10.2.0.20"]), &ifs, &["eth0".into()]).unwrap_err();
-        assert!(err.to_string().contains("among --interface eth0"), "{err}");
+        assert!(err.to_string().contains("among --dhcp-interface eth0"), "{err}");
         assert_eq!(
             resolve(&[], &ifs, &["eth9".into()]),
             Err(ScopeError::UnknownInterface("eth9".into(), "eth0, eth1".into()))

@@ -4,7 +4,7 @@
 //! variant.
 //!
 //! The settings mirror the server the packets were captured against: dnsmasq 2.90 on
-//! 10.77.0.1/24 with range 10.77.0.100-150 (10 minutes) and the same `--dhcp-host` lines, plus
+//! 10.77.0.1/24 with range 10.77.0.100-150 (10 minutes) and the same `--dhcp-reservation` lines, plus
 //! the subnet 10.78.0.0/24 behind dhcrelay, which reached the server from 10.79.0.2 with giaddr
 //! 10.78.0.1. So the addresses, server identifiers and relay addresses inside the real packets
 //! are the ones this responder owns.
@@ -133,7 +133,7 @@ fn real_firmware_exchanges_get_their_boot_files() {
             discover: "captured-ipxe-bios-discover.hex",
             request: Some("captured-ipxe-bios-request.hex"),
             file: "boot.ipxe",
-            rule: "--boot ipxe",
+            rule: "--dhcp-boot-rule ipxe",
             vendor_class: Some(b"PXEClient"),
             broadcast: false,
         },
@@ -141,7 +141,7 @@ fn real_firmware_exchanges_get_their_boot_files() {
             discover: "captured-ipxe-efi-x64-discover.hex",
             request: None,
             file: "boot.ipxe",
-            rule: "--boot ipxe",
+            rule: "--dhcp-boot-rule ipxe",
             vendor_class: Some(b"PXEClient"),
             broadcast: false,
         },
@@ -149,7 +149,7 @@ fn real_firmware_exchanges_get_their_boot_files() {
             discover: "captured-ovmf-uefi-discover.hex",
             request: Some("captured-ovmf-uefi-request.hex"),
             file: "snponly.efi",
-            rule: "--boot efi-x64",
+            rule: "--dhcp-boot-rule efi-x64",
             vendor_class: Some(b"PXEClient"),
             broadcast: true,
         },
@@ -157,7 +157,7 @@ fn real_firmware_exchanges_get_their_boot_files() {
             discover: "captured-aavmf-uefi-arm64-discover.hex",
             request: None,
             file: "grubaa64.efi",
-            rule: "--boot efi-arm64",
+            rule: "--dhcp-boot-rule efi-arm64",
             vendor_class: Some(b"PXEClient"),
             broadcast: true,
         },
@@ -165,7 +165,7 @@ fn real_firmware_exchanges_get_their_boot_files() {
             discover: "captured-uboot-arm64-discover.hex",
             request: Some("captured-uboot-arm64-request.hex"),
             file: "boot.scr.uimg",
-            rule: "--boot arch:22",
+            rule: "--dhcp-boot-rule arch:22",
             vendor_class: None,
             broadcast: false,
         },
@@ -250,7 +250,7 @@ fn bootpc_gets_a_padded_bootp_reply_with_its_reservation() {
     let h = r.handle(&fixture(name), &unconfigured(), NOW);
     let reply = replied(&h);
     assert!(reply.bytes.len() >= 300, "{} bytes", reply.bytes.len());
-    assert_eq!(reply.yiaddr(), ip("10.77.0.5"), "the --dhcp-host reservation");
+    assert_eq!(reply.yiaddr(), ip("10.77.0.5"), "the --dhcp-reservation reservation");
     assert_eq!((reply.file(), reply.siaddr()), ("pxelinux.0".to_owned(), SERVER));
     assert_eq!(reply.xid(), request.xid());
     assert_eq!(reply.bytes[236..240], [99, 130, 83, 99], "an RFC 1497 vendor area for a client that sent the cookie");
@@ -325,7 +325,14 @@ fn init_reboot_is_acked_for_its_lease_and_naked_for_an_address_held_by_another()
 
     let other =
         Lease { key: ClientKey(vec![1, 2, 0, 0, 0, 0, 9]), mac: vec![2, 0, 0, 0, 0, 9], ..lease_of(&request, address) };
-    let mut r = Responder::new(settings(), [other]);
+    // This client has no lease here: a server that is not authoritative stays silent (the
+    // client's lease may be another server's), an authoritative one says no at once.
+    let mut r = Responder::new(settings(), [other.clone()]);
+    let h = r.handle(&fixture(name), &unconfigured(), NOW);
+    assert!(h.reply.is_none(), "{}", h.explanation);
+    let mut authoritative = settings();
+    authoritative.authoritative = true;
+    let mut r = Responder::new(authoritative, [other]);
     let h = r.handle(&fixture(name), &unconfigured(), NOW);
     let nak = replied(&h);
     assert_eq!((nak.message_type(), nak.yiaddr()), (Some(6), Ipv4Addr::UNSPECIFIED));

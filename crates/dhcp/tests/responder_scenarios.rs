@@ -96,25 +96,25 @@ fn each_firmware_gets_its_boot_file_through_a_full_exchange() {
         FirmwareCase {
             fixture: "captured-ipxe-bios-discover.hex",
             file: "boot.ipxe",
-            rule: "--boot ipxe",
+            rule: "--dhcp-boot-rule ipxe",
             vendor_class: Some(b"PXEClient"),
         },
         FirmwareCase {
             fixture: "captured-ipxe-efi-x64-discover.hex",
             file: "boot.ipxe",
-            rule: "--boot ipxe",
+            rule: "--dhcp-boot-rule ipxe",
             vendor_class: Some(b"PXEClient"),
         },
         FirmwareCase {
             fixture: "captured-ovmf-uefi-discover.hex",
             file: "snponly.efi",
-            rule: "--boot efi-x64",
+            rule: "--dhcp-boot-rule efi-x64",
             vendor_class: Some(b"PXEClient"),
         },
         FirmwareCase {
             fixture: "captured-aavmf-uefi-arm64-discover.hex",
             file: "grubaa64.efi",
-            rule: "--boot efi-arm64",
+            rule: "--dhcp-boot-rule efi-arm64",
             vendor_class: Some(b"PXEClient"),
         },
         // U-Boot sends option 93 = 22 (ARM64 U-Boot), which no rule here names.
@@ -223,6 +223,12 @@ fn init_reboot_acks_its_address_and_naks_a_foreign_one() {
     assert!(nak.change.is_none());
     assert!(nak.explanation.outcome.contains("not on this network"), "{}", nak.explanation);
 
+    // Clients without a lease here are answered only by an authoritative server (below they are
+    // ignored: `unknown_clients_are_answered_only_when_authoritative`).
+    let mut settings = settings();
+    settings.authoritative = true;
+    let mut r = Responder::new(settings, []);
+    let (_, ack, _) = full_exchange(&mut r, &Packet::new(mac, &[(53, &[1])]), &on_lab());
     // Another client asks for the first one's address.
     let thief = Packet::new([2, 0, 0, 0, 0, 3], &[(53, &[3]), (50, &ack.yiaddr().octets())]);
     assert_eq!(replied(&r.handle(&thief.bytes(), &on_lab(), NOW + 30)).message_type(), Some(6));
@@ -235,6 +241,36 @@ fn init_reboot_acks_its_address_and_naks_a_foreign_one() {
     // The NAK's message (option 56) is for the client's log, which knows nothing of our flags.
     let message = String::from_utf8_lossy(nak.option(56).expect("a NAK says why")).into_owned();
     assert_eq!(message, "address is outside the range this server hands out");
+}
+
+#[test]
+fn unknown_clients_are_answered_only_when_authoritative() {
+    // A client rebooting with an address it got elsewhere (or before this server lost its
+    // database): no lease, no offer, no reservation here, no server identifier.
+    let stranger = Packet::new([2, 0, 0, 0, 0, 7], &[(53, &[3]), (50, &[10, 7, 0, 120])]);
+    let taken = Packet::new([2, 0, 0, 0, 0, 8], &[(53, &[3]), (50, &[10, 7, 0, 60])]);
+
+    let mut strict = Responder::new(settings(), []);
+    for request in [&stranger, &taken] {
+        let h = strict.handle(&request.bytes(), &on_lab(), NOW);
+        assert!(h.reply.is_none() && h.change.is_none(), "RFC 2131 §4.3.2: silent, got {}", h.explanation);
+        assert!(h.explanation.outcome.contains("no lease here"), "{}", h.explanation);
+    }
+    // Wrong network is NAKed either way (RFC 2131 §4.3.2 SHOULD).
+    let moved = Packet::new([2, 0, 0, 0, 0, 9], &[(53, &[3]), (50, &[192, 168, 1, 77])]);
+    assert_eq!(replied(&strict.handle(&moved.bytes(), &on_lab(), NOW)).message_type(), Some(6));
+    // A reserved host is known without a lease.
+    let printer = Packet::new([2, 0, 0, 0, 0, 0xaa], &[(53, &[3]), (50, &[10, 7, 0, 5])]);
+    assert_eq!(replied(&strict.handle(&printer.bytes(), &on_lab(), NOW)).message_type(), Some(5));
+
+    let mut settings = settings();
+    settings.authoritative = true;
+    let mut authoritative = Responder::new(settings, []);
+    let h = authoritative.handle(&stranger.bytes(), &on_lab(), NOW);
+    assert_eq!((replied(&h).message_type(), replied(&h).yiaddr()), (Some(5), ip("10.7.0.120")), "{}", h.explanation);
+    assert!(matches!(h.change, Some(LeaseChange::Upsert(_))), "the lease is rebuilt");
+    let h = authoritative.handle(&taken.bytes(), &on_lab(), NOW);
+    assert_eq!(replied(&h).message_type(), Some(6), "a NAK at once: {}", h.explanation);
 }
 
 #[test]
@@ -370,12 +406,12 @@ fn bootp_with_and_without_the_cookie() {
             "BOOTP leases are permanent"
         );
     }
-    // An unknown MAC is ignored unless --bootp-dynamic.
+    // An unknown MAC is ignored unless --dhcp-bootp-dynamic.
     let stranger = Packet::new([2, 0, 0, 0, 0, 0xbb], &[]).bootp(true);
     let mut r = Responder::new(settings(), []);
     let h = r.handle(&stranger.bytes(), &on_lab(), NOW);
     assert!(h.reply.is_none());
-    assert!(h.explanation.outcome.contains("--bootp-dynamic"), "{}", h.explanation);
+    assert!(h.explanation.outcome.contains("--dhcp-bootp-dynamic"), "{}", h.explanation);
     let mut dynamic = settings();
     dynamic.bootp_dynamic = true;
     let mut r = Responder::new(dynamic, []);
@@ -400,10 +436,12 @@ fn reservations() {
     let (offer, _, h) =
         full_exchange(&mut r, &Packet::fixture("captured-ipxe-bios-discover.hex").with_mac(mac), &on_lab());
     assert_eq!((offer.yiaddr(), offer.file()), (ip("10.7.0.5"), "boot.ipxe".to_owned()));
-    assert_eq!(h.explanation.boot.unwrap().1, "--boot ipxe");
-    // The reserved address is never given to anyone else, even when asked for.
+    assert_eq!(h.explanation.boot.unwrap().1, "--dhcp-boot-rule ipxe");
+    // The reserved address is never given to anyone else, even when asked for: a stranger gets
+    // no answer here (an authoritative server would NAK it).
     let other = Packet::new([2, 0, 0, 0, 0, 0xab], &[(53, &[3]), (50, &[10, 7, 0, 5])]);
-    assert_eq!(replied(&r.handle(&other.bytes(), &on_lab(), NOW)).message_type(), Some(6));
+    let h = r.handle(&other.bytes(), &on_lab(), NOW);
+    assert!(h.reply.is_none() && h.change.is_none(), "{}", h.explanation);
     // The reserved host asking for another address is told no.
     let wrong = Packet::new(mac, &[(53, &[3]), (50, &[10, 7, 0, 120])]);
     assert_eq!(replied(&r.handle(&wrong.bytes(), &on_lab(), NOW)).message_type(), Some(6));

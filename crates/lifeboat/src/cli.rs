@@ -1,4 +1,5 @@
-//! The command line. Every `serve` flag has a twin in the TOML file; a flag wins over the file.
+//! The command line. Every `serve` flag has a twin in the TOML file; a flag wins over the file
+//! (the rules are on [`ServeArgs`]).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -29,98 +30,22 @@ pub(crate) enum Command {
     Passwd(PasswdArgs),
 }
 
+/// `lifeboat serve`'s flags. The rules: TFTP flags start with `--tftp-`, DHCP flags with
+/// `--dhcp-`, dashboard flags with `--web-`, general ones have no prefix. Each has a twin in the
+/// configuration file: the flag without its prefix, `-` as `_`, in the `[tftp]`, `[dhcp]` or
+/// `[web]` table (`--tftp-max-blksize` is `tftp.max_blksize`); a section's own switch is its
+/// `enabled` key (`--web`, `--no-web`: `web.enabled`). A flag wins over the file: a switch has a
+/// `--no-` form, and a repeatable flag replaces the file's list.
 #[derive(Debug, Args, Default, Clone)]
 pub(crate) struct ServeArgs {
     /// TOML configuration file (see config/lifeboat.toml); flags override it.
     #[arg(long, value_name = "FILE")]
     pub(crate) config: Option<PathBuf>,
-    /// Directory whose files are served.
-    #[arg(long, value_name = "DIR")]
-    pub(crate) tftp_root: Option<PathBuf>,
-    /// Address to listen on, ADDR or ADDR:PORT (repeatable; default 0.0.0.0:69 and [::]:69).
-    #[arg(long, value_name = "ADDR[:PORT]")]
-    pub(crate) tftp_listen: Vec<String>,
-    /// Client range allowed to use the server (repeatable). Replaces the default private and
-    /// link-local ranges.
-    #[arg(long, value_name = "CIDR")]
-    pub(crate) allow: Vec<String>,
-    /// Serve FILE when a client asks for NAME (repeatable), e.g. tp_recovery.bin=openwrt.bin.
-    #[arg(long, value_name = "NAME=FILE")]
-    pub(crate) tftp_alias: Vec<String>,
-    /// Accept uploads (write requests) into --upload-dir.
-    #[arg(long)]
-    pub(crate) enable_upload: bool,
-    /// Where uploads are stored.
-    #[arg(long, value_name = "DIR")]
-    pub(crate) upload_dir: Option<PathBuf>,
-    /// Largest upload accepted, in bytes.
-    #[arg(long, value_name = "BYTES")]
-    pub(crate) upload_max_size: Option<u64>,
-    /// Let an upload replace an existing file.
-    #[arg(long)]
-    pub(crate) upload_overwrite: bool,
-    /// Largest block size granted (8-65464; default 1468, one Ethernet frame).
-    #[arg(long, value_name = "N")]
-    pub(crate) tftp_max_blksize: Option<u16>,
-    /// Largest window granted (1-65535; default 64).
-    #[arg(long, value_name = "N")]
-    pub(crate) tftp_max_windowsize: Option<u16>,
-    /// Ignore all TFTP options, for bootloaders that break on an OACK.
-    #[arg(long)]
-    pub(crate) tftp_no_options: bool,
-    /// Serve every transfer from the listening port (for NAT and container bridges).
-    #[arg(long)]
-    pub(crate) tftp_single_port: bool,
-    /// Most transfers at once (default 256).
-    #[arg(long, value_name = "N")]
-    pub(crate) max_transfers: Option<usize>,
-    /// Most transfers at once from one client address (default 8).
-    #[arg(long, value_name = "N")]
-    pub(crate) max_transfers_per_client: Option<usize>,
-    /// Hand out addresses (repeatable): START,END[,NETMASK][,LEASE] like 10.0.0.100,10.0.0.200,12h;
-    /// or NETWORK,proxy to add only boot information to another DHCP server's answers.
-    #[arg(long, value_name = "RANGE")]
-    pub(crate) dhcp_range: Vec<String>,
-    /// Always give this MAC this address (repeatable): MAC,IP[,NAME].
-    #[arg(long, value_name = "MAC,IP[,NAME]")]
-    pub(crate) dhcp_host: Vec<String>,
-    /// The boot file for clients no --boot rule matches: FILE[,SERVERNAME[,SERVERADDR]].
-    #[arg(long, value_name = "FILE[,SERVERNAME[,SERVERADDR]]")]
-    pub(crate) dhcp_boot: Option<String>,
-    /// Boot file by client kind (repeatable): CLASS=FILE with CLASS one of ipxe, bios, efi-ia32,
-    /// efi-x64, efi-arm32, efi-arm64, efi-x64-http, uboot, arch:N, vendor:PREFIX.
-    #[arg(long, value_name = "CLASS=FILE")]
-    pub(crate) boot: Vec<String>,
-    /// An option for every DHCP reply (repeatable): CODE,VALUE or option:NAME,VALUE, e.g.
-    /// option:router,10.0.0.1.
-    #[arg(long, value_name = "CODE,VALUE")]
-    pub(crate) dhcp_option: Vec<String>,
-    /// Answer DHCP only on this interface (repeatable; default: every interface with a range).
-    #[arg(long, value_name = "IF")]
-    pub(crate) interface: Vec<String>,
-    /// Also answer relay agents whose address (giaddr) lies in CIDR (repeatable). Relayed
-    /// requests are otherwise answered only for ranges with a NETMASK that no local interface has.
-    #[arg(long, value_name = "CIDR")]
-    pub(crate) dhcp_relay_allow: Vec<String>,
-    /// Give plain BOOTP clients without a --dhcp-host an address from the ranges.
-    #[arg(long)]
-    pub(crate) bootp_dynamic: bool,
-    /// Serve DHCP without first checking that no other DHCP server answers on the segment.
-    #[arg(long)]
-    pub(crate) dhcp_authoritative: bool,
     /// The SQLite database of leases, hosts and transfer history (default: lifeboat.db in
     /// /var/lib/lifeboat for root, in $XDG_STATE_HOME/lifeboat or ~/.local/state/lifeboat
     /// otherwise).
     #[arg(long, value_name = "FILE", env = "LIFEBOAT_DB")]
     pub(crate) db: Option<PathBuf>,
-    /// Where the dashboard listens (default 127.0.0.1:8080). Beyond loopback it needs a password
-    /// (`lifeboat passwd`) or --web-token.
-    #[arg(long, value_name = "ADDR:PORT")]
-    pub(crate) web_listen: Option<String>,
-    /// Without a password, protect a dashboard beyond loopback with a random token printed at
-    /// start-up.
-    #[arg(long)]
-    pub(crate) web_token: bool,
     /// Stop a service by itself once nobody has used it for this long (e.g. 15m): TFTP after
     /// its last request, DHCP after its last reply. Recorded as an event; the dashboard can
     /// start it again.
@@ -132,9 +57,175 @@ pub(crate) struct ServeArgs {
     /// Keep at most this many rows of each of them, the newest (default 500000).
     #[arg(long, value_name = "N")]
     pub(crate) history_max_rows: Option<u64>,
+
+    /// Directory whose files are served (turns TFTP on).
+    #[arg(long, value_name = "DIR", help_heading = "TFTP")]
+    pub(crate) tftp_root: Option<PathBuf>,
+    /// Address to listen on, ADDR or ADDR:PORT (repeatable; default 0.0.0.0:69 and [::]:69).
+    #[arg(long, value_name = "ADDR[:PORT]", help_heading = "TFTP")]
+    pub(crate) tftp_listen: Vec<String>,
+    /// Client range allowed to use the server (repeatable). Replaces the default private and
+    /// link-local ranges.
+    #[arg(long, value_name = "CIDR", help_heading = "TFTP")]
+    pub(crate) tftp_allow: Vec<String>,
+    /// Serve FILE when a client asks for NAME (repeatable), e.g. tp_recovery.bin=openwrt.bin.
+    #[arg(long, value_name = "NAME=FILE", help_heading = "TFTP")]
+    pub(crate) tftp_alias: Vec<String>,
+    /// Accept uploads (write requests) into --tftp-upload-dir.
+    #[arg(long, overrides_with = "no_tftp_upload", help_heading = "TFTP")]
+    pub(crate) tftp_upload: bool,
+    /// Refuse uploads (the default).
+    #[arg(long, overrides_with = "tftp_upload", help_heading = "TFTP")]
+    pub(crate) no_tftp_upload: bool,
+    /// Where uploads are stored.
+    #[arg(long, value_name = "DIR", help_heading = "TFTP")]
+    pub(crate) tftp_upload_dir: Option<PathBuf>,
+    /// Largest upload accepted, in bytes (default 1 GiB).
+    #[arg(long, value_name = "BYTES", help_heading = "TFTP")]
+    pub(crate) tftp_upload_max_size: Option<u64>,
+    /// Let an upload replace an existing file.
+    #[arg(long, overrides_with = "no_tftp_upload_overwrite", help_heading = "TFTP")]
+    pub(crate) tftp_upload_overwrite: bool,
+    /// Never replace an existing file with an upload (the default).
+    #[arg(long, overrides_with = "tftp_upload_overwrite", help_heading = "TFTP")]
+    pub(crate) no_tftp_upload_overwrite: bool,
+    /// Largest block size granted (8-65464; default 1468, one Ethernet frame).
+    #[arg(long, value_name = "N", help_heading = "TFTP")]
+    pub(crate) tftp_max_blksize: Option<u16>,
+    /// Largest window granted (1-65535; default 64).
+    #[arg(long, value_name = "N", help_heading = "TFTP")]
+    pub(crate) tftp_max_windowsize: Option<u16>,
+    /// Negotiate TFTP options (RFC 2347; the default).
+    #[arg(long, overrides_with = "no_tftp_options", help_heading = "TFTP")]
+    pub(crate) tftp_options: bool,
+    /// Ignore all TFTP options, for bootloaders that break on an OACK.
+    #[arg(long, overrides_with = "tftp_options", help_heading = "TFTP")]
+    pub(crate) no_tftp_options: bool,
+    /// Serve every transfer from the listening port (for NAT and container bridges).
+    #[arg(long, overrides_with = "no_tftp_single_port", help_heading = "TFTP")]
+    pub(crate) tftp_single_port: bool,
+    /// Serve each transfer from a port of its own (the default).
+    #[arg(long, overrides_with = "tftp_single_port", help_heading = "TFTP")]
+    pub(crate) no_tftp_single_port: bool,
+    /// Most transfers at once (default 256).
+    #[arg(long, value_name = "N", help_heading = "TFTP")]
+    pub(crate) tftp_max_transfers: Option<usize>,
+    /// Most transfers at once from one client address (default 8).
+    #[arg(long, value_name = "N", help_heading = "TFTP")]
+    pub(crate) tftp_max_transfers_per_client: Option<usize>,
+
+    /// Hand out addresses (repeatable; turns DHCP on): START,END[,NETMASK][,LEASE] like
+    /// 10.0.0.100,10.0.0.200,12h; or NETWORK,proxy to add only boot information to another DHCP
+    /// server's answers.
+    #[arg(long, value_name = "RANGE", help_heading = "DHCP")]
+    pub(crate) dhcp_range: Vec<String>,
+    /// Always give this MAC this address (repeatable): MAC,IP[,NAME]. (The dashboard's hosts add
+    /// reservations of their own.)
+    #[arg(long, value_name = "MAC,IP[,NAME]", help_heading = "DHCP")]
+    pub(crate) dhcp_reservation: Vec<String>,
+    /// The boot file for clients no --dhcp-boot-rule matches: FILE[,SERVERNAME[,SERVERADDR]].
+    #[arg(long, value_name = "FILE[,SERVERNAME[,SERVERADDR]]", help_heading = "DHCP")]
+    pub(crate) dhcp_boot: Option<String>,
+    /// Boot file by client kind (repeatable): CLASS=FILE with CLASS one of ipxe, bios, efi-ia32,
+    /// efi-x64, efi-arm32, efi-arm64, efi-x64-http, uboot, arch:N, vendor:PREFIX.
+    #[arg(long, value_name = "CLASS=FILE", help_heading = "DHCP")]
+    pub(crate) dhcp_boot_rule: Vec<String>,
+    /// An option for every DHCP reply (repeatable): CODE,VALUE or option:NAME,VALUE, e.g.
+    /// option:router,10.0.0.1.
+    #[arg(long, value_name = "CODE,VALUE", help_heading = "DHCP")]
+    pub(crate) dhcp_option: Vec<String>,
+    /// Answer DHCP only on this interface (repeatable; default: every interface with a range).
+    #[arg(long, value_name = "IF", help_heading = "DHCP")]
+    pub(crate) dhcp_interface: Vec<String>,
+    /// Also answer relay agents whose address (giaddr) lies in CIDR (repeatable). Relayed
+    /// requests are otherwise answered only for ranges with a NETMASK that no local interface has.
+    #[arg(long, value_name = "CIDR", help_heading = "DHCP")]
+    pub(crate) dhcp_relay_allow: Vec<String>,
+    /// Give plain BOOTP clients without a reservation an address from the ranges.
+    #[arg(long, overrides_with = "no_dhcp_bootp_dynamic", help_heading = "DHCP")]
+    pub(crate) dhcp_bootp_dynamic: bool,
+    /// Answer plain BOOTP only for reservations (the default).
+    #[arg(long, overrides_with = "dhcp_bootp_dynamic", help_heading = "DHCP")]
+    pub(crate) no_dhcp_bootp_dynamic: bool,
+    /// This is the only DHCP server on its networks (as in dnsmasq): answer the REQUESTs of
+    /// clients without a lease here at once, with an ACK when the address is theirs to take and
+    /// a NAK otherwise, instead of leaving them to another server.
+    #[arg(long, overrides_with = "no_dhcp_authoritative", help_heading = "DHCP")]
+    pub(crate) dhcp_authoritative: bool,
+    /// Leave REQUESTs of clients without a lease here unanswered (RFC 2131; the default).
+    #[arg(long, overrides_with = "dhcp_authoritative", help_heading = "DHCP")]
+    pub(crate) no_dhcp_authoritative: bool,
+    /// Serve DHCP without first checking that no other DHCP server answers on the segment, and
+    /// keep handing out addresses when one appears (it is still reported).
+    #[arg(long, overrides_with = "no_dhcp_skip_probe", help_heading = "DHCP")]
+    pub(crate) dhcp_skip_probe: bool,
+    /// Check for other DHCP servers before and while serving (the default).
+    #[arg(long, overrides_with = "dhcp_skip_probe", help_heading = "DHCP")]
+    pub(crate) no_dhcp_skip_probe: bool,
+
+    /// Run the dashboard (the default).
+    #[arg(long, overrides_with = "no_web", help_heading = "Dashboard")]
+    pub(crate) web: bool,
     /// Run without the dashboard.
-    #[arg(long, conflicts_with_all = ["web_listen", "web_token"])]
+    #[arg(long, overrides_with = "web", conflicts_with_all = ["web_listen", "web_token"], help_heading = "Dashboard")]
     pub(crate) no_web: bool,
+    /// Where the dashboard listens (default 127.0.0.1:8080). Beyond loopback it needs a password
+    /// (`lifeboat passwd`) or --web-token.
+    #[arg(long, value_name = "ADDR:PORT", help_heading = "Dashboard")]
+    pub(crate) web_listen: Option<String>,
+    /// Without a password, protect a dashboard beyond loopback with a random token printed at
+    /// start-up.
+    #[arg(long, overrides_with = "no_web_token", help_heading = "Dashboard")]
+    pub(crate) web_token: bool,
+    /// No token (the default): beyond loopback, a password is then required.
+    #[arg(long, overrides_with = "web_token", help_heading = "Dashboard")]
+    pub(crate) no_web_token: bool,
+    /// Largest image the dashboard accepts, in bytes (default 4 GiB).
+    #[arg(long, value_name = "BYTES", help_heading = "Dashboard")]
+    pub(crate) web_max_upload: Option<u64>,
+
+    /// The spellings of the last release.
+    #[command(flatten)]
+    pub(crate) old: OldSpellings,
+}
+
+/// The flags of the last release, hidden from `--help`. Each still works, for this release, and
+/// says its new name when used (see `settings::old_spellings`).
+#[derive(Debug, Args, Default, Clone)]
+pub(crate) struct OldSpellings {
+    #[arg(long = "allow", value_name = "CIDR", hide = true)]
+    pub(crate) allow: Vec<String>,
+    #[arg(long = "enable-upload", hide = true)]
+    pub(crate) enable_upload: bool,
+    #[arg(long = "upload-dir", value_name = "DIR", hide = true)]
+    pub(crate) upload_dir: Option<PathBuf>,
+    #[arg(long = "upload-max-size", value_name = "BYTES", hide = true)]
+    pub(crate) upload_max_size: Option<u64>,
+    #[arg(long = "upload-overwrite", hide = true)]
+    pub(crate) upload_overwrite: bool,
+    #[arg(long = "tftp-no-options", hide = true)]
+    pub(crate) tftp_no_options: bool,
+    #[arg(long = "max-transfers", value_name = "N", hide = true)]
+    pub(crate) max_transfers: Option<usize>,
+    #[arg(long = "max-transfers-per-client", value_name = "N", hide = true)]
+    pub(crate) max_transfers_per_client: Option<usize>,
+    #[arg(long = "dhcp-host", value_name = "MAC,IP[,NAME]", hide = true)]
+    pub(crate) dhcp_host: Vec<String>,
+    #[arg(long = "boot", value_name = "CLASS=FILE", hide = true)]
+    pub(crate) boot: Vec<String>,
+    #[arg(long = "interface", value_name = "IF", hide = true)]
+    pub(crate) interface: Vec<String>,
+    #[arg(long = "bootp-dynamic", hide = true)]
+    pub(crate) bootp_dynamic: bool,
+}
+
+/// A switch given as `--x` (true), `--no-x` (false) or not at all; the last one given wins.
+pub(crate) fn switch(on: bool, off: bool) -> Option<bool> {
+    match (on, off) {
+        (true, _) => Some(true),
+        (false, true) => Some(false),
+        (false, false) => None,
+    }
 }
 
 #[derive(Debug, Args)]
@@ -192,4 +283,64 @@ pub(crate) struct PutArgs {
     pub(crate) wait: Option<Duration>,
     #[command(flatten)]
     pub(crate) transfer: TransferArgs,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser as _;
+
+    use super::*;
+
+    fn serve(argv: &[&str]) -> ServeArgs {
+        let cli = Cli::try_parse_from(["lifeboat", "serve"].iter().chain(argv)).unwrap_or_else(|e| panic!("{e}"));
+        let Command::Serve(args) = cli.command else { panic!("serve") };
+        *args
+    }
+
+    #[test]
+    fn the_last_of_a_switch_and_its_no_form_wins() {
+        let args = serve(&["--tftp-single-port", "--no-tftp-single-port"]);
+        assert_eq!(switch(args.tftp_single_port, args.no_tftp_single_port), Some(false));
+        let args = serve(&["--no-tftp-single-port", "--tftp-single-port"]);
+        assert_eq!(switch(args.tftp_single_port, args.no_tftp_single_port), Some(true));
+        let args = serve(&[]);
+        assert_eq!(switch(args.tftp_single_port, args.no_tftp_single_port), None);
+    }
+
+    #[test]
+    fn old_spellings_parse_and_stay_out_of_the_help() {
+        let args = serve(&["--allow", "10.0.0.0/8", "--enable-upload", "--dhcp-host", "52:54:00:00:00:01,10.0.0.5"]);
+        assert_eq!((args.old.allow.len(), args.old.enable_upload, args.old.dhcp_host.len()), (1, true, 1));
+        let mut command = <Cli as clap::CommandFactory>::command();
+        let help = command.find_subcommand_mut("serve").unwrap().render_long_help().to_string();
+        for old in ["--allow ", "--enable-upload", "--dhcp-host", "--interface", "--boot "] {
+            assert!(!help.contains(old), "{old} in the help");
+        }
+        for new in ["--tftp-allow", "--no-tftp-options", "--dhcp-skip-probe", "--web-max-upload", "--no-web-token"] {
+            assert!(help.contains(new), "{new} missing from the help");
+        }
+    }
+
+    #[test]
+    fn every_serve_flag_has_its_sections_prefix() {
+        let command = <Cli as clap::CommandFactory>::command();
+        let serve = command.find_subcommand("serve").unwrap();
+        for arg in serve.get_arguments().filter(|a| !a.is_hide_set()) {
+            let Some(long) = arg.get_long() else { continue };
+            let name = long.strip_prefix("no-").unwrap_or(long);
+            let prefix = match arg.get_help_heading() {
+                Some("TFTP") => "tftp-",
+                Some("DHCP") => "dhcp-",
+                Some("Dashboard") => "web",
+                _ => {
+                    assert!(
+                        !["tftp-", "dhcp-", "web-"].iter().any(|p| name.starts_with(p)),
+                        "--{long} outside its section"
+                    );
+                    continue;
+                }
+            };
+            assert!(name.starts_with(prefix), "--{long} lacks the {prefix} prefix");
+        }
+    }
 }

@@ -1,38 +1,51 @@
 //! The `[dhcp]` section of the configuration file and the DHCP flags, merged into a
-//! [`DhcpConfig`]. Repeatable flags replace the file's list; switches turn on if either says so.
+//! [`DhcpConfig`]. Repeatable flags replace the file's list; a switch given as a flag (`--x` or
+//! `--no-x`) wins over the file.
 
 use lifeboat_dhcp::boot::{BootRule, DefaultBoot};
 use lifeboat_dhcp::config::{ExtraOption, Range, Reservation, parse_subnet};
 use lifeboat_server::DhcpConfig;
 use serde::Deserialize;
 
-use crate::cli::ServeArgs;
+use crate::cli::{ServeArgs, switch};
+use crate::old_spellings;
 
-/// `[dhcp]` as written.
+/// `[dhcp]` as written: each key is a `--dhcp-` flag without its prefix.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct FileDhcp {
+    pub(crate) range: Option<Vec<String>>,
+    pub(crate) reservation: Option<Vec<String>>,
+    pub(crate) boot: Option<String>,
+    pub(crate) boot_rule: Option<Vec<String>>,
+    pub(crate) option: Option<Vec<String>>,
+    pub(crate) interface: Option<Vec<String>>,
+    pub(crate) relay_allow: Option<Vec<String>>,
+    pub(crate) bootp_dynamic: Option<bool>,
+    pub(crate) authoritative: Option<bool>,
+    pub(crate) skip_probe: Option<bool>,
+    /// Old spellings (`old_spellings.rs`).
     pub(crate) ranges: Option<Vec<String>>,
     pub(crate) hosts: Option<Vec<String>>,
-    pub(crate) boot: Option<String>,
     pub(crate) boot_rules: Option<Vec<String>>,
     pub(crate) options: Option<Vec<String>>,
     pub(crate) interfaces: Option<Vec<String>>,
-    pub(crate) relay_allow: Option<Vec<String>>,
-    #[serde(default)]
-    pub(crate) bootp_dynamic: bool,
-    #[serde(default)]
-    pub(crate) authoritative: bool,
 }
 
 /// The DHCP server's configuration, or `None` when no range is set (DHCP off).
-pub(crate) fn dhcp_section(file: FileDhcp, args: &ServeArgs, problems: &mut Vec<String>) -> Option<DhcpConfig> {
-    let ranges: Vec<Range> = parse_all(pick(&args.dhcp_range, file.ranges), "--dhcp-range", "dhcp.ranges", problems);
+pub(crate) fn dhcp_section(
+    file: FileDhcp,
+    args: &ServeArgs,
+    problems: &mut Vec<String>,
+    warnings: &mut Vec<String>,
+) -> Option<DhcpConfig> {
+    let ranges: Vec<Range> = parse_all(pick(&args.dhcp_range, file.range), "--dhcp-range", "dhcp.range", problems);
     let reservations: Vec<Reservation> =
-        parse_all(pick(&args.dhcp_host, file.hosts), "--dhcp-host", "dhcp.hosts", problems);
-    let boot_rules: Vec<BootRule> = parse_all(pick(&args.boot, file.boot_rules), "--boot", "dhcp.boot_rules", problems);
+        parse_all(pick(&args.dhcp_reservation, file.reservation), "--dhcp-reservation", "dhcp.reservation", problems);
+    let boot_rules: Vec<BootRule> =
+        parse_all(pick(&args.dhcp_boot_rule, file.boot_rule), "--dhcp-boot-rule", "dhcp.boot_rule", problems);
     let extra_options: Vec<ExtraOption> =
-        parse_all(pick(&args.dhcp_option, file.options), "--dhcp-option", "dhcp.options", problems);
+        parse_all(pick(&args.dhcp_option, file.option), "--dhcp-option", "dhcp.option", problems);
     let (texts, from_file) = pick(&args.dhcp_relay_allow, file.relay_allow);
     let origin = if from_file { "dhcp.relay_allow" } else { "--dhcp-relay-allow" };
     let relay_allow = texts
@@ -45,7 +58,7 @@ pub(crate) fn dhcp_section(file: FileDhcp, args: &ServeArgs, problems: &mut Vec<
         (None, None) => None,
     };
     let interfaces =
-        if args.interface.is_empty() { file.interfaces.unwrap_or_default() } else { args.interface.clone() };
+        if args.dhcp_interface.is_empty() { file.interface.unwrap_or_default() } else { args.dhcp_interface.clone() };
     if ranges.is_empty() {
         return None;
     }
@@ -56,8 +69,13 @@ pub(crate) fn dhcp_section(file: FileDhcp, args: &ServeArgs, problems: &mut Vec<
     config.extra_options = extra_options;
     config.interfaces = interfaces;
     config.relay_allow = relay_allow;
-    config.bootp_dynamic = args.bootp_dynamic || file.bootp_dynamic;
-    config.authoritative = args.dhcp_authoritative || file.authoritative;
+    config.bootp_dynamic =
+        switch(args.dhcp_bootp_dynamic, args.no_dhcp_bootp_dynamic).or(file.bootp_dynamic).unwrap_or(false);
+    config.authoritative =
+        switch(args.dhcp_authoritative, args.no_dhcp_authoritative).or(file.authoritative).unwrap_or(false);
+    let skip_probe = switch(args.dhcp_skip_probe, args.no_dhcp_skip_probe).or(file.skip_probe);
+    config.skip_probe = skip_probe.unwrap_or(false);
+    warnings.extend(old_spellings::authoritative_changed(config.authoritative, skip_probe));
     Some(config)
 }
 
@@ -91,13 +109,16 @@ mod tests {
     #[test]
     fn flags_and_file_merge() {
         let file: FileDhcp = toml::from_str(
-            "ranges = [\"10.1.0.100,10.1.0.200\"]\nhosts = [\"52:54:00:00:00:01,10.1.0.5\"]\nboot = \"pxelinux.0\"\nbootp_dynamic = true\n",
+            "range = [\"10.1.0.100,10.1.0.200\"]\nreservation = [\"52:54:00:00:00:01,10.1.0.5\"]\nboot = \"pxelinux.0\"\nbootp_dynamic = true\n",
         )
         .unwrap();
-        let args =
-            ServeArgs { boot: vec!["ipxe=boot.ipxe".into()], interface: vec!["lab0".into()], ..ServeArgs::default() };
+        let args = ServeArgs {
+            dhcp_boot_rule: vec!["ipxe=boot.ipxe".into()],
+            dhcp_interface: vec!["lab0".into()],
+            ..ServeArgs::default()
+        };
         let mut problems = Vec::new();
-        let c = dhcp_section(file, &args, &mut problems).unwrap();
+        let c = dhcp_section(file, &args, &mut problems, &mut Vec::new()).unwrap();
         assert!(problems.is_empty(), "{problems:?}");
         assert_eq!(c.ranges.len(), 1);
         assert_eq!(c.reservations.len(), 1);
@@ -109,22 +130,22 @@ mod tests {
 
     #[test]
     fn every_bad_value_is_named_with_its_origin() {
-        let file = FileDhcp { hosts: Some(vec!["nope".into()]), ..FileDhcp::default() };
+        let file = FileDhcp { reservation: Some(vec!["nope".into()]), ..FileDhcp::default() };
         let args = ServeArgs {
             dhcp_range: vec!["10.0.0.9,10.0.0.1".into()],
-            boot: vec!["efi-x86=a".into()],
+            dhcp_boot_rule: vec!["efi-x86=a".into()],
             dhcp_option: vec!["51,1".into()],
             dhcp_boot: Some("".into()),
             ..ServeArgs::default()
         };
         let mut problems = Vec::new();
-        assert!(dhcp_section(file, &args, &mut problems).is_none());
+        assert!(dhcp_section(file, &args, &mut problems, &mut Vec::new()).is_none());
         let text = problems.join("\n");
         assert_eq!(problems.len(), 5, "{text}");
         for part in [
             "--dhcp-range \"10.0.0.9,10.0.0.1\"",
-            "dhcp.hosts \"nope\"",
-            "--boot \"efi-x86=a\"",
+            "dhcp.reservation \"nope\"",
+            "--dhcp-boot-rule \"efi-x86=a\"",
             "--dhcp-option \"51,1\"",
             "--dhcp-boot",
         ] {

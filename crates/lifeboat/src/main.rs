@@ -3,6 +3,7 @@
 
 mod cli;
 mod dhcp_settings;
+mod old_spellings;
 mod passwd;
 mod serve;
 mod settings;

@@ -19,6 +19,9 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
         None => settings::FileConfig::default(),
     };
     let config = settings::serve_config(file, &args)?;
+    for warning in &config.warnings {
+        tracing::warn!("{warning}");
+    }
     let shutdown = CancellationToken::new();
     watch_signals(shutdown.clone())?;
 

@@ -16,8 +16,9 @@ use lifeboat_store::Retention;
 use lifeboat_tftp::options::{MAX_BLKSIZE, MIN_BLKSIZE};
 use serde::Deserialize;
 
-use crate::cli::ServeArgs;
+use crate::cli::{ServeArgs, switch};
 use crate::dhcp_settings::{FileDhcp, dhcp_section};
+use crate::old_spellings;
 use crate::web_settings::{FileWeb, web_section};
 use lifeboat_app::DashboardConfig;
 
@@ -52,37 +53,50 @@ pub(crate) struct ServeConfig {
     pub(crate) db: Option<PathBuf>,
     pub(crate) stop_when_idle: Option<Duration>,
     pub(crate) retention: Retention,
+    /// Said at start: old spellings, changed meanings.
+    pub(crate) warnings: Vec<String>,
 }
 
+/// `[tftp]` as written: each key is a `--tftp-` flag without its prefix.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct FileTftp {
     pub(crate) root: Option<PathBuf>,
     pub(crate) listen: Option<Vec<String>>,
     pub(crate) allow: Option<Vec<String>>,
-    #[serde(default)]
-    pub(crate) aliases: BTreeMap<String, PathBuf>,
+    /// NAME = FILE, as `--tftp-alias NAME=FILE`.
+    pub(crate) alias: Option<BTreeMap<String, PathBuf>>,
+    pub(crate) upload: Option<UploadKey>,
+    pub(crate) upload_dir: Option<PathBuf>,
+    pub(crate) upload_max_size: Option<u64>,
+    pub(crate) upload_overwrite: Option<bool>,
     pub(crate) max_blksize: Option<u16>,
     pub(crate) max_windowsize: Option<u16>,
-    #[serde(default)]
-    pub(crate) no_options: bool,
-    #[serde(default)]
-    pub(crate) single_port: bool,
+    pub(crate) options: Option<bool>,
+    pub(crate) single_port: Option<bool>,
     pub(crate) max_transfers: Option<usize>,
     pub(crate) max_transfers_per_client: Option<usize>,
-    #[serde(default)]
-    pub(crate) upload: FileUpload,
+    /// Old spellings (`old_spellings.rs`).
+    pub(crate) aliases: Option<BTreeMap<String, PathBuf>>,
+    pub(crate) no_options: Option<bool>,
 }
 
+/// `tftp.upload`: the switch, or the table of the last release.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub(crate) enum UploadKey {
+    Switch(bool),
+    Table(OldUploadTable),
+}
+
+/// `[tftp.upload]` of the last release.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct FileUpload {
-    #[serde(default)]
-    pub(crate) enabled: bool,
+pub(crate) struct OldUploadTable {
+    pub(crate) enabled: Option<bool>,
     pub(crate) dir: Option<PathBuf>,
     pub(crate) max_size: Option<u64>,
-    #[serde(default)]
-    pub(crate) overwrite: bool,
+    pub(crate) overwrite: Option<bool>,
 }
 
 /// Every problem found in the configuration, one per line.
@@ -101,11 +115,14 @@ pub(crate) fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
 }
 
 /// Merges flags over the file and validates the result; every problem is reported at once.
-pub(crate) fn serve_config(file: FileConfig, args: &ServeArgs) -> Result<ServeConfig, ConfigErrors> {
+pub(crate) fn serve_config(mut file: FileConfig, args: &ServeArgs) -> Result<ServeConfig, ConfigErrors> {
+    let mut args = args.clone();
+    let mut warnings = old_spellings::apply(&mut args, &mut file);
+    let args = &args;
     let mut problems = Vec::new();
     let retention = retention(&file, args, &mut problems);
     let tftp = tftp_section(file.tftp, args, &mut problems);
-    let dhcp = dhcp_section(file.dhcp, args, &mut problems);
+    let dhcp = dhcp_section(file.dhcp, args, &mut problems, &mut warnings);
     let web = web_section(file.web, args, &mut problems);
     if tftp.is_none() && dhcp.is_none() && problems.is_empty() {
         problems.push(
@@ -125,7 +142,7 @@ pub(crate) fn serve_config(file: FileConfig, args: &ServeArgs) -> Result<ServeCo
         }
     });
     if problems.is_empty() {
-        Ok(ServeConfig { tftp, dhcp, web, db, stop_when_idle, retention })
+        Ok(ServeConfig { tftp, dhcp, web, db, stop_when_idle, retention, warnings })
     } else {
         Err(ConfigErrors { problems })
     }
@@ -167,8 +184,11 @@ fn tftp_section(file: FileTftp, args: &ServeArgs, problems: &mut Vec<String>) ->
             .collect();
     }
 
-    let (allow, from) =
-        if args.allow.is_empty() { (file.allow, "tftp.allow") } else { (Some(args.allow.clone()), "--allow") };
+    let (allow, from) = if args.tftp_allow.is_empty() {
+        (file.allow, "tftp.allow")
+    } else {
+        (Some(args.tftp_allow.clone()), "--tftp-allow")
+    };
     if let Some(allow) = allow {
         let ranges = allow
             .iter()
@@ -177,7 +197,10 @@ fn tftp_section(file: FileTftp, args: &ServeArgs, problems: &mut Vec<String>) ->
         config.allow = AllowList::new(ranges);
     }
 
-    config.aliases = file.aliases;
+    // Like every repeatable flag, --tftp-alias replaces the file's list.
+    if args.tftp_alias.is_empty() {
+        config.aliases = file.alias.unwrap_or_default();
+    }
     for text in &args.tftp_alias {
         match text.split_once('=') {
             Some((name, target)) if !name.is_empty() && !target.is_empty() => {
@@ -201,12 +224,12 @@ fn tftp_section(file: FileTftp, args: &ServeArgs, problems: &mut Vec<String>) ->
             problems.push("maximum window size 0: must be between 1 and 65535".to_owned());
         }
     }
-    config.limits.options_enabled = !(args.tftp_no_options || file.no_options);
-    config.single_port = args.tftp_single_port || file.single_port;
+    config.limits.options_enabled = switch(args.tftp_options, args.no_tftp_options).or(file.options).unwrap_or(true);
+    config.single_port = switch(args.tftp_single_port, args.no_tftp_single_port).or(file.single_port).unwrap_or(false);
     for (value, name, slot) in [
-        (args.max_transfers.or(file.max_transfers), "maximum transfers", &mut config.max_transfers),
+        (args.tftp_max_transfers.or(file.max_transfers), "maximum transfers", &mut config.max_transfers),
         (
-            args.max_transfers_per_client.or(file.max_transfers_per_client),
+            args.tftp_max_transfers_per_client.or(file.max_transfers_per_client),
             "maximum transfers per client",
             &mut config.max_transfers_per_client,
         ),
@@ -218,17 +241,23 @@ fn tftp_section(file: FileTftp, args: &ServeArgs, problems: &mut Vec<String>) ->
         }
     }
 
-    let upload = &file.upload;
-    if args.enable_upload || upload.enabled {
-        match args.upload_dir.clone().or(upload.dir.clone()) {
+    let file_upload = match file.upload {
+        Some(UploadKey::Switch(on)) => Some(on),
+        // Moved to the switch by `old_spellings::apply`.
+        Some(UploadKey::Table(_)) | None => None,
+    };
+    if switch(args.tftp_upload, args.no_tftp_upload).or(file_upload).unwrap_or(false) {
+        match args.tftp_upload_dir.clone().or(file.upload_dir) {
             Some(dir) => {
                 config.upload = Some(UploadConfig {
                     dir,
-                    max_size: args.upload_max_size.or(upload.max_size).unwrap_or(DEFAULT_UPLOAD_MAX_SIZE),
-                    overwrite: args.upload_overwrite || upload.overwrite,
+                    max_size: args.tftp_upload_max_size.or(file.upload_max_size).unwrap_or(DEFAULT_UPLOAD_MAX_SIZE),
+                    overwrite: switch(args.tftp_upload_overwrite, args.no_tftp_upload_overwrite)
+                        .or(file.upload_overwrite)
+                        .unwrap_or(false),
                 });
             }
-            None => problems.push("uploads are enabled but no directory is set: add --upload-dir DIR".to_owned()),
+            None => problems.push("uploads are enabled but no directory is set: add --tftp-upload-dir DIR".to_owned()),
         }
     }
     Some(config)
@@ -264,6 +293,8 @@ mod tests {
         serve_config(file, args).map(|c| c.tftp.expect("TFTP is on"))
     }
 
+    use crate::web_settings::FileWeb;
+
     #[test]
     fn the_example_configuration_parses_and_validates() {
         let config = tftp_config(example(), &ServeArgs::default()).unwrap();
@@ -285,7 +316,7 @@ mod tests {
         let args = ServeArgs {
             tftp_root: Some("/tmp/images".into()),
             tftp_listen: vec!["127.0.0.1:6969".into()],
-            allow: vec!["127.0.0.0/8".into()],
+            tftp_allow: vec!["127.0.0.0/8".into()],
             tftp_max_blksize: Some(8192),
             tftp_single_port: true,
             ..ServeArgs::default()
@@ -304,10 +335,10 @@ mod tests {
         let args = ServeArgs {
             tftp_root: Some("/srv/tftp".into()),
             tftp_listen: vec!["nonsense".into()],
-            allow: vec!["10.0.0.0/33".into()],
+            tftp_allow: vec!["10.0.0.0/33".into()],
             tftp_alias: vec!["broken".into()],
             tftp_max_blksize: Some(4),
-            enable_upload: true,
+            tftp_upload: true,
             ..ServeArgs::default()
         };
         let error = tftp_config(FileConfig::default(), &args).unwrap_err();
@@ -315,10 +346,10 @@ mod tests {
         let text = error.to_string();
         for part in [
             "--tftp-listen \"nonsense\"",
-            "--allow \"10.0.0.0/33\"",
+            "--tftp-allow \"10.0.0.0/33\"",
             "--tftp-alias \"broken\"",
             "block size 4",
-            "--upload-dir",
+            "--tftp-upload-dir",
         ] {
             assert!(text.contains(part), "{part:?} missing from:\n{text}");
         }
@@ -360,6 +391,151 @@ mod tests {
         let config = serve_config(FileConfig::default(), &dhcp_only).unwrap();
         assert!(config.tftp.is_none() && config.dhcp.is_some());
         assert_eq!(config.db, None, "the default place is chosen at start");
+    }
+
+    #[test]
+    fn the_example_configuration_uses_no_old_spelling() {
+        let config = serve_config(example(), &ServeArgs::default()).unwrap();
+        assert!(config.warnings.is_empty(), "{:?}", config.warnings);
+    }
+
+    #[test]
+    fn a_switch_flag_wins_over_the_file_both_ways() {
+        let file = || FileConfig {
+            tftp: FileTftp {
+                root: Some("/srv/tftp".into()),
+                single_port: Some(true),
+                options: Some(false),
+                ..FileTftp::default()
+            },
+            ..FileConfig::default()
+        };
+        let config = tftp_config(file(), &ServeArgs::default()).unwrap();
+        assert!(config.single_port && !config.limits.options_enabled, "the file alone");
+        let args = ServeArgs { no_tftp_single_port: true, tftp_options: true, ..ServeArgs::default() };
+        let config = tftp_config(file(), &args).unwrap();
+        assert!(!config.single_port && config.limits.options_enabled, "the flags win");
+    }
+
+    #[test]
+    fn repeatable_flags_replace_the_files_list_aliases_too() {
+        let file = FileConfig {
+            tftp: FileTftp {
+                root: Some("/srv/tftp".into()),
+                alias: Some([("a.bin".to_owned(), PathBuf::from("x.bin"))].into()),
+                ..FileTftp::default()
+            },
+            ..FileConfig::default()
+        };
+        let args = ServeArgs { tftp_alias: vec!["b.bin=y.bin".into()], ..ServeArgs::default() };
+        let config = tftp_config(file, &args).unwrap();
+        assert_eq!(config.aliases.keys().collect::<Vec<_>>(), ["b.bin"]);
+    }
+
+    #[test]
+    fn web_max_upload_has_a_flag() {
+        let args =
+            ServeArgs { tftp_root: Some("/srv/tftp".into()), web_max_upload: Some(1 << 20), ..ServeArgs::default() };
+        let file = FileConfig { web: FileWeb { max_upload: Some(5), ..FileWeb::default() }, ..FileConfig::default() };
+        assert_eq!(serve_config(file, &args).unwrap().web.unwrap().max_upload, 1 << 20);
+    }
+
+    #[test]
+    fn old_flags_still_work_and_name_their_new_spelling() {
+        let args = ServeArgs {
+            tftp_root: Some("/srv/tftp".into()),
+            dhcp_range: vec!["10.0.0.10,10.0.0.20".into()],
+            old: crate::cli::OldSpellings {
+                allow: vec!["10.0.0.0/8".into()],
+                enable_upload: true,
+                upload_dir: Some("/srv/up".into()),
+                tftp_no_options: true,
+                max_transfers: Some(9),
+                dhcp_host: vec!["52:54:00:00:00:01,10.0.0.5".into()],
+                boot: vec!["ipxe=boot.ipxe".into()],
+                interface: vec!["lab0".into()],
+                bootp_dynamic: true,
+                ..crate::cli::OldSpellings::default()
+            },
+            ..ServeArgs::default()
+        };
+        let config = serve_config(FileConfig::default(), &args).unwrap();
+        let tftp = config.tftp.unwrap();
+        assert!(tftp.allow.permits("10.1.2.3".parse().unwrap()) && !tftp.allow.permits("192.168.1.1".parse().unwrap()));
+        assert_eq!(tftp.upload.unwrap().dir, PathBuf::from("/srv/up"));
+        assert!(!tftp.limits.options_enabled);
+        assert_eq!(tftp.max_transfers, 9);
+        let dhcp = config.dhcp.unwrap();
+        assert_eq!((dhcp.reservations.len(), dhcp.boot_rules.len()), (1, 1));
+        assert_eq!(dhcp.interfaces, ["lab0"]);
+        assert!(dhcp.bootp_dynamic);
+        let said = config.warnings.join("\n");
+        for new in [
+            "--tftp-allow",
+            "--tftp-upload",
+            "--tftp-upload-dir",
+            "--no-tftp-options",
+            "--tftp-max-transfers",
+            "--dhcp-reservation",
+            "--dhcp-boot-rule",
+            "--dhcp-interface",
+            "--dhcp-bootp-dynamic",
+        ] {
+            assert!(said.contains(&format!("spelled {new} now")), "{new} not named:\n{said}");
+        }
+        assert_eq!(config.warnings.len(), 9, "{said}");
+    }
+
+    #[test]
+    fn old_keys_still_work_and_name_their_new_spelling() {
+        let text = "[tftp]\nroot = \"/srv/tftp\"\nno_options = true\n[tftp.aliases]\n\"a.bin\" = \"x.bin\"\n[tftp.upload]\nenabled = true\ndir = \"/srv/up\"\noverwrite = true\n[dhcp]\nranges = [\"10.0.0.10,10.0.0.20\"]\nhosts = [\"52:54:00:00:00:01,10.0.0.5\"]\nboot_rules = [\"ipxe=boot.ipxe\"]\noptions = [\"option:router,10.0.0.1\"]\ninterfaces = [\"lab0\"]\n";
+        let file: FileConfig = toml::from_str(text).unwrap();
+        let config = serve_config(file, &ServeArgs::default()).unwrap();
+        let tftp = config.tftp.unwrap();
+        assert!(!tftp.limits.options_enabled);
+        assert!(tftp.aliases.contains_key("a.bin"));
+        let upload = tftp.upload.unwrap();
+        assert_eq!((upload.dir, upload.overwrite), (PathBuf::from("/srv/up"), true));
+        let dhcp = config.dhcp.unwrap();
+        assert_eq!((dhcp.reservations.len(), dhcp.boot_rules.len(), dhcp.extra_options.len()), (1, 1, 1));
+        assert_eq!(dhcp.interfaces, ["lab0"]);
+        let said = config.warnings.join("\n");
+        for new in [
+            "tftp.options = false",
+            "tftp.alias",
+            "tftp.upload_dir",
+            "tftp.upload_overwrite",
+            "dhcp.range",
+            "dhcp.reservation",
+            "dhcp.boot_rule",
+            "dhcp.option",
+            "dhcp.interface",
+        ] {
+            assert!(said.contains(&format!("spelled {new}")), "{new} not named:\n{said}");
+        }
+    }
+
+    #[test]
+    fn authoritative_says_once_that_it_no_longer_skips_the_probe() {
+        let dhcp = |extra: fn(&mut ServeArgs)| {
+            let mut args = ServeArgs { dhcp_range: vec!["10.0.0.10,10.0.0.20".into()], ..ServeArgs::default() };
+            extra(&mut args);
+            serve_config(FileConfig::default(), &args).unwrap()
+        };
+        let plain = dhcp(|_| {});
+        let d = plain.dhcp.as_ref().unwrap();
+        assert!(!d.authoritative && !d.skip_probe && plain.warnings.is_empty());
+        let warned = dhcp(|a| a.dhcp_authoritative = true);
+        let d = warned.dhcp.as_ref().unwrap();
+        assert!(d.authoritative && !d.skip_probe);
+        assert_eq!(warned.warnings.len(), 1);
+        assert!(warned.warnings[0].contains("--dhcp-skip-probe"), "{:?}", warned.warnings);
+        for settled in [
+            dhcp(|a| (a.dhcp_authoritative, a.dhcp_skip_probe) = (true, true)),
+            dhcp(|a| (a.dhcp_authoritative, a.no_dhcp_skip_probe) = (true, true)),
+        ] {
+            assert!(settled.warnings.is_empty(), "{:?}", settled.warnings);
+        }
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 
 use serde::Deserialize;
 
-use crate::cli::ServeArgs;
+use crate::cli::{ServeArgs, switch};
 use lifeboat_app::DashboardConfig;
 
 /// Where the dashboard listens unless told otherwise: this machine only.
@@ -15,18 +15,17 @@ pub(crate) const DEFAULT_WEB_LISTEN: &str = "127.0.0.1:8080";
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct FileWeb {
-    /// `false` turns the dashboard off.
+    /// `false` turns the dashboard off (`--web`, `--no-web`).
     pub(crate) enabled: Option<bool>,
     pub(crate) listen: Option<String>,
     /// Serve a random token when listening beyond loopback without a password.
-    #[serde(default)]
-    pub(crate) token: bool,
+    pub(crate) token: Option<bool>,
     /// Largest image upload, in bytes.
     pub(crate) max_upload: Option<u64>,
 }
 
 pub(crate) fn web_section(file: FileWeb, args: &ServeArgs, problems: &mut Vec<String>) -> Option<DashboardConfig> {
-    if args.no_web || file.enabled == Some(false) {
+    if !switch(args.web, args.no_web).or(file.enabled).unwrap_or(true) {
         return None;
     }
     let (text, from) = match (&args.web_listen, &file.listen) {
@@ -38,8 +37,9 @@ pub(crate) fn web_section(file: FileWeb, args: &ServeArgs, problems: &mut Vec<St
         problems.push(format!("{from} {text:?}: expected ADDRESS:PORT, like 127.0.0.1:8080 or [::1]:8080"));
         return None;
     };
-    let max_upload = file.max_upload.unwrap_or(lifeboat_web::DEFAULT_MAX_UPLOAD);
-    Some(DashboardConfig { listen, token: args.web_token || file.token, max_upload })
+    let max_upload = args.web_max_upload.or(file.max_upload).unwrap_or(lifeboat_web::DEFAULT_MAX_UPLOAD);
+    let token = switch(args.web_token, args.no_web_token).or(file.token).unwrap_or(false);
+    Some(DashboardConfig { listen, token, max_upload })
 }
 
 #[cfg(test)]

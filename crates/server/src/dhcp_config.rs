@@ -17,11 +17,15 @@ pub struct DhcpConfig {
     pub boot_rules: Vec<BootRule>,
     pub default_boot: Option<DefaultBoot>,
     pub extra_options: Vec<ExtraOption>,
-    /// Interfaces to answer on (`--interface`); empty means every interface with a range.
+    /// Interfaces to answer on (`--dhcp-interface`); empty means every interface with a range.
     pub interfaces: Vec<String>,
     /// Answer plain BOOTP from MACs without a reservation.
     pub bootp_dynamic: bool,
-    /// Skip the probe for other DHCP servers, and keep handing out addresses when one appears.
+    /// Skip the probe for other DHCP servers at start, and keep handing out addresses when one
+    /// appears later (`--dhcp-skip-probe`).
+    pub skip_probe: bool,
+    /// The only DHCP server on its networks: answer REQUESTs of clients without a lease here
+    /// (`--dhcp-authoritative`, as in dnsmasq; see `lifeboat_dhcp::Settings::authoritative`).
     pub authoritative: bool,
     /// Relay agents trusted beyond the subnets of relayed ranges (`--dhcp-relay-allow`).
     pub relay_allow: Vec<Ipv4Net>,
@@ -39,6 +43,7 @@ impl DhcpConfig {
             extra_options: Vec::new(),
             interfaces: Vec::new(),
             bootp_dynamic: false,
+            skip_probe: false,
             authoritative: false,
             relay_allow: Vec::new(),
             probe_wait: PROBE_WAIT,

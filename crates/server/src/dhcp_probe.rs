@@ -72,9 +72,7 @@ impl std::fmt::Display for OtherServer {
         if self.held_back {
             f.write_str(". lifeboat hands out no new addresses there: stop the other server, then restart DHCP")
         } else {
-            f.write_str(
-                ". lifeboat goes on serving there (--dhcp-authoritative): devices may get conflicting addresses",
-            )
+            f.write_str(". lifeboat goes on serving there (--dhcp-skip-probe): devices may get conflicting addresses")
         }
     }
 }

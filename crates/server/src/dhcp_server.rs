@@ -2,7 +2,7 @@
 //! ports 67 (and 4011 for proxyDHCP) and runs the responder of `lifeboat-dhcp` on every
 //! datagram. A reply that acknowledges a lease leaves only after the lease is durable. While it
 //! runs, it keeps watching its segments for other DHCP servers (`dhcp_probe.rs`); where one
-//! appears, new clients get no address any more (unless `--dhcp-authoritative`), and
+//! appears, new clients get no address any more (unless `--dhcp-skip-probe`), and
 //! [`DhcpServer::other_servers`] tells who it is.
 
 use std::collections::{BTreeSet, HashSet};
@@ -49,11 +49,11 @@ pub enum DhcpStartError {
     #[error(transparent)]
     Scope(#[from] ScopeError),
     #[error(
-        "another DHCP server answers on {interface}: {} (server identifier {}) offered {offered}. Two DHCP servers on one segment hand out conflicting addresses: use a proxy range (--dhcp-range NETWORK,proxy) to add only boot information, stop the other server, or pass --dhcp-authoritative if you are sure",
+        "another DHCP server answers on {interface}: {} (server identifier {}) offered {offered}. Two DHCP servers on one segment hand out conflicting addresses: use a proxy range (--dhcp-range NETWORK,proxy) to add only boot information, stop the other server, or pass --dhcp-skip-probe if you are sure",
         from.ip(), server_id.map_or_else(|| "none".to_owned(), |i| i.to_string())
     )]
     AnotherServer { interface: String, from: SocketAddr, server_id: Option<Ipv4Addr>, offered: Ipv4Addr },
-    #[error("cannot probe {interface} for other DHCP servers: {source} (pass --dhcp-authoritative to skip the probe)")]
+    #[error("cannot probe {interface} for other DHCP servers: {source} (pass --dhcp-skip-probe to skip the probe)")]
     Probe { interface: String, source: std::io::Error },
     #[error("{}", dhcp_bind_text(.0))]
     Bind(#[from] BindError),
@@ -122,7 +122,7 @@ pub struct DhcpServer {
     /// This machine's IPv4 addresses: replies from them are lifeboat's own.
     own_addresses: Vec<Ipv4Addr>,
     /// Keep handing out addresses where another server appears.
-    authoritative: bool,
+    skip_probe: bool,
     /// The time of day leases are granted and expire by.
     clock: Arc<dyn Clock>,
     others: watch::Sender<Vec<OtherServer>>,
@@ -136,7 +136,7 @@ impl std::fmt::Debug for DhcpServer {
 
 impl DhcpServer {
     /// List the interfaces, plan what to serve where, probe for other servers (unless
-    /// `--dhcp-authoritative`) and bind the ports. `leases` are the leases persisted by an
+    /// `--dhcp-skip-probe`) and bind the ports. `leases` are the leases persisted by an
     /// earlier run.
     pub async fn start(
         config: DhcpConfig,
@@ -152,7 +152,7 @@ impl DhcpServer {
                 tracing::info!("{kind} on {interface} ({address}, subnet {}) {}", scope.subnet, pools.join(" "));
             }
         }
-        if !config.authoritative {
+        if !config.skip_probe {
             for interface in &plan.watched {
                 check_alone(interface, &config).await?;
             }
@@ -183,6 +183,7 @@ impl DhcpServer {
         settings.default_boot = config.default_boot;
         settings.extra_options = config.extra_options;
         settings.bootp_dynamic = config.bootp_dynamic;
+        settings.authoritative = config.authoritative;
         settings.relay_allow = config.relay_allow;
         settings.own_macs = plan.own_macs;
         settings.hash_seed = hash_seed;
@@ -198,7 +199,7 @@ impl DhcpServer {
             serving: plan.serving,
             watched: plan.watched,
             own_addresses: plan.own_addresses,
-            authoritative: config.authoritative,
+            skip_probe: config.skip_probe,
             clock: Arc::new(SystemClock),
             others: watch::Sender::new(Vec::new()),
         }
@@ -244,10 +245,10 @@ impl DhcpServer {
         let macs: HashSet<Mac> = reservations.iter().map(|r| r.mac).collect();
         let addresses: HashSet<Ipv4Addr> = reservations.iter().map(|r| r.address).collect();
         for host in hosts.reservations {
-            // The configuration wins: a dashboard host may not take a --dhcp-host's MAC or address.
+            // The configuration wins: a dashboard host may not take a --dhcp-reservation's MAC or address.
             if addresses.contains(&host.address) && !macs.contains(&host.mac) {
                 tracing::warn!(
-                    "host {} not reserved {}: --dhcp-host gives that address to another MAC",
+                    "host {} not reserved {}: --dhcp-reservation gives that address to another MAC",
                     host.mac,
                     host.address
                 );
@@ -342,13 +343,13 @@ impl DhcpServer {
 
 impl DhcpServer {
     /// Another DHCP server was seen: the first time on a segment and address, it is said, and
-    /// new clients of that segment get no address any more (unless authoritative).
+    /// new clients of that segment get no address any more (unless `--dhcp-skip-probe`).
     fn another_server(&mut self, mut other: OtherServer) {
         let known = self.others.borrow().iter().any(|o| o.interface == other.interface && o.address == other.address);
         if known {
             return;
         }
-        other.held_back = !self.authoritative;
+        other.held_back = !self.skip_probe;
         if other.held_back {
             self.responder.hold_new_clients(other.index);
         }

@@ -53,7 +53,7 @@ pub enum StartError {
     /// Which flag sets the address is the server's to say; the socket crate does not know.
     #[error("{0}; the TFTP server's address and port are set with --tftp-listen")]
     Bind(#[from] BindError),
-    #[error("the upload directory {} is not usable: {source} — create it or choose another with --upload-dir", dir.display())]
+    #[error("the upload directory {} is not usable: {source} — create it or choose another with --tftp-upload-dir", dir.display())]
     UploadDir { dir: PathBuf, source: std::io::Error },
     #[error("no address to listen on: every address in --tftp-listen failed")]
     NothingToListenOn,
@@ -117,7 +117,7 @@ impl Shared {
         let what = if last.direction == Direction::Read { "read" } else { "write" };
         match counted.reason {
             CountReason::OutsideAllowList => tracing::warn!(
-                "{} request(s) from {source} dropped without an answer: not in the allow-list (--allow); the last was a {what} of {:?}",
+                "{} request(s) from {source} dropped without an answer: not in the allow-list (--tftp-allow); the last was a {what} of {:?}",
                 counted.count,
                 last.name
             ),
@@ -552,7 +552,7 @@ fn prepare(
                 return Err(Refused::new(
                     ErrorCode::AccessViolation,
                     "uploads are disabled",
-                    "uploads are disabled (start with --enable-upload --upload-dir DIR)",
+                    "uploads are disabled (start with --tftp-upload --tftp-upload-dir DIR)",
                 ));
             };
             let relative = policy::normalize(&request.filename)

@@ -30,7 +30,7 @@ pub(crate) fn is_temp_name(name: &str) -> bool {
 /// Why an upload cannot begin or end.
 #[derive(Debug, thiserror::Error)]
 pub enum UploadError {
-    #[error("a file of that name exists and overwriting is off (--upload-overwrite)")]
+    #[error("a file of that name exists and overwriting is off (--tftp-upload-overwrite)")]
     Exists,
     #[error("the folder for it does not exist in the upload directory")]
     NoSuchFolder,

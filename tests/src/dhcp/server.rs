@@ -23,7 +23,7 @@ pub const SERVER_ENV: &str = "LIFEBOAT_DHCP_TESTS_SERVER";
 pub enum DhcpServerKind {
     /// dnsmasq 2.90: the reference, to show the tests hold for a server nobody here wrote.
     Dnsmasq,
-    /// `lifeboat serve --interface ... --dhcp-range ...`, the default.
+    /// `lifeboat serve --dhcp-interface ... --dhcp-range ...`, the default.
     Lifeboat,
 }
 
@@ -217,16 +217,18 @@ fn lifeboat_argv(link: &DhcpLink, scope: &DhcpScope, state: &Path) -> (Vec<OsStr
     let mut argv: Vec<OsString> = vec![crate::lifeboat_bin().into(), "serve".into()];
     argv.extend(["--tftp-root".into(), tftp_root.into_os_string()]);
     argv.extend(["--tftp-listen".into(), format!("{}:69", link.server_ip).into()]);
-    argv.extend(["--interface".into(), OsString::from(&link.server_dev)]);
+    argv.extend(["--dhcp-interface".into(), OsString::from(&link.server_dev)]);
     argv.extend(["--dhcp-range".into(), scope.range_arg().into()]);
     argv.extend(["--dhcp-boot".into(), scope.boot_arg().into()]);
     for (mac, addr) in &scope.reservations {
-        argv.extend(["--dhcp-host".into(), format!("{mac},{addr}").into()]);
+        argv.extend(["--dhcp-reservation".into(), format!("{mac},{addr}").into()]);
     }
     if scope.bootp_dynamic {
-        argv.push("--bootp-dynamic".into());
+        argv.push("--dhcp-bootp-dynamic".into());
     }
-    argv.push("--dhcp-authoritative".into());
+    // The behaviour of the last release: no probe (the test owns the segment), and clients
+    // without a lease here answered at once.
+    argv.extend(["--dhcp-skip-probe".into(), "--dhcp-authoritative".into()]);
     argv.extend(["--db".into(), db.clone().into_os_string()]);
     (argv, db)
 }

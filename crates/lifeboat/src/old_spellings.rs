@@ -1,0 +1,133 @@
+//! The flags and configuration keys of the last release. Each still works for this release: its
+//! value moves to the new spelling (unless the new one is given too, which wins), and a warning
+//! names the new spelling. Remove this file in the release after.
+
+use std::mem::take;
+
+use crate::cli::ServeArgs;
+use crate::dhcp_settings::FileDhcp;
+use crate::settings::{FileConfig, FileTftp, UploadKey};
+
+/// Move every old spelling in `args` and `file` to its new place; one warning per old spelling
+/// used.
+pub(crate) fn apply(args: &mut ServeArgs, file: &mut FileConfig) -> Vec<String> {
+    let mut warnings = Vec::new();
+    flags(args, &mut warnings);
+    tftp_keys(&mut file.tftp, &mut warnings);
+    dhcp_keys(&mut file.dhcp, &mut warnings);
+    warnings
+}
+
+fn said(warnings: &mut Vec<String>, old: &str, new: &str) {
+    warnings.push(format!("{old} is spelled {new} now; the old spelling goes away in the next release"));
+}
+
+fn flags(args: &mut ServeArgs, warnings: &mut Vec<String>) {
+    let old = take(&mut args.old);
+    let list = |warnings: &mut Vec<String>, old_name, new_name, old: Vec<String>, new: &mut Vec<String>| {
+        if !old.is_empty() {
+            said(warnings, old_name, new_name);
+            if new.is_empty() {
+                *new = old;
+            }
+        }
+    };
+    list(warnings, "--allow", "--tftp-allow", old.allow, &mut args.tftp_allow);
+    list(warnings, "--dhcp-host", "--dhcp-reservation", old.dhcp_host, &mut args.dhcp_reservation);
+    list(warnings, "--boot", "--dhcp-boot-rule", old.boot, &mut args.dhcp_boot_rule);
+    list(warnings, "--interface", "--dhcp-interface", old.interface, &mut args.dhcp_interface);
+    let switch = |warnings: &mut Vec<String>, old_name, new_name, old: bool, on: &mut bool, off: &mut bool| {
+        if old {
+            said(warnings, old_name, new_name);
+            if !*off {
+                *on = true;
+            }
+        }
+    };
+    switch(
+        warnings,
+        "--enable-upload",
+        "--tftp-upload",
+        old.enable_upload,
+        &mut args.tftp_upload,
+        &mut args.no_tftp_upload,
+    );
+    switch(
+        warnings,
+        "--upload-overwrite",
+        "--tftp-upload-overwrite",
+        old.upload_overwrite,
+        &mut args.tftp_upload_overwrite,
+        &mut args.no_tftp_upload_overwrite,
+    );
+    switch(
+        warnings,
+        "--bootp-dynamic",
+        "--dhcp-bootp-dynamic",
+        old.bootp_dynamic,
+        &mut args.dhcp_bootp_dynamic,
+        &mut args.no_dhcp_bootp_dynamic,
+    );
+    // A negative switch: the old flag is the new one's `--no-` form.
+    switch(
+        warnings,
+        "--tftp-no-options",
+        "--no-tftp-options",
+        old.tftp_no_options,
+        &mut args.no_tftp_options,
+        &mut args.tftp_options,
+    );
+    moved(warnings, "--upload-dir", "--tftp-upload-dir", old.upload_dir, &mut args.tftp_upload_dir);
+    moved(warnings, "--upload-max-size", "--tftp-upload-max-size", old.upload_max_size, &mut args.tftp_upload_max_size);
+    moved(warnings, "--max-transfers", "--tftp-max-transfers", old.max_transfers, &mut args.tftp_max_transfers);
+    moved(
+        warnings,
+        "--max-transfers-per-client",
+        "--tftp-max-transfers-per-client",
+        old.max_transfers_per_client,
+        &mut args.tftp_max_transfers_per_client,
+    );
+}
+
+fn moved<T>(warnings: &mut Vec<String>, old_name: &str, new_name: &str, old: Option<T>, new: &mut Option<T>) {
+    if old.is_some() {
+        said(warnings, old_name, new_name);
+        if new.is_none() {
+            *new = old;
+        }
+    }
+}
+
+fn tftp_keys(tftp: &mut FileTftp, warnings: &mut Vec<String>) {
+    moved(warnings, "tftp.aliases", "tftp.alias", tftp.aliases.take(), &mut tftp.alias);
+    moved(warnings, "tftp.no_options", "tftp.options = false", tftp.no_options.take().map(|no| !no), &mut tftp.options);
+    if let Some(UploadKey::Table(table)) = tftp.upload.take() {
+        said(
+            warnings,
+            "the [tftp.upload] table",
+            "tftp.upload, tftp.upload_dir, tftp.upload_max_size, tftp.upload_overwrite",
+        );
+        tftp.upload = table.enabled.map(UploadKey::Switch);
+        moved(warnings, "tftp.upload.dir", "tftp.upload_dir", table.dir, &mut tftp.upload_dir);
+        moved(warnings, "tftp.upload.max_size", "tftp.upload_max_size", table.max_size, &mut tftp.upload_max_size);
+        moved(warnings, "tftp.upload.overwrite", "tftp.upload_overwrite", table.overwrite, &mut tftp.upload_overwrite);
+    } else if let Some(key) = tftp.upload.take() {
+        tftp.upload = Some(key);
+    }
+}
+
+fn dhcp_keys(dhcp: &mut FileDhcp, warnings: &mut Vec<String>) {
+    moved(warnings, "dhcp.ranges", "dhcp.range", dhcp.ranges.take(), &mut dhcp.range);
+    moved(warnings, "dhcp.hosts", "dhcp.reservation", dhcp.hosts.take(), &mut dhcp.reservation);
+    moved(warnings, "dhcp.boot_rules", "dhcp.boot_rule", dhcp.boot_rules.take(), &mut dhcp.boot_rule);
+    moved(warnings, "dhcp.options", "dhcp.option", dhcp.options.take(), &mut dhcp.option);
+    moved(warnings, "dhcp.interfaces", "dhcp.interface", dhcp.interfaces.take(), &mut dhcp.interface);
+}
+
+/// The one meaning that changed: `--dhcp-authoritative` used to skip the check for other DHCP
+/// servers; now it is dnsmasq's switch. Said when it is on and the check is not settled.
+pub(crate) fn authoritative_changed(authoritative: bool, skip_probe: Option<bool>) -> Option<String> {
+    (authoritative && skip_probe.is_none()).then(|| {
+        "--dhcp-authoritative (dhcp.authoritative) now means what it means in dnsmasq: requests of clients without a lease here are answered at once. It no longer skips the check for other DHCP servers: add --dhcp-skip-probe (dhcp.skip_probe = true) for that, or --no-dhcp-skip-probe to keep the check and silence this warning".to_owned()
+    })
+}
