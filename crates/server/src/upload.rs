@@ -1,31 +1,18 @@
-//! Where the bytes of an incoming transfer go: a temporary file in the upload directory that
-//! becomes the real file only after the last block, synced to disk. An aborted upload leaves
-//! nothing behind; an existing file is replaced only when the operator allowed it.
+//! Where the bytes of an incoming transfer go: an [`AtomicFile`] in the upload directory (a
+//! temporary file that becomes the real file only after the last block, synced to disk, as the
+//! dashboard's uploads do). An aborted upload leaves nothing behind; an existing file is
+//! replaced only when the operator allowed it.
 
 use std::fs;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
+use lifeboat_files::{AtomicFile, CommitError, contained};
+pub(crate) use lifeboat_files::{is_temp_name, remove_leftovers};
 use lifeboat_tftp::netascii::Decoder;
 use lifeboat_tftp::policy::RelativePath;
-use tempfile::NamedTempFile;
 
 use crate::digest::{DigestFeed, Tee};
-
-/// Prefix of temporary upload files; left-overs of a killed process are removed at start-up.
-/// No client may read or write a file of that name.
-pub(crate) const TEMP_PREFIX: &str = ".lifeboat-upload-";
-
-/// How deep into the upload directory's folders [`remove_leftovers`] looks.
-const LEFTOVER_DEPTH: usize = 8;
-/// The most directory entries [`remove_leftovers`] looks at, so a huge tree cannot stall the
-/// start.
-const LEFTOVER_ENTRIES: usize = 200_000;
-
-/// Whether `name` (one path component) is reserved for lifeboat's unfinished uploads.
-pub(crate) fn is_temp_name(name: &str) -> bool {
-    name.get(..TEMP_PREFIX.len()).is_some_and(|start| start.eq_ignore_ascii_case(TEMP_PREFIX))
-}
 
 /// Why an upload cannot begin or end.
 #[derive(Debug, thiserror::Error)]
@@ -40,12 +27,20 @@ pub enum UploadError {
     Io(#[from] io::Error),
 }
 
-/// An upload in progress.
+impl From<CommitError> for UploadError {
+    fn from(error: CommitError) -> Self {
+        match error {
+            CommitError::Exists => UploadError::Exists,
+            CommitError::Io(error) => UploadError::Io(error),
+        }
+    }
+}
+
+/// An upload in progress: an [`AtomicFile`] behind a buffer, a digest tap and, for netascii,
+/// the line-end decoder.
 #[derive(Debug)]
 pub(crate) struct Upload {
-    writer: BufWriter<Tee<NamedTempFile>>,
-    target: PathBuf,
-    overwrite: bool,
+    writer: BufWriter<Tee<AtomicFile>>,
     netascii: Option<Decoder>,
     decoded: Vec<u8>,
 }
@@ -61,24 +56,19 @@ impl Upload {
         let dir = fs::canonicalize(dir)?;
         let (name, folders) = relative.components().split_last().expect("a relative path has a component");
         let folder = folders.iter().fold(dir.clone(), |path, part| path.join(part));
-        let folder = fs::canonicalize(&folder).map_err(|_| UploadError::NoSuchFolder)?;
-        if !folder.starts_with(&dir) {
-            return Err(UploadError::OutsideDir);
-        }
+        let folder = match contained(&dir, &folder) {
+            Ok(Some(folder)) => folder,
+            Ok(None) => return Err(UploadError::OutsideDir),
+            Err(_) => return Err(UploadError::NoSuchFolder),
+        };
         Upload::to_path(folder.join(name), overwrite, netascii)
     }
 
     /// Prepares writing to `target`, whose folder must exist (the client's `get -o`). Blocking.
     pub(crate) fn to_path(target: PathBuf, overwrite: bool, netascii: bool) -> Result<Upload, UploadError> {
-        if fs::symlink_metadata(&target).is_ok() && !overwrite {
-            return Err(UploadError::Exists);
-        }
-        let folder = folder_of(&target);
-        let temp = tempfile::Builder::new().prefix(TEMP_PREFIX).tempfile_in(&folder)?;
+        let file = AtomicFile::create(target, overwrite)?;
         Ok(Upload {
-            writer: BufWriter::with_capacity(256 * 1024, Tee { inner: temp, feed: None }),
-            target,
-            overwrite,
+            writer: BufWriter::with_capacity(256 * 1024, Tee { inner: file, feed: None }),
             netascii: netascii.then(Decoder::default),
             decoded: Vec::new(),
         })
@@ -91,7 +81,7 @@ impl Upload {
     }
 
     pub(crate) fn target(&self) -> &Path {
-        &self.target
+        self.writer.get_ref().inner.target()
     }
 
     /// Stores the next payload bytes, in order. Blocking.
@@ -113,69 +103,15 @@ impl Upload {
             decoder.finish(&mut self.decoded);
             self.writer.write_all(&self.decoded)?;
         }
-        let temp = self.writer.into_inner().map_err(io::IntoInnerError::into_error)?.inner;
-        temp.as_file().sync_all()?;
-        let persisted = if self.overwrite { temp.persist(&self.target) } else { temp.persist_noclobber(&self.target) };
-        persisted.map_err(|e| match e.error.kind() {
-            io::ErrorKind::AlreadyExists => UploadError::Exists,
-            _ => UploadError::Io(e.error),
-        })?;
-        // The rename itself must survive a power cut too.
-        fs::File::open(folder_of(&self.target))?.sync_all()?;
-        Ok(self.target)
+        let file = self.writer.into_inner().map_err(io::IntoInnerError::into_error)?.inner;
+        Ok(file.commit()?)
     }
-}
-
-/// The folder holding `path`; `.` for a bare file name.
-fn folder_of(path: &Path) -> PathBuf {
-    match path.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent.to_owned(),
-        _ => PathBuf::from("."),
-    }
-}
-
-/// Removes temporary files a killed process left in `dir` and its folders (up to
-/// [`LEFTOVER_DEPTH`] deep, at most [`LEFTOVER_ENTRIES`] entries, never through a symlink).
-/// Returns how many. Only `dir` itself must be readable; an unreadable folder below it is
-/// skipped.
-pub(crate) fn remove_leftovers(dir: &Path) -> io::Result<usize> {
-    let mut removed = 0;
-    let mut budget = LEFTOVER_ENTRIES;
-    let mut folders = vec![(dir.to_path_buf(), 0)];
-    let mut top = true;
-    while let Some((folder, depth)) = folders.pop() {
-        let entries = match fs::read_dir(&folder) {
-            Ok(entries) => entries,
-            Err(error) if top => return Err(error),
-            Err(error) => {
-                tracing::warn!(folder = %folder.display(), %error, "cannot look for unfinished uploads here");
-                continue;
-            }
-        };
-        top = false;
-        for entry in entries {
-            let Some(left) = budget.checked_sub(1) else {
-                tracing::warn!(dir = %dir.display(), "stopped looking for unfinished uploads after {LEFTOVER_ENTRIES} entries");
-                return Ok(removed);
-            };
-            budget = left;
-            let entry = entry?;
-            // `file_type` does not follow symlinks: a link to a folder elsewhere is not entered.
-            let kind = entry.file_type()?;
-            if kind.is_dir() && depth < LEFTOVER_DEPTH {
-                folders.push((entry.path(), depth + 1));
-            } else if kind.is_file() && is_temp_name(&entry.file_name().to_string_lossy()) {
-                fs::remove_file(entry.path())?;
-                removed += 1;
-            }
-        }
-    }
-    Ok(removed)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use lifeboat_files::TEMP_PREFIX;
     use lifeboat_tftp::policy::normalize;
 
     fn names(dir: &Path) -> Vec<String> {
@@ -265,34 +201,5 @@ mod tests {
         fs::write(dir.path().join("keep.bin"), b"").unwrap();
         assert_eq!(remove_leftovers(dir.path()).unwrap(), 1);
         assert_eq!(names(dir.path()), ["keep.bin"]);
-    }
-
-    #[test]
-    fn leftovers_in_folders_are_removed_but_links_are_not_followed() {
-        let dir = tempfile::tempdir().unwrap();
-        let outside = tempfile::tempdir().unwrap();
-        let deep = dir.path().join("a/b/c");
-        fs::create_dir_all(&deep).unwrap();
-        // An upload into a folder, cut short by a crash, leaves its temporary file there.
-        let mut upload = Upload::begin(dir.path(), &normalize(b"a/b/c/fw.bin").unwrap(), false, false).unwrap();
-        upload.write(b"half").unwrap();
-        std::mem::forget(upload);
-        fs::write(dir.path().join("a").join(format!("{TEMP_PREFIX}x")), b"").unwrap();
-        fs::write(outside.path().join(format!("{TEMP_PREFIX}theirs")), b"").unwrap();
-        std::os::unix::fs::symlink(outside.path(), dir.path().join("link")).unwrap();
-        fs::write(deep.join("keep.bin"), b"").unwrap();
-        assert_eq!(remove_leftovers(dir.path()).unwrap(), 2);
-        assert_eq!(names(&deep), ["keep.bin"]);
-        assert_eq!(names(&dir.path().join("a")), ["b"]);
-        assert_eq!(names(outside.path()).len(), 1, "a folder behind a symlink is not touched");
-    }
-
-    #[test]
-    fn the_temp_prefix_is_recognized_in_any_case() {
-        assert!(is_temp_name(".lifeboat-upload-abc"));
-        assert!(is_temp_name(".LIFEBOAT-Upload-abc"));
-        assert!(!is_temp_name("lifeboat-upload-abc"));
-        assert!(!is_temp_name(".lifeboat"));
-        assert!(!is_temp_name("é.lifeboat-upload-"));
     }
 }

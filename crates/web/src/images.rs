@@ -1,28 +1,27 @@
 //! The image files under the TFTP root: listing, checked lookup, upload and delete.
 //!
 //! **Invariant:** nothing here reads, writes or deletes outside the TFTP root: names go through
-//! the TFTP server's own filename policy, and every existing path is resolved (symlinks included)
-//! and checked to lie inside the root before it is used. An upload is written to a temporary file
-//! beside its target, synced, and renamed over it only when complete (the folder synced after),
-//! so a reader never sees half a file and a power cut does not undo a finished upload; the
-//! temporary file is removed on every failure.
+//! the TFTP server's own filename policy, and every existing path is checked with
+//! `lifeboat_files::contained` (symlinks resolved) before it is used. An upload is a
+//! `lifeboat_files::AtomicFile`, as a TFTP upload is: a temporary file beside its target, synced,
+//! renamed over it only when complete and the folder synced after, so a reader never sees half a
+//! file and a power cut does not undo a finished upload; the temporary file is removed on every
+//! failure.
 
 use std::fs;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
 
+use std::io::Write as _;
+
 use axum::body::Body;
 use futures_util::StreamExt;
+use lifeboat_files::{AtomicFile, CommitError, TEMP_PREFIX, contained, is_temp_name};
 use lifeboat_tftp::policy::normalize;
 use sha2::{Digest, Sha256};
-use tokio::io::AsyncWriteExt;
 
 use crate::error::AppError;
-use crate::password::random_hex;
-
-/// Uploads in progress are named like this, beside their target; listings skip them.
-const TEMP_PREFIX: &str = ".lifeboat-upload-";
 
 /// A listing stops descending at this depth.
 const MAX_DEPTH: usize = 16;
@@ -58,7 +57,7 @@ pub(crate) fn normalize_name(name: &str) -> Result<String, String> {
         return Err(format!("the name is longer than {MAX_NAME} bytes"));
     }
     let path = normalize(name.as_bytes()).map_err(|e| format!("{name:?} is not a valid file name: {e}"))?;
-    if path.components().iter().any(|c| c.starts_with(TEMP_PREFIX)) {
+    if path.components().iter().any(|c| is_temp_name(c)) {
         return Err(format!("{name:?} is not a valid file name: names starting with {TEMP_PREFIX} are reserved"));
     }
     Ok(path.to_string())
@@ -75,11 +74,12 @@ pub(crate) fn root(configured: Option<&Path>) -> Result<&Path, AppError> {
 /// resolving symlinks and checking that it stays inside the root.
 pub(crate) fn existing(root: &Path, file: &str) -> Result<PathBuf, AppError> {
     let not_found = || AppError::NotFound(format!("no file {file:?} in the TFTP root"));
-    let canonical_root = canonical_root(root)?;
-    let resolved = fs::canonicalize(root.join(file)).map_err(|_| not_found())?;
-    if !resolved.starts_with(&canonical_root) {
-        return Err(AppError::Forbidden(format!("{file:?} points outside the TFTP root")));
-    }
+    canonical_root(root)?;
+    let resolved = match contained(root, &root.join(file)) {
+        Ok(Some(resolved)) => resolved,
+        Ok(None) => return Err(AppError::Forbidden(format!("{file:?} points outside the TFTP root"))),
+        Err(_) => return Err(not_found()),
+    };
     match fs::metadata(&resolved) {
         Ok(meta) if meta.is_file() => Ok(root.join(file)),
         Ok(_) => Err(AppError::BadRequest(format!("{file:?} is a directory, not a file"))),
@@ -104,7 +104,7 @@ pub(crate) fn list(root: &Path) -> io::Result<Vec<ImageFile>> {
         for entry in fs::read_dir(&dir)? {
             let entry = entry?;
             let Some(name) = entry.file_name().to_str().map(str::to_owned) else { continue };
-            if name.starts_with(TEMP_PREFIX) {
+            if is_temp_name(&name) {
                 continue;
             }
             let file = if prefix.is_empty() { name } else { format!("{prefix}/{name}") };
@@ -116,8 +116,8 @@ pub(crate) fn list(root: &Path) -> io::Result<Vec<ImageFile>> {
                 continue;
             }
             let meta = if kind.is_symlink() {
-                match fs::canonicalize(entry.path()) {
-                    Ok(target) if target.starts_with(&canonical_root) => fs::metadata(target),
+                match contained(&canonical_root, &entry.path()) {
+                    Ok(Some(target)) => fs::metadata(target),
                     _ => continue,
                 }
             } else {
@@ -183,6 +183,21 @@ pub(crate) fn reason(error: &io::Error) -> String {
     }
 }
 
+/// Run file work on a blocking thread; its errors as [`io_error`] says them.
+async fn blocking<T: Send + 'static>(
+    file: &str,
+    action: &str,
+    work: impl FnOnce() -> Result<T, CommitError> + Send + 'static,
+) -> Result<T, AppError> {
+    match tokio::task::spawn_blocking(work).await {
+        Ok(Ok(value)) => Ok(value),
+        // The file is replaced on purpose; nothing else reports that it exists.
+        Ok(Err(CommitError::Exists)) => Err(AppError::Conflict(format!("{file:?} exists"))),
+        Ok(Err(CommitError::Io(error))) => Err(io_error(action, file, error)),
+        Err(error) => Err(AppError::Internal(format!("cannot {action} {file:?}: {error}"))),
+    }
+}
+
 fn io_error(action: &str, file: &str, error: io::Error) -> AppError {
     tracing::warn!(file, %error, "dashboard: cannot {action} an image");
     match error.kind() {
@@ -194,42 +209,28 @@ fn io_error(action: &str, file: &str, error: io::Error) -> AppError {
     }
 }
 
-/// The directory that will hold `file` (normalized) under `root`: every part of it that exists
-/// must resolve inside the root; missing parts are created.
-async fn parent_dir(root: &Path, file: &str) -> Result<PathBuf, AppError> {
+/// Make the directory that will hold `file` (normalized) under `root`: every part of it that
+/// exists must resolve inside the root; missing parts are created.
+async fn make_parent_dir(root: &Path, file: &str) -> Result<(), AppError> {
     let canonical_root = canonical_root(root)?;
     let mut parts: Vec<&str> = file.split('/').collect();
     parts.pop();
     let mut dir = root.to_path_buf();
     for part in parts {
         dir.push(part);
-        match fs::canonicalize(&dir) {
-            Ok(resolved) if !resolved.starts_with(&canonical_root) => {
+        match contained(&canonical_root, &dir) {
+            Ok(None) => {
                 return Err(AppError::Forbidden(format!("{file:?} would be written outside the TFTP root")));
             }
-            Ok(resolved) if !resolved.is_dir() => {
+            Ok(Some(resolved)) if !resolved.is_dir() => {
                 return Err(AppError::Conflict(format!("{file:?}: {part:?} is a file, not a directory")));
             }
-            Ok(_) => {}
+            Ok(Some(_)) => {}
             Err(_) => break,
         }
     }
     let parent = root.join(file).parent().map(Path::to_path_buf).unwrap_or_else(|| root.to_path_buf());
-    tokio::fs::create_dir_all(&parent).await.map_err(|e| io_error("create the directory of", file, e))?;
-    Ok(parent)
-}
-
-/// Removes the temporary file of an upload unless the upload completed.
-struct TempFile {
-    path: Option<PathBuf>,
-}
-
-impl Drop for TempFile {
-    fn drop(&mut self) {
-        if let Some(path) = self.path.take() {
-            let _ = fs::remove_file(path);
-        }
-    }
+    tokio::fs::create_dir_all(&parent).await.map_err(|e| io_error("create the directory of", file, e))
 }
 
 /// Write `body` as the image `file` (normalized) under `root`: refuse more than `max` bytes
@@ -247,21 +248,20 @@ pub(crate) async fn upload(
     if in_use(file) {
         return Err(in_use_error());
     }
-    let parent = parent_dir(root, file).await?;
+    make_parent_dir(root, file).await?;
     let target = root.join(file);
     let replaced = match tokio::fs::symlink_metadata(&target).await {
         Ok(meta) if meta.is_dir() => return Err(AppError::Conflict(format!("{file:?} is a directory"))),
         Ok(_) => true,
         Err(_) => false,
     };
-    let temp_path = parent.join(format!("{TEMP_PREFIX}{}.part", random_hex(8)));
-    let mut temp = TempFile { path: Some(temp_path.clone()) };
-    let mut out = tokio::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&temp_path)
-        .await
-        .map_err(|e| io_error("write", file, e))?;
+    // The file is written on blocking threads, a chunk at a time (dropped on any error, it
+    // removes its temporary file).
+    let mut out = blocking(file, "write", {
+        let target = target.clone();
+        move || AtomicFile::create(target, true)
+    })
+    .await?;
     let mut hasher = Sha256::new();
     let mut written: u64 = 0;
     let mut stream = body.into_data_stream();
@@ -272,18 +272,12 @@ pub(crate) async fn upload(
             return Err(too_large());
         }
         hasher.update(&chunk);
-        out.write_all(&chunk).await.map_err(|e| io_error("write", file, e))?;
+        out = blocking(file, "write", move || out.write_all(&chunk).map(|()| out).map_err(CommitError::Io)).await?;
     }
-    out.sync_all().await.map_err(|e| io_error("write", file, e))?;
-    drop(out);
     if in_use(file) {
         return Err(in_use_error());
     }
-    tokio::fs::rename(&temp_path, &target).await.map_err(|e| io_error("write", file, e))?;
-    temp.path = None;
-    // The rename itself must survive a power cut too, as TFTP uploads' does.
-    let folder = tokio::fs::File::open(&parent).await.map_err(|e| io_error("write", file, e))?;
-    folder.sync_all().await.map_err(|e| io_error("write", file, e))?;
+    blocking(file, "write", move || out.commit()).await?;
     let (size, modified_ns) = stat(&target).map_err(|e| io_error("read", file, e))?;
     Ok(Uploaded {
         file: ImageFile { file: file.to_owned(), size, modified_ns },
