@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 
 /// Why a request was not admitted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Refusal {
+pub(crate) enum NoAdmission {
     /// The same client port already has a transfer: a repeated request, ignored silently.
     Duplicate,
     ServerBusy {
@@ -67,19 +67,19 @@ impl Admission {
 
     /// A place for `peer`. `known` says the observer knows the client; a client that completed
     /// a transfer before is known too. Unknown clients get the places outside the reserve.
-    pub(crate) fn admit(self: &Arc<Self>, peer: SocketAddr, known: bool) -> Result<Ticket, Refusal> {
+    pub(crate) fn admit(self: &Arc<Self>, peer: SocketAddr, known: bool) -> Result<Ticket, NoAdmission> {
         let known = known || self.has_completed(peer.ip());
         let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
         if counts.active.contains(&peer) {
-            return Err(Refusal::Duplicate);
+            return Err(NoAdmission::Duplicate);
         }
         let limit = if known { self.max_total } else { self.max_total - reserve(self.max_total) };
         if counts.total >= limit {
-            return Err(Refusal::ServerBusy { limit: self.max_total });
+            return Err(NoAdmission::ServerBusy { limit: self.max_total });
         }
         let client = counts.per_client.entry(peer.ip()).or_default();
         if *client >= self.max_per_client {
-            return Err(Refusal::ClientBusy { limit: self.max_per_client });
+            return Err(NoAdmission::ClientBusy { limit: self.max_per_client });
         }
         *client += 1;
         counts.total += 1;
@@ -137,11 +137,11 @@ mod tests {
     fn limits_and_duplicates() {
         let admission = Admission::new(3, 2);
         let a = admission.admit(peer(1, 1000), true).unwrap();
-        assert_eq!(admission.admit(peer(1, 1000), true).unwrap_err(), Refusal::Duplicate);
+        assert_eq!(admission.admit(peer(1, 1000), true).unwrap_err(), NoAdmission::Duplicate);
         let _b = admission.admit(peer(1, 1001), true).unwrap();
-        assert_eq!(admission.admit(peer(1, 1002), true).unwrap_err(), Refusal::ClientBusy { limit: 2 });
+        assert_eq!(admission.admit(peer(1, 1002), true).unwrap_err(), NoAdmission::ClientBusy { limit: 2 });
         let _c = admission.admit(peer(2, 1000), true).unwrap();
-        assert_eq!(admission.admit(peer(3, 1000), true).unwrap_err(), Refusal::ServerBusy { limit: 3 });
+        assert_eq!(admission.admit(peer(3, 1000), true).unwrap_err(), NoAdmission::ServerBusy { limit: 3 });
         drop(a);
         assert_eq!(admission.running(), 2);
         assert!(admission.admit(peer(1, 1000), true).is_ok());
@@ -152,11 +152,11 @@ mod tests {
         let admission = Admission::new(8, 8);
         assert_eq!(reserve(8), 2);
         let flood: Vec<Ticket> = (0..6).map(|i| admission.admit(peer(100 + i, 1), false).unwrap()).collect();
-        assert_eq!(admission.admit(peer(200, 1), false).unwrap_err(), Refusal::ServerBusy { limit: 8 });
+        assert_eq!(admission.admit(peer(200, 1), false).unwrap_err(), NoAdmission::ServerBusy { limit: 8 });
         let known = admission.admit(peer(1, 1), true).expect("a client the observer knows gets a reserved place");
         admission.completed(peer(2, 1).ip());
         let returning = admission.admit(peer(2, 7), false).expect("a client that completed a transfer is known");
-        assert_eq!(admission.admit(peer(3, 1), true).unwrap_err(), Refusal::ServerBusy { limit: 8 });
+        assert_eq!(admission.admit(peer(3, 1), true).unwrap_err(), NoAdmission::ServerBusy { limit: 8 });
         drop((flood, known, returning));
         assert_eq!(admission.running(), 0);
     }

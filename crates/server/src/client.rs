@@ -110,7 +110,7 @@ pub fn get(
         upload.finish().map_err(write_error)?;
     }
     let machine = Machine::Receive { receiver, sink: upload };
-    let pumped = pump(machine, &mut link, &CancellationToken::new(), progress, false, &|| SPIN, &mut |_| {});
+    let pumped = pump(machine, &mut link, &CancellationToken::new(), progress, &|| SPIN, &mut |_| {});
     // The pump has finished or dropped the upload, and with it the digest's feed.
     finish(server, local, pumped, || Ok(digest.finish()))
 }
@@ -141,7 +141,7 @@ pub fn put(
     let (started, mut link, _) = open(server, request, settings, wait)?;
     let Started::Put { sender } = started else { unreachable!("a write request starts a sender") };
     let machine = Machine::Send { sender, source };
-    let pumped = pump(machine, &mut link, &CancellationToken::new(), progress, false, &|| SPIN, &mut |_| {});
+    let pumped = pump(machine, &mut link, &CancellationToken::new(), progress, &|| SPIN, &mut |_| {});
     finish(server, local, pumped, || {
         digest.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)).map_err(read_error)
     })

@@ -64,18 +64,19 @@ pub(crate) struct Pumped {
     pub duration: Duration,
 }
 
-/// How long a finished receiver keeps answering a repeated final block (its ACK may be lost).
-/// Longer than the retransmission timeout of the usual clients: tftp-hpa and atftp send a
-/// block again only after 5 s of silence, and one that finds the transfer gone never learns
-/// that its upload arrived (a second of dally failed about one tftp-hpa upload in twenty on a
-/// link that loses 5 % of packets).
-const DALLY: Duration = Duration::from_secs(6);
-
 impl Machine {
     fn outcome(&self) -> Option<&Outcome> {
         match self {
             Machine::Send { sender, .. } => sender.outcome(),
             Machine::Receive { receiver, .. } => receiver.outcome(),
+        }
+    }
+
+    /// The core says the transfer may be dropped (a receiver may dally first).
+    fn is_done(&self, now: Instant) -> bool {
+        match self {
+            Machine::Send { sender, .. } => sender.outcome().is_some(),
+            Machine::Receive { receiver, .. } => receiver.is_done(now),
         }
     }
 
@@ -190,16 +191,14 @@ const SLICE: Duration = Duration::from_millis(100);
 /// call it on a thread of its own.
 ///
 /// `progress` follows the bytes moved, for progress bars and the dashboard. `ended` hears the
-/// outcome as soon as it is known. With `dally`, a finished receiver then lingers to repeat
-/// its final ACK (a server does; a command-line client exits at once); the outcome, duration
-/// and rate do not wait for that. `spin` says, before each wait, how long to poll before
-/// sleeping. Returns what `ended` heard.
+/// outcome as soon as it is known; a receiver the core keeps dallying (to repeat its final ACK)
+/// runs on after that, but the outcome, duration and rate do not wait for it. `spin` says,
+/// before each wait, how long to poll before sleeping. Returns what `ended` heard.
 pub(crate) fn pump(
     mut machine: Machine,
     link: &mut Link,
     shutdown: &CancellationToken,
     progress: &Progress,
-    dally: bool,
     spin: &dyn Fn() -> Duration,
     ended: &mut dyn FnMut(&Pumped),
 ) -> Pumped {
@@ -209,7 +208,6 @@ pub(crate) fn pump(
     let datagram = (usize::from(machine.summary().1.blksize) + DATA_HEADER_LEN + 1).max(600);
     let mut out = Batch::with_capacity(datagram);
     let mut input = Vec::with_capacity(datagram);
-    let mut dally_until = None;
     let mut spinner = Spinner::default();
     let mut heard = None;
     loop {
@@ -233,15 +231,8 @@ pub(crate) fn pump(
         if heard.is_none() && machine.outcome().is_some() {
             ended(heard.insert(pumped(&machine, started)));
         }
-        match machine.outcome() {
-            None => {}
-            Some(Outcome::Complete) if dally && matches!(machine, Machine::Receive { .. }) => {
-                let until = *dally_until.get_or_insert(now + DALLY);
-                if now >= until {
-                    break;
-                }
-            }
-            Some(_) => break,
+        if machine.is_done(now) {
+            break;
         }
         if shutdown.is_cancelled() {
             if machine.outcome().is_some() {
@@ -250,7 +241,7 @@ pub(crate) fn pump(
             machine.abort(ErrorCode::NotDefined, "the server is shutting down".to_owned());
             continue;
         }
-        let deadline = dally_until.or(machine.poll_timeout());
+        let deadline = machine.poll_timeout();
         let wait = deadline.map_or(SLICE, |at| at.saturating_duration_since(now).min(SLICE));
         let waited = Instant::now();
         let received = link.recv(&mut input, datagram, spinner.next(spin()), wait);

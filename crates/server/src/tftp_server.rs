@@ -21,11 +21,14 @@ use std::time::{Duration, Instant, SystemTime};
 
 use lifeboat_net::{BindError, Datagram, PktInfoSocket, TransferSocket};
 use lifeboat_tftp::text::peer_text;
-use lifeboat_tftp::{Direction, ErrorCode, Mode, Outcome, Packet, Receiver, Request, Sender, negotiate, policy};
+use lifeboat_tftp::{
+    Direction, ErrorCode, Mode, Outcome, Packet, Receiver, Refusal, Request, SERVER_DALLY, Sender, negotiate, policy,
+    refuse_mode, refuse_upload_size,
+};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::admission::{Admission, Refusal, Ticket};
+use crate::admission::{Admission, NoAdmission, Ticket};
 use crate::config::TftpConfig;
 use crate::link::{Link, MAX_DATAGRAM};
 use crate::observer::{RefusedRequest, RunningTransfer, TftpObserver, Unobserved};
@@ -336,7 +339,7 @@ async fn accept(
         return;
     }
     let ticket = shared.admission.admit(peer, shared.observer.is_known(peer.ip()));
-    if matches!(ticket, Err(Refusal::Duplicate)) {
+    if matches!(ticket, Err(NoAdmission::Duplicate)) {
         return;
     }
     let recorded = shared.records.note(peer.ip(), asked.clone(), now) == Verdict::Record;
@@ -347,9 +350,9 @@ async fn accept(
         Ok(ticket) => ticket,
         Err(refusal) => {
             let message = match refusal {
-                Refusal::ServerBusy { limit } => format!("server busy: {limit} transfers running, try again"),
-                Refusal::ClientBusy { limit } => format!("too many transfers from your address (limit {limit})"),
-                Refusal::Duplicate => unreachable!("handled above"),
+                NoAdmission::ServerBusy { limit } => format!("server busy: {limit} transfers running, try again"),
+                NoAdmission::ClientBusy { limit } => format!("too many transfers from your address (limit {limit})"),
+                NoAdmission::Duplicate => unreachable!("handled above"),
             };
             let error = Packet::error(ErrorCode::NotDefined, &message).to_bytes();
             if recorded {
@@ -417,10 +420,16 @@ fn serve(shared: &Arc<Shared>, link: &mut Link, shutdown: &CancellationToken, ad
         Err(refused) => {
             // Free the client's place first: a client may ask again from the same port at once.
             shared.release(link, ticket);
-            let error = Packet::error(refused.code, &refused.message).to_bytes();
+            let error = Packet::error(refused.refusal.code(), refused.refusal.message()).to_bytes();
             if recorded {
                 refused.log(peer, &shown, direction);
-                shared.observer.refused(&refused_request(peer, direction, shown, refused.code, refused.detail));
+                shared.observer.refused(&refused_request(
+                    peer,
+                    direction,
+                    shown,
+                    refused.refusal.code(),
+                    refused.detail,
+                ));
             }
             let _ = link.send(&error);
             return;
@@ -442,7 +451,7 @@ fn serve(shared: &Arc<Shared>, link: &mut Link, shutdown: &CancellationToken, ad
         shared.observer.started(&live);
     }
     // Reported when the outcome is known: a finished upload then dallies for seconds.
-    pump(machine, link, shutdown, &live.progress, true, &|| shared.spin(), &mut |pumped| {
+    pump(machine, link, shutdown, &live.progress, &|| shared.spin(), &mut |pumped| {
         if pumped.outcome == Outcome::Complete {
             shared.admission.completed(peer.ip());
         }
@@ -486,23 +495,29 @@ struct Prepared {
     size: Option<u64>,
 }
 
-/// A request answered with an error before any data moved.
+/// A request answered with an error before any data moved: what the core says to the client,
+/// and what the log says.
 #[derive(Debug)]
 struct Refused {
-    code: ErrorCode,
-    message: String,
-    /// What the log says (the client only sees `message`, without server paths).
+    refusal: Refusal,
+    /// What the log says (the client only hears the refusal's message, without server paths).
     detail: String,
 }
 
 impl Refused {
-    fn new(code: ErrorCode, message: impl Into<String>, detail: impl Into<String>) -> Refused {
-        Refused { code, message: message.into(), detail: detail.into() }
+    fn new(refusal: Refusal, detail: impl Into<String>) -> Refused {
+        Refused { refusal, detail: detail.into() }
+    }
+
+    /// A refusal whose log line is its message.
+    fn plain(refusal: Refusal) -> Refused {
+        let detail = refusal.message();
+        Refused { refusal, detail }
     }
 
     fn log(&self, peer: SocketAddr, requested: &str, direction: Direction) {
-        let what = if direction == Direction::Read { "read" } else { "write" };
-        if self.code == ErrorCode::FileNotFound {
+        let what = direction;
+        if matches!(self.refusal, Refusal::NotFound(_)) {
             tracing::warn!(%peer, "{what} of {requested:?}: file not found ({})", self.detail);
         } else {
             tracing::warn!(%peer, "{what} of {requested:?} refused: {}", self.detail);
@@ -517,8 +532,8 @@ fn prepare(
     peer: SocketAddr,
     request: &Request<'_>,
 ) -> Result<Prepared, Refused> {
-    if request.mode == Mode::Mail {
-        return Err(Refused::new(ErrorCode::IllegalOperation, "mail mode is not supported", "mail mode"));
+    if let Some(refusal) = refuse_mode(request.mode) {
+        return Err(Refused::plain(refusal));
     }
     let netascii = request.mode == Mode::Netascii;
     let config = &shared.config;
@@ -531,14 +546,13 @@ fn prepare(
                 None => shared.root.resolve(&request.filename),
             }
             .map_err(lookup_refusal)?;
-            let file = shared.files.open(&path).map_err(|e| {
-                Refused::new(ErrorCode::AccessViolation, "cannot read the file", format!("{}: {e}", path.display()))
-            })?;
+            let unreadable = |e: std::io::Error| {
+                Refused::new(Refusal::Denied("cannot read the file".into()), format!("{}: {e}", path.display()))
+            };
+            let file = shared.files.open(&path).map_err(unreadable)?;
             let source = if netascii {
                 let window = config.limits.max_windowsize;
-                Source::Netascii(NetasciiSource::new(file, window).map_err(|e| {
-                    Refused::new(ErrorCode::AccessViolation, "cannot read the file", format!("{}: {e}", path.display()))
-                })?)
+                Source::Netascii(NetasciiSource::new(file, window).map_err(unreadable)?)
             } else {
                 Source::octet(file)
             };
@@ -550,34 +564,33 @@ fn prepare(
         Direction::Write => {
             let Some(uploads) = &config.upload else {
                 return Err(Refused::new(
-                    ErrorCode::AccessViolation,
-                    "uploads are disabled",
+                    Refusal::Denied("uploads are disabled".into()),
                     "uploads are disabled (start with --tftp-upload --tftp-upload-dir DIR)",
                 ));
             };
-            let relative = policy::normalize(&request.filename)
-                .map_err(|e| Refused::new(ErrorCode::AccessViolation, e.to_string(), e.to_string()))?;
+            let relative =
+                policy::normalize(&request.filename).map_err(|e| Refused::plain(Refusal::Denied(e.to_string())))?;
             if relative.components().iter().any(|part| upload::is_temp_name(part)) {
                 let message = "names starting with .lifeboat-upload- are reserved for unfinished uploads";
-                return Err(Refused::new(ErrorCode::AccessViolation, message, message));
+                return Err(Refused::plain(Refusal::Denied(message.into())));
             }
             let negotiation = negotiate(&request.options, &config.limits, Direction::Write, None);
-            if let Some(size) = negotiation.announced_size
-                && size > uploads.max_size
-            {
-                let message = format!("the file is larger than the upload limit of {} bytes", uploads.max_size);
-                return Err(Refused::new(ErrorCode::DiskFull, message.clone(), message));
+            if let Some(refusal) = refuse_upload_size(&negotiation, uploads.max_size) {
+                return Err(Refused::plain(refusal));
             }
             let upload = Upload::begin(&uploads.dir, &relative, uploads.overwrite, netascii).map_err(|e| {
-                let code = match e {
-                    UploadError::Exists => ErrorCode::FileExists,
-                    _ => ErrorCode::AccessViolation,
-                };
-                Refused::new(code, e.to_string(), e.to_string())
+                let detail = e.to_string();
+                match e {
+                    UploadError::Exists => Refused::new(Refusal::Exists("a file of that name exists".into()), detail),
+                    // I/O errors may name the path (tempfile's do): the log has them.
+                    UploadError::Io(_) => Refused::new(Refusal::Denied("cannot write the file".into()), detail),
+                    UploadError::NoSuchFolder | UploadError::OutsideDir => Refused::plain(Refusal::Denied(detail)),
+                }
             })?;
             let target = upload.target().to_owned();
             let opening = negotiation.oack().unwrap_or(Packet::Ack { block: 0 });
-            let receiver = Receiver::new(negotiation.params, Some(opening), Some(uploads.max_size), &config.timing);
+            let receiver = Receiver::new(negotiation.params, Some(opening), Some(uploads.max_size), &config.timing)
+                .dally(SERVER_DALLY);
             // An upload that announced its size must deliver exactly that (netascii sizes are
             // not exact: line ends change on the direction).
             let receiver = match negotiation.announced_size {
@@ -591,12 +604,12 @@ fn prepare(
 }
 
 fn lookup_refusal(error: LookupError) -> Refused {
-    let code = match error {
-        LookupError::NotFound | LookupError::NotAFile => ErrorCode::FileNotFound,
-        _ => ErrorCode::AccessViolation,
-    };
     // The client hears the reason without any server path (dnsmasq leaks full paths here).
-    Refused::new(code, error.to_string(), error.to_string())
+    let why = error.to_string();
+    Refused::plain(match error {
+        LookupError::NotFound | LookupError::NotAFile => Refusal::NotFound(why),
+        _ => Refusal::Denied(why),
+    })
 }
 
 #[cfg(test)]

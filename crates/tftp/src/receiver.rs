@@ -14,9 +14,10 @@
 //!   than complete it, and no final ACK tells the sender otherwise.
 //!
 //! After the final block the receiver still answers a repeat of it (the peer lost the last ACK)
-//! for as long as the driver keeps it around.
+//! for its dally time ([`Receiver::dally`], [`SERVER_DALLY`] for a server; none for a client
+//! that exits): [`Receiver::is_done`] says when the driver may drop it.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::options::TransferParams;
 use crate::timing::{RetransmitTimer, Silence, Timing};
@@ -29,6 +30,13 @@ pub struct Chunk<'a> {
     pub offset: u64,
     pub data: &'a [u8],
 }
+
+/// How long a server's finished receiver keeps answering a repeated final block (its ACK may be
+/// lost). Longer than the retransmission timeout of the usual clients: tftp-hpa and atftp send a
+/// block again only after 5 s of silence, and one that finds the transfer gone never learns that
+/// its upload arrived (a second of dally failed about one tftp-hpa upload in twenty on a link
+/// that loses 5 % of packets).
+pub const SERVER_DALLY: Duration = Duration::from_secs(6);
 
 /// The receiving state machine. See the module documentation.
 #[derive(Debug)]
@@ -55,6 +63,10 @@ pub struct Receiver {
     retries: u32,
     silence: Silence,
     stats: Stats,
+    /// How long to answer a repeated final block after completing.
+    dally: Duration,
+    /// Until when it does, once complete.
+    dally_until: Option<Instant>,
 }
 
 impl Receiver {
@@ -81,7 +93,23 @@ impl Receiver {
             retries: 0,
             silence: Silence::new(timing),
             stats: Stats::default(),
+            dally: Duration::ZERO,
+            dally_until: None,
         }
+    }
+
+    /// After completing, keep answering a repeat of the final block for `time`: the peer may
+    /// not have heard the last ACK. A server dallies ([`SERVER_DALLY`]); a client that exits
+    /// right after its download does not.
+    pub fn dally(mut self, time: Duration) -> Receiver {
+        self.dally = time;
+        self
+    }
+
+    /// Whether the driver may drop the receiver: it has its outcome and, after a complete
+    /// transfer, its dally time is over.
+    pub fn is_done(&self, now: Instant) -> bool {
+        self.outcome.is_some() && self.dally_until.is_none_or(|until| now >= until)
     }
 
     /// Holds the sender to the `len` bytes it announced: a stream that ends shorter or runs
@@ -105,7 +133,8 @@ impl Receiver {
 
     pub fn poll_timeout(&self) -> Option<Instant> {
         if self.outcome.is_some() {
-            return None;
+            // Nothing to retransmit; the end of the dally is the only time left.
+            return self.dally_until;
         }
         [self.deadline, self.silence.deadline()].into_iter().flatten().min()
     }
@@ -188,6 +217,7 @@ impl Receiver {
         self.deadline = Some(now + self.timer.timeout());
         if last {
             self.outcome = Some(Outcome::Complete);
+            self.dally_until = (!self.dally.is_zero()).then(|| now + self.dally);
             self.acknowledge_received();
         } else if self.since_ack >= self.params.windowsize.max(1) {
             self.acknowledge_received();
@@ -198,6 +228,10 @@ impl Receiver {
     /// Fires the timer: repeat the last ACK, or give up.
     pub fn handle_timeout(&mut self, now: Instant) {
         if self.outcome.is_some() {
+            // The dally is over: done, and no more timers.
+            if self.dally_until.is_some_and(|until| now >= until) {
+                self.dally_until = None;
+            }
             return;
         }
         if let Some(spent) = self.silence.spent(now) {

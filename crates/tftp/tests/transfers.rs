@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use lifeboat_tftp::client::{ClientRequest, Opening, Started};
 use lifeboat_tftp::{
-    ClientOptions, Direction, ErrorCode, Mode, Outcome, Packet, Receiver, Sender, ServerLimits, Timing, TransferError,
-    TransferParams, Transmit, negotiate,
+    ClientOptions, Direction, ErrorCode, Mode, Outcome, Packet, Receiver, SERVER_DALLY, Sender, ServerLimits, Timing,
+    TransferError, TransferParams, Transmit, negotiate,
 };
 use sim::{Fate, Way, content, deliver_all, random_policy, run};
 
@@ -21,7 +21,9 @@ fn params(blksize: u16, windowsize: u16) -> TransferParams {
 
 fn pair(data_len: usize, params: TransferParams) -> (Sender, Receiver) {
     let timing = Timing::default();
-    (Sender::new(params, data_len as u64, None, &timing), Receiver::new(params, None, None, &timing))
+    // The receiver is a server's: it dallies after the final block, in case its ACK is lost.
+    let receiver = Receiver::new(params, None, None, &timing).dally(SERVER_DALLY);
+    (Sender::new(params, data_len as u64, None, &timing), receiver)
 }
 
 fn assert_complete(sender: &Sender, receiver: &Receiver) {
@@ -314,6 +316,45 @@ fn an_upload_that_never_starts_ends_after_the_first_answer_budget() {
     );
     assert_eq!(now - start, timing.first_answer);
     assert!(acks >= 3, "ACK 0 was repeated meanwhile ({acks})");
+}
+
+#[test]
+fn a_dallying_receiver_repeats_a_lost_final_ack_and_one_that_left_cannot() {
+    let data = content(1500, 4);
+    // The first ACK of block 3, the last, is lost; the sender repeats block 3 after its timeout.
+    let lose_final_ack =
+        || -> sim::Policy { Box::new(|w, n, _| if w == Way::ToSender && n == 2 { Fate::Drop } else { Fate::Deliver }) };
+    let (sender, receiver) = pair(data.len(), params(512, 1));
+    let (trace, sender, receiver) = run(sender, receiver, &data, lose_final_ack(), MINUTE);
+    assert_complete(&sender, &receiver);
+    assert_eq!(trace.acks_sent, [1, 2, 3, 3], "the repeated final block was acknowledged again");
+    assert_eq!(trace.received, data);
+
+    // Without dally time the receiver is dropped at its last block: the repeat finds nobody.
+    let timing = Timing::default();
+    let sender = Sender::new(params(512, 1), data.len() as u64, None, &timing);
+    let receiver = Receiver::new(params(512, 1), None, None, &timing);
+    let (_, sender, receiver) = run(sender, receiver, &data, lose_final_ack(), 5 * MINUTE);
+    assert_eq!(receiver.outcome(), Some(&Outcome::Complete));
+    assert!(matches!(sender.outcome(), Some(Outcome::Failed(TransferError::LastAckMissing { .. }))));
+}
+
+#[test]
+fn a_receiver_is_done_when_its_dally_time_is_over() {
+    let timing = Timing::default();
+    let mut receiver = Receiver::new(params(512, 1), None, None, &timing).dally(SERVER_DALLY);
+    let start = std::time::Instant::now();
+    let last = Packet::Data { block: 1, data: b"short".as_slice().into() };
+    assert!(receiver.handle(start, &last).is_some());
+    assert_eq!(receiver.outcome(), Some(&Outcome::Complete));
+    assert!(!receiver.is_done(start), "complete, but still answering a repeat");
+    assert_eq!(receiver.poll_timeout(), Some(start + SERVER_DALLY), "the driver wakes at the dally's end");
+    assert!(!receiver.is_done(start + SERVER_DALLY - Duration::from_millis(1)));
+    assert!(receiver.is_done(start + SERVER_DALLY));
+    // A failed transfer is done at once: there is nothing to repeat.
+    let mut failed = Receiver::new(params(512, 1), None, Some(2), &timing).dally(SERVER_DALLY);
+    assert!(failed.handle(start, &last).is_none());
+    assert!(failed.is_done(start), "{:?}", failed.outcome());
 }
 
 #[test]
