@@ -54,13 +54,7 @@ pub fn remove_leftovers(dir: &Path) -> io::Result<usize> {
 mod tests {
     use super::*;
     use crate::TEMP_PREFIX;
-
-    fn names(dir: &Path) -> Vec<String> {
-        let mut names: Vec<_> =
-            fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
-        names.sort();
-        names
-    }
+    use crate::names;
 
     #[test]
     fn leftovers_in_folders_are_removed_but_links_are_not_followed() {

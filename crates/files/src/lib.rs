@@ -37,6 +37,15 @@ pub fn contained(folder: &Path, path: &Path) -> io::Result<Option<PathBuf>> {
     Ok(resolved.starts_with(&folder).then_some(resolved))
 }
 
+/// The names in a folder, sorted (for the tests of this crate).
+#[cfg(test)]
+fn names(dir: &Path) -> Vec<String> {
+    let mut names: Vec<_> =
+        std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    names.sort();
+    names
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
