@@ -101,18 +101,25 @@ fn moved<T>(warnings: &mut Vec<String>, old_name: &str, new_name: &str, old: Opt
 fn tftp_keys(tftp: &mut FileTftp, warnings: &mut Vec<String>) {
     moved(warnings, "tftp.aliases", "tftp.alias", tftp.aliases.take(), &mut tftp.alias);
     moved(warnings, "tftp.no_options", "tftp.options = false", tftp.no_options.take().map(|no| !no), &mut tftp.options);
-    if let Some(UploadKey::Table(table)) = tftp.upload.take() {
-        said(
-            warnings,
-            "the [tftp.upload] table",
-            "tftp.upload, tftp.upload_dir, tftp.upload_max_size, tftp.upload_overwrite",
-        );
-        tftp.upload = table.enabled.map(UploadKey::Switch);
-        moved(warnings, "tftp.upload.dir", "tftp.upload_dir", table.dir, &mut tftp.upload_dir);
-        moved(warnings, "tftp.upload.max_size", "tftp.upload_max_size", table.max_size, &mut tftp.upload_max_size);
-        moved(warnings, "tftp.upload.overwrite", "tftp.upload_overwrite", table.overwrite, &mut tftp.upload_overwrite);
-    } else if let Some(key) = tftp.upload.take() {
-        tftp.upload = Some(key);
+    match tftp.upload.take() {
+        Some(UploadKey::Table(table)) => {
+            said(
+                warnings,
+                "the [tftp.upload] table",
+                "tftp.upload, tftp.upload_dir, tftp.upload_max_size, tftp.upload_overwrite",
+            );
+            tftp.upload = table.enabled.map(UploadKey::Switch);
+            moved(warnings, "tftp.upload.dir", "tftp.upload_dir", table.dir, &mut tftp.upload_dir);
+            moved(warnings, "tftp.upload.max_size", "tftp.upload_max_size", table.max_size, &mut tftp.upload_max_size);
+            moved(
+                warnings,
+                "tftp.upload.overwrite",
+                "tftp.upload_overwrite",
+                table.overwrite,
+                &mut tftp.upload_overwrite,
+            );
+        }
+        switch => tftp.upload = switch,
     }
 }
 

@@ -433,6 +433,18 @@ mod tests {
     }
 
     #[test]
+    fn uploads_turn_on_from_the_file_and_a_flag_turns_them_off() {
+        let text = "[tftp]\nroot = \"/srv/tftp\"\nupload = true\nupload_dir = \"/srv/up\"\nupload_overwrite = true\n";
+        let file = || toml::from_str::<FileConfig>(text).unwrap();
+        let config = serve_config(file(), &ServeArgs::default()).unwrap();
+        assert!(config.warnings.is_empty(), "{:?}", config.warnings);
+        let upload = config.tftp.unwrap().upload.expect("uploads on");
+        assert_eq!((upload.dir, upload.overwrite), (PathBuf::from("/srv/up"), true));
+        let off = ServeArgs { no_tftp_upload: true, ..ServeArgs::default() };
+        assert!(tftp_config(file(), &off).unwrap().upload.is_none());
+    }
+
+    #[test]
     fn web_max_upload_has_a_flag() {
         let args =
             ServeArgs { tftp_root: Some("/srv/tftp".into()), web_max_upload: Some(1 << 20), ..ServeArgs::default() };
