@@ -149,7 +149,9 @@ pub(crate) struct ServeArgs {
     pub(crate) no_dhcp_bootp_dynamic: bool,
     /// This is the only DHCP server on its networks (as in dnsmasq): answer the REQUESTs of
     /// clients without a lease here at once, with an ACK when the address is theirs to take and
-    /// a NAK otherwise, instead of leaving them to another server.
+    /// a NAK otherwise, instead of leaving them to another server. (For this release, without
+    /// --dhcp-skip-probe or --no-dhcp-skip-probe, it also skips the check for other servers, as
+    /// it did before.)
     #[arg(long, overrides_with = "no_dhcp_authoritative", help_heading = "DHCP")]
     pub(crate) dhcp_authoritative: bool,
     /// Leave REQUESTs of clients without a lease here unanswered (RFC 2131; the default).

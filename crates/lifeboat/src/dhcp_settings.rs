@@ -74,8 +74,9 @@ pub(crate) fn dhcp_section(
     config.authoritative =
         switch(args.dhcp_authoritative, args.no_dhcp_authoritative).or(file.authoritative).unwrap_or(false);
     let skip_probe = switch(args.dhcp_skip_probe, args.no_dhcp_skip_probe).or(file.skip_probe);
-    config.skip_probe = skip_probe.unwrap_or(false);
-    warnings.extend(old_spellings::authoritative_changed(config.authoritative, skip_probe));
+    let (skip_probe, warning) = old_spellings::authoritative_skips_probe(config.authoritative, skip_probe);
+    config.skip_probe = skip_probe;
+    warnings.extend(warning);
     Some(config)
 }
 

@@ -132,9 +132,16 @@ fn dhcp_keys(dhcp: &mut FileDhcp, warnings: &mut Vec<String>) {
 }
 
 /// The one meaning that changed: `--dhcp-authoritative` used to skip the check for other DHCP
-/// servers; now it is dnsmasq's switch. Said when it is on and the check is not settled.
-pub(crate) fn authoritative_changed(authoritative: bool, skip_probe: Option<bool>) -> Option<String> {
-    (authoritative && skip_probe.is_none()).then(|| {
-        "--dhcp-authoritative (dhcp.authoritative) now means what it means in dnsmasq: requests of clients without a lease here are answered at once. It no longer skips the check for other DHCP servers: add --dhcp-skip-probe (dhcp.skip_probe = true) for that, or --no-dhcp-skip-probe to keep the check and silence this warning".to_owned()
-    })
+/// servers; now it is dnsmasq's switch (`--dhcp-skip-probe` skips the check). For this release,
+/// the old meaning comes with the new one when nothing settles the check: whether to skip it,
+/// and the warning that says so.
+pub(crate) fn authoritative_skips_probe(authoritative: bool, skip_probe: Option<bool>) -> (bool, Option<String>) {
+    match skip_probe {
+        Some(skip) => (skip, None),
+        None if authoritative => (
+            true,
+            Some("--dhcp-authoritative (dhcp.authoritative) now means what it means in dnsmasq: requests of clients without a lease here are answered at once. For this release it also still skips the check for other DHCP servers, as it did; from the next, only --dhcp-skip-probe (dhcp.skip_probe = true) does: add it to keep skipping the check, or --no-dhcp-skip-probe to run it".to_owned()),
+        ),
+        None => (false, None),
+    }
 }

@@ -528,7 +528,7 @@ mod tests {
     }
 
     #[test]
-    fn authoritative_says_once_that_it_no_longer_skips_the_probe() {
+    fn authoritative_still_skips_the_probe_for_this_release_and_says_so() {
         let dhcp = |extra: fn(&mut ServeArgs)| {
             let mut args = ServeArgs { dhcp_range: vec!["10.0.0.10,10.0.0.20".into()], ..ServeArgs::default() };
             extra(&mut args);
@@ -539,13 +539,13 @@ mod tests {
         assert!(!d.authoritative && !d.skip_probe && plain.warnings.is_empty());
         let warned = dhcp(|a| a.dhcp_authoritative = true);
         let d = warned.dhcp.as_ref().unwrap();
-        assert!(d.authoritative && !d.skip_probe);
+        assert!(d.authoritative && d.skip_probe, "the old meaning, for one more release");
         assert_eq!(warned.warnings.len(), 1);
         assert!(warned.warnings[0].contains("--dhcp-skip-probe"), "{:?}", warned.warnings);
-        for settled in [
-            dhcp(|a| (a.dhcp_authoritative, a.dhcp_skip_probe) = (true, true)),
-            dhcp(|a| (a.dhcp_authoritative, a.no_dhcp_skip_probe) = (true, true)),
-        ] {
+        let skipping = dhcp(|a| (a.dhcp_authoritative, a.dhcp_skip_probe) = (true, true));
+        let checking = dhcp(|a| (a.dhcp_authoritative, a.no_dhcp_skip_probe) = (true, true));
+        assert!(skipping.dhcp.as_ref().unwrap().skip_probe && !checking.dhcp.as_ref().unwrap().skip_probe);
+        for settled in [skipping, checking] {
             assert!(settled.warnings.is_empty(), "{:?}", settled.warnings);
         }
     }
