@@ -42,7 +42,9 @@ pub struct App {
     lifeboat: Arc<Lifeboat>,
     dashboard: Option<(JoinHandle<()>, std::net::SocketAddr)>,
     pruner: JoinHandle<()>,
-    idle_watch: Option<JoinHandle<()>>,
+    /// The stop-when-idle watch and what ends it (a child of `shutdown`, also cancelled when
+    /// start-up fails).
+    idle_watch: Option<(JoinHandle<()>, CancellationToken)>,
     shutdown: CancellationToken,
 }
 
@@ -93,7 +95,9 @@ impl App {
             }
         }
         if let Some(idle) = config.stop_when_idle {
-            app.idle_watch = Some(tokio::spawn(Arc::clone(&services).stop_when_idle(idle, shutdown)));
+            let end = shutdown.child_token();
+            let watch = tokio::spawn(Arc::clone(&services).stop_when_idle(idle, end.clone()));
+            app.idle_watch = Some((watch, end));
         }
         Ok(app)
     }
@@ -132,9 +136,11 @@ impl App {
     /// Stop the services, then flush the writers: replies waiting for their lease are answered
     /// or dropped; queued leases and records are committed.
     async fn stop(self) {
-        if let Some(idle_watch) = self.idle_watch {
-            idle_watch.abort();
-            let _ = idle_watch.await;
+        // Waited for, not aborted: a service it is stopping finishes stopping (its sockets
+        // closed, its event recorded) before the writers flush.
+        if let Some((watch, end)) = self.idle_watch {
+            end.cancel();
+            let _ = watch.await;
         }
         self.lifeboat.services.stop_all("lifeboat stopping").await;
         // A prune may be halfway through a large backlog: its open transaction is rolled back.

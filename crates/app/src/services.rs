@@ -195,6 +195,9 @@ impl Services {
 
     /// Stop whatever runs (at exit).
     pub(crate) async fn stop_all(&self, origin: &str) {
+        // A start or stop under way (a click, the idle watch) finishes first, so that what
+        // follows (the writers' flush) never overtakes a service that is still stopping.
+        drop(self.switching.lock().await);
         for service in Service::ALL {
             if self.slot(service).running.is_some() {
                 // NotRunning can only mean another stop won the race: nothing to do.

@@ -248,7 +248,9 @@ fn unknown_clients_are_answered_only_when_authoritative() {
     // A client rebooting with an address it got elsewhere (or before this server lost its
     // database): no lease, no offer, no reservation here, no server identifier.
     let stranger = Packet::new([2, 0, 0, 0, 0, 7], &[(53, &[3]), (50, &[10, 7, 0, 120])]);
-    let taken = Packet::new([2, 0, 0, 0, 0, 8], &[(53, &[3]), (50, &[10, 7, 0, 60])]);
+    // Another stranger asking for the same address (which the first one holds, once it is
+    // answered).
+    let taken = Packet::new([2, 0, 0, 0, 0, 8], &[(53, &[3]), (50, &[10, 7, 0, 120])]);
 
     let mut strict = Responder::new(settings(), []);
     for request in [&stranger, &taken] {
@@ -271,6 +273,7 @@ fn unknown_clients_are_answered_only_when_authoritative() {
     assert!(matches!(h.change, Some(LeaseChange::Upsert(_))), "the lease is rebuilt");
     let h = authoritative.handle(&taken.bytes(), &on_lab(), NOW);
     assert_eq!(replied(&h).message_type(), Some(6), "a NAK at once: {}", h.explanation);
+    assert!(h.explanation.outcome.contains("in use by another client"), "{}", h.explanation);
 }
 
 #[test]

@@ -11,10 +11,13 @@ const DEPTH: usize = 8;
 /// The most directory entries [`remove_leftovers`] looks at, so a huge tree cannot stall the
 /// start.
 const ENTRIES: usize = 200_000;
-
 /// Removes temporary files in `dir` and its folders (up to [`DEPTH`] deep, at most [`ENTRIES`]
 /// entries, never through a symlink). Returns how many. Only `dir` itself must be readable; an
-/// unreadable folder below it is skipped.
+/// unreadable folder below it is skipped, and a file that vanishes meanwhile is no error.
+///
+/// Call it before anything writes there: a write under way in the same folder (a dashboard
+/// upload into the upload folder while TFTP starts) would lose its temporary file and fail at
+/// its commit.
 pub fn remove_leftovers(dir: &Path) -> io::Result<usize> {
     let mut removed = 0;
     let mut budget = ENTRIES;
@@ -42,8 +45,11 @@ pub fn remove_leftovers(dir: &Path) -> io::Result<usize> {
             if kind.is_dir() && depth < DEPTH {
                 folders.push((entry.path(), depth + 1));
             } else if kind.is_file() && is_temp_name(&entry.file_name().to_string_lossy()) {
-                fs::remove_file(entry.path())?;
-                removed += 1;
+                match fs::remove_file(entry.path()) {
+                    Ok(()) => removed += 1,
+                    Err(error) if error.kind() == io::ErrorKind::NotFound => {}
+                    Err(error) => return Err(error),
+                }
             }
         }
     }

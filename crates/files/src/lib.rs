@@ -10,7 +10,8 @@
 //!   after the commit does not bring the old file (or none) back. Dropped without a commit, the
 //!   temporary file is removed.
 //! - Names starting with [`TEMP_PREFIX`] are lifeboat's own: no client may read or write one,
-//!   and [`remove_leftovers`] deletes those a killed process left.
+//!   and [`remove_leftovers`], called before anything writes to a folder, deletes those a
+//!   killed process left.
 
 mod atomic;
 mod leftovers;

@@ -126,7 +126,7 @@ pub(crate) fn serve_config(mut file: FileConfig, args: &ServeArgs) -> Result<Ser
     let web = web_section(file.web, args, &mut problems);
     if tftp.is_none() && dhcp.is_none() && problems.is_empty() {
         problems.push(
-            "nothing to serve: pass --tftp-root DIR for TFTP and/or --dhcp-range RANGE for DHCP (or set tftp.root / dhcp.ranges in the configuration file)"
+            "nothing to serve: pass --tftp-root DIR for TFTP and/or --dhcp-range RANGE for DHCP (or set tftp.root / dhcp.range in the configuration file)"
                 .to_owned(),
         );
     }
@@ -144,6 +144,8 @@ pub(crate) fn serve_config(mut file: FileConfig, args: &ServeArgs) -> Result<Ser
     if problems.is_empty() {
         Ok(ServeConfig { tftp, dhcp, web, db, stop_when_idle, retention, warnings })
     } else {
+        // A problem names the new spelling of what was written the old way; the note says which.
+        problems.extend(warnings.into_iter().map(|w| format!("note: {w}")));
         Err(ConfigErrors { problems })
     }
 }
@@ -525,6 +527,20 @@ mod tests {
         ] {
             assert!(said.contains(&format!("spelled {new}")), "{new} not named:\n{said}");
         }
+    }
+
+    #[test]
+    fn a_problem_with_an_old_spelling_comes_with_its_note() {
+        let args = ServeArgs {
+            tftp_root: Some("/srv/tftp".into()),
+            old: crate::cli::OldSpellings { allow: vec!["10.0.0.0/33".into()], ..crate::cli::OldSpellings::default() },
+            ..ServeArgs::default()
+        };
+        let text = serve_config(FileConfig::default(), &args).unwrap_err().to_string();
+        assert!(
+            text.contains("--tftp-allow \"10.0.0.0/33\"") && text.contains("note: --allow is spelled --tftp-allow"),
+            "{text}"
+        );
     }
 
     #[test]

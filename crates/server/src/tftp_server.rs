@@ -592,7 +592,7 @@ fn prepare(
             let receiver = Receiver::new(negotiation.params, Some(opening), Some(uploads.max_size), &config.timing)
                 .dally(SERVER_DALLY);
             // An upload that announced its size must deliver exactly that (netascii sizes are
-            // not exact: line ends change on the direction).
+            // not exact: line ends change on the way).
             let receiver = match negotiation.announced_size {
                 Some(size) if !netascii => receiver.expect_len(size),
                 _ => receiver,

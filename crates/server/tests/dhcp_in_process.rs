@@ -141,8 +141,14 @@ async fn the_ack_leaves_only_after_its_lease_is_saved() {
     let (change, commit) = tokio::time::timeout(BOUND, committing.recv()).await.expect("a lease to save").unwrap();
     let LeaseChange::Upsert(lease) = change else { panic!("a new lease, not {change:?}") };
     assert_eq!((lease.address, lease.mac.as_slice()), (offered, &MAC[..]));
-    // The reply depends on this commit, which has not finished: the OFFER is all that was sent.
-    assert_eq!(running.sent.load(Ordering::SeqCst), 1);
+    // The server handles datagrams in order: once another client has its OFFER, an ACK sent
+    // without waiting for the commit would have left already.
+    let other = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    other.send_to(&request(MessageType::Discover, [2, 0, 0, 0, 0, 0x99], 9, None), running.server_addr).await.unwrap();
+    let mut buf = vec![0; 1500];
+    tokio::time::timeout(BOUND, other.recv(&mut buf)).await.expect("the other client's offer").unwrap();
+    // The reply depends on this commit, which has not finished: only the two OFFERs left.
+    assert_eq!(running.sent.load(Ordering::SeqCst), 2);
     assert!(nothing_waiting(&running), "no ACK before the lease is saved");
 
     commit.send(Ok(())).unwrap();

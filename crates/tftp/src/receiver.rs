@@ -271,6 +271,7 @@ impl Receiver {
     fn fail(&mut self, error: TransferError) {
         self.pending = None;
         self.outcome = Some(Outcome::Failed(error));
+        self.dally_until = None;
     }
 
     /// Stops the transfer with an ERROR to the peer (disk full, for example).
@@ -278,6 +279,8 @@ impl Receiver {
         let message = message.into();
         self.pending = Some(Packet::error(code, message.clone()));
         self.outcome = Some(Outcome::Failed(TransferError::Aborted { code, message }));
+        // Aborted after the last block (the file could not be stored): nothing to repeat.
+        self.dally_until = None;
     }
 
     fn acknowledge_received(&mut self) {

@@ -355,6 +355,17 @@ fn a_receiver_is_done_when_its_dally_time_is_over() {
     let mut failed = Receiver::new(params(512, 1), None, Some(2), &timing).dally(SERVER_DALLY);
     assert!(failed.handle(start, &last).is_none());
     assert!(failed.is_done(start), "{:?}", failed.outcome());
+    // So is one the driver aborts after the last block (the file could not be stored): the
+    // client hears the ERROR instead of the final ACK, and nobody waits for a repeat.
+    let mut unstored = Receiver::new(params(512, 1), None, None, &timing).dally(SERVER_DALLY);
+    assert!(unstored.handle(start, &last).is_some());
+    unstored.abort(lifeboat_tftp::ErrorCode::DiskFull, "disk full");
+    assert!(unstored.is_done(start), "{:?}", unstored.outcome());
+    assert_eq!(unstored.poll_timeout(), None);
+    assert!(matches!(
+        unstored.poll_transmit(start),
+        Some(Transmit::Packet(Packet::Error { code: lifeboat_tftp::ErrorCode::DiskFull, .. }))
+    ));
 }
 
 #[test]

@@ -5,10 +5,11 @@
 /// What stands where a path was.
 const PLACEHOLDER: &str = "(a path; the lifeboat log names it)";
 
-/// `text` with every absolute path replaced by [`PLACEHOLDER`]. A path is a word (or the part of
-/// it after an opening quote or parenthesis) that starts with `/`; it ends at the end of the
-/// word or at a closing quote, parenthesis, comma or colon. Subnets such as `10.0.0.0/8` are not
-/// paths: their `/` is not at the start.
+/// `text` with every path replaced by [`PLACEHOLDER`]. A path is a word (or the part of it after
+/// an opening quote or parenthesis) that starts with `/`, `./`, `../` or `~/`; it ends at the
+/// end of the word or at a closing quote, parenthesis, comma or colon. Subnets such as
+/// `10.0.0.0/8` are not paths: their `/` is not at the start. (A path with a space in it loses
+/// only its first word.)
 pub(crate) fn without_paths(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
@@ -26,7 +27,8 @@ pub(crate) fn without_paths(text: &str) -> String {
 fn word_without_path(word: &str) -> String {
     let opening = word.len() - word.trim_start_matches(['"', '\'', '(', '`']).len();
     let (before, candidate) = word.split_at(opening);
-    if !candidate.starts_with('/') || candidate.len() < 2 {
+    let is_path = ["/", "./", "../", "~/"].iter().any(|start| candidate.starts_with(start)) && candidate.len() >= 2;
+    if !is_path {
         return word.to_owned();
     }
     let end = candidate.find(['"', '\'', ')', ',', ':', '`']).unwrap_or(candidate.len());
@@ -50,6 +52,11 @@ mod tests {
             ),
             ("cannot open /srv/tftp: gone", "cannot open (a path; the lifeboat log names it): gone"),
             ("(/root/x.db)", "((a path; the lifeboat log names it))"),
+            ("the TFTP root ./netboot is missing", "the TFTP root (a path; the lifeboat log names it) is missing"),
+            (
+                "in ../up and ~/images,",
+                "in (a path; the lifeboat log names it) and (a path; the lifeboat log names it),",
+            ),
             ("DHCP on 10.0.0.0/8 and a / alone", "DHCP on 10.0.0.0/8 and a / alone"),
             ("ss -ulpn 'sport = :67'", "ss -ulpn 'sport = :67'"),
             ("", ""),
