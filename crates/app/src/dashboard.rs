@@ -148,10 +148,13 @@ pub(crate) async fn start(
         )
     })?;
     let listen = listener.local_addr().unwrap_or(config.listen);
-    match &auth {
-        Auth::Token(token) => tracing::info!("dashboard on http://{listen}/?token={token}"),
-        Auth::Password { .. } => tracing::info!("dashboard on http://{listen}/ (password login)"),
-        Auth::LoopbackOnly => tracing::info!("dashboard on http://{listen}/ (this machine only, no login)"),
+    let interfaces = lifeboat_net::interfaces().unwrap_or_default();
+    for at in reachable_at(listen, &interfaces) {
+        match &auth {
+            Auth::Token(token) => tracing::info!("dashboard on http://{at}/?token={token}"),
+            Auth::Password { .. } => tracing::info!("dashboard on http://{at}/ (password login)"),
+            Auth::LoopbackOnly => tracing::info!("dashboard on http://{at}/ (this machine only, no login)"),
+        }
     }
     let parts = &lifeboat.parts;
     let state = WebState::new(parts.store.clone(), parts.log.clone(), lifeboat.clone(), web, Arc::clone(&parts.clock));
@@ -162,4 +165,45 @@ pub(crate) async fn start(
         }
     });
     Ok((task, listen))
+}
+
+/// Where a browser can reach a dashboard listening on `listen`: the address itself, or, for the
+/// unspecified address (`0.0.0.0`, `[::]`), every IPv4 address of an interface that is up
+/// (loopback last). A link printed as `http://0.0.0.0:8080/` leads nowhere.
+fn reachable_at(listen: SocketAddr, interfaces: &[lifeboat_net::Interface]) -> Vec<SocketAddr> {
+    if !listen.ip().is_unspecified() {
+        return vec![listen];
+    }
+    let mut addresses: Vec<std::net::Ipv4Addr> =
+        interfaces.iter().filter(|i| i.up).flat_map(|i| i.ipv4.iter().map(|(address, _)| *address)).collect();
+    addresses.sort_by_key(|address| address.is_loopback());
+    let found: Vec<SocketAddr> =
+        addresses.into_iter().map(|address| SocketAddr::from((address, listen.port()))).collect();
+    if found.is_empty() { vec![listen] } else { found }
+}
+
+#[cfg(test)]
+mod tests {
+    use lifeboat_net::Interface;
+
+    use super::*;
+
+    fn interface(name: &str, up: bool, address: [u8; 4]) -> Interface {
+        Interface { name: name.into(), index: 1, mac: None, up, ipv4: vec![(address.into(), 24)] }
+    }
+
+    #[test]
+    fn a_dashboard_on_every_address_is_shown_at_each_usable_one() {
+        let interfaces = [
+            interface("lo", true, [127, 0, 0, 1]),
+            interface("eth0", true, [10, 0, 0, 5]),
+            interface("eth1", false, [10, 1, 0, 5]),
+        ];
+        let at = reachable_at("0.0.0.0:8080".parse().unwrap(), &interfaces);
+        assert_eq!(at, ["10.0.0.5:8080".parse().unwrap(), "127.0.0.1:8080".parse().unwrap()]);
+        assert_eq!(reachable_at("[::]:8080".parse().unwrap(), &interfaces).len(), 2);
+        let one = "10.0.0.5:9000".parse().unwrap();
+        assert_eq!(reachable_at(one, &interfaces), [one]);
+        assert_eq!(reachable_at("0.0.0.0:8080".parse().unwrap(), &[]), ["0.0.0.0:8080".parse().unwrap()]);
+    }
 }

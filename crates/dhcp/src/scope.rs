@@ -78,6 +78,27 @@ pub enum ScopeError {
     Overlap(String, String),
     #[error("--dhcp-range {0}: a subnet cannot be both proxyDHCP and a range of addresses (see {1})")]
     ProxyAndPool(String, String),
+    #[error(
+        "--dhcp-reservation {mac},{address}: the address is in none of the subnets served ({served}); no client of this server could use it"
+    )]
+    ReservationOutside { mac: String, address: Ipv4Addr, served: String },
+}
+
+/// Refuse a reservation whose address lies in no subnet that hands out addresses (a proxyDHCP
+/// subnet hands out none): the reserved host could never be given it.
+pub fn check_reservations(scopes: &[Scope], reservations: &[crate::config::Reservation]) -> Result<(), ScopeError> {
+    let serving: Vec<&Scope> = scopes.iter().filter(|s| !s.proxy).collect();
+    for reservation in reservations {
+        if !serving.iter().any(|s| s.subnet.contains(&reservation.address)) {
+            let served = serving.iter().map(|s| s.subnet.to_string()).collect::<Vec<_>>().join(", ");
+            return Err(ScopeError::ReservationOutside {
+                mac: reservation.mac.to_string(),
+                address: reservation.address,
+                served: if served.is_empty() { "none".to_owned() } else { served },
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Tie each range to a subnet. `only` is the `--dhcp-interface` list (empty: all interfaces).

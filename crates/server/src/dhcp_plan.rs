@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
 
 use lifeboat_dhcp::config::Mac;
-use lifeboat_dhcp::scope::{InterfaceAddr, Reach, Scope, ScopeError, resolve};
+use lifeboat_dhcp::scope::{InterfaceAddr, Reach, Scope, ScopeError, check_reservations, resolve};
 use lifeboat_net::Interface;
 
 use crate::dhcp_config::DhcpConfig;
@@ -48,6 +48,7 @@ impl DhcpPlan {
             })
             .collect();
         let scopes = resolve(&config.ranges, &addrs, &config.interfaces)?;
+        check_reservations(&scopes, &config.reservations)?;
 
         let mut answer_on = BTreeSet::new();
         let mut serving = Vec::new();
@@ -152,6 +153,18 @@ mod tests {
         let mut named = config(&[relayed]);
         named.interfaces = vec!["lab1".into()];
         assert_eq!(DhcpPlan::new(&named, &machine()).unwrap().answer_on, BTreeSet::from([3]));
+    }
+
+    #[test]
+    fn a_reservation_outside_every_served_subnet_is_refused_at_start() {
+        let mut outside = config(&["10.7.0.100,10.7.0.200"]);
+        outside.reservations = vec!["52:54:00:00:00:01,192.168.9.9".parse().unwrap()];
+        let error = DhcpPlan::new(&outside, &machine()).unwrap_err().to_string();
+        assert!(error.contains("52:54:00:00:00:01,192.168.9.9") && error.contains("10.7.0.0/24"), "{error}");
+        // Outside the pool but inside the subnet is what reservations are for.
+        let mut inside = config(&["10.7.0.100,10.7.0.200"]);
+        inside.reservations = vec!["52:54:00:00:00:01,10.7.0.5".parse().unwrap()];
+        assert!(DhcpPlan::new(&inside, &machine()).is_ok());
     }
 
     #[test]
