@@ -62,6 +62,19 @@ impl Root {
         &self.dir
     }
 
+    /// The aliases whose file is not there now (the name as configured, and the file it
+    /// points to): a device asking for such a name gets "file not found". Blocking.
+    pub(crate) fn aliases_without_file(&self) -> Vec<(String, PathBuf)> {
+        let mut missing: Vec<(String, PathBuf)> = self
+            .aliases
+            .iter()
+            .filter(|(_, target)| regular_file((*target).clone()).is_err())
+            .map(|(name, target)| (name.clone(), target.clone()))
+            .collect();
+        missing.sort();
+        missing
+    }
+
     /// Finds the file to serve for `requested`. Does blocking file-system calls.
     pub(crate) fn resolve(&self, requested: &[u8]) -> Result<PathBuf, LookupError> {
         let relative = policy::normalize(requested)?;
@@ -140,6 +153,19 @@ mod tests {
         let aliases = BTreeMap::from([("tp_recovery.bin".to_owned(), PathBuf::from("openwrt-factory.bin"))]);
         let root = Root::new(&root, &aliases).unwrap();
         (base, root)
+    }
+
+    #[test]
+    fn aliases_to_files_that_are_not_there_are_named() {
+        let (base, _) = setup();
+        let aliases = BTreeMap::from([
+            ("tp_recovery.bin".to_owned(), PathBuf::from("openwrt-factory.bin")),
+            ("WR841Nv8_tp_recovery.bin".to_owned(), PathBuf::from("not-downloaded-yet.bin")),
+            ("boot".to_owned(), PathBuf::from("Boot")),
+        ]);
+        let root = Root::new(&base.path().join("root"), &aliases).unwrap();
+        let missing: Vec<String> = root.aliases_without_file().into_iter().map(|(name, _)| name).collect();
+        assert_eq!(missing, ["boot", "wr841nv8_tp_recovery.bin"], "a folder is not a file either");
     }
 
     fn read(root: &Root, name: &str) -> Result<String, LookupError> {

@@ -158,6 +158,12 @@ impl TftpServer {
     /// choose the file a known device gets.
     pub fn bind_observed(config: TftpConfig, observer: Arc<dyn TftpObserver>) -> Result<TftpServer, StartError> {
         let root = Root::new(&config.root, &config.aliases)?;
+        for (name, file) in root.aliases_without_file() {
+            tracing::warn!(
+                "alias {name:?} points to {}, which is not a file there: a device asking for {name:?} will get \"file not found\"",
+                file.display()
+            );
+        }
         if let Some(upload) = &config.upload {
             let removed = upload::remove_leftovers(&upload.dir)
                 .map_err(|source| StartError::UploadDir { dir: upload.dir.clone(), source })?;
