@@ -13,8 +13,18 @@ use clap::{Args, Parser, Subcommand};
     about = "Netboot and firmware-recovery appliance: TFTP and DHCP/BOOTP server and TFTP client in one binary"
 )]
 pub(crate) struct Cli {
+    /// How log lines look: `text` for people, `json` (one object a line) for log collectors.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "LIFEBOAT_LOG_FORMAT")]
+    pub(crate) log_format: LogFormat,
     #[command(subcommand)]
     pub(crate) command: Command,
+}
+
+/// The shape of log lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Subcommand)]

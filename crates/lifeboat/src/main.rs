@@ -17,19 +17,20 @@ use std::process::ExitCode;
 use clap::Parser;
 use tracing_appender::non_blocking::WorkerGuard;
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, LogFormat};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // Flushes what is queued when main returns.
-    let _log = init_logging();
+    let _log = init_logging(cli.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(error) => {
-            fail(&format!("cannot start the async runtime: {error}"));
+            fail(cli.log_format, &format!("cannot start the async runtime: {error}"));
             return ExitCode::FAILURE;
         }
     };
+    let log_format = cli.log_format;
     let result = runtime.block_on(async {
         match cli.command {
             Command::Serve(args) => serve::run(*args).await,
@@ -41,30 +42,42 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            fail(&lifeboat_app::error_text(error.as_ref()));
+            fail(log_format, &lifeboat_app::error_text(error.as_ref()));
             ExitCode::FAILURE
         }
     }
 }
 
-/// The last word on stderr; a stderr that is gone is no reason to panic.
-fn fail(message: &str) {
-    let _ = writeln!(std::io::stderr(), "error: {message}");
+/// The last word on stderr, in the shape of the log; a stderr that is gone is no reason to
+/// panic.
+fn fail(format: LogFormat, message: &str) {
+    let line = match format {
+        LogFormat::Text => format!("error: {message}"),
+        LogFormat::Json => serde_json::json!({
+            "timestamp": humantime::format_rfc3339_micros(std::time::SystemTime::now()).to_string(),
+            "level": "ERROR",
+            "fields": { "message": message },
+            "target": "lifeboat",
+        })
+        .to_string(),
+    };
+    let _ = writeln!(std::io::stderr(), "{line}");
 }
 
 /// Logs go to stderr; `RUST_LOG` overrides the default `info` level. A thread of its own writes
 /// them, so a log line never blocks a task (a pipe nobody reads) nor fails one (a pipe that
-/// closed: `lifeboat serve 2>&1 | head`); lines that do not fit its queue are dropped.
-fn init_logging() -> WorkerGuard {
+/// closed: `lifeboat serve 2>&1 | head`); lines that do not fit its queue are dropped. With
+/// `--log-format json` each line is one JSON object (time, level, message and fields).
+fn init_logging(format: LogFormat) -> WorkerGuard {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let (writer, guard) = tracing_appender::non_blocking(std::io::stderr());
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(writer)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_target(false)
-        .log_internal_errors(false)
-        .init();
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer).log_internal_errors(false);
+    match format {
+        LogFormat::Text => {
+            builder.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())).with_target(false).init();
+        }
+        LogFormat::Json => builder.json().with_current_span(false).with_span_list(false).init(),
+    }
     guard
 }
