@@ -3,6 +3,7 @@
 
 mod cli;
 mod dhcp_settings;
+mod environment;
 mod old_spellings;
 mod passwd;
 mod serve;
@@ -14,13 +15,13 @@ mod web_settings;
 use std::io::Write as _;
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory as _, FromArgMatches as _};
 use tracing_appender::non_blocking::WorkerGuard;
 
 use crate::cli::{Cli, Command, LogFormat};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = parse_command_line();
     // Flushes what is queued when main returns.
     let _log = init_logging(cli.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
@@ -46,6 +47,27 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The command line, with `serve`'s flags from the environment added (`environment.rs`). A
+/// mistake ends here, as clap words it.
+fn parse_command_line() -> Cli {
+    let command = Cli::command();
+    let matches = command.clone().get_matches();
+    let serve = command.find_subcommand("serve").expect("the serve subcommand exists");
+    let extra = match matches.subcommand_matches("serve") {
+        Some(serve_matches) => environment::serve_flags(serve, serve_matches, |name| std::env::var_os(name)),
+        None => Ok(Vec::new()),
+    };
+    let matches = match extra {
+        Ok(extra) if extra.is_empty() => matches,
+        Ok(extra) => command.get_matches_from(std::env::args_os().chain(extra)),
+        Err(problem) => {
+            let _ = writeln!(std::io::stderr(), "error: {problem}");
+            std::process::exit(2);
+        }
+    };
+    Cli::from_arg_matches(&matches).unwrap_or_else(|error| error.exit())
 }
 
 /// The last word on stderr, in the shape of the log; a stderr that is gone is no reason to
