@@ -12,7 +12,7 @@ use std::time::{Duration, SystemTime};
 
 use dhcproto::v4::{DhcpOption, Message, MessageType, Opcode};
 use dhcproto::{Decodable, Decoder, Encodable, Encoder};
-use lifeboat_app::{App, AppConfig, Binder};
+use lifeboat_app::{App, AppConfig, Binder, SystemBinder};
 use lifeboat_clock::FollowsTokio;
 use lifeboat_dhcp::Lease;
 use lifeboat_net::{Interface, PktInfoSocket};
@@ -39,7 +39,8 @@ struct Loopback {
 
 impl Binder for Loopback {
     fn tftp(&self, config: TftpConfig, observer: Arc<dyn TftpObserver>) -> Result<TftpServer, StartError> {
-        TftpServer::bind_observed(config, observer)
+        // The configuration already names a loopback address.
+        SystemBinder.tftp(config, observer)
     }
 
     fn dhcp(
