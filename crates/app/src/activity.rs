@@ -218,6 +218,10 @@ impl Activity {
 }
 
 impl TftpObserver for Activity {
+    fn now(&self) -> std::time::SystemTime {
+        self.clock.now()
+    }
+
     fn substitute(&self, client: IpAddr, requested: &str) -> Option<PathBuf> {
         self.directory.substitute(self.mac_of(client), requested)
     }

@@ -209,6 +209,9 @@ async fn a_transfer_restarts_the_idle_time_and_lingers_in_the_live_list() {
     assert_eq!(live.len(), 1, "{live:?}");
     assert_eq!((live[0].requested.as_str(), live[0].bytes), ("openwrt.bin", 40_000));
     assert!(live[0].outcome.is_some(), "it has ended");
+    // Dated by the application's clock (which started at 1,800,000,000 s), not the system's.
+    let started_s = live[0].started_at / 1000;
+    assert!((1_800_000_050..1_800_000_060).contains(&started_s), "started at {started_s} s");
 
     // The ended transfer lingers 10 s, so a watcher sees it reach its end.
     advance(Duration::from_secs(9)).await;

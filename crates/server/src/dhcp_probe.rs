@@ -14,8 +14,10 @@
 
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use lifeboat_clock::Clock;
 use lifeboat_dhcp::Mac;
 use lifeboat_dhcp::probe::{ForeignServer, foreign_reply, probe_answer, probe_discover};
 use lifeboat_net::{ClientPortTap, Interface, device_socket, neighbour_mac};
@@ -116,6 +118,7 @@ pub(crate) async fn watch(
     interface: Interface,
     own: Vec<Ipv4Addr>,
     found: mpsc::Sender<OtherServer>,
+    clock: Arc<dyn Clock>,
     shutdown: CancellationToken,
 ) {
     let name = interface.name.clone();
@@ -172,7 +175,7 @@ pub(crate) async fn watch(
                 mac,
                 server_id: server.server_id,
                 offered: server.offered,
-                seen_at: SystemTime::now(),
+                seen_at: clock.now(),
                 held_back: false,
             };
             // Never waits: a server that stops reading must not keep its watchers from stopping.

@@ -266,7 +266,13 @@ impl DhcpServer {
         let watchers = TaskTracker::new();
         for interface in std::mem::take(&mut self.watched) {
             let own = self.own_addresses.clone();
-            watchers.spawn(watch_segment(interface, own, found.clone(), shutdown.child_token()));
+            watchers.spawn(watch_segment(
+                interface,
+                own,
+                found.clone(),
+                Arc::clone(&self.clock),
+                shutdown.child_token(),
+            ));
         }
         watchers.close();
         drop(found);

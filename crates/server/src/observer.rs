@@ -56,6 +56,12 @@ impl RefusedRequest {
 
 /// Watches the TFTP server's work. Every method has a default that does nothing.
 pub trait TftpObserver: Send + Sync + 'static {
+    /// The time of day reports are dated with: the application's clock (the system's by
+    /// default), so that tests on a paused clock see the times they set.
+    fn now(&self) -> SystemTime {
+        SystemTime::now()
+    }
+
     /// The file `client` gets when it asks for `requested`, instead of the usual lookup: a host's
     /// image or a name added while running. Relative to the TFTP root; the server still checks
     /// that it stays inside the root.

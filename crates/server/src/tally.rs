@@ -79,9 +79,9 @@ struct Source {
     tokens: u32,
     /// When the last token was added (or the source was first seen).
     refilled: Instant,
-    /// Requests counted since `counting_since` (wall clock and monotonic).
+    /// Requests counted since `counting_since`.
     counted: u64,
-    counting_since: Option<(Instant, SystemTime)>,
+    counting_since: Option<Instant>,
     last: Option<Asked>,
 }
 
@@ -111,8 +111,17 @@ impl Source {
         self.counted == 0 && now.saturating_duration_since(self.refilled) >= budget.refill * budget.burst
     }
 
-    fn take_counted(&mut self, source: Option<IpAddr>, reason: CountReason) -> Option<CountedRequests> {
-        let (_, since) = self.counting_since.take()?;
+    /// The summary of what was counted; its start as a time of day, from `now` and `wall_now`
+    /// (the same moment on both clocks).
+    fn take_counted(
+        &mut self,
+        source: Option<IpAddr>,
+        reason: CountReason,
+        now: Instant,
+        wall_now: SystemTime,
+    ) -> Option<CountedRequests> {
+        let started = self.counting_since.take()?;
+        let since = wall_now.checked_sub(now.saturating_duration_since(started)).unwrap_or(wall_now);
         let count = std::mem::take(&mut self.counted);
         Some(CountedRequests { source, reason, count, since, last: self.last.clone()? })
     }
@@ -165,26 +174,27 @@ impl Tally {
             return Verdict::Record;
         }
         entry.counted += 1;
-        entry.counting_since.get_or_insert_with(|| (now, SystemTime::now()));
+        entry.counting_since.get_or_insert(now);
         entry.last = Some(asked);
         Verdict::Counted
     }
 
-    /// The summaries whose interval has ended by `now` (every one with `flush`).
-    pub(crate) fn due(&self, now: Instant, flush: bool) -> Vec<CountedRequests> {
+    /// The summaries whose interval has ended by `now` (every one with `flush`); `wall_now` is
+    /// `now` as a time of day, to date them.
+    pub(crate) fn due(&self, now: Instant, wall_now: SystemTime, flush: bool) -> Vec<CountedRequests> {
         let interval = self.budget.interval;
         let ended =
-            |s: &Source| s.counting_since.is_some_and(|(at, _)| flush || now.saturating_duration_since(at) >= interval);
+            |s: &Source| s.counting_since.is_some_and(|at| flush || now.saturating_duration_since(at) >= interval);
         let reason = self.reason;
         let mut table = self.lock();
         let mut due: Vec<CountedRequests> = table
             .sources
             .iter_mut()
             .filter(|(_, s)| ended(s))
-            .filter_map(|(ip, s)| s.take_counted(Some(*ip), reason))
+            .filter_map(|(ip, s)| s.take_counted(Some(*ip), reason, now, wall_now))
             .collect();
         if ended(&table.others) {
-            due.extend(table.others.take_counted(None, reason));
+            due.extend(table.others.take_counted(None, reason, now, wall_now));
         }
         due
     }
@@ -223,11 +233,14 @@ mod tests {
             "while counting, the budget does not refill"
         );
 
-        assert!(tally.due(start + 999 * MS, false).is_empty(), "the interval has not ended");
-        let due = tally.due(start + 1000 * MS, false);
+        assert!(tally.due(start + 999 * MS, SystemTime::UNIX_EPOCH, false).is_empty(), "the interval has not ended");
+        // Dated on the caller's clock: counting began (at `start`) a second before this moment.
+        let wall_now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let due = tally.due(start + 1000 * MS, wall_now, false);
         assert_eq!(due.len(), 1);
         assert_eq!((due[0].source, due[0].count, due[0].last.name.as_str()), (Some(ip(1)), 3, "later"));
-        assert!(tally.due(start + 5000 * MS, false).is_empty(), "a summary is given once");
+        assert_eq!(due[0].since, wall_now - 1000 * MS);
+        assert!(tally.due(start + 5000 * MS, SystemTime::UNIX_EPOCH, false).is_empty(), "a summary is given once");
         assert_eq!(tally.note(ip(1), asked("again"), start + 1300 * MS), Verdict::Record, "a refill after it");
     }
 
@@ -239,7 +252,7 @@ mod tests {
         for i in 1..2000u64 {
             assert_eq!(tally.note(ip(9), asked("a"), start + MS * i as u32), Verdict::Counted);
         }
-        let due = tally.due(start + Duration::from_secs(61), false);
+        let due = tally.due(start + Duration::from_secs(61), SystemTime::UNIX_EPOCH, false);
         assert_eq!(due.iter().map(|c| c.count).collect::<Vec<_>>(), [1999]);
     }
 
@@ -255,7 +268,7 @@ mod tests {
         }
         assert_eq!(recorded, budget.sources, "one record per tracked source");
         assert_eq!(tally.lock().sources.len(), budget.sources);
-        let due = tally.due(now, true);
+        let due = tally.due(now, SystemTime::UNIX_EPOCH, true);
         assert_eq!(due.len(), 1, "the untracked sources make one summary");
         assert_eq!((due[0].source, due[0].count), (None, 5000));
     }

@@ -109,7 +109,9 @@ impl Shared {
     /// Logs and hands on the requests that were only counted, once their interval is over (all
     /// of them with `flush`).
     fn report_counted(&self, now: Instant, flush: bool) {
-        for counted in self.strangers.due(now, flush).into_iter().chain(self.records.due(now, flush)) {
+        let wall_now = self.observer.now();
+        let strangers = self.strangers.due(now, wall_now, flush);
+        for counted in strangers.into_iter().chain(self.records.due(now, wall_now, flush)) {
             self.report(&counted);
         }
     }
@@ -332,7 +334,7 @@ async fn accept(
         // request of a quiet source is reported at once, the rest counted per interval.
         shared.observer.counting(CountReason::OutsideAllowList);
         if shared.strangers.note(peer.ip(), asked.clone(), now) == Verdict::Record {
-            let since = SystemTime::now();
+            let since = shared.observer.now();
             let counted = CountedRequests {
                 source: Some(peer.ip()),
                 reason: CountReason::OutsideAllowList,
@@ -365,7 +367,14 @@ async fn accept(
                 tracing::warn!(%peer, requested = ?asked.name, "refused: {message}");
                 // Recorded before the client hears it, here and below: whoever sees the error
                 // finds the record.
-                shared.observer.refused(&refused_request(peer, direction, asked.name, ErrorCode::NotDefined, message));
+                shared.observer.refused(&refused_request(
+                    shared.observer.now(),
+                    peer,
+                    direction,
+                    asked.name,
+                    ErrorCode::NotDefined,
+                    message,
+                ));
             }
             send_error(socket, &datagram, &error).await;
             return;
@@ -420,7 +429,7 @@ fn open_link(socket: &Arc<PktInfoSocket>, shared: &Shared, datagram: &Datagram) 
 fn serve(shared: &Arc<Shared>, link: &mut Link, shutdown: &CancellationToken, admitted: Admitted) {
     let Admitted { direction, request, shown, recorded, ticket } = admitted;
     let peer = link.peer();
-    let started = SystemTime::now();
+    let started = shared.observer.now();
     let Prepared { machine, file, size } = match prepare(shared, direction, peer, &request) {
         Ok(prepared) => prepared,
         Err(refused) => {
@@ -430,6 +439,7 @@ fn serve(shared: &Arc<Shared>, link: &mut Link, shutdown: &CancellationToken, ad
             if recorded {
                 refused.log(peer, &shown, direction);
                 shared.observer.refused(&refused_request(
+                    shared.observer.now(),
                     peer,
                     direction,
                     shown,
@@ -485,13 +495,14 @@ fn serve(shared: &Arc<Shared>, link: &mut Link, shutdown: &CancellationToken, ad
 }
 
 fn refused_request(
+    at: SystemTime,
     peer: SocketAddr,
     direction: Direction,
     requested: String,
     code: ErrorCode,
     reason: String,
 ) -> RefusedRequest {
-    RefusedRequest { at: SystemTime::now(), peer, direction, requested, code, reason }
+    RefusedRequest { at, peer, direction, requested, code, reason }
 }
 
 /// A request ready to run: its state machine, the file, and the size when known.
