@@ -239,13 +239,10 @@ impl Mac {
     }
 }
 
-/// A hardware address of any length as text: `aa:bb:cc:dd:ee:ff` for a MAC, the same style for
-/// other lengths (InfiniBand, odd firmware).
+/// A hardware address of any length as text, in the style of [`Mac`]: `aa:bb:cc:dd:ee:ff`
+/// (InfiniBand and odd firmware send other lengths).
 pub fn hardware_text(bytes: &[u8]) -> String {
-    match Mac::from_hardware(bytes) {
-        Some(mac) => mac.to_string(),
-        None => bytes.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":"),
-    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":")
 }
 
 impl fmt::Display for Mac {

@@ -25,13 +25,7 @@ pub struct ClientKey(pub Vec<u8>);
 
 impl fmt::Display for ClientKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, b) in self.0.iter().enumerate() {
-            if i > 0 {
-                f.write_str(":")?;
-            }
-            write!(f, "{b:02x}")?;
-        }
-        Ok(())
+        f.write_str(&crate::config::hardware_text(&self.0))
     }
 }
 
