@@ -30,6 +30,9 @@ pub(crate) enum LogFormat {
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
     /// Run the TFTP server (with --tftp-root) and the DHCP/BOOTP server (with --dhcp-range).
+    #[command(
+        after_help = "Every flag can also be an environment variable named after it: --dhcp-range is LIFEBOAT_DHCP_RANGE, a switch takes true or false, a repeatable flag takes its values separated by spaces. The command line wins over the environment, which wins over the configuration file."
+    )]
     Serve(Box<ServeArgs>),
     /// Download a file from a TFTP server.
     Get(GetArgs),
