@@ -15,10 +15,15 @@ pub fn workspace_root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ lives inside the workspace")
 }
 
-/// Path of the `lifeboat` binary: `$LIFEBOAT_BIN` if set, otherwise the result of
-/// `$CARGO build -p lifeboat --bin lifeboat` run once per test process in the workspace root
+/// Path of the `lifeboat` binary: `$LIFEBOAT_BIN` if set, otherwise the one that
+/// `$CARGO test --workspace --no-run` builds, run once per test process in the workspace root
 /// (the path comes from cargo's own artifact report, so `CARGO_TARGET_DIR` and config are
 /// respected). Panics with cargo's output if the build fails.
+///
+/// The same command as the suite's own (`cargo test --workspace`) resolves the same features, so
+/// under the suite it finds everything built and compiles nothing. `cargo build -p lifeboat`
+/// resolves without the dev-dependencies' features (tokio's `test-util`, for one) and so built
+/// a second copy of most dependencies, which once filled CI's disk.
 pub fn lifeboat_bin() -> PathBuf {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
@@ -38,7 +43,7 @@ fn build() -> PathBuf {
     let mut command = Command::new(cargo);
     command
         .current_dir(workspace_root())
-        .args(["build", "-p", "lifeboat", "--bin", "lifeboat"])
+        .args(["test", "--workspace", "--no-run"])
         .arg("--message-format=json-render-diagnostics");
     let out = process::run(command, BUILD_TIMEOUT);
     if !out.success() {
@@ -54,7 +59,13 @@ fn executable_from_messages(stdout: &str) -> Option<PathBuf> {
     stdout
         .lines()
         .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
-        .filter(|msg| msg["reason"] == "compiler-artifact" && msg["target"]["name"] == "lifeboat")
+        .filter(|msg| {
+            msg["reason"] == "compiler-artifact"
+                && msg["target"]["name"] == "lifeboat"
+                && msg["target"]["kind"] == serde_json::json!(["bin"])
+                // Not the binary's own unit-test harness, which has the same name.
+                && msg["profile"]["test"] == false
+        })
         .find_map(|msg| msg["executable"].as_str().map(PathBuf::from))
 }
 
@@ -65,9 +76,11 @@ mod tests {
     #[test]
     fn finds_the_executable_in_cargo_messages() {
         let messages = concat!(
-            r#"{"reason":"compiler-artifact","target":{"name":"lifeboat_tftp","kind":["lib"]},"executable":null}"#,
+            r#"{"reason":"compiler-artifact","target":{"name":"lifeboat_tftp","kind":["lib"]},"profile":{"test":false},"executable":null}"#,
             "\n",
-            r#"{"reason":"compiler-artifact","target":{"name":"lifeboat","kind":["bin"]},"executable":"/t/debug/lifeboat"}"#,
+            r#"{"reason":"compiler-artifact","target":{"name":"lifeboat","kind":["bin"]},"profile":{"test":true},"executable":"/t/debug/deps/lifeboat-0123"}"#,
+            "\n",
+            r#"{"reason":"compiler-artifact","target":{"name":"lifeboat","kind":["bin"]},"profile":{"test":false},"executable":"/t/debug/lifeboat"}"#,
             "\n",
             r#"{"reason":"build-finished","success":true}"#,
         );
