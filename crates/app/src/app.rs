@@ -21,6 +21,7 @@ use crate::binder::Binder;
 use crate::dashboard::{self, DashboardConfig, Lifeboat};
 use crate::host_directory::HostDirectory;
 use crate::lease_book::LeaseBook;
+use crate::network_setup::{Served, bridge_warning};
 use crate::services::{Parts, Services};
 
 /// What to run: the command line and the configuration file, checked.
@@ -58,6 +59,14 @@ impl App {
         clock: Arc<dyn Clock>,
         shutdown: CancellationToken,
     ) -> anyhow::Result<App> {
+        let served = Served {
+            dhcp: config.dhcp.is_some(),
+            tftp: config.tftp.is_some(),
+            tftp_single_port: config.tftp.as_ref().is_some_and(|t| t.single_port),
+        };
+        if let Some(warning) = bridge_warning(&binder.network_facts(), served) {
+            tracing::warn!("{warning}");
+        }
         let directory = Arc::new(HostDirectory::default());
         directory.reload(&store).await?;
         let log = LogWriter::spawn(store.clone());
@@ -115,11 +124,16 @@ impl App {
     /// Run until `shutdown` is cancelled, then stop everything in order.
     pub async fn wait(mut self) {
         self.shutdown.cancelled().await;
-        if let Some((dashboard, _)) = self.dashboard.take() {
-            // It ends within its grace period once `shutdown` is cancelled.
-            let _ = dashboard.await;
-        }
-        self.stop().await;
+        let dashboard = self.dashboard.take();
+        // The dashboard ends within its grace period once `shutdown` is cancelled; the services
+        // stop meanwhile, so that stopping takes the longer of the two, not their sum.
+        let dashboard_ended = async {
+            if let Some((dashboard, _)) = dashboard {
+                let _ = dashboard.await;
+            }
+        };
+        tokio::join!(dashboard_ended, self.stop_services());
+        self.flush().await;
     }
 
     async fn start_configured(&self) -> anyhow::Result<()> {
@@ -133,19 +147,29 @@ impl App {
         Ok(())
     }
 
-    /// Stop the services, then flush the writers: replies waiting for their lease are answered
-    /// or dropped; queued leases and records are committed.
-    async fn stop(self) {
+    /// Stop everything that started, in order (when starting failed halfway).
+    async fn stop(mut self) {
+        self.stop_services().await;
+        self.flush().await;
+    }
+
+    /// Stop the idle watch and the services, and the pruner.
+    async fn stop_services(&mut self) {
         // Waited for, not aborted: a service it is stopping finishes stopping (its sockets
         // closed, its event recorded) before the writers flush.
-        if let Some((watch, end)) = self.idle_watch {
+        if let Some((watch, end)) = self.idle_watch.take() {
             end.cancel();
             let _ = watch.await;
         }
         self.lifeboat.services.stop_all("lifeboat stopping").await;
         // A prune may be halfway through a large backlog: its open transaction is rolled back.
         self.pruner.abort();
-        let _ = self.pruner.await;
+        let _ = (&mut self.pruner).await;
+    }
+
+    /// Flush the writers, once the services stopped: replies waiting for their lease are
+    /// answered or dropped; queued leases and records are committed.
+    async fn flush(self) {
         let parts = &self.lifeboat.parts;
         parts.leases.clone().shutdown().await;
         parts.log.clone().shutdown().await;

@@ -211,14 +211,18 @@ impl Services {
             .into_iter()
             .map(|service| {
                 let slot = self.slot(service);
+                // A server's task only ends when it is told to stop, unless it broke.
+                let ended = slot.running.as_ref().is_some_and(|r| r.task.is_finished());
                 let detail = match (&slot.running, &slot.failure) {
+                    _ if ended => Some(format!("{service} ended by itself; the log says why")),
                     (None, Some(failure)) => Some(failure.clone()),
                     (None, None) if !self.is_configured(service) => Some(not_configured(service)),
                     _ => None,
                 };
                 ServiceStatus {
                     service,
-                    running: slot.running.is_some(),
+                    running: slot.running.is_some() && !ended,
+                    failed: ended || (slot.running.is_none() && slot.failure.is_some()),
                     configured: self.is_configured(service),
                     listening: slot.running.as_ref().map(|r| r.listening.clone()).unwrap_or_default(),
                     detail,

@@ -41,6 +41,12 @@ pub(crate) enum Command {
     /// Set the dashboard's password (read from the terminal, or from standard input when it is
     /// not a terminal). Only its argon2 hash is stored, in the database.
     Passwd(PasswdArgs),
+    /// Ask the running lifeboat (through its dashboard) whether every service that should run
+    /// does and its database takes writes; for container health checks.
+    #[command(
+        after_help = "Exit status: 0 healthy; 1 unhealthy (a service that should run does not, or the database takes no writes); 2 no answer (lifeboat is not running, its dashboard is off, or it listens elsewhere)."
+    )]
+    Health(HealthArgs),
 }
 
 /// `lifeboat serve`'s flags. The rules: TFTP flags start with `--tftp-`, DHCP flags with
@@ -255,6 +261,20 @@ pub(crate) struct PasswdArgs {
     /// notices within a second). Setting a password ends it too.
     #[arg(long)]
     pub(crate) unlock: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct HealthArgs {
+    /// The configuration file `lifeboat serve` reads, for its `web.listen`.
+    #[arg(long, value_name = "FILE", env = "LIFEBOAT_CONFIG")]
+    pub(crate) config: Option<PathBuf>,
+    /// Where the dashboard listens, as given to `lifeboat serve` (default 127.0.0.1:8080; an
+    /// unspecified address such as 0.0.0.0 is asked on loopback).
+    #[arg(long, value_name = "ADDR:PORT", env = "LIFEBOAT_WEB_LISTEN")]
+    pub(crate) web_listen: Option<String>,
+    /// How long to wait for the answer.
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, default_value = "5s")]
+    pub(crate) timeout: Duration,
 }
 
 /// Options shared by `get` and `put`.

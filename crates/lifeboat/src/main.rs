@@ -1,9 +1,11 @@
 //! `lifeboat`: the binary. It parses the command line, sets up logging and signals, and hands
 //! over to the application (`lifeboat-app`). Errors end here as one readable message and exit status 1.
 
+mod capabilities;
 mod cli;
 mod dhcp_settings;
 mod environment;
+mod health;
 mod old_spellings;
 mod passwd;
 mod serve;
@@ -21,9 +23,14 @@ use tracing_appender::non_blocking::WorkerGuard;
 use crate::cli::{Cli, Command, LogFormat};
 
 fn main() -> ExitCode {
+    // First, while this is the only thread: the threads started later inherit them.
+    let raise_problems = capabilities::raise_permitted();
     let cli = parse_command_line();
     // Flushes what is queued when main returns.
     let _log = init_logging(cli.log_format);
+    for problem in raise_problems {
+        tracing::warn!("{problem}");
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(error) => {
@@ -34,14 +41,15 @@ fn main() -> ExitCode {
     let log_format = cli.log_format;
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Serve(args) => serve::run(*args).await,
-            Command::Get(args) => transfer::get(args).await,
-            Command::Put(args) => transfer::put(args).await,
-            Command::Passwd(args) => passwd::run(args).await,
+            Command::Serve(args) => serve::run(*args).await.map(|()| ExitCode::SUCCESS),
+            Command::Get(args) => transfer::get(args).await.map(|()| ExitCode::SUCCESS),
+            Command::Put(args) => transfer::put(args).await.map(|()| ExitCode::SUCCESS),
+            Command::Passwd(args) => passwd::run(args).await.map(|()| ExitCode::SUCCESS),
+            Command::Health(args) => health::run(args).await.map(health::Verdict::exit_code),
         }
     });
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(error) => {
             fail(log_format, &lifeboat_app::error_text(error.as_ref()));
             ExitCode::FAILURE

@@ -36,3 +36,15 @@ impl Store {
         Ok(done.rows_affected() > 0)
     }
 }
+
+/// The setting [`Store::prove_writable`] rewrites: when the database last took a write.
+pub const HEALTH_CHECKED_SETTING: &str = "health_checked_at";
+
+impl Store {
+    /// Write to the database and commit, as proof that it still takes writes (a full disk, a
+    /// read-only mount or a lost file show here): the time `at_unix_ms` becomes the value of
+    /// [`HEALTH_CHECKED_SETTING`].
+    pub async fn prove_writable(&self, at_unix_ms: i64) -> Result<(), StoreError> {
+        self.set_setting(HEALTH_CHECKED_SETTING, &at_unix_ms.to_string()).await
+    }
+}

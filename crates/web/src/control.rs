@@ -107,6 +107,10 @@ impl FromStr for Service {
 pub struct ServiceStatus {
     pub service: Service,
     pub running: bool,
+    /// It should run but does not: it failed to start, or its server ended by itself. A service
+    /// stopped on purpose (by a person, or when idle) has not failed. `lifeboat health` reports
+    /// a failed service as unhealthy.
+    pub failed: bool,
     /// Whether lifeboat was started with what this service needs (a TFTP root, a DHCP range);
     /// an unconfigured service cannot be started from the dashboard.
     pub configured: bool,

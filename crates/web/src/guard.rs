@@ -3,7 +3,7 @@
 //!
 //! **Invariant:** a handler runs only for a caller that proved who they are (session cookie
 //! after login or token, `Authorization: Bearer TOKEN`, or any local caller in loopback-only
-//! mode), except for the login page and static files. Every POST, PUT, PATCH and DELETE that is
+//! mode), except for the login page, the health check and static files. Every POST, PUT, PATCH and DELETE that is
 //! not authenticated by a bearer token must come from the same origin (`Origin`,
 //! `Sec-Fetch-Site`) and carry the session's CSRF token (header `X-CSRF-Token` or form field
 //! `csrf`); loopback-only mode is no exception, and it also refuses any `Host` that is not a
@@ -71,11 +71,13 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
 
 /// Paths anyone may fetch.
 fn is_public(path: &str) -> bool {
-    path == "/login" || path == SESSION_PATH || path.starts_with("/static/")
+    path == "/login" || path == SESSION_PATH || path == HEALTH_PATH || path.starts_with("/static/")
 }
 
 /// Where API clients get their session's CSRF token (and, before logging in, a session).
 pub(crate) const SESSION_PATH: &str = "/api/v1/session";
+/// Public: a health check carries no credentials.
+pub(crate) const HEALTH_PATH: &str = "/api/v1/health";
 
 /// Paths answered with JSON (or plain text) rather than pages.
 pub(crate) fn is_api(path: &str) -> bool {

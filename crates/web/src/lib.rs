@@ -34,6 +34,7 @@ mod format;
 pub mod fuzzing;
 mod guard;
 mod headers;
+mod health;
 mod history;
 mod host_input;
 mod images;
@@ -74,8 +75,9 @@ use crate::error::{ApiError, AppError};
 use crate::pages::PageError;
 
 /// How long [`serve`] lets open requests finish after shutdown was asked (live streams never
-/// finish by themselves).
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
+/// finish by themselves). Short: a container runtime gives a stopping process a few seconds
+/// before it kills it, and lifeboat means to be done within 2.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
 
 /// The dashboard's routes over `state`, with the gate and the security headers.
 pub fn router(state: WebState) -> Router {

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use crate::config::WebConfig;
 use crate::control::Control;
 use crate::digests::Digests;
+use crate::health::WriteProofs;
 use crate::password::Verifier;
 use crate::session::Sessions;
 use crate::throttle::LoginThrottle;
@@ -32,6 +33,7 @@ struct Inner {
     logins: LoginThrottle,
     verifier: Verifier,
     digests: Digests,
+    health: WriteProofs,
 }
 
 impl WebState {
@@ -55,6 +57,7 @@ impl WebState {
             logins: LoginThrottle::default(),
             verifier: Verifier::start(),
             digests: Digests::default(),
+            health: WriteProofs::default(),
         };
         WebState { inner: Arc::new(inner) }
     }
@@ -99,6 +102,10 @@ impl WebState {
 
     pub(crate) fn digests(&self) -> &Digests {
         &self.inner.digests
+    }
+
+    pub(crate) fn health(&self) -> &WriteProofs {
+        &self.inner.health
     }
 
     /// Record an event through the log writer (never waits).

@@ -392,3 +392,44 @@ async fn metrics_are_prometheus_text() {
     let types = reply.body.lines().filter(|l| l.starts_with("# TYPE")).count();
     assert_eq!(help, types);
 }
+
+/// The health check is public (a container runtime has no credentials), healthy while every
+/// service that should run does and the database takes writes, and 503 with the reason when not.
+#[tokio::test]
+async fn health_is_public_and_names_what_is_wrong() {
+    let app = App::new(lifeboat_web::Auth::Token(lifeboat_web::generate_token())).await;
+    app.control.lock().tftp = true;
+    let healthy = app.get("/api/v1/health").await;
+    assert_eq!(healthy.status, StatusCode::OK, "{}", healthy.body);
+    let body = healthy.json();
+    assert_eq!(body["healthy"], true);
+    assert_eq!(body["database"]["writable"], true);
+    assert_eq!(body["services"][0], json!({"service": "tftp", "running": true, "failed": false}));
+    let written: i64 = app.store.setting("health_checked_at").await.unwrap().unwrap().parse().unwrap();
+    assert!((written - now_ms()).abs() < 60_000, "the proof is dated now: {written}");
+    // Other routes still need the token.
+    assert_eq!(app.get("/api/v1/services").await.status, StatusCode::UNAUTHORIZED);
+
+    {
+        let mut fake = app.control.lock();
+        fake.tftp = false;
+        fake.tftp_fails = Some("cannot listen on UDP 0.0.0.0:69: address in use".into());
+    }
+    let failed = app.get("/api/v1/health").await;
+    assert_eq!(failed.status, StatusCode::SERVICE_UNAVAILABLE, "{}", failed.body);
+    assert_eq!(failed.json()["services"][0], json!({"service": "tftp", "running": false, "failed": true}));
+    assert_eq!(failed.json()["database"]["writable"], true);
+}
+
+/// A database that no longer takes writes makes lifeboat unhealthy, once the last proof expired.
+#[tokio::test]
+async fn health_fails_when_the_database_takes_no_writes() {
+    let app = App::local().await;
+    app.store.close().await;
+    let reply = app.get("/api/v1/health").await;
+    assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE, "{}", reply.body);
+    let body = reply.json();
+    assert_eq!(body["healthy"], false);
+    assert_eq!(body["database"]["writable"], false);
+    assert!(body["database"]["error"].as_str().is_some_and(|e| !e.is_empty()), "{body}");
+}

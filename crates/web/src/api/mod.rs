@@ -5,6 +5,7 @@
 //! CSRF token (`X-CSRF-Token`) unless they carry the bearer token.
 
 mod extract;
+mod health;
 mod hosts;
 mod images;
 mod lists;
@@ -21,6 +22,7 @@ pub(crate) use extract::{ApiJson, ApiPath, ApiQuery};
 /// The routes below `/api/v1`.
 pub(crate) fn routes() -> Router<WebState> {
     Router::new()
+        .route("/health", get(health::check))
         .route("/session", get(services::session))
         .route("/services", get(services::list))
         .route("/services/{service}/{action}", post(services::switch))

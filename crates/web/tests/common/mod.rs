@@ -57,6 +57,7 @@ impl Control for FakeControl {
             ServiceStatus {
                 service: Service::Tftp,
                 running: state.tftp,
+                failed: !state.tftp && state.tftp_fails.is_some(),
                 configured: true,
                 listening: if state.tftp { vec!["0.0.0.0:69".into(), "[::]:69".into()] } else { vec![] },
                 detail: state.tftp_fails.clone(),
@@ -64,6 +65,7 @@ impl Control for FakeControl {
             ServiceStatus {
                 service: Service::Dhcp,
                 running: state.dhcp,
+                failed: false,
                 configured: !state.dhcp_unconfigured,
                 listening: if state.dhcp { vec!["eth1 (10.9.0.1:67)".into()] } else { vec![] },
                 detail: Some("range 10.9.0.100 – 10.9.0.200".into()),
