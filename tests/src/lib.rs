@@ -18,6 +18,7 @@
 //! - [`bin`]: [`lifeboat_bin`] builds the binary once per test process.
 //! - [`dashboard`]: [`dashboard::DashboardApi`], the dashboard's JSON API over curl in a namespace.
 //! - [`dhcp`]: DHCP/BOOTP topology, the server under test (dnsmasq or lifeboat), real DHCP clients.
+//! - [`podman`]: the container image, built with docker/build-offline.sh and run under podman in namespaces.
 //! - [`qemu`]: real PXE boots of a QEMU guest (iPXE NIC ROM) on a bridge, against dnsmasq or lifeboat.
 //! - [`browser`]: headless Chromium under chromedriver inside a namespace (WebDriver).
 //! - [`sockets`]: a UDP socket inside a namespace, datagrams with a forged source, UDP counters.
@@ -37,6 +38,7 @@ pub mod files;
 pub mod impair;
 pub mod netns;
 pub mod peers;
+pub mod podman;
 pub mod process;
 pub mod qemu;
 pub mod sockets;

@@ -198,7 +198,7 @@ pub(crate) fn probe_support() -> Result<(), String> {
 /// Runs an administrative command (outside any namespace unless it says `-n`) and panics with
 /// diagnostics if it fails.
 #[track_caller]
-pub(crate) fn admin(argv: &[&str]) -> Output {
+pub fn admin(argv: &[&str]) -> Output {
     let out = process::run(process::command(argv), ADMIN_TIMEOUT);
     out.assert_success();
     out

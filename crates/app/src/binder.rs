@@ -10,6 +10,8 @@ use lifeboat_server::{
 };
 use lifeboat_web::BoxFuture;
 
+use crate::network_setup::NetworkFacts;
+
 /// Makes bound servers, ready to run.
 pub trait Binder: Send + Sync + 'static {
     /// A TFTP server for `config`, reporting to `observer`.
@@ -22,6 +24,12 @@ pub trait Binder: Send + Sync + 'static {
         leases: Vec<Lease>,
         sink: Arc<dyn LeaseSink>,
     ) -> BoxFuture<'static, Result<DhcpServer, DhcpStartError>>;
+
+    /// What the network lifeboat runs on looks like, for the start-up check of
+    /// `network_setup.rs`. Nothing known by default (tests).
+    fn network_facts(&self) -> NetworkFacts {
+        NetworkFacts::default()
+    }
 }
 
 /// The machine's own network: the addresses and ports the configuration names.
@@ -40,5 +48,13 @@ impl Binder for SystemBinder {
         sink: Arc<dyn LeaseSink>,
     ) -> BoxFuture<'static, Result<DhcpServer, DhcpStartError>> {
         Box::pin(DhcpServer::start(config, leases, sink))
+    }
+
+    fn network_facts(&self) -> NetworkFacts {
+        let default_route = lifeboat_net::default_route();
+        let default_route_driver =
+            default_route.as_ref().and_then(|route| lifeboat_net::link_driver(&route.interface).ok());
+        let in_container = ["/.dockerenv", "/run/.containerenv"].iter().any(|mark| std::path::Path::new(mark).exists());
+        NetworkFacts { in_container, default_route, default_route_driver }
     }
 }

@@ -17,6 +17,7 @@
 //!   writer as the DHCP server's sink.
 //! - `dashboard.rs`: the dashboard's [`Control`](lifeboat_web::Control) and its start-up.
 //! - `error_text.rs`: an error and its causes on one line.
+//! - `network_setup.rs`: the warning for a container behind a bridge, where DHCP cannot work.
 
 mod activity;
 mod app;
@@ -26,9 +27,11 @@ mod error_text;
 mod host_directory;
 mod lease_book;
 mod lease_store;
+mod network_setup;
 mod services;
 
 pub use app::{App, AppConfig};
 pub use binder::{Binder, SystemBinder};
 pub use dashboard::{DashboardConfig, PASSWORD_SETTING};
 pub use error_text::error_text;
+pub use network_setup::{NetworkFacts, Served, bridge_warning};

@@ -11,7 +11,7 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::ServeArgs;
-use crate::{settings, state_dir};
+use crate::{capabilities, settings, state_dir};
 
 pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let file = match &args.config {
@@ -22,6 +22,7 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
     for warning in &config.warnings {
         tracing::warn!("{warning}");
     }
+    capabilities::report_missing(&config);
     let shutdown = CancellationToken::new();
     watch_signals(shutdown.clone())?;
 

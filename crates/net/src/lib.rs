@@ -21,12 +21,15 @@
 //! - [`device_socket()`] (`device_socket.rs`): a UDP socket on one interface, for the DHCP probe.
 //! - [`interfaces()`] (`interfaces.rs`): interfaces with their index, MAC and IPv4 addresses.
 //! - [`neighbour_mac()`] (`neighbours.rs`): the MAC the kernel's ARP table has for an address.
+//! - [`default_route()`] (`routes.rs`): where the IPv4 default route leads.
+//! - [`link_driver()`] (`link_driver.rs`): an interface's driver (`veth`, `macvlan`, ...).
 //! - [`BindError`] (`error.rs`): bind failures phrased as what to do next.
 //!
-//! Two `unsafe` blocks, each with its `// SAFETY:` reason: one builds the link-layer address of
-//! the packet sockets (`link_addr.rs`), which nix has no safe constructor for; one hands the
+//! Three `unsafe` blocks, each with its `// SAFETY:` reason: one builds the link-layer address
+//! of the packet sockets (`link_addr.rs`), which nix has no safe constructor for; one hands the
 //! tap's packet socket to tokio's reactor (`client_port_tap.rs`), which takes a descriptor only
-//! on the caller's word that it stays open. nix's safe `recvmsg`/`sendmsg` wrappers and
+//! on the caller's word that it stays open; one asks the ethtool ioctl for a driver's name
+//! (`link_driver.rs`), which has no wrapper in nix or socket2. nix's safe `recvmsg`/`sendmsg` wrappers and
 //! socket2's `attach_filter` carry everything else.
 
 mod client_port_tap;
@@ -35,7 +38,9 @@ mod error;
 mod frame_sender;
 mod interfaces;
 mod link_addr;
+mod link_driver;
 mod neighbours;
+mod routes;
 mod sockets;
 mod transfer_socket;
 
@@ -44,6 +49,8 @@ pub use device_socket::device_socket;
 pub use error::BindError;
 pub use frame_sender::FrameSender;
 pub use interfaces::{Interface, interfaces};
+pub use link_driver::link_driver;
 pub use neighbours::neighbour_mac;
+pub use routes::{DefaultRoute, default_route};
 pub use sockets::{Datagram, PktInfoSocket};
 pub use transfer_socket::{MAX_SEGMENTED_BYTES, MAX_SEGMENTS, TransferSocket};

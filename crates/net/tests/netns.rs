@@ -350,3 +350,46 @@ fn the_client_port_tap_sees_replies_to_port_68_with_the_senders_mac() {
         });
     });
 }
+
+/// What tells a container behind a bridge from one on macvlan: the driver of its interface, and
+/// where its default route leads.
+#[test]
+#[ignore = "needs root (network namespaces): run with -- --include-ignored, as .ci/run does"]
+fn interface_drivers_and_the_default_route_are_read_in_the_namespace() {
+    let lab = match Lab::new("d") {
+        Ok(lab) => lab,
+        Err(reason) => unavailable(&reason),
+    };
+    let macvlan = format!("lbm{}", std::process::id());
+    let setup = (|| {
+        lab.server.ip(&[
+            "link",
+            "add",
+            "link",
+            &lab.server_if,
+            "name",
+            &macvlan,
+            "type",
+            "macvlan",
+            "mode",
+            "bridge",
+        ])?;
+        lab.server.ip(&["addr", "add", &format!("{SERVER_V4}/24"), "dev", &lab.server_if])?;
+        lab.up()?;
+        lab.server.ip(&["route", "add", "default", "via", &CLIENT_V4.to_string(), "dev", &lab.server_if])
+    })();
+    setup.expect("namespace setup");
+
+    lab.run(|lab, _| {
+        lab.server.enter();
+        assert_eq!(lifeboat_net::link_driver(&lab.server_if).expect("the veth's driver"), "veth");
+        assert_eq!(lifeboat_net::link_driver(&macvlan).expect("the macvlan's driver"), "macvlan");
+        assert!(lifeboat_net::link_driver("no-such-if").is_err());
+        let route = lifeboat_net::default_route().expect("the default route just added");
+        assert_eq!(route, lifeboat_net::DefaultRoute { interface: lab.server_if.clone(), gateway: Some(CLIENT_V4) });
+    });
+    lab.run(|lab, _| {
+        lab.client.enter();
+        assert_eq!(lifeboat_net::default_route(), None, "the client namespace has no default route");
+    });
+}

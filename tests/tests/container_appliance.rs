@@ -1,0 +1,254 @@
+//! The container image as an appliance, run with podman inside namespaces this test creates:
+//! once with host networking (the container shares a private "server" namespace) and once on
+//! macvlan over a veth whose peer is the "LAN" namespace. From the LAN, real clients: udhcpc
+//! gets a lease and the boot file, tftp-hpa downloads an image (sha256 compared), curl reaches
+//! the dashboard with the token printed at start. The process runs as an unprivileged user with
+//! exactly the capabilities it was given, the image has no shell, `podman stop` returns within
+//! 3 s, and after a restart the leases and the history are still there.
+
+use std::net::Ipv4Addr;
+use std::os::unix::fs::PermissionsExt as _;
+use std::time::{Duration, Instant};
+
+use lifeboat_e2e::dhcp::{DhcpLink, STEP_TIMEOUT, Udhcpc};
+use lifeboat_e2e::netns::admin;
+use lifeboat_e2e::podman::{self, Container, IMAGE, PodmanNetwork, podman_ok};
+use lifeboat_e2e::{Netns, random_file, require_netns, sha256_file};
+use serde_json::Value;
+
+/// The image's unprivileged user.
+const IMAGE_USER: u32 = 65532;
+/// CAP_NET_BIND_SERVICE (10) and CAP_NET_RAW (13): what the container is given.
+const GIVEN_CAPABILITIES: u64 = (1 << 10) | (1 << 13);
+/// How long the container may take to answer its health check after `podman run`.
+const START_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Folders the container mounts: the images (read-only) and /data.
+struct Volumes {
+    _dir: tempfile::TempDir,
+    tftp: std::path::PathBuf,
+    data: std::path::PathBuf,
+    image: std::path::PathBuf,
+}
+
+impl Volumes {
+    fn new() -> Volumes {
+        let dir = tempfile::tempdir().expect("a folder for the volumes");
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let tftp = dir.path().join("tftp");
+        let data = dir.path().join("data");
+        std::fs::create_dir(&tftp).unwrap();
+        std::fs::create_dir(&data).unwrap();
+        std::fs::set_permissions(&tftp, std::fs::Permissions::from_mode(0o755)).unwrap();
+        // The image's user owns its data, as a named volume would give it.
+        nix::unistd::chown(&data, Some(IMAGE_USER.into()), Some(IMAGE_USER.into())).unwrap();
+        let image = tftp.join("firmware.bin");
+        random_file(&image, 3 * 1024 * 1024 + 17, 13);
+        std::fs::set_permissions(&image, std::fs::Permissions::from_mode(0o644)).unwrap();
+        Volumes { _dir: dir, tftp, data, image }
+    }
+
+    fn mounts(&self) -> [String; 4] {
+        [
+            "--volume".into(),
+            format!("{}:/srv/tftp:ro", self.tftp.display()),
+            "--volume".into(),
+            format!("{}:/data", self.data.display()),
+        ]
+    }
+}
+
+/// The lifeboat container running in `ns`, with `network` arguments, serving DHCP on `range`.
+fn run_container(ns: &Netns, name: &str, network: &[&str], volumes: &Volumes, range: &str) -> Container {
+    let mut args: Vec<String> = ["run", "--detach", "--name", name].map(String::from).to_vec();
+    args.extend(network.iter().map(|s| (*s).to_owned()));
+    args.extend(["--cap-drop", "ALL", "--cap-add", "NET_BIND_SERVICE,NET_RAW"].map(String::from));
+    args.extend(volumes.mounts());
+    args.extend(["--env".into(), format!("LIFEBOAT_DHCP_RANGE={range}")]);
+    args.extend(["--env".into(), "LIFEBOAT_DHCP_BOOT=firmware.bin".into()]);
+    args.push(IMAGE.into());
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    podman_ok(Some(ns), &args);
+    let container = Container { name: name.to_owned() };
+    wait_healthy(ns, &container);
+    container
+}
+
+/// Wait until the image's own health check (`lifeboat health`) passes. It runs in `ns`: a
+/// container on host networking shares the network of whoever calls podman.
+fn wait_healthy(ns: &Netns, container: &Container) {
+    let deadline = Instant::now() + START_TIMEOUT;
+    loop {
+        let check = podman::podman(Some(ns), &["healthcheck", "run", &container.name]);
+        if check.success() {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the container was not healthy within {START_TIMEOUT:?}:\n{check}\nlogs:\n{}",
+            container.logs()
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+/// The token of the link lifeboat printed at its last start (the logs keep earlier runs').
+fn printed_token(container: &Container) -> String {
+    let logs = container.logs();
+    let token = logs
+        .rsplit("?token=")
+        .next()
+        .filter(|_| logs.contains("?token="))
+        .map(|rest| rest.chars().take_while(char::is_ascii_alphanumeric).collect());
+    token.filter(|t: &String| !t.is_empty()).unwrap_or_else(|| panic!("no token link in the logs:\n{logs}"))
+}
+
+/// `GET path` on the dashboard at `server`:8080 from `ns`, with the bearer token.
+fn api_get(ns: &Netns, server: Ipv4Addr, token: &str, path: &str) -> Value {
+    let url = format!("http://{server}:8080{path}");
+    let auth = format!("Authorization: Bearer {token}");
+    let out = ns.run_ok(&["curl", "-sS", "--fail", "--max-time", "8", "-H", &auth, &url], STEP_TIMEOUT);
+    serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("{url} answered no JSON ({e}): {}", out.stdout))
+}
+
+/// udhcpc in the LAN gets an address in the range and the boot file; returns the address.
+fn lease_from_lan(link: &DhcpLink, container: &Container) -> Ipv4Addr {
+    let mut client = Udhcpc::new();
+    client.start(link);
+    let bound = client.wait_for(&["bound"], STEP_TIMEOUT).unwrap_or_else(|e| {
+        panic!("udhcpc got no lease: {e}\n{}\nlifeboat:\n{}", client.diagnostics(), container.logs())
+    });
+    assert_eq!(bound.var("boot_file"), Some("firmware.bin"), "{bound:?}");
+    bound.ipv4("ip").expect("udhcpc reports the address")
+}
+
+/// tftp-hpa in the LAN downloads the image from `server`; the copy must be identical.
+fn download_from_lan(link: &DhcpLink, server: Ipv4Addr, volumes: &Volumes) {
+    let copy = link.client.scratch().join("firmware.copy");
+    let _ = std::fs::remove_file(&copy);
+    let target = copy.to_string_lossy().into_owned();
+    let out = link.client.run(
+        &["tftp", "-m", "binary", &server.to_string(), "-c", "get", "firmware.bin", &target],
+        Duration::from_secs(60),
+    );
+    assert!(out.success() && copy.exists(), "tftp-hpa failed:\n{out}");
+    assert_eq!(sha256_file(&copy), sha256_file(&volumes.image), "the downloaded image differs");
+}
+
+/// Uid and effective capabilities of the container's process, from /proc.
+fn uid_and_capabilities(container: &Container) -> (u32, u64) {
+    let status = std::fs::read_to_string(format!("/proc/{}/status", container.pid())).expect("the process's status");
+    let field = |name: &str| -> String {
+        status.lines().find_map(|l| l.strip_prefix(name)).map(|v| v.trim().to_owned()).expect(name)
+    };
+    let uid = field("Uid:").split_whitespace().nth(1).unwrap().parse().unwrap();
+    let effective = u64::from_str_radix(&field("CapEff:"), 16).unwrap();
+    (uid, effective)
+}
+
+/// The checks both network set-ups share: lease, download, dashboard, user and capabilities,
+/// no shell, a quick stop, and data that survives a restart.
+fn check_appliance(link: &DhcpLink, server: Ipv4Addr, container: &Container, volumes: &Volumes) {
+    let address = lease_from_lan(link, container);
+    download_from_lan(link, server, volumes);
+
+    let token = printed_token(container);
+    let services = api_get(&link.client, server, &token, "/api/v1/services");
+    assert!(services.as_array().is_some_and(|s| s.iter().all(|s| s["running"] == true)), "{services}");
+
+    let (uid, capabilities) = uid_and_capabilities(container);
+    assert_eq!(uid, IMAGE_USER, "lifeboat runs as the image's user");
+    assert_eq!(capabilities, GIVEN_CAPABILITIES, "exactly the given capabilities, raised: {capabilities:#x}");
+    let shell = podman::podman(None, &["exec", &container.name, "/bin/sh", "-c", "true"]);
+    assert!(!shell.success(), "the image has a shell:\n{shell}");
+
+    let started = Instant::now();
+    podman_ok(None, &["stop", "--time", "10", &container.name]);
+    let stopping = started.elapsed();
+    assert!(stopping < Duration::from_secs(3), "podman stop took {stopping:?}:\n{}", container.logs());
+    println!("podman stop returned after {stopping:?}");
+
+    podman_ok(Some(&link.server), &["start", &container.name]);
+    wait_healthy(&link.server, container);
+    let token = printed_token(container);
+    let leases = api_get(&link.client, server, &token, "/api/v1/leases");
+    let kept = leases.as_array().is_some_and(|l| {
+        l.iter().any(|l| l["address"] == address.to_string() && l["mac"].as_str() == Some(&link.client_mac))
+    });
+    assert!(kept, "the lease of {address} did not survive the restart: {leases}");
+    let transfers = api_get(&link.client, server, &token, "/api/v1/transfers");
+    assert!(transfers.to_string().contains("firmware.bin"), "the history did not survive the restart: {transfers}");
+}
+
+#[test]
+#[ignore = "needs root: network namespaces and podman (run by .ci/run)"]
+fn the_image_serves_a_lan_with_host_networking() {
+    require_netns!("udhcpc", "tftp", "curl", "nsenter", "podman");
+    let size = podman::build_image();
+    println!("image {IMAGE}: {size} bytes ({:.1} MB)", size as f64 / 1e6);
+    assert!(size < 20_000_000, "the image is {size} bytes, over 20 MB");
+
+    let link = DhcpLink::new();
+    let volumes = Volumes::new();
+    let range = format!("{},{}", link.host(100), link.host(150));
+    let name = Container::name_for("host");
+    let container = run_container(&link.server, &name, &["--network", "host"], &volumes, &range);
+    check_appliance(&link, link.server_ip, &container, &volumes);
+}
+
+#[test]
+#[ignore = "needs root: network namespaces and podman (run by .ci/run)"]
+fn the_image_serves_a_lan_on_macvlan() {
+    require_netns!("udhcpc", "tftp", "curl", "nsenter", "podman");
+    podman::build_image();
+
+    // The "host" namespace holds the recovery NIC (srv0, no address of its own); the
+    // container's macvlan sits on it with 10.77.N.2, and the LAN is the link's client side.
+    let link = DhcpLink::new();
+    admin(&["ip", "-n", link.server.name(), "addr", "flush", "dev", &link.server_dev]);
+    let subnet = format!("{}/24", link.host(0));
+    let server = link.host(2);
+    let network = PodmanNetwork { name: Container::name_for("macvlan") };
+    let parent = format!("parent={}", link.server_dev);
+    podman_ok(
+        Some(&link.server),
+        &["network", "create", "--driver", "macvlan", "--opt", &parent, "--subnet", &subnet, &network.name],
+    );
+    // DHCP broadcasts from the LAN to a macvlan container (FIELD-NOTES: containers).
+    admin(&["ip", "-n", link.client.name(), "route", "add", "255.255.255.255/32", "dev", &link.client_dev]);
+
+    let volumes = Volumes::new();
+    let range = format!("{},{}", link.host(100), link.host(150));
+    let name = Container::name_for("macvlan");
+    let net = format!("{}:ip={server}", network.name);
+    let container = run_container(&link.server, &name, &["--network", &net], &volumes, &range);
+    check_appliance(&link, server, &container, &volumes);
+}
+
+/// On a bridge with NAT (podman's default kind of network) TFTP's own transfer ports do not
+/// pass: lifeboat says so at start, naming macvlan, host networking and the single-port mode.
+#[test]
+#[ignore = "needs root: network namespaces and podman (run by .ci/run)"]
+fn behind_a_bridge_the_image_says_what_breaks_and_what_to_do() {
+    require_netns!("nsenter", "podman", "iptables");
+    podman::build_image();
+    let host = Netns::new();
+    let network = PodmanNetwork { name: Container::name_for("bridge") };
+    let subnet = format!("10.78.{}.0/24", lifeboat_e2e::netns::next_subnet());
+    podman_ok(Some(&host), &["network", "create", "--driver", "bridge", "--subnet", &subnet, &network.name]);
+    let volumes = Volumes::new();
+    let name = Container::name_for("bridge");
+    let mut args: Vec<String> =
+        ["run", "--detach", "--name", &name, "--network", &network.name].map(String::from).to_vec();
+    args.extend(["--cap-drop", "ALL", "--cap-add", "NET_BIND_SERVICE,NET_RAW"].map(String::from));
+    args.extend(volumes.mounts());
+    args.push(IMAGE.into());
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    podman_ok(Some(&host), &args);
+    let container = Container { name };
+    wait_healthy(&host, &container);
+    let logs = container.logs();
+    for needle in ["behind a bridge", "eth0 is a veth", "TFTP_SINGLE_PORT", "macvlan", "host networking"] {
+        assert!(logs.contains(needle), "{needle:?} is not in the logs:\n{logs}");
+    }
+}
