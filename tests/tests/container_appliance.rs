@@ -58,14 +58,17 @@ impl Volumes {
     }
 }
 
-/// The lifeboat container running in `ns`, with `network` arguments, serving DHCP on `range`.
-fn run_container(ns: &Netns, name: &str, network: &[&str], volumes: &Volumes, range: &str) -> Container {
+/// The lifeboat container running in `ns`, with `network` arguments, serving DHCP on `range`
+/// when it is given in the environment (otherwise DHCP is set up from the dashboard).
+fn run_container(ns: &Netns, name: &str, network: &[&str], volumes: &Volumes, range: Option<&str>) -> Container {
     let mut args: Vec<String> = ["run", "--detach", "--name", name].map(String::from).to_vec();
     args.extend(network.iter().map(|s| (*s).to_owned()));
     args.extend(["--cap-drop", "ALL", "--cap-add", "NET_BIND_SERVICE,NET_RAW"].map(String::from));
     args.extend(volumes.mounts());
-    args.extend(["--env".into(), format!("LIFEBOAT_DHCP_RANGE={range}")]);
-    args.extend(["--env".into(), "LIFEBOAT_DHCP_BOOT=firmware.bin".into()]);
+    if let Some(range) = range {
+        args.extend(["--env".into(), format!("LIFEBOAT_DHCP_RANGE={range}")]);
+        args.extend(["--env".into(), "LIFEBOAT_DHCP_BOOT=firmware.bin".into()]);
+    }
     args.push(IMAGE.into());
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     podman_ok(Some(ns), &args);
@@ -109,6 +112,20 @@ fn api_get(ns: &Netns, server: Ipv4Addr, token: &str, path: &str) -> Value {
     let auth = format!("Authorization: Bearer {token}");
     let out = ns.run_ok(&["curl", "-sS", "--fail", "--max-time", "8", "-H", &auth, &url], STEP_TIMEOUT);
     serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("{url} answered no JSON ({e}): {}", out.stdout))
+}
+
+/// `PUT /api/v1/settings` with `body` on the dashboard at `server`:8080 from `ns`, with the
+/// bearer token: the HTTP status and the JSON answer.
+fn put_settings(ns: &Netns, server: Ipv4Addr, token: &str, body: &Value) -> (u16, Value) {
+    let url = format!("http://{server}:8080/api/v1/settings");
+    let auth = format!("Authorization: Bearer {token}");
+    let body = body.to_string();
+    let argv = ["curl", "-sS", "--max-time", "20", "-X", "PUT", "-H", &auth, "-H", "Content-Type: application/json"];
+    let mut argv: Vec<&str> = argv.to_vec();
+    argv.extend(["--data", &body, "--write-out", "\n%{http_code}", &url]);
+    let out = ns.run_ok(&argv, STEP_TIMEOUT);
+    let (json, status) = out.stdout.trim().rsplit_once('\n').expect("a body and a status");
+    (status.parse().unwrap(), serde_json::from_str(json).unwrap_or(Value::Null))
 }
 
 /// udhcpc in the LAN gets an address in the range and the boot file; returns the address.
@@ -190,10 +207,34 @@ fn the_image_serves_a_lan_with_host_networking() {
 
     let link = DhcpLink::new();
     let volumes = Volumes::new();
-    let range = format!("{},{}", link.host(100), link.host(150));
     let name = Container::name_for("host");
-    let container = run_container(&link.server, &name, &["--network", "host"], &volumes, &range);
-    check_appliance(&link, link.server_ip, &container, &volumes);
+    let container = run_container(&link.server, &name, &["--network", "host"], &volumes, None);
+    let server = link.server_ip;
+
+    // DHCP set up from the dashboard, without a restart (asked from the server's side: the
+    // LAN has no address yet).
+    let token = printed_token(&container);
+    let first_range = format!("{},{}", link.host(100), link.host(150));
+    let setup = serde_json::json!({"dhcp": {"range": [first_range], "boot": "firmware.bin"}});
+    let (status, answer) = put_settings(&link.server, server, &token, &setup);
+    assert_eq!(status, 200, "{answer}\n{}", container.logs());
+    assert_eq!(answer["effective"]["dhcp"]["boot"], "firmware.bin", "{answer}");
+    check_appliance(&link, server, &container, &volumes);
+
+    // After the restart: the settings are still there; a new range reaches the next client.
+    let token = printed_token(&container);
+    let second_range = format!("{},{}", link.host(160), link.host(170));
+    let change = serde_json::json!({"dhcp": {"range": [second_range], "boot": "firmware.bin"}});
+    let (status, answer) = put_settings(&link.client, server, &token, &change);
+    assert_eq!(status, 200, "{answer}\n{}", container.logs());
+    let address = lease_from_lan(&link, &container);
+    let host = address.octets()[3];
+    assert!((160..=170).contains(&host), "the next lease {address} is not from the new range");
+    // A range that names no interface's subnet is refused with the command line's message.
+    let (status, answer) =
+        put_settings(&link.client, server, &token, &serde_json::json!({"dhcp": {"range": ["nonsense"]}}));
+    assert_eq!(status, 422, "{answer}");
+    assert_eq!(answer["fields"][0]["field"], "dhcp.range", "{answer}");
 }
 
 #[test]
@@ -221,8 +262,15 @@ fn the_image_serves_a_lan_on_macvlan() {
     let range = format!("{},{}", link.host(100), link.host(150));
     let name = Container::name_for("macvlan");
     let net = format!("{}:ip={server}", network.name);
-    let container = run_container(&link.server, &name, &["--network", &net], &volumes, &range);
+    let container = run_container(&link.server, &name, &["--network", &net], &volumes, Some(&range));
     check_appliance(&link, server, &container, &volumes);
+
+    // The range came from the environment: the dashboard cannot change it, and says why.
+    let token = printed_token(&container);
+    let change = serde_json::json!({"dhcp": {"range": [format!("{},{}", link.host(160), link.host(170))]}});
+    let (status, answer) = put_settings(&link.client, server, &token, &change);
+    assert_eq!(status, 422, "{answer}");
+    assert!(answer["error"].as_str().is_some_and(|e| e.contains("LIFEBOAT_DHCP_RANGE")), "{answer}");
 }
 
 /// On a bridge with NAT (podman's default kind of network) TFTP's own transfer ports do not

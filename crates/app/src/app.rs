@@ -22,7 +22,8 @@ use crate::dashboard::{self, DashboardConfig, Lifeboat};
 use crate::host_directory::HostDirectory;
 use crate::lease_book::LeaseBook;
 use crate::network_setup::{Served, bridge_warning};
-use crate::services::{Parts, Services};
+use crate::services::{Configs, Parts, Services};
+use crate::settings::{Configurator, SETTINGS_KEY};
 
 /// What to run: the command line and the configuration file, checked.
 #[derive(Debug, Clone)]
@@ -36,6 +37,9 @@ pub struct AppConfig {
     /// Stop a service nobody has used for this long (`--stop-when-idle`).
     pub stop_when_idle: Option<Duration>,
     pub retention: Retention,
+    /// What the dashboard's settings mean; `None`: they cannot be changed, and `tftp` and `dhcp`
+    /// are all there is. With it, the stored settings replace `tftp` and `dhcp` at start.
+    pub settings: Option<Arc<dyn Configurator>>,
 }
 
 /// lifeboat, running.
@@ -59,6 +63,12 @@ impl App {
         clock: Arc<dyn Clock>,
         shutdown: CancellationToken,
     ) -> anyhow::Result<App> {
+        let mut config = config;
+        if let Some(configurator) = &config.settings
+            && let Some(configs) = stored_configs(&store, configurator.as_ref()).await
+        {
+            (config.tftp, config.dhcp) = (configs.tftp, configs.dhcp);
+        }
         let served = Served {
             dhcp: config.dhcp.is_some(),
             tftp: config.tftp.is_some(),
@@ -85,7 +95,7 @@ impl App {
         let leases = LeaseWriter::spawn(store.clone());
         let parts = Arc::new(Parts { store, leases, log, book, directory, activity, binder, clock });
         let services = Arc::new(Services::new(config.tftp, config.dhcp, Arc::clone(&parts)));
-        let lifeboat = Arc::new(Lifeboat { services: Arc::clone(&services), parts });
+        let lifeboat = Arc::new(Lifeboat { services: Arc::clone(&services), parts, settings: config.settings.clone() });
         let mut app = App { lifeboat, dashboard: None, pruner, idle_watch: None, shutdown: shutdown.clone() };
 
         if let Err(error) = app.start_configured().await {
@@ -174,4 +184,24 @@ impl App {
         parts.leases.clone().shutdown().await;
         parts.log.clone().shutdown().await;
     }
+}
+
+/// The configurations with the dashboard's stored settings, or without them when they no longer
+/// fit (the file or the command line changed since): said, and the settings kept for the page.
+/// `None` when even the layers below fail, which the binary checked before it started the
+/// application: the configuration it gave stands.
+async fn stored_configs(store: &Store, configurator: &dyn Configurator) -> Option<Configs> {
+    let stored = match store.setting(SETTINGS_KEY).await {
+        Ok(stored) => stored.unwrap_or_default(),
+        Err(error) => {
+            tracing::warn!("cannot read the dashboard's settings, starting without them: {error}");
+            String::new()
+        }
+    };
+    let configured = configurator.configure(&stored).or_else(|problems| {
+        let text: Vec<&str> = problems.iter().map(|p| p.message.as_str()).collect();
+        tracing::warn!("the dashboard's settings do not apply any more, starting without them: {}", text.join("; "));
+        configurator.configure("")
+    });
+    configured.ok().map(|configured| Configs { tftp: configured.tftp, dhcp: configured.dhcp })
 }

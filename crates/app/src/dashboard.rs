@@ -14,11 +14,12 @@ use lifeboat_dhcp::config::hardware_text;
 use lifeboat_store::{Retention, Store};
 use lifeboat_web::{
     Auth, BoxFuture, Control, ControlError, InterfaceInfo, LeaseView, LiveTransfer, Metrics, Service, ServiceStatus,
-    WebConfig, WebState,
+    SettingsError, SettingsInput, SettingsView, WebConfig, WebState,
 };
 use tokio_util::sync::CancellationToken;
 
-use crate::services::{Parts, Services};
+use crate::services::{Configs, Parts, Services};
+use crate::settings::{Configurator, SETTINGS_KEY};
 
 /// The settings key of the dashboard's password hash (written by `lifeboat passwd`).
 pub const PASSWORD_SETTING: &str = "web_password_hash";
@@ -36,6 +37,61 @@ pub struct DashboardConfig {
 pub(crate) struct Lifeboat {
     pub(crate) services: Arc<Services>,
     pub(crate) parts: Arc<Parts>,
+    /// What the dashboard's settings mean; `None`: they cannot be changed.
+    pub(crate) settings: Option<Arc<dyn Configurator>>,
+}
+
+impl Lifeboat {
+    fn configurator(&self) -> Result<&dyn Configurator, SettingsError> {
+        self.settings.as_deref().ok_or_else(|| {
+            SettingsError::Unavailable("this lifeboat takes its settings from the command line only".into())
+        })
+    }
+
+    async fn stored_settings(&self) -> Result<String, SettingsError> {
+        let stored = self.parts.store.setting(SETTINGS_KEY).await;
+        let stored = stored.map_err(|e| SettingsError::Unavailable(format!("cannot read the settings: {e}")))?;
+        Ok(stored.unwrap_or_default())
+    }
+
+    async fn view(&self) -> Result<SettingsView, SettingsError> {
+        let configurator = self.configurator()?;
+        let stored = self.stored_settings().await?;
+        // Stored settings that no longer fit are shown as they are, over nothing.
+        let configured = configurator.configure(&stored).or_else(|_| configurator.configure(""));
+        let configured = configured.map_err(SettingsError::Invalid)?;
+        Ok(SettingsView {
+            stored: configured.stored,
+            effective: configured.effective,
+            effective_toml: configured.effective_toml,
+            locked: configurator.locks(),
+        })
+    }
+
+    async fn apply(&self, input: SettingsInput, origin: String) -> Result<SettingsView, SettingsError> {
+        let configurator = self.configurator()?;
+        let text = match input {
+            SettingsInput::Json(json) => configurator.document_of_json(&json).map_err(SettingsError::Invalid)?,
+            SettingsInput::Toml(text) => text,
+        };
+        let configured = configurator.configure(&text).map_err(SettingsError::Invalid)?;
+        let configs = Configs { tftp: configured.tftp, dhcp: configured.dhcp };
+        let changed = self.services.reconfigure(configs, &origin).await;
+        let changed = changed.map_err(|e| SettingsError::NotApplied(e.to_string()))?;
+        self.parts
+            .store
+            .set_setting(SETTINGS_KEY, &text)
+            .await
+            .map_err(|e| SettingsError::Unavailable(format!("applied, but not saved: {e}")))?;
+        let what = if changed.is_empty() {
+            "no service's configuration changed".to_owned()
+        } else {
+            let names: Vec<String> = changed.iter().map(ToString::to_string).collect();
+            format!("applied to {}", names.join(" and "))
+        };
+        tracing::info!("settings saved from the dashboard, {what} ({origin})");
+        self.view().await
+    }
 }
 
 impl Control for Lifeboat {
@@ -95,6 +151,18 @@ impl Control for Lifeboat {
                 tracing::error!("hosts and aliases not applied: {error}");
             }
         });
+    }
+
+    fn settings(&self) -> BoxFuture<'_, Result<SettingsView, SettingsError>> {
+        Box::pin(self.view())
+    }
+
+    fn apply_settings(
+        &self,
+        input: SettingsInput,
+        origin: String,
+    ) -> BoxFuture<'_, Result<SettingsView, SettingsError>> {
+        Box::pin(self.apply(input, origin))
     }
 
     fn alerts(&self) -> Vec<String> {

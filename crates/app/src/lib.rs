@@ -17,6 +17,8 @@
 //!   writer as the DHCP server's sink.
 //! - `dashboard.rs`: the dashboard's [`Control`](lifeboat_web::Control) and its start-up.
 //! - `error_text.rs`: an error and its causes on one line.
+//! - `settings.rs`: the dashboard's settings: the [`Configurator`] the binary gives, the key they
+//!   are stored under; `services.rs` restarts what they change.
 //! - `network_setup.rs`: the warning for a container behind a bridge, where DHCP cannot work.
 
 mod activity;
@@ -29,9 +31,12 @@ mod lease_book;
 mod lease_store;
 mod network_setup;
 mod services;
+mod settings;
 
 pub use app::{App, AppConfig};
 pub use binder::{Binder, SystemBinder};
 pub use dashboard::{DashboardConfig, PASSWORD_SETTING};
 pub use error_text::error_text;
+pub use lifeboat_web::{Lock, SettingsProblem};
 pub use network_setup::{NetworkFacts, Served, bridge_warning};
+pub use settings::{Configurator, Configured, SETTINGS_KEY};

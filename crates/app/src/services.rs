@@ -40,8 +40,8 @@ pub(crate) struct Parts {
 }
 
 pub(crate) struct Services {
-    tftp_config: Option<TftpConfig>,
-    dhcp_config: Option<DhcpConfig>,
+    /// What each service starts with; the dashboard's settings change them (`reconfigure`).
+    configs: Mutex<Configs>,
     parts: Arc<Parts>,
     tftp: Mutex<Slot>,
     dhcp: Mutex<Slot>,
@@ -52,6 +52,31 @@ pub(crate) struct Services {
     dhcp_replies: Mutex<Option<Arc<AtomicU64>>>,
     /// Other DHCP servers the running DHCP server has seen on its segments.
     other_dhcp_servers: Mutex<Option<watch::Receiver<Vec<OtherServer>>>>,
+}
+
+/// The services' configurations; `None` leaves a service off.
+#[derive(Debug, Clone)]
+pub(crate) struct Configs {
+    pub(crate) tftp: Option<TftpConfig>,
+    pub(crate) dhcp: Option<DhcpConfig>,
+}
+
+impl Configs {
+    /// Whether `service`'s configuration differs between `self` and `other`. (The configurations
+    /// compare by their full debug text: every field, with ordered collections.)
+    fn differs(&self, other: &Configs, service: Service) -> bool {
+        match service {
+            Service::Tftp => format!("{:?}", self.tftp) != format!("{:?}", other.tftp),
+            Service::Dhcp => format!("{:?}", self.dhcp) != format!("{:?}", other.dhcp),
+        }
+    }
+
+    fn has(&self, service: Service) -> bool {
+        match service {
+            Service::Tftp => self.tftp.is_some(),
+            Service::Dhcp => self.dhcp.is_some(),
+        }
+    }
 }
 
 #[derive(Default)]
@@ -71,8 +96,7 @@ struct Running {
 impl Services {
     pub(crate) fn new(tftp: Option<TftpConfig>, dhcp: Option<DhcpConfig>, parts: Arc<Parts>) -> Services {
         Services {
-            tftp_config: tftp,
-            dhcp_config: dhcp,
+            configs: Mutex::new(Configs { tftp, dhcp }),
             parts,
             tftp: Mutex::default(),
             dhcp: Mutex::default(),
@@ -89,9 +113,62 @@ impl Services {
     }
 
     fn is_configured(&self, service: Service) -> bool {
+        self.configs().has(service)
+    }
+
+    fn configs(&self) -> Configs {
+        self.configs.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Run with `new`: each service whose configuration changes is restarted if it ran, and
+    /// started if it had none before; the others are left alone. When one does not start, the
+    /// previous configurations come back and what ran before runs again. The services that
+    /// changed are returned.
+    pub(crate) async fn reconfigure(&self, new: Configs, origin: &str) -> Result<Vec<Service>, ControlError> {
+        let old = self.configs();
+        let changed: Vec<Service> = Service::ALL.into_iter().filter(|s| old.differs(&new, *s)).collect();
+        let mut restarted = Vec::new();
+        for &service in &changed {
+            let ran = self.slot(service).running.is_some();
+            if ran {
+                // NotRunning: it stopped meanwhile (idle, a click), which is fine.
+                let _ = self.stop(service, origin).await;
+            }
+            self.set_config(service, &new);
+            let start = ran || (!old.has(service) && new.has(service));
+            if !start || !new.has(service) {
+                continue;
+            }
+            if let Err(error) = self.start(service, origin).await {
+                self.restore(&old, &restarted, service, ran, origin).await;
+                return Err(error);
+            }
+            restarted.push(service);
+        }
+        Ok(changed)
+    }
+
+    /// After `failed` did not start with the new settings: the old configuration for it and for
+    /// the services already restarted, each running again if it ran before.
+    async fn restore(&self, old: &Configs, restarted: &[Service], failed: Service, failed_ran: bool, origin: &str) {
+        for &service in restarted {
+            let _ = self.stop(service, origin).await;
+            self.set_config(service, old);
+            if let Err(error) = self.start(service, origin).await {
+                tracing::error!("{service} did not start again with the previous settings: {error}");
+            }
+        }
+        self.set_config(failed, old);
+        if failed_ran && let Err(error) = self.start(failed, origin).await {
+            tracing::error!("{failed} did not start again with the previous settings: {error}");
+        }
+    }
+
+    fn set_config(&self, service: Service, from: &Configs) {
+        let mut configs = self.configs.lock().unwrap_or_else(|p| p.into_inner());
         match service {
-            Service::Tftp => self.tftp_config.is_some(),
-            Service::Dhcp => self.dhcp_config.is_some(),
+            Service::Tftp => configs.tftp = from.tftp.clone(),
+            Service::Dhcp => configs.dhcp = from.dhcp.clone(),
         }
     }
 
@@ -247,7 +324,7 @@ impl Services {
 
     fn start_tftp(&self) -> Result<Running, ControlError> {
         let service = Service::Tftp;
-        let config = self.tftp_config.clone().ok_or_else(|| unavailable(service))?;
+        let config = self.configs().tftp.ok_or_else(|| unavailable(service))?;
         let observer = Arc::clone(&self.parts.activity);
         let server = self.parts.binder.tftp(config, observer).map_err(|e| failed(service, &e))?;
         let listening = server.local_addrs().iter().map(ToString::to_string).collect();
@@ -259,7 +336,7 @@ impl Services {
 
     async fn start_dhcp(&self) -> Result<Running, ControlError> {
         let service = Service::Dhcp;
-        let config = self.dhcp_config.clone().ok_or_else(|| unavailable(service))?;
+        let config = self.configs().dhcp.ok_or_else(|| unavailable(service))?;
         let parts = &self.parts;
         // From the database, not from memory: it holds every lease the last run committed.
         let leases = parts.store.load_leases().await.map_err(|e| failed(service, &e))?;

@@ -79,6 +79,71 @@ struct Options {
     stop_when_idle: Option<Duration>,
 }
 
+/// A stand-in for the binary's settings: each line of the stored document is `tftp = ADDR`
+/// (TFTP on that loopback address), `dhcp = on` or `invalid`; with no document, TFTP listens on
+/// `base_tftp`. Locks nothing.
+#[derive(Debug)]
+struct LineSettings {
+    root: std::path::PathBuf,
+    base_tftp: SocketAddr,
+}
+
+impl lifeboat_app::Configurator for LineSettings {
+    fn configure(&self, stored: &str) -> Result<lifeboat_app::Configured, Vec<lifeboat_app::SettingsProblem>> {
+        let mut tftp_at = self.base_tftp;
+        let mut dhcp = None;
+        for line in stored.lines() {
+            match line.split_once(" = ") {
+                Some(("tftp", at)) => tftp_at = at.parse().unwrap(),
+                Some(("dhcp", "on")) => dhcp = Some(DhcpConfig::new(vec!["127.0.0.100,127.0.0.200".parse().unwrap()])),
+                _ => {
+                    let message = format!("{line:?}: not a setting");
+                    return Err(vec![lifeboat_app::SettingsProblem { key: Some("line".into()), message }]);
+                }
+            }
+        }
+        let mut tftp = TftpConfig::new(&self.root);
+        tftp.listen = vec![tftp_at];
+        tftp.allow = AllowList::new(vec!["127.0.0.0/8".parse().unwrap()]);
+        Ok(lifeboat_app::Configured {
+            tftp: Some(tftp),
+            dhcp,
+            stored: serde_json::json!(stored),
+            effective: serde_json::json!(stored),
+            effective_toml: stored.to_owned(),
+        })
+    }
+
+    fn document_of_json(&self, json: &serde_json::Value) -> Result<String, Vec<lifeboat_app::SettingsProblem>> {
+        Ok(json.as_str().unwrap_or_default().to_owned())
+    }
+
+    fn locks(&self) -> Vec<lifeboat_app::Lock> {
+        Vec::new()
+    }
+}
+
+/// The application with [`LineSettings`] over `store`, TFTP on `base_tftp` unless the stored
+/// settings say otherwise.
+async fn start_with_settings(store: &Store, root: &std::path::Path, base_tftp: SocketAddr) -> Running {
+    let settings = Arc::new(LineSettings { root: root.to_path_buf(), base_tftp });
+    let config = AppConfig {
+        tftp: None,
+        dhcp: None,
+        web: None,
+        stop_when_idle: None,
+        retention: Retention::DEFAULT,
+        settings: Some(settings),
+    };
+    let shutdown = CancellationToken::new();
+    let binder = Loopback::default();
+    let dhcp = Arc::clone(&binder.dhcp);
+    let clock = Arc::new(lifeboat_clock::SystemClock);
+    let app = App::start(config, store.clone(), Arc::new(binder), clock, shutdown.clone()).await.unwrap();
+    let control = app.control();
+    Running { app, control, store: store.clone(), shutdown, root: tempfile::tempdir().unwrap(), dhcp, paused: None }
+}
+
 async fn start(options: Options) -> Running {
     let root = tempfile::tempdir().unwrap();
     let tftp = options.tftp.then(|| {
@@ -88,8 +153,14 @@ async fn start(options: Options) -> Running {
         tftp
     });
     let dhcp = options.dhcp.then(|| DhcpConfig::new(vec!["127.0.0.100,127.0.0.200".parse().unwrap()]));
-    let config =
-        AppConfig { tftp, dhcp, web: None, stop_when_idle: options.stop_when_idle, retention: Retention::DEFAULT };
+    let config = AppConfig {
+        tftp,
+        dhcp,
+        web: None,
+        stop_when_idle: options.stop_when_idle,
+        retention: Retention::DEFAULT,
+        settings: None,
+    };
     let store = Store::open_memory().await.unwrap();
     let shutdown = CancellationToken::new();
     let clock = Arc::new(FollowsTokio::starting_at(SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000)));
@@ -304,4 +375,64 @@ async fn a_host_saved_on_the_dashboard_reaches_dhcp_and_tftp_without_a_restart()
     }
     assert_eq!(fetch(tftp, "recovery.bin", scratch.path()).await.unwrap(), b"initramfs");
     app.stop().await;
+}
+
+/// A free loopback TFTP address (bound once, then let go).
+fn free_loopback() -> SocketAddr {
+    std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap()
+}
+
+/// Settings saved from the dashboard start what they turn on, restart only the services whose
+/// configuration changes, survive a restart of lifeboat, and when a service does not start
+/// with them, the previous settings run on and stay stored.
+#[tokio::test]
+async fn settings_apply_by_restarting_only_what_they_change_and_keep_the_last_working_ones() {
+    use lifeboat_web::{SettingsError, SettingsInput};
+    let root = tempfile::tempdir().unwrap();
+    let store = Store::open_memory().await.unwrap();
+    let first_tftp = free_loopback();
+    let app = start_with_settings(&store, root.path(), first_tftp).await;
+    assert!(app.running(Service::Tftp) && !app.running(Service::Dhcp));
+    assert_eq!(app.address(Service::Tftp), first_tftp);
+
+    // Set up DHCP: it starts; TFTP's configuration is the same, so TFTP keeps running as it was.
+    let with_dhcp = format!("tftp = {first_tftp}\ndhcp = on");
+    let origin = "web 127.0.0.1 (test)".to_owned();
+    let view = app.control.apply_settings(SettingsInput::Toml(with_dhcp.clone()), origin.clone()).await.unwrap();
+    assert_eq!(view.effective_toml, with_dhcp);
+    assert!(app.running(Service::Dhcp), "DHCP, set up from the dashboard, runs");
+    assert_eq!(app.address(Service::Tftp), first_tftp);
+    app.control.services().iter().for_each(|s| assert!(!s.failed, "{s:?}"));
+
+    // Move TFTP to an address that is taken: nothing changes, the previous settings run on.
+    let taken = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let taken_at = taken.local_addr().unwrap();
+    let refused = app
+        .control
+        .apply_settings(SettingsInput::Toml(format!("tftp = {taken_at}\ndhcp = on")), origin.clone())
+        .await
+        .unwrap_err();
+    assert!(matches!(&refused, SettingsError::NotApplied(message) if message.contains("TFTP")), "{refused:?}");
+    assert!(app.running(Service::Tftp) && app.running(Service::Dhcp), "the previous settings still run");
+    assert_eq!(app.address(Service::Tftp), first_tftp, "TFTP is back on its previous address");
+    assert_eq!(store.setting(lifeboat_app::SETTINGS_KEY).await.unwrap().as_deref(), Some(with_dhcp.as_str()));
+
+    // Invalid settings are refused with their problem, before anything stops.
+    let invalid = app.control.apply_settings(SettingsInput::Toml("invalid".into()), origin.clone()).await.unwrap_err();
+    assert!(matches!(&invalid, SettingsError::Invalid(problems) if problems[0].key.as_deref() == Some("line")));
+    assert!(app.running(Service::Dhcp));
+
+    // Moving TFTP to a free address restarts TFTP there.
+    let second_tftp = free_loopback();
+    let moved = format!("tftp = {second_tftp}\ndhcp = on");
+    app.control.apply_settings(SettingsInput::Toml(moved.clone()), origin).await.unwrap();
+    assert_eq!(app.address(Service::Tftp), second_tftp);
+    app.stop().await;
+
+    // A new run on the same database starts with the stored settings.
+    let again = start_with_settings(&store, root.path(), first_tftp).await;
+    assert!(again.running(Service::Dhcp), "the stored settings turn DHCP on at start");
+    assert_eq!(again.address(Service::Tftp), second_tftp);
+    assert_eq!(again.control.settings().await.unwrap().effective_toml, moved);
+    again.stop().await;
 }

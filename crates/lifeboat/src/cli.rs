@@ -208,6 +208,11 @@ pub(crate) struct ServeArgs {
     /// The spellings of the last release.
     #[command(flatten)]
     pub(crate) old: OldSpellings,
+
+    /// The configuration keys the command line and the environment set (filled in after
+    /// parsing, by `main.rs`): the dashboard shows them locked.
+    #[arg(skip)]
+    pub(crate) locks: Vec<lifeboat_app::Lock>,
 }
 
 /// The flags of the last release, hidden from `--help`. Each still works, for this release, and

@@ -3,6 +3,7 @@
 
 mod capabilities;
 mod cli;
+mod dashboard_settings;
 mod dhcp_settings;
 mod environment;
 mod health;
@@ -67,15 +68,43 @@ fn parse_command_line() -> Cli {
         Some(serve_matches) => environment::serve_flags(serve, serve_matches, |name| std::env::var_os(name)),
         None => Ok(Vec::new()),
     };
-    let matches = match extra {
-        Ok(extra) if extra.is_empty() => matches,
-        Ok(extra) => command.get_matches_from(std::env::args_os().chain(extra)),
+    let extra = match extra {
+        Ok(extra) => extra,
         Err(problem) => {
             let _ = writeln!(std::io::stderr(), "error: {problem}");
             std::process::exit(2);
         }
     };
-    Cli::from_arg_matches(&matches).unwrap_or_else(|error| error.exit())
+    let from_environment: Vec<String> =
+        extra.iter().filter_map(|flag| flag.to_str()?.strip_prefix("--").map(str::to_owned)).collect();
+    let matches =
+        if extra.is_empty() { matches } else { command.clone().get_matches_from(std::env::args_os().chain(extra)) };
+    let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|error| error.exit());
+    if let (Command::Serve(args), Some(serve_matches)) = (&mut cli.command, matches.subcommand_matches("serve")) {
+        args.locks = locks(serve, serve_matches, &from_environment);
+    }
+    cli
+}
+
+/// The configuration keys that `serve`'s command line (`matches`) sets, each with the flag, or
+/// the environment variable when the flag came from there (`from_environment`).
+fn locks(serve: &clap::Command, matches: &clap::ArgMatches, from_environment: &[String]) -> Vec<lifeboat_app::Lock> {
+    use clap::parser::ValueSource;
+    serve
+        .get_arguments()
+        .filter(|arg| matches.value_source(arg.get_id().as_str()) == Some(ValueSource::CommandLine))
+        .filter_map(|arg| arg.get_long())
+        .filter(|long| *long != "config")
+        .map(|long| {
+            let switch = long.strip_prefix("no-").unwrap_or(long);
+            let by = if from_environment.iter().any(|f| f == long) {
+                environment::variable(switch)
+            } else {
+                format!("--{long}")
+            };
+            lifeboat_app::Lock { key: dashboard_settings::key_of_flag(long), by }
+        })
+        .collect()
 }
 
 /// The last word on stderr, in the shape of the log; a stderr that is gone is no reason to

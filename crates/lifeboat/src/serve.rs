@@ -11,14 +11,21 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::ServeArgs;
+use crate::dashboard_settings::Layers;
 use crate::{capabilities, settings, state_dir};
 
 pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    let file_table = match &args.config {
+        Some(path) => settings::read_table(path)?,
+        None => toml::Table::new(),
+    };
     let file = match &args.config {
         Some(path) => settings::read_file(path)?,
         None => settings::FileConfig::default(),
     };
     let config = settings::serve_config(file, &args)?;
+    // The dashboard's settings go between the file and the command line.
+    let layers = Layers { file: file_table, locks: args.locks.clone(), args };
     for warning in &config.warnings {
         tracing::warn!("{warning}");
     }
@@ -35,6 +42,7 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
         web: config.web,
         stop_when_idle: config.stop_when_idle,
         retention: config.retention,
+        settings: Some(Arc::new(layers)),
     };
     let app = App::start(app_config, store, Arc::new(SystemBinder), Arc::new(SystemClock), shutdown).await?;
     app.wait().await;

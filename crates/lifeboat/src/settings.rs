@@ -109,9 +109,19 @@ pub(crate) struct ConfigErrors {
 /// Reads and parses a configuration file.
 pub(crate) fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
     use anyhow::Context as _;
+    let table = read_table(path)?;
+    toml::Value::Table(table)
+        .try_into()
+        .with_context(|| format!("the configuration file {} is not valid", path.display()))
+}
+
+/// The configuration file as a TOML table, before it is read as a [`FileConfig`] (the
+/// dashboard's settings are laid over it key by key: `dashboard_settings.rs`).
+pub(crate) fn read_table(path: &Path) -> anyhow::Result<toml::Table> {
+    use anyhow::Context as _;
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read the configuration file {}", path.display()))?;
-    toml::from_str(&text).with_context(|| format!("the configuration file {} is not valid", path.display()))
+    text.parse().with_context(|| format!("the configuration file {} is not valid", path.display()))
 }
 
 /// Merges flags over the file and validates the result; every problem is reported at once.

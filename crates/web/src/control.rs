@@ -55,6 +55,23 @@ pub trait Control: Send + Sync + 'static {
     fn alerts(&self) -> Vec<String> {
         Vec::new()
     }
+
+    /// The dashboard's settings and what is in effect.
+    fn settings(&self) -> BoxFuture<'_, Result<SettingsView, SettingsError>> {
+        Box::pin(async { Err(SettingsError::Unavailable("settings cannot be changed from this dashboard".into())) })
+    }
+
+    /// Check `input`, apply it by restarting only the services whose configuration changes
+    /// (keeping the previous settings if one does not start), then store it. `origin` says who
+    /// asked, for the events.
+    fn apply_settings(
+        &self,
+        input: SettingsInput,
+        origin: String,
+    ) -> BoxFuture<'_, Result<SettingsView, SettingsError>> {
+        let _ = (input, origin);
+        Box::pin(async { Err(SettingsError::Unavailable("settings cannot be changed from this dashboard".into())) })
+    }
 }
 
 /// A service the dashboard can start and stop.
@@ -201,4 +218,55 @@ pub enum ControlError {
 
     #[error("{service}: {message}")]
     Failed { service: Service, message: String },
+}
+
+/// The settings saved from the dashboard, and what is in effect (see [`Control::settings`]).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SettingsView {
+    /// The dashboard's own document (the configuration file's shape), as JSON.
+    pub stored: serde_json::Value,
+    /// The configuration file with the dashboard's document over it, as JSON.
+    pub effective: serde_json::Value,
+    /// The same as TOML: the export, in the format of `config/lifeboat.toml`.
+    pub effective_toml: String,
+    /// The keys the command line and the environment set, which the dashboard cannot change.
+    pub locked: Vec<Lock>,
+}
+
+/// A key the command line or the environment set (`dhcp.range` by `LIFEBOAT_DHCP_RANGE`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lock {
+    pub key: String,
+    /// The flag or the environment variable that set it.
+    pub by: String,
+}
+
+/// New settings as the dashboard received them.
+#[derive(Debug, Clone)]
+pub enum SettingsInput {
+    /// From the API or the page's form: the configuration file's shape as JSON.
+    Json(serde_json::Value),
+    /// An imported TOML file.
+    Toml(String),
+}
+
+/// One thing wrong with new settings, with the key it concerns when known.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SettingsProblem {
+    pub key: Option<String>,
+    pub message: String,
+}
+
+/// Why new settings were not taken.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SettingsError {
+    /// They are invalid, or change a locked key; nothing changed.
+    #[error("the settings were not saved: {}", .0.iter().map(|p| p.message.as_str()).collect::<Vec<_>>().join("; "))]
+    Invalid(Vec<SettingsProblem>),
+    /// A service did not start with them; the previous settings run again and were kept.
+    #[error("the settings were not applied, the previous ones still run: {0}")]
+    NotApplied(String),
+    /// Settings cannot be changed here (no database, or an application without them).
+    #[error("{0}")]
+    Unavailable(String),
 }

@@ -39,7 +39,8 @@ pub enum WebError {
 /// One input field that is wrong, and what is wrong with it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct FieldError {
-    pub field: &'static str,
+    /// The form field, or the settings key (`dhcp.range`).
+    pub field: std::borrow::Cow<'static, str>,
     pub message: String,
 }
 
@@ -87,7 +88,7 @@ impl AppError {
 
     /// The error of an invalid single field.
     pub(crate) fn field(field: &'static str, message: impl Into<String>) -> AppError {
-        AppError::Invalid(vec![FieldError { field, message: message.into() }])
+        AppError::Invalid(vec![FieldError { field: field.into(), message: message.into() }])
     }
 }
 

@@ -54,7 +54,7 @@ pub(crate) fn split_names(text: &str) -> Vec<String> {
 /// Check every field of `input`; `root` is the TFTP root, if one is configured.
 pub(crate) fn validate(input: &HostInput, root: Option<&Path>) -> Result<HostEntry, Vec<FieldError>> {
     let mut errors = Vec::new();
-    let mut fail = |field: &'static str, message: String| errors.push(FieldError { field, message });
+    let mut fail = |field: &'static str, message: String| errors.push(FieldError { field: field.into(), message });
 
     let mac = input.mac.trim();
     let mac = if mac.is_empty() {
@@ -164,8 +164,8 @@ mod tests {
         HostInput { mac: mac.into(), ..HostInput::default() }
     }
 
-    fn fields(result: Result<HostEntry, Vec<FieldError>>) -> Vec<&'static str> {
-        result.unwrap_err().into_iter().map(|e| e.field).collect()
+    fn fields(result: Result<HostEntry, Vec<FieldError>>) -> Vec<String> {
+        result.unwrap_err().into_iter().map(|e| e.field.into_owned()).collect()
     }
 
     #[test]

@@ -45,6 +45,7 @@ mod pages;
 mod password;
 mod redact;
 mod session;
+mod settings;
 mod state;
 mod throttle;
 
@@ -63,8 +64,8 @@ use tokio_util::sync::CancellationToken;
 
 pub use config::{Auth, DEFAULT_MAX_UPLOAD, WebConfig, check_listen};
 pub use control::{
-    BoxFuture, Control, ControlError, InterfaceInfo, LeaseView, LiveTransfer, Metrics, Service, ServiceStatus,
-    UnknownService,
+    BoxFuture, Control, ControlError, InterfaceInfo, LeaseView, LiveTransfer, Lock, Metrics, Service, ServiceStatus,
+    SettingsError, SettingsInput, SettingsProblem, SettingsView, UnknownService,
 };
 pub use error::{FieldError, WebError};
 pub use pages::login::LOCKOUT_SETTING;

@@ -10,6 +10,7 @@ mod hosts;
 mod images;
 mod lists;
 mod services;
+mod settings;
 
 use axum::Router;
 use axum::routing::{get, post, put};
@@ -37,6 +38,9 @@ pub(crate) fn routes() -> Router<WebState> {
         .route("/hosts/{id}", get(hosts::one).put(hosts::update).delete(hosts::delete))
         .route("/aliases", get(hosts::aliases).post(hosts::add_alias))
         .route("/aliases/{*name}", axum::routing::delete(hosts::delete_alias))
+        .route("/settings", get(settings::get).put(settings::put))
+        .route("/settings/export", get(settings::export))
+        .route("/settings/import", put(settings::import))
         .route("/images", get(images::list))
         .route("/images/{*name}", put(images::upload).delete(images::delete))
 }
