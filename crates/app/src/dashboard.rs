@@ -62,6 +62,7 @@ impl Lifeboat {
         let configured = configured.map_err(SettingsError::Invalid)?;
         Ok(SettingsView {
             stored: configured.stored,
+            stored_toml: stored,
             effective: configured.effective,
             effective_toml: configured.effective_toml,
             locked: configurator.locks(),
@@ -112,9 +113,11 @@ impl Control for Lifeboat {
             tracing::warn!("cannot list the network interfaces: {error}");
             Vec::new()
         });
+        let default_route = lifeboat_net::default_route().map(|route| route.interface);
         interfaces
             .into_iter()
             .map(|i| InterfaceInfo {
+                default_route: default_route.as_deref() == Some(i.name.as_str()),
                 name: i.name,
                 addresses: i.ipv4.iter().map(|(address, prefix)| format!("{address}/{prefix}")).collect(),
                 up: i.up,

@@ -400,8 +400,12 @@ fn upper_first(text: &str) -> String {
 
 fn not_configured(service: Service) -> String {
     match service {
-        Service::Tftp => "not configured: start lifeboat with --tftp-root DIR".to_owned(),
-        Service::Dhcp => "not configured: start lifeboat with --dhcp-range RANGE".to_owned(),
+        Service::Tftp => {
+            "not configured: set a TFTP root on the Settings page, or start lifeboat with --tftp-root DIR".to_owned()
+        }
+        Service::Dhcp => {
+            "not configured: set up DHCP on the Settings page, or start lifeboat with --dhcp-range RANGE".to_owned()
+        }
     }
 }
 

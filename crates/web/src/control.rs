@@ -144,6 +144,8 @@ pub struct InterfaceInfo {
     /// Addresses with their prefix length, as text (`10.0.0.1/24`, `fe80::1/64`).
     pub addresses: Vec<String>,
     pub up: bool,
+    /// The default route leaves through it: most likely the main LAN, no place for DHCP.
+    pub default_route: bool,
 }
 
 /// An active DHCP/BOOTP lease.
@@ -223,8 +225,9 @@ pub enum ControlError {
 /// The settings saved from the dashboard, and what is in effect (see [`Control::settings`]).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct SettingsView {
-    /// The dashboard's own document (the configuration file's shape), as JSON.
+    /// The dashboard's own document (the configuration file's shape), as JSON and as stored (TOML).
     pub stored: serde_json::Value,
+    pub stored_toml: String,
     /// The configuration file with the dashboard's document over it, as JSON.
     pub effective: serde_json::Value,
     /// The same as TOML: the export, in the format of `config/lifeboat.toml`.

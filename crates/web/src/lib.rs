@@ -82,7 +82,7 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
 
 /// The dashboard's routes over `state`, with the gate and the security headers.
 pub fn router(state: WebState) -> Router {
-    use pages::{events, hosts, images, leases, login, missing, overview, services, transfers};
+    use pages::{events, hosts, images, leases, login, missing, overview, services, settings, transfers};
     let routes = Router::new()
         .route("/", get(overview::page))
         .route("/transfers", get(transfers::page))
@@ -96,6 +96,8 @@ pub fn router(state: WebState) -> Router {
         .route("/aliases", post(missing::add))
         .route("/aliases/delete", post(missing::delete))
         .route("/events", get(events::page))
+        .route("/settings", get(settings::page).post(settings::save))
+        .route("/settings/dhcp", post(settings::set_up_dhcp))
         .route("/services/{service}/{action}", post(services::switch))
         .route("/login", get(login::page).post(login::submit))
         .route("/logout", post(login::logout))

@@ -12,6 +12,7 @@ pub(crate) mod login;
 pub(crate) mod missing;
 pub(crate) mod overview;
 pub(crate) mod services;
+pub(crate) mod settings;
 pub(crate) mod transfers;
 
 use askama::Template;
@@ -26,7 +27,7 @@ use crate::session::Flash;
 use crate::state::WebState;
 
 /// The pages in the navigation bar.
-const PAGES: [(&str, &str); 7] = [
+const PAGES: [(&str, &str); 8] = [
     ("/", "Overview"),
     ("/transfers", "Transfers"),
     ("/hosts", "Hosts"),
@@ -34,6 +35,7 @@ const PAGES: [(&str, &str); 7] = [
     ("/missing", "Missing files"),
     ("/leases", "Leases"),
     ("/events", "Events"),
+    ("/settings", "Settings"),
 ];
 
 /// One link of the navigation bar.

@@ -14,7 +14,7 @@ use axum::http::{HeaderMap, Method, Request, StatusCode};
 use lifeboat_store::{Direction, LogWriter, Store, TransferOutcome, TransferRecord};
 use lifeboat_web::{
     Auth, BoxFuture, Control, ControlError, InterfaceInfo, LeaseView, LiveTransfer, Metrics, Service, ServiceStatus,
-    WebConfig, WebState, router,
+    SettingsError, SettingsInput, SettingsView, WebConfig, WebState, router,
 };
 use tempfile::TempDir;
 use tower::ServiceExt;
@@ -36,6 +36,12 @@ pub struct FakeState {
     pub alerts: Vec<String>,
     /// Starting TFTP fails with this message (and the overview shows it).
     pub tftp_fails: Option<String>,
+    /// The settings the dashboard shows; `None`: settings cannot be changed (the default).
+    pub settings: Option<SettingsView>,
+    /// Applying settings is refused with this.
+    pub settings_refusal: Option<SettingsError>,
+    /// Every settings input applied, with its origin.
+    pub applied: Vec<(SettingsInput, String)>,
 }
 
 /// A [`Control`] that only remembers.
@@ -108,11 +114,48 @@ impl Control for FakeControl {
         })
     }
 
+    fn settings(&self) -> BoxFuture<'_, Result<SettingsView, SettingsError>> {
+        Box::pin(async move {
+            self.lock().settings.clone().ok_or_else(|| SettingsError::Unavailable("no settings here".into()))
+        })
+    }
+
+    fn apply_settings(
+        &self,
+        input: SettingsInput,
+        origin: String,
+    ) -> BoxFuture<'_, Result<SettingsView, SettingsError>> {
+        Box::pin(async move {
+            let mut state = self.lock();
+            if let Some(refusal) = state.settings_refusal.clone() {
+                return Err(refusal);
+            }
+            state.applied.push((input, origin));
+            state.settings.clone().ok_or_else(|| SettingsError::Unavailable("no settings here".into()))
+        })
+    }
+
     fn interfaces(&self) -> Vec<InterfaceInfo> {
         vec![
-            InterfaceInfo { name: "lo".into(), addresses: vec!["127.0.0.1/8".into(), "::1/128".into()], up: true },
-            InterfaceInfo { name: "eth1".into(), addresses: vec!["10.9.0.1/24".into()], up: true },
-            InterfaceInfo { name: "wlan0".into(), addresses: vec![], up: false },
+            InterfaceInfo {
+                name: "lo".into(),
+                addresses: vec!["127.0.0.1/8".into(), "::1/128".into()],
+                up: true,
+                default_route: false,
+            },
+            InterfaceInfo {
+                name: "eth1".into(),
+                addresses: vec!["10.9.0.1/24".into()],
+                up: true,
+                default_route: false,
+            },
+            InterfaceInfo {
+                name: "eth0".into(),
+                addresses: vec!["192.168.1.20/24".into()],
+                up: true,
+                default_route: true,
+            },
+            InterfaceInfo { name: "wlan0".into(), addresses: vec![], up: false, default_route: false },
         ]
     }
 

@@ -1,0 +1,134 @@
+//! The settings page and `/api/v1/settings` over a fake lifeboat: what they show (locks, the
+//! main network's interface), what they hand to `Control::apply_settings`, and how a refusal
+//! reaches the person: per key, next to its field, with what was typed kept.
+
+mod common;
+
+use axum::http::{Method, StatusCode};
+use common::App;
+use lifeboat_web::{Lock, SettingsError, SettingsInput, SettingsProblem, SettingsView};
+use serde_json::json;
+
+fn view() -> SettingsView {
+    SettingsView {
+        stored: json!({"dhcp": {"range": ["10.9.0.100,10.9.0.200"]}}),
+        stored_toml: "[dhcp]\nrange = [\"10.9.0.100,10.9.0.200\"]\n".into(),
+        effective: json!({"tftp": {"root": "/srv/tftp"}, "dhcp": {"range": ["10.9.0.100,10.9.0.200"]}}),
+        effective_toml: "[tftp]\nroot = \"/srv/tftp\"\n".into(),
+        locked: vec![Lock { key: "tftp.root".into(), by: "LIFEBOAT_TFTP_ROOT".into() }],
+    }
+}
+
+fn invalid_range() -> SettingsError {
+    SettingsError::Invalid(vec![SettingsProblem {
+        key: Some("dhcp.range".into()),
+        message: "dhcp.range \"nonsense\": expected START,END[,NETMASK][,LEASE] or NETWORK,proxy".into(),
+    }])
+}
+
+#[tokio::test]
+async fn the_api_shows_locks_applies_json_and_names_the_key_of_a_problem() {
+    let app = App::local().await;
+    app.control.lock().settings = Some(view());
+    let shown = app.api(Method::GET, "/api/v1/settings", None).await;
+    assert_eq!(shown.status, StatusCode::OK, "{}", shown.body);
+    assert_eq!(shown.json()["locked"][0], json!({"key": "tftp.root", "by": "LIFEBOAT_TFTP_ROOT"}));
+    assert_eq!(shown.json()["effective"]["tftp"]["root"], "/srv/tftp");
+
+    let body = json!({"dhcp": {"range": ["10.9.0.150,10.9.0.160"]}});
+    let put = app.api(Method::PUT, "/api/v1/settings", Some(body.clone())).await;
+    assert_eq!(put.status, StatusCode::OK, "{}", put.body);
+    let applied = app.control.lock().applied.clone();
+    assert!(
+        matches!(&applied[..], [(SettingsInput::Json(json), origin)] if *json == body && origin.starts_with("web "))
+    );
+
+    app.control.lock().settings_refusal = Some(invalid_range());
+    let refused = app.api(Method::PUT, "/api/v1/settings", Some(json!({"dhcp": {"range": ["nonsense"]}}))).await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", refused.body);
+    assert_eq!(refused.json()["fields"][0]["field"], "dhcp.range");
+
+    app.control.lock().settings_refusal = Some(SettingsError::NotApplied("TFTP: address in use".into()));
+    let conflict = app.api(Method::PUT, "/api/v1/settings", Some(body)).await;
+    assert_eq!(conflict.status, StatusCode::CONFLICT, "{}", conflict.body);
+    assert!(conflict.body.contains("previous settings still run"), "{}", conflict.body);
+}
+
+#[tokio::test]
+async fn export_is_a_toml_file_and_import_takes_one() {
+    let app = App::local().await;
+    app.control.lock().settings = Some(view());
+    let export = app.get("/api/v1/settings/export").await;
+    assert_eq!(export.status, StatusCode::OK);
+    assert_eq!(export.header("content-type"), "application/toml");
+    assert!(export.header("content-disposition").contains("lifeboat.toml"));
+    assert_eq!(export.body, "[tftp]\nroot = \"/srv/tftp\"\n");
+
+    let csrf = app.csrf().await;
+    let request = axum::http::Request::put("/api/v1/settings/import")
+        .header("x-csrf-token", csrf)
+        .body(axum::body::Body::from(export.body.clone()))
+        .unwrap();
+    let imported = app.send(request).await;
+    assert_eq!(imported.status, StatusCode::OK, "{}", imported.body);
+    let applied = app.control.lock().applied.clone();
+    assert!(matches!(&applied[..], [(SettingsInput::Toml(text), _)] if *text == export.body));
+}
+
+#[tokio::test]
+async fn changing_settings_needs_the_csrf_token() {
+    let app = App::local().await;
+    app.control.lock().settings = Some(view());
+    let request = axum::http::Request::put("/api/v1/settings")
+        .header("content-type", "application/json")
+        .body(axum::body::Body::from("{}"))
+        .unwrap();
+    assert_eq!(app.send(request).await.status, StatusCode::FORBIDDEN);
+    assert!(app.control.lock().applied.is_empty());
+}
+
+#[tokio::test]
+async fn the_page_shows_locks_warns_about_the_main_network_and_sets_up_dhcp() {
+    let app = App::local().await;
+    app.control.lock().settings = Some(view());
+    let page = app.get("/settings").await;
+    assert_eq!(page.status, StatusCode::OK);
+    page.assert_contains(&[
+        "LIFEBOAT_TFTP_ROOT",
+        "tftp.root",
+        "10.9.0.100,10.9.0.200",
+        "eth0 carries the default route",
+    ]);
+
+    let saved =
+        app.form("/settings/dhcp", &[("interface", "eth1"), ("range", "10.9.0.150,10.9.0.160"), ("boot", "")]).await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
+    let applied = app.control.lock().applied.clone();
+    let [(SettingsInput::Json(document), _)] = &applied[..] else { panic!("{applied:?}") };
+    assert_eq!(document["dhcp"]["interface"], json!(["eth1"]));
+    assert_eq!(document["dhcp"]["range"], json!(["10.9.0.150,10.9.0.160"]));
+    assert!(document["dhcp"]["boot"].is_null(), "an empty boot file leaves the key out");
+}
+
+#[tokio::test]
+async fn a_refused_setting_is_shown_next_to_its_field_with_what_was_typed() {
+    let app = App::local().await;
+    app.control.lock().settings = Some(view());
+    app.control.lock().settings_refusal = Some(invalid_range());
+    let page = app.form("/settings/dhcp", &[("interface", ""), ("range", "nonsense"), ("boot", "x.bin")]).await;
+    assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
+    page.assert_contains(&["expected START,END", "value=\"nonsense\"", "value=\"x.bin\""]);
+
+    let document = "[dhcp]\nrange = [\"nonsense\"]\n";
+    let page = app.form("/settings", &[("document", document)]).await;
+    assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
+    page.assert_contains(&["expected START,END", "range = [&#34;nonsense&#34;]"]);
+}
+
+#[tokio::test]
+async fn an_unconfigured_dhcp_card_offers_to_set_it_up() {
+    let app = App::local().await;
+    app.control.lock().dhcp_unconfigured = true;
+    let overview = app.get("/").await;
+    overview.assert_contains(&["href=\"/settings#dhcp\"", "Set up DHCP"]);
+}
