@@ -5,16 +5,18 @@
 //! (`lifeboat_web::check_listen` decides), and the password only ever exists as an argon2 hash in
 //! the database's settings.
 
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context as _;
+use lifeboat_dhcp::Mac;
 use lifeboat_dhcp::config::hardware_text;
+use lifeboat_server::{DhcpConfig, DhcpPlan};
 use lifeboat_store::{Retention, Store};
 use lifeboat_web::{
-    Auth, BoxFuture, Control, ControlError, InterfaceInfo, LeaseView, LiveTransfer, Metrics, Service, ServiceStatus,
-    SettingsError, SettingsInput, SettingsView, WebConfig, WebState,
+    Auth, BoxFuture, ConfiguredAlias, ConfiguredReservation, Control, ControlError, InterfaceInfo, LeaseView,
+    LiveTransfer, Metrics, Service, ServiceStatus, SettingsError, SettingsInput, SettingsView, WebConfig, WebState,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -156,6 +158,71 @@ impl Control for Lifeboat {
         });
     }
 
+    fn configured_aliases(&self) -> Vec<ConfiguredAlias> {
+        let Some(tftp) = self.services.configs().tftp else { return Vec::new() };
+        tftp.aliases
+            .iter()
+            .map(|(name, file)| ConfiguredAlias {
+                name: name.clone(),
+                exists: tftp.root.join(file).is_file(),
+                file: file.display().to_string(),
+            })
+            .collect()
+    }
+
+    fn configured_reservations(&self) -> Vec<ConfiguredReservation> {
+        let Some(dhcp) = self.services.configs().dhcp else { return Vec::new() };
+        dhcp.reservations
+            .iter()
+            .map(|r| ConfiguredReservation { mac: r.mac.to_string(), address: r.address, name: r.name.clone() })
+            .collect()
+    }
+
+    fn reservation_conflicts(&self, mac: &str, address: Option<Ipv4Addr>) -> Vec<(&'static str, String)> {
+        let mut conflicts = Vec::new();
+        // A host that only maps an image reserves nothing.
+        let (Ok(mac), Some(address)) = (mac.parse::<Mac>(), address) else { return conflicts };
+        let dhcp = self.services.configs().dhcp;
+        let reservations = dhcp.as_ref().map(|d| d.reservations.as_slice()).unwrap_or_default();
+        if let Some(theirs) = reservations.iter().find(|r| r.mac == mac) {
+            conflicts.push((
+                "mac",
+                format!(
+                    "{mac} already has the address {} from the configuration (--dhcp-reservation or the settings):                      change it there",
+                    theirs.address
+                ),
+            ));
+        }
+        if let Some(theirs) = reservations.iter().find(|r| r.address == address && r.mac != mac) {
+            conflicts.push(("address", format!("{address} is reserved for {} by the configuration", theirs.mac)));
+        }
+        if let Some(dhcp) = &dhcp
+            && let Some(subnets) = served_subnets(dhcp)
+            && !subnets.iter().any(|s| s.contains(&address))
+        {
+            let served: Vec<String> = subnets.iter().map(ToString::to_string).collect();
+            conflicts.push((
+                "address",
+                format!(
+                    "{address} is in none of the subnets DHCP serves ({}): no client of lifeboat could use it",
+                    served.join(", ")
+                ),
+            ));
+        }
+        let now = self.parts.clock.unix_seconds();
+        let holder = self.parts.book.active(now).into_iter().find(|l| l.address == address && l.mac != mac.0);
+        if let Some(holder) = holder {
+            conflicts.push((
+                "address",
+                format!(
+                    "{address} is leased to {} now: pick another address, or release that lease first",
+                    hardware_text(&holder.mac)
+                ),
+            ));
+        }
+        conflicts
+    }
+
     fn settings(&self) -> BoxFuture<'_, Result<SettingsView, SettingsError>> {
         Box::pin(self.view())
     }
@@ -251,6 +318,14 @@ fn reachable_at(listen: SocketAddr, interfaces: &[lifeboat_net::Interface]) -> V
     let found: Vec<SocketAddr> =
         addresses.into_iter().map(|address| SocketAddr::from((address, listen.port()))).collect();
     if found.is_empty() { vec![listen] } else { found }
+}
+
+/// The subnets in which `dhcp` hands out addresses, as this machine's interfaces place its
+/// ranges; `None` when they cannot be placed now (the plan's own error says why at start).
+fn served_subnets(dhcp: &DhcpConfig) -> Option<Vec<ipnet::Ipv4Net>> {
+    let interfaces = lifeboat_net::interfaces().ok()?;
+    let plan = DhcpPlan::new(dhcp, &interfaces).ok()?;
+    Some(plan.scopes.iter().filter(|s| !s.proxy).map(|s| s.subnet).collect())
 }
 
 #[cfg(test)]

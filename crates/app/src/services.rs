@@ -116,7 +116,7 @@ impl Services {
         self.configs().has(service)
     }
 
-    fn configs(&self) -> Configs {
+    pub(crate) fn configs(&self) -> Configs {
         self.configs.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 

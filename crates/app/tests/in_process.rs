@@ -436,3 +436,72 @@ async fn settings_apply_by_restarting_only_what_they_change_and_keep_the_last_wo
     assert_eq!(again.control.settings().await.unwrap().effective_toml, moved);
     again.stop().await;
 }
+
+/// The dashboard cannot reserve what would clash with the running configuration or never be
+/// used: an address the configuration reserves for another MAC, a MAC it reserves already, an
+/// address outside the served subnets, an address another client holds a lease on.
+#[tokio::test]
+async fn reservations_that_clash_with_the_configuration_or_a_lease_are_named() {
+    let root = tempfile::tempdir().unwrap();
+    let mut dhcp = DhcpConfig::new(vec!["127.0.0.100,127.0.0.200".parse().unwrap()]);
+    dhcp.reservations = vec!["02:00:00:00:00:07,127.0.0.7,bench".parse().unwrap()];
+    let mut tftp = TftpConfig::new(root.path());
+    tftp.listen = vec!["127.0.0.1:0".parse().unwrap()];
+    tftp.aliases = [("recovery.bin".to_owned(), "gone.bin".into())].into();
+    let config = AppConfig {
+        tftp: Some(tftp),
+        dhcp: Some(dhcp),
+        web: None,
+        stop_when_idle: None,
+        retention: Retention::DEFAULT,
+        settings: None,
+    };
+    let store = Store::open_memory().await.unwrap();
+    let binder = Loopback::default();
+    let bound = Arc::clone(&binder.dhcp);
+    let shutdown = CancellationToken::new();
+    let clock = Arc::new(lifeboat_clock::SystemClock);
+    let app = App::start(config, store, Arc::new(binder), clock, shutdown.clone()).await.unwrap();
+    let control = app.control();
+
+    let aliases = control.configured_aliases();
+    assert_eq!((aliases[0].name.as_str(), aliases[0].exists), ("recovery.bin", false));
+    assert_eq!(control.configured_reservations()[0].address, Ipv4Addr::new(127, 0, 0, 7));
+
+    let fields = |mac: &str, address: [u8; 4]| -> Vec<&'static str> {
+        control.reservation_conflicts(mac, Some(address.into())).into_iter().map(|(field, _)| field).collect()
+    };
+    assert_eq!(fields("02:00:00:00:00:07", [127, 0, 0, 8]), ["mac"], "the MAC has a reservation already");
+    assert_eq!(fields("02:00:00:00:00:09", [127, 0, 0, 7]), ["address"], "the address is reserved for another");
+    assert_eq!(fields("02:00:00:00:00:09", [10, 1, 2, 3]), ["address"], "outside every served subnet");
+    assert!(fields("02:00:00:00:00:09", [127, 0, 0, 9]).is_empty());
+    assert!(control.reservation_conflicts("02:00:00:00:00:07", None).is_empty(), "an image only reserves nothing");
+
+    // A lease held by one client: another MAC cannot reserve its address, the holder can.
+    let server = bound.lock().unwrap().expect("DHCP is bound");
+    let holder = [2, 0, 0, 0, 0, 0x0a];
+    let offer = discover(server, holder).await;
+    let mut request = Message::default();
+    request.set_opcode(Opcode::BootRequest).set_xid(8).set_chaddr(&holder);
+    request.opts_mut().insert(DhcpOption::MessageType(MessageType::Request));
+    request.opts_mut().insert(DhcpOption::RequestedIpAddress(offer.yiaddr()));
+    let server_id = offer.opts().get(dhcproto::v4::OptionCode::ServerIdentifier).cloned().expect("a server id");
+    request.opts_mut().insert(server_id);
+    let mut bytes = Vec::new();
+    request.encode(&mut Encoder::new(&mut bytes)).unwrap();
+    let client = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    client.send_to(&bytes, server).await.unwrap();
+    let mut buf = vec![0; 1500];
+    tokio::time::timeout(BOUND, client.recv(&mut buf)).await.expect("an ACK").unwrap();
+    let leased = offer.yiaddr().octets();
+    let deadline = std::time::Instant::now() + BOUND;
+    while fields("02:00:00:00:00:0b", leased).is_empty() {
+        assert!(std::time::Instant::now() < deadline, "the lease never counted against another MAC");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(fields("02:00:00:00:00:0b", leased), ["address"]);
+    assert!(fields("02:00:00:00:00:0a", leased).is_empty(), "the holder may reserve its own address");
+
+    shutdown.cancel();
+    tokio::time::timeout(BOUND, app.wait()).await.expect("lifeboat stops");
+}

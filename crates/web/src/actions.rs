@@ -12,7 +12,7 @@ use lifeboat_store::{EventKind, Host, HostEntry};
 
 use crate::control::Service;
 use crate::digests;
-use crate::error::AppError;
+use crate::error::{AppError, FieldError};
 use crate::guard::Caller;
 use crate::host_input::{HostInput, validate};
 use crate::images::{self, Uploaded};
@@ -35,9 +35,30 @@ fn describe(entry: &HostEntry) -> String {
     text
 }
 
+/// Refuse a host whose reservation would never be used or would clash: what the running
+/// lifeboat knows ([`crate::Control::reservation_conflicts`]) and another host of the dashboard
+/// with the same address (`id`: the host being changed, which may keep its own).
+async fn check_reservation(state: &WebState, entry: &HostEntry, id: Option<i64>) -> Result<(), AppError> {
+    let mut fields: Vec<FieldError> = state
+        .control()
+        .reservation_conflicts(&entry.mac, entry.address)
+        .into_iter()
+        .map(|(field, message)| FieldError { field: field.into(), message })
+        .collect();
+    if let Some(address) = entry.address {
+        let hosts = state.store().hosts().await?;
+        if let Some(other) = hosts.iter().find(|h| h.entry.address == Some(address) && Some(h.id) != id) {
+            let message = format!("{address} is already reserved for {} on this dashboard", other.entry.mac);
+            fields.push(FieldError { field: "address".into(), message });
+        }
+    }
+    if fields.is_empty() { Ok(()) } else { Err(AppError::Invalid(fields)) }
+}
+
 /// Check `input` and add it as a new host.
 pub(crate) async fn add_host(state: &WebState, caller: &Caller, input: &HostInput) -> Result<Host, AppError> {
     let entry = validate(input, state.config().tftp_root.as_deref()).map_err(AppError::Invalid)?;
+    check_reservation(state, &entry, None).await?;
     let host = state.store().insert_host(&entry).await?;
     state.record(EventKind::HostAdded, &caller.origin, describe(&entry));
     state.control().reload();
@@ -52,6 +73,7 @@ pub(crate) async fn update_host(
     input: &HostInput,
 ) -> Result<Host, AppError> {
     let entry = validate(input, state.config().tftp_root.as_deref()).map_err(AppError::Invalid)?;
+    check_reservation(state, &entry, Some(id)).await?;
     let host = state.store().update_host(id, &entry).await?.ok_or_else(|| no_host(id))?;
     state.record(EventKind::HostChanged, &caller.origin, describe(&entry));
     state.control().reload();
@@ -77,6 +99,11 @@ pub(crate) fn no_host(id: i64) -> AppError {
 pub(crate) async fn add_alias(state: &WebState, caller: &Caller, name: &str, file: &str) -> Result<(), AppError> {
     let name = images::normalize_name(name.trim()).map_err(|why| AppError::field("name", why))?;
     let file = images::normalize_name(file.trim()).map_err(|why| AppError::field("file", why))?;
+    // Names are compared without case, as devices ask for them.
+    if let Some(theirs) = state.control().configured_aliases().iter().find(|a| a.name.eq_ignore_ascii_case(&name)) {
+        let message = format!("{name} is already an alias of the configuration (for {}): change it there", theirs.file);
+        return Err(AppError::field("name", message));
+    }
     let root = images::root(state.config().tftp_root.as_deref())?;
     images::existing(root, &file).map_err(|e| match e {
         AppError::Internal(_) => e,

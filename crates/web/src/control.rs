@@ -56,6 +56,26 @@ pub trait Control: Send + Sync + 'static {
         Vec::new()
     }
 
+    /// The aliases the configuration gives (command line, environment, file, settings page):
+    /// in effect beside the dashboard's own, and changed where they were set.
+    fn configured_aliases(&self) -> Vec<ConfiguredAlias> {
+        Vec::new()
+    }
+
+    /// The DHCP reservations the configuration gives, likewise.
+    fn configured_reservations(&self) -> Vec<ConfiguredReservation> {
+        Vec::new()
+    }
+
+    /// What stands against a host of the dashboard reserving `address` for `mac` (a MAC, as the
+    /// store writes it): a reservation of the configuration for the same MAC or address, an
+    /// address in no subnet DHCP serves, an address another MAC holds a lease on. Empty when
+    /// nothing does.
+    fn reservation_conflicts(&self, mac: &str, address: Option<Ipv4Addr>) -> Vec<(&'static str, String)> {
+        let _ = (mac, address);
+        Vec::new()
+    }
+
     /// The dashboard's settings and what is in effect.
     fn settings(&self) -> BoxFuture<'_, Result<SettingsView, SettingsError>> {
         Box::pin(async { Err(SettingsError::Unavailable("settings cannot be changed from this dashboard".into())) })
@@ -272,4 +292,22 @@ pub enum SettingsError {
     /// Settings cannot be changed here (no database, or an application without them).
     #[error("{0}")]
     Unavailable(String),
+}
+
+/// An alias the configuration gives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfiguredAlias {
+    pub name: String,
+    pub file: String,
+    /// Whether the file exists under the TFTP root now.
+    pub exists: bool,
+}
+
+/// A DHCP reservation the configuration gives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfiguredReservation {
+    /// Lower-case, colon-separated.
+    pub mac: String,
+    pub address: Ipv4Addr,
+    pub name: Option<String>,
 }

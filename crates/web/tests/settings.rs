@@ -132,3 +132,70 @@ async fn an_unconfigured_dhcp_card_offers_to_set_it_up() {
     let overview = app.get("/").await;
     overview.assert_contains(&["href=\"/settings#dhcp\"", "Set up DHCP"]);
 }
+
+/// What the configuration gives is visible beside what the dashboard holds, and the dashboard
+/// refuses what would clash with it or never apply, with a 4xx and the reason on the field.
+#[tokio::test]
+async fn the_configurations_aliases_and_reservations_are_shown_and_clashes_refused() {
+    use lifeboat_web::{ConfiguredAlias, ConfiguredReservation};
+    let app = App::local().await;
+    std::fs::write(app.root.path().join("openwrt.bin"), b"fw").unwrap();
+    {
+        let mut fake = app.control.lock();
+        fake.configured_aliases =
+            vec![ConfiguredAlias { name: "recovery.bin".into(), file: "gone.bin".into(), exists: false }];
+        fake.configured_reservations = vec![ConfiguredReservation {
+            mac: "02:00:00:00:00:07".into(),
+            address: "10.9.0.7".parse().unwrap(),
+            name: Some("bench-router".into()),
+        }];
+    }
+    let aliases = app.api(Method::GET, "/api/v1/aliases", None).await;
+    assert_eq!(
+        aliases.json()[0],
+        json!({"name": "recovery.bin", "file": "gone.bin", "created_at": null, "source": "configuration", "exists": false})
+    );
+    let reservations = app.api(Method::GET, "/api/v1/reservations", None).await;
+    assert_eq!(reservations.json()[0]["source"], "configuration");
+    app.get("/missing").await.assert_contains(&["recovery.bin", "from the configuration", "the file does not exist"]);
+    app.get("/hosts").await.assert_contains(&[
+        "Reservations from the configuration",
+        "02:00:00:00:00:07",
+        "bench-router",
+    ]);
+
+    // A dashboard alias for a name the configuration already serves.
+    let alias =
+        app.api(Method::POST, "/api/v1/aliases", Some(json!({"name": "RECOVERY.BIN", "file": "openwrt.bin"}))).await;
+    assert_eq!(alias.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", alias.body);
+    assert!(alias.body.contains("alias of the configuration"), "{}", alias.body);
+
+    // What the running lifeboat says against a reservation is a 422 on its field.
+    app.control.lock().conflicts =
+        vec![("address", "10.9.0.7 is reserved for 02:00:00:00:00:07 by the configuration".into())];
+    let host = json!({"mac": "02:00:00:00:00:08", "address": "10.9.0.7"});
+    let refused = app.api(Method::POST, "/api/v1/hosts", Some(host)).await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", refused.body);
+    assert_eq!(refused.json()["fields"][0]["field"], "address");
+    assert!(app.store.hosts().await.unwrap().is_empty(), "nothing was saved");
+
+    // Two hosts of the dashboard cannot hold one address.
+    app.control.lock().conflicts.clear();
+    let first =
+        app.api(Method::POST, "/api/v1/hosts", Some(json!({"mac": "02:00:00:00:00:08", "address": "10.9.0.8"}))).await;
+    assert_eq!(first.status, StatusCode::CREATED, "{}", first.body);
+    let second =
+        app.api(Method::POST, "/api/v1/hosts", Some(json!({"mac": "02:00:00:00:00:09", "address": "10.9.0.8"}))).await;
+    assert_eq!(second.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", second.body);
+    assert!(second.body.contains("already reserved for 02:00:00:00:00:08"), "{}", second.body);
+    // The host keeps its own address when it is changed.
+    let id = first.json()["id"].as_i64().unwrap();
+    let kept = app
+        .api(
+            Method::PUT,
+            &format!("/api/v1/hosts/{id}"),
+            Some(json!({"mac": "02:00:00:00:00:08", "address": "10.9.0.8", "name": "r1"})),
+        )
+        .await;
+    assert_eq!(kept.status, StatusCode::OK, "{}", kept.body);
+}

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::actions;
 use crate::api::{ApiJson, ApiPath};
+use crate::control::ConfiguredAlias;
 use crate::error::ApiResult;
 use crate::guard::Caller;
 use crate::host_input::HostInput;
@@ -115,13 +116,53 @@ pub(crate) async fn delete(
 pub(crate) struct AliasJson {
     name: String,
     file: String,
-    created_at: i64,
+    /// `null` for an alias of the configuration.
+    created_at: Option<i64>,
+    /// `dashboard` (changed here) or `configuration` (the command line, the environment, the
+    /// file or the settings: changed there).
+    source: &'static str,
+    /// Whether the file exists under the TFTP root (known for the configuration's aliases).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    exists: Option<bool>,
 }
 
 impl From<Alias> for AliasJson {
     fn from(a: Alias) -> Self {
-        AliasJson { name: a.name, file: a.file, created_at: a.created_at }
+        AliasJson { name: a.name, file: a.file, created_at: Some(a.created_at), source: "dashboard", exists: None }
     }
+}
+
+impl From<ConfiguredAlias> for AliasJson {
+    fn from(a: ConfiguredAlias) -> Self {
+        AliasJson { name: a.name, file: a.file, created_at: None, source: "configuration", exists: Some(a.exists) }
+    }
+}
+
+/// Every alias in effect: the configuration's, then the dashboard's.
+async fn all_aliases(state: &WebState) -> ApiResult<Vec<AliasJson>> {
+    let configured = state.control().configured_aliases().into_iter().map(AliasJson::from);
+    let stored = state.store().aliases().await?.into_iter().map(AliasJson::from);
+    Ok(configured.chain(stored).collect())
+}
+
+#[derive(Serialize)]
+pub(crate) struct ReservationJson {
+    mac: String,
+    address: String,
+    name: Option<String>,
+    source: &'static str,
+}
+
+/// `GET /api/v1/reservations`: the DHCP reservations of the configuration (the dashboard's own
+/// are its hosts with an address, `/api/v1/hosts`).
+pub(crate) async fn reservations(State(state): State<WebState>) -> Json<Vec<ReservationJson>> {
+    let configured = state.control().configured_reservations().into_iter().map(|r| ReservationJson {
+        mac: r.mac,
+        address: r.address.to_string(),
+        name: r.name,
+        source: "configuration",
+    });
+    Json(configured.collect())
 }
 
 #[derive(Debug, Deserialize)]
@@ -133,7 +174,7 @@ pub(crate) struct AliasBody {
 
 /// `GET /api/v1/aliases`.
 pub(crate) async fn aliases(State(state): State<WebState>) -> ApiResult<Json<Vec<AliasJson>>> {
-    Ok(Json(state.store().aliases().await?.into_iter().map(AliasJson::from).collect()))
+    Ok(Json(all_aliases(&state).await?))
 }
 
 /// `POST /api/v1/aliases` `{"name": ..., "file": ...}`: 201 with the aliases afterwards.
@@ -143,8 +184,7 @@ pub(crate) async fn add_alias(
     ApiJson(body): ApiJson<AliasBody>,
 ) -> ApiResult<(StatusCode, Json<Vec<AliasJson>>)> {
     actions::add_alias(&state, &caller, &body.name, &body.file).await?;
-    let aliases = state.store().aliases().await?.into_iter().map(AliasJson::from).collect();
-    Ok((StatusCode::CREATED, Json(aliases)))
+    Ok((StatusCode::CREATED, Json(all_aliases(&state).await?)))
 }
 
 /// `DELETE /api/v1/aliases/{name}`: 204.

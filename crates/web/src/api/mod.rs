@@ -37,6 +37,7 @@ pub(crate) fn routes() -> Router<WebState> {
         .route("/hosts", get(hosts::list).post(hosts::create))
         .route("/hosts/{id}", get(hosts::one).put(hosts::update).delete(hosts::delete))
         .route("/aliases", get(hosts::aliases).post(hosts::add_alias))
+        .route("/reservations", get(hosts::reservations))
         .route("/aliases/{*name}", axum::routing::delete(hosts::delete_alias))
         .route("/settings", get(settings::get).put(settings::put))
         .route("/settings/export", get(settings::export))

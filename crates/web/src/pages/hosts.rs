@@ -115,6 +115,8 @@ struct HostsPage {
     layout: Layout,
     hosts: Vec<HostRow>,
     form: HostFormView,
+    /// The configuration's reservations: in effect, changed where they are set.
+    reservations: Vec<crate::control::ConfiguredReservation>,
 }
 
 #[derive(Template)]
@@ -153,7 +155,8 @@ async fn hosts_page(state: &WebState, caller: &Caller, form: HostFormView, statu
             notes: h.entry.notes,
         })
         .collect();
-    let page = HostsPage { layout: Layout::new(state, caller, "/hosts", "Hosts"), hosts, form };
+    let reservations = state.control().configured_reservations();
+    let page = HostsPage { layout: Layout::new(state, caller, "/hosts", "Hosts"), hosts, form, reservations };
     Ok(render_status(status, &page))
 }
 

@@ -29,6 +29,10 @@ pub(crate) struct AliasRow {
     name: String,
     file: String,
     created: String,
+    /// From the configuration: shown, not removable here.
+    configured: bool,
+    /// The file is not there (known for the configuration's aliases).
+    missing: bool,
 }
 
 #[derive(Template)]
@@ -57,13 +61,21 @@ pub(crate) async fn page(State(state): State<WebState>, caller: Caller) -> PageR
             requested: m.requested,
         })
         .collect();
-    let aliases = state
-        .store()
-        .aliases()
-        .await?
-        .into_iter()
-        .map(|a| AliasRow { created: format::time(a.created_at), name: a.name, file: a.file })
-        .collect();
+    let aliases = state.store().aliases().await?.into_iter().map(|a| AliasRow {
+        created: format::time(a.created_at),
+        name: a.name,
+        file: a.file,
+        configured: false,
+        missing: false,
+    });
+    let configured = state.control().configured_aliases().into_iter().map(|a| AliasRow {
+        created: String::new(),
+        missing: !a.exists,
+        name: a.name,
+        file: a.file,
+        configured: true,
+    });
+    let aliases = configured.chain(aliases).collect();
     let page = MissingPage {
         layout: Layout::new(&state, &caller, "/missing", "Missing files"),
         missing,

@@ -13,8 +13,9 @@ use axum::http::header::{CONTENT_TYPE, COOKIE, HOST, SET_COOKIE};
 use axum::http::{HeaderMap, Method, Request, StatusCode};
 use lifeboat_store::{Direction, LogWriter, Store, TransferOutcome, TransferRecord};
 use lifeboat_web::{
-    Auth, BoxFuture, Control, ControlError, InterfaceInfo, LeaseView, LiveTransfer, Metrics, Service, ServiceStatus,
-    SettingsError, SettingsInput, SettingsView, WebConfig, WebState, router,
+    Auth, BoxFuture, ConfiguredAlias, ConfiguredReservation, Control, ControlError, InterfaceInfo, LeaseView,
+    LiveTransfer, Metrics, Service, ServiceStatus, SettingsError, SettingsInput, SettingsView, WebConfig, WebState,
+    router,
 };
 use tempfile::TempDir;
 use tower::ServiceExt;
@@ -42,6 +43,10 @@ pub struct FakeState {
     pub settings_refusal: Option<SettingsError>,
     /// Every settings input applied, with its origin.
     pub applied: Vec<(SettingsInput, String)>,
+    pub configured_aliases: Vec<ConfiguredAlias>,
+    pub configured_reservations: Vec<ConfiguredReservation>,
+    /// What `reservation_conflicts` answers.
+    pub conflicts: Vec<(&'static str, String)>,
 }
 
 /// A [`Control`] that only remembers.
@@ -112,6 +117,18 @@ impl Control for FakeControl {
             *running = false;
             Ok(())
         })
+    }
+
+    fn configured_aliases(&self) -> Vec<ConfiguredAlias> {
+        self.lock().configured_aliases.clone()
+    }
+
+    fn configured_reservations(&self) -> Vec<ConfiguredReservation> {
+        self.lock().configured_reservations.clone()
+    }
+
+    fn reservation_conflicts(&self, _mac: &str, _address: Option<std::net::Ipv4Addr>) -> Vec<(&'static str, String)> {
+        self.lock().conflicts.clone()
     }
 
     fn settings(&self) -> BoxFuture<'_, Result<SettingsView, SettingsError>> {
