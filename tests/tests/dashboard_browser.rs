@@ -2,7 +2,8 @@
 //! uses `lifeboat serve` in the server namespace over the veth: it logs in (a wrong password is
 //! refused), uploads an image, maps the client's MAC to it under the name a TP-Link asks for,
 //! stops and starts TFTP with the buttons, watches a real tftp-hpa download in the live list until
-//! 100 % and finds it in the history, and stops TFTP again. Every service state is checked from
+//! 100 % and finds it in the history, stops TFTP again, and sets up DHCP on the Settings page
+//! (a bad range refused, a good one applied; udhcpc then gets a lease). Every service state is checked from
 //! the server namespace with `ss`; the downloaded bytes are compared by SHA-256 with the upload.
 //! Each page is saved as a screenshot under `target/e2e-artifacts/dashboard/`.
 
@@ -45,7 +46,7 @@ const POLL: Duration = Duration::from_millis(100);
 #[test]
 #[ignore = "needs root (network namespaces): run with -- --include-ignored, as .ci/run does"]
 fn dashboard_in_a_real_browser() {
-    require_netns!("tftp", CHROMEDRIVER, CHROMIUM);
+    require_netns!("tftp", "udhcpc", CHROMEDRIVER, CHROMIUM);
     // Build the binary before the clock of the scenario starts.
     let bin = lifeboat_bin();
     let runtime =
@@ -99,6 +100,7 @@ async fn scenario(bin: &Path) {
     ui.show("/leases", "h1", "DHCP leases").await;
     ui.shot("leases").await;
     check_events(&ui).await;
+    set_up_dhcp(&ui, &pair).await;
 
     browser.close().await;
     server.assert_running("lifeboat serve");
@@ -299,6 +301,35 @@ async fn check_events(ui: &Ui) {
         assert!(rows.iter().any(|cells| cells.get(1).is_some_and(|c| c == kind)), "no {kind:?} event in {rows:#?}");
     }
     ui.shot("events").await;
+}
+
+/// Last step: DHCP set up from scratch on the Settings page, reached from the overview's "Set up
+/// DHCP": a bad range is refused next to its field, a good one is applied without a restart, and
+/// a real DHCP client (udhcpc) then gets a lease from it.
+async fn set_up_dhcp(ui: &Ui, pair: &Pair) {
+    ui.show("/", "h1", "Overview").await;
+    ui.click("a[href='/settings#dhcp']").await;
+    ui.wait_text("h1", "Settings", "the settings page, from the overview's Set up DHCP").await;
+    ui.click(&format!("#interface option[value='{}']", pair.server_dev)).await;
+    ui.fill("#range", "nonsense").await;
+    ui.click("form[action='/settings/dhcp'] button[type=submit]").await;
+    ui.wait_text("#dhcp .field-error", "expected START,END", "the bad range refused next to its field").await;
+    ui.shot("settings-invalid-range").await;
+
+    let [a, b, c, _] = pair.server_ip.octets();
+    ui.fill("#range", &format!("{a}.{b}.{c}.100,{a}.{b}.{c}.150")).await;
+    ui.click("form[action='/settings/dhcp'] button[type=submit]").await;
+    ui.wait_text(".flash.ok", "Settings saved and applied", "the DHCP settings applied").await;
+    ui.shot("settings").await;
+    ui.show("/", "h1", "Overview").await;
+    ui.wait_text(".service.running h2", "DHCP", "DHCP shown as running").await;
+
+    // udhcpc only reports the lease (`-s /bin/true`): the client keeps its address for the rest.
+    let argv = ["udhcpc", "-f", "-q", "-n", "-i", &pair.client_dev, "-s", "/bin/true", "-t", "10", "-T", "1"];
+    let out = pair.client.run(&argv, DOWNLOAD_TIMEOUT);
+    let said = format!("{}{}", out.stdout, out.stderr);
+    let leased = format!("lease of {a}.{b}.{c}.1");
+    assert!(out.success() && said.contains(&leased), "udhcpc got no lease from the range set in the browser:\n{out}");
 }
 
 /// The browser session and what the steps do with it.

@@ -75,7 +75,7 @@ impl Lifeboat {
         let configurator = self.configurator()?;
         let text = match input {
             SettingsInput::Json(json) => configurator.document_of_json(&json).map_err(SettingsError::Invalid)?,
-            SettingsInput::Toml(text) => text,
+            SettingsInput::Toml(text) => configurator.document_of_import(&text).map_err(SettingsError::Invalid)?,
         };
         let configured = configurator.configure(&text).map_err(SettingsError::Invalid)?;
         let configs = Configs { tftp: configured.tftp, dhcp: configured.dhcp };

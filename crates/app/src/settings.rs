@@ -18,6 +18,10 @@ pub trait Configurator: Send + Sync + std::fmt::Debug + 'static {
     /// Settings given as JSON (the configuration file's shape) as the TOML to store.
     fn document_of_json(&self, json: &serde_json::Value) -> Result<String, Vec<SettingsProblem>>;
 
+    /// An imported configuration file (TOML) as the document to store: what the file below
+    /// already says is left out, so that an export imports again as it was.
+    fn document_of_import(&self, text: &str) -> Result<String, Vec<SettingsProblem>>;
+
     /// The keys the command line and the environment set.
     fn locks(&self) -> Vec<Lock>;
 }

@@ -118,6 +118,10 @@ impl lifeboat_app::Configurator for LineSettings {
         Ok(json.as_str().unwrap_or_default().to_owned())
     }
 
+    fn document_of_import(&self, text: &str) -> Result<String, Vec<lifeboat_app::SettingsProblem>> {
+        Ok(text.to_owned())
+    }
+
     fn locks(&self) -> Vec<lifeboat_app::Lock> {
         Vec::new()
     }

@@ -27,6 +27,7 @@ pub(crate) struct Layers {
 impl Configurator for Layers {
     fn configure(&self, stored: &str) -> Result<Configured, Vec<SettingsProblem>> {
         let stored = parse(stored)?;
+        refuse_not_live(&stored)?;
         self.refuse_locked(&stored)?;
         let merged = merge(self.file.clone(), stored.clone());
         let file: FileConfig = Value::Table(merged.clone()).try_into().map_err(|e| vec![unreadable(&e)])?;
@@ -58,9 +59,34 @@ impl Configurator for Layers {
         toml::to_string_pretty(&table).map_err(|e| vec![SettingsProblem { key: None, message: e.to_string() }])
     }
 
+    fn document_of_import(&self, text: &str) -> Result<String, Vec<SettingsProblem>> {
+        let imported = without_values_of(parse(text)?, &self.file);
+        toml::to_string_pretty(&imported).map_err(|e| vec![SettingsProblem { key: None, message: e.to_string() }])
+    }
+
     fn locks(&self) -> Vec<Lock> {
         self.locks.clone()
     }
+}
+
+/// `upper` without the values `lower` has the same: what is left is what `upper` changes.
+fn without_values_of(upper: Table, lower: &Table) -> Table {
+    let mut left = Table::new();
+    for (key, value) in upper {
+        match (lower.get(&key), value) {
+            (Some(Value::Table(below)), Value::Table(above)) => {
+                let changed = without_values_of(above, below);
+                if !changed.is_empty() {
+                    left.insert(key, Value::Table(changed));
+                }
+            }
+            (Some(below), value) if *below == value => {}
+            (_, value) => {
+                left.insert(key, value);
+            }
+        }
+    }
+    left
 }
 
 impl Layers {
@@ -78,6 +104,25 @@ impl Layers {
             .collect();
         if problems.is_empty() { Ok(()) } else { Err(problems) }
     }
+}
+
+/// The keys the dashboard's settings cannot change while lifeboat runs: the database, the
+/// dashboard itself, the idle stop and the history's limits are read once at start. Refused,
+/// rather than stored and ignored.
+const NOT_LIVE: [&str; 5] = ["db", "web", "stop_when_idle", "history_days", "history_max_rows"];
+
+fn refuse_not_live(stored: &Table) -> Result<(), Vec<SettingsProblem>> {
+    let problems: Vec<SettingsProblem> = NOT_LIVE
+        .iter()
+        .filter(|key| stored.contains_key(**key))
+        .map(|key| SettingsProblem {
+            key: Some((*key).to_owned()),
+            message: format!(
+                "{key} is read once at start: set it on the command line, in the environment or in the configuration file"
+            ),
+        })
+        .collect();
+    if problems.is_empty() { Ok(()) } else { Err(problems) }
 }
 
 fn parse(text: &str) -> Result<Table, Vec<SettingsProblem>> {
@@ -182,6 +227,27 @@ mod tests {
     }
 
     #[test]
+    fn an_export_with_the_files_start_time_keys_imports_again() {
+        let file = "db = \"/data/lifeboat.db\"\n[tftp]\nroot = \"/srv/tftp\"\n[web]\nlisten = \"0.0.0.0:8080\"\n";
+        let layers = layers(file, ServeArgs::default(), vec![]);
+        let stored = layers.document_of_json(&serde_json::json!({"tftp": {"single_port": true}})).unwrap();
+        let exported = layers.configure(&stored).unwrap().effective_toml;
+        assert!(exported.contains("[web]") && exported.contains("single_port"), "{exported}");
+        let imported = layers.document_of_import(&exported).unwrap();
+        assert_eq!(imported.parse::<Table>().unwrap(), stored.parse::<Table>().unwrap(), "only the change is stored");
+        assert!(layers.configure(&imported).unwrap().tftp.unwrap().single_port);
+    }
+
+    #[test]
+    fn keys_read_only_at_start_are_refused_rather_than_ignored() {
+        let layers = layers(FILE, ServeArgs::default(), vec![]);
+        for document in ["db = \"/tmp/x.db\"\n", "[web]\nlisten = \"0.0.0.0:9000\"\n", "stop_when_idle = \"5m\"\n"] {
+            let problems = layers.configure(document).unwrap_err();
+            assert!(problems[0].message.contains("read once at start"), "{document}: {problems:?}");
+        }
+    }
+
+    #[test]
     fn a_locked_key_is_refused_by_name() {
         let lock = Lock { key: "dhcp.range".into(), by: "LIFEBOAT_DHCP_RANGE".into() };
         let layers = layers(FILE, ServeArgs::default(), vec![lock]);
@@ -208,7 +274,7 @@ mod tests {
         assert_eq!(text.parse::<Table>().unwrap()["dhcp"]["range"][0].as_str(), Some("10.0.0.100,10.0.0.200"));
         assert!(!text.contains("boot"));
         let exported = layers.configure(&text).unwrap().effective_toml;
-        let reimported = layers.configure(&exported).unwrap();
+        let reimported = layers.configure(&layers.document_of_import(&exported).unwrap()).unwrap();
         assert_eq!(
             reimported.effective,
             layers.configure(&text).unwrap().effective,
