@@ -37,6 +37,22 @@
   var outcomeClasses = { complete: "ok", failed: "bad", refused: "bad", not_found: "warn", options_declined: "muted" };
 
   // Confirmation before destructive forms.
+  // The idle countdown of a service card: a second less each second; at zero the page reloads
+  // to show the service stopped (or, if somebody used it, its new countdown).
+  document.querySelectorAll("[data-countdown]").forEach(function (element) {
+    var left = parseInt(element.getAttribute("data-countdown"), 10);
+    if (isNaN(left)) return;
+    var timer = window.setInterval(function () {
+      left -= 1;
+      if (left < 0) {
+        window.clearInterval(timer);
+        window.setTimeout(function () { window.location.reload(); }, 6000);
+        return;
+      }
+      element.textContent = Math.floor(left / 60) + "m " + ("0" + (left % 60)).slice(-2) + "s";
+    }, 1000);
+  });
+
   document.querySelectorAll("form[data-confirm]").forEach(function (form) {
     form.addEventListener("submit", function (event) {
       if (!window.confirm(form.getAttribute("data-confirm"))) event.preventDefault();

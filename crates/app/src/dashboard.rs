@@ -8,6 +8,7 @@
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use lifeboat_dhcp::Mac;
@@ -22,6 +23,10 @@ use tokio_util::sync::CancellationToken;
 
 use crate::services::{Configs, Parts, Services};
 use crate::settings::{Configurator, SETTINGS_KEY};
+
+/// "Stop after the running transfers" waits at most this long, then stops anyway: a client
+/// that keeps a transfer crawling must not keep the service up for ever.
+const LONGEST_WAIT_FOR_TRANSFERS: Duration = Duration::from_secs(3600);
 
 /// The settings key of the dashboard's password hash (written by `lifeboat passwd`).
 pub const PASSWORD_SETTING: &str = "web_password_hash";
@@ -108,6 +113,27 @@ impl Control for Lifeboat {
 
     fn stop(&self, service: Service, origin: String) -> BoxFuture<'_, Result<(), ControlError>> {
         Box::pin(async move { self.services.stop(service, &origin).await })
+    }
+
+    fn stop_after_transfers(&self, service: Service, origin: String) -> BoxFuture<'_, Result<(), ControlError>> {
+        Box::pin(async move {
+            if !self.services.is_running(service) {
+                return Err(ControlError::NotRunning(service));
+            }
+            let services = Arc::clone(&self.services);
+            let activity = Arc::clone(&self.parts.activity);
+            tracing::info!("{service} stops when its running transfers end ({origin})");
+            tokio::spawn(async move {
+                let deadline = tokio::time::Instant::now() + LONGEST_WAIT_FOR_TRANSFERS;
+                let running = || activity.live_transfers().iter().filter(|t| t.outcome.is_none()).count();
+                while service == Service::Tftp && running() > 0 && tokio::time::Instant::now() < deadline {
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                }
+                // NotRunning: somebody stopped it meanwhile.
+                let _ = services.stop(service, &origin).await;
+            });
+            Ok(())
+        })
     }
 
     fn interfaces(&self) -> Vec<InterfaceInfo> {

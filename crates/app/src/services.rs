@@ -52,6 +52,14 @@ pub(crate) struct Services {
     dhcp_replies: Mutex<Option<Arc<AtomicU64>>>,
     /// Other DHCP servers the running DHCP server has seen on its segments.
     other_dhcp_servers: Mutex<Option<watch::Receiver<Vec<OtherServer>>>>,
+    /// `--stop-when-idle`, once its watch runs, and when DHCP last answered (as the watch saw).
+    idle: Mutex<Option<IdleWatch>>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct IdleWatch {
+    idle: Duration,
+    dhcp_last_reply: Instant,
 }
 
 /// The services' configurations; `None` leaves a service off.
@@ -84,6 +92,8 @@ struct Slot {
     running: Option<Running>,
     /// Why it last failed to start, for the dashboard.
     failure: Option<String>,
+    /// Who or what stopped it last, and when (Unix ms), for the stopped card.
+    stopped: Option<(String, i64)>,
 }
 
 struct Running {
@@ -104,7 +114,12 @@ impl Services {
             dhcp_replies_before: AtomicU64::new(0),
             dhcp_replies: Mutex::default(),
             other_dhcp_servers: Mutex::default(),
+            idle: Mutex::default(),
         }
+    }
+
+    pub(crate) fn is_running(&self, service: Service) -> bool {
+        self.slot(service).running.is_some()
     }
 
     /// The services the configuration turns on.
@@ -215,6 +230,13 @@ impl Services {
         let running = {
             let mut slot = self.slot(service);
             let this_run = slot.running.as_ref().is_some_and(|r| only_run_since.is_none_or(|since| since == r.since));
+            let why = match kind {
+                EventKind::AutoStopped => "stopped itself when nobody had used it for the idle time".to_owned(),
+                _ => format!("stopped by {origin}"),
+            };
+            if this_run {
+                slot.stopped = Some((why, self.parts.clock.unix_ms()));
+            }
             if this_run { slot.running.take() } else { None }
         };
         let Some(running) = running else {
@@ -241,6 +263,7 @@ impl Services {
     pub(crate) async fn stop_when_idle(self: Arc<Self>, idle: Duration, shutdown: CancellationToken) {
         let check = (idle / 4).clamp(Duration::from_millis(200), Duration::from_secs(5));
         let mut dhcp_last = (self.dhcp_replies(), Instant::now());
+        *self.idle.lock().unwrap_or_else(|p| p.into_inner()) = Some(IdleWatch { idle, dhcp_last_reply: dhcp_last.1 });
         loop {
             tokio::select! {
                 () = shutdown.cancelled() => return,
@@ -249,6 +272,8 @@ impl Services {
             let replies = self.dhcp_replies();
             if replies != dhcp_last.0 {
                 dhcp_last = (replies, Instant::now());
+                *self.idle.lock().unwrap_or_else(|p| p.into_inner()) =
+                    Some(IdleWatch { idle, dhcp_last_reply: dhcp_last.1 });
             }
             for service in Service::ALL {
                 let Some(since) = self.slot(service).running.as_ref().map(|r| r.since) else { continue };
@@ -294,8 +319,10 @@ impl Services {
                     _ if ended => Some(format!("{service} ended by itself; the log says why")),
                     (None, Some(failure)) => Some(failure.clone()),
                     (None, None) if !self.is_configured(service) => Some(not_configured(service)),
+                    (None, None) => slot.stopped.as_ref().map(|(why, at)| format!("{why}, {}", clock_time(*at))),
                     _ => None,
                 };
+                let stops_when_idle_in = slot.running.as_ref().and_then(|running| self.idle_left(service, running));
                 ServiceStatus {
                     service,
                     running: slot.running.is_some() && !ended,
@@ -303,9 +330,20 @@ impl Services {
                     configured: self.is_configured(service),
                     listening: slot.running.as_ref().map(|r| r.listening.clone()).unwrap_or_default(),
                     detail,
+                    stops_when_idle_in,
                 }
             })
             .collect()
+    }
+
+    /// How long `running` has left before the idle watch stops it, if one runs.
+    fn idle_left(&self, service: Service, running: &Running) -> Option<Duration> {
+        let watch = (*self.idle.lock().unwrap_or_else(|p| p.into_inner()))?;
+        let unused_for = match service {
+            Service::Tftp => self.parts.activity.idle_for(),
+            Service::Dhcp => watch.dhcp_last_reply.elapsed(),
+        };
+        Some(watch.idle.saturating_sub(running.since.elapsed().min(unused_for)))
     }
 
     /// What the dashboard shows in red: the other DHCP servers the running server has seen.
@@ -416,4 +454,11 @@ fn unavailable(service: Service) -> ControlError {
 /// A start-up error with its causes, as the binary prints errors.
 fn failed(service: Service, error: &(dyn std::error::Error + 'static)) -> ControlError {
     ControlError::Failed { service, message: error_text(error) }
+}
+
+/// `at` (Unix ms) as the dashboard writes times: `2026-12-06 23:40:01 UTC`.
+fn clock_time(at: i64) -> String {
+    let at = lifeboat_clock::from_unix_ms(at);
+    let text = humantime::format_rfc3339_seconds(at).to_string();
+    format!("{} UTC", text.trim_end_matches('Z').replace('T', " "))
 }

@@ -256,6 +256,8 @@ async fn tftp_stops_itself_after_the_idle_time_and_not_before() {
     assert!(!app.running(Service::Tftp), "65 s idle: stopped itself");
     let status = app.control.services().into_iter().find(|s| s.service == Service::Tftp).unwrap();
     assert!(status.listening.is_empty(), "a stopped service holds no socket");
+    let why = status.detail.unwrap_or_default();
+    assert!(why.starts_with("stopped itself when nobody had used it"), "the card says why: {why}");
     app.stop().await;
 }
 
@@ -508,4 +510,44 @@ async fn reservations_that_clash_with_the_configuration_or_a_lease_are_named() {
 
     shutdown.cancel();
     tokio::time::timeout(BOUND, app.wait()).await.expect("lifeboat stops");
+}
+
+/// A stopped card says who stopped it; "stop after the running transfers" waits for the
+/// transfer that runs and then stops; the idle countdown counts down.
+#[tokio::test]
+async fn stopping_says_who_and_can_wait_for_the_running_transfer() {
+    let app = start(Options { tftp: true, dhcp: false, stop_when_idle: Some(Duration::from_secs(600)) }).await;
+    std::fs::write(app.root.path().join("small.bin"), b"a block of less than 512 bytes").unwrap();
+    let server = app.address(Service::Tftp);
+    let tftp = || app.control.services().into_iter().find(|s| s.service == Service::Tftp).unwrap();
+
+    // The idle watch reports how long is left (it starts within a check of 5 s at most).
+    let deadline = std::time::Instant::now() + BOUND;
+    while tftp().stops_when_idle_in.is_none() {
+        assert!(std::time::Instant::now() < deadline, "no idle countdown");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let left = tftp().stops_when_idle_in.unwrap();
+    assert!(left <= Duration::from_secs(600) && left > Duration::from_secs(500), "{left:?}");
+
+    // A client that asked and then waits: its transfer runs (the server resends its block).
+    let client = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    client.send_to(b"\0\x01small.bin\0octet\0", server).await.unwrap();
+    let mut block = vec![0; 600];
+    let (_, transfer) = tokio::time::timeout(BOUND, client.recv_from(&mut block)).await.expect("DATA 1").unwrap();
+    let origin = "web 127.0.0.1 (test)".to_owned();
+    app.control.stop_after_transfers(Service::Tftp, origin.clone()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert!(app.running(Service::Tftp), "a transfer runs: TFTP waits for it");
+
+    client.send_to(b"\0\x04\0\x01", transfer).await.unwrap();
+    let deadline = std::time::Instant::now() + BOUND;
+    while app.running(Service::Tftp) {
+        assert!(std::time::Instant::now() < deadline, "TFTP did not stop after the transfer ended");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let detail = tftp().detail.unwrap_or_default();
+    assert!(detail.starts_with(&format!("stopped by {origin}, ")) && detail.ends_with(" UTC"), "{detail}");
+    assert_eq!(tftp().stops_when_idle_in, None, "a stopped service counts nothing down");
+    app.stop().await;
 }

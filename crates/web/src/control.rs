@@ -30,6 +30,12 @@ pub trait Control: Send + Sync + 'static {
     /// Stop `service`, closing its sockets, and record `ServiceStopped` with `origin`.
     fn stop(&self, service: Service, origin: String) -> BoxFuture<'_, Result<(), ControlError>>;
 
+    /// Stop `service` once no transfer runs any more (at once when none does); the answer comes
+    /// when that is arranged, not when it stopped. Without live transfers to wait for, a stop.
+    fn stop_after_transfers(&self, service: Service, origin: String) -> BoxFuture<'_, Result<(), ControlError>> {
+        self.stop(service, origin)
+    }
+
     /// The network interfaces of the machine with their addresses.
     fn interfaces(&self) -> Vec<InterfaceInfo>;
 
@@ -155,6 +161,8 @@ pub struct ServiceStatus {
     pub listening: Vec<String>,
     /// Anything a person should know: why it stopped, why it cannot start, its range.
     pub detail: Option<String>,
+    /// With `--stop-when-idle`: how long until it stops itself unless somebody uses it.
+    pub stops_when_idle_in: Option<std::time::Duration>,
 }
 
 /// A network interface of the machine.

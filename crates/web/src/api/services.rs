@@ -41,6 +41,8 @@ pub(crate) struct ServiceJson {
     configured: bool,
     listening: Vec<String>,
     detail: Option<String>,
+    /// With `--stop-when-idle`: seconds until it stops itself unless somebody uses it.
+    stops_when_idle_in_seconds: Option<u64>,
 }
 
 impl From<ServiceStatus> for ServiceJson {
@@ -53,6 +55,7 @@ impl From<ServiceStatus> for ServiceJson {
             configured: s.configured,
             listening: s.listening,
             detail: s.detail,
+            stops_when_idle_in_seconds: s.stops_when_idle_in.map(|left| left.as_secs()),
         }
     }
 }

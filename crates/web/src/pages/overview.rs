@@ -25,10 +25,14 @@ pub(crate) struct ServiceView {
     configured: bool,
     listening: Vec<String>,
     detail: Option<String>,
+    /// Seconds until it stops itself when idle, for the card's countdown.
+    idle_left: Option<u64>,
+    /// Transfers running now: the stop button asks first, and offers to wait for them.
+    transfers: usize,
 }
 
-impl From<ServiceStatus> for ServiceView {
-    fn from(s: ServiceStatus) -> Self {
+impl ServiceView {
+    fn new(s: ServiceStatus, transfers: usize) -> Self {
         ServiceView {
             name: s.service.to_string(),
             slug: Service::slug(s.service),
@@ -36,7 +40,14 @@ impl From<ServiceStatus> for ServiceView {
             configured: s.configured,
             listening: s.listening,
             detail: s.detail,
+            idle_left: s.stops_when_idle_in.map(|left| left.as_secs()),
+            transfers: if s.service == Service::Tftp { transfers } else { 0 },
         }
+    }
+
+    /// The idle countdown as text, `14m 32s`.
+    fn idle_left_text(&self) -> String {
+        self.idle_left.map(|secs| format!("{}m {:02}s", secs / 60, secs % 60)).unwrap_or_default()
     }
 }
 
@@ -63,7 +74,10 @@ pub(crate) async fn page(State(state): State<WebState>, caller: Caller) -> PageR
     let page = OverviewPage {
         layout: Layout::new(&state, &caller, "/", "Overview"),
         latest,
-        services: state.services().into_iter().map(ServiceView::from).collect(),
+        services: {
+            let running = state.control().live_transfers().iter().filter(|t| t.outcome.is_none()).count();
+            state.services().into_iter().map(|s| ServiceView::new(s, running)).collect()
+        },
         live: live::rows(&state),
         recent,
         missing_count,

@@ -10,13 +10,21 @@ use crate::guard::Caller;
 use crate::pages::{PageError, PageResult, done, failed};
 use crate::state::WebState;
 
-/// `POST /services/{service}/{action}` with `action` `start` or `stop`.
+/// `POST /services/{service}/{action}` with `action` `start`, `stop` or
+/// `stop-after-transfers`.
 pub(crate) async fn switch(
     State(state): State<WebState>,
     caller: Caller,
     Path((service, action)): Path<(String, String)>,
 ) -> PageResult {
     let service: Service = service.parse().map_err(AppError::from)?;
+    if action == "stop-after-transfers" {
+        let stopping = state.control().stop_after_transfers(service, caller.origin.clone()).await;
+        return Ok(match stopping {
+            Ok(()) => done(&state, &caller, "/", true, format!("{service} stops when the running transfers end.")),
+            Err(error) => failed(&state, &caller, "/", error.into()),
+        });
+    }
     let run = match action.as_str() {
         "start" => true,
         "stop" => false,

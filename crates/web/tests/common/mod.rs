@@ -47,6 +47,8 @@ pub struct FakeState {
     pub configured_reservations: Vec<ConfiguredReservation>,
     /// What `reservation_conflicts` answers.
     pub conflicts: Vec<(&'static str, String)>,
+    /// TFTP stops itself when idle after this long (`stops_when_idle_in`).
+    pub tftp_idle_left: Option<std::time::Duration>,
 }
 
 /// A [`Control`] that only remembers.
@@ -72,6 +74,7 @@ impl Control for FakeControl {
                 configured: true,
                 listening: if state.tftp { vec!["0.0.0.0:69".into(), "[::]:69".into()] } else { vec![] },
                 detail: state.tftp_fails.clone(),
+                stops_when_idle_in: state.tftp_idle_left,
             },
             ServiceStatus {
                 service: Service::Dhcp,
@@ -80,6 +83,7 @@ impl Control for FakeControl {
                 configured: !state.dhcp_unconfigured,
                 listening: if state.dhcp { vec!["eth1 (10.9.0.1:67)".into()] } else { vec![] },
                 detail: Some("range 10.9.0.100 – 10.9.0.200".into()),
+                stops_when_idle_in: None,
             },
         ]
     }
