@@ -19,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 use crate::activity::Activity;
 use crate::binder::Binder;
 use crate::dashboard::{self, DashboardConfig, Lifeboat};
+use crate::dhcp_activity::DhcpActivity;
 use crate::host_directory::HostDirectory;
 use crate::lease_book::LeaseBook;
 use crate::network_setup::{Served, bridge_warning};
@@ -93,7 +94,8 @@ impl App {
             Arc::clone(&clock),
         ));
         let leases = LeaseWriter::spawn(store.clone());
-        let parts = Arc::new(Parts { store, leases, log, book, directory, activity, binder, clock });
+        let dhcp_activity = Arc::new(DhcpActivity::new(Arc::clone(&clock)));
+        let parts = Arc::new(Parts { store, leases, log, book, directory, activity, binder, clock, dhcp_activity });
         let services = Arc::new(Services::new(config.tftp, config.dhcp, Arc::clone(&parts)));
         let lifeboat = Arc::new(Lifeboat { services: Arc::clone(&services), parts, settings: config.settings.clone() });
         let mut app = App { lifeboat, dashboard: None, pruner, idle_watch: None, shutdown: shutdown.clone() };

@@ -16,8 +16,9 @@ use lifeboat_dhcp::config::hardware_text;
 use lifeboat_server::{DhcpConfig, DhcpPlan};
 use lifeboat_store::{Retention, Store};
 use lifeboat_web::{
-    Auth, BoxFuture, ConfiguredAlias, ConfiguredReservation, Control, ControlError, InterfaceInfo, LeaseView,
-    LiveTransfer, Metrics, Service, ServiceStatus, SettingsError, SettingsInput, SettingsView, WebConfig, WebState,
+    Auth, BoxFuture, ConfiguredAlias, ConfiguredReservation, Control, ControlError, DhcpExchange, InterfaceInfo,
+    LeaseView, LiveTransfer, Metrics, Service, ServiceStatus, SettingsError, SettingsInput, SettingsView, WebConfig,
+    WebState,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -134,6 +135,10 @@ impl Control for Lifeboat {
             });
             Ok(())
         })
+    }
+
+    fn dhcp_exchanges(&self) -> Vec<DhcpExchange> {
+        self.parts.dhcp_activity.recent()
     }
 
     fn interfaces(&self) -> Vec<InterfaceInfo> {

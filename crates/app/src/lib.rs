@@ -12,6 +12,7 @@
 //! - `binder.rs`: [`Binder`], how services get their sockets ([`SystemBinder`] binds for real).
 //! - `services.rs`: starting and stopping TFTP and DHCP, stop-when-idle, their status.
 //! - `activity.rs`: the TFTP observer: live list, counters, MAC lookup, host images, records.
+//! - `dhcp_activity.rs`: the recent DHCP and BOOTP requests and what became of each.
 //! - `host_directory.rs`: the dashboard's hosts and aliases as DHCP and TFTP see them.
 //! - `lease_book.rs`: the leases DHCP holds, in memory; `lease_store.rs`: the store's lease
 //!   writer as the DHCP server's sink.
@@ -25,6 +26,7 @@ mod activity;
 mod app;
 mod binder;
 mod dashboard;
+mod dhcp_activity;
 mod error_text;
 mod host_directory;
 mod lease_book;

@@ -22,6 +22,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::activity::Activity;
 use crate::binder::Binder;
+use crate::dhcp_activity::DhcpActivity;
 use crate::error_text::error_text;
 use crate::host_directory::HostDirectory;
 use crate::lease_book::LeaseBook;
@@ -37,6 +38,7 @@ pub(crate) struct Parts {
     pub(crate) activity: Arc<Activity>,
     pub(crate) binder: Arc<dyn Binder>,
     pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) dhcp_activity: Arc<DhcpActivity>,
 }
 
 pub(crate) struct Services {
@@ -387,7 +389,11 @@ impl Services {
             .await
             .map_err(|e| failed(service, &e))?
             .with_clock(Arc::clone(&parts.clock))
-            .watch_hosts(parts.directory.dhcp_hosts());
+            .watch_hosts(parts.directory.dhcp_hosts())
+            .report_exchanges({
+                let activity = Arc::clone(&parts.dhcp_activity);
+                Arc::new(move |exchange| activity.note(exchange))
+            });
         let listening = server.serving().to_vec();
         *self.replies_counter() = Some(server.replies_sent());
         let others = server.other_servers();

@@ -330,6 +330,10 @@ async fn dhcp_stops_itself_when_it_has_answered_nobody_for_the_idle_time() {
     advance(Duration::from_secs(40)).await;
     let offer = discover(address, [2, 0, 0, 0, 0, 1]).await;
     assert!(offer.yiaddr() >= Ipv4Addr::new(127, 0, 0, 100), "{:?}", offer.yiaddr());
+    // The dashboard's recent DHCP requests have it, with what became of it.
+    let noted = app.control.dhcp_exchanges();
+    assert_eq!((noted[0].client.as_str(), noted[0].request.as_str()), ("02:00:00:00:00:01", "DHCPDISCOVER"));
+    assert_eq!(noted[0].outcome, format!("DHCPOFFER {}", offer.yiaddr()), "{noted:?}");
     advance(Duration::from_secs(50)).await;
     assert!(app.running(Service::Dhcp), "50 s after a reply");
     advance(Duration::from_secs(20)).await;

@@ -125,6 +125,8 @@ pub struct DhcpServer {
     skip_probe: bool,
     /// The time of day leases are granted and expire by.
     clock: Arc<dyn Clock>,
+    /// Told of every request and what became of it (the dashboard's recent DHCP activity).
+    exchanges: Option<Arc<dyn Fn(&Explanation) + Send + Sync>>,
     others: watch::Sender<Vec<OtherServer>>,
 }
 
@@ -201,6 +203,7 @@ impl DhcpServer {
             own_addresses: plan.own_addresses,
             skip_probe: config.skip_probe,
             clock: Arc::new(SystemClock),
+            exchanges: None,
             others: watch::Sender::new(Vec::new()),
         }
     }
@@ -208,6 +211,13 @@ impl DhcpServer {
     /// Grant and expire leases by `clock` instead of the system's.
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> DhcpServer {
         self.clock = clock;
+        self
+    }
+
+    /// Call `exchange` with every request and what became of it, as the log has it. It runs on
+    /// the server's task: it must only note and return.
+    pub fn report_exchanges(mut self, exchange: Arc<dyn Fn(&Explanation) + Send + Sync>) -> DhcpServer {
+        self.exchanges = Some(exchange);
         self
     }
 
@@ -315,6 +325,9 @@ impl DhcpServer {
             let arrival = Arrival { interface: datagram.ifindex, local_address, local_port: port, source };
             let handled = self.responder.handle(&data[..datagram.len], &arrival, self.clock.unix_seconds());
             log(&handled.explanation);
+            if let Some(exchange) = &self.exchanges {
+                exchange(&handled.explanation);
+            }
             match (handled.change, handled.reply) {
                 (Some(change), reply) => waiting.push(after_commit(self.sink.persist(change), reply, arrival)),
                 (None, Some(reply)) => self.sender.send(&reply, &arrival).await,

@@ -36,6 +36,11 @@ pub trait Control: Send + Sync + 'static {
         self.stop(service, origin)
     }
 
+    /// The recent DHCP and BOOTP requests, newest first, with what became of each.
+    fn dhcp_exchanges(&self) -> Vec<DhcpExchange> {
+        Vec::new()
+    }
+
     /// The network interfaces of the machine with their addresses.
     fn interfaces(&self) -> Vec<InterfaceInfo>;
 
@@ -318,4 +323,22 @@ pub struct ConfiguredReservation {
     pub mac: String,
     pub address: Ipv4Addr,
     pub name: Option<String>,
+}
+
+/// A DHCP or BOOTP request and what became of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DhcpExchange {
+    /// Unix milliseconds.
+    pub at: i64,
+    /// The client's hardware address.
+    pub client: String,
+    /// `DHCPDISCOVER`, `BOOTREQUEST`, ...
+    pub request: String,
+    /// What the client was taken for (`UEFI x64 PXE`, `U-Boot`, `plain BOOTP`).
+    pub class: String,
+    /// What lifeboat did: `DHCPOFFER 10.0.0.50`, or `ignored: ...` with what to do.
+    pub outcome: String,
+    pub boot_file: Option<String>,
+    /// The rule that chose the boot file.
+    pub boot_rule: Option<String>,
 }

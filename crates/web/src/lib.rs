@@ -64,8 +64,9 @@ use tokio_util::sync::CancellationToken;
 
 pub use config::{Auth, DEFAULT_MAX_UPLOAD, WebConfig, check_listen};
 pub use control::{
-    BoxFuture, ConfiguredAlias, ConfiguredReservation, Control, ControlError, InterfaceInfo, LeaseView, LiveTransfer,
-    Lock, Metrics, Service, ServiceStatus, SettingsError, SettingsInput, SettingsProblem, SettingsView, UnknownService,
+    BoxFuture, ConfiguredAlias, ConfiguredReservation, Control, ControlError, DhcpExchange, InterfaceInfo, LeaseView,
+    LiveTransfer, Lock, Metrics, Service, ServiceStatus, SettingsError, SettingsInput, SettingsProblem, SettingsView,
+    UnknownService,
 };
 pub use error::{FieldError, WebError};
 pub use pages::login::LOCKOUT_SETTING;

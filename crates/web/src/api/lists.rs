@@ -172,3 +172,28 @@ pub(crate) async fn events(
     let page = state.store().events_page(query.before, limit(query.limit)).await?;
     Ok(Json(PageJson { items: page.items.into_iter().map(EventJson::from).collect(), next_before: page.next_before }))
 }
+
+#[derive(Serialize)]
+pub(crate) struct DhcpExchangeJson {
+    at: i64,
+    client: String,
+    request: String,
+    class: String,
+    outcome: String,
+    boot_file: Option<String>,
+    boot_rule: Option<String>,
+}
+
+/// `GET /api/v1/dhcp/requests`: the recent DHCP and BOOTP requests, newest first.
+pub(crate) async fn dhcp_requests(State(state): State<WebState>) -> Json<Vec<DhcpExchangeJson>> {
+    let exchanges = state.control().dhcp_exchanges().into_iter().map(|e| DhcpExchangeJson {
+        at: e.at,
+        client: e.client,
+        request: e.request,
+        class: e.class,
+        outcome: e.outcome,
+        boot_file: e.boot_file,
+        boot_rule: e.boot_rule,
+    });
+    Json(exchanges.collect())
+}

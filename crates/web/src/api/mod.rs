@@ -29,6 +29,7 @@ pub(crate) fn routes() -> Router<WebState> {
         .route("/services/{service}/{action}", post(services::switch))
         .route("/interfaces", get(services::interfaces))
         .route("/leases", get(lists::leases))
+        .route("/dhcp/requests", get(lists::dhcp_requests))
         .route("/transfers", get(lists::transfers))
         .route("/transfers/live", get(lists::live))
         .route("/transfers/live/stream", get(live::stream))

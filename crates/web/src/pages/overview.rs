@@ -58,6 +58,8 @@ struct OverviewPage {
     latest: Option<TransferRow>,
     services: Vec<ServiceView>,
     live: Vec<LiveRow>,
+    /// The last DHCP or BOOTP request, beside the last TFTP one.
+    latest_dhcp: Option<crate::pages::leases::ExchangeRow>,
     recent: Vec<TransferRow>,
     missing_count: usize,
     interfaces: Vec<InterfaceInfo>,
@@ -79,6 +81,12 @@ pub(crate) async fn page(State(state): State<WebState>, caller: Caller) -> PageR
             state.services().into_iter().map(|s| ServiceView::new(s, running)).collect()
         },
         live: live::rows(&state),
+        latest_dhcp: state
+            .control()
+            .dhcp_exchanges()
+            .into_iter()
+            .next()
+            .map(|e| crate::pages::leases::ExchangeRow::new(e, now)),
         recent,
         missing_count,
         interfaces: state.control().interfaces(),

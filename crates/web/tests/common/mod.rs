@@ -13,9 +13,9 @@ use axum::http::header::{CONTENT_TYPE, COOKIE, HOST, SET_COOKIE};
 use axum::http::{HeaderMap, Method, Request, StatusCode};
 use lifeboat_store::{Direction, LogWriter, Store, TransferOutcome, TransferRecord};
 use lifeboat_web::{
-    Auth, BoxFuture, ConfiguredAlias, ConfiguredReservation, Control, ControlError, InterfaceInfo, LeaseView,
-    LiveTransfer, Metrics, Service, ServiceStatus, SettingsError, SettingsInput, SettingsView, WebConfig, WebState,
-    router,
+    Auth, BoxFuture, ConfiguredAlias, ConfiguredReservation, Control, ControlError, DhcpExchange, InterfaceInfo,
+    LeaseView, LiveTransfer, Metrics, Service, ServiceStatus, SettingsError, SettingsInput, SettingsView, WebConfig,
+    WebState, router,
 };
 use tempfile::TempDir;
 use tower::ServiceExt;
@@ -49,6 +49,7 @@ pub struct FakeState {
     pub conflicts: Vec<(&'static str, String)>,
     /// TFTP stops itself when idle after this long (`stops_when_idle_in`).
     pub tftp_idle_left: Option<std::time::Duration>,
+    pub dhcp_exchanges: Vec<DhcpExchange>,
 }
 
 /// A [`Control`] that only remembers.
@@ -121,6 +122,10 @@ impl Control for FakeControl {
             *running = false;
             Ok(())
         })
+    }
+
+    fn dhcp_exchanges(&self) -> Vec<DhcpExchange> {
+        self.lock().dhcp_exchanges.clone()
     }
 
     fn configured_aliases(&self) -> Vec<ConfiguredAlias> {
