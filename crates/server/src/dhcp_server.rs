@@ -103,6 +103,9 @@ impl DhcpSockets {
     }
 }
 
+/// What [`DhcpServer::report_exchanges`] calls with each request and what became of it.
+pub type ExchangeReport = Arc<dyn Fn(&Explanation) + Send + Sync>;
+
 /// A bound DHCP server, ready to [`run`](DhcpServer::run).
 pub struct DhcpServer {
     responder: Responder,
@@ -126,7 +129,7 @@ pub struct DhcpServer {
     /// The time of day leases are granted and expire by.
     clock: Arc<dyn Clock>,
     /// Told of every request and what became of it (the dashboard's recent DHCP activity).
-    exchanges: Option<Arc<dyn Fn(&Explanation) + Send + Sync>>,
+    exchanges: Option<ExchangeReport>,
     others: watch::Sender<Vec<OtherServer>>,
 }
 
@@ -216,7 +219,7 @@ impl DhcpServer {
 
     /// Call `exchange` with every request and what became of it, as the log has it. It runs on
     /// the server's task: it must only note and return.
-    pub fn report_exchanges(mut self, exchange: Arc<dyn Fn(&Explanation) + Send + Sync>) -> DhcpServer {
+    pub fn report_exchanges(mut self, exchange: ExchangeReport) -> DhcpServer {
         self.exchanges = Some(exchange);
         self
     }
