@@ -14,7 +14,7 @@ use anyhow::Context as _;
 use lifeboat_dhcp::Mac;
 use lifeboat_dhcp::config::hardware_text;
 use lifeboat_server::{DhcpConfig, DhcpPlan};
-use lifeboat_store::{Retention, Store};
+use lifeboat_store::{Event, EventKind, Retention, Store};
 use lifeboat_web::{
     Auth, BoxFuture, ConfiguredAlias, ConfiguredReservation, Control, ControlError, DhcpExchange, InterfaceInfo,
     LeaseView, LiveTransfer, Metrics, Service, ServiceStatus, SettingsError, SettingsInput, SettingsView, WebConfig,
@@ -99,6 +99,8 @@ impl Lifeboat {
             format!("applied to {}", names.join(" and "))
         };
         tracing::info!("settings saved from the dashboard, {what} ({origin})");
+        let event = Event { at: self.parts.clock.unix_ms(), kind: EventKind::SettingsChanged, origin, detail: what };
+        self.parts.log.event(event);
         self.view().await
     }
 }

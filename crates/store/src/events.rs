@@ -39,6 +39,11 @@ stored_names! {
         LoginLocked => "login_locked",
         /// A lockout of password logins ended early (a correct password, `lifeboat passwd`).
         LoginUnlocked => "login_unlocked",
+        /// Settings saved from the dashboard.
+        SettingsChanged => "settings_changed",
+        /// An API key for scripts was created (replacing any other) or revoked.
+        ApiKeyCreated => "api_key_created",
+        ApiKeyRevoked => "api_key_revoked",
     }
 }
 

@@ -10,6 +10,7 @@ use std::path::Path;
 use axum::body::Body;
 use lifeboat_store::{EventKind, Host, HostEntry};
 
+use crate::api_key;
 use crate::control::Service;
 use crate::digests;
 use crate::error::{AppError, FieldError};
@@ -177,5 +178,21 @@ pub(crate) async fn switch_service(
     } else {
         state.control().stop(service, origin).await?;
     }
+    Ok(())
+}
+
+/// A new API key in place of any other; the key, to be shown once.
+pub(crate) async fn create_api_key(state: &WebState, caller: &Caller) -> Result<String, AppError> {
+    let key = api_key::create(state).await?;
+    state.record(EventKind::ApiKeyCreated, &caller.origin, "a new API key replaces any earlier one".into());
+    Ok(key)
+}
+
+/// Forget the API key.
+pub(crate) async fn revoke_api_key(state: &WebState, caller: &Caller) -> Result<(), AppError> {
+    if !api_key::revoke(state).await? {
+        return Err(AppError::NotFound("there is no API key".into()));
+    }
+    state.record(EventKind::ApiKeyRevoked, &caller.origin, "the API key was revoked".into());
     Ok(())
 }

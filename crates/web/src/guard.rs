@@ -1,5 +1,5 @@
 //! The gate in front of every handler: who is asking, may they, and is a state-changing request
-//! really from the dashboard's own pages.
+//! really from the dashboard's own pages (or from a script with the token or the API key).
 //!
 //! **Invariant:** a handler runs only for a caller that proved who they are (session cookie
 //! after login or token, `Authorization: Bearer TOKEN`, or any local caller in loopback-only
@@ -10,6 +10,8 @@
 //! loopback name, which defeats DNS rebinding.
 
 use std::net::{IpAddr, SocketAddr};
+
+use crate::api_key;
 
 use axum::body::{Body, to_bytes};
 use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
@@ -121,13 +123,19 @@ async fn check(state: &WebState, request: Request) -> Result<(Request, Option<St
     let mut session = cookie_session_id(request.headers()).and_then(|id| state.sessions().get(&id));
     let mut new_cookie = None;
     let mut bearer = false;
+    // A script's bearer: the printed token (token mode) or the API key (any mode).
+    if let Some(given) = bearer_token(request.headers()) {
+        let token_matches = matches!(auth, Auth::Token(token) if same_secret(given, token));
+        if !token_matches && !api_key::matches(state, given).await {
+            let hint = "wrong token or API key: create an API key on the Settings page";
+            return Err(refuse(AppError::Unauthorized(hint.into())));
+        }
+        bearer = true;
+    }
     match auth {
         Auth::Token(token) => {
-            if let Some(given) = bearer_token(request.headers()) {
-                if !same_secret(given, token) {
-                    return Err(refuse(AppError::Unauthorized("wrong token".into())));
-                }
-                bearer = true;
+            if bearer {
+                // Checked above.
             } else if let Some(given) = query_token(request.uri().query()) {
                 if !same_secret(&given, token) || request.method() != Method::GET {
                     return Err(refuse(AppError::Unauthorized(

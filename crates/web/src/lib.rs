@@ -24,6 +24,7 @@
 
 mod actions;
 mod api;
+mod api_key;
 mod assets;
 pub mod config;
 pub mod control;
@@ -62,6 +63,7 @@ use axum::routing::{get, post};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+pub use api_key::API_KEY_SETTING;
 pub use config::{Auth, DEFAULT_MAX_UPLOAD, WebConfig, check_listen};
 pub use control::{
     BoxFuture, ConfiguredAlias, ConfiguredReservation, Control, ControlError, DhcpExchange, InterfaceInfo, LeaseView,
@@ -99,6 +101,8 @@ pub fn router(state: WebState) -> Router {
         .route("/events", get(events::page))
         .route("/settings", get(settings::page).post(settings::save))
         .route("/settings/dhcp", post(settings::set_up_dhcp))
+        .route("/settings/api-key", post(settings::create_api_key))
+        .route("/settings/api-key/delete", post(settings::revoke_api_key))
         .route("/services/{service}/{action}", post(services::switch))
         .route("/login", get(login::page).post(login::submit))
         .route("/logout", post(login::logout))

@@ -449,3 +449,59 @@ async fn sweep_image_routes(app: &App, label: &str) -> usize {
     }
     failed
 }
+
+/// A script with the API key needs no login and no CSRF token; the key is shown once, only its
+/// digest is stored, a wrong one is refused, and a revoked one stops working.
+#[tokio::test]
+async fn an_api_key_lets_a_script_in_without_a_session_until_it_is_revoked() {
+    let app = password_app().await;
+    let script = app.browser("127.0.0.1:50002".parse().unwrap());
+    let call = |key: &str, method: Method, path: &str, body: Option<serde_json::Value>| {
+        let mut request =
+            axum::http::Request::builder().method(method).uri(path).header("authorization", format!("Bearer {key}"));
+        if body.is_some() {
+            request = request.header("content-type", "application/json");
+        }
+        request.body(axum::body::Body::from(body.map(|b| b.to_string()).unwrap_or_default())).unwrap()
+    };
+    assert_eq!(
+        script.send(call("lbk_guess", Method::GET, "/api/v1/hosts", None)).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+
+    log_in(&app, "correct horse").await;
+    let created = app.api(Method::POST, "/api/v1/api-key", None).await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    let key = created.json()["api_key"].as_str().unwrap().to_owned();
+    assert!(key.starts_with("lbk_") && key.len() == 36, "{key}");
+    let stored = app.store.setting(lifeboat_web::API_KEY_SETTING).await.unwrap().unwrap();
+    assert!(!stored.contains(&key[4..]), "only a digest is stored");
+
+    let listed = script.send(call(&key, Method::GET, "/api/v1/hosts", None)).await;
+    assert_eq!(listed.status, StatusCode::OK, "{}", listed.body);
+    let host = json!({"mac": "02:00:00:00:00:51"});
+    let added = script.send(call(&key, Method::POST, "/api/v1/hosts", Some(host))).await;
+    assert_eq!(added.status, StatusCode::CREATED, "a change without a CSRF token: {}", added.body);
+    assert!(script.cookie().is_none(), "a script gets no session");
+
+    let revoked = app.api(Method::DELETE, "/api/v1/api-key", None).await;
+    assert_eq!(revoked.status, StatusCode::NO_CONTENT, "{}", revoked.body);
+    assert_eq!(script.send(call(&key, Method::GET, "/api/v1/hosts", None)).await.status, StatusCode::UNAUTHORIZED);
+    let events: Vec<String> = app.events().await.into_iter().map(|(kind, _, _)| kind).collect();
+    assert!(
+        events.contains(&"api_key_created".to_owned()) && events.contains(&"api_key_revoked".to_owned()),
+        "{events:?}"
+    );
+}
+
+/// The Settings page shows a new key once.
+#[tokio::test]
+async fn the_settings_page_shows_a_new_api_key_once() {
+    let app = App::local().await;
+    let page = app.form("/settings/api-key", &[]).await;
+    assert_eq!(page.status, StatusCode::OK);
+    page.assert_contains(&["shown this once", "lbk_", "Replace the API key"]);
+    let again = app.get("/settings").await;
+    assert!(!again.body.contains("lbk_"), "the key is shown only once");
+    again.assert_contains(&["Revoke"]);
+}

@@ -43,6 +43,7 @@ pub(crate) fn routes() -> Router<WebState> {
         .route("/settings", get(settings::get).put(settings::put))
         .route("/settings/export", get(settings::export))
         .route("/settings/import", put(settings::import))
+        .route("/api-key", post(settings::create_api_key).delete(settings::revoke_api_key))
         .route("/images", get(images::list))
         .route("/images/{*name}", put(images::upload).delete(images::delete))
 }

@@ -9,6 +9,7 @@ use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
 use axum::response::IntoResponse;
 use serde::Serialize;
 
+use crate::actions;
 use crate::api::ApiJson;
 use crate::control::{SettingsInput, SettingsView};
 use crate::error::{ApiResult, AppError};
@@ -76,4 +77,25 @@ pub(crate) async fn import(
         String::from_utf8(body.to_vec()).map_err(|_| AppError::BadRequest("the file is not UTF-8 text".into()))?;
     let view = state.control().apply_settings(SettingsInput::Toml(text), caller.origin.clone()).await;
     Ok(Json(view.map_err(apply_error)?.into()))
+}
+
+#[derive(Serialize)]
+pub(crate) struct ApiKeyJson {
+    /// Shown this once: send it as `Authorization: Bearer KEY`.
+    api_key: String,
+}
+
+/// `POST /api/v1/api-key`: a new API key in place of any other (201).
+pub(crate) async fn create_api_key(
+    State(state): State<WebState>,
+    caller: Caller,
+) -> ApiResult<(axum::http::StatusCode, Json<ApiKeyJson>)> {
+    let api_key = actions::create_api_key(&state, &caller).await?;
+    Ok((axum::http::StatusCode::CREATED, Json(ApiKeyJson { api_key })))
+}
+
+/// `DELETE /api/v1/api-key`: 204.
+pub(crate) async fn revoke_api_key(State(state): State<WebState>, caller: Caller) -> ApiResult<axum::http::StatusCode> {
+    actions::revoke_api_key(&state, &caller).await?;
+    Ok(axum::http::StatusCode::NO_CONTENT)
 }

@@ -10,6 +10,8 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
 
+use crate::actions;
+use crate::api_key;
 use crate::control::{InterfaceInfo, Lock, SettingsInput, SettingsView};
 use crate::error::{AppError, FieldError};
 use crate::guard::Caller;
@@ -29,6 +31,10 @@ struct SettingsPage {
     errors: Vec<FieldError>,
     /// The settings cannot be changed here; why.
     unavailable: Option<String>,
+    /// An API key exists.
+    has_api_key: bool,
+    /// A key just created, shown this once.
+    new_api_key: Option<String>,
 }
 
 impl SettingsPage {
@@ -74,6 +80,8 @@ async fn build(state: &WebState, caller: &Caller, dhcp: Option<DhcpForm>, docume
     let interfaces = state.control().interfaces().into_iter().filter(|i| i.name != "lo").collect();
     match state.control().settings().await {
         Ok(view) => SettingsPage {
+            has_api_key: api_key::exists(state).await,
+            new_api_key: None,
             layout,
             locked: view.locked.clone(),
             interfaces,
@@ -84,6 +92,8 @@ async fn build(state: &WebState, caller: &Caller, dhcp: Option<DhcpForm>, docume
             unavailable: None,
         },
         Err(error) => SettingsPage {
+            has_api_key: api_key::exists(state).await,
+            new_api_key: None,
             layout,
             locked: Vec::new(),
             interfaces,
@@ -163,4 +173,21 @@ pub(crate) async fn set_up_dhcp(
         dhcp.insert("boot".into(), if boot.is_empty() { serde_json::Value::Null } else { boot.into() });
     }
     apply(&state, &caller, SettingsInput::Json(document), Some(form), None).await
+}
+
+/// `POST /settings/api-key`: a new API key, shown on the page this once.
+pub(crate) async fn create_api_key(State(state): State<WebState>, caller: Caller) -> PageResult {
+    let key = actions::create_api_key(&state, &caller).await?;
+    let mut page = build(&state, &caller, None, None).await;
+    page.new_api_key = Some(key);
+    page.has_api_key = true;
+    Ok(render(&page))
+}
+
+/// `POST /settings/api-key/delete`.
+pub(crate) async fn revoke_api_key(State(state): State<WebState>, caller: Caller) -> PageResult {
+    Ok(match actions::revoke_api_key(&state, &caller).await {
+        Ok(()) => done(&state, &caller, "/settings", true, "API key revoked.".to_owned()),
+        Err(error) => crate::pages::failed(&state, &caller, "/settings", error),
+    })
 }
