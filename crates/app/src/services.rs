@@ -328,7 +328,9 @@ impl Services {
                 ServiceStatus {
                     service,
                     running: slot.running.is_some() && !ended,
-                    failed: ended || (slot.running.is_none() && slot.failure.is_some()),
+                    // A service without a configuration should not run, so it cannot have failed
+                    // (a start asked of it, or settings that did not apply, leave it so).
+                    failed: ended || (slot.running.is_none() && slot.failure.is_some() && self.is_configured(service)),
                     configured: self.is_configured(service),
                     listening: slot.running.as_ref().map(|r| r.listening.clone()).unwrap_or_default(),
                     detail,

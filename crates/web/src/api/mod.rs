@@ -24,6 +24,7 @@ pub(crate) use extract::{ApiJson, ApiPath, ApiQuery};
 pub(crate) fn routes() -> Router<WebState> {
     Router::new()
         .route("/health", get(health::check))
+        .route("/openapi.json", get(openapi))
         .route("/session", get(services::session))
         .route("/services", get(services::list))
         .route("/services/{service}/{action}", post(services::switch))
@@ -46,4 +47,13 @@ pub(crate) fn routes() -> Router<WebState> {
         .route("/api-key", post(settings::create_api_key).delete(settings::revoke_api_key))
         .route("/images", get(images::list))
         .route("/images/{*name}", put(images::upload).delete(images::delete))
+}
+
+/// The OpenAPI 3.1 description of these routes (`crates/web/openapi/api-v1.json`, checked
+/// against the running API by `tests/tests/api_schema.rs` with schemathesis).
+pub(crate) const OPENAPI: &str = include_str!("../../openapi/api-v1.json");
+
+/// `GET /api/v1/openapi.json`.
+async fn openapi() -> impl axum::response::IntoResponse {
+    ([(axum::http::header::CONTENT_TYPE, "application/json")], OPENAPI)
 }
