@@ -96,3 +96,30 @@ impl<'a> DashboardApi<'a> {
         Answer { status, body }
     }
 }
+
+/// Store `password` as the dashboard's password in `db`, as a person does: `lifeboat passwd`,
+/// with the password on standard input.
+pub fn set_password(bin: &std::path::Path, db: &std::path::Path, password: &str) {
+    let script = r#"printf '%s\n' "$1" | "$2" passwd --db "$3""#;
+    let bin = bin.to_str().expect("UTF-8 binary path");
+    let db = db.to_str().expect("UTF-8 database path");
+    let out =
+        crate::process::run(crate::process::command(&["sh", "-c", script, "sh", password, bin, db]), CALL_TIMEOUT);
+    out.assert_success();
+}
+
+/// Wait (up to `timeout`) until something listens on TCP `port` in `ns`, failing with the
+/// server's output if it died.
+pub fn wait_tcp_listening(ns: &Netns, server: &mut crate::Child, port: u16, timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    let filter = format!("sport = :{port}");
+    loop {
+        server.assert_running("lifeboat serve with the dashboard");
+        let out = ns.run(&["ss", "-Htln", &filter], CALL_TIMEOUT);
+        if out.success() && !out.stdout.trim().is_empty() {
+            return;
+        }
+        assert!(Instant::now() < deadline, "the dashboard did not listen on TCP {port}:\n{}", server.output());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

@@ -4,10 +4,9 @@
 //! error, answers that fit the description, authentication enforced, invalid input refused, ...).
 //! lifeboat runs with a password, so only the API key a script would use lets requests in.
 
-use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use lifeboat_e2e::process::{self, Child};
+use lifeboat_e2e::dashboard::{set_password, wait_tcp_listening};
 use lifeboat_e2e::{Netns, lifeboat_bin, require_netns};
 
 const SCHEMATHESIS: &str = "/opt/lifeboat-peers/schemathesis/bin/schemathesis";
@@ -32,7 +31,7 @@ fn the_api_keeps_to_its_openapi_description() {
     let root_arg = root.path().to_str().expect("a UTF-8 path");
     let argv = [bin.to_str().unwrap(), "serve", "--tftp-root", root_arg, "--db", db_arg];
     let mut server = ns.spawn(&argv);
-    wait_tcp_listening(&ns, &mut server, 8080);
+    wait_tcp_listening(&ns, &mut server, 8080, STEP_TIMEOUT);
     let key = create_api_key(&ns);
 
     let out = ns.run(
@@ -90,26 +89,4 @@ fn create_api_key(ns: &Netns) -> String {
     let created = curl(&["-X", "POST", "-H", &header, "http://127.0.0.1:8080/api/v1/api-key"]);
     let created: serde_json::Value = serde_json::from_str(&created).unwrap();
     created["api_key"].as_str().expect("an API key").to_owned()
-}
-
-fn set_password(bin: &Path, db: &Path, password: &str) {
-    let script = r#"printf '%s\n' "$1" | "$2" passwd --db "$3""#;
-    let bin = bin.to_str().expect("UTF-8 binary path");
-    let db = db.to_str().expect("UTF-8 database path");
-    let out = process::run(process::command(&["sh", "-c", script, "sh", password, bin, db]), STEP_TIMEOUT);
-    out.assert_success();
-}
-
-fn wait_tcp_listening(ns: &Netns, server: &mut Child, port: u16) {
-    let deadline = Instant::now() + STEP_TIMEOUT;
-    let filter = format!("sport = :{port}");
-    loop {
-        server.assert_running("lifeboat serve with the dashboard");
-        let out = ns.run(&["ss", "-Htln", &filter], STEP_TIMEOUT);
-        if out.success() && !out.stdout.trim().is_empty() {
-            return;
-        }
-        assert!(Instant::now() < deadline, "the dashboard did not listen on TCP {port}:\n{}", server.output());
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use fantoccini::{Client, Locator};
 use lifeboat_e2e::browser::{CHROMEDRIVER, CHROMIUM};
-use lifeboat_e2e::process::{self, Child};
+use lifeboat_e2e::dashboard::{set_password, wait_tcp_listening};
 use lifeboat_e2e::{
     Browser, Client as TftpClient, Netns, Pair, clear_netem, lifeboat_bin, netem, random_file, require_netns,
     sha256_file, spawn_lifeboat_serve, wait_udp_listening, workspace_root,
@@ -73,7 +73,7 @@ async fn scenario(bin: &Path) {
     let db_arg = db.to_str().expect("a UTF-8 temporary path");
     let extra = ["--tftp-allow", "10.0.0.0/8", "--web-listen", &web, "--db", db_arg];
     let mut server = spawn_lifeboat_serve(&pair.server, root.path(), pair.server_addr(), &extra);
-    wait_tcp_listening(&pair.server, &mut server, WEB_PORT);
+    wait_tcp_listening(&pair.server, &mut server, WEB_PORT, STEP_TIMEOUT);
     let client_mac = mac_address(&pair.client, &pair.client_dev);
 
     let upload = work.path().join(IMAGE);
@@ -473,30 +473,6 @@ fn artifacts_dir() -> PathBuf {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
     dir
-}
-
-/// `lifeboat passwd --db DB` with the password on standard input (not a terminal).
-fn set_password(bin: &Path, db: &Path, password: &str) {
-    let script = r#"printf '%s\n' "$1" | "$2" passwd --db "$3""#;
-    let bin = bin.to_str().expect("UTF-8 binary path");
-    let db = db.to_str().expect("UTF-8 database path");
-    let out = process::run(process::command(&["sh", "-c", script, "sh", password, bin, db]), ADMIN_TIMEOUT);
-    out.assert_success();
-}
-
-/// Waits until the server listens on TCP `port` in `ns`; fails fast if it exits.
-fn wait_tcp_listening(ns: &Netns, server: &mut Child, port: u16) {
-    let deadline = Instant::now() + STEP_TIMEOUT;
-    let filter = format!("sport = :{port}");
-    loop {
-        server.assert_running("lifeboat serve with the dashboard");
-        let out = ns.run(&["ss", "-Htln", &filter], ADMIN_TIMEOUT);
-        if out.success() && !out.stdout.trim().is_empty() {
-            return;
-        }
-        assert!(Instant::now() < deadline, "the dashboard did not listen on TCP {port}:\n{}", server.output());
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 /// The MAC address of `dev` in `ns`, lowercase with colons.

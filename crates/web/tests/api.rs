@@ -8,10 +8,10 @@ use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::header::HOST;
 use axum::http::{Method, Request, StatusCode};
-use common::{App, now_ms, transfer};
+use common::{App, live_transfer, now_ms, transfer};
 use futures_util::StreamExt;
-use lifeboat_store::{Direction, TransferOutcome};
-use lifeboat_web::{LiveTransfer, Metrics, Service};
+use lifeboat_store::TransferOutcome;
+use lifeboat_web::{Metrics, Service};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use tower::ServiceExt;
@@ -287,22 +287,6 @@ async fn transfers_history_pages_without_gaps_or_duplicates() {
     assert_eq!(item["blksize"], 1468);
     let none = app.get("/api/v1/transfers?outcome=failed").await.json();
     assert!(none["items"].as_array().unwrap().is_empty());
-}
-
-fn live_transfer() -> LiveTransfer {
-    LiveTransfer {
-        id: 3,
-        client: "10.9.0.100:3000".parse().unwrap(),
-        mac: None,
-        requested: "pxelinux.0".into(),
-        file: Some("pxelinux.0".into()),
-        direction: Direction::Read,
-        bytes: 1000,
-        size: Some(4000),
-        started_at: 5,
-        rate: 500,
-        outcome: None,
-    }
 }
 
 #[tokio::test]

@@ -6,25 +6,8 @@ mod common;
 use std::time::Duration;
 
 use axum::http::{Method, StatusCode};
-use common::App;
-use lifeboat_store::Direction;
-use lifeboat_web::{LiveTransfer, Service};
-
-fn running_transfer() -> LiveTransfer {
-    LiveTransfer {
-        id: 1,
-        client: "10.9.0.100:3000".parse().unwrap(),
-        mac: None,
-        requested: "openwrt.bin".into(),
-        file: Some("openwrt.bin".into()),
-        direction: Direction::Read,
-        bytes: 1000,
-        size: Some(4000),
-        started_at: 5,
-        rate: 500,
-        outcome: None,
-    }
-}
+use common::{App, live_transfer};
+use lifeboat_web::Service;
 
 #[tokio::test]
 async fn the_card_counts_down_to_an_idle_stop() {
@@ -47,7 +30,7 @@ async fn stopping_asks_first_while_transfers_run_and_can_wait_for_them() {
     assert!(!quiet.body.contains("data-confirm=\"1 transfer"), "nothing runs: no question");
     assert!(!quiet.body.contains("stop-after-transfers"));
 
-    app.control.lock().live = vec![running_transfer()];
+    app.control.lock().live = vec![live_transfer()];
     let busy = app.get("/").await;
     busy.assert_contains(&["1 transfer(s) running: stop TFTP now", "/services/tftp/stop-after-transfers"]);
 

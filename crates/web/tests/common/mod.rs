@@ -438,3 +438,20 @@ pub fn transfer(at: i64, mac: Option<&str>, requested: &str, outcome: TransferOu
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64
 }
+
+/// A transfer that runs now: 1000 of 4000 bytes of `pxelinux.0` read by 10.9.0.100.
+pub fn live_transfer() -> LiveTransfer {
+    LiveTransfer {
+        id: 3,
+        client: "10.9.0.100:3000".parse().unwrap(),
+        mac: None,
+        requested: "pxelinux.0".into(),
+        file: Some("pxelinux.0".into()),
+        direction: Direction::Read,
+        bytes: 1000,
+        size: Some(4000),
+        started_at: 5,
+        rate: 500,
+        outcome: None,
+    }
+}
