@@ -11,7 +11,8 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 image=${IMAGE:-localhost/lifeboat:test}
-target=x86_64-unknown-linux-gnu
+# The machine's own architecture, as in the Dockerfile.
+target=$(rustc -vV | sed -n 's/^host: //p')
 
 echo "[build-offline] building a static lifeboat" >&2
 RUSTFLAGS='-C target-feature=+crt-static' \

@@ -40,7 +40,7 @@ run_on_exit cleanup
 
 say "building the image"
 IMAGE_BYTES=$("$ROOT/docker/build-offline.sh")
-BINARY="$ROOT/target/x86_64-unknown-linux-gnu/release/lifeboat"
+BINARY="$ROOT/target/$(rustc -vV | sed -n "s/^host: //p")/release/lifeboat"
 
 create_netns_pair "$NS_S" "$NS_C" veth-s veth-c 10.79.0.1/24 10.79.0.2/24
 mkdir -p "$WORK/tftp" "$WORK/data"

@@ -97,7 +97,12 @@ impl App {
         let dhcp_activity = Arc::new(DhcpActivity::new(Arc::clone(&clock)));
         let parts = Arc::new(Parts { store, leases, log, book, directory, activity, binder, clock, dhcp_activity });
         let services = Arc::new(Services::new(config.tftp, config.dhcp, Arc::clone(&parts)));
-        let lifeboat = Arc::new(Lifeboat { services: Arc::clone(&services), parts, settings: config.settings.clone() });
+        let lifeboat = Arc::new(Lifeboat {
+            services: Arc::clone(&services),
+            parts,
+            settings: config.settings.clone(),
+            applying: tokio::sync::Mutex::new(()),
+        });
         let mut app = App { lifeboat, dashboard: None, pruner, idle_watch: None, shutdown: shutdown.clone() };
 
         if let Err(error) = app.start_configured().await {

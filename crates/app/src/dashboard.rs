@@ -47,6 +47,8 @@ pub(crate) struct Lifeboat {
     pub(crate) parts: Arc<Parts>,
     /// What the dashboard's settings mean; `None`: they cannot be changed.
     pub(crate) settings: Option<Arc<dyn Configurator>>,
+    /// Held while settings are applied and saved: two at once would interleave.
+    pub(crate) applying: tokio::sync::Mutex<()>,
 }
 
 impl Lifeboat {
@@ -65,15 +67,18 @@ impl Lifeboat {
     async fn view(&self) -> Result<SettingsView, SettingsError> {
         let configurator = self.configurator()?;
         let stored = self.stored_settings().await?;
-        // Stored settings that no longer fit are shown as they are, over nothing.
-        let configured = configurator.configure(&stored).or_else(|_| configurator.configure(""));
-        let configured = configured.map_err(SettingsError::Invalid)?;
+        // Stored settings that no longer fit are shown as they are, with why, over nothing.
+        let (configured, problems) = match configurator.configure(&stored) {
+            Ok(configured) => (configured, Vec::new()),
+            Err(problems) => (configurator.configure("").map_err(SettingsError::Invalid)?, problems),
+        };
         Ok(SettingsView {
             stored: configured.stored,
             stored_toml: stored,
             effective: configured.effective,
             effective_toml: configured.effective_toml,
             locked: configurator.locks(),
+            problems,
         })
     }
 
@@ -85,6 +90,7 @@ impl Lifeboat {
         };
         let configured = configurator.configure(&text).map_err(SettingsError::Invalid)?;
         let configs = Configs { tftp: configured.tftp, dhcp: configured.dhcp };
+        let _applying = self.applying.lock().await;
         let changed = self.services.reconfigure(configs, &origin).await;
         let changed = changed.map_err(|e| SettingsError::NotApplied(e.to_string()))?;
         self.parts
@@ -120,9 +126,9 @@ impl Control for Lifeboat {
 
     fn stop_after_transfers(&self, service: Service, origin: String) -> BoxFuture<'_, Result<(), ControlError>> {
         Box::pin(async move {
-            if !self.services.is_running(service) {
+            let Some(since) = self.services.running_since(service) else {
                 return Err(ControlError::NotRunning(service));
-            }
+            };
             let services = Arc::clone(&self.services);
             let activity = Arc::clone(&self.parts.activity);
             tracing::info!("{service} stops when its running transfers end ({origin})");
@@ -132,8 +138,9 @@ impl Control for Lifeboat {
                 while service == Service::Tftp && running() > 0 && tokio::time::Instant::now() < deadline {
                     tokio::time::sleep(Duration::from_millis(250)).await;
                 }
-                // NotRunning: somebody stopped it meanwhile.
-                let _ = services.stop(service, &origin).await;
+                // Only the run it was asked for: NotRunning when somebody stopped it (or it
+                // stopped and started again) meanwhile.
+                let _ = services.stop_run(service, since, &origin).await;
             });
             Ok(())
         })
@@ -221,7 +228,7 @@ impl Control for Lifeboat {
             conflicts.push((
                 "mac",
                 format!(
-                    "{mac} already has the address {} from the configuration (--dhcp-reservation or the settings):                      change it there",
+                    "{mac} already has the address {} from the configuration (--dhcp-reservation or the settings): change it there",
                     theirs.address
                 ),
             ));

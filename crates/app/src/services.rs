@@ -138,47 +138,65 @@ impl Services {
     }
 
     /// Run with `new`: each service whose configuration changes is restarted if it ran, and
-    /// started if it had none before; the others are left alone. When one does not start, the
-    /// previous configurations come back and what ran before runs again. The services that
-    /// changed are returned.
+    /// started if it had none before or had failed to start; the others are left alone. When
+    /// one does not start, every service this touched gets its previous configuration back and
+    /// what ran before runs again. The services that changed are returned. One at a time: the
+    /// caller holds the lock that orders settings changes.
     pub(crate) async fn reconfigure(&self, new: Configs, origin: &str) -> Result<Vec<Service>, ControlError> {
         let old = self.configs();
         let changed: Vec<Service> = Service::ALL.into_iter().filter(|s| old.differs(&new, *s)).collect();
-        let mut restarted = Vec::new();
+        let mut touched: Vec<(Service, bool)> = Vec::new();
         for &service in &changed {
-            let ran = self.slot(service).running.is_some();
+            let ran = self.is_running(service);
+            let had_failed = self.slot(service).failure.is_some();
             if ran {
                 // NotRunning: it stopped meanwhile (idle, a click), which is fine.
                 let _ = self.stop(service, origin).await;
             }
             self.set_config(service, &new);
-            let start = ran || (!old.has(service) && new.has(service));
-            if !start || !new.has(service) {
+            touched.push((service, ran));
+            let start = new.has(service) && (ran || had_failed || !old.has(service));
+            if !start {
                 continue;
             }
-            if let Err(error) = self.start(service, origin).await {
-                self.restore(&old, &restarted, service, ran, origin).await;
-                return Err(error);
+            match self.start(service, origin).await {
+                // Somebody pressed Start meanwhile: it runs, with the new configuration.
+                Ok(()) | Err(ControlError::AlreadyRunning(_)) => {}
+                Err(error) => {
+                    self.restore(&old, &touched, origin).await;
+                    return Err(error);
+                }
             }
-            restarted.push(service);
         }
         Ok(changed)
     }
 
-    /// After `failed` did not start with the new settings: the old configuration for it and for
-    /// the services already restarted, each running again if it ran before.
-    async fn restore(&self, old: &Configs, restarted: &[Service], failed: Service, failed_ran: bool, origin: &str) {
-        for &service in restarted {
-            let _ = self.stop(service, origin).await;
+    /// After a service did not start with new settings: each of `touched` (with whether it ran
+    /// before) gets its configuration from `old` back, and runs again if it ran.
+    async fn restore(&self, old: &Configs, touched: &[(Service, bool)], origin: &str) {
+        for &(service, ran) in touched {
+            if self.is_running(service) {
+                let _ = self.stop(service, origin).await;
+            }
             self.set_config(service, old);
-            if let Err(error) = self.start(service, origin).await {
+            if ran
+                && old.has(service)
+                && let Err(error) = self.start(service, origin).await
+            {
                 tracing::error!("{service} did not start again with the previous settings: {error}");
             }
         }
-        self.set_config(failed, old);
-        if failed_ran && let Err(error) = self.start(failed, origin).await {
-            tracing::error!("{failed} did not start again with the previous settings: {error}");
-        }
+    }
+
+    /// When the current run of `service` started, if it runs.
+    pub(crate) fn running_since(&self, service: Service) -> Option<Instant> {
+        self.slot(service).running.as_ref().map(|r| r.since)
+    }
+
+    /// Stop `service` if the run that started at `since` is still the one running.
+    pub(crate) async fn stop_run(&self, service: Service, since: Instant, origin: &str) -> Result<(), ControlError> {
+        let detail = format!("{service} stopped; its sockets are closed");
+        self.stop_recorded(service, origin, EventKind::ServiceStopped, detail, Some(since)).await
     }
 
     fn set_config(&self, service: Service, from: &Configs) {

@@ -80,7 +80,8 @@ struct Options {
 }
 
 /// A stand-in for the binary's settings: each line of the stored document is `tftp = ADDR`
-/// (TFTP on that loopback address), `dhcp = on` or `invalid`; with no document, TFTP listens on
+/// (TFTP on that loopback address), `dhcp = on`, `dhcp = elsewhere` (a range on no interface
+/// here: DHCP cannot start) or `invalid`; with no document, TFTP listens on
 /// `base_tftp`. Locks nothing.
 #[derive(Debug)]
 struct LineSettings {
@@ -96,6 +97,10 @@ impl lifeboat_app::Configurator for LineSettings {
             match line.split_once(" = ") {
                 Some(("tftp", at)) => tftp_at = at.parse().unwrap(),
                 Some(("dhcp", "on")) => dhcp = Some(DhcpConfig::new(vec!["127.0.0.100,127.0.0.200".parse().unwrap()])),
+                // A range on no interface of this machine: DHCP cannot start with it.
+                Some(("dhcp", "elsewhere")) => {
+                    dhcp = Some(DhcpConfig::new(vec!["10.99.0.100,10.99.0.200".parse().unwrap()]));
+                }
                 _ => {
                     let message = format!("{line:?}: not a setting");
                     return Err(vec![lifeboat_app::SettingsProblem { key: Some("line".into()), message }]);
@@ -553,5 +558,29 @@ async fn stopping_says_who_and_can_wait_for_the_running_transfer() {
     let detail = tftp().detail.unwrap_or_default();
     assert!(detail.starts_with(&format!("stopped by {origin}, ")) && detail.ends_with(" UTC"), "{detail}");
     assert_eq!(tftp().stops_when_idle_in, None, "a stopped service counts nothing down");
+    app.stop().await;
+}
+
+/// Settings that change a stopped service and then fail on another leave nothing of themselves
+/// behind: the stopped service starts again with its previous configuration.
+#[tokio::test]
+async fn a_failed_apply_takes_back_what_it_changed_in_a_stopped_service() {
+    use lifeboat_web::{SettingsError, SettingsInput};
+    let root = tempfile::tempdir().unwrap();
+    let store = Store::open_memory().await.unwrap();
+    let first_tftp = free_loopback();
+    let app = start_with_settings(&store, root.path(), first_tftp).await;
+    let origin = "web 127.0.0.1 (test)".to_owned();
+    app.control.stop(Service::Tftp, origin.clone()).await.unwrap();
+
+    let moved = format!("tftp = {}\ndhcp = elsewhere", free_loopback());
+    let refused = app.control.apply_settings(SettingsInput::Toml(moved), origin.clone()).await.unwrap_err();
+    assert!(matches!(refused, SettingsError::NotApplied(_)), "{refused:?}");
+    assert!(!app.running(Service::Tftp) && !app.running(Service::Dhcp), "what was stopped stays stopped");
+    assert!(app.control.services().iter().all(|s| !s.failed), "nothing is left failed: {:?}", app.control.services());
+
+    app.control.start(Service::Tftp, origin).await.unwrap();
+    assert_eq!(app.address(Service::Tftp), first_tftp, "TFTP starts with its previous configuration");
+    assert_eq!(store.setting(lifeboat_app::SETTINGS_KEY).await.unwrap(), None, "nothing was stored");
     app.stop().await;
 }

@@ -96,11 +96,13 @@ fn locks(serve: &clap::Command, matches: &clap::ArgMatches, from_environment: &[
         .filter_map(|arg| arg.get_long())
         .filter(|long| *long != "config")
         .map(|long| {
+            let spelled = long;
+            let long = old_spellings::new_flag(long).unwrap_or(long);
             let switch = long.strip_prefix("no-").unwrap_or(long);
-            let by = if from_environment.iter().any(|f| f == long) {
+            let by = if from_environment.iter().any(|f| f == spelled) {
                 environment::variable(switch)
             } else {
-                format!("--{long}")
+                format!("--{spelled}")
             };
             lifeboat_app::Lock { key: dashboard_settings::key_of_flag(long), by }
         })

@@ -145,3 +145,37 @@ pub(crate) fn authoritative_skips_probe(authoritative: bool, skip_probe: Option<
         None => (false, None),
     }
 }
+/// The flag of this release that `old` (a flag of the last one, without its dashes) now is, for
+/// naming the configuration key it sets: `dhcp-host` is `dhcp-reservation`.
+pub(crate) fn new_flag(old: &str) -> Option<&'static str> {
+    Some(match old {
+        "allow" => "tftp-allow",
+        "enable-upload" => "tftp-upload",
+        "upload-dir" => "tftp-upload-dir",
+        "upload-max-size" => "tftp-upload-max-size",
+        "upload-overwrite" => "tftp-upload-overwrite",
+        "tftp-no-options" => "no-tftp-options",
+        "max-transfers" => "tftp-max-transfers",
+        "max-transfers-per-client" => "tftp-max-transfers-per-client",
+        "dhcp-host" => "dhcp-reservation",
+        "boot" => "dhcp-boot-rule",
+        "interface" => "dhcp-interface",
+        "bootp-dynamic" => "dhcp-bootp-dynamic",
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_old_flag_names_a_flag_of_this_release() {
+        use clap::CommandFactory as _;
+        let command = crate::cli::Cli::command();
+        let serve = command.find_subcommand("serve").unwrap();
+        let longs: Vec<&str> = serve.get_arguments().filter_map(|a| a.get_long()).collect();
+        for old in serve.get_arguments().filter(|a| a.is_hide_set()).filter_map(|a| a.get_long()) {
+            let new = super::new_flag(old).unwrap_or_else(|| panic!("--{old} has no new name"));
+            assert!(longs.contains(&new), "--{old} → --{new}, which serve does not have");
+        }
+    }
+}

@@ -267,6 +267,9 @@ pub struct SettingsView {
     pub effective_toml: String,
     /// The keys the command line and the environment set, which the dashboard cannot change.
     pub locked: Vec<Lock>,
+    /// Why the stored document does not apply any more (the file or the command line changed
+    /// since it was saved); empty when it applies. `stored` is then empty, `stored_toml` not.
+    pub problems: Vec<SettingsProblem>,
 }
 
 /// A key the command line or the environment set (`dhcp.range` by `LIFEBOAT_DHCP_RANGE`).

@@ -60,7 +60,11 @@ mod tests {
         assert_eq!(proofs.check(write()).await, first);
         assert_eq!(writes.load(Ordering::SeqCst), 1);
         tokio::time::advance(Duration::from_millis(1)).await;
-        assert!(proofs.check(async { Ok::<(), String>(()) }).await.is_ok());
-        assert_eq!(writes.load(Ordering::SeqCst), 1, "the second proof was a new write");
+        let succeeding = || async {
+            writes.fetch_add(1, Ordering::SeqCst);
+            Ok::<(), String>(())
+        };
+        assert!(proofs.check(succeeding()).await.is_ok());
+        assert_eq!(writes.load(Ordering::SeqCst), 2, "once the proof expired, a new write");
     }
 }

@@ -16,6 +16,7 @@ fn view() -> SettingsView {
         effective: json!({"tftp": {"root": "/srv/tftp"}, "dhcp": {"range": ["10.9.0.100,10.9.0.200"]}}),
         effective_toml: "[tftp]\nroot = \"/srv/tftp\"\n".into(),
         locked: vec![Lock { key: "tftp.root".into(), by: "LIFEBOAT_TFTP_ROOT".into() }],
+        problems: Vec::new(),
     }
 }
 
@@ -198,4 +199,31 @@ async fn the_configurations_aliases_and_reservations_are_shown_and_clashes_refus
         )
         .await;
     assert_eq!(kept.status, StatusCode::OK, "{}", kept.body);
+}
+
+/// The DHCP form replaces the first range and interface and keeps the others; over saved
+/// settings that no longer apply it refuses, rather than build a document on nothing.
+#[tokio::test]
+async fn the_dhcp_form_keeps_further_ranges_and_will_not_overwrite_unreadable_settings() {
+    let app = App::local().await;
+    let mut two = view();
+    two.stored = json!({"dhcp": {"range": ["10.9.0.100,10.9.0.150", "10.9.0.160,10.9.0.170"], "interface": ["eth1"]}});
+    app.control.lock().settings = Some(two);
+    let saved =
+        app.form("/settings/dhcp", &[("interface", "eth1"), ("range", "10.9.0.100,10.9.0.120"), ("boot", "")]).await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
+    let applied = app.control.lock().applied.clone();
+    let [(SettingsInput::Json(document), _)] = &applied[..] else { panic!("{applied:?}") };
+    assert_eq!(document["dhcp"]["range"], json!(["10.9.0.100,10.9.0.120", "10.9.0.160,10.9.0.170"]));
+
+    let mut stale = view();
+    stale.stored = json!({});
+    stale.problems =
+        vec![SettingsProblem { key: Some("dhcp.range".into()), message: "dhcp.range is set by --dhcp-range".into() }];
+    app.control.lock().settings = Some(stale);
+    app.get("/settings").await.assert_contains(&["do not apply any more", "set by --dhcp-range"]);
+    let refused =
+        app.form("/settings/dhcp", &[("interface", ""), ("range", "10.9.0.100,10.9.0.120"), ("boot", "")]).await;
+    assert_eq!(refused.status, StatusCode::CONFLICT, "{}", refused.body);
+    assert_eq!(app.control.lock().applied.len(), 1, "nothing more was applied");
 }

@@ -37,5 +37,9 @@ async fn stopping_asks_first_while_transfers_run_and_can_wait_for_them() {
     let asked = app.form("/services/tftp/stop-after-transfers", &[]).await;
     assert_eq!(asked.status, StatusCode::SEE_OTHER, "{}", asked.body);
     let calls = app.control.lock().calls.clone();
-    assert!(calls.iter().any(|(what, service, _)| *what == "stop" && *service == Service::Tftp), "{calls:?}");
+    assert!(
+        calls.iter().any(|(what, service, _)| *what == "stop-after-transfers" && *service == Service::Tftp),
+        "{calls:?}"
+    );
+    assert!(!calls.iter().any(|(what, _, _)| *what == "stop"), "not a plain stop: {calls:?}");
 }

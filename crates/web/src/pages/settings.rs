@@ -88,7 +88,14 @@ async fn build(state: &WebState, caller: &Caller, dhcp: Option<DhcpForm>, docume
             dhcp: dhcp.unwrap_or_else(|| DhcpForm::from_stored(&view.stored)),
             document: document.unwrap_or_else(|| view.stored_toml.clone()),
             effective: view.effective_toml,
-            errors: Vec::new(),
+            errors: view
+                .problems
+                .iter()
+                .map(|p| FieldError {
+                    field: "settings".into(),
+                    message: format!("the saved settings below do not apply any more: {}", p.message),
+                })
+                .collect(),
             unavailable: None,
         },
         Err(error) => SettingsPage {
@@ -157,18 +164,43 @@ pub(crate) async fn set_up_dhcp(
         Ok(view) => view,
         Err(error) => return Err(apply_error(error).into()),
     };
+    if !stored.problems.is_empty() {
+        // The form would build on a document it cannot read: the whole document first.
+        let mut page = build(&state, &caller, Some(form), None).await;
+        page.errors = stored
+            .problems
+            .into_iter()
+            .map(|p| FieldError {
+                field: "settings".into(),
+                message: format!("the saved settings do not apply: {}", p.message),
+            })
+            .collect();
+        return Ok(render_status(StatusCode::CONFLICT, &page));
+    }
     let mut document = stored.stored;
     if !document.is_object() {
         document = serde_json::json!({});
     }
     let dhcp = document.as_object_mut().expect("an object").entry("dhcp").or_insert_with(|| serde_json::json!({}));
     if let Some(dhcp) = dhcp.as_object_mut() {
-        let list = |text: &str| {
+        // The form shows a list's first entry: it replaces that one and keeps the others.
+        let list = |old: Option<&serde_json::Value>, text: &str| {
+            let mut items: Vec<serde_json::Value> = old.and_then(|v| v.as_array().cloned()).unwrap_or_default();
             let text = text.trim();
-            if text.is_empty() { serde_json::Value::Null } else { serde_json::json!([text]) }
+            match (text.is_empty(), items.is_empty()) {
+                (true, false) => {
+                    items.remove(0);
+                }
+                (true, true) => {}
+                (false, false) => items[0] = text.into(),
+                (false, true) => items.push(text.into()),
+            }
+            if items.is_empty() { serde_json::Value::Null } else { serde_json::Value::Array(items) }
         };
-        dhcp.insert("interface".into(), list(&form.interface));
-        dhcp.insert("range".into(), list(&form.range));
+        let interfaces = list(dhcp.get("interface"), &form.interface);
+        let ranges = list(dhcp.get("range"), &form.range);
+        dhcp.insert("interface".into(), interfaces);
+        dhcp.insert("range".into(), ranges);
         let boot = form.boot.trim();
         dhcp.insert("boot".into(), if boot.is_empty() { serde_json::Value::Null } else { boot.into() });
     }

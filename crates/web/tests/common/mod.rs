@@ -124,6 +124,13 @@ impl Control for FakeControl {
         })
     }
 
+    fn stop_after_transfers(&self, service: Service, origin: String) -> BoxFuture<'_, Result<(), ControlError>> {
+        Box::pin(async move {
+            self.lock().calls.push(("stop-after-transfers", service, origin));
+            Ok(())
+        })
+    }
+
     fn dhcp_exchanges(&self) -> Vec<DhcpExchange> {
         self.lock().dhcp_exchanges.clone()
     }
