@@ -146,7 +146,21 @@ async fn upload_image(ui: &Ui, file: &Path, sha: &str) {
         .await;
     assert_eq!(row["sha"], sha, "the images page shows another SHA-256: {row}");
     assert_eq!(row["size"], format!("{IMAGE_SIZE} bytes"), "the images page shows another size: {row}");
+    // The confirmation stays after the page reloaded to show the table.
+    ui.wait_text("#upload-status", &format!("Uploaded {IMAGE}"), "the upload's confirmation after the reload").await;
     ui.shot("images").await;
+
+    // The same name again: the page asks before it replaces the image.
+    ui.find("#upload-file").await.send_keys(file.to_str().expect("UTF-8 path")).await.expect("choose the file");
+    ui.click("#upload-form button[type=submit]").await;
+    let question = ui
+        .wait("the question before replacing an image", STEP_TIMEOUT, || async {
+            ui.client.get_alert_text().await.ok()
+        })
+        .await;
+    assert!(question.contains("exists already: replace it"), "{question}");
+    ui.client.accept_alert().await.expect("accept the replacement");
+    ui.wait_text("#upload-status", &format!("Replaced {IMAGE}"), "the replacement's confirmation").await;
 }
 
 /// Each row of the images table: file name (first text node), exact size (title), digest.

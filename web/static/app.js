@@ -121,11 +121,22 @@
     var progress = document.getElementById("upload-progress");
     var status = document.getElementById("upload-status");
     var max = Number(document.getElementById("upload").getAttribute("data-max"));
+    // The last upload's confirmation, kept across the reload that shows the new table.
+    var done = window.sessionStorage.getItem("lifeboat-uploaded");
+    if (done) {
+      window.sessionStorage.removeItem("lifeboat-uploaded");
+      status.textContent = done;
+      status.className = "ok";
+    }
+    var existing = Array.from(document.querySelectorAll("#image-table tbody td.name")).map(function (td) {
+      return td.firstChild ? td.firstChild.textContent.trim() : "";
+    });
     uploadForm.addEventListener("submit", function (event) {
       event.preventDefault();
       var file = fileInput.files[0];
       if (!file) return;
       var name = (nameInput.value || file.name).trim();
+      if (existing.indexOf(name) >= 0 && !window.confirm(name + " exists already: replace it with " + file.name + "?")) return;
       status.className = "";
       if (file.size > max) {
         status.textContent = file.name + " is larger than the upload limit of " + formatBytes(max) + ".";
@@ -151,7 +162,10 @@
       request.addEventListener("load", function () {
         if (request.status >= 200 && request.status < 300) {
           progress.value = 100;
-          status.textContent = "Uploaded " + name + ".";
+          var replaced = request.status === 200;
+          var text = (replaced ? "Replaced " : "Uploaded ") + name + " (" + formatBytes(file.size) + ").";
+          status.textContent = text;
+          window.sessionStorage.setItem("lifeboat-uploaded", text);
           window.location.reload();
           return;
         }
