@@ -3,15 +3,13 @@
 //!
 //! **Invariant:** a handler runs only for a caller that proved who they are (session cookie
 //! after login or token, `Authorization: Bearer TOKEN`, or any local caller in loopback-only
-//! mode), except for the login page, the health check and static files. Every POST, PUT, PATCH and DELETE that is
-//! not authenticated by a bearer token must come from the same origin (`Origin`,
+//! mode), except for the login page, the health check and static files. Every POST, PUT, PATCH
+//! and DELETE that is not authenticated by a bearer token must come from the same origin (`Origin`,
 //! `Sec-Fetch-Site`) and carry the session's CSRF token (header `X-CSRF-Token` or form field
 //! `csrf`); loopback-only mode is no exception, and it also refuses any `Host` that is not a
 //! loopback name, which defeats DNS rebinding.
 
 use std::net::{IpAddr, SocketAddr};
-
-use crate::api_key;
 
 use axum::body::{Body, to_bytes};
 use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
@@ -21,6 +19,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
+use crate::api_key;
 use crate::config::Auth;
 use crate::error::{ApiError, AppError};
 use crate::pages::PageError;
