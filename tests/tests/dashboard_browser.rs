@@ -290,6 +290,12 @@ async fn find_in_history(ui: &Ui, pair: &Pair, mac: &str) {
     assert_eq!(row[2], mac, "history row: {row:?}");
     assert_eq!(row[4], IMAGE, "history row: {row:?}");
     assert_eq!(row[6], "complete", "history row: {row:?}");
+    // At 1280 px every column of the history is on the page: nothing overflows sideways.
+    const FITS_JS: &str = "const t = document.querySelector('#live ~ section table.grid');
+        return [t.getBoundingClientRect().right, document.documentElement.scrollWidth, window.innerWidth];";
+    let widths = ui.script(FITS_JS, json!([])).await.expect("the history's width");
+    let [right, page, window] = [0, 1, 2].map(|i| widths[i].as_f64().unwrap_or(f64::MAX));
+    assert!(right <= window && page <= window, "the history overflows at {WINDOW:?}: {widths}");
     ui.shot("transfers").await;
 }
 
