@@ -24,69 +24,56 @@ fn said(warnings: &mut Vec<String>, old: &str, new: &str) {
 
 fn flags(args: &mut ServeArgs, warnings: &mut Vec<String>) {
     let old = take(&mut args.old);
-    let list = |warnings: &mut Vec<String>, old_name, new_name, old: Vec<String>, new: &mut Vec<String>| {
+    let list = |warnings: &mut Vec<String>, old_name: &str, old: Vec<String>, new: &mut Vec<String>| {
         if !old.is_empty() {
-            said(warnings, old_name, new_name);
+            said_flag(warnings, old_name);
             if new.is_empty() {
                 *new = old;
             }
         }
     };
-    list(warnings, "--allow", "--tftp-allow", old.allow, &mut args.tftp_allow);
-    list(warnings, "--dhcp-host", "--dhcp-reservation", old.dhcp_host, &mut args.dhcp_reservation);
-    list(warnings, "--boot", "--dhcp-boot-rule", old.boot, &mut args.dhcp_boot_rule);
-    list(warnings, "--interface", "--dhcp-interface", old.interface, &mut args.dhcp_interface);
-    let switch = |warnings: &mut Vec<String>, old_name, new_name, old: bool, on: &mut bool, off: &mut bool| {
+    list(warnings, "allow", old.allow, &mut args.tftp_allow);
+    list(warnings, "dhcp-host", old.dhcp_host, &mut args.dhcp_reservation);
+    list(warnings, "boot", old.boot, &mut args.dhcp_boot_rule);
+    list(warnings, "interface", old.interface, &mut args.dhcp_interface);
+    let switch = |warnings: &mut Vec<String>, old_name: &str, old: bool, on: &mut bool, off: &mut bool| {
         if old {
-            said(warnings, old_name, new_name);
+            said_flag(warnings, old_name);
             if !*off {
                 *on = true;
             }
         }
     };
+    switch(warnings, "enable-upload", old.enable_upload, &mut args.tftp_upload, &mut args.no_tftp_upload);
     switch(
         warnings,
-        "--enable-upload",
-        "--tftp-upload",
-        old.enable_upload,
-        &mut args.tftp_upload,
-        &mut args.no_tftp_upload,
-    );
-    switch(
-        warnings,
-        "--upload-overwrite",
-        "--tftp-upload-overwrite",
+        "upload-overwrite",
         old.upload_overwrite,
         &mut args.tftp_upload_overwrite,
         &mut args.no_tftp_upload_overwrite,
     );
-    switch(
-        warnings,
-        "--bootp-dynamic",
-        "--dhcp-bootp-dynamic",
-        old.bootp_dynamic,
-        &mut args.dhcp_bootp_dynamic,
-        &mut args.no_dhcp_bootp_dynamic,
-    );
+    switch(warnings, "bootp-dynamic", old.bootp_dynamic, &mut args.dhcp_bootp_dynamic, &mut args.no_dhcp_bootp_dynamic);
     // A negative switch: the old flag is the new one's `--no-` form.
-    switch(
+    switch(warnings, "tftp-no-options", old.tftp_no_options, &mut args.no_tftp_options, &mut args.tftp_options);
+    moved_flag(warnings, "upload-dir", old.upload_dir, &mut args.tftp_upload_dir);
+    moved_flag(warnings, "upload-max-size", old.upload_max_size, &mut args.tftp_upload_max_size);
+    moved_flag(warnings, "max-transfers", old.max_transfers, &mut args.tftp_max_transfers);
+    moved_flag(
         warnings,
-        "--tftp-no-options",
-        "--no-tftp-options",
-        old.tftp_no_options,
-        &mut args.no_tftp_options,
-        &mut args.tftp_options,
-    );
-    moved(warnings, "--upload-dir", "--tftp-upload-dir", old.upload_dir, &mut args.tftp_upload_dir);
-    moved(warnings, "--upload-max-size", "--tftp-upload-max-size", old.upload_max_size, &mut args.tftp_upload_max_size);
-    moved(warnings, "--max-transfers", "--tftp-max-transfers", old.max_transfers, &mut args.tftp_max_transfers);
-    moved(
-        warnings,
-        "--max-transfers-per-client",
-        "--tftp-max-transfers-per-client",
+        "max-transfers-per-client",
         old.max_transfers_per_client,
         &mut args.tftp_max_transfers_per_client,
     );
+}
+
+/// The value of the old flag `--old_name`, said and moved to its new flag unless that is given.
+fn moved_flag<T>(warnings: &mut Vec<String>, old_name: &str, old: Option<T>, new: &mut Option<T>) {
+    if old.is_some() {
+        said_flag(warnings, old_name);
+        if new.is_none() {
+            *new = old;
+        }
+    }
 }
 
 fn moved<T>(warnings: &mut Vec<String>, old_name: &str, new_name: &str, old: Option<T>, new: &mut Option<T>) {
@@ -145,24 +132,32 @@ pub(crate) fn authoritative_skips_probe(authoritative: bool, skip_probe: Option<
         None => (false, None),
     }
 }
-/// The flag of this release that `old` (a flag of the last one, without its dashes) now is, for
-/// naming the configuration key it sets: `dhcp-host` is `dhcp-reservation`.
+/// Each flag of the last release (without its dashes) and the flag of this release it is now.
+const RENAMED_FLAGS: [(&str, &str); 12] = [
+    ("allow", "tftp-allow"),
+    ("enable-upload", "tftp-upload"),
+    ("upload-dir", "tftp-upload-dir"),
+    ("upload-max-size", "tftp-upload-max-size"),
+    ("upload-overwrite", "tftp-upload-overwrite"),
+    ("tftp-no-options", "no-tftp-options"),
+    ("max-transfers", "tftp-max-transfers"),
+    ("max-transfers-per-client", "tftp-max-transfers-per-client"),
+    ("dhcp-host", "dhcp-reservation"),
+    ("boot", "dhcp-boot-rule"),
+    ("interface", "dhcp-interface"),
+    ("bootp-dynamic", "dhcp-bootp-dynamic"),
+];
+
+/// The flag of this release that `old` (a flag of the last one, without its dashes) now is:
+/// `dhcp-host` is `dhcp-reservation`. Also names the configuration key a lock sets.
 pub(crate) fn new_flag(old: &str) -> Option<&'static str> {
-    Some(match old {
-        "allow" => "tftp-allow",
-        "enable-upload" => "tftp-upload",
-        "upload-dir" => "tftp-upload-dir",
-        "upload-max-size" => "tftp-upload-max-size",
-        "upload-overwrite" => "tftp-upload-overwrite",
-        "tftp-no-options" => "no-tftp-options",
-        "max-transfers" => "tftp-max-transfers",
-        "max-transfers-per-client" => "tftp-max-transfers-per-client",
-        "dhcp-host" => "dhcp-reservation",
-        "boot" => "dhcp-boot-rule",
-        "interface" => "dhcp-interface",
-        "bootp-dynamic" => "dhcp-bootp-dynamic",
-        _ => return None,
-    })
+    RENAMED_FLAGS.iter().find(|(was, _)| *was == old).map(|(_, now)| *now)
+}
+
+/// Say that the flag `--old` is spelled as its new flag now.
+fn said_flag(warnings: &mut Vec<String>, old: &str) {
+    let new = new_flag(old).expect("every old flag is in RENAMED_FLAGS");
+    said(warnings, &format!("--{old}"), &format!("--{new}"));
 }
 
 #[cfg(test)]
