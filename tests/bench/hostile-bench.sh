@@ -544,7 +544,7 @@ row "renewal REQUEST→ACK max, ms" 16 3
 row "lifeboat CPU during the phase, s" 21 1
 row "database growth (lifeboat.db + -wal), MB" 17 2 1e6
 row "of which lifeboat.db, MB" 18 2 1e6
-row "log growth (stderr), MB" 19 2 1e6
+row "log growth (the server log), MB" 19 2 1e6
 row "lifeboat peak RSS (VmHWM at the end of the phase), MiB" 20 1 1024
 row "transfers recorded in the history" 39 0
 row "load average (1 min) at the start" 22 2

@@ -50,7 +50,7 @@ fn a_host_mapped_on_the_dashboard_gets_its_image_over_dhcp_without_a_restart() {
     let mut server = link.server.spawn(&argv);
     wait_server_udp(&link.server, &mut server, 67, START_TIMEOUT);
     let api = DashboardApi::connect(&link.server, DASHBOARD, START_TIMEOUT);
-    let log = || server.stderr();
+    let log = || server.stdout();
 
     assert_eq!(dhclient_boot_file(&link, &log), "default.pxe", "before any mapping");
 
@@ -139,7 +139,7 @@ fn every_request_is_recorded_with_the_device_mac_and_survives_kill_9() {
         if result.success() && local.exists() && sha256_file(&local) == image {
             break local;
         }
-        assert!(Instant::now() < deadline, "the alias does not serve the image:\n{result}\n{}", server.stderr());
+        assert!(Instant::now() < deadline, "the alias does not serve the image:\n{result}\n{}", server.stdout());
     };
     assert_eq!(sha256_file(&local), image);
 
@@ -222,7 +222,7 @@ fn an_idle_tftp_server_stops_itself_and_says_so() {
         if tftp["running"] == false {
             break;
         }
-        assert!(Instant::now() < deadline, "still running: {tftp}\n{}", server.stderr());
+        assert!(Instant::now() < deadline, "still running: {tftp}\n{}", server.stdout());
         std::thread::sleep(Duration::from_millis(250));
     }
     let listening = pair.server.run_ok(&["ss", "-Hlun", "sport = :69"], STEP_TIMEOUT);
@@ -255,9 +255,9 @@ fn beyond_loopback_the_dashboard_needs_a_password_or_a_token() {
     let refused = pair.server.run(&argv, START_TIMEOUT);
     assert!(!refused.timed_out() && !refused.success(), "{refused}");
     for hint in ["without a password", "lifeboat passwd", "--web-token"] {
-        assert!(refused.stderr.contains(hint), "{hint:?} missing:\n{refused}");
+        assert!(refused.stdout.contains(hint), "{hint:?} missing:\n{refused}");
     }
-    assert!(!refused.stderr.contains("panicked"), "{refused}");
+    assert!(!refused.stdout.contains("panicked"), "{refused}");
 
     // With a token: printed at start-up, required by the API from the other namespace.
     argv.push("--web-token");
@@ -265,7 +265,7 @@ fn beyond_loopback_the_dashboard_needs_a_password_or_a_token() {
     wait_server_udp(&pair.server, &mut server, 69, START_TIMEOUT);
     let deadline = Instant::now() + START_TIMEOUT;
     let token = loop {
-        let log = server.stderr();
+        let log = server.stdout();
         if let Some(token) = log.split("?token=").nth(1).and_then(|rest| rest.split_whitespace().next()) {
             break token.to_owned();
         }

@@ -128,9 +128,9 @@ fn another_dhcp_server_on_the_segment_stops_start_up() {
             "lifeboat started beside dnsmasq (ping {ping}):\n{refused}"
         );
         let names_the_server = format!("another DHCP server answers on {}: {}", link.server_dev, link.host(2));
-        assert!(refused.stderr.contains(&names_the_server), "{names_the_server:?} not in:\n{refused}");
-        assert!(refused.stderr.contains("proxy"), "no hint at proxy mode:\n{refused}");
-        assert!(!refused.stderr.contains("panicked"), "{refused}");
+        assert!(refused.stdout.contains(&names_the_server), "{names_the_server:?} not in:\n{refused}");
+        assert!(refused.stdout.contains("proxy"), "no hint at proxy mode:\n{refused}");
+        assert!(!refused.stdout.contains("panicked"), "{refused}");
 
         // Without the other server, the same command line starts and serves.
         dnsmasq.terminate(STOP_GRACE);
@@ -138,7 +138,7 @@ fn another_dhcp_server_on_the_segment_stops_start_up() {
         lifeboat_e2e::wait_server_udp(&link.server, &mut alone, 67, Duration::from_secs(15));
         let stopped = alone.terminate(STOP_GRACE);
         assert!(stopped.status.is_some_and(|s| s.success()), "{stopped}");
-        assert!(stopped.stderr.contains(&format!("DHCP on {} ({},", link.server_dev, link.server_ip)), "{stopped}");
+        assert!(stopped.stdout.contains(&format!("DHCP on {} ({},", link.server_dev, link.server_ip)), "{stopped}");
     }
 }
 
@@ -162,14 +162,14 @@ fn another_dhcp_server_that_appears_later_is_reported_within_seconds() {
         link.client_mac
     );
     let deadline = appeared + Duration::from_secs(30);
-    while !lifeboat.stderr().contains(&expected) {
+    while !lifeboat.stdout().contains(&expected) {
         lifeboat.assert_running("lifeboat serve");
-        assert!(Instant::now() < deadline, "{expected:?} was not logged within 30 s:\n{}", lifeboat.stderr());
+        assert!(Instant::now() < deadline, "{expected:?} was not logged within 30 s:\n{}", lifeboat.stdout());
         std::thread::sleep(Duration::from_millis(100));
     }
     let took = appeared.elapsed();
     eprintln!("the other server was reported {took:?} after it started");
-    assert!(lifeboat.stderr().contains("lifeboat hands out no new addresses there"), "{}", lifeboat.stderr());
+    assert!(lifeboat.stdout().contains("lifeboat hands out no new addresses there"), "{}", lifeboat.stdout());
 
     // A red banner on the dashboard, and an event.
     let page = link.server.run(&["curl", "-sS", "--max-time", "5", "http://127.0.0.1:8080/"], STEP_TIMEOUT);

@@ -159,7 +159,7 @@ fn ipxe_rom_boots_through_lifeboat_as_proxy_dhcp_beside_another_server() {
     assert!(scope.in_range(ip), "iPXE got {ip}, not from dnsmasq's {}\n{context}", scope.range_arg());
     assert_eq!(facts.proxy_next_server, Some(lan.server_ip), "the proxy offer must name lifeboat\n{context}");
     assert_eq!(facts.filename.as_deref(), Some(scope.ipxe_file.as_str()), "{context}");
-    let log = lifeboat.output().stderr;
+    let log = lifeboat.output().stdout;
     assert!(log.contains("DHCPOFFER of boot information only (proxyDHCP)"), "{context}");
     assert!(!log.contains("DHCPACK 10."), "lifeboat leased an address in proxy mode:\n{context}");
 }

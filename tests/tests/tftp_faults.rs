@@ -84,7 +84,7 @@ fn assert_impairment_acted(data_ns: &Netns, data_dev: &str, ack_ns: &Netns, ack_
 fn wait_for_log_lines(server: &mut Child, parts: &[&str], count: usize, timeout: Duration) -> Vec<String> {
     let deadline = Instant::now() + timeout;
     loop {
-        let log = server.stderr();
+        let log = server.stdout();
         let lines: Vec<String> =
             log.lines().filter(|line| parts.iter().all(|part| line.contains(part))).map(str::to_owned).collect();
         if lines.len() >= count {

@@ -51,11 +51,11 @@ fn db_size(dir: &Path) -> u64 {
 fn wait_for_log(server: &mut Child, part: &str) -> String {
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
-        if let Some(line) = server.stderr().lines().find(|l| l.contains(part)) {
+        if let Some(line) = server.stdout().lines().find(|l| l.contains(part)) {
             return line.to_owned();
         }
         server.assert_running("lifeboat serve");
-        assert!(Instant::now() < deadline, "{part:?} was not logged:\n{}", server.stderr());
+        assert!(Instant::now() < deadline, "{part:?} was not logged:\n{}", server.stdout());
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -76,7 +76,7 @@ fn two_thousand_refused_requests_with_huge_names_cost_almost_no_disk_or_log() {
     // The history writer commits what start-up wrote; measure from there.
     std::thread::sleep(Duration::from_millis(500));
     let db_before = db_size(pair.server.scratch());
-    let log_before = server.stderr().len();
+    let log_before = server.stdout().len();
 
     let stranger = pair.client.udp_socket(SocketAddr::from((stranger_ip, 0)), Duration::from_millis(200));
     let name = vec![b'n'; 60_000];
@@ -106,11 +106,11 @@ fn two_thousand_refused_requests_with_huge_names_cost_almost_no_disk_or_log() {
     let stopped = server.terminate(Duration::from_secs(5));
     assert!(stopped.success(), "{stopped}");
     let db_growth = db_size(pair.server.scratch()).saturating_sub(db_before);
-    let log_growth = stopped.stderr.len() - log_before;
+    let log_growth = stopped.stdout.len() - log_before;
     eprintln!("database +{db_growth} bytes, log +{log_growth} bytes");
     assert!(db_growth < 2 << 20, "the database grew by {db_growth} bytes");
-    assert!(log_growth < 20_000, "the log grew by {log_growth} bytes:\n{}", &stopped.stderr[log_before..]);
-    assert_eq!(stopped.stderr.matches("dropped without an answer").count(), 2, "one report, one summary at the end");
+    assert!(log_growth < 20_000, "the log grew by {log_growth} bytes:\n{}", &stopped.stdout[log_before..]);
+    assert_eq!(stopped.stdout.matches("dropped without an answer").count(), 2, "one report, one summary at the end");
 }
 
 #[test]
@@ -144,7 +144,7 @@ fn requests_that_ask_timeout_255_and_never_answer_leave_a_known_client_served() 
     let asked = Instant::now();
     let out = Client::TftpHpa.get(&pair.client, pair.server_addr(), "fw.bin", &local.path().join("b"), CLIENT_TIMEOUT);
     let took = asked.elapsed();
-    assert!(out.success(), "the known client was not served during the flood:\n{out}\n{}", server.stderr());
+    assert!(out.success(), "the known client was not served during the flood:\n{out}\n{}", server.stdout());
     assert_eq!(sha256_file(local.path().join("b")), sha);
     assert!(took < Duration::from_secs(20), "the known client waited {took:?}");
     eprintln!("the known client was served in {took:?} while 300 requests held their places");
@@ -207,9 +207,9 @@ fn a_newline_in_a_clients_error_cannot_forge_a_log_line() {
     let line = wait_for_log(&mut server, "forged.bin");
     assert!(line.contains("FAILED") && line.contains("bye\\nINFO"), "the failure is one escaped line: {line}");
     assert!(
-        !server.stderr().lines().any(|l| l.starts_with("INFO sent")),
+        !server.stdout().lines().any(|l| l.starts_with("INFO sent")),
         "a client forged a log line:\n{}",
-        server.stderr()
+        server.stdout()
     );
 }
 

@@ -2,8 +2,8 @@
 //! filenames with control characters, malformed datagrams, clients outside the allow-list,
 //! uploads that are disabled or would overwrite, missing files, SIGTERM during a transfer, and
 //! start-up errors. Each case must end in a clear error for the client (checked through real
-//! clients' exit status and messages, or the exact ERROR packet), a log line on the server's
-//! stderr naming the requested file, and no leaked or damaged file.
+//! clients' exit status and messages, or the exact ERROR packet), a log line in the
+//! server's log (stdout) naming the requested file, and no leaked or damaged file.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
 use std::os::unix::fs::PermissionsExt;
@@ -25,12 +25,12 @@ fn path_str(path: &Path) -> String {
     path.to_string_lossy().into_owned()
 }
 
-/// Waits until a line of the server's stderr contains every one of `parts`; returns it.
+/// Waits until a line of the server's log (stdout) contains every one of `parts`; returns it.
 #[track_caller]
 fn wait_for_log_line(server: &mut Child, parts: &[&str]) -> String {
     let deadline = Instant::now() + LOG_TIMEOUT;
     loop {
-        if let Some(line) = server.stderr().lines().find(|line| parts.iter().all(|part| line.contains(part))) {
+        if let Some(line) = server.stdout().lines().find(|line| parts.iter().all(|part| line.contains(part))) {
             return line.to_owned();
         }
         assert!(
@@ -132,7 +132,7 @@ fn assert_still_serving(pair: &Pair, server: &mut Child, tree: &Tree) {
     let out = Client::TftpHpa.get(&pair.client, pair.server_addr(), "ok.bin", &local, CLIENT_TIMEOUT);
     assert!(out.success(), "the server no longer serves ok.bin:\n{out}\n{}", server.output());
     assert_eq!(sha256_file(&local), tree.ok_sha, "ok.bin arrived damaged:\n{out}");
-    assert!(!server.stderr().contains("panicked"), "the server panicked:\n{}", server.output());
+    assert!(!server.stdout().contains("panicked"), "the server panicked:\n{}", server.output());
 }
 
 #[test]
@@ -259,11 +259,11 @@ fn control_characters_in_names_cannot_forge_log_lines() {
     }
     // The refusal is logged on one line that still names the request...
     let deadline = Instant::now() + LOG_TIMEOUT;
-    while !server.stderr().contains("forged.bin") {
+    while !server.stdout().contains("forged.bin") {
         assert!(Instant::now() < deadline, "the refusal was not logged:\n{}", server.output());
         std::thread::sleep(Duration::from_millis(20));
     }
-    let log = server.stderr();
+    let log = server.stdout();
     assert!(
         log.lines().any(|line| line.contains("refused") && line.contains("evil") && line.contains("forged.bin")),
         "the refusal is not one log line naming the request:\n{log}"
@@ -385,7 +385,7 @@ fn clients_outside_the_allow_list_are_refused_until_allowed() {
         assert_eq!(sha256_file(&local), tree.ok_sha, "ok.bin arrived damaged over {server_ip}");
     }
     wait_for_log_line(&mut server, &["sent ", "(requested \"ok.bin\")", "complete"]);
-    assert!(!server.stderr().contains("refused"), "an allowed client was refused:\n{}", server.output());
+    assert!(!server.stdout().contains("refused"), "an allowed client was refused:\n{}", server.output());
 }
 
 #[test]
@@ -538,9 +538,9 @@ fn sigterm_stops_the_server_within_seconds_during_a_transfer() {
     assert!(out.status.is_some(), "lifeboat serve ignored SIGTERM for 10 s and was killed:\n{out}");
     assert!(out.success(), "lifeboat serve did not exit with status 0 on SIGTERM:\n{out}");
     assert!(stopped_after < Duration::from_secs(5), "lifeboat serve took {stopped_after:?} to stop:\n{out}");
-    assert!(out.stderr.contains("SIGTERM"), "the log does not mention SIGTERM:\n{out}");
+    assert!(out.stdout.contains("SIGTERM"), "the log does not mention SIGTERM:\n{out}");
     assert!(
-        out.stderr.lines().any(|l| l.contains("(requested \"big.bin\")") && l.contains("shutting down")),
+        out.stdout.lines().any(|l| l.contains("(requested \"big.bin\")") && l.contains("shutting down")),
         "the interrupted transfer was not logged as stopped by the shutdown:\n{out}"
     );
 
@@ -571,7 +571,7 @@ fn start_up_errors_say_what_to_do() {
     let out = pair.server.run(&serve_argv(&tree.root, &listen, &[]), CLIENT_TIMEOUT);
     assert!(!out.success() && !out.timed_out(), "a second server on {listen} should fail at once:\n{out}");
     for part in ["already in use", &listen, "--tftp-listen"] {
-        assert!(out.stderr.contains(part), "unclear error, {part:?} missing:\n{out}");
+        assert!(out.stdout.contains(part), "unclear error, {part:?} missing:\n{out}");
     }
     assert_still_serving(&pair, &mut first, &tree);
 
@@ -579,7 +579,7 @@ fn start_up_errors_say_what_to_do() {
     let missing = tree.root.join("no-such-folder");
     let out = pair.server.run(&serve_argv(&missing, &format!("{}:6969", pair.server_ip), &[]), CLIENT_TIMEOUT);
     assert!(!out.success() && !out.timed_out(), "a missing root should fail at once:\n{out}");
-    assert!(out.stderr.contains(&path_str(&missing)), "the error does not name the missing root:\n{out}");
+    assert!(out.stdout.contains(&path_str(&missing)), "the error does not name the missing root:\n{out}");
 
     // An upload directory that does not exist.
     let missing_uploads = tree.root.join("no-such-uploads");
@@ -587,7 +587,7 @@ fn start_up_errors_say_what_to_do() {
     let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
     let out = pair.server.run(&serve_argv(&tree.root, &format!("{}:6969", pair.server_ip), &extra), CLIENT_TIMEOUT);
     assert!(!out.success() && !out.timed_out(), "a missing upload dir should fail at once:\n{out}");
-    assert!(out.stderr.contains(&path_str(&missing_uploads)), "the error does not name the upload dir:\n{out}");
+    assert!(out.stdout.contains(&path_str(&missing_uploads)), "the error does not name the upload dir:\n{out}");
 }
 
 #[test]
@@ -614,7 +614,7 @@ fn an_unprivileged_user_is_told_about_cap_net_bind_service() {
     let out = pair.server.run(&argv, CLIENT_TIMEOUT);
     assert!(!out.success() && !out.timed_out(), "binding port 69 as nobody should fail:\n{out}");
     assert!(
-        out.stderr.contains("CAP_NET_BIND_SERVICE") && out.stderr.contains(&listen),
+        out.stdout.contains("CAP_NET_BIND_SERVICE") && out.stdout.contains(&listen),
         "the error does not name the address and CAP_NET_BIND_SERVICE:\n{out}"
     );
 }

@@ -27,15 +27,16 @@ fn main() -> ExitCode {
     // First, while this is the only thread: the threads started later inherit them.
     let raise_problems = capabilities::raise_permitted();
     let cli = parse_command_line();
+    let log = LogTarget::of(&cli.command);
     // Flushes what is queued when main returns.
-    let _log = init_logging(cli.log_format);
+    let _log = init_logging(cli.log_format, log);
     for problem in raise_problems {
         tracing::warn!("{problem}");
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(error) => {
-            fail(cli.log_format, &format!("cannot start the async runtime: {error}"));
+            fail(cli.log_format, log, &format!("cannot start the async runtime: {error}"));
             return ExitCode::FAILURE;
         }
     };
@@ -52,7 +53,7 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(error) => {
-            fail(log_format, &lifeboat_app::error_text(error.as_ref()));
+            fail(log_format, log, &lifeboat_app::error_text(error.as_ref()));
             ExitCode::FAILURE
         }
     }
@@ -109,9 +110,42 @@ fn locks(serve: &clap::Command, matches: &clap::ArgMatches, from_environment: &[
         .collect()
 }
 
-/// The last word on stderr, in the shape of the log; a stderr that is gone is no reason to
-/// panic.
-fn fail(format: LogFormat, message: &str) {
+/// Where log lines go. The server logs to stdout, where container runtimes, systemd and log
+/// collectors read a service's output; the client commands (`get`, `put`, `passwd`, `health`)
+/// keep stdout for what they were asked for and log to stderr, like any command-line tool.
+#[derive(Clone, Copy)]
+enum LogTarget {
+    Stdout,
+    Stderr,
+}
+
+impl LogTarget {
+    fn of(command: &Command) -> LogTarget {
+        match command {
+            Command::Serve(_) => LogTarget::Stdout,
+            Command::Get(_) | Command::Put(_) | Command::Passwd(_) | Command::Health(_) => LogTarget::Stderr,
+        }
+    }
+
+    fn stream(self) -> Box<dyn std::io::Write + Send> {
+        match self {
+            LogTarget::Stdout => Box::new(std::io::stdout()),
+            LogTarget::Stderr => Box::new(std::io::stderr()),
+        }
+    }
+
+    fn is_terminal(self) -> bool {
+        use std::io::IsTerminal as _;
+        match self {
+            LogTarget::Stdout => std::io::stdout().is_terminal(),
+            LogTarget::Stderr => std::io::stderr().is_terminal(),
+        }
+    }
+}
+
+/// The last word, in the shape of the log and where the log goes; a stream that is gone is no
+/// reason to panic.
+fn fail(format: LogFormat, target: LogTarget, message: &str) {
     let line = match format {
         LogFormat::Text => format!("error: {message}"),
         LogFormat::Json => serde_json::json!({
@@ -122,22 +156,20 @@ fn fail(format: LogFormat, message: &str) {
         })
         .to_string(),
     };
-    let _ = writeln!(std::io::stderr(), "{line}");
+    let _ = writeln!(target.stream(), "{line}");
 }
 
-/// Logs go to stderr; `RUST_LOG` overrides the default `info` level. A thread of its own writes
+/// Logs go to `target`; `RUST_LOG` overrides the default `info` level. A thread of its own writes
 /// them, so a log line never blocks a task (a pipe nobody reads) nor fails one (a pipe that
-/// closed: `lifeboat serve 2>&1 | head`); lines that do not fit its queue are dropped. With
+/// closed: `lifeboat serve | head`); lines that do not fit its queue are dropped. With
 /// `--log-format json` each line is one JSON object (time, level, message and fields).
-fn init_logging(format: LogFormat) -> WorkerGuard {
+fn init_logging(format: LogFormat, target: LogTarget) -> WorkerGuard {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let (writer, guard) = tracing_appender::non_blocking(std::io::stderr());
+    let (writer, guard) = tracing_appender::non_blocking(target.stream());
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer).log_internal_errors(false);
     match format {
-        LogFormat::Text => {
-            builder.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())).with_target(false).init();
-        }
+        LogFormat::Text => builder.with_ansi(target.is_terminal()).with_target(false).init(),
         LogFormat::Json => builder.json().with_current_span(false).with_span_list(false).init(),
     }
     guard

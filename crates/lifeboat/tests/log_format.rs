@@ -1,8 +1,11 @@
-//! `--log-format json`: every line lifeboat writes to stderr is one JSON object, the error that
-//! ends it too, so a log collector never meets a line it cannot read.
+//! `--log-format json`: every line `lifeboat serve` writes is one JSON object, the error that
+//! ends it too, so a log collector never meets a line it cannot read. The server logs to stdout,
+//! where container runtimes and log collectors read it; nothing goes to stderr.
 
 use std::process::Command;
 
+/// Runs lifeboat; whether it succeeded and the lines of its log (stdout), after checking that
+/// it wrote nothing to stderr.
 fn lines(args: &[&str], envs: &[(&str, &str)]) -> (bool, Vec<String>) {
     let scratch = tempfile::tempdir().unwrap();
     let mut command = Command::new(env!("CARGO_BIN_EXE_lifeboat"));
@@ -12,8 +15,10 @@ fn lines(args: &[&str], envs: &[(&str, &str)]) -> (bool, Vec<String>) {
     }
     // Every run below ends by itself within a second: a configuration or start-up error.
     let out = command.output().unwrap();
-    let stderr = String::from_utf8(out.stderr).unwrap();
-    (out.status.success(), stderr.lines().map(str::to_owned).collect())
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.is_empty(), "the server logs to stdout, yet stderr has:\n{stderr}\nstdout:\n{stdout}");
+    (out.status.success(), stdout.lines().map(str::to_owned).collect())
 }
 
 fn json(line: &str) -> serde_json::Value {
