@@ -150,6 +150,21 @@ impl Control for Lifeboat {
         self.parts.dhcp_activity.recent()
     }
 
+    fn release_lease(&self, address: Ipv4Addr, origin: String) -> BoxFuture<'_, Result<bool, ControlError>> {
+        Box::pin(async move {
+            let mac = self.parts.book.lease_on(address).map(|lease| hardware_text(&lease.mac));
+            let released = self.services.release_lease(address).await?;
+            if released {
+                let holder = mac.map_or_else(String::new, |mac| format!(" (held by {mac})"));
+                let detail = format!("the lease on {address}{holder} was released");
+                tracing::info!("{detail} ({origin})");
+                let event = Event { at: self.parts.clock.unix_ms(), kind: EventKind::LeaseReleased, origin, detail };
+                self.parts.log.event(event);
+            }
+            Ok(released)
+        })
+    }
+
     fn interfaces(&self) -> Vec<InterfaceInfo> {
         let interfaces = lifeboat_net::interfaces().unwrap_or_else(|error| {
             tracing::warn!("cannot list the network interfaces: {error}");
@@ -172,11 +187,17 @@ impl Control for Lifeboat {
             .book
             .active(self.parts.clock.unix_seconds())
             .into_iter()
-            .map(|lease| LeaseView {
-                mac: hardware_text(&lease.mac),
-                address: lease.address,
-                hostname: lease.hostname,
-                expires_at: lease.expires.map(|secs| i64::try_from(secs.saturating_mul(1000)).unwrap_or(i64::MAX)),
+            .map(|lease| {
+                let mac = hardware_text(&lease.mac);
+                let seen = self.parts.dhcp_activity.last_seen(&mac);
+                LeaseView {
+                    address: lease.address,
+                    hostname: lease.hostname,
+                    expires_at: lease.expires.map(|secs| i64::try_from(secs.saturating_mul(1000)).unwrap_or(i64::MAX)),
+                    last_seen: seen.as_ref().map(|seen| seen.at),
+                    boot_file: seen.and_then(|seen| seen.boot_file),
+                    mac,
+                }
             })
             .collect()
     }

@@ -79,6 +79,11 @@ impl LeaseBook {
         Mac::from_hardware(&lease.mac)
     }
 
+    /// The lease on `address`, active or expired.
+    pub(crate) fn lease_on(&self, address: Ipv4Addr) -> Option<Lease> {
+        self.lock().by_address.get(&address).cloned()
+    }
+
     /// Leases that have not expired at `now` (Unix seconds), by address.
     pub(crate) fn active(&self, now: u64) -> Vec<Lease> {
         let book = self.lock();

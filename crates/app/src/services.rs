@@ -7,15 +7,17 @@
 //! origin. With `--stop-when-idle`, a service nobody uses stops itself (an open TFTP server is
 //! a hole once the router is flashed).
 
+use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use lifeboat_clock::{Clock, unix_ms};
-use lifeboat_server::{DhcpConfig, OtherServer, TftpConfig};
+use lifeboat_dhcp::LeaseChange;
+use lifeboat_server::{DhcpCommand, DhcpConfig, LeaseSink as _, OtherServer, TftpConfig};
 use lifeboat_store::{Event, EventKind, LeaseWriter, LogWriter, Store};
 use lifeboat_web::{ControlError, Service, ServiceStatus};
-use tokio::sync::watch;
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -54,6 +56,8 @@ pub(crate) struct Services {
     dhcp_replies: Mutex<Option<Arc<AtomicU64>>>,
     /// Other DHCP servers the running DHCP server has seen on its segments.
     other_dhcp_servers: Mutex<Option<watch::Receiver<Vec<OtherServer>>>>,
+    /// Commands to the running DHCP server.
+    dhcp_commands: Mutex<Option<mpsc::Sender<DhcpCommand>>>,
     /// `--stop-when-idle`, once its watch runs, and when DHCP last answered (as the watch saw).
     idle: Mutex<Option<IdleWatch>>,
 }
@@ -116,6 +120,7 @@ impl Services {
             dhcp_replies_before: AtomicU64::new(0),
             dhcp_replies: Mutex::default(),
             other_dhcp_servers: Mutex::default(),
+            dhcp_commands: Mutex::default(),
             idle: Mutex::default(),
         }
     }
@@ -403,6 +408,7 @@ impl Services {
         tracing::info!("{} leases loaded from {}", leases.len(), parts.store.path().display());
         parts.book.reset(&leases);
         let sink = Arc::new(StoreSink { writer: parts.leases.clone(), book: Arc::clone(&parts.book) });
+        let (command_sender, commands) = mpsc::channel(8);
         let server = parts
             .binder
             .dhcp(config, leases, sink)
@@ -413,15 +419,39 @@ impl Services {
             .report_exchanges({
                 let activity = Arc::clone(&parts.dhcp_activity);
                 Arc::new(move |exchange| activity.note(exchange))
-            });
+            })
+            .accept_commands(commands);
         let listening = server.serving().to_vec();
         *self.replies_counter() = Some(server.replies_sent());
         let others = server.other_servers();
         tokio::spawn(record_other_servers(others.clone(), parts.log.clone()));
         *self.other_dhcp_servers.lock().unwrap_or_else(|p| p.into_inner()) = Some(others);
+        *self.dhcp_commands.lock().unwrap_or_else(|p| p.into_inner()) = Some(command_sender);
         let stop = CancellationToken::new();
         let task = tokio::spawn(server.run(stop.clone()));
         Ok(Running { stop, task, listening, since: Instant::now() })
+    }
+
+    /// Forget the lease on `address`: through the DHCP server when it runs (its lease table is
+    /// in its task), else in the lease book and the store. `Ok(false)` when there is none.
+    /// Holds the switch, so DHCP does not start (and load the leases) meanwhile.
+    pub(crate) async fn release_lease(&self, address: Ipv4Addr) -> Result<bool, ControlError> {
+        let _switching = self.switching.lock().await;
+        let commands = self.dhcp_commands.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        if let Some(commands) = commands {
+            let (done, outcome) = oneshot::channel();
+            if commands.send(DhcpCommand::Release { address, done }).await.is_ok()
+                && let Ok(outcome) = outcome.await
+            {
+                return outcome.map_err(|message| ControlError::Failed { service: Service::Dhcp, message });
+            }
+            // The server stopped before it saw the command: do it here instead.
+        }
+        let Some(lease) = self.parts.book.lease_on(address) else { return Ok(false) };
+        let change = LeaseChange::Remove { key: lease.key, address };
+        let sink = StoreSink { writer: self.parts.leases.clone(), book: Arc::clone(&self.parts.book) };
+        sink.persist(change).await.map_err(|message| ControlError::Failed { service: Service::Dhcp, message })?;
+        Ok(true)
     }
 
     fn record(&self, kind: EventKind, origin: &str, detail: String) {

@@ -154,6 +154,12 @@ async fn start_with_settings(store: &Store, root: &std::path::Path, base_tftp: S
 }
 
 async fn start(options: Options) -> Running {
+    start_on(options, Store::open_memory().await.unwrap()).await
+}
+
+/// [`start`] on `store`. (A store in memory has one connection, which the lease writer keeps
+/// once it has written: a test that reads leases back after DHCP wrote some needs a file.)
+async fn start_on(options: Options, store: Store) -> Running {
     let root = tempfile::tempdir().unwrap();
     let tftp = options.tftp.then(|| {
         let mut tftp = TftpConfig::new(root.path());
@@ -170,7 +176,6 @@ async fn start(options: Options) -> Running {
         retention: Retention::DEFAULT,
         settings: None,
     };
-    let store = Store::open_memory().await.unwrap();
     let shutdown = CancellationToken::new();
     let clock = Arc::new(FollowsTokio::starting_at(SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000)));
     let binder = Loopback::default();
@@ -325,6 +330,70 @@ async fn discover(server: SocketAddr, mac: [u8; 6]) -> Message {
     let mut buf = vec![0; 1500];
     let len = tokio::time::timeout(BOUND, client.recv(&mut buf)).await.expect("an offer").unwrap();
     Message::decode(&mut Decoder::new(&buf[..len])).unwrap()
+}
+
+/// DISCOVER, then REQUEST what was offered: the ACK.
+async fn bind(server: SocketAddr, mac: [u8; 6]) -> Message {
+    let offer = discover(server, mac).await;
+    let server_id = offer.opts().iter().find_map(|(_, option)| match option {
+        DhcpOption::ServerIdentifier(id) => Some(*id),
+        _ => None,
+    });
+    let mut request = Message::default();
+    request.set_opcode(Opcode::BootRequest).set_xid(8).set_chaddr(&mac);
+    request.opts_mut().insert(DhcpOption::MessageType(MessageType::Request));
+    request.opts_mut().insert(DhcpOption::RequestedIpAddress(offer.yiaddr()));
+    request.opts_mut().insert(DhcpOption::ServerIdentifier(server_id.expect("the offer names its server")));
+    let mut bytes = Vec::new();
+    request.encode(&mut Encoder::new(&mut bytes)).unwrap();
+    let client = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    client.send_to(&bytes, server).await.unwrap();
+    let mut buf = vec![0; 1500];
+    let len = tokio::time::timeout(BOUND, client.recv(&mut buf)).await.expect("an ack").unwrap();
+    let ack = Message::decode(&mut Decoder::new(&buf[..len])).unwrap();
+    assert_eq!(ack.opts().msg_type(), Some(MessageType::Ack), "{ack:?}");
+    ack
+}
+
+#[tokio::test]
+async fn a_lease_released_from_the_dashboard_is_gone_from_dhcp_and_the_store_whether_dhcp_runs_or_not() {
+    let state = tempfile::tempdir().unwrap();
+    let store = Store::open(&state.path().join("lifeboat.db")).await.unwrap();
+    let app = start_on(Options { tftp: false, dhcp: true, stop_when_idle: None }, store).await;
+    let server = app.address(Service::Dhcp);
+    let first = bind(server, [2, 0, 0, 0, 0, 0x21]).await.yiaddr();
+    let second = bind(server, [2, 0, 0, 0, 0, 0x22]).await.yiaddr();
+    let leases = app.control.leases();
+    assert_eq!(leases.len(), 2, "{leases:?}");
+    assert!(leases.iter().all(|lease| lease.last_seen.is_some()), "both clients were just heard: {leases:?}");
+
+    // While DHCP runs: through its lease table.
+    let origin = "web 127.0.0.1 (test)".to_owned();
+    assert_eq!(app.control.release_lease(first, origin.clone()).await, Ok(true));
+    assert_eq!(app.control.release_lease(first, origin.clone()).await, Ok(false), "released once");
+    let stored: Vec<Ipv4Addr> = app.store.load_leases().await.unwrap().iter().map(|l| l.address).collect();
+    assert_eq!(stored, [second], "the removal is saved before the release returns");
+    assert_eq!(app.control.leases().iter().map(|l| l.address).collect::<Vec<_>>(), [second]);
+
+    // While DHCP is stopped: in the store, and DHCP starts without it.
+    app.control.stop(Service::Dhcp, origin.clone()).await.unwrap();
+    assert_eq!(app.control.release_lease(second, origin.clone()).await, Ok(true));
+    let stored: Vec<Ipv4Addr> = app.store.load_leases().await.unwrap().iter().map(|l| l.address).collect();
+    assert!(!stored.contains(&second), "{stored:?}");
+    app.control.start(Service::Dhcp, origin.clone()).await.unwrap();
+    assert!(!app.control.leases().iter().any(|l| l.address == second), "the released lease came back");
+    let (store, deadline) = (app.store.clone(), tokio::time::Instant::now() + BOUND);
+    app.stop().await;
+    // Written behind, flushed on the way down.
+    let events = store.events_page(None, 50).await.unwrap().items;
+    let released: Vec<&str> = events
+        .iter()
+        .filter(|e| e.event.kind == lifeboat_store::EventKind::LeaseReleased)
+        .map(|e| e.event.detail.as_str())
+        .collect();
+    assert_eq!(released.len(), 2, "{events:?}");
+    assert!(released.iter().any(|d| d.contains(&format!("{first} (held by 02:00:00:00:00:21)"))), "{released:?}");
+    assert!(tokio::time::Instant::now() < deadline);
 }
 
 #[tokio::test]

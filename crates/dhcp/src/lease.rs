@@ -213,6 +213,16 @@ impl LeaseTable {
         Some(LeaseChange::Remove { key: key.clone(), address })
     }
 
+    /// An administrator frees `address` (the dashboard's "release"): the bound lease on it is
+    /// forgotten, as if its client had sent a DHCPRELEASE. `None` when no lease is bound there.
+    pub fn release_address(&mut self, address: Ipv4Addr) -> Option<LeaseChange> {
+        let key = self.by_address.get(&address)?.clone();
+        if !matches!(self.by_key.get(&key)?.holding, Holding::Bound(_)) {
+            return None;
+        }
+        self.release(&key, address)
+    }
+
     /// The client found `address` in use (DHCPDECLINE): forget its lease and keep the address out
     /// of the pool until `until`.
     pub fn decline(&mut self, key: &ClientKey, address: Ipv4Addr, until: u64) -> Option<LeaseChange> {
@@ -370,6 +380,20 @@ mod tests {
         assert_eq!(t.oldest_offer(1, 100), Some((key(6), a(21), 0)));
         assert_eq!(t.outstanding_offers(1, 100), 1);
         t.check_consistent();
+    }
+
+    #[test]
+    fn an_administrator_releases_a_bound_address_only() {
+        let mut t = LeaseTable::default();
+        let (a, b) = (Ipv4Addr::new(10, 0, 0, 50), Ipv4Addr::new(10, 0, 0, 51));
+        t.bind(lease(1, 50, Some(1000)));
+        t.offer(&key(2), b, 0, 60, None);
+        assert_eq!(t.release_address(b), None, "an offer is no lease");
+        assert_eq!(t.release_address(Ipv4Addr::new(10, 0, 0, 52)), None, "nobody holds it");
+        assert_eq!(t.release_address(a), Some(LeaseChange::Remove { key: key(1), address: a }));
+        assert_eq!(t.lease_of(&key(1)), None);
+        assert!(t.is_free_for(a, &key(3), 0), "the address is back in the pool");
+        assert_eq!(t.release_address(a), None, "released once");
     }
 
     #[test]

@@ -174,6 +174,13 @@ impl Responder {
         &self.leases
     }
 
+    /// Forget the bound lease on `address` (an administrator's release); the change to persist,
+    /// or `None` when no lease is bound there. The client is not told: DHCP has no message for
+    /// that. At its next renewal it is answered as any client without a lease.
+    pub fn release_address(&mut self, address: Ipv4Addr) -> Option<LeaseChange> {
+        self.leases.release_address(address)
+    }
+
     /// Handle one received datagram.
     pub fn handle(&mut self, bytes: &[u8], arrival: &Arrival, now: u64) -> Handled {
         self.counters.received += 1;

@@ -22,7 +22,7 @@ use lifeboat_dhcp::destination::{PXE_PORT, SERVER_PORT};
 use lifeboat_dhcp::scope::{Reach, ScopeError};
 use lifeboat_dhcp::{Arrival, Explanation, Lease, LeaseChange, Level, Reply, Responder, Settings};
 use lifeboat_net::{BindError, FrameSender, Interface, PktInfoSocket, interfaces};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -106,6 +106,16 @@ impl DhcpSockets {
 /// What [`DhcpServer::report_exchanges`] calls with each request and what became of it.
 pub type ExchangeReport = Arc<dyn Fn(&Explanation) + Send + Sync>;
 
+/// What the application asks of a running DHCP server (through the channel given to
+/// [`DhcpServer::accept_commands`]): the lease table lives in the server's task, so changes to
+/// it are made there, in order with the requests.
+#[derive(Debug)]
+pub enum DhcpCommand {
+    /// Forget the lease bound on `address`. `done` hears whether there was one, once its removal
+    /// is saved, or why saving it failed.
+    Release { address: Ipv4Addr, done: oneshot::Sender<Result<bool, String>> },
+}
+
 /// A bound DHCP server, ready to [`run`](DhcpServer::run).
 pub struct DhcpServer {
     responder: Responder,
@@ -118,6 +128,7 @@ pub struct DhcpServer {
     /// The reservations of the configuration; the dashboard's hosts come on top.
     configured: Vec<Reservation>,
     hosts: Option<watch::Receiver<DhcpHosts>>,
+    commands: Option<mpsc::Receiver<DhcpCommand>>,
     /// What it serves, for people: `lab0 10.7.0.1 (10.7.0.0/24)`, `relayed 10.8.0.0/24`.
     serving: Vec<String>,
     /// The interfaces of local address ranges, watched for other DHCP servers.
@@ -201,6 +212,7 @@ impl DhcpServer {
             sink,
             configured: config.reservations,
             hosts: None,
+            commands: None,
             serving: plan.serving,
             watched: plan.watched,
             own_addresses: plan.own_addresses,
@@ -242,6 +254,12 @@ impl DhcpServer {
     /// The number of replies withheld because their lease change failed to be saved.
     pub fn replies_withheld(&self) -> Arc<AtomicU64> {
         Arc::clone(&self.withheld)
+    }
+
+    /// Carry out the commands sent on `commands` while it runs.
+    pub fn accept_commands(mut self, commands: mpsc::Receiver<DhcpCommand>) -> DhcpServer {
+        self.commands = Some(commands);
+        self
     }
 
     /// Follow the dashboard's hosts: the current value applies now, every later one as soon as
@@ -311,6 +329,10 @@ impl DhcpServer {
                     self.another_server(other);
                     continue;
                 }
+                Some(command) = next_command(self.commands.as_mut()) => {
+                    self.carry_out(command);
+                    continue;
+                }
                 r = sender.dhcp.recv(&mut buf) => (r, SERVER_PORT, &buf),
                 r = recv_optional(sender.pxe.as_ref(), &mut pxe_buf) => (r, PXE_PORT, &pxe_buf),
             };
@@ -364,6 +386,22 @@ impl DhcpServer {
 }
 
 impl DhcpServer {
+    fn carry_out(&mut self, command: DhcpCommand) {
+        match command {
+            DhcpCommand::Release { address, done } => {
+                let Some(change) = self.responder.release_address(address) else {
+                    let _ = done.send(Ok(false));
+                    return;
+                };
+                let persisted = self.sink.persist(change);
+                // Rare, and nobody's reply waits for it: a task of its own is fine here.
+                tokio::spawn(async move {
+                    let _ = done.send(persisted.await.map(|()| true));
+                });
+            }
+        }
+    }
+
     /// Another DHCP server was seen: the first time on a segment and address, it is said, and
     /// new clients of that segment get no address any more (unless `--dhcp-skip-probe`).
     fn another_server(&mut self, mut other: OtherServer) {
@@ -408,6 +446,16 @@ impl Committed {
             }
         }
     }
+}
+
+/// The next command, or never when nobody sends them (or the sender is gone).
+async fn next_command(commands: Option<&mut mpsc::Receiver<DhcpCommand>>) -> Option<DhcpCommand> {
+    if let Some(receiver) = commands
+        && let Some(command) = receiver.recv().await
+    {
+        return Some(command);
+    }
+    std::future::pending().await
 }
 
 /// The next value of the hosts, or never when nobody sends them (or the sender is gone).

@@ -44,6 +44,8 @@ stored_names! {
         /// An API key for scripts was created (replacing any other) or revoked.
         ApiKeyCreated => "api_key_created",
         ApiKeyRevoked => "api_key_revoked",
+        /// A DHCP lease was released from the dashboard.
+        LeaseReleased => "lease_released",
     }
 }
 

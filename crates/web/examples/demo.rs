@@ -114,12 +114,16 @@ async fn seed(app: &App) {
             address: Ipv4Addr::new(10, 9, 0, 21),
             hostname: Some("lab-node-1".into()),
             expires_at: Some(now + 11 * 3_600_000),
+            last_seen: None,
+            boot_file: None,
         },
         LeaseView {
             mac: "00:0c:42:aa:bb:cc".into(),
             address: Ipv4Addr::new(10, 9, 0, 150),
             hostname: None,
             expires_at: None,
+            last_seen: None,
+            boot_file: None,
         },
     ];
 }

@@ -5,6 +5,7 @@
 //! [`crate::Control::reload`] and every change is recorded as an event with the caller's origin;
 //! a refused change leaves the store and the TFTP root as they were.
 
+use std::net::Ipv4Addr;
 use std::path::Path;
 
 use axum::body::Body;
@@ -117,6 +118,16 @@ pub(crate) async fn add_alias(state: &WebState, caller: &Caller, name: &str, fil
 }
 
 /// Stop serving an image under `name`.
+/// Forget the DHCP lease on `address` (the event is recorded by the application, which knows
+/// whose lease it was).
+pub(crate) async fn release_lease(state: &WebState, caller: &Caller, address: Ipv4Addr) -> Result<(), AppError> {
+    if state.control().release_lease(address, caller.origin.clone()).await? {
+        Ok(())
+    } else {
+        Err(AppError::NotFound(format!("no lease on {address}")))
+    }
+}
+
 pub(crate) async fn delete_alias(state: &WebState, caller: &Caller, name: &str) -> Result<(), AppError> {
     if !state.store().delete_alias(name).await? {
         return Err(AppError::NotFound(format!("there is no alias {name:?}")));

@@ -42,6 +42,15 @@ pub trait Control: Send + Sync + 'static {
     }
 
     /// The network interfaces of the machine with their addresses.
+    /// Forget the DHCP lease on `address` (the Leases page's "release"), whether DHCP runs or
+    /// not: `Ok(true)` once the removal is saved, `Ok(false)` when no lease is there. The
+    /// client is not told (DHCP has no such message); at its next renewal it is answered as
+    /// a client without a lease.
+    fn release_lease(&self, address: Ipv4Addr, origin: String) -> BoxFuture<'_, Result<bool, ControlError>> {
+        let _ = (address, origin);
+        Box::pin(async { Err(ControlError::NotRunning(Service::Dhcp)) })
+    }
+
     fn interfaces(&self) -> Vec<InterfaceInfo>;
 
     /// The active DHCP/BOOTP leases.
@@ -190,6 +199,10 @@ pub struct LeaseView {
     pub hostname: Option<String>,
     /// Unix milliseconds; `None` never expires (BOOTP, infinite lease).
     pub expires_at: Option<i64>,
+    /// When its client was last heard (Unix ms), if since lifeboat started.
+    pub last_seen: Option<i64>,
+    /// The boot file its client was last given, if any since lifeboat started.
+    pub boot_file: Option<String>,
 }
 
 /// A transfer in progress (or just ended).

@@ -95,6 +95,7 @@ pub fn router(state: WebState) -> Router {
         .route("/images", get(images::page))
         .route("/images/delete", post(images::delete))
         .route("/leases", get(leases::page))
+        .route("/leases/{address}/release", post(leases::release))
         .route("/missing", get(missing::page))
         .route("/aliases", post(missing::add))
         .route("/aliases/delete", post(missing::delete))

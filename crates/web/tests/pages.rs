@@ -203,12 +203,16 @@ async fn hosts_images_missing_leases_and_events_pages_show_their_data() {
             hostname: Some("archer".into()),
             // 59.5 minutes: "in 59 min" whether or not a millisecond passes before the page is made.
             expires_at: Some(now_ms() + 3_570_000),
+            last_seen: None,
+            boot_file: None,
         },
         LeaseView {
             mac: "00:11:22:33:44:55".into(),
             address: Ipv4Addr::new(10, 9, 0, 7),
             hostname: None,
             expires_at: None,
+            last_seen: None,
+            boot_file: None,
         },
     ];
 

@@ -2,11 +2,14 @@
 
 use axum::Json;
 use axum::extract::State;
+use axum::http::StatusCode;
 use lifeboat_store::{StoredEvent, StoredTransfer};
 use serde::Serialize;
 
-use crate::api::ApiQuery;
+use crate::actions;
+use crate::api::{ApiPath, ApiQuery};
 use crate::error::{ApiResult, AppError};
+use crate::guard::Caller;
 use crate::history::HistoryQuery;
 use crate::labels::{direction_slug, event_slug, outcome_slug};
 use crate::live::{self, LiveJson};
@@ -35,6 +38,10 @@ pub(crate) struct LeaseJson {
     address: String,
     hostname: Option<String>,
     expires_at: Option<i64>,
+    /// When its client was last heard (Unix ms), if since lifeboat started.
+    last_seen: Option<i64>,
+    /// The boot file its client was last given, if any since lifeboat started.
+    boot_file: Option<String>,
 }
 
 /// `GET /api/v1/leases`.
@@ -44,8 +51,21 @@ pub(crate) async fn leases(State(state): State<WebState>) -> Json<Vec<LeaseJson>
         address: l.address.to_string(),
         hostname: l.hostname,
         expires_at: l.expires_at,
+        last_seen: l.last_seen,
+        boot_file: l.boot_file,
     });
     Json(leases.collect())
+}
+
+/// `DELETE /api/v1/leases/{address}`: 204 once the lease is forgotten (and saved so); 404
+/// when there is no lease on the address.
+pub(crate) async fn release_lease(
+    State(state): State<WebState>,
+    caller: Caller,
+    ApiPath(address): ApiPath<std::net::Ipv4Addr>,
+) -> ApiResult<StatusCode> {
+    actions::release_lease(&state, &caller, address).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 #[derive(Serialize)]

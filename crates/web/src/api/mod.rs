@@ -30,6 +30,7 @@ pub(crate) fn routes() -> Router<WebState> {
         .route("/services/{service}/{action}", post(services::switch))
         .route("/interfaces", get(services::interfaces))
         .route("/leases", get(lists::leases))
+        .route("/leases/{address}", axum::routing::delete(lists::release_lease))
         .route("/dhcp/requests", get(lists::dhcp_requests))
         .route("/transfers", get(lists::transfers))
         .route("/transfers/live", get(lists::live))

@@ -2,14 +2,17 @@
 //! and BOOTP requests with what became of each.
 
 use askama::Template;
-use axum::extract::State;
+use std::net::Ipv4Addr;
+
+use axum::extract::{Path, State};
 
 use lifeboat_store::Host;
 
+use crate::actions;
 use crate::control::{ConfiguredReservation, DhcpExchange};
 use crate::format;
 use crate::guard::Caller;
-use crate::pages::{Layout, PageResult, render};
+use crate::pages::{Layout, PageResult, done, failed, render};
 use crate::state::WebState;
 
 pub(crate) struct LeaseRow {
@@ -20,6 +23,10 @@ pub(crate) struct LeaseRow {
     kind: String,
     expires: String,
     expires_at: String,
+    /// `3 min ago`, or empty when not heard since lifeboat started.
+    last_seen: String,
+    last_seen_at: String,
+    boot_file: String,
 }
 
 /// A recent request, as the page shows it.
@@ -81,10 +88,33 @@ pub(crate) async fn page(State(state): State<WebState>, caller: Caller) -> PageR
             hostname: l.hostname.unwrap_or_default(),
             expires: l.expires_at.map_or_else(|| "never".to_owned(), |at| format::relative(at, now)),
             expires_at: l.expires_at.map(format::time).unwrap_or_default(),
+            last_seen: l.last_seen.map(|at| format::relative(at, now)).unwrap_or_default(),
+            last_seen_at: l.last_seen.map(format::time).unwrap_or_default(),
+            boot_file: l.boot_file.unwrap_or_default(),
         })
         .collect();
     let exchanges = state.control().dhcp_exchanges().into_iter().map(|e| ExchangeRow::new(e, now)).collect();
     Ok(render(&LeasesPage { layout: Layout::new(&state, &caller, "/leases", "Leases"), leases, exchanges }))
+}
+
+/// `POST /leases/{address}/release`.
+pub(crate) async fn release(
+    State(state): State<WebState>,
+    caller: Caller,
+    Path(address): Path<Ipv4Addr>,
+) -> PageResult {
+    Ok(match actions::release_lease(&state, &caller, address).await {
+        Ok(()) => done(
+            &state,
+            &caller,
+            "/leases",
+            true,
+            format!(
+                "The lease on {address} was released: the address is free again. The device keeps using it until it next renews."
+            ),
+        ),
+        Err(error) => failed(&state, &caller, "/leases", error),
+    })
 }
 
 /// The name of the reservation of `mac` (empty when it has none), if it has one: from the

@@ -50,6 +50,8 @@ pub struct FakeState {
     /// TFTP stops itself when idle after this long (`stops_when_idle_in`).
     pub tftp_idle_left: Option<std::time::Duration>,
     pub dhcp_exchanges: Vec<DhcpExchange>,
+    /// Every lease release asked for, with its origin.
+    pub released: Vec<(Ipv4Addr, String)>,
 }
 
 /// A [`Control`] that only remembers.
@@ -214,6 +216,16 @@ impl Control for FakeControl {
 
     fn alerts(&self) -> Vec<String> {
         self.lock().alerts.clone()
+    }
+
+    fn release_lease(&self, address: Ipv4Addr, origin: String) -> BoxFuture<'_, Result<bool, ControlError>> {
+        Box::pin(async move {
+            let mut state = self.lock();
+            state.released.push((address, origin));
+            let before = state.leases.len();
+            state.leases.retain(|lease| lease.address != address);
+            Ok(state.leases.len() < before)
+        })
     }
 }
 
