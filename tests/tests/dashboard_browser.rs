@@ -174,7 +174,7 @@ const IMAGE_ROWS_JS: &str = "return Array.from(document.querySelectorAll('#image
 async fn map_host(ui: &Ui, mac: &str) {
     ui.show("/hosts", "h1", "Hosts").await;
     ui.fill("#mac", BAD_MAC).await;
-    ui.fill("#image", IMAGE).await;
+    ui.choose("#image", IMAGE).await;
     ui.fill("#names", DEVICE_ASKS_FOR).await;
     ui.click(".host-form button[type=submit]").await;
     ui.wait_text(".host-form .field-error", "is not a MAC address", "the bad MAC to be refused").await;
@@ -182,7 +182,7 @@ async fn map_host(ui: &Ui, mac: &str) {
     ui.shot("hosts-invalid-mac").await;
 
     ui.fill("#mac", mac).await;
-    ui.fill("#image", IMAGE).await;
+    ui.choose("#image", IMAGE).await;
     ui.fill("#names", DEVICE_ASKS_FOR).await;
     ui.click(".host-form button[type=submit]").await;
     let row = ui
@@ -429,6 +429,12 @@ impl Ui {
         if let Err(e) = element.send_keys(text).await {
             panic!("{}", self.diagnose(&format!("cannot type into {css:?}: {e}")).await);
         }
+    }
+
+    /// Chooses the option `value` of the select `css`.
+    async fn choose(&self, css: &str, value: &str) {
+        let option = format!("{css} option[value=\"{value}\"]");
+        self.click(&option).await;
     }
 
     /// Waits until some element matching `css` contains `needle`; returns its text.

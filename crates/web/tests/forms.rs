@@ -54,6 +54,30 @@ async fn invalid_host_form_comes_back_with_messages_and_the_typed_values() {
 }
 
 #[tokio::test]
+async fn the_image_of_a_host_is_chosen_among_the_images() {
+    let app = App::local().await;
+    std::fs::write(app.root.path().join("openwrt.bin"), b"fw").unwrap();
+    std::fs::create_dir(app.root.path().join("lab")).unwrap();
+    std::fs::write(app.root.path().join("lab/special.img"), b"img").unwrap();
+    let page = app.get("/hosts").await;
+    page.assert_contains(&[
+        "<select id=\"image\" name=\"image\"",
+        "<option value=\"\">(none)</option>",
+        "<option value=\"openwrt.bin\">openwrt.bin</option>",
+        "<option value=\"lab/special.img\">lab/special.img</option>",
+    ]);
+
+    // The edit form has the host's image chosen; one that is gone stays a choice, marked.
+    app.form("/hosts", &[("mac", "3c:84:6a:12:34:56"), ("image", "lab/special.img")]).await;
+    let id = app.store.hosts().await.unwrap()[0].id;
+    app.get(&format!("/hosts/{id}")).await.assert_contains(&["<option value=\"lab/special.img\" selected>"]);
+    std::fs::remove_file(app.root.path().join("lab/special.img")).unwrap();
+    app.get(&format!("/hosts/{id}")).await.assert_contains(&[
+        "<option value=\"lab/special.img\" selected>lab/special.img (not in the TFTP root)</option>",
+    ]);
+}
+
+#[tokio::test]
 async fn duplicate_mac_says_which_host_has_it() {
     let app = App::local().await;
     app.form("/hosts", &[("mac", "3c:84:6a:12:34:56"), ("name", "first")]).await;

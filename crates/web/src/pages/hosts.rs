@@ -77,6 +77,12 @@ impl HostFormView {
         }
     }
 
+    /// The host names an image that is not among the TFTP root's files (deleted since, or set
+    /// through the API): it stays a choice, marked, so saving the form does not drop it.
+    fn image_missing(&self) -> bool {
+        !self.image.is_empty() && !self.images.contains(&self.image)
+    }
+
     /// The messages about `field`, joined.
     pub(crate) fn error(&self, field: &str) -> String {
         self.errors.iter().filter(|e| e.field == field).map(|e| e.message.as_str()).collect::<Vec<_>>().join("; ")
