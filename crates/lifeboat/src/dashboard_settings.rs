@@ -290,4 +290,37 @@ mod tests {
         assert_eq!(key_of_flag("no-dhcp-skip-probe"), "dhcp.skip_probe");
         assert_eq!(key_of_flag("stop-when-idle"), "stop_when_idle");
     }
+
+    #[test]
+    fn every_field_of_the_settings_page_is_a_key_the_configuration_takes() {
+        let document = serde_json::json!({
+            "tftp": {
+                "root": "/srv/images", "alias": {"tp_recovery.bin": "openwrt.bin"}, "listen": ["10.0.0.1:69"],
+                "allow": ["10.0.0.0/8"], "max_blksize": 8192, "max_windowsize": 16, "options": false,
+                "single_port": true, "max_transfers": 32, "max_transfers_per_client": 2, "upload": true,
+                "upload_dir": "/srv/up", "upload_max_size": 1048576, "upload_overwrite": true,
+            },
+            "dhcp": {
+                "range": ["10.0.0.100,10.0.0.200"], "interface": ["eth1"], "reservation": ["02:00:00:00:00:01,10.0.0.10,sw"],
+                "boot_rule": ["efi-x64=snponly.efi"], "option": ["option:router,10.0.0.1"], "bootp_dynamic": true,
+                "relay_allow": ["10.8.0.0/16"], "skip_probe": true, "authoritative": true,
+            },
+        });
+        let mut set: Vec<String> = ["tftp", "dhcp"]
+            .iter()
+            .flat_map(|table| document[table].as_object().unwrap().keys().map(move |k| format!("{table}.{k}")))
+            .collect();
+        let mut offered: Vec<String> = lifeboat_web::settings_page_keys().collect();
+        set.sort();
+        offered.sort();
+        assert_eq!(set, offered, "this test sets every key the page offers");
+        let layers = layers(FILE, ServeArgs::default(), vec![]);
+        let configured = layers.configure(&layers.document_of_json(&document).unwrap()).unwrap();
+        let tftp = configured.tftp.unwrap();
+        assert_eq!((tftp.max_transfers, tftp.single_port, tftp.aliases.len()), (32, true, 1));
+        assert!(tftp.upload.is_some_and(|upload| upload.overwrite));
+        assert!(configured.dhcp.unwrap().authoritative);
+        let refused = layers.configure("[tftp]\nmax_blksize = 4\n").unwrap_err();
+        assert_eq!(refused[0].key.as_deref(), Some("tftp.max_blksize"), "{refused:?}");
+    }
 }

@@ -177,6 +177,16 @@ fn retention(file: &FileConfig, args: &ServeArgs, problems: &mut Vec<String>) ->
     retention
 }
 
+/// A setting's value and where it came from, for messages: the flag wins over the file's key.
+fn either<T>(
+    flag: Option<T>,
+    flag_name: &'static str,
+    file: Option<T>,
+    key: &'static str,
+) -> Option<(T, &'static str)> {
+    flag.map(|value| (value, flag_name)).or_else(|| file.map(|value| (value, key)))
+}
+
 /// The TFTP server's configuration, or `None` when no root is set (TFTP off).
 fn tftp_section(file: FileTftp, args: &ServeArgs, problems: &mut Vec<String>) -> Option<TftpConfig> {
     let root = args.tftp_root.clone().or(file.root.clone())?;
@@ -222,33 +232,42 @@ fn tftp_section(file: FileTftp, args: &ServeArgs, problems: &mut Vec<String>) ->
         }
     }
 
-    if let Some(blksize) = args.tftp_max_blksize.or(file.max_blksize) {
-        if (MIN_BLKSIZE..=MAX_BLKSIZE).contains(&blksize) {
-            config.limits.max_blksize = blksize;
-        } else {
-            problems.push(format!("maximum block size {blksize}: must be between {MIN_BLKSIZE} and {MAX_BLKSIZE}"));
+    match either(args.tftp_max_blksize, "--tftp-max-blksize", file.max_blksize, "tftp.max_blksize") {
+        Some((blksize, _)) if (MIN_BLKSIZE..=MAX_BLKSIZE).contains(&blksize) => config.limits.max_blksize = blksize,
+        Some((blksize, from)) => {
+            problems.push(format!(
+                "{from} {blksize}: the largest block size must be between {MIN_BLKSIZE} and {MAX_BLKSIZE}"
+            ));
         }
+        None => {}
     }
-    if let Some(window) = args.tftp_max_windowsize.or(file.max_windowsize) {
-        if window >= 1 {
-            config.limits.max_windowsize = window;
-        } else {
-            problems.push("maximum window size 0: must be between 1 and 65535".to_owned());
-        }
+    match either(args.tftp_max_windowsize, "--tftp-max-windowsize", file.max_windowsize, "tftp.max_windowsize") {
+        Some((0, from)) => problems.push(format!("{from} 0: the largest window must be between 1 and 65535")),
+        Some((window, _)) => config.limits.max_windowsize = window,
+        None => {}
     }
     config.limits.options_enabled = switch(args.tftp_options, args.no_tftp_options).or(file.options).unwrap_or(true);
     config.single_port = switch(args.tftp_single_port, args.no_tftp_single_port).or(file.single_port).unwrap_or(false);
     for (value, name, slot) in [
-        (args.tftp_max_transfers.or(file.max_transfers), "maximum transfers", &mut config.max_transfers),
         (
-            args.tftp_max_transfers_per_client.or(file.max_transfers_per_client),
-            "maximum transfers per client",
+            either(args.tftp_max_transfers, "--tftp-max-transfers", file.max_transfers, "tftp.max_transfers"),
+            "transfers at once",
+            &mut config.max_transfers,
+        ),
+        (
+            either(
+                args.tftp_max_transfers_per_client,
+                "--tftp-max-transfers-per-client",
+                file.max_transfers_per_client,
+                "tftp.max_transfers_per_client",
+            ),
+            "transfers per client",
             &mut config.max_transfers_per_client,
         ),
     ] {
         match value {
-            Some(0) => problems.push(format!("{name} 0: must be at least 1")),
-            Some(n) => *slot = n,
+            Some((0, from)) => problems.push(format!("{from} 0: allow at least 1 {name}")),
+            Some((n, _)) => *slot = n,
             None => {}
         }
     }
@@ -360,7 +379,7 @@ mod tests {
             "--tftp-listen \"nonsense\"",
             "--tftp-allow \"10.0.0.0/33\"",
             "--tftp-alias \"broken\"",
-            "block size 4",
+            "--tftp-max-blksize 4: the largest block size must be between 8 and 65464",
             "--tftp-upload-dir",
         ] {
             assert!(text.contains(part), "{part:?} missing from:\n{text}");

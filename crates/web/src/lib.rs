@@ -72,6 +72,7 @@ pub use control::{
 };
 pub use error::{FieldError, WebError};
 pub use pages::login::LOCKOUT_SETTING;
+pub use pages::settings_fields::shown_keys as settings_page_keys;
 pub use password::{generate_token, hash_password};
 pub use state::WebState;
 
@@ -102,6 +103,7 @@ pub fn router(state: WebState) -> Router {
         .route("/events", get(events::page))
         .route("/settings", get(settings::page).post(settings::save))
         .route("/settings/dhcp", post(settings::set_up_dhcp))
+        .route("/settings/fields/{table}", post(settings::save_fields))
         .route("/settings/api-key", post(settings::create_api_key))
         .route("/settings/api-key/delete", post(settings::revoke_api_key))
         .route("/services/{service}/{action}", post(services::switch))

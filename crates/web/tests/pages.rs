@@ -231,7 +231,7 @@ async fn hosts_images_missing_leases_and_events_pages_show_their_data() {
         "Edit host",
         "value=\"3c:84:6a:12:34:56\"",
         "Save changes",
-        "<option value=\"openwrt.bin\">",
+        "<option value=\"openwrt.bin\" selected>openwrt.bin</option>",
     ]);
     assert_eq!(app.get("/hosts/999").await.status, StatusCode::NOT_FOUND);
 

@@ -227,3 +227,87 @@ async fn the_dhcp_form_keeps_further_ranges_and_will_not_overwrite_unreadable_se
     assert_eq!(refused.status, StatusCode::CONFLICT, "{}", refused.body);
     assert_eq!(app.control.lock().applied.len(), 1, "nothing more was applied");
 }
+
+#[tokio::test]
+async fn every_tftp_key_has_a_field_showing_what_is_in_effect_and_locked_ones_cannot_change() {
+    let app = App::local().await;
+    app.control.lock().settings = Some(view());
+    let page = app.get("/settings").await;
+    page.assert_contains(&[
+        "action=\"/settings/fields/tftp\"",
+        "action=\"/settings/fields/dhcp\"",
+        // The root comes from LIFEBOAT_TFTP_ROOT: shown, in effect, not editable.
+        "<input id=\"tftp-root\" name=\"tftp.root\" value=\"\" placeholder=\"/srv/tftp\" class=\"mono\" disabled>",
+        "name=\"tftp.max_blksize\"",
+        "<select id=\"tftp-single_port\" name=\"tftp.single_port\">",
+        "<textarea id=\"tftp-alias\" name=\"tftp.alias\"",
+        "<textarea id=\"dhcp-range\" name=\"dhcp.range\"",
+        "name=\"dhcp.authoritative\"",
+    ]);
+    for key in ["listen", "allow", "max_windowsize", "options", "max_transfers", "max_transfers_per_client"] {
+        page.assert_contains(&[&format!("name=\"tftp.{key}\"")]);
+    }
+    for key in ["upload", "upload_dir", "upload_max_size", "upload_overwrite"] {
+        page.assert_contains(&[&format!("name=\"tftp.{key}\"")]);
+    }
+}
+
+#[tokio::test]
+async fn tftp_fields_are_saved_typed_over_the_stored_settings() {
+    let app = App::local().await;
+    app.control.lock().settings = Some(view());
+    let fields = [
+        ("tftp.max_blksize", "8192"),
+        ("tftp.single_port", "true"),
+        ("tftp.upload", "false"),
+        ("tftp.allow", "10.0.0.0/8\n192.168.0.0/16"),
+        ("tftp.alias", "tp_recovery.bin = openwrt.bin"),
+        ("tftp.listen", ""),
+    ];
+    let saved = app.form("/settings/fields/tftp", &fields).await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
+    let applied = app.control.lock().applied.clone();
+    let [(SettingsInput::Json(document), _)] = &applied[..] else { panic!("{applied:?}") };
+    assert_eq!(
+        document,
+        &json!({
+            "dhcp": {"range": ["10.9.0.100,10.9.0.200"]},
+            "tftp": {
+                "max_blksize": 8192,
+                "single_port": true,
+                "upload": false,
+                "allow": ["10.0.0.0/8", "192.168.0.0/16"],
+                "alias": {"tp_recovery.bin": "openwrt.bin"},
+            },
+        })
+    );
+    assert_eq!(app.form("/settings/fields/web", &[("web.listen", "0.0.0.0:80")]).await.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn a_field_that_does_not_fit_or_is_refused_comes_back_marked_with_what_was_typed() {
+    let app = App::local().await;
+    app.control.lock().settings = Some(view());
+    let page =
+        app.form("/settings/fields/tftp", &[("tftp.max_blksize", "lots"), ("tftp.upload_dir", "/data/up")]).await;
+    assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
+    page.assert_contains(&[
+        "tftp.max_blksize: &#34;lots&#34; is not a whole number",
+        "value=\"lots\"",
+        "value=\"/data/up\"",
+        "class=\"mono invalid\"",
+    ]);
+    assert!(app.control.lock().applied.is_empty(), "nothing was applied");
+
+    // Refused by lifeboat's own validation: the same message as the command line, at the field.
+    app.control.lock().settings_refusal = Some(SettingsError::Invalid(vec![SettingsProblem {
+        key: Some("tftp.max_blksize".into()),
+        message: "--tftp-max-blksize 4: must be between 8 and 65464".into(),
+    }]));
+    let page = app.form("/settings/fields/tftp", &[("tftp.max_blksize", "4")]).await;
+    assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let at_field = page.body.find("must be between 8 and 65464").expect("the message");
+    let field = page.body.find("id=\"tftp-max_blksize\"").expect("the field");
+    let next_field = page.body.find("id=\"tftp-max_windowsize\"").expect("the next field");
+    assert!(field < at_field && at_field < next_field, "the message is not next to its field");
+}

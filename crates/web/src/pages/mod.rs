@@ -13,6 +13,7 @@ pub(crate) mod missing;
 pub(crate) mod overview;
 pub(crate) mod services;
 pub(crate) mod settings;
+pub(crate) mod settings_fields;
 pub(crate) mod transfers;
 
 use askama::Template;

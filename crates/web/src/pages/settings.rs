@@ -1,12 +1,13 @@
-//! The settings page: set up DHCP in a few fields (interface, range, boot file), or edit the
-//! whole document the dashboard stores (the configuration file's shape, as TOML); what the
+//! The settings page: set up DHCP in a few fields (interface, range, boot file), set any TFTP
+//! key and the other DHCP keys field by field (`settings_fields.rs`), or edit the whole
+//! document the dashboard stores (the configuration file's shape, as TOML); what the
 //! command line and the environment set is shown locked. Saving applies at once (see
 //! `Control::apply_settings`); a refusal is shown on the page, next to what it concerns, with
 //! what was typed kept.
 
 use askama::Template;
 use axum::Form;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
 
@@ -15,6 +16,7 @@ use crate::api_key;
 use crate::control::{InterfaceInfo, Lock, SettingsInput, SettingsView};
 use crate::error::{AppError, FieldError};
 use crate::guard::Caller;
+use crate::pages::settings_fields::{self, FieldKind, SECTIONS, SectionSpec};
 use crate::pages::{Layout, PageResult, done, render, render_status};
 use crate::settings::apply_error;
 use crate::state::WebState;
@@ -26,6 +28,7 @@ struct SettingsPage {
     locked: Vec<Lock>,
     interfaces: Vec<InterfaceInfo>,
     dhcp: DhcpForm,
+    sections: Vec<SectionView>,
     document: String,
     effective: String,
     errors: Vec<FieldError>,
@@ -45,8 +48,16 @@ impl SettingsPage {
 
     /// The problems no field shows.
     fn other_errors(&self) -> Vec<&str> {
-        let shown = ["dhcp.interface", "dhcp.range", "dhcp.boot"];
-        self.errors.iter().filter(|e| !shown.contains(&e.field.as_ref())).map(|e| e.message.as_str()).collect()
+        let shown: Vec<String> = ["dhcp.interface", "dhcp.range", "dhcp.boot"]
+            .map(str::to_owned)
+            .into_iter()
+            .chain(settings_fields::shown_keys())
+            .collect();
+        self.errors
+            .iter()
+            .filter(|e| !shown.iter().any(|k| k == e.field.as_ref()))
+            .map(|e| e.message.as_str())
+            .collect()
     }
 
     fn locked_by(&self, key: &str) -> Option<&str> {
@@ -75,7 +86,79 @@ impl DhcpForm {
     }
 }
 
-async fn build(state: &WebState, caller: &Caller, dhcp: Option<DhcpForm>, document: Option<String>) -> SettingsPage {
+/// A section of fields, as the page shows it.
+struct SectionView {
+    table: &'static str,
+    title: &'static str,
+    fields: Vec<FieldView>,
+}
+
+/// One field: its key, what it holds and what is in effect.
+struct FieldView {
+    /// `tftp.max_blksize`: the form field's name.
+    key: String,
+    /// The element's id (`tftp-max_blksize`: no dot, which CSS selectors would need escaped).
+    id: String,
+    label: &'static str,
+    hint: &'static str,
+    /// `text`, `number`, `switch`, `lines` or `pairs`.
+    kind: &'static str,
+    /// What the dashboard's settings hold (or what was typed, when the form comes back).
+    value: String,
+    /// What is in effect now, shown when the field is empty.
+    in_effect: String,
+}
+
+impl SectionView {
+    /// The section's fields from the stored and the effective document; `typed` (a form that
+    /// came back) wins over the stored values.
+    fn new(
+        spec: &SectionSpec,
+        stored: &serde_json::Value,
+        effective: &serde_json::Value,
+        typed: &[(String, String)],
+    ) -> SectionView {
+        let fields = spec
+            .fields
+            .iter()
+            .map(|field| {
+                let key = format!("{}.{}", spec.table, field.name);
+                let value = typed.iter().find(|(name, _)| *name == key).map_or_else(
+                    || settings_fields::field_text(field.kind, &stored[spec.table][field.name]),
+                    |(_, text)| text.clone(),
+                );
+                let in_effect = settings_fields::field_text(field.kind, &effective[spec.table][field.name]);
+                FieldView {
+                    id: key.replace('.', "-"),
+                    key,
+                    label: field.label,
+                    hint: field.hint,
+                    kind: match field.kind {
+                        FieldKind::Text => "text",
+                        FieldKind::Number => "number",
+                        FieldKind::Switch => "switch",
+                        FieldKind::Lines => "lines",
+                        FieldKind::Pairs => "pairs",
+                    },
+                    value,
+                    in_effect,
+                }
+            })
+            .collect();
+        SectionView { table: spec.table, title: spec.title, fields }
+    }
+}
+
+/// What a form that comes back with problems keeps of what was typed.
+#[derive(Default)]
+struct Typed {
+    dhcp: Option<DhcpForm>,
+    document: Option<String>,
+    fields: Vec<(String, String)>,
+}
+
+async fn build(state: &WebState, caller: &Caller, typed: Typed) -> SettingsPage {
+    let Typed { dhcp, document, fields } = typed;
     let layout = Layout::new(state, caller, "/settings", "Settings");
     let interfaces = state.control().interfaces().into_iter().filter(|i| i.name != "lo").collect();
     match state.control().settings().await {
@@ -86,6 +169,10 @@ async fn build(state: &WebState, caller: &Caller, dhcp: Option<DhcpForm>, docume
             locked: view.locked.clone(),
             interfaces,
             dhcp: dhcp.unwrap_or_else(|| DhcpForm::from_stored(&view.stored)),
+            sections: SECTIONS
+                .iter()
+                .map(|spec| SectionView::new(spec, &view.stored, &view.effective, &fields))
+                .collect(),
             document: document.unwrap_or_else(|| view.stored_toml.clone()),
             effective: view.effective_toml,
             errors: view
@@ -105,6 +192,7 @@ async fn build(state: &WebState, caller: &Caller, dhcp: Option<DhcpForm>, docume
             locked: Vec::new(),
             interfaces,
             dhcp: dhcp.unwrap_or_default(),
+            sections: Vec::new(),
             document: document.unwrap_or_default(),
             effective: String::new(),
             errors: Vec::new(),
@@ -115,23 +203,17 @@ async fn build(state: &WebState, caller: &Caller, dhcp: Option<DhcpForm>, docume
 
 /// `GET /settings`.
 pub(crate) async fn page(State(state): State<WebState>, caller: Caller) -> PageResult {
-    Ok(render(&build(&state, &caller, None, None).await))
+    Ok(render(&build(&state, &caller, Typed::default()).await))
 }
 
 /// Apply `input`; on success back to the page with a message, otherwise the page again with
-/// the problems and what was typed (`dhcp`, `document`).
-async fn apply(
-    state: &WebState,
-    caller: &Caller,
-    input: SettingsInput,
-    dhcp: Option<DhcpForm>,
-    document: Option<String>,
-) -> PageResult {
+/// the problems and what was typed.
+async fn apply(state: &WebState, caller: &Caller, input: SettingsInput, typed: Typed) -> PageResult {
     match state.control().apply_settings(input, caller.origin.clone()).await {
         Ok(_) => Ok(done(state, caller, "/settings", true, "Settings saved and applied.".to_owned())),
         Err(error) => {
             let error = apply_error(error);
-            let mut page = build(state, caller, dhcp, document).await;
+            let mut page = build(state, caller, typed).await;
             let status = error.status();
             page.errors = match error {
                 AppError::Invalid(fields) => fields,
@@ -151,7 +233,7 @@ pub(crate) struct DocumentForm {
 /// `POST /settings` with the whole document as TOML (field `document`).
 pub(crate) async fn save(State(state): State<WebState>, caller: Caller, Form(form): Form<DocumentForm>) -> PageResult {
     let input = SettingsInput::Toml(form.document.clone());
-    apply(&state, &caller, input, None, Some(form.document)).await
+    apply(&state, &caller, input, Typed { document: Some(form.document), ..Typed::default() }).await
 }
 
 /// `POST /settings/dhcp`: the DHCP fields over the stored document.
@@ -166,7 +248,7 @@ pub(crate) async fn set_up_dhcp(
     };
     if !stored.problems.is_empty() {
         // The form would build on a document it cannot read: the whole document first.
-        let mut page = build(&state, &caller, Some(form), None).await;
+        let mut page = build(&state, &caller, Typed { dhcp: Some(form), ..Typed::default() }).await;
         page.errors = stored
             .problems
             .into_iter()
@@ -204,13 +286,51 @@ pub(crate) async fn set_up_dhcp(
         let boot = form.boot.trim();
         dhcp.insert("boot".into(), if boot.is_empty() { serde_json::Value::Null } else { boot.into() });
     }
-    apply(&state, &caller, SettingsInput::Json(document), Some(form), None).await
+    apply(&state, &caller, SettingsInput::Json(document), Typed { dhcp: Some(form), ..Typed::default() }).await
+}
+
+/// `POST /settings/fields/{table}`: one section's fields over the stored document.
+pub(crate) async fn save_fields(
+    State(state): State<WebState>,
+    caller: Caller,
+    Path(table): Path<String>,
+    Form(posted): Form<Vec<(String, String)>>,
+) -> PageResult {
+    let Some(section) = settings_fields::section(&table) else {
+        return Err(AppError::NotFound(format!("there is no settings section {table:?}")).into());
+    };
+    let stored: SettingsView = match state.control().settings().await {
+        Ok(view) => view,
+        Err(error) => return Err(apply_error(error).into()),
+    };
+    let typed = || Typed { fields: posted.clone(), ..Typed::default() };
+    let (state, caller) = (&state, &caller);
+    let refused = |errors: Vec<FieldError>, status| async move {
+        let mut page = build(state, caller, typed()).await;
+        page.errors = errors;
+        Ok(render_status(status, &page))
+    };
+    if !stored.problems.is_empty() {
+        let errors = stored
+            .problems
+            .into_iter()
+            .map(|p| FieldError {
+                field: "settings".into(),
+                message: format!("the saved settings do not apply: {}", p.message),
+            })
+            .collect();
+        return refused(errors, StatusCode::CONFLICT).await;
+    }
+    match settings_fields::merge(section, &posted, stored.stored) {
+        Ok(document) => apply(state, caller, SettingsInput::Json(document), typed()).await,
+        Err(problems) => refused(problems, StatusCode::UNPROCESSABLE_ENTITY).await,
+    }
 }
 
 /// `POST /settings/api-key`: a new API key, shown on the page this once.
 pub(crate) async fn create_api_key(State(state): State<WebState>, caller: Caller) -> PageResult {
     let key = actions::create_api_key(&state, &caller).await?;
-    let mut page = build(&state, &caller, None, None).await;
+    let mut page = build(&state, &caller, Typed::default()).await;
     page.new_api_key = Some(key);
     page.has_api_key = true;
     Ok(render(&page))
