@@ -131,7 +131,8 @@ impl Control for Lifeboat {
             };
             let services = Arc::clone(&self.services);
             let activity = Arc::clone(&self.parts.activity);
-            tracing::info!("{service} stops when its running transfers end ({origin})");
+            tracing::info!("{service} takes no new transfers and stops when its running ones end ({origin})");
+            self.services.close_to_new(service, since);
             tokio::spawn(async move {
                 let deadline = tokio::time::Instant::now() + LONGEST_WAIT_FOR_TRANSFERS;
                 let running = || activity.live_transfers().iter().filter(|t| t.outcome.is_none()).count();

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use lifeboat_clock::{Clock, unix_ms};
 use lifeboat_dhcp::LeaseChange;
-use lifeboat_server::{DhcpCommand, DhcpConfig, LeaseSink as _, OtherServer, TftpConfig};
+use lifeboat_server::{Closing, DhcpCommand, DhcpConfig, LeaseSink as _, OtherServer, TftpConfig};
 use lifeboat_store::{Event, EventKind, LeaseWriter, LogWriter, Store};
 use lifeboat_web::{ControlError, Service, ServiceStatus};
 use tokio::sync::{mpsc, oneshot, watch};
@@ -107,6 +107,8 @@ struct Running {
     task: JoinHandle<()>,
     listening: Vec<String>,
     since: Instant,
+    /// Closes it to new requests (TFTP).
+    closing: Option<Closing>,
 }
 
 impl Services {
@@ -196,6 +198,16 @@ impl Services {
     /// When the current run of `service` started, if it runs.
     pub(crate) fn running_since(&self, service: Service) -> Option<Instant> {
         self.slot(service).running.as_ref().map(|r| r.since)
+    }
+
+    /// Close the run of `service` that started at `since` to new requests, if it still runs
+    /// and can be closed (TFTP): its running transfers go on.
+    pub(crate) fn close_to_new(&self, service: Service, since: Instant) {
+        if let Some(running) = self.slot(service).running.as_ref().filter(|r| r.since == since)
+            && let Some(closing) = &running.closing
+        {
+            closing.close();
+        }
     }
 
     /// Stop `service` if the run that started at `since` is still the one running.
@@ -395,8 +407,9 @@ impl Services {
         let listening = server.local_addrs().iter().map(ToString::to_string).collect();
         let stop = CancellationToken::new();
         self.parts.activity.reset_idle();
+        let closing = Some(server.closing());
         let task = tokio::spawn(server.run(stop.clone()));
-        Ok(Running { stop, task, listening, since: Instant::now() })
+        Ok(Running { stop, task, listening, since: Instant::now(), closing })
     }
 
     async fn start_dhcp(&self) -> Result<Running, ControlError> {
@@ -429,7 +442,7 @@ impl Services {
         *self.dhcp_commands.lock().unwrap_or_else(|p| p.into_inner()) = Some(command_sender);
         let stop = CancellationToken::new();
         let task = tokio::spawn(server.run(stop.clone()));
-        Ok(Running { stop, task, listening, since: Instant::now() })
+        Ok(Running { stop, task, listening, since: Instant::now(), closing: None })
     }
 
     /// Forget the lease on `address`: through the DHCP server when it runs (its lease table is

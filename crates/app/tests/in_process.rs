@@ -590,8 +590,8 @@ async fn reservations_that_clash_with_the_configuration_or_a_lease_are_named() {
     tokio::time::timeout(BOUND, app.wait()).await.expect("lifeboat stops");
 }
 
-/// A stopped card says who stopped it; "stop after the running transfers" waits for the
-/// transfer that runs and then stops; the idle countdown counts down.
+/// A stopped card says who stopped it; "stop after the running transfers" refuses new requests,
+/// waits for the transfer that runs and then stops; the idle countdown counts down.
 #[tokio::test]
 async fn stopping_says_who_and_can_wait_for_the_running_transfer() {
     let app = start(Options { tftp: true, dhcp: false, stop_when_idle: Some(Duration::from_secs(600)) }).await;
@@ -617,6 +617,14 @@ async fn stopping_says_who_and_can_wait_for_the_running_transfer() {
     app.control.stop_after_transfers(Service::Tftp, origin.clone()).await.unwrap();
     tokio::time::sleep(Duration::from_millis(600)).await;
     assert!(app.running(Service::Tftp), "a transfer runs: TFTP waits for it");
+    // Meanwhile a new request is refused, with an error that says why.
+    let late = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    late.send_to(b"\0\x01small.bin\0octet\0", server).await.unwrap();
+    let mut answer = vec![0; 600];
+    let len = tokio::time::timeout(BOUND, late.recv(&mut answer)).await.expect("an answer").unwrap();
+    let said = String::from_utf8_lossy(&answer[4..len]).into_owned();
+    assert_eq!(&answer[..2], b"\0\x05", "an ERROR packet: {said}");
+    assert!(said.contains("server stopping"), "{said}");
 
     client.send_to(b"\0\x04\0\x01", transfer).await.unwrap();
     let deadline = std::time::Instant::now() + BOUND;

@@ -57,4 +57,4 @@ pub use pump::Progress;
 pub use report::TransferReport;
 pub use root::RootError;
 pub use tally::{Asked, CountReason, CountedRequests};
-pub use tftp_server::{StartError, TftpServer};
+pub use tftp_server::{Closing, StartError, TftpServer};

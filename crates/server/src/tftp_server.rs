@@ -15,7 +15,7 @@
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -89,6 +89,23 @@ struct Shared {
     records: Tally,
     /// Answers to stray packets on the shared port in the current second: (second, count).
     strays: Mutex<(Option<Instant>, u32)>,
+    /// Set when the server is to stop once its transfers end: new requests are refused.
+    closing: Closing,
+}
+
+/// Closes a running TFTP server to new requests (each is answered with an error that says
+/// so), while the transfers it runs go on: for "stop after the running transfers".
+#[derive(Debug, Clone, Default)]
+pub struct Closing(Arc<AtomicBool>);
+
+impl Closing {
+    pub fn close(&self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+
+    fn is_closed(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
 }
 
 impl Shared {
@@ -200,8 +217,14 @@ impl TftpServer {
             strangers: Tally::new(Budget::STRANGER, CountReason::OutsideAllowList),
             records: Tally::new(Budget::ALLOWED, CountReason::OverBudget),
             strays: Mutex::default(),
+            closing: Closing::default(),
         };
         Ok(TftpServer { sockets, shared: Arc::new(shared) })
+    }
+
+    /// The switch that closes this server to new requests while it runs.
+    pub fn closing(&self) -> Closing {
+        self.shared.closing.clone()
     }
 
     /// The addresses actually bound (with the port the system chose for port 0).
@@ -355,13 +378,17 @@ async fn accept(
         shared.observer.counting(CountReason::OverBudget);
     }
     let ticket = match ticket {
+        Ok(_) if shared.closing.is_closed() => Err("server stopping: it takes no new transfers".to_owned()),
+        Ok(ticket) => Ok(ticket),
+        Err(refusal) => Err(match refusal {
+            NoAdmission::ServerBusy { limit } => format!("server busy: {limit} transfers running, try again"),
+            NoAdmission::ClientBusy { limit } => format!("too many transfers from your address (limit {limit})"),
+            NoAdmission::Duplicate => unreachable!("handled above"),
+        }),
+    };
+    let ticket = match ticket {
         Ok(ticket) => ticket,
-        Err(refusal) => {
-            let message = match refusal {
-                NoAdmission::ServerBusy { limit } => format!("server busy: {limit} transfers running, try again"),
-                NoAdmission::ClientBusy { limit } => format!("too many transfers from your address (limit {limit})"),
-                NoAdmission::Duplicate => unreachable!("handled above"),
-            };
+        Err(message) => {
             let error = Packet::error(ErrorCode::NotDefined, &message).to_bytes();
             if recorded {
                 tracing::warn!(%peer, requested = ?asked.name, "refused: {message}");

@@ -21,7 +21,13 @@ pub(crate) async fn switch(
     if action == "stop-after-transfers" {
         let stopping = state.control().stop_after_transfers(service, caller.origin.clone()).await;
         return Ok(match stopping {
-            Ok(()) => done(&state, &caller, "/", true, format!("{service} stops when the running transfers end.")),
+            Ok(()) => done(
+                &state,
+                &caller,
+                "/",
+                true,
+                format!("{service} takes no new transfers and stops when the running ones end."),
+            ),
             Err(error) => failed(&state, &caller, "/", error.into()),
         });
     }
