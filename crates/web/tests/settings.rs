@@ -225,6 +225,9 @@ async fn the_dhcp_form_keeps_further_ranges_and_will_not_overwrite_unreadable_se
     let refused =
         app.form("/settings/dhcp", &[("interface", ""), ("range", "10.9.0.100,10.9.0.120"), ("boot", "")]).await;
     assert_eq!(refused.status, StatusCode::CONFLICT, "{}", refused.body);
+    let fields = app.form("/settings/fields/tftp", &[("tftp.max_blksize", "1024")]).await;
+    assert_eq!(fields.status, StatusCode::CONFLICT, "{}", fields.body);
+    fields.assert_contains(&["the saved settings do not apply", "value=\"1024\""]);
     assert_eq!(app.control.lock().applied.len(), 1, "nothing more was applied");
 }
 

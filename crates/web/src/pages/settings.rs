@@ -66,7 +66,7 @@ impl SettingsPage {
 }
 
 /// The few fields that set up DHCP.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 pub(crate) struct DhcpForm {
     #[serde(default)]
     interface: String,
@@ -242,24 +242,11 @@ pub(crate) async fn set_up_dhcp(
     caller: Caller,
     Form(form): Form<DhcpForm>,
 ) -> PageResult {
-    let stored: SettingsView = match state.control().settings().await {
-        Ok(view) => view,
-        Err(error) => return Err(apply_error(error).into()),
-    };
-    if !stored.problems.is_empty() {
-        // The form would build on a document it cannot read: the whole document first.
-        let mut page = build(&state, &caller, Typed { dhcp: Some(form), ..Typed::default() }).await;
-        page.errors = stored
-            .problems
-            .into_iter()
-            .map(|p| FieldError {
-                field: "settings".into(),
-                message: format!("the saved settings do not apply: {}", p.message),
-            })
-            .collect();
-        return Ok(render_status(StatusCode::CONFLICT, &page));
-    }
-    let mut document = stored.stored;
+    let mut document =
+        match stored_document(&state, &caller, || Typed { dhcp: Some(form.clone()), ..Typed::default() }).await {
+            Ok(document) => document,
+            Err(page) => return page,
+        };
     if !document.is_object() {
         document = serde_json::json!({});
     }
@@ -299,32 +286,46 @@ pub(crate) async fn save_fields(
     let Some(section) = settings_fields::section(&table) else {
         return Err(AppError::NotFound(format!("there is no settings section {table:?}")).into());
     };
-    let stored: SettingsView = match state.control().settings().await {
-        Ok(view) => view,
-        Err(error) => return Err(apply_error(error).into()),
-    };
     let typed = || Typed { fields: posted.clone(), ..Typed::default() };
-    let (state, caller) = (&state, &caller);
-    let refused = |errors: Vec<FieldError>, status| async move {
-        let mut page = build(state, caller, typed()).await;
-        page.errors = errors;
-        Ok(render_status(status, &page))
+    let stored = match stored_document(&state, &caller, typed).await {
+        Ok(document) => document,
+        Err(page) => return page,
     };
-    if !stored.problems.is_empty() {
-        let errors = stored
-            .problems
-            .into_iter()
-            .map(|p| FieldError {
-                field: "settings".into(),
-                message: format!("the saved settings do not apply: {}", p.message),
-            })
-            .collect();
-        return refused(errors, StatusCode::CONFLICT).await;
+    match settings_fields::merge(section, &posted, stored) {
+        Ok(document) => apply(&state, &caller, SettingsInput::Json(document), typed()).await,
+        Err(problems) => {
+            let mut page = build(&state, &caller, typed()).await;
+            page.errors = problems;
+            Ok(render_status(StatusCode::UNPROCESSABLE_ENTITY, &page))
+        }
     }
-    match settings_fields::merge(section, &posted, stored.stored) {
-        Ok(document) => apply(state, caller, SettingsInput::Json(document), typed()).await,
-        Err(problems) => refused(problems, StatusCode::UNPROCESSABLE_ENTITY).await,
+}
+
+/// The stored document, for a form to change; or, when it does not apply any more (the file
+/// or the command line changed since), the page saying so with what was typed (`typed`): a
+/// form must not build on a document it cannot read. The whole document is fixed first.
+async fn stored_document(
+    state: &WebState,
+    caller: &Caller,
+    typed: impl FnOnce() -> Typed,
+) -> Result<serde_json::Value, PageResult> {
+    let view: SettingsView = match state.control().settings().await {
+        Ok(view) => view,
+        Err(error) => return Err(Err(apply_error(error).into())),
+    };
+    if view.problems.is_empty() {
+        return Ok(view.stored);
     }
+    let mut page = build(state, caller, typed()).await;
+    page.errors = view
+        .problems
+        .into_iter()
+        .map(|p| FieldError {
+            field: "settings".into(),
+            message: format!("the saved settings do not apply: {}", p.message),
+        })
+        .collect();
+    Err(Ok(render_status(StatusCode::CONFLICT, &page)))
 }
 
 /// `POST /settings/api-key`: a new API key, shown on the page this once.
