@@ -25,6 +25,7 @@ use crate::lease_book::LeaseBook;
 use crate::network_setup::{Served, bridge_warning};
 use crate::services::{Configs, Parts, Services};
 use crate::settings::{Configurator, SETTINGS_KEY};
+use crate::wanted_log::WantedLog;
 
 /// What to run: the command line and the configuration file, checked.
 #[derive(Debug, Clone)]
@@ -51,6 +52,8 @@ pub struct App {
     /// The stop-when-idle watch and what ends it (a child of `shutdown`, also cancelled when
     /// start-up fails).
     idle_watch: Option<(JoinHandle<()>, CancellationToken)>,
+    /// The address watch (devices looking for an address nobody has) and what ends it.
+    address_watch: Option<(JoinHandle<()>, CancellationToken)>,
     shutdown: CancellationToken,
 }
 
@@ -95,7 +98,16 @@ impl App {
         ));
         let leases = LeaseWriter::spawn(store.clone());
         let dhcp_activity = Arc::new(DhcpActivity::new(Arc::clone(&clock)));
-        let parts = Arc::new(Parts { store, leases, log, book, directory, activity, binder, clock, dhcp_activity });
+        let wanted = Arc::new(WantedLog::new(Arc::clone(&clock), log.clone()));
+        let address_watch = binder.watches_addresses().then(|| {
+            let (found, findings) = tokio::sync::mpsc::channel(16);
+            let end = shutdown.child_token();
+            tokio::spawn(Arc::clone(&wanted).follow(findings));
+            let list = || lifeboat_net::interfaces().unwrap_or_default();
+            (tokio::spawn(lifeboat_server::watch_addresses(list, found, end.clone())), end)
+        });
+        let parts =
+            Arc::new(Parts { store, leases, log, book, directory, activity, binder, clock, dhcp_activity, wanted });
         let services = Arc::new(Services::new(config.tftp, config.dhcp, Arc::clone(&parts)));
         let lifeboat = Arc::new(Lifeboat {
             services: Arc::clone(&services),
@@ -103,7 +115,8 @@ impl App {
             settings: config.settings.clone(),
             applying: tokio::sync::Mutex::new(()),
         });
-        let mut app = App { lifeboat, dashboard: None, pruner, idle_watch: None, shutdown: shutdown.clone() };
+        let mut app =
+            App { lifeboat, dashboard: None, pruner, idle_watch: None, address_watch, shutdown: shutdown.clone() };
 
         if let Err(error) = app.start_configured().await {
             app.stop().await;
@@ -175,6 +188,10 @@ impl App {
         // Waited for, not aborted: a service it is stopping finishes stopping (its sockets
         // closed, its event recorded) before the writers flush.
         if let Some((watch, end)) = self.idle_watch.take() {
+            end.cancel();
+            let _ = watch.await;
+        }
+        if let Some((watch, end)) = self.address_watch.take() {
             end.cancel();
             let _ = watch.await;
         }

@@ -30,6 +30,12 @@ pub trait Binder: Send + Sync + 'static {
     fn network_facts(&self) -> NetworkFacts {
         NetworkFacts::default()
     }
+
+    /// Whether to watch the interfaces for devices looking for an address nobody has (the
+    /// system's ARP traffic; off by default: tests have no interfaces to watch).
+    fn watches_addresses(&self) -> bool {
+        false
+    }
 }
 
 /// The machine's own network: the addresses and ports the configuration names.
@@ -56,5 +62,9 @@ impl Binder for SystemBinder {
             default_route.as_ref().and_then(|route| lifeboat_net::link_driver(&route.interface).ok());
         let in_container = ["/.dockerenv", "/run/.containerenv"].iter().any(|mark| std::path::Path::new(mark).exists());
         NetworkFacts { in_container, default_route, default_route_driver }
+    }
+
+    fn watches_addresses(&self) -> bool {
+        true
     }
 }

@@ -17,8 +17,8 @@ use lifeboat_server::{DhcpConfig, DhcpPlan};
 use lifeboat_store::{Event, EventKind, Retention, Store};
 use lifeboat_web::{
     Auth, BoxFuture, ConfiguredAlias, ConfiguredReservation, Control, ControlError, DhcpExchange, InterfaceInfo,
-    LeaseView, LiveTransfer, Metrics, Service, ServiceStatus, SettingsError, SettingsInput, SettingsView, WebConfig,
-    WebState,
+    LeaseView, LiveTransfer, Metrics, Service, ServiceStatus, SettingsError, SettingsInput, SettingsView,
+    WantedAddressView, WebConfig, WebState,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -299,6 +299,10 @@ impl Control for Lifeboat {
 
     fn alerts(&self) -> Vec<String> {
         self.services.alerts()
+    }
+
+    fn wanted_addresses(&self) -> Vec<WantedAddressView> {
+        self.parts.wanted.recent()
     }
 
     fn metrics(&self) -> Metrics {

@@ -34,6 +34,7 @@ mod lease_store;
 mod network_setup;
 mod services;
 mod settings;
+mod wanted_log;
 
 pub use app::{App, AppConfig};
 pub use binder::{Binder, SystemBinder};

@@ -29,6 +29,7 @@ use crate::error_text::error_text;
 use crate::host_directory::HostDirectory;
 use crate::lease_book::LeaseBook;
 use crate::lease_store::StoreSink;
+use crate::wanted_log::WantedLog;
 
 /// What the services are built from, shared with the dashboard.
 pub(crate) struct Parts {
@@ -41,6 +42,7 @@ pub(crate) struct Parts {
     pub(crate) binder: Arc<dyn Binder>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) dhcp_activity: Arc<DhcpActivity>,
+    pub(crate) wanted: Arc<WantedLog>,
 }
 
 pub(crate) struct Services {

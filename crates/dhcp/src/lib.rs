@@ -18,6 +18,8 @@
 //! - [`probe`]: the DISCOVER that looks for other DHCP servers before we serve a segment.
 //! - [`explain`]: the log line of each exchange; [`rate_limit`]: per-client flood limit;
 //!   [`pressure`]: what keeps a flood of new clients from emptying a pool.
+//! - [`wanted`]: from ARP, the addresses devices look for that nobody has (a bootloader
+//!   waiting for its TFTP server at a fixed address).
 
 // A core never panics on what a peer sends or a driver asks: every failure is a value. Tests may
 // unwrap (clippy.toml). The rest of the core's rules (no clock, files, sockets, threads or
@@ -37,6 +39,7 @@ pub mod rate_limit;
 pub mod reply;
 pub mod responder;
 pub mod scope;
+pub mod wanted;
 pub mod wire;
 
 pub use classify::{Client, classify};
@@ -45,4 +48,5 @@ pub use destination::{Arrival, Destination};
 pub use explain::{Explanation, Level};
 pub use lease::{ClientKey, Lease, LeaseChange};
 pub use responder::{Counters, Handled, Reply, Responder, Settings};
+pub use wanted::{ArpSeen, WantedAddress, WantedAddresses};
 pub use wire::{DecodeError, Kind, RawOption, Request, decode};

@@ -18,6 +18,8 @@
 //! - [`ClientPortTap`] (`client_port_tap.rs`): the datagrams to UDP port 68 on one interface,
 //!   with their sender's MAC, through a packet socket behind a kernel filter: how another DHCP
 //!   server on the segment is seen.
+//! - [`ArpTap`] (`arp_tap.rs`): the ARP packets on one interface, through a packet socket bound
+//!   to ARP's EtherType: how a device asking for an address nobody has is seen.
 //! - [`device_socket()`] (`device_socket.rs`): a UDP socket on one interface, for the DHCP probe.
 //! - [`interfaces()`] (`interfaces.rs`): interfaces with their index, MAC and IPv4 addresses.
 //! - [`neighbour_mac()`] (`neighbours.rs`): the MAC the kernel's ARP table has for an address.
@@ -25,13 +27,14 @@
 //! - [`link_driver()`] (`link_driver.rs`): an interface's driver (`veth`, `macvlan`, ...).
 //! - [`BindError`] (`error.rs`): bind failures phrased as what to do next.
 //!
-//! Three `unsafe` blocks, each with its `// SAFETY:` reason: one builds the link-layer address
-//! of the packet sockets (`link_addr.rs`), which nix has no safe constructor for; one hands the
-//! tap's packet socket to tokio's reactor (`client_port_tap.rs`), which takes a descriptor only
-//! on the caller's word that it stays open; one asks the ethtool ioctl for a driver's name
+//! Four `unsafe` blocks, each with its `// SAFETY:` reason: one builds the link-layer address
+//! of the packet sockets (`link_addr.rs`), which nix has no safe constructor for; two hand the
+//! taps' packet sockets to tokio's reactor (`client_port_tap.rs`, `arp_tap.rs`), which takes a
+//! descriptor only on the caller's word that it stays open; one asks the ethtool ioctl for a driver's name
 //! (`link_driver.rs`), which has no wrapper in nix or socket2. nix's safe `recvmsg`/`sendmsg` wrappers and
 //! socket2's `attach_filter` carry everything else.
 
+mod arp_tap;
 mod client_port_tap;
 mod device_socket;
 mod error;
@@ -44,6 +47,7 @@ mod routes;
 mod sockets;
 mod transfer_socket;
 
+pub use arp_tap::ArpTap;
 pub use client_port_tap::{ClientPortTap, Tapped};
 pub use device_socket::device_socket;
 pub use error::BindError;

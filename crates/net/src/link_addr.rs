@@ -9,12 +9,20 @@ use nix::sys::socket::{LinkAddr, SockaddrLike};
 /// EtherType of IPv4.
 pub(crate) const ETH_P_IP: u16 = 0x0800;
 
+/// EtherType of ARP.
+pub(crate) const ETH_P_ARP: u16 = 0x0806;
+
 /// The `sockaddr_ll` of (`ifindex`, `mac`) for IPv4 frames.
 pub(crate) fn link_addr(ifindex: u32, mac: [u8; 6]) -> io::Result<LinkAddr> {
+    link_addr_of(ifindex, mac, ETH_P_IP)
+}
+
+/// The `sockaddr_ll` of (`ifindex`, `mac`) for frames of EtherType `protocol`.
+pub(crate) fn link_addr_of(ifindex: u32, mac: [u8; 6], protocol: u16) -> io::Result<LinkAddr> {
     let invalid = || io::Error::new(io::ErrorKind::InvalidInput, format!("no link address for interface #{ifindex}"));
     let mut addr = libc::sockaddr_ll {
         sll_family: libc::AF_PACKET as libc::c_ushort,
-        sll_protocol: ETH_P_IP.to_be(),
+        sll_protocol: protocol.to_be(),
         sll_ifindex: libc::c_int::try_from(ifindex).map_err(|_| invalid())?,
         sll_hatype: 0,
         sll_pkttype: 0,

@@ -23,8 +23,11 @@
 //!   interface list alone;
 //!   `dhcp_probe.rs`: looks for another DHCP server before and while serving ([`OtherServer`]);
 //!   `dhcp_send.rs`: a reply to its destination (relay, unicast, broadcast, or straight to a MAC).
+//! - [`watch_addresses`] (`address_watch.rs`): ARP taps on the interfaces, feeding
+//!   `lifeboat-dhcp`'s `WantedAddresses` (devices looking for an address nobody has).
 
 mod access;
+mod address_watch;
 mod admission;
 mod batch;
 pub mod client;
@@ -47,6 +50,7 @@ mod tftp_server;
 mod upload;
 
 pub use access::AllowList;
+pub use address_watch::{RESCAN_EVERY, watch_addresses};
 pub use config::{DEFAULT_UPLOAD_MAX_SIZE, TftpConfig, UploadConfig};
 pub use dhcp_config::{DhcpConfig, DhcpHosts};
 pub use dhcp_plan::DhcpPlan;

@@ -46,6 +46,9 @@ stored_names! {
         ApiKeyRevoked => "api_key_revoked",
         /// A DHCP lease was released from the dashboard.
         LeaseReleased => "lease_released",
+        /// A device asks (by ARP) for an address nobody on its segment has: it is waiting for a
+        /// server there.
+        AddressWanted => "address_wanted",
     }
 }
 

@@ -51,6 +51,11 @@ pub trait Control: Send + Sync + 'static {
         Box::pin(async { Err(ControlError::NotRunning(Service::Dhcp)) })
     }
 
+    /// Devices recently seen looking for an address nobody has, newest first.
+    fn wanted_addresses(&self) -> Vec<WantedAddressView> {
+        Vec::new()
+    }
+
     fn interfaces(&self) -> Vec<InterfaceInfo>;
 
     /// The active DHCP/BOOTP leases.
@@ -203,6 +208,20 @@ pub struct LeaseView {
     pub last_seen: Option<i64>,
     /// The boot file its client was last given, if any since lifeboat started.
     pub boot_file: Option<String>,
+}
+
+/// A device seen looking (by ARP) for an address nobody on its segment has.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WantedAddressView {
+    /// When it was found, Unix ms.
+    pub at: i64,
+    pub interface: String,
+    pub mac: String,
+    /// The device's own address, if it has one.
+    pub device: Option<Ipv4Addr>,
+    pub wanted: Ipv4Addr,
+    /// The command that gives this machine the address by hand.
+    pub claim_command: String,
 }
 
 /// A transfer in progress (or just ended).

@@ -68,7 +68,7 @@ pub use config::{Auth, DEFAULT_MAX_UPLOAD, WebConfig, check_listen};
 pub use control::{
     BoxFuture, ConfiguredAlias, ConfiguredReservation, Control, ControlError, DhcpExchange, InterfaceInfo, LeaseView,
     LiveTransfer, Lock, Metrics, Service, ServiceStatus, SettingsError, SettingsInput, SettingsProblem, SettingsView,
-    UnknownService,
+    UnknownService, WantedAddressView,
 };
 pub use error::{FieldError, WebError};
 pub use pages::login::LOCKOUT_SETTING;

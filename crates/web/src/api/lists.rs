@@ -204,6 +204,29 @@ pub(crate) struct DhcpExchangeJson {
     boot_rule: Option<String>,
 }
 
+#[derive(Serialize)]
+pub(crate) struct WantedAddressJson {
+    at: i64,
+    interface: String,
+    mac: String,
+    device: Option<String>,
+    wanted: String,
+    claim_command: String,
+}
+
+/// `GET /api/v1/addresses/wanted`: devices seen looking for an address nobody has, newest first.
+pub(crate) async fn wanted_addresses(State(state): State<WebState>) -> Json<Vec<WantedAddressJson>> {
+    let wanted = state.control().wanted_addresses().into_iter().map(|w| WantedAddressJson {
+        at: w.at,
+        interface: w.interface,
+        mac: w.mac,
+        device: w.device.map(|d| d.to_string()),
+        wanted: w.wanted.to_string(),
+        claim_command: w.claim_command,
+    });
+    Json(wanted.collect())
+}
+
 /// `GET /api/v1/dhcp/requests`: the recent DHCP and BOOTP requests, newest first.
 pub(crate) async fn dhcp_requests(State(state): State<WebState>) -> Json<Vec<DhcpExchangeJson>> {
     let exchanges = state.control().dhcp_exchanges().into_iter().map(|e| DhcpExchangeJson {

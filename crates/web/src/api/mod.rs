@@ -32,6 +32,7 @@ pub(crate) fn routes() -> Router<WebState> {
         .route("/leases", get(lists::leases))
         .route("/leases/{address}", axum::routing::delete(lists::release_lease))
         .route("/dhcp/requests", get(lists::dhcp_requests))
+        .route("/addresses/wanted", get(lists::wanted_addresses))
         .route("/transfers", get(lists::transfers))
         .route("/transfers/live", get(lists::live))
         .route("/transfers/live/stream", get(live::stream))

@@ -5,7 +5,7 @@ use askama::Template;
 use axum::extract::State;
 use lifeboat_store::TransferFilter;
 
-use crate::control::{InterfaceInfo, Service, ServiceStatus};
+use crate::control::{InterfaceInfo, Service, ServiceStatus, WantedAddressView};
 use crate::guard::Caller;
 use crate::history::TransferRow;
 use crate::live::{self, LiveRow};
@@ -17,6 +17,15 @@ const RECENT: u32 = 15;
 
 /// How many missing names the overview counts at most.
 const MISSING: u32 = 100;
+
+/// How long a device seen looking for an address stays on the overview.
+const WANTED_SHOWN_MS: i64 = 60 * 60 * 1000;
+
+/// A device looking for an address nobody has, as the overview's banner says it.
+pub(crate) struct WantedRow {
+    ago: String,
+    view: WantedAddressView,
+}
 
 pub(crate) struct ServiceView {
     name: String,
@@ -61,6 +70,8 @@ struct OverviewPage {
     /// The last DHCP or BOOTP request, beside the last TFTP one.
     latest_dhcp: Option<crate::pages::leases::ExchangeRow>,
     recent: Vec<TransferRow>,
+    /// Devices looking for an address nobody has (the last hour).
+    wanted: Vec<WantedRow>,
     missing_count: usize,
     interfaces: Vec<InterfaceInfo>,
 }
@@ -88,6 +99,13 @@ pub(crate) async fn page(State(state): State<WebState>, caller: Caller) -> PageR
             .next()
             .map(|e| crate::pages::leases::ExchangeRow::new(e, now)),
         recent,
+        wanted: state
+            .control()
+            .wanted_addresses()
+            .into_iter()
+            .filter(|w| now - w.at < WANTED_SHOWN_MS)
+            .map(|view| WantedRow { ago: crate::format::relative(view.at, now), view })
+            .collect(),
         missing_count,
         interfaces: state.control().interfaces(),
     };

@@ -14,8 +14,8 @@ use axum::http::{HeaderMap, Method, Request, StatusCode};
 use lifeboat_store::{Direction, LogWriter, Store, TransferOutcome, TransferRecord};
 use lifeboat_web::{
     Auth, BoxFuture, ConfiguredAlias, ConfiguredReservation, Control, ControlError, DhcpExchange, InterfaceInfo,
-    LeaseView, LiveTransfer, Metrics, Service, ServiceStatus, SettingsError, SettingsInput, SettingsView, WebConfig,
-    WebState, router,
+    LeaseView, LiveTransfer, Metrics, Service, ServiceStatus, SettingsError, SettingsInput, SettingsView,
+    WantedAddressView, WebConfig, WebState, router,
 };
 use tempfile::TempDir;
 use tower::ServiceExt;
@@ -52,6 +52,7 @@ pub struct FakeState {
     pub dhcp_exchanges: Vec<DhcpExchange>,
     /// Every lease release asked for, with its origin.
     pub released: Vec<(Ipv4Addr, String)>,
+    pub wanted: Vec<WantedAddressView>,
 }
 
 /// A [`Control`] that only remembers.
@@ -216,6 +217,10 @@ impl Control for FakeControl {
 
     fn alerts(&self) -> Vec<String> {
         self.lock().alerts.clone()
+    }
+
+    fn wanted_addresses(&self) -> Vec<WantedAddressView> {
+        self.lock().wanted.clone()
     }
 
     fn release_lease(&self, address: Ipv4Addr, origin: String) -> BoxFuture<'_, Result<bool, ControlError>> {

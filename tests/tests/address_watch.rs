@@ -1,0 +1,79 @@
+//! The address watch against a device that asks by ARP for an address nobody has, as a
+//! bootloader waiting for its TFTP server does: busybox `arping` in the device's namespace asks
+//! for an address of the segment that neither end holds. lifeboat logs it, records the event and
+//! lists it (with the command that answers) on the dashboard; an address the host has, and one
+//! the device asks for only once, are not reported.
+
+use std::time::{Duration, Instant};
+
+use lifeboat_e2e::{Pair, require_netns, spawn_lifeboat_serve};
+
+const STEP: Duration = Duration::from_secs(20);
+
+/// `/api/v1/addresses/wanted` from the dashboard on the server namespace's loopback.
+fn wanted(pair: &Pair) -> serde_json::Value {
+    let url = "http://127.0.0.1:8080/api/v1/addresses/wanted";
+    let out = pair.server.run_ok(&["curl", "-sS", "--max-time", "5", url], STEP);
+    serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", out.stdout))
+}
+
+/// Waits until a line of lifeboat's log contains `expected`.
+#[track_caller]
+fn wait_for_line(lifeboat: &lifeboat_e2e::Child, expected: &str) {
+    let deadline = Instant::now() + STEP;
+    while !lifeboat.stdout().lines().any(|l| l.contains(expected)) {
+        assert!(Instant::now() < deadline, "{expected:?} was not logged:\n{}", lifeboat.stdout());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+#[ignore = "needs root (network namespaces): run with -- --include-ignored, as .ci/run does"]
+fn a_device_asking_for_an_address_nobody_has_is_seen_and_the_answer_suggested() {
+    require_netns!("busybox", "curl");
+    let pair = Pair::new();
+    let root = tempfile::tempdir().unwrap();
+    let mut lifeboat = spawn_lifeboat_serve(&pair.server, root.path(), pair.server_ip.into(), &[]);
+    let [a, b, c, _] = pair.server_ip.octets();
+    let missing = std::net::Ipv4Addr::new(a, b, c, 66);
+    let (device, missing_text, server_text) =
+        (pair.client_ip.to_string(), missing.to_string(), pair.server_ip.to_string());
+    let arping = |target: &str, count: &str| {
+        let argv = ["busybox", "arping", "-c", count, "-w", "4", "-I", &pair.client_dev, "-s", &device, target];
+        // arping fails when nobody answers: that is the point here.
+        pair.client.run(&argv, STEP);
+    };
+
+    arping(&server_text, "2");
+    arping(&missing_text, "3");
+    let mac = pair.client.run_ok(&["cat", &format!("/sys/class/net/{}/address", pair.client_dev)], STEP);
+    let mac = mac.stdout.trim().to_owned();
+    let expected = format!("{mac} at {device} on {} is looking for {missing_text}", pair.server_dev);
+    wait_for_line(&lifeboat, &expected);
+
+    let listed = wanted(&pair);
+    let found = listed.as_array().expect("a list");
+    assert_eq!(found.len(), 1, "only the missing address, once: {listed}");
+    assert_eq!(found[0]["wanted"], missing_text.as_str());
+    assert_eq!(found[0]["device"], device.as_str());
+    assert_eq!(found[0]["interface"], pair.server_dev.as_str());
+    assert_eq!(found[0]["claim_command"], format!("ip addr add {missing_text}/24 dev {}", pair.server_dev).as_str());
+    let events = pair.server.run_ok(&["curl", "-sS", "--max-time", "5", "http://127.0.0.1:8080/api/v1/events"], STEP);
+    assert!(events.stdout.contains("address_wanted") && events.stdout.contains(&missing_text), "{}", events.stdout);
+
+    assert_eq!(found[0]["mac"], mac.as_str());
+
+    // Asked once only: a slip, not a device waiting. The watch takes packets in order, so once
+    // a later address is found, the single ask has been weighed too.
+    let once = std::net::Ipv4Addr::new(a, b, c, 77).to_string();
+    let later = std::net::Ipv4Addr::new(a, b, c, 88).to_string();
+    arping(&once, "1");
+    arping(&missing_text, "2");
+    arping(&later, "2");
+    wait_for_line(&lifeboat, &format!("is looking for {later}"));
+    let listed = wanted(&pair);
+    let addresses: Vec<&str> = listed.as_array().unwrap().iter().filter_map(|w| w["wanted"].as_str()).collect();
+    assert_eq!(addresses, [later.as_str(), missing_text.as_str()], "newest first, each once, not the slip");
+    let out = lifeboat.terminate(Duration::from_secs(5));
+    assert!(out.success(), "{out}");
+}
