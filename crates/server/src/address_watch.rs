@@ -46,21 +46,23 @@ pub async fn watch_addresses(
                 let interfaces = list();
                 let mut opened = Vec::new();
                 watch.set_own(interfaces.iter().flat_map(|i| i.ipv4.iter().map(|(address, _)| *address)));
+                let mut refused = Vec::new();
                 for interface in interfaces.iter().filter(|i| i.up && i.mac.is_some() && !tapped.contains(&i.name)) {
                     match ArpTap::open(interface.index) {
                         Ok(tap) => {
                             opened.push(interface.name.clone());
                             taps.spawn(forward(tap, interface.name.clone(), packets.clone()));
                         }
-                        Err(error) => {
-                            if cannot_tap.insert(interface.name.clone()) {
-                                tracing::warn!(
-                                    "cannot watch {} for devices looking for an address ({error}): give lifeboat CAP_NET_RAW",
-                                    interface.name
-                                );
-                            }
-                        }
+                        Err(error) if cannot_tap.insert(interface.name.clone()) => refused.push((interface.name.clone(), error)),
+                        Err(_) => {}
                     }
+                }
+                if let Some((_, error)) = refused.first() {
+                    let names: Vec<&str> = refused.iter().map(|(name, _)| name.as_str()).collect();
+                    tracing::warn!(
+                        "cannot watch {} for devices looking for an address ({error}): give lifeboat CAP_NET_RAW",
+                        names.join(", ")
+                    );
                 }
                 tapped.extend(opened);
             }
