@@ -6,7 +6,9 @@
 
 use std::time::{Duration, Instant};
 
+use lifeboat_e2e::dashboard::DashboardApi;
 use lifeboat_e2e::{Pair, require_netns, spawn_lifeboat_serve};
+use serde_json::json;
 
 const STEP: Duration = Duration::from_secs(20);
 
@@ -76,4 +78,86 @@ fn a_device_asking_for_an_address_nobody_has_is_seen_and_the_answer_suggested() 
     assert_eq!(addresses, [later.as_str(), missing_text.as_str()], "newest first, each once, not the slip");
     let out = lifeboat.terminate(Duration::from_secs(5));
     assert!(out.success(), "{out}");
+}
+
+/// `ip -4 -o addr show dev DEV` in `ns`.
+fn addresses_of(ns: &lifeboat_e2e::Netns, dev: &str) -> String {
+    ns.run_ok(&["ip", "-4", "-o", "addr", "show", "dev", dev], STEP).stdout
+}
+
+/// Waits until `holds(addresses)` for the addresses of `dev` in `ns`.
+#[track_caller]
+fn wait_for_addresses(ns: &lifeboat_e2e::Netns, dev: &str, what: &str, holds: impl Fn(&str) -> bool) {
+    let deadline = Instant::now() + STEP;
+    loop {
+        let addresses = addresses_of(ns, dev);
+        if holds(&addresses) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{what}:\n{addresses}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+#[ignore = "needs root (network namespaces): run with -- --include-ignored, as .ci/run does"]
+fn answering_at_the_wanted_address_serves_the_device_and_leaves_nothing_behind() {
+    require_netns!("curl", "tftp");
+    let pair = Pair::new();
+    let root = tempfile::tempdir().unwrap();
+    let image_sha = lifeboat_e2e::random_file(root.path().join("tp_recovery.bin"), 300_000, 66);
+    let unspecified = std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED);
+    let mut lifeboat = spawn_lifeboat_serve(&pair.server, root.path(), unspecified, &[]);
+    let [a, b, c, _] = pair.server_ip.octets();
+    let wanted = std::net::Ipv4Addr::new(a, b, c, 66);
+    let dev = pair.server_dev.clone();
+    let claim = json!({"interface": dev, "address": wanted.to_string()});
+    let api = DashboardApi::connect(&pair.server, "http://127.0.0.1:8080", STEP);
+
+    let claimed = api.post("/api/v1/addresses/claims", &claim);
+    assert_eq!(claimed.status, 201, "{claimed:?}\n{}", lifeboat.stdout());
+    let held = addresses_of(&pair.server, &dev);
+    assert!(
+        held.contains(&format!("{wanted}/24")) && held.contains(&format!("{dev}:lb")),
+        "labelled as lifeboat's:\n{held}"
+    );
+
+    // The device downloads from the address it wanted.
+    let out_dir = tempfile::tempdir().unwrap();
+    let local = out_dir.path().join("got.bin");
+    let got = lifeboat_e2e::Client::TftpHpa.get(&pair.client, wanted.into(), "tp_recovery.bin", &local, STEP);
+    assert!(got.success(), "{got}");
+    assert_eq!(lifeboat_e2e::sha256_file(&local), image_sha);
+
+    // The link flaps and takes the address with it: lifeboat puts it back.
+    pair.server.run_ok(&["ip", "addr", "del", &format!("{wanted}/24"), "dev", &dev], STEP);
+    wait_for_addresses(&pair.server, &dev, "the address was not put back", |a| a.contains(&format!("{wanted}/24")));
+
+    // Another host has an address: the probe hears it and the claim is refused.
+    let taken = std::net::Ipv4Addr::new(a, b, c, 77);
+    pair.client.run_ok(&["ip", "addr", "add", &format!("{taken}/24"), "dev", &pair.client_dev], STEP);
+    let refused = api.post("/api/v1/addresses/claims", &json!({"interface": dev, "address": taken.to_string()}));
+    assert_eq!(refused.status, 409, "{refused:?}");
+    assert!(refused.body["error"].as_str().is_some_and(|e| e.contains("another host has it")), "{refused:?}");
+    assert!(!addresses_of(&pair.server, &dev).contains(&taken.to_string()));
+
+    // Given back through the API.
+    assert_eq!(api.delete(&format!("/api/v1/addresses/claims/{wanted}")).status, 204);
+    assert!(!addresses_of(&pair.server, &dev).contains(&format!("{wanted}/")));
+
+    // Killed while holding it: the next start removes what it left.
+    assert_eq!(api.post("/api/v1/addresses/claims", &claim).status, 201);
+    lifeboat.kill();
+    assert!(addresses_of(&pair.server, &dev).contains(&format!("{wanted}/")), "killed: nothing could remove it");
+    let mut lifeboat = spawn_lifeboat_serve(&pair.server, root.path(), unspecified, &[]);
+    assert!(!addresses_of(&pair.server, &dev).contains(&format!("{wanted}/")), "left over after a restart");
+    assert!(lifeboat.stdout().contains("which an earlier run of lifeboat added and left"), "{}", lifeboat.stdout());
+
+    // Stopped normally while holding it: removed on the way down.
+    let api = DashboardApi::connect(&pair.server, "http://127.0.0.1:8080", STEP);
+    assert_eq!(api.post("/api/v1/addresses/claims", &claim).status, 201);
+    let out = lifeboat.terminate(Duration::from_secs(5));
+    assert!(out.success(), "{out}");
+    assert!(!addresses_of(&pair.server, &dev).contains(&format!("{wanted}/")), "still there after SIGTERM");
+    assert!(addresses_of(&pair.server, &dev).contains(&pair.server_ip.to_string()), "its own address stays");
 }

@@ -17,6 +17,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::activity::Activity;
+use crate::address_claims::AddressClaims;
 use crate::binder::Binder;
 use crate::dashboard::{self, DashboardConfig, Lifeboat};
 use crate::dhcp_activity::DhcpActivity;
@@ -99,15 +100,31 @@ impl App {
         let leases = LeaseWriter::spawn(store.clone());
         let dhcp_activity = Arc::new(DhcpActivity::new(Arc::clone(&clock)));
         let wanted = Arc::new(WantedLog::new(Arc::clone(&clock), log.clone()));
-        let address_watch = binder.watches_addresses().then(|| {
+        let system_interfaces = binder.uses_system_interfaces();
+        let claims = system_interfaces.then(|| Arc::new(AddressClaims::new(Arc::clone(&clock), log.clone())));
+        if system_interfaces {
+            AddressClaims::remove_leftovers().await;
+        }
+        let address_watch = system_interfaces.then(|| {
             let (found, findings) = tokio::sync::mpsc::channel(16);
             let end = shutdown.child_token();
             tokio::spawn(Arc::clone(&wanted).follow(findings));
             let list = || lifeboat_net::interfaces().unwrap_or_default();
             (tokio::spawn(lifeboat_server::watch_addresses(list, found, end.clone())), end)
         });
-        let parts =
-            Arc::new(Parts { store, leases, log, book, directory, activity, binder, clock, dhcp_activity, wanted });
+        let parts = Arc::new(Parts {
+            store,
+            leases,
+            log,
+            book,
+            directory,
+            activity,
+            binder,
+            clock,
+            dhcp_activity,
+            wanted,
+            claims,
+        });
         let services = Arc::new(Services::new(config.tftp, config.dhcp, Arc::clone(&parts)));
         let lifeboat = Arc::new(Lifeboat {
             services: Arc::clone(&services),
@@ -196,6 +213,9 @@ impl App {
             let _ = watch.await;
         }
         self.lifeboat.services.stop_all("lifeboat stopping").await;
+        if let Some(claims) = &self.lifeboat.parts.claims {
+            claims.release_all("lifeboat stopping").await;
+        }
         // A prune may be halfway through a large backlog: its open transaction is rolled back.
         self.pruner.abort();
         let _ = (&mut self.pruner).await;

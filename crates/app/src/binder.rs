@@ -31,9 +31,10 @@ pub trait Binder: Send + Sync + 'static {
         NetworkFacts::default()
     }
 
-    /// Whether to watch the interfaces for devices looking for an address nobody has (the
-    /// system's ARP traffic; off by default: tests have no interfaces to watch).
-    fn watches_addresses(&self) -> bool {
+    /// Whether lifeboat runs on the machine's own interfaces: it watches them for devices
+    /// looking for an address nobody has, and may take addresses on them. Off by default:
+    /// in-process tests must not touch the machine's network.
+    fn uses_system_interfaces(&self) -> bool {
         false
     }
 }
@@ -64,7 +65,7 @@ impl Binder for SystemBinder {
         NetworkFacts { in_container, default_route, default_route_driver }
     }
 
-    fn watches_addresses(&self) -> bool {
+    fn uses_system_interfaces(&self) -> bool {
         true
     }
 }

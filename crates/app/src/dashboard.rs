@@ -16,9 +16,9 @@ use lifeboat_dhcp::config::hardware_text;
 use lifeboat_server::{DhcpConfig, DhcpPlan};
 use lifeboat_store::{Event, EventKind, Retention, Store};
 use lifeboat_web::{
-    Auth, BoxFuture, ConfiguredAlias, ConfiguredReservation, Control, ControlError, DhcpExchange, InterfaceInfo,
-    LeaseView, LiveTransfer, Metrics, Service, ServiceStatus, SettingsError, SettingsInput, SettingsView,
-    WantedAddressView, WebConfig, WebState,
+    AddressClaim, Auth, BoxFuture, ClaimError, ClaimedAddressView, ConfiguredAlias, ConfiguredReservation, Control,
+    ControlError, DhcpExchange, InterfaceInfo, LeaseView, LiveTransfer, Metrics, Service, ServiceStatus, SettingsError,
+    SettingsInput, SettingsView, WantedAddressView, WebConfig, WebState,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -303,6 +303,33 @@ impl Control for Lifeboat {
 
     fn wanted_addresses(&self) -> Vec<WantedAddressView> {
         self.parts.wanted.recent()
+    }
+
+    fn claimed_addresses(&self) -> BoxFuture<'_, Vec<ClaimedAddressView>> {
+        Box::pin(async move {
+            match &self.parts.claims {
+                Some(claims) => claims.held().await,
+                None => Vec::new(),
+            }
+        })
+    }
+
+    fn claim_address(&self, claim: AddressClaim, origin: String) -> BoxFuture<'_, Result<(), ClaimError>> {
+        Box::pin(async move {
+            match &self.parts.claims {
+                Some(claims) => claims.claim(claim, &origin).await,
+                None => Err(ClaimError::Refused("this lifeboat does not change addresses".into())),
+            }
+        })
+    }
+
+    fn release_address(&self, address: Ipv4Addr, origin: String) -> BoxFuture<'_, Result<bool, ClaimError>> {
+        Box::pin(async move {
+            match &self.parts.claims {
+                Some(claims) => claims.release(address, &origin).await,
+                None => Ok(false),
+            }
+        })
     }
 
     fn metrics(&self) -> Metrics {

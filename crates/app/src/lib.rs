@@ -23,6 +23,7 @@
 //! - `network_setup.rs`: the warning for a container behind a bridge, where DHCP cannot work.
 
 mod activity;
+mod address_claims;
 mod app;
 mod binder;
 mod dashboard;

@@ -23,6 +23,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::activity::Activity;
+use crate::address_claims::AddressClaims;
 use crate::binder::Binder;
 use crate::dhcp_activity::DhcpActivity;
 use crate::error_text::error_text;
@@ -43,6 +44,8 @@ pub(crate) struct Parts {
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) dhcp_activity: Arc<DhcpActivity>,
     pub(crate) wanted: Arc<WantedLog>,
+    /// The addresses taken to answer where a device looks (on the machine's own interfaces only).
+    pub(crate) claims: Option<Arc<AddressClaims>>,
 }
 
 pub(crate) struct Services {

@@ -33,6 +33,7 @@ impl WantedLog {
             mac: wanted.mac.to_string(),
             device: wanted.device,
             wanted: wanted.wanted,
+            prefix: wanted.prefix(),
             claim_command: wanted.claim_command(),
         };
         self.log.event(Event {

@@ -5,16 +5,19 @@
 //! before it sends a TFTP packet; when no host has that address nothing else ever arrives. The
 //! question is the first sign of the device, and it names the address it wants.
 //!
-//! **Invariant:** receive only, on one interface; frames this machine sends are skipped; only
-//! intact IPv4-over-Ethernet ARP packets come out.
+//! It also sends the probes of RFC 5227 ("who has this address?" from no address), which ask
+//! whether anyone holds an address before lifeboat takes it.
+//!
+//! **Invariant:** on one interface; frames this machine sends are skipped; only intact
+//! IPv4-over-Ethernet ARP packets come out; the only frames that go out are probes.
 
 use std::io;
 use std::net::Ipv4Addr;
 use std::os::fd::{AsRawFd, OwnedFd};
 
-use etherparse::{ArpHardwareId, ArpOperation, ArpPacketSlice, EtherType};
+use etherparse::{ArpEthIpv4Packet, ArpHardwareId, ArpOperation, ArpPacketSlice, EtherType};
 use lifeboat_dhcp::{ArpSeen, Mac};
-use nix::sys::socket::{LinkAddr, recvfrom};
+use nix::sys::socket::{LinkAddr, MsgFlags, recvfrom, sendto};
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::io::Interest;
 use tokio::io::unix::AsyncFd;
@@ -28,6 +31,7 @@ const PACKET_OUTGOING: u8 = 4;
 #[derive(Debug)]
 pub struct ArpTap {
     fd: AsyncFd<OwnedFd>,
+    ifindex: u32,
 }
 
 impl ArpTap {
@@ -50,7 +54,22 @@ impl ArpTap {
         // `OwnedFd` always returns that same descriptor.
         #[allow(unsafe_code)]
         let fd = unsafe { AsyncFd::register_with_interest(fd, Interest::READABLE) };
-        Ok(ArpTap { fd: fd.map_err(|e| e.into_parts().1)? })
+        Ok(ArpTap { fd: fd.map_err(|e| e.into_parts().1)?, ifindex })
+    }
+
+    /// Broadcasts an ARP probe for `address` from `own_mac` (RFC 5227: sender address 0.0.0.0,
+    /// so no host's ARP cache learns anything from it).
+    pub fn probe(&self, own_mac: Mac, address: Ipv4Addr) -> io::Result<()> {
+        let probe = ArpEthIpv4Packet {
+            operation: ArpOperation::REQUEST,
+            sender_mac: own_mac.0,
+            sender_ipv4: [0; 4],
+            target_mac: [0; 6],
+            target_ipv4: address.octets(),
+        };
+        let broadcast = link_addr_of(self.ifindex, [0xff; 6], ETH_P_ARP)?;
+        sendto(self.fd.get_ref().as_raw_fd(), &probe.to_bytes(), &broadcast, MsgFlags::empty())?;
+        Ok(())
     }
 
     /// The next ARP packet another host sent on the interface.

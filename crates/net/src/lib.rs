@@ -20,6 +20,9 @@
 //!   server on the segment is seen.
 //! - [`ArpTap`] (`arp_tap.rs`): the ARP packets on one interface, through a packet socket bound
 //!   to ARP's EtherType: how a device asking for an address nobody has is seen.
+//! - [`add_claimed`], [`remove_claimed`], [`claimed_addresses`] (`claimed_addresses.rs`): the
+//!   addresses lifeboat adds to answer where a device looks for its server, labelled as its own,
+//!   through netlink (rtnetlink).
 //! - [`device_socket()`] (`device_socket.rs`): a UDP socket on one interface, for the DHCP probe.
 //! - [`interfaces()`] (`interfaces.rs`): interfaces with their index, MAC and IPv4 addresses.
 //! - [`neighbour_mac()`] (`neighbours.rs`): the MAC the kernel's ARP table has for an address.
@@ -35,6 +38,7 @@
 //! socket2's `attach_filter` carry everything else.
 
 mod arp_tap;
+mod claimed_addresses;
 mod client_port_tap;
 mod device_socket;
 mod error;
@@ -48,6 +52,9 @@ mod sockets;
 mod transfer_socket;
 
 pub use arp_tap::ArpTap;
+pub use claimed_addresses::{
+    CLAIM_LABEL_SUFFIX, ClaimedAddress, add_claimed, claimed_addresses, label_of, remove_claimed,
+};
 pub use client_port_tap::{ClientPortTap, Tapped};
 pub use device_socket::device_socket;
 pub use error::BindError;

@@ -49,6 +49,9 @@ stored_names! {
         /// A device asks (by ARP) for an address nobody on its segment has: it is waiting for a
         /// server there.
         AddressWanted => "address_wanted",
+        /// lifeboat added an address to an interface to answer there, or removed it again.
+        AddressClaimed => "address_claimed",
+        AddressReleased => "address_released",
     }
 }
 

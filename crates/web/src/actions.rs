@@ -12,7 +12,7 @@ use axum::body::Body;
 use lifeboat_store::{EventKind, Host, HostEntry};
 
 use crate::api_key;
-use crate::control::Service;
+use crate::control::{AddressClaim, ClaimedAddressView, Service};
 use crate::digests;
 use crate::error::{AppError, FieldError};
 use crate::guard::Caller;
@@ -125,6 +125,29 @@ pub(crate) async fn release_lease(state: &WebState, caller: &Caller, address: Ip
         Ok(())
     } else {
         Err(AppError::NotFound(format!("no lease on {address}")))
+    }
+}
+
+/// Take an address on an interface (the event is recorded by the application); what is held.
+pub(crate) async fn claim_address(
+    state: &WebState,
+    caller: &Caller,
+    claim: AddressClaim,
+) -> Result<ClaimedAddressView, AppError> {
+    let address = claim.address;
+    state.control().claim_address(claim, caller.origin.clone()).await?;
+    let held = state.control().claimed_addresses().await;
+    held.into_iter()
+        .find(|h| h.address == address)
+        .ok_or_else(|| AppError::Internal(format!("{address} was claimed but is not held")))
+}
+
+/// Give back an address lifeboat holds.
+pub(crate) async fn release_address(state: &WebState, caller: &Caller, address: Ipv4Addr) -> Result<(), AppError> {
+    if state.control().release_address(address, caller.origin.clone()).await? {
+        Ok(())
+    } else {
+        Err(AppError::NotFound(format!("lifeboat holds no address {address}")))
     }
 }
 

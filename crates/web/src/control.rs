@@ -51,6 +51,24 @@ pub trait Control: Send + Sync + 'static {
         Box::pin(async { Err(ControlError::NotRunning(Service::Dhcp)) })
     }
 
+    /// The addresses lifeboat holds on interfaces to answer there.
+    fn claimed_addresses(&self) -> BoxFuture<'_, Vec<ClaimedAddressView>> {
+        Box::pin(async { Vec::new() })
+    }
+
+    /// Check and take an address on an interface (see [`AddressClaim`]), and keep it there
+    /// until it is released or lifeboat stops.
+    fn claim_address(&self, claim: AddressClaim, origin: String) -> BoxFuture<'_, Result<(), ClaimError>> {
+        let _ = (claim, origin);
+        Box::pin(async { Err(ClaimError::Refused("this lifeboat does not change addresses".into())) })
+    }
+
+    /// Give back an address lifeboat holds: `Ok(false)` when it holds no such address.
+    fn release_address(&self, address: Ipv4Addr, origin: String) -> BoxFuture<'_, Result<bool, ClaimError>> {
+        let _ = (address, origin);
+        Box::pin(async { Ok(false) })
+    }
+
     /// Devices recently seen looking for an address nobody has, newest first.
     fn wanted_addresses(&self) -> Vec<WantedAddressView> {
         Vec::new()
@@ -220,8 +238,47 @@ pub struct WantedAddressView {
     /// The device's own address, if it has one.
     pub device: Option<Ipv4Addr>,
     pub wanted: Ipv4Addr,
+    /// The prefix to take it with (one that covers the device's address).
+    pub prefix: u8,
     /// The command that gives this machine the address by hand.
     pub claim_command: String,
+}
+
+/// An address for lifeboat to take on an interface, to answer where a device looks for its
+/// server.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+pub struct AddressClaim {
+    pub interface: String,
+    pub address: Ipv4Addr,
+    #[serde(default = "default_claim_prefix")]
+    pub prefix: u8,
+    /// Claim it even on the interface of the default route (the user's main network).
+    #[serde(default)]
+    pub force: bool,
+}
+
+fn default_claim_prefix() -> u8 {
+    24
+}
+
+/// An address lifeboat holds on an interface.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimedAddressView {
+    pub interface: String,
+    pub address: Ipv4Addr,
+    pub prefix: u8,
+    /// Since when, Unix ms.
+    pub since: i64,
+}
+
+/// Why an address was not claimed or released.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ClaimError {
+    /// It is not safe or not possible here; the message says why and what to do.
+    #[error("{0}")]
+    Refused(String),
+    #[error("{0}")]
+    Failed(String),
 }
 
 /// A transfer in progress (or just ended).

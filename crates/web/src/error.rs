@@ -110,6 +110,15 @@ impl From<UnknownService> for AppError {
     }
 }
 
+impl From<crate::control::ClaimError> for AppError {
+    fn from(error: crate::control::ClaimError) -> Self {
+        match error {
+            crate::control::ClaimError::Refused(message) => AppError::Conflict(message),
+            crate::control::ClaimError::Failed(message) => AppError::Internal(message),
+        }
+    }
+}
+
 impl From<ControlError> for AppError {
     fn from(error: ControlError) -> Self {
         match error {

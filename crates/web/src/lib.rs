@@ -66,9 +66,9 @@ use tokio_util::sync::CancellationToken;
 pub use api_key::API_KEY_SETTING;
 pub use config::{Auth, DEFAULT_MAX_UPLOAD, WebConfig, check_listen};
 pub use control::{
-    BoxFuture, ConfiguredAlias, ConfiguredReservation, Control, ControlError, DhcpExchange, InterfaceInfo, LeaseView,
-    LiveTransfer, Lock, Metrics, Service, ServiceStatus, SettingsError, SettingsInput, SettingsProblem, SettingsView,
-    UnknownService, WantedAddressView,
+    AddressClaim, BoxFuture, ClaimError, ClaimedAddressView, ConfiguredAlias, ConfiguredReservation, Control,
+    ControlError, DhcpExchange, InterfaceInfo, LeaseView, LiveTransfer, Lock, Metrics, Service, ServiceStatus,
+    SettingsError, SettingsInput, SettingsProblem, SettingsView, UnknownService, WantedAddressView,
 };
 pub use error::{FieldError, WebError};
 pub use pages::login::LOCKOUT_SETTING;
@@ -86,7 +86,7 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
 
 /// The dashboard's routes over `state`, with the gate and the security headers.
 pub fn router(state: WebState) -> Router {
-    use pages::{events, hosts, images, leases, login, missing, overview, services, settings, transfers};
+    use pages::{addresses, events, hosts, images, leases, login, missing, overview, services, settings, transfers};
     let routes = Router::new()
         .route("/", get(overview::page))
         .route("/transfers", get(transfers::page))
@@ -97,6 +97,8 @@ pub fn router(state: WebState) -> Router {
         .route("/images/delete", post(images::delete))
         .route("/leases", get(leases::page))
         .route("/leases/{address}/release", post(leases::release))
+        .route("/addresses/claim", post(addresses::claim))
+        .route("/addresses/release", post(addresses::release))
         .route("/missing", get(missing::page))
         .route("/aliases", post(missing::add))
         .route("/aliases/delete", post(missing::delete))

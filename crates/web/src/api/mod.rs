@@ -4,6 +4,7 @@
 //! code that fits, plus `fields` for invalid input); state-changing calls need the session's
 //! CSRF token (`X-CSRF-Token`) unless they carry the bearer token.
 
+mod addresses;
 mod extract;
 mod health;
 mod hosts;
@@ -33,6 +34,8 @@ pub(crate) fn routes() -> Router<WebState> {
         .route("/leases/{address}", axum::routing::delete(lists::release_lease))
         .route("/dhcp/requests", get(lists::dhcp_requests))
         .route("/addresses/wanted", get(lists::wanted_addresses))
+        .route("/addresses/claims", get(addresses::list).post(addresses::claim))
+        .route("/addresses/claims/{address}", axum::routing::delete(addresses::release))
         .route("/transfers", get(lists::transfers))
         .route("/transfers/live", get(lists::live))
         .route("/transfers/live/stream", get(live::stream))

@@ -4,6 +4,7 @@
 //! **Invariant:** pages are rendered by askama, which escapes every value; a form that changes
 //! something answers with a redirect (303) and a one-shot message, so reloading never repeats it.
 
+pub(crate) mod addresses;
 pub(crate) mod events;
 pub(crate) mod hosts;
 pub(crate) mod images;

@@ -5,7 +5,7 @@ use askama::Template;
 use axum::extract::State;
 use lifeboat_store::TransferFilter;
 
-use crate::control::{InterfaceInfo, Service, ServiceStatus, WantedAddressView};
+use crate::control::{ClaimedAddressView, InterfaceInfo, Service, ServiceStatus, WantedAddressView};
 use crate::guard::Caller;
 use crate::history::TransferRow;
 use crate::live::{self, LiveRow};
@@ -25,6 +25,8 @@ const WANTED_SHOWN_MS: i64 = 60 * 60 * 1000;
 pub(crate) struct WantedRow {
     ago: String,
     view: WantedAddressView,
+    /// lifeboat holds the address now.
+    answered: bool,
 }
 
 pub(crate) struct ServiceView {
@@ -72,6 +74,8 @@ struct OverviewPage {
     recent: Vec<TransferRow>,
     /// Devices looking for an address nobody has (the last hour).
     wanted: Vec<WantedRow>,
+    /// The addresses lifeboat holds to answer there.
+    claimed: Vec<ClaimedAddressView>,
     missing_count: usize,
     interfaces: Vec<InterfaceInfo>,
 }
@@ -84,6 +88,7 @@ pub(crate) async fn page(State(state): State<WebState>, caller: Caller) -> PageR
     let latest = recent.items.first().map(|t| TransferRow::new(t, now));
     let recent: Vec<TransferRow> = recent.items.iter().map(|t| TransferRow::new(t, now)).collect();
     let missing_count = state.store().missing_files(MISSING).await?.len();
+    let claimed = state.control().claimed_addresses().await;
     let page = OverviewPage {
         layout: Layout::new(&state, &caller, "/", "Overview"),
         latest,
@@ -104,8 +109,13 @@ pub(crate) async fn page(State(state): State<WebState>, caller: Caller) -> PageR
             .wanted_addresses()
             .into_iter()
             .filter(|w| now - w.at < WANTED_SHOWN_MS)
-            .map(|view| WantedRow { ago: crate::format::relative(view.at, now), view })
+            .map(|view| WantedRow {
+                ago: crate::format::relative(view.at, now),
+                answered: claimed.iter().any(|c| c.address == view.wanted),
+                view,
+            })
             .collect(),
+        claimed,
         missing_count,
         interfaces: state.control().interfaces(),
     };

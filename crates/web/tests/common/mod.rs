@@ -13,9 +13,9 @@ use axum::http::header::{CONTENT_TYPE, COOKIE, HOST, SET_COOKIE};
 use axum::http::{HeaderMap, Method, Request, StatusCode};
 use lifeboat_store::{Direction, LogWriter, Store, TransferOutcome, TransferRecord};
 use lifeboat_web::{
-    Auth, BoxFuture, ConfiguredAlias, ConfiguredReservation, Control, ControlError, DhcpExchange, InterfaceInfo,
-    LeaseView, LiveTransfer, Metrics, Service, ServiceStatus, SettingsError, SettingsInput, SettingsView,
-    WantedAddressView, WebConfig, WebState, router,
+    AddressClaim, Auth, BoxFuture, ClaimError, ClaimedAddressView, ConfiguredAlias, ConfiguredReservation, Control,
+    ControlError, DhcpExchange, InterfaceInfo, LeaseView, LiveTransfer, Metrics, Service, ServiceStatus, SettingsError,
+    SettingsInput, SettingsView, WantedAddressView, WebConfig, WebState, router,
 };
 use tempfile::TempDir;
 use tower::ServiceExt;
@@ -53,6 +53,9 @@ pub struct FakeState {
     /// Every lease release asked for, with its origin.
     pub released: Vec<(Ipv4Addr, String)>,
     pub wanted: Vec<WantedAddressView>,
+    /// The addresses "held", and what claiming answers instead when set.
+    pub claims: Vec<ClaimedAddressView>,
+    pub claim_refusal: Option<ClaimError>,
 }
 
 /// A [`Control`] that only remembers.
@@ -221,6 +224,36 @@ impl Control for FakeControl {
 
     fn wanted_addresses(&self) -> Vec<WantedAddressView> {
         self.lock().wanted.clone()
+    }
+
+    fn claimed_addresses(&self) -> BoxFuture<'_, Vec<ClaimedAddressView>> {
+        Box::pin(async move { self.lock().claims.clone() })
+    }
+
+    fn claim_address(&self, claim: AddressClaim, _origin: String) -> BoxFuture<'_, Result<(), ClaimError>> {
+        Box::pin(async move {
+            let mut state = self.lock();
+            if let Some(refusal) = state.claim_refusal.clone() {
+                return Err(refusal);
+            }
+            let view = ClaimedAddressView {
+                interface: claim.interface,
+                address: claim.address,
+                prefix: claim.prefix,
+                since: now_ms(),
+            };
+            state.claims.push(view);
+            Ok(())
+        })
+    }
+
+    fn release_address(&self, address: Ipv4Addr, _origin: String) -> BoxFuture<'_, Result<bool, ClaimError>> {
+        Box::pin(async move {
+            let mut state = self.lock();
+            let before = state.claims.len();
+            state.claims.retain(|c| c.address != address);
+            Ok(state.claims.len() < before)
+        })
     }
 
     fn release_lease(&self, address: Ipv4Addr, origin: String) -> BoxFuture<'_, Result<bool, ControlError>> {
