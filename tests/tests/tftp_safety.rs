@@ -132,7 +132,7 @@ fn assert_still_serving(pair: &Pair, server: &mut Child, tree: &Tree) {
     let out = Client::TftpHpa.get(&pair.client, pair.server_addr(), "ok.bin", &local, CLIENT_TIMEOUT);
     assert!(out.success(), "the server no longer serves ok.bin:\n{out}\n{}", server.output());
     assert_eq!(sha256_file(&local), tree.ok_sha, "ok.bin arrived damaged:\n{out}");
-    assert!(!server.stdout().contains("panicked"), "the server panicked:\n{}", server.output());
+    assert!(!server.stderr().contains("panicked"), "the server panicked:\n{}", server.output());
 }
 
 #[test]

@@ -184,21 +184,20 @@ impl Control for Lifeboat {
     }
 
     fn leases(&self) -> Vec<LeaseView> {
-        self.parts
-            .book
-            .active(self.parts.clock.unix_seconds())
+        let active = self.parts.book.active(self.parts.clock.unix_seconds());
+        let macs: Vec<String> = active.iter().map(|lease| hardware_text(&lease.mac)).collect();
+        let seen = self.parts.dhcp_activity.last_seen_each(macs.iter().map(String::as_str));
+        active
             .into_iter()
-            .map(|lease| {
-                let mac = hardware_text(&lease.mac);
-                let seen = self.parts.dhcp_activity.last_seen(&mac);
-                LeaseView {
-                    address: lease.address,
-                    hostname: lease.hostname,
-                    expires_at: lease.expires.map(|secs| i64::try_from(secs.saturating_mul(1000)).unwrap_or(i64::MAX)),
-                    last_seen: seen.as_ref().map(|seen| seen.at),
-                    boot_file: seen.and_then(|seen| seen.boot_file),
-                    mac,
-                }
+            .zip(macs)
+            .zip(seen)
+            .map(|((lease, mac), seen)| LeaseView {
+                address: lease.address,
+                hostname: lease.hostname,
+                expires_at: lease.expires.map(|secs| i64::try_from(secs.saturating_mul(1000)).unwrap_or(i64::MAX)),
+                last_seen: seen.as_ref().map(|seen| seen.at),
+                boot_file: seen.and_then(|seen| seen.boot_file),
+                mac,
             })
             .collect()
     }

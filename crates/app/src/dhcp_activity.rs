@@ -102,8 +102,16 @@ impl DhcpActivity {
 
     /// When the client with hardware address `mac` (as the DHCP server writes it) was last
     /// heard, and the boot file it was last given.
+    #[cfg(test)]
     pub(crate) fn last_seen(&self, mac: &str) -> Option<ClientSeen> {
-        self.lock().clients.get(mac).map(|(_, seen)| seen.clone())
+        self.last_seen_each([mac]).pop().flatten()
+    }
+
+    /// [`last_seen`](Self::last_seen) of each of `macs`, in order, under one lock (the DHCP
+    /// task takes the same lock for every request).
+    pub(crate) fn last_seen_each<'a>(&self, macs: impl IntoIterator<Item = &'a str>) -> Vec<Option<ClientSeen>> {
+        let recent = self.lock();
+        macs.into_iter().map(|mac| recent.clients.get(mac).map(|(_, seen)| seen.clone())).collect()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Recent> {

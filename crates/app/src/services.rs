@@ -32,6 +32,9 @@ use crate::lease_book::LeaseBook;
 use crate::lease_store::StoreSink;
 use crate::wanted_log::WantedLog;
 
+/// How long a lease release may take (its removal saved) before it is reported as failed.
+const RELEASE_WAIT: Duration = Duration::from_secs(10);
+
 /// What the services are built from, shared with the dashboard.
 pub(crate) struct Parts {
     pub(crate) store: Store,
@@ -290,6 +293,7 @@ impl Services {
         }
         if service == Service::Dhcp {
             *self.other_dhcp_servers.lock().unwrap_or_else(|p| p.into_inner()) = None;
+            *self.dhcp_commands.lock().unwrap_or_else(|p| p.into_inner()) = None;
             // Under the counter's lock, so that no reader counts this run's replies twice.
             let mut counter = self.replies_counter();
             if let Some(replies) = counter.take() {
@@ -454,22 +458,30 @@ impl Services {
     /// in its task), else in the lease book and the store. `Ok(false)` when there is none.
     /// Holds the switch, so DHCP does not start (and load the leases) meanwhile.
     pub(crate) async fn release_lease(&self, address: Ipv4Addr) -> Result<bool, ControlError> {
-        let _switching = self.switching.lock().await;
-        let commands = self.dhcp_commands.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        if let Some(commands) = commands {
-            let (done, outcome) = oneshot::channel();
-            if commands.send(DhcpCommand::Release { address, done }).await.is_ok()
-                && let Ok(outcome) = outcome.await
-            {
-                return outcome.map_err(|message| ControlError::Failed { service: Service::Dhcp, message });
+        let failed = |message: String| ControlError::Failed { service: Service::Dhcp, message };
+        let released = async {
+            let _switching = self.switching.lock().await;
+            let commands = self.dhcp_commands.lock().unwrap_or_else(|p| p.into_inner()).clone();
+            if let Some(commands) = commands {
+                let (done, outcome) = oneshot::channel();
+                if commands.send(DhcpCommand::Release { address, done }).await.is_ok()
+                    && let Ok(outcome) = outcome.await
+                {
+                    return outcome.map_err(failed);
+                }
+                // The server stopped before it saw the command: do it here instead.
             }
-            // The server stopped before it saw the command: do it here instead.
-        }
-        let Some(lease) = self.parts.book.lease_on(address) else { return Ok(false) };
-        let change = LeaseChange::Remove { key: lease.key, address };
-        let sink = StoreSink { writer: self.parts.leases.clone(), book: Arc::clone(&self.parts.book) };
-        sink.persist(change).await.map_err(|message| ControlError::Failed { service: Service::Dhcp, message })?;
-        Ok(true)
+            let Some(lease) = self.parts.book.lease_on(address) else { return Ok(false) };
+            let change = LeaseChange::Remove { key: lease.key, address };
+            let sink = StoreSink { writer: self.parts.leases.clone(), book: Arc::clone(&self.parts.book) };
+            sink.persist(change).await.map_err(failed)?;
+            Ok(true)
+        };
+        // A disk that does not answer must not hold Start, Stop and the shutdown (which wait
+        // for the same switch) for longer.
+        tokio::time::timeout(RELEASE_WAIT, released)
+            .await
+            .unwrap_or_else(|_| Err(failed(format!("the release of {address} was not saved within {RELEASE_WAIT:?}"))))
     }
 
     fn record(&self, kind: EventKind, origin: &str, detail: String) {

@@ -378,7 +378,7 @@ async fn accept(
         shared.observer.counting(CountReason::OverBudget);
     }
     let ticket = match ticket {
-        Ok(_) if shared.closing.is_closed() => Err("server stopping: it takes no new transfers".to_owned()),
+        _ if shared.closing.is_closed() => Err("server stopping: it takes no new transfers".to_owned()),
         Ok(ticket) => Ok(ticket),
         Err(refusal) => Err(match refusal {
             NoAdmission::ServerBusy { limit } => format!("server busy: {limit} transfers running, try again"),

@@ -117,7 +117,6 @@ pub(crate) async fn add_alias(state: &WebState, caller: &Caller, name: &str, fil
     Ok(())
 }
 
-/// Stop serving an image under `name`.
 /// Forget the DHCP lease on `address` (the event is recorded by the application, which knows
 /// whose lease it was).
 pub(crate) async fn release_lease(state: &WebState, caller: &Caller, address: Ipv4Addr) -> Result<(), AppError> {
@@ -151,6 +150,7 @@ pub(crate) async fn release_address(state: &WebState, caller: &Caller, address: 
     }
 }
 
+/// Stop serving an image under `name`.
 pub(crate) async fn delete_alias(state: &WebState, caller: &Caller, name: &str) -> Result<(), AppError> {
     if !state.store().delete_alias(name).await? {
         return Err(AppError::NotFound(format!("there is no alias {name:?}")));

@@ -41,14 +41,15 @@ pub trait Control: Send + Sync + 'static {
         Vec::new()
     }
 
-    /// The network interfaces of the machine with their addresses.
     /// Forget the DHCP lease on `address` (the Leases page's "release"), whether DHCP runs or
     /// not: `Ok(true)` once the removal is saved, `Ok(false)` when no lease is there. The
     /// client is not told (DHCP has no such message); at its next renewal it is answered as
     /// a client without a lease.
     fn release_lease(&self, address: Ipv4Addr, origin: String) -> BoxFuture<'_, Result<bool, ControlError>> {
         let _ = (address, origin);
-        Box::pin(async { Err(ControlError::NotRunning(Service::Dhcp)) })
+        Box::pin(async {
+            Err(ControlError::Unavailable { service: Service::Dhcp, reason: "leases cannot be released here".into() })
+        })
     }
 
     /// The addresses lifeboat holds on interfaces to answer there.
@@ -74,6 +75,7 @@ pub trait Control: Send + Sync + 'static {
         Vec::new()
     }
 
+    /// The network interfaces of the machine with their addresses.
     fn interfaces(&self) -> Vec<InterfaceInfo>;
 
     /// The active DHCP/BOOTP leases.
@@ -222,9 +224,10 @@ pub struct LeaseView {
     pub hostname: Option<String>,
     /// Unix milliseconds; `None` never expires (BOOTP, infinite lease).
     pub expires_at: Option<i64>,
-    /// When its client was last heard (Unix ms), if since lifeboat started.
+    /// When its client was last heard (Unix ms), if lifeboat remembers (since it started, among
+    /// the last few thousand clients).
     pub last_seen: Option<i64>,
-    /// The boot file its client was last given, if any since lifeboat started.
+    /// The boot file its client was last given, if lifeboat remembers.
     pub boot_file: Option<String>,
 }
 

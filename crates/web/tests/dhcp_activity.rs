@@ -112,7 +112,7 @@ async fn each_lease_says_when_its_client_was_last_heard_and_what_it_boots() {
     let app = App::local().await;
     app.control.lock().leases = vec![heard_lease(51, 180_000, Some("snponly.efi")), heard_lease(52, -1, None)];
     let page = app.get("/leases").await;
-    page.assert_contains(&["<th>Last seen</th>", "<th>Boot file</th>", "3 min ago", "snponly.efi", "not since start"]);
+    page.assert_contains(&["<th>Last seen</th>", "<th>Boot file</th>", "3 min ago", "snponly.efi", "not recently"]);
     page.assert_contains(&["action=\"/leases/10.9.0.51/release\"", "action=\"/leases/10.9.0.52/release\""]);
     let api = app.api(Method::GET, "/api/v1/leases", None).await.json();
     assert_eq!(api[0]["boot_file"], "snponly.efi");

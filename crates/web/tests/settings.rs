@@ -124,6 +124,10 @@ async fn a_refused_setting_is_shown_next_to_its_field_with_what_was_typed() {
     let page = app.form("/settings", &[("document", document)]).await;
     assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
     page.assert_contains(&["expected START,END", "range = [&#34;nonsense&#34;]"]);
+    // Above the document that was typed, not beside a field of another form.
+    let message = page.body.find("expected START,END").unwrap();
+    assert!(message < page.body.find("id=\"dhcp\"").unwrap(), "the refusal is not at the top");
+    assert_eq!(page.body.matches("expected START,END").count(), 1, "said once");
 }
 
 #[tokio::test]

@@ -32,6 +32,9 @@ struct SettingsPage {
     document: String,
     effective: String,
     errors: Vec<FieldError>,
+    /// The problems belong to the whole document (its form came back): all shown above it,
+    /// none next to the fields of the other forms.
+    errors_at_top: bool,
     /// The settings cannot be changed here; why.
     unavailable: Option<String>,
     /// An API key exists.
@@ -43,11 +46,17 @@ struct SettingsPage {
 impl SettingsPage {
     /// The problems about `key`, joined.
     fn error_for(&self, key: &str) -> String {
+        if self.errors_at_top {
+            return String::new();
+        }
         self.errors.iter().filter(|e| e.field == key).map(|e| e.message.as_str()).collect::<Vec<_>>().join("; ")
     }
 
     /// The problems no field shows.
     fn other_errors(&self) -> Vec<&str> {
+        if self.errors_at_top {
+            return self.errors.iter().map(|e| e.message.as_str()).collect();
+        }
         let shown: Vec<String> = ["dhcp.interface", "dhcp.range", "dhcp.boot"]
             .map(str::to_owned)
             .into_iter()
@@ -159,6 +168,7 @@ struct Typed {
 
 async fn build(state: &WebState, caller: &Caller, typed: Typed) -> SettingsPage {
     let Typed { dhcp, document, fields } = typed;
+    let errors_at_top = document.is_some();
     let layout = Layout::new(state, caller, "/settings", "Settings");
     let interfaces = state.control().interfaces().into_iter().filter(|i| i.name != "lo").collect();
     match state.control().settings().await {
@@ -183,6 +193,7 @@ async fn build(state: &WebState, caller: &Caller, typed: Typed) -> SettingsPage 
                     message: format!("the saved settings below do not apply any more: {}", p.message),
                 })
                 .collect(),
+            errors_at_top,
             unavailable: None,
         },
         Err(error) => SettingsPage {
@@ -196,6 +207,7 @@ async fn build(state: &WebState, caller: &Caller, typed: Typed) -> SettingsPage 
             document: document.unwrap_or_default(),
             effective: String::new(),
             errors: Vec::new(),
+            errors_at_top,
             unavailable: Some(apply_error(error).message()),
         },
     }
