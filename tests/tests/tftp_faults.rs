@@ -23,8 +23,8 @@ const CLEAN_TIMEOUT: Duration = Duration::from_secs(20);
 const SERVER_IMPAIRMENT: &str = "loss 5% duplicate 1% reorder 25% 50% delay 1ms";
 /// Traffic leaving the client.
 const CLIENT_IMPAIRMENT: &str = "loss 3% duplicate 1% reorder 25% 50% delay 1ms";
-/// Prefix of lifeboat's temporary upload files (`lifeboat_server::upload::TEMP_PREFIX`).
-const TEMP_PREFIX: &str = ".lifeboat-upload-";
+/// Prefix of lifeboat's temporary upload files (`lifeboat_files::TEMP_PREFIX`).
+const TEMP_PREFIX: &str = ".lifeboat-partial-";
 /// How long the server may take to give up on a vanished client: it retries about 8 times
 /// with a timeout of at most 2 s, so roughly 10-16 s.
 const GIVE_UP_LIMIT: Duration = Duration::from_secs(60);

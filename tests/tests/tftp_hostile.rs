@@ -255,7 +255,7 @@ fn a_crash_during_an_upload_into_a_folder_leaves_nothing_after_the_restart() {
         answer(&client).expect("an ACK per block");
     }
     let half = dir_names(&uploads.path().join("sub/deeper"));
-    assert!(half.iter().any(|n| n.starts_with(".lifeboat-upload-")), "no temporary file while uploading: {half:?}");
+    assert!(half.iter().any(|n| n.starts_with(".lifeboat-partial-")), "no temporary file while uploading: {half:?}");
     server.kill();
 
     let mut restarted = spawn_lifeboat_serve(&pair.server, root.path(), pair.server_addr(), &args);

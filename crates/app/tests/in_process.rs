@@ -247,7 +247,14 @@ async fn fetch(address: SocketAddr, name: &str, dir: &std::path::Path) -> Result
     let out = dir.join(format!("{name}.fetched"));
     let (name, target) = (name.to_owned(), out.clone());
     tokio::task::spawn_blocking(move || {
-        client::get(address, &name, &target, &ClientSettings::default(), &Progress::default())
+        client::get(
+            address,
+            &name,
+            &target,
+            &ClientSettings::default(),
+            &Progress::default(),
+            &CancellationToken::new(),
+        )
     })
     .await
     .unwrap()?;

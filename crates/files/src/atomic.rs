@@ -56,7 +56,12 @@ impl AtomicFile {
         if !replace && fs::symlink_metadata(&target).is_ok() {
             return Err(CommitError::Exists);
         }
-        let temp = tempfile::Builder::new().prefix(TEMP_PREFIX).tempfile_in(folder_of(&target))?;
+        // Read and write for everyone, less the umask (0644 as a rule), as any new file: the
+        // temporary file's own default (0600) would stay with the finished file.
+        let temp = tempfile::Builder::new()
+            .prefix(TEMP_PREFIX)
+            .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
+            .tempfile_in(folder_of(&target))?;
         Ok(AtomicFile { temp, target, replace })
     }
 
@@ -113,6 +118,17 @@ mod tests {
         let target = file.commit().unwrap();
         assert_eq!(fs::read(target).unwrap(), b"firmware");
         assert_eq!(names(dir.path()), ["fw.bin"]);
+    }
+
+    #[test]
+    fn the_file_gets_the_usual_permissions_not_the_temporary_files() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let status = fs::read_to_string("/proc/self/status").unwrap();
+        let umask = status.lines().find_map(|l| l.strip_prefix("Umask:")).expect("Umask in /proc/self/status");
+        let umask = u32::from_str_radix(umask.trim(), 8).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let target = AtomicFile::create(dir.path().join("fw.bin"), false).unwrap().commit().unwrap();
+        assert_eq!(fs::metadata(target).unwrap().permissions().mode() & 0o777, 0o666 & !umask);
     }
 
     #[test]

@@ -22,12 +22,17 @@ use std::path::{Path, PathBuf};
 pub use atomic::{AtomicFile, CommitError};
 pub use leftovers::remove_leftovers;
 
-/// Prefix of temporary files of unfinished writes.
-pub const TEMP_PREFIX: &str = ".lifeboat-upload-";
+/// Prefix of temporary files of unfinished writes: uploads, and `lifeboat get`'s downloads.
+pub const TEMP_PREFIX: &str = ".lifeboat-partial-";
+
+/// The prefix earlier releases used (for downloads too): still lifeboat's, still cleaned up.
+const EARLIER_TEMP_PREFIX: &str = ".lifeboat-upload-";
 
 /// Whether `name` (one path component) is reserved for lifeboat's unfinished writes.
 pub fn is_temp_name(name: &str) -> bool {
-    name.get(..TEMP_PREFIX.len()).is_some_and(|start| start.eq_ignore_ascii_case(TEMP_PREFIX))
+    [TEMP_PREFIX, EARLIER_TEMP_PREFIX]
+        .iter()
+        .any(|prefix| name.get(..prefix.len()).is_some_and(|start| start.eq_ignore_ascii_case(prefix)))
 }
 
 /// `path` with every symlink resolved, if it lies inside `folder` (also resolved); `None` when
@@ -53,7 +58,9 @@ mod tests {
 
     #[test]
     fn the_temp_prefix_is_recognized_in_any_case() {
-        assert!(is_temp_name(".lifeboat-upload-abc"));
+        assert!(is_temp_name(".lifeboat-partial-abc"));
+        assert!(is_temp_name(".LIFEBOAT-PARTIAL-abc"));
+        assert!(is_temp_name(".lifeboat-upload-abc"), "an earlier release's");
         assert!(is_temp_name(".LIFEBOAT-Upload-abc"));
         assert!(!is_temp_name("lifeboat-upload-abc"));
         assert!(!is_temp_name(".lifeboat"));

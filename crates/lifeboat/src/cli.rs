@@ -294,6 +294,13 @@ pub(crate) struct TransferArgs {
     /// Transfer in netascii mode (text with CR LF line ends).
     #[arg(long)]
     pub(crate) netascii: bool,
+    /// Keep asking until the server answers, for this long (e.g. 60s, 5m): routers open their
+    /// recovery TFTP server for a few seconds only.
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub(crate) wait: Option<Duration>,
+    /// While waiting, send the request afresh this often.
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, default_value = "1s")]
+    pub(crate) retry_every: Duration,
 }
 
 #[derive(Debug, Args)]
@@ -317,10 +324,6 @@ pub(crate) struct PutArgs {
     pub(crate) local: PathBuf,
     /// Name to store it under (default: the local file's name).
     pub(crate) remote: Option<String>,
-    /// Keep asking until the server answers, for this long (e.g. 60s, 5m): routers open their
-    /// recovery TFTP server for a few seconds only.
-    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
-    pub(crate) wait: Option<Duration>,
     #[command(flatten)]
     pub(crate) transfer: TransferArgs,
 }

@@ -1,5 +1,7 @@
 //! `lifeboat get` and `lifeboat put`: the client commands, with a progress bar on a terminal
-//! and a summary (size, time, rate, sha256) at the end.
+//! and a summary (size, time, rate, sha256) at the end. With `--wait`, they say that they are
+//! waiting (attempts, time waited, the deadline) until the server answers. Ctrl-C stops a
+//! transfer at once, and an unfinished download leaves no file.
 
 use std::io::{IsTerminal, Write};
 use std::net::SocketAddr;
@@ -13,6 +15,7 @@ use lifeboat_server::Progress;
 use lifeboat_server::client::{self, ClientReport, ClientSettings};
 use lifeboat_tftp::human_rate;
 use lifeboat_tftp::{ClientOptions, Mode};
+use tokio_util::sync::CancellationToken;
 
 use crate::cli::{GetArgs, PutArgs, TransferArgs};
 use crate::settings::parse_socket_addr;
@@ -24,14 +27,11 @@ pub(crate) async fn get(args: GetArgs) -> anyhow::Result<()> {
         None => default_local_name(&args.remote)?,
     };
     let settings = settings(&args.transfer);
-    let progress = Arc::new(Progress::default());
-    let bar = show_progress(&progress);
-    let result = {
-        let (remote, local, progress) = (args.remote.clone(), local.clone(), Arc::clone(&progress));
-        tokio::task::spawn_blocking(move || client::get(server, &remote, &local, &settings, &progress)).await?
-    };
-    finish_progress(bar);
-    let report = result?;
+    let remote = args.remote.clone();
+    let report = run(server, &settings, move |progress, cancel| {
+        client::get(server, &remote, &local, &settings, progress, cancel)
+    })
+    .await?;
     summarize("received", &report)
 }
 
@@ -47,18 +47,39 @@ pub(crate) async fn put(args: PutArgs) -> anyhow::Result<()> {
             .with_context(|| format!("cannot derive a remote name from {}; give one", args.local.display()))?,
     };
     let settings = settings(&args.transfer);
-    if let Some(wait) = args.wait {
-        eprintln!("waiting up to {} for {server} to answer…", humantime::format_duration(wait));
-    }
-    let progress = Arc::new(Progress::default());
-    let bar = show_progress(&progress);
-    let result = {
-        let (local, progress, wait) = (args.local.clone(), Arc::clone(&progress), args.wait);
-        tokio::task::spawn_blocking(move || client::put(server, &local, &remote, &settings, wait, &progress)).await?
-    };
-    finish_progress(bar);
-    let report = result?;
+    let local = args.local.clone();
+    let report = run(server, &settings, move |progress, cancel| {
+        client::put(server, &local, &remote, &settings, progress, cancel)
+    })
+    .await?;
     summarize("sent", &report)
+}
+
+/// Runs `transfer` on a blocking thread with the progress shown, until it ends or Ctrl-C
+/// cancels it.
+async fn run(
+    server: SocketAddr,
+    settings: &ClientSettings,
+    transfer: impl FnOnce(&Progress, &CancellationToken) -> Result<ClientReport, client::ClientError> + Send + 'static,
+) -> anyhow::Result<ClientReport> {
+    let progress = Arc::new(Progress::default());
+    let cancel = CancellationToken::new();
+    let bar = show_progress(&progress, server, settings.wait);
+    let interrupt = tokio::spawn({
+        let cancel = cancel.clone();
+        async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                cancel.cancel();
+            }
+        }
+    });
+    let result = {
+        let (progress, cancel) = (Arc::clone(&progress), cancel.clone());
+        tokio::task::spawn_blocking(move || transfer(&progress, &cancel)).await?
+    };
+    interrupt.abort();
+    finish_progress(bar);
+    Ok(result?)
 }
 
 fn settings(args: &TransferArgs) -> ClientSettings {
@@ -68,7 +89,7 @@ fn settings(args: &TransferArgs) -> ClientSettings {
         ClientOptions { blksize: Some(args.blksize), windowsize: args.windowsize, tsize: Some(0), timeout: None }
     };
     let mode = if args.netascii { Mode::Netascii } else { Mode::Octet };
-    ClientSettings { options, mode, ..ClientSettings::default() }
+    ClientSettings { options, mode, wait: args.wait, retry_every: args.retry_every, ..ClientSettings::default() }
 }
 
 /// SERVER, SERVER:PORT or a host name (resolved; port 69 unless given).
@@ -92,23 +113,65 @@ fn default_local_name(remote: &str) -> anyhow::Result<PathBuf> {
         .with_context(|| format!("cannot derive a local file name from {remote:?}; pass -o LOCAL"))
 }
 
-/// A progress bar on a terminal; nothing when stderr is a pipe or a file.
-fn show_progress(progress: &Arc<Progress>) -> Option<(ProgressBar, tokio::task::JoinHandle<()>)> {
+/// A progress bar on a terminal, and before the first byte, while the client waits for the
+/// server, how long it has waited. Without a terminal (a pipe, a log): a line when the wait
+/// begins and one every 10 s.
+fn show_progress(
+    progress: &Arc<Progress>,
+    server: SocketAddr,
+    wait: Option<Duration>,
+) -> Option<(ProgressBar, tokio::task::JoinHandle<()>)> {
+    let begun = std::time::Instant::now();
+    let waiting = move |progress: &Progress| {
+        let deadline = wait.map_or_else(String::new, |w| format!(" of {}", humantime::format_duration(w)));
+        format!(
+            "waiting for {server} to answer: attempt {}, {}s{deadline}",
+            progress.attempts(),
+            begun.elapsed().as_secs()
+        )
+    };
     if !std::io::stderr().is_terminal() {
+        if wait.is_some() {
+            let progress = Arc::clone(progress);
+            let task = tokio::spawn(async move {
+                let mut every = tokio::time::interval(Duration::from_secs(10));
+                every.tick().await;
+                eprintln!(
+                    "waiting up to {} for {server} to answer…",
+                    humantime::format_duration(wait.unwrap_or_default())
+                );
+                loop {
+                    every.tick().await;
+                    if progress.bytes() > 0 {
+                        return;
+                    }
+                    eprintln!("{}", waiting(&progress));
+                }
+            });
+            return Some((ProgressBar::hidden(), task));
+        }
         return None;
     }
     let bar = ProgressBar::new(0);
-    bar.set_style(
-        ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
+    let style = |template| ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar());
     let (ticker, progress) = (bar.clone(), Arc::clone(progress));
     let task = tokio::spawn(async move {
+        let mut started = false;
         loop {
-            if let Some(total) = progress.total() {
-                ticker.set_length(total);
+            if !started && progress.bytes() == 0 && wait.is_some() {
+                ticker.set_style(style("{spinner} {msg}"));
+                ticker.set_message(waiting(&progress));
+                ticker.tick();
+            } else {
+                if !started {
+                    ticker.set_style(style("{bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}"));
+                    started = true;
+                }
+                if let Some(total) = progress.total() {
+                    ticker.set_length(total);
+                }
+                ticker.set_position(progress.bytes());
             }
-            ticker.set_position(progress.bytes());
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     });

@@ -4,8 +4,10 @@
 //! The client always spins before it sleeps (`pump::SPIN`): it is one transfer, so a core for
 //! it is always there.
 //!
-//! `put` with a wait keeps asking until the device answers: routers in recovery mode often
-//! open their TFTP server for a few seconds only, and nobody can time the button press.
+//! With a wait (`ClientSettings::wait`), `get` and `put` keep asking until the device answers,
+//! and give up at the deadline, not later: routers in recovery mode often open their TFTP
+//! server for a few seconds only, and nobody can time the button press. Cancelling stops a
+//! transfer at once; an unfinished download leaves no file.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -29,6 +31,10 @@ pub struct ClientSettings {
     pub options: ClientOptions,
     pub mode: Mode,
     pub timing: Timing,
+    /// Keep asking until the server answers, for this long; `None`: the request's own retries.
+    pub wait: Option<Duration>,
+    /// While waiting, how often to send the request afresh.
+    pub retry_every: Duration,
 }
 
 impl Default for ClientSettings {
@@ -37,9 +43,14 @@ impl Default for ClientSettings {
             options: ClientOptions { blksize: Some(1468), tsize: Some(0), ..ClientOptions::default() },
             mode: Mode::Octet,
             timing: Timing::default(),
+            wait: None,
+            retry_every: Duration::from_secs(1),
         }
     }
 }
+
+/// How often a waiting client looks whether it was cancelled.
+const CANCEL_CHECK: Duration = Duration::from_millis(100);
 
 /// A finished client transfer.
 #[derive(Debug, Clone)]
@@ -73,6 +84,8 @@ pub enum ClientError {
     Refused { server: SocketAddr, error: TransferError },
     #[error("the transfer with {server} failed after {bytes} bytes: {error}")]
     Failed { server: SocketAddr, bytes: u64, error: TransferError },
+    #[error("interrupted")]
+    Interrupted,
 }
 
 /// Downloads `remote` from `server` into `local`; the file appears only when complete.
@@ -83,13 +96,14 @@ pub fn get(
     local: &Path,
     settings: &ClientSettings,
     progress: &Progress,
+    cancel: &CancellationToken,
 ) -> Result<ClientReport, ClientError> {
     let write_error = |source| ClientError::WriteLocal { path: local.to_owned(), source };
     let mut upload = Upload::to_path(local.to_owned(), true, settings.mode == Mode::Netascii).map_err(write_error)?;
     let (digest, feed) = WrittenDigest::start();
     upload.hash_into(feed);
     let request = ClientRequest::Get { filename: remote.to_owned(), mode: settings.mode, options: settings.options };
-    let (started, mut link, first) = open(server, request, settings, None)?;
+    let (started, mut link, first) = open(server, request, settings, progress, cancel)?;
     let Started::Get { mut receiver, refeed_first_packet, size } = started else {
         unreachable!("a read request starts a receiver")
     };
@@ -110,20 +124,20 @@ pub fn get(
         upload.finish().map_err(write_error)?;
     }
     let machine = Machine::Receive { receiver, sink: upload };
-    let pumped = pump(machine, &mut link, &CancellationToken::new(), progress, &|| SPIN, &mut |_| {});
+    let pumped = pump(machine, &mut link, cancel, progress, &|| SPIN, &mut |_| {});
     // The pump has finished or dropped the upload, and with it the digest's feed.
-    finish(server, local, pumped, || Ok(digest.finish()))
+    finish(server, local, pumped, cancel, || Ok(digest.finish()))
 }
 
-/// Uploads `local` to `server` as `remote`. With `wait`, keeps asking for that long until the
-/// server answers. Blocking: from async code, call it through `spawn_blocking`.
+/// Uploads `local` to `server` as `remote`. Blocking: from async code, call it through
+/// `spawn_blocking`.
 pub fn put(
     server: SocketAddr,
     local: &Path,
     remote: &str,
     settings: &ClientSettings,
-    wait: Option<Duration>,
     progress: &Progress,
+    cancel: &CancellationToken,
 ) -> Result<ClientReport, ClientError> {
     let read_error = |source| ClientError::ReadLocal { path: local.to_owned(), source };
     let file = OpenFiles::default().open(local).map_err(read_error)?;
@@ -138,11 +152,11 @@ pub fn put(
     let mut options = settings.options;
     options.tsize = options.tsize.map(|_| source.len());
     let request = ClientRequest::Put { filename: remote.to_owned(), mode: settings.mode, options, len: source.len() };
-    let (started, mut link, _) = open(server, request, settings, wait)?;
+    let (started, mut link, _) = open(server, request, settings, progress, cancel)?;
     let Started::Put { sender } = started else { unreachable!("a write request starts a sender") };
     let machine = Machine::Send { sender, source };
-    let pumped = pump(machine, &mut link, &CancellationToken::new(), progress, &|| SPIN, &mut |_| {});
-    finish(server, local, pumped, || {
+    let pumped = pump(machine, &mut link, cancel, progress, &|| SPIN, &mut |_| {});
+    finish(server, local, pumped, cancel, || {
         digest.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)).map_err(read_error)
     })
 }
@@ -152,9 +166,11 @@ fn finish(
     server: SocketAddr,
     local: &Path,
     pumped: crate::pump::Pumped,
+    cancel: &CancellationToken,
     sha256: impl FnOnce() -> Result<String, ClientError>,
 ) -> Result<ClientReport, ClientError> {
     match pumped.outcome {
+        Outcome::Failed(_) if cancel.is_cancelled() => Err(ClientError::Interrupted),
         Outcome::Complete => Ok(ClientReport {
             bytes: pumped.stats.bytes,
             duration: pumped.duration,
@@ -168,13 +184,15 @@ fn finish(
     }
 }
 
-/// Sends the request until the server answers, and locks onto the server's transfer ID.
-/// Returns the started transfer, its link, and the first datagram (which a receiver may need).
+/// Sends the request until the server answers (with a wait: asking again until then, and not
+/// a moment longer), and locks onto the server's transfer ID. Returns the started transfer, its
+/// link, and the first datagram (which a receiver may need).
 fn open(
     server: SocketAddr,
     request: ClientRequest,
     settings: &ClientSettings,
-    wait: Option<Duration>,
+    progress: &Progress,
+    cancel: &CancellationToken,
 ) -> Result<(Started, Link, Vec<u8>), ClientError> {
     let unspecified = match server.ip() {
         IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
@@ -183,10 +201,15 @@ fn open(
     let mut socket = TransferSocket::bind(SocketAddr::new(unspecified, 0))?;
     let network = |source| ClientError::Network { server, source };
     let begun = Instant::now();
-    let give_up = wait.map(|wait| begun + wait);
+    let give_up = settings.wait.map(|wait| begun + wait);
+    let no_answer = || ClientError::NoAnswer { server, waited: begun.elapsed() };
     let mut buf = vec![0u8; MAX_DATAGRAM];
     'attempts: loop {
+        progress.note_attempt();
         let mut opening = Opening::new(request.clone(), &settings.timing);
+        // While waiting, the request goes out afresh every `retry_every`: a device that opens
+        // its server for a moment hears one soon after.
+        let ask_again = give_up.map(|_| Instant::now() + settings.retry_every);
         loop {
             while let Some(packet) = opening.poll_transmit(Instant::now()) {
                 match socket.send_to(&packet.to_bytes(), server) {
@@ -196,23 +219,41 @@ fn open(
                     Err(error) => return Err(network(error)),
                 }
             }
-            let wait = opening.poll_timeout().map_or(Duration::ZERO, |at| at.saturating_duration_since(Instant::now()));
-            let received = match socket.recv_from(&mut buf, Duration::ZERO, wait) {
-                // Nobody listens yet; while waiting for the device, that is expected.
-                Err(_) if give_up.is_some() => {
-                    std::thread::sleep(wait);
-                    Ok(None)
-                }
-                other => other,
-            };
-            let (len, from) = match received {
+            if cancel.is_cancelled() {
+                return Err(ClientError::Interrupted);
+            }
+            let now = Instant::now();
+            if give_up.is_some_and(|at| now >= at) {
+                return Err(no_answer());
+            }
+            if ask_again.is_some_and(|at| now >= at) {
+                continue 'attempts;
+            }
+            let retransmit_at = opening.poll_timeout();
+            let until = [retransmit_at, give_up, ask_again, Some(now + CANCEL_CHECK)]
+                .into_iter()
+                .flatten()
+                .min()
+                .unwrap_or(now);
+            let (len, from) = match socket.recv_from(&mut buf, Duration::ZERO, until.saturating_duration_since(now)) {
                 Ok(Some(received)) => received,
+                // Nobody listens yet: ask again soon, within the deadline.
+                Err(_) if give_up.is_some() => {
+                    let left = give_up.map_or(Duration::ZERO, |at| at.saturating_duration_since(Instant::now()));
+                    sleep_unless_cancelled(settings.retry_every.min(left), cancel);
+                    continue 'attempts;
+                }
                 Err(error) => return Err(network(error)),
-                Ok(None) => match opening.handle_timeout(Instant::now()) {
-                    Ok(()) => continue,
-                    Err(_) if give_up.is_some_and(|at| Instant::now() < at) => continue 'attempts,
-                    Err(_) => return Err(ClientError::NoAnswer { server, waited: begun.elapsed() }),
-                },
+                Ok(None) => {
+                    if retransmit_at.is_some_and(|at| Instant::now() >= at) {
+                        match opening.handle_timeout(Instant::now()) {
+                            Ok(()) => {}
+                            Err(_) if give_up.is_some() => continue 'attempts,
+                            Err(_) => return Err(no_answer()),
+                        }
+                    }
+                    continue;
+                }
             };
             if from.ip() != server.ip() {
                 continue;
@@ -232,5 +273,17 @@ fn open(
                 }
             }
         }
+    }
+}
+
+/// Sleeps for `duration`, in short steps, unless `cancel` fires first.
+fn sleep_unless_cancelled(duration: Duration, cancel: &CancellationToken) {
+    let until = Instant::now() + duration;
+    while !cancel.is_cancelled() {
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return;
+        }
+        std::thread::sleep(left.min(CANCEL_CHECK));
     }
 }

@@ -39,9 +39,20 @@ pub struct Progress {
     bytes: AtomicU64,
     /// 0 while unknown.
     total: AtomicU64,
+    /// Requests sent so far by a client that waits for its server to answer.
+    attempts: AtomicU64,
 }
 
 impl Progress {
+    /// How many times a waiting client has asked so far.
+    pub fn attempts(&self) -> u64 {
+        self.attempts.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn note_attempt(&self) {
+        self.attempts.fetch_add(1, Ordering::Relaxed);
+    }
+
     pub fn bytes(&self) -> u64 {
         self.bytes.load(Ordering::Relaxed)
     }

@@ -28,7 +28,7 @@ pub(crate) enum LookupError {
     Refused(#[from] PathError),
     #[error("the path leads outside the TFTP root")]
     OutsideRoot,
-    #[error("names starting with .lifeboat-upload- belong to unfinished uploads")]
+    #[error("names starting with .lifeboat-partial- belong to unfinished uploads")]
     Reserved,
     #[error("no such file")]
     NotFound,

@@ -615,7 +615,7 @@ fn prepare(
             let relative =
                 policy::normalize(&request.filename).map_err(|e| Refused::plain(Refusal::Denied(e.to_string())))?;
             if relative.components().iter().any(|part| upload::is_temp_name(part)) {
-                let message = "names starting with .lifeboat-upload- are reserved for unfinished uploads";
+                let message = "names starting with .lifeboat-partial- are reserved for unfinished uploads";
                 return Err(Refused::plain(Refusal::Denied(message.into())));
             }
             let negotiation = negotiate(&request.options, &config.limits, Direction::Write, None);

@@ -13,6 +13,7 @@ use lifeboat_server::client::{self, ClientError, ClientSettings};
 use lifeboat_server::{Progress, RefusedRequest, RunningTransfer, TftpObserver, TransferReport, UploadConfig};
 use lifeboat_tftp::{ClientOptions, ErrorCode, Mode, Packet, Timing, TransferError};
 use tokio::net::UdpSocket;
+use tokio_util::sync::CancellationToken;
 
 #[tokio::test]
 async fn files_of_every_size_arrive_intact_with_and_without_options() {
@@ -223,10 +224,10 @@ async fn put_waits_for_a_server_that_comes_up_later() {
     std::fs::write(&local, content(50_000)).unwrap();
     let upload_dir = dir.path().join("up");
     std::fs::create_dir(&upload_dir).unwrap();
-    let s = settings(Some(1468), None);
+    let s = ClientSettings { wait: Some(Duration::from_secs(20)), ..settings(Some(1468), None) };
     let put = tokio::task::spawn_blocking({
         let local = local.clone();
-        move || client::put(addr, &local, "fw.bin", &s, Some(Duration::from_secs(20)), &Progress::default())
+        move || client::put(addr, &local, "fw.bin", &s, &Progress::default(), &CancellationToken::new())
     });
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let server = start(|c| {
@@ -248,10 +249,63 @@ async fn get_without_a_server_fails_with_a_clear_message() {
         timing: Timing { max_retries: 1, initial: Duration::from_millis(200), ..Timing::default() },
         ..settings(None, None)
     };
-    let error = client::get(addr, "f", &dir.path().join("f"), &s, &Progress::default()).unwrap_err();
+    let error =
+        client::get(addr, "f", &dir.path().join("f"), &s, &Progress::default(), &CancellationToken::new()).unwrap_err();
     assert!(matches!(error, ClientError::NoAnswer { .. }), "{error:?}");
     assert!(error.to_string().contains("no answer"), "{error}");
     assert!(!dir.path().join("f").exists());
+}
+
+#[tokio::test]
+async fn a_waiting_client_asks_again_and_again_and_gives_up_at_its_deadline() {
+    // Nobody listens on the port: each request draws an ICMP "port unreachable".
+    let probe = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = probe.local_addr().unwrap();
+    drop(probe);
+    let dir = tempfile::tempdir().unwrap();
+    let wait = Duration::from_secs(2);
+    let s = ClientSettings { wait: Some(wait), retry_every: Duration::from_millis(200), ..settings(None, None) };
+    let progress = Progress::default();
+    let begun = Instant::now();
+    let error = client::get(addr, "f", &dir.path().join("f"), &s, &progress, &CancellationToken::new()).unwrap_err();
+    let waited = begun.elapsed();
+    assert!(matches!(error, ClientError::NoAnswer { .. }), "{error:?}");
+    // The deadline is kept: not a whole retry cycle (seconds) beyond it.
+    assert!(waited >= wait && waited < wait + Duration::from_millis(500), "gave up after {waited:?}");
+    assert!(progress.attempts() >= 5, "asked {} times in {waited:?}", progress.attempts());
+    assert!(std::fs::read_dir(dir.path()).unwrap().next().is_none(), "a failed download leaves nothing");
+}
+
+#[tokio::test]
+async fn a_cancelled_download_stops_at_once_and_leaves_no_file() {
+    // A server that answers the request with block 1 of a longer file and then says nothing.
+    let server = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = server.local_addr().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let cancel = CancellationToken::new();
+    let download = tokio::task::spawn_blocking({
+        let (target, cancel) = (dir.path().join("fw.bin"), cancel.clone());
+        move || client::get(addr, "fw.bin", &target, &settings(None, None), &Progress::default(), &cancel)
+    });
+    let mut buf = [0u8; 600];
+    let (_, client) = server.recv_from(&mut buf).unwrap();
+    let mut block = vec![0, 3, 0, 1];
+    block.extend([7u8; 512]);
+    server.send_to(&block, client).unwrap();
+    // The client wrote block 1 into its temporary file and waits for block 2.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::fs::read_dir(dir.path()).unwrap().next().is_none() {
+        assert!(Instant::now() < deadline, "the download never began");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let names: Vec<String> =
+        std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    assert!(names.iter().all(|n| n.starts_with(lifeboat_files::TEMP_PREFIX)), "{names:?}");
+    cancel.cancel();
+    let error =
+        tokio::time::timeout(Duration::from_secs(2), download).await.expect("stops at once").unwrap().unwrap_err();
+    assert!(matches!(error, ClientError::Interrupted), "{error:?}");
+    assert!(std::fs::read_dir(dir.path()).unwrap().next().is_none(), "the unfinished download was left behind");
 }
 
 /// Records what the server reports; maps one name to another file for one client address.

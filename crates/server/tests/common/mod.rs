@@ -64,6 +64,7 @@ pub fn settings(blksize: Option<u16>, windowsize: Option<u16>) -> ClientSettings
         options: ClientOptions { blksize, windowsize, tsize: Some(0), timeout: None },
         mode: Mode::Octet,
         timing: Timing { max_retries: 3, ..Timing::default() },
+        ..ClientSettings::default()
     }
 }
 
@@ -73,9 +74,11 @@ pub async fn fetch(server: &Running, name: &str, settings: &ClientSettings) -> R
     let out = server.dir.path().join(format!("fetched-{n}"));
     let (addr, name, settings) = (server.addr, name.to_owned(), *settings);
     let got = out.clone();
-    tokio::task::spawn_blocking(move || client::get(addr, &name, &got, &settings, &Progress::default()))
-        .await
-        .unwrap()?;
+    tokio::task::spawn_blocking(move || {
+        client::get(addr, &name, &got, &settings, &Progress::default(), &CancellationToken::new())
+    })
+    .await
+    .unwrap()?;
     Ok(std::fs::read(out).unwrap())
 }
 
@@ -88,8 +91,10 @@ pub fn peer_error(result: Result<Vec<u8>, ClientError>) -> (ErrorCode, String) {
 
 pub async fn upload(server: &Running, local: &Path, name: &str, s: &ClientSettings) -> Result<(), ClientError> {
     let (addr, local, name, s) = (server.addr, local.to_owned(), name.to_owned(), *s);
-    tokio::task::spawn_blocking(move || client::put(addr, &local, &name, &s, None, &Progress::default()))
-        .await
-        .unwrap()
-        .map(drop)
+    tokio::task::spawn_blocking(move || {
+        client::put(addr, &local, &name, &s, &Progress::default(), &CancellationToken::new())
+    })
+    .await
+    .unwrap()
+    .map(drop)
 }
