@@ -19,6 +19,7 @@ use lifeboat_server::{CountReason, CountedRequests, RefusedRequest, RunningTrans
 use lifeboat_store::{Direction, Event, EventKind, LogWriter, TransferOutcome, TransferRecord};
 use lifeboat_tftp::Outcome;
 use lifeboat_web::{LiveTransfer, Metrics};
+use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::host_directory::HostDirectory;
@@ -40,6 +41,8 @@ pub(crate) struct Activity {
     counters: Counters,
     /// When a client last asked for anything (for stopping an idle server).
     last_request: Mutex<Instant>,
+    /// The first complete download, said in a line (for `--once`).
+    first_download: watch::Sender<Option<String>>,
 }
 
 struct Entry {
@@ -82,7 +85,13 @@ impl Activity {
             live: Mutex::default(),
             counters: Counters::default(),
             last_request: Mutex::new(Instant::now()),
+            first_download: watch::Sender::new(None),
         }
+    }
+
+    /// Becomes `Some` (a line saying what was served to whom) once a download completes.
+    pub(crate) fn completed_downloads(&self) -> watch::Receiver<Option<String>> {
+        self.first_download.subscribe()
     }
 
     /// Transfers running now and those that ended in the last seconds, oldest first.
@@ -239,7 +248,23 @@ impl TftpObserver for Activity {
     fn finished(&self, transfer: &Arc<RunningTransfer>, report: &TransferReport) {
         self.reset_idle();
         let mac = self.lock().get(&transfer.id).and_then(|e| e.mac.clone());
-        let outcome = self.record_end(report, mac);
+        let outcome = self.record_end(report, mac.clone());
+        if outcome == TransferOutcome::Complete && report.direction == Direction::Read {
+            self.first_download.send_if_modified(|first| {
+                let device = mac.map_or_else(|| report.peer.to_string(), |mac| format!("{} ({mac})", report.peer));
+                let line = format!(
+                    "served {} ({} bytes) to {device} in {:.1} s",
+                    self.relative(&report.file),
+                    report.bytes,
+                    report.duration.as_secs_f64()
+                );
+                if first.is_some() {
+                    return false;
+                }
+                *first = Some(line);
+                true
+            });
+        }
         if let Some(entry) = self.lock().get_mut(&transfer.id) {
             entry.rate = per_second(report.bytes, report.duration);
             entry.ended = Some((Instant::now(), outcome));

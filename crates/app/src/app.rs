@@ -13,6 +13,7 @@ use lifeboat_clock::Clock;
 use lifeboat_server::{DhcpConfig, TftpConfig};
 use lifeboat_store::{LeaseWriter, LogWriter, Pruner, Retention, Store};
 use lifeboat_web::Control;
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -39,6 +40,8 @@ pub struct AppConfig {
     pub web: Option<DashboardConfig>,
     /// Stop a service nobody has used for this long (`--stop-when-idle`).
     pub stop_when_idle: Option<Duration>,
+    /// End the run after the first complete download (`--once`).
+    pub once: bool,
     pub retention: Retention,
     /// What the dashboard's settings mean; `None`: they cannot be changed, and `tftp` and `dhcp`
     /// are all there is. With it, the stored settings replace `tftp` and `dhcp` at start.
@@ -150,6 +153,10 @@ impl App {
                 }
             }
         }
+        if config.once {
+            let downloads = app.lifeboat.parts.activity.completed_downloads();
+            tokio::spawn(stop_after_first_download(downloads, shutdown.clone()));
+        }
         if let Some(idle) = config.stop_when_idle {
             let end = shutdown.child_token();
             let watch = tokio::spawn(Arc::clone(&services).stop_when_idle(idle, end.clone()));
@@ -227,6 +234,19 @@ impl App {
         let parts = &self.lifeboat.parts;
         parts.leases.clone().shutdown().await;
         parts.log.clone().shutdown().await;
+    }
+}
+
+/// `--once`: the first complete download ends the run (`shutdown`), with what was served.
+async fn stop_after_first_download(mut downloads: watch::Receiver<Option<String>>, shutdown: CancellationToken) {
+    tokio::select! {
+        () = shutdown.cancelled() => {}
+        done = downloads.wait_for(Option::is_some) => {
+            if let Ok(done) = done {
+                tracing::info!("{}; stopping (--once)", done.as_deref().unwrap_or_default());
+                shutdown.cancel();
+            }
+        }
     }
 }
 

@@ -77,6 +77,7 @@ struct Options {
     tftp: bool,
     dhcp: bool,
     stop_when_idle: Option<Duration>,
+    once: bool,
 }
 
 /// A stand-in for the binary's settings: each line of the stored document is `tftp = ADDR`
@@ -141,6 +142,7 @@ async fn start_with_settings(store: &Store, root: &std::path::Path, base_tftp: S
         dhcp: None,
         web: None,
         stop_when_idle: None,
+        once: false,
         retention: Retention::DEFAULT,
         settings: Some(settings),
     };
@@ -173,6 +175,7 @@ async fn start_on(options: Options, store: Store) -> Running {
         dhcp,
         web: None,
         stop_when_idle: options.stop_when_idle,
+        once: options.once,
         retention: Retention::DEFAULT,
         settings: None,
     };
@@ -263,7 +266,8 @@ async fn fetch(address: SocketAddr, name: &str, dir: &std::path::Path) -> Result
 
 #[tokio::test]
 async fn tftp_stops_itself_after_the_idle_time_and_not_before() {
-    let mut app = start(Options { tftp: true, dhcp: false, stop_when_idle: Some(Duration::from_secs(60)) }).await;
+    let mut app =
+        start(Options { tftp: true, dhcp: false, stop_when_idle: Some(Duration::from_secs(60)), once: false }).await;
     app.pause();
     assert!(app.running(Service::Tftp));
     advance(Duration::from_secs(55)).await;
@@ -280,7 +284,8 @@ async fn tftp_stops_itself_after_the_idle_time_and_not_before() {
 
 #[tokio::test]
 async fn a_transfer_restarts_the_idle_time_and_lingers_in_the_live_list() {
-    let mut app = start(Options { tftp: true, dhcp: false, stop_when_idle: Some(Duration::from_secs(60)) }).await;
+    let mut app =
+        start(Options { tftp: true, dhcp: false, stop_when_idle: Some(Duration::from_secs(60)), once: false }).await;
     app.pause();
     std::fs::write(app.root.path().join("openwrt.bin"), vec![7u8; 40_000]).unwrap();
     let address = app.address(Service::Tftp);
@@ -366,7 +371,7 @@ async fn bind(server: SocketAddr, mac: [u8; 6]) -> Message {
 async fn a_lease_released_from_the_dashboard_is_gone_from_dhcp_and_the_store_whether_dhcp_runs_or_not() {
     let state = tempfile::tempdir().unwrap();
     let store = Store::open(&state.path().join("lifeboat.db")).await.unwrap();
-    let app = start_on(Options { tftp: false, dhcp: true, stop_when_idle: None }, store).await;
+    let app = start_on(Options { tftp: false, dhcp: true, stop_when_idle: None, once: false }, store).await;
     let server = app.address(Service::Dhcp);
     let first = bind(server, [2, 0, 0, 0, 0, 0x21]).await.yiaddr();
     let second = bind(server, [2, 0, 0, 0, 0, 0x22]).await.yiaddr();
@@ -405,7 +410,8 @@ async fn a_lease_released_from_the_dashboard_is_gone_from_dhcp_and_the_store_whe
 
 #[tokio::test]
 async fn dhcp_stops_itself_when_it_has_answered_nobody_for_the_idle_time() {
-    let mut app = start(Options { tftp: false, dhcp: true, stop_when_idle: Some(Duration::from_secs(60)) }).await;
+    let mut app =
+        start(Options { tftp: false, dhcp: true, stop_when_idle: Some(Duration::from_secs(60)), once: false }).await;
     app.pause();
     let address = app.address(Service::Dhcp);
     advance(Duration::from_secs(40)).await;
@@ -424,7 +430,7 @@ async fn dhcp_stops_itself_when_it_has_answered_nobody_for_the_idle_time() {
 
 #[tokio::test]
 async fn without_stop_when_idle_the_services_keep_running() {
-    let mut app = start(Options { tftp: true, dhcp: true, stop_when_idle: None }).await;
+    let mut app = start(Options { tftp: true, dhcp: true, stop_when_idle: None, once: false }).await;
     app.pause();
     advance(Duration::from_secs(3 * 3600)).await;
     assert!(app.running(Service::Tftp) && app.running(Service::Dhcp));
@@ -433,7 +439,7 @@ async fn without_stop_when_idle_the_services_keep_running() {
 
 #[tokio::test]
 async fn a_host_saved_on_the_dashboard_reaches_dhcp_and_tftp_without_a_restart() {
-    let app = start(Options { tftp: true, dhcp: true, stop_when_idle: None }).await;
+    let app = start(Options { tftp: true, dhcp: true, stop_when_idle: None, once: false }).await;
     std::fs::write(app.root.path().join("openwrt-initramfs.bin"), b"initramfs").unwrap();
     let (dhcp, tftp) = (app.address(Service::Dhcp), app.address(Service::Tftp));
     let scratch = tempfile::tempdir().unwrap();
@@ -544,6 +550,7 @@ async fn reservations_that_clash_with_the_configuration_or_a_lease_are_named() {
         dhcp: Some(dhcp),
         web: None,
         stop_when_idle: None,
+        once: false,
         retention: Retention::DEFAULT,
         settings: None,
     };
@@ -601,7 +608,8 @@ async fn reservations_that_clash_with_the_configuration_or_a_lease_are_named() {
 /// waits for the transfer that runs and then stops; the idle countdown counts down.
 #[tokio::test]
 async fn stopping_says_who_and_can_wait_for_the_running_transfer() {
-    let app = start(Options { tftp: true, dhcp: false, stop_when_idle: Some(Duration::from_secs(600)) }).await;
+    let app =
+        start(Options { tftp: true, dhcp: false, stop_when_idle: Some(Duration::from_secs(600)), once: false }).await;
     std::fs::write(app.root.path().join("small.bin"), b"a block of less than 512 bytes").unwrap();
     let server = app.address(Service::Tftp);
     let tftp = || app.control.services().into_iter().find(|s| s.service == Service::Tftp).unwrap();
@@ -667,4 +675,22 @@ async fn a_failed_apply_takes_back_what_it_changed_in_a_stopped_service() {
     assert_eq!(app.address(Service::Tftp), first_tftp, "TFTP starts with its previous configuration");
     assert_eq!(store.setting(lifeboat_app::SETTINGS_KEY).await.unwrap(), None, "nothing was stored");
     app.stop().await;
+}
+
+/// `--once`: a download of a missing file changes nothing; the first complete one ends the run
+/// by itself, every port closed.
+#[tokio::test]
+async fn once_ends_the_run_after_the_first_complete_download() {
+    let app = start(Options { tftp: true, dhcp: false, stop_when_idle: None, once: true }).await;
+    std::fs::write(app.root.path().join("fw.bin"), vec![7u8; 3000]).unwrap();
+    let server = app.address(Service::Tftp);
+    let scratch = tempfile::tempdir().unwrap();
+    assert!(fetch(server, "missing.bin", scratch.path()).await.is_err());
+    assert!(!app.shutdown.is_cancelled() && app.running(Service::Tftp), "a failed download is not the one");
+    assert_eq!(fetch(server, "fw.bin", scratch.path()).await.unwrap(), vec![7u8; 3000]);
+    let Running { app, shutdown, .. } = app;
+    // Nobody cancels it here: the download did.
+    tokio::time::timeout(BOUND, app.wait()).await.expect("the run ends by itself after the download");
+    assert!(shutdown.is_cancelled());
+    assert!(std::net::UdpSocket::bind(server).is_ok(), "the TFTP port is closed");
 }

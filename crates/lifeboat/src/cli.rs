@@ -70,6 +70,10 @@ pub(crate) struct ServeArgs {
     /// start it again.
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
     pub(crate) stop_when_idle: Option<Duration>,
+    /// Stop after the first complete download: serve the device once, then close every port
+    /// (and give back any address lifeboat took).
+    #[arg(long)]
+    pub(crate) once: bool,
     /// Keep the transfer history, events and missing files for this many days (default 365).
     #[arg(long, value_name = "DAYS")]
     pub(crate) history_days: Option<u32>,

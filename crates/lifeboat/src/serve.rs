@@ -41,6 +41,7 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
         dhcp: config.dhcp,
         web: config.web,
         stop_when_idle: config.stop_when_idle,
+        once: config.once,
         retention: config.retention,
         settings: Some(Arc::new(layers)),
     };

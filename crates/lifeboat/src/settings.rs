@@ -52,6 +52,8 @@ pub(crate) struct ServeConfig {
     /// `None`: the default place (`state_dir.rs`), chosen when serving starts.
     pub(crate) db: Option<PathBuf>,
     pub(crate) stop_when_idle: Option<Duration>,
+    /// `--once`: stop after the first complete download.
+    pub(crate) once: bool,
     pub(crate) retention: Retention,
     /// Said at start: old spellings, changed meanings.
     pub(crate) warnings: Vec<String>,
@@ -152,7 +154,7 @@ pub(crate) fn serve_config(mut file: FileConfig, args: &ServeArgs) -> Result<Ser
         }
     });
     if problems.is_empty() {
-        Ok(ServeConfig { tftp, dhcp, web, db, stop_when_idle, retention, warnings })
+        Ok(ServeConfig { tftp, dhcp, web, db, stop_when_idle, once: args.once, retention, warnings })
     } else {
         // A problem names the new spelling of what was written the old way; the note says which.
         problems.extend(warnings.into_iter().map(|w| format!("note: {w}")));
