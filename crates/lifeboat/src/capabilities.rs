@@ -25,8 +25,10 @@ pub(crate) struct Need {
     pub(crate) for_what: String,
 }
 
-/// The capabilities lifeboat uses.
-const USED: [Capability; 2] = [Capability::CAP_NET_BIND_SERVICE, Capability::CAP_NET_RAW];
+/// The capabilities lifeboat uses: ports below 1024; packet sockets (DHCP replies to clients
+/// without an address, the ARP watch and probes); interface addresses ("Answer at", only when
+/// granted: its absence is said when an address is claimed, not at start).
+const USED: [Capability; 3] = [Capability::CAP_NET_BIND_SERVICE, Capability::CAP_NET_RAW, Capability::CAP_NET_ADMIN];
 
 /// Raise every capability lifeboat uses that the process is permitted but not yet effective.
 /// Capabilities belong to threads, and a new thread starts with its creator's: this must run
