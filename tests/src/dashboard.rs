@@ -60,6 +60,10 @@ impl<'a> DashboardApi<'a> {
         self.call("POST", path, Some(body))
     }
 
+    pub fn put(&self, path: &str, body: &Value) -> Answer {
+        self.call("PUT", path, Some(body))
+    }
+
     pub fn delete(&self, path: &str) -> Answer {
         self.call("DELETE", path, None)
     }

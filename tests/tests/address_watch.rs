@@ -161,3 +161,51 @@ fn answering_at_the_wanted_address_serves_the_device_and_leaves_nothing_behind()
     assert!(!addresses_of(&pair.server, &dev).contains(&format!("{wanted}/")), "still there after SIGTERM");
     assert!(addresses_of(&pair.server, &dev).contains(&pair.server_ip.to_string()), "its own address stays");
 }
+
+#[test]
+#[ignore = "needs root (network namespaces): run with -- --include-ignored, as .ci/run does"]
+fn an_armed_image_is_served_under_whatever_name_the_device_asks_for() {
+    require_netns!("curl", "tftp");
+    let pair = Pair::new();
+    let root = tempfile::tempdir().unwrap();
+    let image_sha = lifeboat_e2e::random_file(root.path().join("openwrt-factory.bin"), 250_000, 14);
+    let mut lifeboat = spawn_lifeboat_serve(&pair.server, root.path(), pair.server_ip.into(), &[]);
+    let api = DashboardApi::connect(&pair.server, "http://127.0.0.1:8080", STEP);
+    let out_dir = tempfile::tempdir().unwrap();
+    let get = |name: &str| {
+        let local = out_dir.path().join(name);
+        let out = lifeboat_e2e::Client::TftpHpa.get(&pair.client, pair.server_ip.into(), name, &local, STEP);
+        (out, local)
+    };
+    let (missing, _) = get("wr841nv8_tp_recovery.bin");
+    assert!(!missing.success(), "nothing armed: the name is missing\n{missing}");
+
+    let armed = api.put("/api/v1/armed-image", &json!({"file": "openwrt-factory.bin"}));
+    assert_eq!(armed.status, 200, "{armed:?}");
+    let (served, local) = get("wr841nv8_tp_recovery.bin");
+    assert!(served.success(), "{served}\n{}", lifeboat.stdout());
+    assert_eq!(lifeboat_e2e::sha256_file(&local), image_sha);
+    // The name is learned: an alias of the dashboard, visible and removable.
+    let deadline = Instant::now() + STEP;
+    loop {
+        let aliases = api.get_ok("/api/v1/aliases");
+        let learned = aliases.as_array().unwrap().iter().any(|a| {
+            a["name"] == "wr841nv8_tp_recovery.bin" && a["file"] == "openwrt-factory.bin" && a["source"] == "dashboard"
+        });
+        if learned {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the name was not learned: {aliases}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    // Disarmed: a new name is missing again; the learned one still serves the image.
+    assert_eq!(api.delete("/api/v1/armed-image").status, 204);
+    let (other, _) = get("ArcherC7v5_tp_recovery.bin");
+    assert!(!other.success(), "disarmed, yet a missing name was served:\n{other}");
+    let (again, local) = get("wr841nv8_tp_recovery.bin");
+    assert!(again.success(), "{again}");
+    assert_eq!(lifeboat_e2e::sha256_file(&local), image_sha);
+    let out = lifeboat.terminate(Duration::from_secs(5));
+    assert!(out.success(), "{out}");
+}

@@ -22,6 +22,7 @@ use lifeboat_web::{LiveTransfer, Metrics};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
+use crate::armed_image::ArmedImage;
 use crate::host_directory::HostDirectory;
 use crate::lease_book::LeaseBook;
 
@@ -43,6 +44,8 @@ pub(crate) struct Activity {
     last_request: Mutex<Instant>,
     /// The first complete download, said in a line (for `--once`).
     first_download: watch::Sender<Option<String>>,
+    /// The image a device asking for a missing file gets.
+    pub(crate) armed: ArmedImage,
 }
 
 struct Entry {
@@ -75,8 +78,10 @@ impl Activity {
         leases: Arc<LeaseBook>,
         directory: Arc<HostDirectory>,
         clock: Arc<dyn Clock>,
+        armed: ArmedImage,
     ) -> Activity {
         Activity {
+            armed,
             root,
             log,
             leases,
@@ -233,6 +238,11 @@ impl TftpObserver for Activity {
 
     fn substitute(&self, client: IpAddr, requested: &str) -> Option<PathBuf> {
         self.directory.substitute(self.mac_of(client), requested)
+    }
+
+    fn instead_of_missing(&self, client: IpAddr, requested: &str) -> Option<PathBuf> {
+        let device = self.mac_of(client).map_or_else(|| client.to_string(), |mac| format!("{client} ({mac})"));
+        self.armed.instead_of(requested, device).map(PathBuf::from)
     }
 
     fn started(&self, transfer: &Arc<RunningTransfer>) {

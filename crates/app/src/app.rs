@@ -19,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::activity::Activity;
 use crate::address_claims::AddressClaims;
+use crate::armed_image::{ArmedImage, save_learned};
 use crate::binder::Binder;
 use crate::dashboard::{self, DashboardConfig, Lifeboat};
 use crate::dhcp_activity::DhcpActivity;
@@ -93,12 +94,15 @@ impl App {
         // The server reports files under the root as it resolved it; the history keeps them
         // relative.
         let root = config.tftp.as_ref().map(|t| std::fs::canonicalize(&t.root).unwrap_or_else(|_| t.root.clone()));
+        let (armed, learned) = ArmedImage::new();
+        tokio::spawn(save_learned(learned, store.clone(), Arc::clone(&directory), log.clone(), Arc::clone(&clock)));
         let activity = Arc::new(Activity::new(
             root.clone().unwrap_or_default(),
             log.clone(),
             Arc::clone(&book),
             Arc::clone(&directory),
             Arc::clone(&clock),
+            armed,
         ));
         let leases = LeaseWriter::spawn(store.clone());
         let dhcp_activity = Arc::new(DhcpActivity::new(Arc::clone(&clock)));

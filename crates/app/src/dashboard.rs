@@ -300,6 +300,22 @@ impl Control for Lifeboat {
         self.services.alerts()
     }
 
+    fn armed_image(&self) -> Option<String> {
+        self.parts.activity.armed.file()
+    }
+
+    fn arm_image(&self, file: Option<String>, origin: String) {
+        let (kind, detail) = match &file {
+            Some(file) => {
+                (EventKind::ImageArmed, format!("{file} armed: a device asking for a file that does not exist gets it"))
+            }
+            None => (EventKind::ImageDisarmed, "no image is armed any more".to_owned()),
+        };
+        self.parts.activity.armed.set(file);
+        tracing::info!("{detail} ({origin})");
+        self.parts.log.event(Event { at: self.parts.clock.unix_ms(), kind, origin, detail });
+    }
+
     fn wanted_addresses(&self) -> Vec<WantedAddressView> {
         self.parts.wanted.recent()
     }

@@ -25,6 +25,7 @@
 mod activity;
 mod address_claims;
 mod app;
+mod armed_image;
 mod binder;
 mod dashboard;
 mod dhcp_activity;

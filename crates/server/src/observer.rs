@@ -70,6 +70,14 @@ pub trait TftpObserver: Send + Sync + 'static {
         None
     }
 
+    /// The file `client` gets when the file it asked for (`requested`) does not exist: the
+    /// image armed for a recovery, under whatever name the device asks for. Relative to the
+    /// TFTP root, checked like [`TftpObserver::substitute`]'s.
+    fn instead_of_missing(&self, client: IpAddr, requested: &str) -> Option<PathBuf> {
+        let _ = (client, requested);
+        None
+    }
+
     /// A transfer began.
     fn started(&self, transfer: &Arc<RunningTransfer>) {
         let _ = transfer;

@@ -584,10 +584,17 @@ fn prepare(
     match direction {
         Direction::Read => {
             let requested = String::from_utf8_lossy(&request.filename);
+            let resolve = |path: &std::path::Path| shared.root.resolve(path.as_os_str().as_encoded_bytes());
             let path = match shared.observer.substitute(peer.ip(), &requested) {
                 // Resolved like a requested name, so a substitute cannot leave the root either.
-                Some(substitute) => shared.root.resolve(substitute.as_os_str().as_encoded_bytes()),
-                None => shared.root.resolve(&request.filename),
+                Some(substitute) => resolve(&substitute),
+                None => match shared.root.resolve(&request.filename) {
+                    Err(LookupError::NotFound) => match shared.observer.instead_of_missing(peer.ip(), &requested) {
+                        Some(instead) => resolve(&instead),
+                        None => Err(LookupError::NotFound),
+                    },
+                    found => found,
+                },
             }
             .map_err(lookup_refusal)?;
             let unreadable = |e: std::io::Error| {

@@ -52,6 +52,10 @@ stored_names! {
         /// lifeboat added an address to an interface to answer there, or removed it again.
         AddressClaimed => "address_claimed",
         AddressReleased => "address_released",
+        /// An image was armed for a recovery (a device asking for a missing file gets it), or
+        /// disarmed.
+        ImageArmed => "image_armed",
+        ImageDisarmed => "image_disarmed",
     }
 }
 

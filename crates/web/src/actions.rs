@@ -199,6 +199,31 @@ pub(crate) async fn delete_image(state: &WebState, caller: &Caller, name: &str) 
     Ok(file)
 }
 
+/// Arm the image `name` for a recovery (it must be a file of the TFTP root): a device asking
+/// for a file that does not exist gets it. The application records the event.
+pub(crate) async fn arm_image(state: &WebState, caller: &Caller, name: &str) -> Result<String, AppError> {
+    let file = images::normalize_name(name).map_err(|why| AppError::field("file", why))?;
+    let root = images::root(state.config().tftp_root.as_deref())?.to_path_buf();
+    let listed = tokio::task::spawn_blocking(move || images::list(&root))
+        .await
+        .map_err(|e| AppError::Internal(e.to_string()))?
+        .map_err(|e| AppError::Internal(format!("cannot list the TFTP root: {e}")))?;
+    if !listed.iter().any(|image| image.file == file) {
+        return Err(AppError::field("file", format!("there is no image {file:?} in the TFTP root")));
+    }
+    state.control().arm_image(Some(file.clone()), caller.origin.clone());
+    Ok(file)
+}
+
+/// Disarm the armed image, if any.
+pub(crate) fn disarm_image(state: &WebState, caller: &Caller) -> Result<(), AppError> {
+    if state.control().armed_image().is_none() {
+        return Err(AppError::NotFound("no image is armed".into()));
+    }
+    state.control().arm_image(None, caller.origin.clone());
+    Ok(())
+}
+
 /// Start or stop `service` (the service records the event).
 pub(crate) async fn switch_service(
     state: &WebState,

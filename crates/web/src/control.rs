@@ -52,6 +52,17 @@ pub trait Control: Send + Sync + 'static {
         })
     }
 
+    /// The image armed for a recovery (relative to the TFTP root), if any: a device asking for
+    /// a file that does not exist gets it, and the name becomes an alias.
+    fn armed_image(&self) -> Option<String> {
+        None
+    }
+
+    /// Arm `file` (already checked to be an image of the TFTP root), or disarm with `None`.
+    fn arm_image(&self, file: Option<String>, origin: String) {
+        let _ = (file, origin);
+    }
+
     /// The addresses lifeboat holds on interfaces to answer there.
     fn claimed_addresses(&self) -> BoxFuture<'_, Vec<ClaimedAddressView>> {
         Box::pin(async { Vec::new() })

@@ -95,6 +95,8 @@ pub fn router(state: WebState) -> Router {
         .route("/hosts/{id}/delete", post(hosts::delete))
         .route("/images", get(images::page))
         .route("/images/delete", post(images::delete))
+        .route("/images/arm", post(images::arm))
+        .route("/images/disarm", post(images::disarm))
         .route("/leases", get(leases::page))
         .route("/leases/{address}/release", post(leases::release))
         .route("/addresses/claim", post(addresses::claim))

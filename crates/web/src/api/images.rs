@@ -1,14 +1,15 @@
-//! `/api/v1/images`: list, upload (`PUT` with the file as the body), delete.
+//! `/api/v1/images`: list, upload (`PUT` with the file as the body), delete; and
+//! `/api/v1/armed-image`: the image a device asking for a missing file gets.
 
 use axum::Json;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::header::CONTENT_LENGTH;
 use axum::http::{HeaderMap, StatusCode};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::actions;
-use crate::api::ApiPath;
+use crate::api::{ApiJson, ApiPath};
 use crate::digests;
 use crate::error::ApiResult;
 use crate::guard::Caller;
@@ -79,5 +80,37 @@ pub(crate) async fn delete(
     ApiPath(name): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
     actions::delete_image(&state, &caller, &name).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Serialize)]
+pub(crate) struct ArmedJson {
+    /// The armed image, relative to the TFTP root; `null` when none is.
+    file: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub(crate) struct ArmBody {
+    file: String,
+}
+
+/// `GET /api/v1/armed-image`.
+pub(crate) async fn armed(State(state): State<WebState>) -> Json<ArmedJson> {
+    Json(ArmedJson { file: state.control().armed_image() })
+}
+
+/// `PUT /api/v1/armed-image` with `{"file": NAME}`: arms an image of the TFTP root.
+pub(crate) async fn arm(
+    State(state): State<WebState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<ArmBody>,
+) -> ApiResult<Json<ArmedJson>> {
+    let file = actions::arm_image(&state, &caller, &body.file).await?;
+    Ok(Json(ArmedJson { file: Some(file) }))
+}
+
+/// `DELETE /api/v1/armed-image`: 204, or 404 when none is armed.
+pub(crate) async fn disarm(State(state): State<WebState>, caller: Caller) -> ApiResult<StatusCode> {
+    actions::disarm_image(&state, &caller)?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -51,6 +51,7 @@ pub(crate) fn routes() -> Router<WebState> {
         .route("/settings/import", put(settings::import))
         .route("/api-key", post(settings::create_api_key).delete(settings::revoke_api_key))
         .route("/images", get(images::list))
+        .route("/armed-image", get(images::armed).put(images::arm).delete(images::disarm))
         .route("/images/{*name}", put(images::upload).delete(images::delete))
 }
 

@@ -50,6 +50,8 @@ struct ImagesPage {
     pending: bool,
     max_upload: u64,
     max_upload_text: String,
+    /// The image armed for a recovery.
+    armed: Option<String>,
 }
 
 /// `GET /images`.
@@ -69,6 +71,7 @@ pub(crate) async fn page(State(state): State<WebState>, caller: Caller) -> PageR
         pending,
         max_upload,
         max_upload_text: format::bytes(max_upload),
+        armed: state.control().armed_image(),
     };
     Ok(render(&page))
 }
@@ -77,6 +80,30 @@ pub(crate) async fn page(State(state): State<WebState>, caller: Caller) -> PageR
 pub(crate) struct DeleteForm {
     #[serde(default)]
     file: String,
+}
+
+/// `POST /images/arm` with field `file`.
+pub(crate) async fn arm(State(state): State<WebState>, caller: Caller, Form(form): Form<DeleteForm>) -> PageResult {
+    Ok(match actions::arm_image(&state, &caller, &form.file).await {
+        Ok(file) => done(
+            &state,
+            &caller,
+            "/images",
+            true,
+            format!(
+                "{file} is armed: a device asking for a file that does not exist gets it, and the name it asked for becomes an alias."
+            ),
+        ),
+        Err(error) => failed(&state, &caller, "/images", error),
+    })
+}
+
+/// `POST /images/disarm`.
+pub(crate) async fn disarm(State(state): State<WebState>, caller: Caller) -> PageResult {
+    Ok(match actions::disarm_image(&state, &caller) {
+        Ok(()) => done(&state, &caller, "/images", true, "No image is armed now: missing files are missing again."),
+        Err(error) => failed(&state, &caller, "/images", error),
+    })
 }
 
 /// `POST /images/delete` with field `file`.

@@ -56,6 +56,7 @@ pub struct FakeState {
     /// The addresses "held", and what claiming answers instead when set.
     pub claims: Vec<ClaimedAddressView>,
     pub claim_refusal: Option<ClaimError>,
+    pub armed: Option<String>,
 }
 
 /// A [`Control`] that only remembers.
@@ -220,6 +221,14 @@ impl Control for FakeControl {
 
     fn alerts(&self) -> Vec<String> {
         self.lock().alerts.clone()
+    }
+
+    fn armed_image(&self) -> Option<String> {
+        self.lock().armed.clone()
+    }
+
+    fn arm_image(&self, file: Option<String>, _origin: String) {
+        self.lock().armed = file;
     }
 
     fn wanted_addresses(&self) -> Vec<WantedAddressView> {
