@@ -47,6 +47,40 @@ pub(crate) enum Command {
         after_help = "Exit status: 0 healthy; 1 unhealthy (a service that should run does not, or the database takes no writes); 2 no answer (lifeboat is not running, its dashboard is off, or it listens elsewhere)."
     )]
     Health(HealthArgs),
+    /// Recover a device: say what to do with it, take the address it looks for, serve the image
+    /// under the name it asks for, and stop (giving the address back) once it has the image.
+    /// With a `push` profile, upload to the device's TFTP server instead.
+    Recover(RecoverArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RecoverArgs {
+    /// The interface the device is plugged into (a dedicated one: never your main network).
+    #[arg(long, value_name = "IF")]
+    pub(crate) interface: String,
+    /// The image to give the device.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) image: PathBuf,
+    /// The device's family (asus, linksys, mikrotik, netgear, tplink, ubiquiti, uboot, xiaomi):
+    /// its address, file names and steps. Without one, lifeboat answers where the device is
+    /// seen looking (ARP), under whatever name it asks for.
+    #[arg(long, value_name = "NAME")]
+    pub(crate) profile: Option<String>,
+    /// Read the profiles from this folder instead of the built-in ones.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) profiles: Option<PathBuf>,
+    /// Keep serving after the first complete download (until Ctrl-C).
+    #[arg(long)]
+    pub(crate) keep_running: bool,
+    /// Take addresses even on the interface of the default route (your main network).
+    #[arg(long)]
+    pub(crate) force: bool,
+    /// Push profiles: how long to keep asking the device's TFTP server.
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, default_value = "5m")]
+    pub(crate) wait: Duration,
+    /// The database of the history (as for `serve`).
+    #[arg(long, value_name = "FILE", env = "LIFEBOAT_DB")]
+    pub(crate) db: Option<PathBuf>,
 }
 
 /// `lifeboat serve`'s flags. The rules: TFTP flags start with `--tftp-`, DHCP flags with

@@ -9,6 +9,7 @@ mod environment;
 mod health;
 mod old_spellings;
 mod passwd;
+mod recover;
 mod serve;
 mod settings;
 mod state_dir;
@@ -48,6 +49,13 @@ fn main() -> ExitCode {
             Command::Put(args) => transfer::put(args).await.map(|()| ExitCode::SUCCESS),
             Command::Passwd(args) => passwd::run(args).await.map(|()| ExitCode::SUCCESS),
             Command::Health(args) => health::run(args).await.map(health::Verdict::exit_code),
+            Command::Recover(args) => {
+                let shutdown = tokio_util::sync::CancellationToken::new();
+                match serve::watch_signals(shutdown.clone()) {
+                    Ok(()) => recover::run(args, shutdown).await.map(|()| ExitCode::SUCCESS),
+                    Err(error) => Err(error),
+                }
+            }
         }
     });
     match result {
@@ -123,7 +131,10 @@ impl LogTarget {
     fn of(command: &Command) -> LogTarget {
         match command {
             Command::Serve(_) => LogTarget::Stdout,
-            Command::Get(_) | Command::Put(_) | Command::Passwd(_) | Command::Health(_) => LogTarget::Stderr,
+            // `recover` talks to the person on stdout.
+            Command::Get(_) | Command::Put(_) | Command::Passwd(_) | Command::Health(_) | Command::Recover(_) => {
+                LogTarget::Stderr
+            }
         }
     }
 

@@ -53,7 +53,7 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
 /// The first SIGINT or SIGTERM cancels `shutdown`; a second one exits at once. The shutdown is
 /// triggered before anything is said about it, so nothing that goes wrong with the log can
 /// keep it from happening.
-fn watch_signals(shutdown: CancellationToken) -> anyhow::Result<()> {
+pub(crate) fn watch_signals(shutdown: CancellationToken) -> anyhow::Result<()> {
     let mut terminate = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
     let mut interrupt = signal(SignalKind::interrupt()).context("cannot watch SIGINT")?;
     tokio::spawn(async move {

@@ -1,0 +1,161 @@
+//! Device profiles: what a family of devices does in recovery mode, as data in
+//! `config/profiles/*.toml` (one file each), never as code: whether the device fetches from us
+//! (`pull`), runs a TFTP server we upload to (`push`) or asks BOOTP/DHCP first (`bootp`), the
+//! addresses and file names involved, quirks, what the person must do, and the public sources
+//! the facts come from.
+//!
+//! **Invariant:** a profile that loads is complete: a known mode, steps to follow, dotted IPv4
+//! addresses, and at least one source with an https address.
+
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// How the device takes its image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RecoveryMode {
+    /// The device is the TFTP client: it fetches from a server at a fixed address.
+    Pull,
+    /// The device runs a TFTP server for a while: the image is uploaded to it.
+    Push,
+    /// The device asks BOOTP or DHCP for an address and a file name, then fetches.
+    Bootp,
+}
+
+/// A public page a fact comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Source {
+    pub title: String,
+    pub url: String,
+}
+
+/// One device family's recovery.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Profile {
+    /// The file's stem (`tplink`).
+    pub name: String,
+    pub family: String,
+    pub mode: RecoveryMode,
+    /// The addresses this machine must have (pull, bootp), the most common first.
+    #[serde(default)]
+    pub server_addresses: Vec<Ipv4Addr>,
+    #[serde(default)]
+    pub prefix: Option<u8>,
+    /// The device's own address during recovery, where it is documented.
+    #[serde(default)]
+    pub device_address: Option<Ipv4Addr>,
+    /// The names the device asks for (pull) or the name to upload (push); may hold `{model}`.
+    #[serde(default)]
+    pub filenames: Vec<String>,
+    #[serde(default)]
+    pub image_kind: Option<String>,
+    #[serde(default)]
+    pub image_max_bytes: Option<u64>,
+    /// The largest TFTP block size the device takes, where it is limited.
+    #[serde(default)]
+    pub blksize_max: Option<u16>,
+    /// `false`: the device breaks on option negotiation (send none).
+    #[serde(default)]
+    pub tftp_options: Option<bool>,
+    /// What the person does, in order.
+    pub steps: Vec<String>,
+    #[serde(default)]
+    pub notes: Vec<String>,
+    pub sources: Vec<Source>,
+}
+
+/// Why a profile did not load.
+#[derive(Debug, thiserror::Error)]
+pub enum ProfileError {
+    #[error("cannot read {}: {source}", path.display())]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("{}: {message}", path.display())]
+    Invalid { path: PathBuf, message: String },
+}
+
+impl Profile {
+    /// The profile in `text`, read from `path` (whose stem must be its name).
+    pub fn parse(path: &Path, text: &str) -> Result<Profile, ProfileError> {
+        let invalid = |message: String| ProfileError::Invalid { path: path.to_owned(), message };
+        let profile: Profile = toml::from_str(text).map_err(|e| invalid(e.to_string()))?;
+        let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
+        if profile.name != stem {
+            return Err(invalid(format!("name = {:?}, but the file is {stem}.toml", profile.name)));
+        }
+        if profile.steps.len() < 2 || profile.steps.iter().any(|s| s.trim().is_empty()) {
+            return Err(invalid("steps: say what the person does, at least two steps".into()));
+        }
+        if profile.sources.is_empty()
+            || profile.sources.iter().any(|s| !s.url.starts_with("https://") || s.title.trim().is_empty())
+        {
+            return Err(invalid("sources: at least one, each with a title and an https address".into()));
+        }
+        if profile.mode != RecoveryMode::Push && profile.server_addresses.is_empty() {
+            return Err(invalid(
+                "server_addresses: a pull or bootp profile names the address the device looks for".into(),
+            ));
+        }
+        if profile.prefix.is_some_and(|p| !(8..=30).contains(&p)) {
+            return Err(invalid("prefix: between 8 and 30".into()));
+        }
+        Ok(profile)
+    }
+}
+
+/// Every profile in `dir` (`*.toml`), sorted by name.
+pub fn load_profiles(dir: &Path) -> Result<Vec<Profile>, ProfileError> {
+    let read = |path: &Path, source| ProfileError::Read { path: path.to_owned(), source };
+    let mut profiles = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(|e| read(dir, e))? {
+        let path = entry.map_err(|e| read(dir, e))?.path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            let text = std::fs::read_to_string(&path).map_err(|e| read(&path, e))?;
+            profiles.push(Profile::parse(&path, &text)?);
+        }
+    }
+    profiles.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(profiles)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+name = "example"
+family = "Example routers"
+mode = "pull"
+server_addresses = ["192.168.0.66"]
+prefix = 24
+filenames = ["tp_recovery.bin"]
+steps = ["Connect the router's LAN port.", "Hold reset while powering on."]
+[[sources]]
+title = "A page"
+url = "https://example.org/page"
+"#;
+
+    #[test]
+    fn a_complete_profile_loads() {
+        let profile = Profile::parse(Path::new("profiles/example.toml"), GOOD).unwrap();
+        assert_eq!(profile.mode, RecoveryMode::Pull);
+        assert_eq!(profile.server_addresses, [Ipv4Addr::new(192, 168, 0, 66)]);
+    }
+
+    #[test]
+    fn an_incomplete_or_unsourced_profile_is_refused_with_the_reason() {
+        let path = Path::new("example.toml");
+        let refused = |text: &str| Profile::parse(path, text).unwrap_err().to_string();
+        assert!(refused(&GOOD.replace("https://", "http://")).contains("https"));
+        assert!(refused(&GOOD.replace("mode = \"pull\"", "mode = \"pray\"")).contains("mode"));
+        assert!(refused(&GOOD.replace("192.168.0.66", "192.168.0.666")).contains("server_addresses"));
+        assert!(refused(&GOOD.replace("\"Hold reset while powering on.\"", "")).contains("steps"));
+        assert!(refused(&GOOD.replace("server_addresses = [\"192.168.0.66\"]", "")).contains("server_addresses"));
+        assert!(refused(&GOOD.replace("prefix = 24", "prefix = 24\nguess = true")).contains("guess"));
+        let renamed = Profile::parse(Path::new("other.toml"), GOOD).unwrap_err().to_string();
+        assert!(renamed.contains("other.toml"), "{renamed}");
+    }
+}

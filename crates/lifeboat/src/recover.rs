@@ -1,0 +1,245 @@
+//! `lifeboat recover`: the guided one-shot. It says what to do with the device, serves the image
+//! under every name the profile lists and whatever name the device asks for (the image is
+//! armed), takes the address the profile names or the one the device is seen asking for (ARP),
+//! and when the first download completes it stops, gives the address back and says what was
+//! served. A `push` profile uploads instead, asking until the device's TFTP server answers.
+//!
+//! The profiles are the data files of `config/profiles`, built in; `--profiles DIR` reads others.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use lifeboat_app::{App, AppConfig, Profile, RecoveryMode, SystemBinder};
+use lifeboat_clock::SystemClock;
+use lifeboat_server::TftpConfig;
+use lifeboat_server::client::{self, ClientSettings};
+use lifeboat_store::{Retention, Store};
+use lifeboat_web::{AddressClaim, ClaimError, Control};
+use sha2::{Digest as _, Sha256};
+use tokio_util::sync::CancellationToken;
+
+use crate::cli::RecoverArgs;
+use crate::state_dir;
+
+/// The profiles of `config/profiles`, built into the binary (a test checks the list is the
+/// folder's).
+pub(crate) const BUILT_IN: [(&str, &str); 8] = [
+    ("asus", include_str!("../../../config/profiles/asus.toml")),
+    ("linksys", include_str!("../../../config/profiles/linksys.toml")),
+    ("mikrotik", include_str!("../../../config/profiles/mikrotik.toml")),
+    ("netgear", include_str!("../../../config/profiles/netgear.toml")),
+    ("tplink", include_str!("../../../config/profiles/tplink.toml")),
+    ("ubiquiti", include_str!("../../../config/profiles/ubiquiti.toml")),
+    ("uboot", include_str!("../../../config/profiles/uboot.toml")),
+    ("xiaomi", include_str!("../../../config/profiles/xiaomi.toml")),
+];
+
+/// How often the device's asks for an address are looked at.
+const LOOK_EVERY: Duration = Duration::from_millis(500);
+
+pub(crate) async fn run(args: RecoverArgs, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let image = std::fs::canonicalize(&args.image)
+        .with_context(|| format!("cannot find the image {}", args.image.display()))?;
+    let image_name = image.file_name().and_then(|n| n.to_str()).context("the image's name is not UTF-8")?.to_owned();
+    let profile = match &args.profile {
+        Some(name) => Some(profile(name, args.profiles.as_deref())?),
+        None => None,
+    };
+    let sha256 = hex_sha256(&image)?;
+    say(&format!("image {} ({} bytes), sha256 {sha256}", image.display(), std::fs::metadata(&image)?.len()));
+    if let Some(profile) = &profile {
+        say(&format!("{} ({:?} recovery)", profile.family, profile.mode));
+        let server = profile.server_addresses.first().map_or_else(|| "SERVER".to_owned(), ToString::to_string);
+        let device = profile.device_address.map_or_else(|| "DEVICE".to_owned(), |d| d.to_string());
+        for (n, step) in profile.steps.iter().enumerate() {
+            let step = step
+                .replace("{server_address}", &server)
+                .replace("{device_address}", &device)
+                .replace("{filename}", &image_name);
+            say(&format!("  {}. {step}", n + 1));
+        }
+        for source in &profile.sources {
+            say(&format!("  source: {} <{}>", source.title, source.url));
+        }
+    }
+    match profile.as_ref().map(|p| p.mode) {
+        Some(RecoveryMode::Push) => push(&args, profile.as_ref(), &image, &image_name, shutdown).await,
+        Some(RecoveryMode::Bootp) => bail!(
+            "`recover` does not answer BOOTP yet: run `lifeboat serve --tftp-root {} --dhcp-range ...` with a reservation for the device",
+            image.parent().unwrap_or(Path::new(".")).display()
+        ),
+        Some(RecoveryMode::Pull) | None => pull(&args, profile.as_ref(), &image, &image_name, shutdown).await,
+    }
+}
+
+/// Serve the image until the device has it (or, with `--keep-running`, until stopped).
+async fn pull(
+    args: &RecoverArgs,
+    profile: Option<&Profile>,
+    image: &Path,
+    image_name: &str,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let root = image.parent().context("the image has no folder")?.to_path_buf();
+    let mut tftp = TftpConfig::new(root);
+    for name in profile.map(|p| p.filenames.as_slice()).unwrap_or_default() {
+        if !name.contains('{') && name != image_name {
+            tftp.aliases.insert(name.clone(), PathBuf::from(image_name));
+        }
+    }
+    if let Some(max) = profile.and_then(|p| p.blksize_max) {
+        tftp.limits.max_blksize = max;
+    }
+    if profile.and_then(|p| p.tftp_options) == Some(false) {
+        tftp.limits.options_enabled = false;
+    }
+    let config = AppConfig {
+        tftp: Some(tftp),
+        dhcp: None,
+        web: None,
+        stop_when_idle: None,
+        once: !args.keep_running,
+        retention: Retention::DEFAULT,
+        settings: None,
+    };
+    let db = state_dir::given_or_default(args.db.clone())?;
+    let store = Store::open(&db).await?;
+    let app = App::start(config, store, Arc::new(SystemBinder), Arc::new(SystemClock), shutdown.clone()).await?;
+    let control = app.control();
+    control.arm_image(Some(image_name.to_owned()), "recover".into());
+    let prefix = profile.and_then(|p| p.prefix).unwrap_or(24);
+    if let Some(address) = profile.and_then(|p| p.server_addresses.first()) {
+        claim(control.as_ref(), &args.interface, *address, prefix, args.force).await;
+    }
+    say(&format!("waiting for the device on {} (Ctrl-C to stop)", args.interface));
+    let watching = tokio::spawn(claim_what_the_device_wants(
+        control.clone(),
+        args.interface.clone(),
+        args.force,
+        shutdown.clone(),
+    ));
+    app.wait().await;
+    watching.abort();
+    say("stopped: every port is closed and the address lifeboat took is given back");
+    Ok(())
+}
+
+/// Claims each address the device is seen asking for on `interface`.
+async fn claim_what_the_device_wants(
+    control: Arc<dyn Control>,
+    interface: String,
+    force: bool,
+    shutdown: CancellationToken,
+) {
+    let mut claimed: Vec<Ipv4Addr> = Vec::new();
+    while !shutdown.is_cancelled() {
+        for wanted in control.wanted_addresses().into_iter().filter(|w| w.interface == interface) {
+            if !claimed.contains(&wanted.wanted) {
+                claimed.push(wanted.wanted);
+                say(&format!(
+                    "{} at {} is looking for {}",
+                    wanted.mac,
+                    wanted.device.map_or("?".into(), |d| d.to_string()),
+                    wanted.wanted
+                ));
+                claim(control.as_ref(), &interface, wanted.wanted, wanted.prefix, force).await;
+            }
+        }
+        tokio::time::sleep(LOOK_EVERY).await;
+    }
+}
+
+async fn claim(control: &dyn Control, interface: &str, address: Ipv4Addr, prefix: u8, force: bool) {
+    let claim = AddressClaim { interface: interface.to_owned(), address, prefix, force };
+    match control.claim_address(claim, "recover".into()).await {
+        Ok(()) => say(&format!("{address}/{prefix} is on {interface}: the device can reach lifeboat there")),
+        Err(ClaimError::Refused(why) | ClaimError::Failed(why)) => say(&format!("not answering at {address}: {why}")),
+    }
+}
+
+/// Upload the image to the device's TFTP server, asking until it answers.
+async fn push(
+    args: &RecoverArgs,
+    profile: Option<&Profile>,
+    image: &Path,
+    image_name: &str,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let device = profile.and_then(|p| p.device_address).context("the profile names no device address to upload to")?;
+    let remote = profile
+        .and_then(|p| p.filenames.iter().find(|n| !n.contains('{')))
+        .cloned()
+        .unwrap_or_else(|| image_name.to_owned());
+    say(&format!(
+        "uploading {image_name} to {device} as {remote}, asking for up to {}",
+        humantime::format_duration(args.wait)
+    ));
+    let settings = ClientSettings { wait: Some(args.wait), ..ClientSettings::default() };
+    let progress = Arc::new(lifeboat_server::Progress::default());
+    let (image, cancel) = (image.to_path_buf(), shutdown.clone());
+    let server = SocketAddr::from((device, 69));
+    let report =
+        tokio::task::spawn_blocking(move || client::put(server, &image, &remote, &settings, &progress, &cancel))
+            .await??;
+    say(&format!(
+        "sent {} bytes to {device} in {:.1} s, sha256 {}: the device writes it now; leave its power on",
+        report.bytes,
+        report.duration.as_secs_f64(),
+        report.sha256
+    ));
+    Ok(())
+}
+
+/// The profile `name`: from `dir` when given, else built in.
+fn profile(name: &str, dir: Option<&Path>) -> anyhow::Result<Profile> {
+    if let Some(dir) = dir {
+        let profiles = lifeboat_app::load_profiles(dir)?;
+        return profiles
+            .into_iter()
+            .find(|p| p.name == name)
+            .with_context(|| format!("no profile {name:?} in {}", dir.display()));
+    }
+    let Some((_, text)) = BUILT_IN.iter().find(|(n, _)| *n == name) else {
+        let known: Vec<&str> = BUILT_IN.iter().map(|(n, _)| *n).collect();
+        bail!("no profile {name:?}: choose one of {}", known.join(", "));
+    };
+    Ok(Profile::parse(Path::new(&format!("{name}.toml")), text)?)
+}
+
+fn hex_sha256(path: &Path) -> anyhow::Result<String> {
+    let mut file = std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut hasher = Sha256::new();
+    std::io::copy(&mut file, &mut hasher)?;
+    Ok(hex::encode(hasher.finalize()))
+}
+
+/// A line for the person at the bench (stdout: `recover` is talking to them, the log is on
+/// stderr).
+fn say(line: &str) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stdout(), "{line}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_profile_of_the_folder_is_built_in_and_loads() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/profiles");
+        let mut on_disk: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .filter_map(|e| e.unwrap().path().file_stem().map(|s| s.to_string_lossy().into_owned()))
+            .collect();
+        on_disk.sort();
+        let built_in: Vec<&str> = BUILT_IN.iter().map(|(n, _)| *n).collect();
+        assert_eq!(on_disk, built_in);
+        for (name, _) in BUILT_IN {
+            profile(name, None).unwrap_or_else(|e| panic!("{name}: {e}"));
+        }
+        assert!(profile("nokia", None).unwrap_err().to_string().contains("choose one of asus"));
+    }
+}
