@@ -65,24 +65,29 @@ pub(crate) async fn run(args: RecoverArgs, shutdown: CancellationToken) -> anyho
             say(&format!("  source: {} <{}>", source.title, source.url));
         }
     }
+    let job = Job { args: &args, profile: profile.as_ref(), image: &image, image_name: &image_name };
     match profile.as_ref().map(|p| p.mode) {
-        Some(RecoveryMode::Push) => push(&args, profile.as_ref(), &image, &image_name, shutdown).await,
+        Some(RecoveryMode::Push) => push(&job, shutdown).await,
         Some(RecoveryMode::Bootp) => bail!(
             "`recover` does not answer BOOTP yet: run `lifeboat serve --tftp-root {} --dhcp-range ...` with a reservation for the device",
             image.parent().unwrap_or(Path::new(".")).display()
         ),
-        Some(RecoveryMode::Pull) | None => pull(&args, profile.as_ref(), &image, &image_name, shutdown).await,
+        Some(RecoveryMode::Pull) | None => pull(&job, shutdown).await,
     }
 }
 
+/// What a recovery works with.
+struct Job<'a> {
+    args: &'a RecoverArgs,
+    profile: Option<&'a Profile>,
+    /// The image, its path made absolute, and its file name.
+    image: &'a Path,
+    image_name: &'a str,
+}
+
 /// Serve the image until the device has it (or, with `--keep-running`, until stopped).
-async fn pull(
-    args: &RecoverArgs,
-    profile: Option<&Profile>,
-    image: &Path,
-    image_name: &str,
-    shutdown: CancellationToken,
-) -> anyhow::Result<()> {
+async fn pull(job: &Job<'_>, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let Job { args, profile, image, image_name } = *job;
     let root = image.parent().context("the image has no folder")?.to_path_buf();
     let mut tftp = TftpConfig::new(root);
     for name in profile.map(|p| p.filenames.as_slice()).unwrap_or_default() {
@@ -161,13 +166,8 @@ async fn claim(control: &dyn Control, interface: &str, address: Ipv4Addr, prefix
 }
 
 /// Upload the image to the device's TFTP server, asking until it answers.
-async fn push(
-    args: &RecoverArgs,
-    profile: Option<&Profile>,
-    image: &Path,
-    image_name: &str,
-    shutdown: CancellationToken,
-) -> anyhow::Result<()> {
+async fn push(job: &Job<'_>, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let Job { args, profile, image, image_name } = *job;
     let device = profile.and_then(|p| p.device_address).context("the profile names no device address to upload to")?;
     let remote = profile
         .and_then(|p| p.filenames.iter().find(|n| !n.contains('{')))
