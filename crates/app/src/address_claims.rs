@@ -58,6 +58,7 @@ impl AddressClaims {
 
     /// Check and add `claim.address` to `claim.interface`, and keep it there.
     pub(crate) async fn claim(&self, claim: AddressClaim, origin: &str) -> Result<(), ClaimError> {
+        check_address(&claim)?;
         let mut held = self.held.lock().await;
         let interfaces =
             lifeboat_net::interfaces().map_err(|e| ClaimError::Failed(format!("cannot list the interfaces: {e}")))?;
@@ -81,6 +82,13 @@ impl AddressClaims {
             return Err(ClaimError::Refused(format!(
                 "{} carries the default route: it is most likely your main network, and {} may belong to another host there. Use a dedicated recovery interface, or force the claim",
                 interface.name, claim.address
+            )));
+        }
+        if !claim.force
+            && let Some((other, network)) = overlapping(&interfaces, &interface.name, claim.address, claim.prefix)
+        {
+            return Err(ClaimError::Refused(format!(
+                "{network} is also the network of {other}: replies to the device could leave by {other}. Disconnect {other} from that network, or force the claim"
             )));
         }
         let mac =
@@ -114,12 +122,15 @@ impl AddressClaims {
     pub(crate) async fn release(&self, address: Ipv4Addr, origin: &str) -> Result<bool, ClaimError> {
         let mut held = self.held.lock().await;
         let Some(at) = held.iter().position(|h| h.view.address == address) else { return Ok(false) };
+        // The keeper stops first, so it does not put the address back; it starts again when the
+        // removal fails, and the address stays held (a retry can remove it).
+        held[at].keeper.abort();
+        if let Err(error) = lifeboat_net::remove_claimed(held[at].index, address).await {
+            let (view, index) = (held[at].view.clone(), held[at].index);
+            held[at].keeper = tokio::spawn(keep(view, index));
+            return Err(ClaimError::Failed(format!("cannot remove {address}: {error}")));
+        }
         let released = held.remove(at);
-        released.keeper.abort();
-        let _ = released.keeper.await;
-        lifeboat_net::remove_claimed(released.index, address)
-            .await
-            .map_err(|e| ClaimError::Failed(format!("cannot remove {address}: {e}")))?;
         let detail = format!("{address} removed from {}", released.view.interface);
         self.record(EventKind::AddressReleased, origin, detail);
         Ok(true)
@@ -161,6 +172,53 @@ impl AddressClaims {
     }
 }
 
+/// The prefixes a claim may take: a short one would route much of the Internet to the
+/// recovery port.
+const PREFIXES: std::ops::RangeInclusive<u8> = 16..=30;
+
+/// Refuses what no device's server should be: a prefix outside [`PREFIXES`], an address that is
+/// not a unicast host address of its network.
+fn check_address(claim: &AddressClaim) -> Result<(), ClaimError> {
+    let address = claim.address;
+    if !PREFIXES.contains(&claim.prefix) {
+        return Err(ClaimError::Invalid(format!(
+            "prefix /{}: between /{} and /{}",
+            claim.prefix,
+            PREFIXES.start(),
+            PREFIXES.end()
+        )));
+    }
+    let host_bits = u32::MAX >> claim.prefix;
+    let host = u32::from(address) & host_bits;
+    if address.is_loopback()
+        || address.is_multicast()
+        || address.is_broadcast()
+        || address.is_unspecified()
+        || address.is_link_local()
+        || host == 0
+        || host == host_bits
+    {
+        return Err(ClaimError::Invalid(format!(
+            "{address}/{}: not a host address lifeboat can answer at",
+            claim.prefix
+        )));
+    }
+    Ok(())
+}
+
+/// Another interface with an address in the network of `address/prefix` (or whose network
+/// holds it): its name and the shared network.
+fn overlapping(interfaces: &[Interface], name: &str, address: Ipv4Addr, prefix: u8) -> Option<(String, String)> {
+    let network = |a: Ipv4Addr, p: u8| u32::from(a) & u32::MAX.checked_shl(32 - u32::from(p)).unwrap_or(0);
+    interfaces.iter().filter(|i| i.name != name && i.name != "lo").find_map(|other| {
+        other.ipv4.iter().find_map(|(a, p)| {
+            let shorter = prefix.min(*p);
+            (network(*a, shorter) == network(address, shorter))
+                .then(|| (other.name.clone(), format!("{}/{shorter}", Ipv4Addr::from(network(address, shorter)))))
+        })
+    })
+}
+
 /// Probe for `address` on `interface`: the MAC of whoever answers, if anyone does.
 async fn probe(interface: &Interface, mac: Mac, address: Ipv4Addr) -> Result<Option<Mac>, ClaimError> {
     let tap = ArpTap::open(interface.index).map_err(|error| {
@@ -171,13 +229,22 @@ async fn probe(interface: &Interface, mac: Mac, address: Ipv4Addr) -> Result<Opt
     })?;
     let listen = async {
         loop {
-            let Ok(seen) = tap.recv().await else { return None };
+            let seen = match tap.recv().await {
+                Ok(seen) => seen,
+                // Deaf, the probe would prove nothing.
+                Err(error) => {
+                    return Err(ClaimError::Failed(format!(
+                        "cannot listen for answers on {}: {error}",
+                        interface.name
+                    )));
+                }
+            };
             let holds = seen.sender == address;
             // Another host probing for the same address at the same time (RFC 5227, 2.1.1).
             let probes_too =
                 seen.request && seen.sender.is_unspecified() && seen.target == address && seen.sender_mac != mac;
             if holds || probes_too {
-                return Some(seen.sender_mac);
+                return Ok(Some(seen.sender_mac));
             }
         }
     };
@@ -194,7 +261,7 @@ async fn probe(interface: &Interface, mac: Mac, address: Ipv4Addr) -> Result<Opt
         Ok(None)
     };
     tokio::select! {
-        answered = listen => Ok(answered),
+        answered = listen => answered,
         sent = send => sent,
     }
 }

@@ -3,9 +3,9 @@
 //! and Hosts pages, revocable there), so the next request finds it the usual way. Without an
 //! armed image, missing files keep their one-click alias flow.
 //!
-//! **Invariant:** a name is learned once per arming; the queue of names to save is bounded (a
-//! device cycling through made-up names cannot fill memory), and a name that does not fit in it
-//! is still served, only not saved.
+//! **Invariant:** a name is learned once per arming, in the form TFTP resolves it, and at most
+//! [`LEARNED_MAX`] names per arming (a device cycling through made-up names fills neither
+//! memory nor the aliases); a name beyond that is still served, only not saved.
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
@@ -15,8 +15,8 @@ use tokio::sync::mpsc;
 
 use crate::host_directory::HostDirectory;
 
-/// Names waiting to be saved as aliases, at most.
-const QUEUE: usize = 32;
+/// Names learned per arming, at most (a device asks for one or two).
+const LEARNED_MAX: usize = 8;
 
 /// A name learned: the device at `client` asked for `name`, and got `file`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,7 +41,7 @@ pub(crate) struct ArmedImage {
 impl ArmedImage {
     /// The armed image and the receiving end of what it learns (see [`save_learned`]).
     pub(crate) fn new() -> (ArmedImage, mpsc::Receiver<Learned>) {
-        let (learned, names) = mpsc::channel(QUEUE);
+        let (learned, names) = mpsc::channel(LEARNED_MAX);
         (ArmedImage { state: Mutex::default(), learned }, names)
     }
 
@@ -59,11 +59,21 @@ impl ArmedImage {
     pub(crate) fn instead_of(&self, name: &str, client: String) -> Option<String> {
         let mut state = self.lock();
         let file = state.file.clone()?;
-        if state.learned.insert(name.to_owned()) {
-            let learned = Learned { name: name.to_owned(), file: file.clone(), client };
-            if self.learned.try_send(learned).is_err() {
-                tracing::warn!("{name:?} is served as {file} but not saved as an alias: too many names at once");
-            }
+        // As TFTP resolves it (`a//b` is `a/b`); a name TFTP refuses never gets here.
+        let name = lifeboat_tftp::policy::normalize(name.as_bytes()).ok()?.to_string();
+        if state.learned.contains(&name) {
+            return Some(file);
+        }
+        if state.learned.len() >= LEARNED_MAX {
+            tracing::warn!(
+                "{name:?} is served as {file} but not saved as an alias: {LEARNED_MAX} names were learned already"
+            );
+            return Some(file);
+        }
+        state.learned.insert(name.clone());
+        let learned = Learned { name, file: file.clone(), client };
+        if self.learned.try_send(learned).is_err() {
+            tracing::warn!("a name asked for is served as {file} but not saved as an alias: too many at once");
         }
         Some(file)
     }
@@ -123,7 +133,7 @@ mod tests {
     }
 
     #[test]
-    fn a_flood_of_names_is_served_but_the_queue_stays_bounded() {
+    fn a_flood_of_names_is_served_but_only_a_few_are_learned() {
         let (armed, mut names) = ArmedImage::new();
         armed.set(Some("fw.bin".into()));
         for n in 0..1000 {
@@ -133,6 +143,17 @@ mod tests {
         while names.try_recv().is_ok() {
             queued += 1;
         }
-        assert_eq!(queued, QUEUE);
+        assert_eq!(queued, LEARNED_MAX);
+        assert_eq!(armed.lock().learned.len(), LEARNED_MAX, "the set is bounded too");
+    }
+
+    #[test]
+    fn names_are_learned_as_tftp_resolves_them() {
+        let (armed, mut names) = ArmedImage::new();
+        armed.set(Some("fw.bin".into()));
+        armed.instead_of("/boot//tp_recovery.bin", "10.0.0.2".into());
+        armed.instead_of("boot/tp_recovery.bin", "10.0.0.2".into());
+        assert_eq!(names.try_recv().unwrap().name, "boot/tp_recovery.bin");
+        assert!(names.try_recv().is_err(), "the same name, said twice");
     }
 }

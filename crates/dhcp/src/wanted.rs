@@ -62,11 +62,13 @@ pub struct WantedAddress {
 
 impl WantedAddress {
     /// The prefix this machine should take the wanted address with: the longest, up to /24,
-    /// that also covers the device's address (so replies to it leave by this interface).
+    /// that also covers the device's address (so replies to it leave by this interface), but
+    /// never shorter than /16: the device's packets choose it, and a short prefix would route
+    /// much of the Internet to the recovery port. A device farther away gets /24.
     pub fn prefix(&self) -> u8 {
         let Some(device) = self.device else { return 24 };
         let shared = (u32::from(device) ^ u32::from(self.wanted)).leading_zeros();
-        u8::try_from(shared.min(24)).unwrap_or(24)
+        if shared < 16 { 24 } else { u8::try_from(shared.min(24)).unwrap_or(24) }
     }
 
     /// The command that gives this machine the wanted address by hand.
@@ -254,8 +256,10 @@ mod tests {
         let found = twice(&mut watch, &ask(DEVICE, [0; 4], [10, 10, 10, 3]), 0).expect("found");
         assert_eq!((found.device, found.prefix()), (None, 24));
         assert!(found.to_string().contains("(without an address)"), "{found}");
-        let far = WantedAddress { device: Some(Ipv4Addr::new(10, 10, 9, 1)), ..found };
-        assert_eq!(far.prefix(), 22, "the longest prefix that covers both");
+        let near = WantedAddress { device: Some(Ipv4Addr::new(10, 10, 9, 1)), ..found.clone() };
+        assert_eq!(near.prefix(), 22, "the longest prefix that covers both");
+        let hostile = WantedAddress { device: Some(Ipv4Addr::new(128, 0, 0, 1)), ..found };
+        assert_eq!(hostile.prefix(), 24, "a device's address never widens the prefix past /16");
     }
 
     #[test]

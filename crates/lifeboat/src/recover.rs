@@ -22,7 +22,6 @@ use sha2::{Digest as _, Sha256};
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::RecoverArgs;
-use crate::state_dir;
 
 /// The profiles of `config/profiles`, built into the binary (a test checks the list is the
 /// folder's).
@@ -88,8 +87,15 @@ struct Job<'a> {
 /// Serve the image until the device has it (or, with `--keep-running`, until stopped).
 async fn pull(job: &Job<'_>, shutdown: CancellationToken) -> anyhow::Result<()> {
     let Job { args, profile, image, image_name } = *job;
-    let root = image.parent().context("the image has no folder")?.to_path_buf();
-    let mut tftp = TftpConfig::new(root);
+    // A folder of its own holding only the image: the image's own folder (Downloads, say)
+    // must not be served to anyone who asks.
+    let root =
+        tempfile::Builder::new().prefix("lifeboat-recover-").tempdir().context("cannot make a folder to serve from")?;
+    let served = root.path().join(image_name);
+    if std::fs::hard_link(image, &served).is_err() {
+        std::fs::copy(image, &served).with_context(|| format!("cannot copy {} to serve it", image.display()))?;
+    }
+    let mut tftp = TftpConfig::new(root.path());
     for name in profile.map(|p| p.filenames.as_slice()).unwrap_or_default() {
         if !name.contains('{') && name != image_name {
             tftp.aliases.insert(name.clone(), PathBuf::from(image_name));
@@ -110,14 +116,22 @@ async fn pull(job: &Job<'_>, shutdown: CancellationToken) -> anyhow::Result<()> 
         retention: Retention::DEFAULT,
         settings: None,
     };
-    let db = state_dir::given_or_default(args.db.clone())?;
-    let store = Store::open(&db).await?;
+    // The history of a one-shot lives as long as it does, unless a database is given: what
+    // `recover` learns (aliases to its own folder) must not turn up in later runs.
+    let store = match &args.db {
+        Some(db) => Store::open(db).await?,
+        None => Store::open_memory().await?,
+    };
     let app = App::start(config, store, Arc::new(SystemBinder), Arc::new(SystemClock), shutdown.clone()).await?;
     let control = app.control();
     control.arm_image(Some(image_name.to_owned()), "recover".into());
     let prefix = profile.and_then(|p| p.prefix).unwrap_or(24);
-    if let Some(address) = profile.and_then(|p| p.server_addresses.first()) {
-        claim(control.as_ref(), &args.interface, *address, prefix, args.force).await;
+    if let Some(address) = profile.and_then(|p| p.server_addresses.first())
+        && !claim(control.as_ref(), &args.interface, *address, prefix, args.force).await
+    {
+        shutdown.cancel();
+        app.wait().await;
+        bail!("the device looks for {address}, and lifeboat cannot answer there (see above)");
     }
     say(&format!("waiting for the device on {} (Ctrl-C to stop)", args.interface));
     let watching = tokio::spawn(claim_what_the_device_wants(
@@ -150,6 +164,7 @@ async fn claim_what_the_device_wants(
                     wanted.device.map_or("?".into(), |d| d.to_string()),
                     wanted.wanted
                 ));
+                // Once: a refusal is said (with what to do), not retried every half second.
                 claim(control.as_ref(), &interface, wanted.wanted, wanted.prefix, force).await;
             }
         }
@@ -157,11 +172,18 @@ async fn claim_what_the_device_wants(
     }
 }
 
-async fn claim(control: &dyn Control, interface: &str, address: Ipv4Addr, prefix: u8, force: bool) {
+/// Take `address` on `interface`; whether it worked (what happened is said either way).
+async fn claim(control: &dyn Control, interface: &str, address: Ipv4Addr, prefix: u8, force: bool) -> bool {
     let claim = AddressClaim { interface: interface.to_owned(), address, prefix, force };
     match control.claim_address(claim, "recover".into()).await {
-        Ok(()) => say(&format!("{address}/{prefix} is on {interface}: the device can reach lifeboat there")),
-        Err(ClaimError::Refused(why) | ClaimError::Failed(why)) => say(&format!("not answering at {address}: {why}")),
+        Ok(()) => {
+            say(&format!("{address}/{prefix} is on {interface}: the device can reach lifeboat there"));
+            true
+        }
+        Err(ClaimError::Refused(why) | ClaimError::Invalid(why) | ClaimError::Failed(why)) => {
+            say(&format!("not answering at {address}: {why}"));
+            false
+        }
     }
 }
 

@@ -75,6 +75,16 @@ impl Root {
         missing
     }
 
+    /// Whether a missing `requested` may be answered with a stand-in (the armed image): a name
+    /// TFTP accepts, not a configured alias (its file is missing: the operator should hear
+    /// so, not have it replaced) and not a temporary file's name.
+    pub(crate) fn may_stand_in(&self, requested: &[u8]) -> bool {
+        let Ok(relative) = policy::normalize(requested) else { return false };
+        let name = relative.to_string();
+        let last = name.rsplit('/').next().unwrap_or_default();
+        !self.aliases.contains_key(&alias_key(&name)) && !crate::upload::is_temp_name(last)
+    }
+
     /// Finds the file to serve for `requested`. Does blocking file-system calls.
     pub(crate) fn resolve(&self, requested: &[u8]) -> Result<PathBuf, LookupError> {
         let relative = policy::normalize(requested)?;

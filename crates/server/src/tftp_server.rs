@@ -589,10 +589,12 @@ fn prepare(
                 // Resolved like a requested name, so a substitute cannot leave the root either.
                 Some(substitute) => resolve(&substitute),
                 None => match shared.root.resolve(&request.filename) {
-                    Err(LookupError::NotFound) => match shared.observer.instead_of_missing(peer.ip(), &requested) {
-                        Some(instead) => resolve(&instead),
-                        None => Err(LookupError::NotFound),
-                    },
+                    Err(LookupError::NotFound) if shared.root.may_stand_in(&request.filename) => {
+                        match shared.observer.instead_of_missing(peer.ip(), &requested) {
+                            Some(instead) => resolve(&instead),
+                            None => Err(LookupError::NotFound),
+                        }
+                    }
                     found => found,
                 },
             }

@@ -291,6 +291,9 @@ pub enum ClaimError {
     /// It is not safe or not possible here; the message says why and what to do.
     #[error("{0}")]
     Refused(String),
+    /// The address or prefix itself is wrong (the message says why).
+    #[error("{0}")]
+    Invalid(String),
     #[error("{0}")]
     Failed(String),
 }

@@ -114,6 +114,7 @@ impl From<crate::control::ClaimError> for AppError {
     fn from(error: crate::control::ClaimError) -> Self {
         match error {
             crate::control::ClaimError::Refused(message) => AppError::Conflict(message),
+            crate::control::ClaimError::Invalid(message) => AppError::field("address", message),
             crate::control::ClaimError::Failed(message) => AppError::Internal(message),
         }
     }
