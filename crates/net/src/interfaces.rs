@@ -26,7 +26,10 @@ pub struct Interface {
 pub fn interfaces() -> io::Result<Vec<Interface>> {
     let mut by_name: BTreeMap<String, Interface> = BTreeMap::new();
     for entry in getifaddrs()? {
-        let name = entry.interface_name.clone();
+        // An IPv4 address with a label (`eth1:lb`, as lifeboat's claimed ones have) is listed
+        // under its label; it belongs to the interface before the colon (no interface name
+        // has one: the kernel refuses it).
+        let name = entry.interface_name.split(':').next().unwrap_or_default().to_owned();
         let slot = by_name.entry(name.clone()).or_insert_with(|| Interface {
             index: if_nametoindex(name.as_str()).unwrap_or(0),
             name,
