@@ -5,8 +5,10 @@
 //! ARP long before it sends a TFTP packet, and when no host has that address nothing else ever
 //! arrives. A device asking for an address at least twice within [`ASK_WINDOW_MS`], which
 //! nobody has been heard holding (as the sender of any ARP packet) and which is none of this
-//! machine's, is waiting for a server there. Probes (sender `0.0.0.0`, RFC 5227) count too: a
-//! bootloader without an address of its own asks that way. Announcements (gratuitous ARP)
+//! machine's, is waiting for a server there. Probes (sender `0.0.0.0`, RFC 5227) do not count:
+//! they are a host checking that an address is free before it takes it (every DHCP client that
+//! detects conflicts sends them for its new lease), and taking that address would be the very
+//! conflict the probe looks for. Announcements (gratuitous ARP)
 //! only say who holds an address.
 //!
 //! **Invariant:** memory is bounded ([`KEPT`] asks, [`KEPT`] holders, [`KEPT`] findings) and
@@ -120,7 +122,13 @@ impl WantedAddresses {
         if !seen.sender.is_unspecified() {
             self.heard_holding(seen.sender, now_ms);
         }
-        if !seen.request || seen.is_announcement() || seen.target.is_unspecified() || seen.target.is_broadcast() {
+        let probe = seen.sender.is_unspecified();
+        if !seen.request
+            || probe
+            || seen.is_announcement()
+            || seen.target.is_unspecified()
+            || seen.target.is_broadcast()
+        {
             return None;
         }
         let key = (seen.sender_mac, seen.target);
@@ -251,10 +259,19 @@ mod tests {
     }
 
     #[test]
-    fn a_bootloader_without_an_address_is_found_with_a_24() {
+    fn a_host_probing_for_its_own_new_address_is_no_finding() {
         let mut watch = WantedAddresses::default();
-        let found = twice(&mut watch, &ask(DEVICE, [0; 4], [10, 10, 10, 3]), 0).expect("found");
-        assert_eq!((found.device, found.prefix()), (None, 24));
+        let probe = ask(DEVICE, [0; 4], [10, 10, 10, 3]);
+        for at in [0, 1000, 2000] {
+            assert_eq!(watch.note("eth1", &probe, at), None, "RFC 5227 probes of a DHCP client");
+        }
+    }
+
+    #[test]
+    fn the_prefix_covers_the_device_but_never_widens_past_16() {
+        let found =
+            WantedAddress { interface: "eth1".into(), mac: DEVICE, device: None, wanted: Ipv4Addr::new(10, 10, 10, 3) };
+        assert_eq!(found.prefix(), 24, "without the device's address");
         assert!(found.to_string().contains("(without an address)"), "{found}");
         let near = WantedAddress { device: Some(Ipv4Addr::new(10, 10, 9, 1)), ..found.clone() };
         assert_eq!(near.prefix(), 22, "the longest prefix that covers both");
