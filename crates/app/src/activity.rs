@@ -95,7 +95,7 @@ impl Activity {
     }
 
     /// Becomes `Some` (a line saying what was served to whom) once a download completes.
-    pub(crate) fn completed_downloads(&self) -> watch::Receiver<Option<String>> {
+    pub(crate) fn first_download(&self) -> watch::Receiver<Option<String>> {
         self.first_download.subscribe()
     }
 

@@ -158,7 +158,7 @@ impl App {
             }
         }
         if config.once {
-            let downloads = app.lifeboat.parts.activity.completed_downloads();
+            let downloads = app.lifeboat.parts.activity.first_download();
             tokio::spawn(stop_after_first_download(downloads, shutdown.clone()));
         }
         if let Some(idle) = config.stop_when_idle {

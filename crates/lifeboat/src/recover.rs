@@ -18,7 +18,6 @@ use lifeboat_server::TftpConfig;
 use lifeboat_server::client::{self, ClientSettings};
 use lifeboat_store::{Retention, Store};
 use lifeboat_web::{AddressClaim, ClaimError, Control};
-use sha2::{Digest as _, Sha256};
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::RecoverArgs;
@@ -47,7 +46,7 @@ pub(crate) async fn run(args: RecoverArgs, shutdown: CancellationToken) -> anyho
         Some(name) => Some(profile(name, args.profiles.as_deref())?),
         None => None,
     };
-    let sha256 = hex_sha256(&image)?;
+    let sha256 = lifeboat_server::sha256_file(&image).with_context(|| format!("cannot read {}", image.display()))?;
     say(&format!("image {} ({} bytes), sha256 {sha256}", image.display(), std::fs::metadata(&image)?.len()));
     if let Some(profile) = &profile {
         say(&format!("{} ({:?} recovery)", profile.family, profile.mode));
@@ -229,13 +228,6 @@ fn profile(name: &str, dir: Option<&Path>) -> anyhow::Result<Profile> {
         bail!("no profile {name:?}: choose one of {}", known.join(", "));
     };
     Ok(Profile::parse(Path::new(&format!("{name}.toml")), text)?)
-}
-
-fn hex_sha256(path: &Path) -> anyhow::Result<String> {
-    let mut file = std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let mut hasher = Sha256::new();
-    std::io::copy(&mut file, &mut hasher)?;
-    Ok(hex::encode(hasher.finalize()))
 }
 
 /// A line for the person at the bench (stdout: `recover` is talking to them, the log is on

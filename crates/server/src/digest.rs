@@ -75,17 +75,20 @@ impl<W: Write> Write for Tee<W> {
 /// Hashes a whole file on a thread of its own (the file `put` sends, while it is sent).
 pub(crate) fn hash_file_beside(path: &Path) -> JoinHandle<io::Result<String>> {
     let path = path.to_owned();
-    std::thread::spawn(move || {
-        let mut file = File::open(&path)?;
-        let mut hasher = Sha256::new();
-        let mut buf = vec![0u8; 256 * 1024];
-        loop {
-            match file.read(&mut buf)? {
-                0 => return Ok(hex::encode(hasher.finalize())),
-                n => hasher.update(&buf[..n]),
-            }
+    std::thread::spawn(move || sha256_file(&path))
+}
+
+/// The SHA-256 of a whole file, lowercase hex. Blocking.
+pub fn sha256_file(path: &Path) -> io::Result<String> {
+    let mut file = File::open(path)?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 256 * 1024];
+    loop {
+        match file.read(&mut buf)? {
+            0 => return Ok(hex::encode(hasher.finalize())),
+            n => hasher.update(&buf[..n]),
         }
-    })
+    }
 }
 
 #[cfg(test)]

@@ -56,6 +56,7 @@ pub use dhcp_config::{DhcpConfig, DhcpHosts};
 pub use dhcp_plan::DhcpPlan;
 pub use dhcp_probe::{OtherServer, PROBE_WAIT, WATCH_PROBE_EVERY};
 pub use dhcp_server::{DhcpCommand, DhcpServer, DhcpSockets, DhcpStartError, ExchangeReport, LeaseSink, Persisted};
+pub use digest::sha256_file;
 pub use observer::{RefusedRequest, RunningTransfer, TftpObserver, Unobserved};
 pub use pump::Progress;
 pub use report::TransferReport;
