@@ -17,8 +17,9 @@ use lifeboat_server::{DhcpConfig, DhcpPlan};
 use lifeboat_store::{Event, EventKind, Retention, Store};
 use lifeboat_web::{
     AddressClaim, Auth, BoxFuture, ClaimError, ClaimedAddressView, ConfiguredAlias, ConfiguredReservation, Control,
-    ControlError, DhcpExchange, InterfaceInfo, LeaseView, LiveTransfer, Metrics, Service, ServiceStatus, SettingsError,
-    SettingsInput, SettingsView, WantedAddressView, WebConfig, WebState,
+    ControlError, DhcpExchange, DoctorCheck, DoctorRequest, InterfaceInfo, LeaseView, LiveTransfer, Metrics,
+    ProfileChoice, Service, ServiceStatus, SettingsError, SettingsInput, SettingsView, WantedAddressView, WebConfig,
+    WebState,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -320,6 +321,69 @@ impl Control for Lifeboat {
         self.parts.wanted.recent()
     }
 
+    fn profiles(&self) -> Vec<ProfileChoice> {
+        crate::built_in_profiles()
+            .into_iter()
+            .map(|p| ProfileChoice { mode: format!("{:?}", p.mode).to_lowercase(), name: p.name, family: p.family })
+            .collect()
+    }
+
+    fn doctor(&self, request: DoctorRequest) -> BoxFuture<'_, Vec<DoctorCheck>> {
+        Box::pin(async move {
+            let mut checks = Vec::new();
+            let profile = match request.profile.as_deref().filter(|p| !p.is_empty()) {
+                Some(name) => match crate::profile_named(name, None) {
+                    Ok(profile) => Some(profile),
+                    Err(e) => {
+                        checks.push(DoctorCheck::fail("Profile", e.to_string(), "choose a profile from the list"));
+                        None
+                    }
+                },
+                None => None,
+            };
+            let tftp = self.services.configs().tftp;
+            let image_name = request.image.filter(|i| !i.is_empty());
+            let mut image_aliases = Vec::new();
+            if let Some(name) = &image_name {
+                image_aliases.extend(
+                    tftp.iter()
+                        .flat_map(|t| &t.aliases)
+                        .filter(|(_, f)| f.as_os_str() == name.as_str())
+                        .map(|(n, _)| n.clone()),
+                );
+                image_aliases.extend(
+                    self.parts
+                        .store
+                        .aliases()
+                        .await
+                        .unwrap_or_default()
+                        .into_iter()
+                        .filter(|a| a.file == *name)
+                        .map(|a| a.name),
+                );
+            }
+            let exam = crate::doctor::Examination {
+                interface: request.interface.filter(|i| !i.is_empty()),
+                image_armed: image_name.is_some() && self.parts.activity.armed.file() == image_name,
+                image: match (&tftp, image_name) {
+                    (Some(tftp), Some(name)) => Some(tftp.root.join(name)),
+                    (None, Some(_)) => {
+                        checks.push(DoctorCheck::note("Image", "not checked: TFTP has no root folder here"));
+                        None
+                    }
+                    (_, None) => None,
+                },
+                profile,
+                image_aliases,
+                wanted: Some(self.parts.wanted.recent()),
+                lifeboat_pids: vec![i32::try_from(std::process::id()).unwrap_or(0)],
+            };
+            checks.extend(crate::doctor::examine(&exam).await);
+            checks.push(tftp_service_check(&self.services()));
+            checks
+        })
+    }
+
     fn claimed_addresses(&self) -> BoxFuture<'_, Vec<ClaimedAddressView>> {
         Box::pin(async move {
             match &self.parts.claims {
@@ -358,6 +422,18 @@ impl Control for Lifeboat {
 
 /// Check the address and the login, bind the dashboard's port and serve it until `shutdown`.
 /// Binding happens before this returns, so a taken port stops start-up.
+/// Whether this lifeboat serves TFTP now.
+fn tftp_service_check(services: &[ServiceStatus]) -> DoctorCheck {
+    let title = "lifeboat's TFTP";
+    match services.iter().find(|s| s.service == Service::Tftp) {
+        Some(s) if s.running => DoctorCheck::pass(title, format!("running, on {}", s.listening.join(", "))),
+        Some(s) if !s.configured => {
+            DoctorCheck::fail(title, "not set up: no TFTP root", "give lifeboat a TFTP root (--tftp-root or Settings)")
+        }
+        _ => DoctorCheck::fail(title, "stopped", "start it on the Services page"),
+    }
+}
+
 pub(crate) async fn start(
     config: &DashboardConfig,
     tftp_root: Option<&Path>,

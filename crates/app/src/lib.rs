@@ -20,6 +20,8 @@
 //! - `error_text.rs`: an error and its causes on one line.
 //! - `settings.rs`: the dashboard's settings: the [`Configurator`] the binary gives, the key they
 //!   are stored under; `services.rs` restarts what they change.
+//! - `doctor/`: the doctor's checks (`lifeboat doctor`, the Doctor page); `profiles.rs`: the
+//!   device profiles.
 //! - `network_setup.rs`: the warning for a container behind a bridge, where DHCP cannot work.
 
 mod activity;
@@ -29,6 +31,7 @@ mod armed_image;
 mod binder;
 mod dashboard;
 mod dhcp_activity;
+pub mod doctor;
 mod error_text;
 mod host_directory;
 mod lease_book;
@@ -45,5 +48,5 @@ pub use dashboard::{DashboardConfig, PASSWORD_SETTING};
 pub use error_text::error_text;
 pub use lifeboat_web::{Lock, SettingsProblem};
 pub use network_setup::{NetworkFacts, Served, bridge_warning};
-pub use profiles::{Profile, ProfileError, RecoveryMode, Source, load_profiles};
+pub use profiles::{Profile, ProfileError, RecoveryMode, Source, built_in_profiles, load_profiles, profile_named};
 pub use settings::{Configurator, Configured, SETTINGS_KEY};

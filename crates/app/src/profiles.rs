@@ -75,6 +75,8 @@ pub enum ProfileError {
     Read { path: PathBuf, source: std::io::Error },
     #[error("{}: {message}", path.display())]
     Invalid { path: PathBuf, message: String },
+    #[error("no profile {name:?}: choose one of {}", known.join(", "))]
+    Unknown { name: String, known: Vec<String> },
 }
 
 impl Profile {
@@ -107,6 +109,38 @@ impl Profile {
 }
 
 /// Every profile in `dir` (`*.toml`), sorted by name.
+/// The profiles of `config/profiles`, built into the binary (a test checks the list is the
+/// folder's).
+const BUILT_IN: [(&str, &str); 8] = [
+    ("asus", include_str!("../../../config/profiles/asus.toml")),
+    ("linksys", include_str!("../../../config/profiles/linksys.toml")),
+    ("mikrotik", include_str!("../../../config/profiles/mikrotik.toml")),
+    ("netgear", include_str!("../../../config/profiles/netgear.toml")),
+    ("tplink", include_str!("../../../config/profiles/tplink.toml")),
+    ("ubiquiti", include_str!("../../../config/profiles/ubiquiti.toml")),
+    ("uboot", include_str!("../../../config/profiles/uboot.toml")),
+    ("xiaomi", include_str!("../../../config/profiles/xiaomi.toml")),
+];
+
+/// Every built-in profile, by name.
+pub fn built_in_profiles() -> Vec<Profile> {
+    BUILT_IN
+        .iter()
+        // The test below loads each one: a broken profile fails the build's tests, not a user.
+        .filter_map(|(name, text)| Profile::parse(Path::new(&format!("{name}.toml")), text).ok())
+        .collect()
+}
+
+/// The profile `name`: from the folder `dir` when given, else built in.
+pub fn profile_named(name: &str, dir: Option<&Path>) -> Result<Profile, ProfileError> {
+    let profiles = match dir {
+        Some(dir) => load_profiles(dir)?,
+        None => built_in_profiles(),
+    };
+    let known: Vec<String> = profiles.iter().map(|p| p.name.clone()).collect();
+    profiles.into_iter().find(|p| p.name == name).ok_or_else(|| ProfileError::Unknown { name: name.to_owned(), known })
+}
+
 pub fn load_profiles(dir: &Path) -> Result<Vec<Profile>, ProfileError> {
     let read = |path: &Path, source| ProfileError::Read { path: path.to_owned(), source };
     let mut profiles = Vec::new();
@@ -124,6 +158,24 @@ pub fn load_profiles(dir: &Path) -> Result<Vec<Profile>, ProfileError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_profile_of_the_folder_is_built_in_and_loads() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/profiles");
+        let mut on_disk: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .filter_map(|e| e.unwrap().path().file_stem().map(|s| s.to_string_lossy().into_owned()))
+            .collect();
+        on_disk.sort();
+        let built_in: Vec<&str> = BUILT_IN.iter().map(|(n, _)| *n).collect();
+        assert_eq!(on_disk, built_in);
+        for (name, text) in BUILT_IN {
+            Profile::parse(Path::new(&format!("{name}.toml")), text).unwrap_or_else(|e| panic!("{name}: {e}"));
+        }
+        assert_eq!(built_in_profiles().len(), BUILT_IN.len());
+        assert_eq!(profile_named("tplink", None).unwrap().name, "tplink");
+        assert!(profile_named("nokia", None).unwrap_err().to_string().contains("choose one of asus, linksys"));
+    }
 
     const GOOD: &str = r#"
 name = "example"

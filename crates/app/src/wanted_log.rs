@@ -19,6 +19,19 @@ pub(crate) struct WantedLog {
     log: LogWriter,
 }
 
+/// A finding as the dashboard shows it, found at `at` (Unix ms).
+pub(crate) fn view(wanted: &WantedAddress, at: i64) -> WantedAddressView {
+    WantedAddressView {
+        at,
+        interface: wanted.interface.clone(),
+        mac: wanted.mac.to_string(),
+        device: wanted.device,
+        wanted: wanted.wanted,
+        prefix: wanted.prefix(),
+        claim_command: wanted.claim_command(),
+    }
+}
+
 impl WantedLog {
     pub(crate) fn new(clock: Arc<dyn Clock>, log: LogWriter) -> WantedLog {
         WantedLog { recent: Mutex::default(), clock, log }
@@ -27,15 +40,7 @@ impl WantedLog {
     /// Note a finding: kept for the overview, recorded as an event.
     pub(crate) fn note(&self, wanted: &WantedAddress) {
         let at = self.clock.unix_ms();
-        let view = WantedAddressView {
-            at,
-            interface: wanted.interface.clone(),
-            mac: wanted.mac.to_string(),
-            device: wanted.device,
-            wanted: wanted.wanted,
-            prefix: wanted.prefix(),
-            claim_command: wanted.claim_command(),
-        };
+        let view = view(wanted, at);
         self.log.event(Event {
             at,
             kind: EventKind::AddressWanted,

@@ -51,6 +51,33 @@ pub(crate) enum Command {
     /// under the name it asks for, and stop (giving the address back) once it has the image.
     /// With a `push` profile, upload to the device's TFTP server instead.
     Recover(RecoverArgs),
+    /// Check what stops a recovery, as a guide's troubleshooting list would: UDP port 69, the
+    /// firewall, the interface and its address, reverse-path filtering, the image, other DHCP
+    /// servers, the device's ARP entry, what devices asked for, the running lifeboat.
+    #[command(after_help = "Exit status: 0 when no check fails, 1 when one does.")]
+    Doctor(DoctorArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct DoctorArgs {
+    /// The interface the device is plugged into.
+    #[arg(long, value_name = "IF")]
+    pub(crate) interface: Option<String>,
+    /// The device's family (see `recover`): its addresses, file names, image kind.
+    #[arg(long, value_name = "NAME")]
+    pub(crate) profile: Option<String>,
+    /// Read the profiles from this folder instead of the built-in ones.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) profiles: Option<PathBuf>,
+    /// The image for the device.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) image: Option<PathBuf>,
+    /// How long to watch the interface for devices asking for an address (0s: not at all).
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, default_value = "3s")]
+    pub(crate) watch: Duration,
+    /// Where to find the running lifeboat.
+    #[command(flatten)]
+    pub(crate) instance: HealthArgs,
 }
 
 #[derive(Debug, Args)]

@@ -59,7 +59,14 @@ struct DatabaseHealth {
 
 /// Ask, print one line saying what was found, and return the verdict.
 pub(crate) async fn run(args: HealthArgs) -> anyhow::Result<Verdict> {
-    let dashboard = dashboard_address(&args)?;
+    let (verdict, line) = ask(&args).await?;
+    println!("{line}");
+    Ok(verdict)
+}
+
+/// Ask the dashboard `args` point at: the verdict, and one line saying what was found.
+pub(crate) async fn ask(args: &HealthArgs) -> anyhow::Result<(Verdict, String)> {
+    let dashboard = dashboard_address(args)?;
     let url = format!("http://{dashboard}/api/v1/health");
     let answer = tokio::time::timeout(args.timeout, fetch(&url)).await;
     let (verdict, line) = match answer {
@@ -73,8 +80,7 @@ pub(crate) async fn run(args: HealthArgs) -> anyhow::Result<Verdict> {
         ),
         Ok(Ok(health)) => (if health.healthy { Verdict::Healthy } else { Verdict::Unhealthy }, describe(&health)),
     };
-    println!("{line}");
-    Ok(verdict)
+    Ok((verdict, line))
 }
 
 /// Where the dashboard answers: `--web-listen` (or `LIFEBOAT_WEB_LISTEN`), else the

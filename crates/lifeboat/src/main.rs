@@ -5,6 +5,7 @@ mod capabilities;
 mod cli;
 mod dashboard_settings;
 mod dhcp_settings;
+mod doctor;
 mod environment;
 mod health;
 mod old_spellings;
@@ -49,6 +50,7 @@ fn main() -> ExitCode {
             Command::Put(args) => transfer::put(args).await.map(|()| ExitCode::SUCCESS),
             Command::Passwd(args) => passwd::run(args).await.map(|()| ExitCode::SUCCESS),
             Command::Health(args) => health::run(args).await.map(health::Verdict::exit_code),
+            Command::Doctor(args) => doctor::run(args).await,
             Command::Recover(args) => {
                 let shutdown = tokio_util::sync::CancellationToken::new();
                 match serve::watch_signals(shutdown.clone()) {
@@ -132,9 +134,12 @@ impl LogTarget {
         match command {
             Command::Serve(_) => LogTarget::Stdout,
             // `recover` talks to the person on stdout.
-            Command::Get(_) | Command::Put(_) | Command::Passwd(_) | Command::Health(_) | Command::Recover(_) => {
-                LogTarget::Stderr
-            }
+            Command::Get(_)
+            | Command::Put(_)
+            | Command::Passwd(_)
+            | Command::Health(_)
+            | Command::Recover(_)
+            | Command::Doctor(_) => LogTarget::Stderr,
         }
     }
 

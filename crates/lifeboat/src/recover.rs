@@ -4,7 +4,8 @@
 //! and when the first download completes it stops, gives the address back and says what was
 //! served. A `push` profile uploads instead, asking until the device's TFTP server answers.
 //!
-//! The profiles are the data files of `config/profiles`, built in; `--profiles DIR` reads others.
+//! The profiles are the data files of `config/profiles`, built in ([`lifeboat_app::built_in_profiles`]);
+//! `--profiles DIR` reads others.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -22,19 +23,6 @@ use tokio_util::sync::CancellationToken;
 
 use crate::cli::RecoverArgs;
 
-/// The profiles of `config/profiles`, built into the binary (a test checks the list is the
-/// folder's).
-pub(crate) const BUILT_IN: [(&str, &str); 8] = [
-    ("asus", include_str!("../../../config/profiles/asus.toml")),
-    ("linksys", include_str!("../../../config/profiles/linksys.toml")),
-    ("mikrotik", include_str!("../../../config/profiles/mikrotik.toml")),
-    ("netgear", include_str!("../../../config/profiles/netgear.toml")),
-    ("tplink", include_str!("../../../config/profiles/tplink.toml")),
-    ("ubiquiti", include_str!("../../../config/profiles/ubiquiti.toml")),
-    ("uboot", include_str!("../../../config/profiles/uboot.toml")),
-    ("xiaomi", include_str!("../../../config/profiles/xiaomi.toml")),
-];
-
 /// How often the device's asks for an address are looked at.
 const LOOK_EVERY: Duration = Duration::from_millis(500);
 
@@ -43,7 +31,7 @@ pub(crate) async fn run(args: RecoverArgs, shutdown: CancellationToken) -> anyho
         .with_context(|| format!("cannot find the image {}", args.image.display()))?;
     let image_name = image.file_name().and_then(|n| n.to_str()).context("the image's name is not UTF-8")?.to_owned();
     let profile = match &args.profile {
-        Some(name) => Some(profile(name, args.profiles.as_deref())?),
+        Some(name) => Some(lifeboat_app::profile_named(name, args.profiles.as_deref())?),
         None => None,
     };
     let sha256 = lifeboat_server::sha256_file(&image).with_context(|| format!("cannot read {}", image.display()))?;
@@ -214,46 +202,9 @@ async fn push(job: &Job<'_>, shutdown: CancellationToken) -> anyhow::Result<()> 
     Ok(())
 }
 
-/// The profile `name`: from `dir` when given, else built in.
-fn profile(name: &str, dir: Option<&Path>) -> anyhow::Result<Profile> {
-    if let Some(dir) = dir {
-        let profiles = lifeboat_app::load_profiles(dir)?;
-        return profiles
-            .into_iter()
-            .find(|p| p.name == name)
-            .with_context(|| format!("no profile {name:?} in {}", dir.display()));
-    }
-    let Some((_, text)) = BUILT_IN.iter().find(|(n, _)| *n == name) else {
-        let known: Vec<&str> = BUILT_IN.iter().map(|(n, _)| *n).collect();
-        bail!("no profile {name:?}: choose one of {}", known.join(", "));
-    };
-    Ok(Profile::parse(Path::new(&format!("{name}.toml")), text)?)
-}
-
 /// A line for the person at the bench (stdout: `recover` is talking to them, the log is on
 /// stderr).
 fn say(line: &str) {
     use std::io::Write as _;
     let _ = writeln!(std::io::stdout(), "{line}");
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_profile_of_the_folder_is_built_in_and_loads() {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/profiles");
-        let mut on_disk: Vec<String> = std::fs::read_dir(&dir)
-            .unwrap()
-            .filter_map(|e| e.unwrap().path().file_stem().map(|s| s.to_string_lossy().into_owned()))
-            .collect();
-        on_disk.sort();
-        let built_in: Vec<&str> = BUILT_IN.iter().map(|(n, _)| *n).collect();
-        assert_eq!(on_disk, built_in);
-        for (name, _) in BUILT_IN {
-            profile(name, None).unwrap_or_else(|e| panic!("{name}: {e}"));
-        }
-        assert!(profile("nokia", None).unwrap_err().to_string().contains("choose one of asus"));
-    }
 }

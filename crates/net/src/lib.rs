@@ -26,6 +26,7 @@
 //! - [`device_socket()`] (`device_socket.rs`): a UDP socket on one interface, for the DHCP probe.
 //! - [`interfaces()`] (`interfaces.rs`): interfaces with their index, MAC and IPv4 addresses.
 //! - [`neighbour_mac()`] (`neighbours.rs`): the MAC the kernel's ARP table has for an address.
+//! - [`udp_port_holders()`] (`port_holders.rs`): which sockets and processes hold a UDP port.
 //! - [`default_route()`] (`routes.rs`): where the IPv4 default route leads.
 //! - [`link_driver()`] (`link_driver.rs`): an interface's driver (`veth`, `macvlan`, ...).
 //! - [`BindError`] (`error.rs`): bind failures phrased as what to do next.
@@ -47,6 +48,7 @@ mod interfaces;
 mod link_addr;
 mod link_driver;
 mod neighbours;
+mod port_holders;
 mod routes;
 mod sockets;
 mod transfer_socket;
@@ -61,7 +63,8 @@ pub use error::BindError;
 pub use frame_sender::FrameSender;
 pub use interfaces::{Interface, interfaces};
 pub use link_driver::link_driver;
-pub use neighbours::neighbour_mac;
+pub use neighbours::{Neighbour, neighbour, neighbour_mac};
+pub use port_holders::{PortHolder, udp_port_holders};
 pub use routes::{DefaultRoute, default_route};
 pub use sockets::{Datagram, PktInfoSocket};
 pub use transfer_socket::{MAX_SEGMENTED_BYTES, MAX_SEGMENTS, TransferSocket};

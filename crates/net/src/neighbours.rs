@@ -18,6 +18,33 @@ pub fn neighbour_mac(address: Ipv4Addr) -> Option<Mac> {
     find_in_arp_table(&table, address)
 }
 
+/// What the kernel's ARP table says of one address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Neighbour {
+    /// The MAC, once the address has answered.
+    pub mac: Option<Mac>,
+    /// The interface the entry is on.
+    pub interface: String,
+}
+
+/// The kernel's entry for `address`, complete or not (an incomplete entry: the host asked and
+/// nobody answered yet).
+pub fn neighbour(address: Ipv4Addr) -> Option<Neighbour> {
+    let table = std::fs::read_to_string("/proc/net/arp").ok()?;
+    entry_in_arp_table(&table, address)
+}
+
+fn entry_in_arp_table(table: &str, address: Ipv4Addr) -> Option<Neighbour> {
+    table.lines().skip(1).find_map(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let [ip, _hardware_type, flags, mac, _mask, interface] = fields.as_slice() else { return None };
+        (ip.parse::<Ipv4Addr>().ok()? == address).then_some(())?;
+        let flags = u32::from_str_radix(flags.trim_start_matches("0x"), 16).ok()?;
+        let mac = mac.parse::<Mac>().ok().filter(|m| flags & COMPLETE != 0 && *m != Mac([0; 6]));
+        Some(Neighbour { mac, interface: (*interface).to_owned() })
+    })
+}
+
 /// The MAC of `address` in the text of `/proc/net/arp`.
 fn find_in_arp_table(table: &str, address: Ipv4Addr) -> Option<Mac> {
     table.lines().skip(1).find_map(|line| {
@@ -48,6 +75,16 @@ IP address       HW type     Flags       HW address            Mask     Device
             Some(Mac([0xc4, 0x6e, 0x1f, 0xaa, 0xbb, 0xcc]))
         );
         assert_eq!(find_in_arp_table(TABLE, Ipv4Addr::new(192, 168, 1, 20)), Some(Mac([2, 0, 0, 0, 0, 0x20])));
+    }
+
+    #[test]
+    fn entries_are_read_complete_or_not() {
+        let incomplete = entry_in_arp_table(TABLE, Ipv4Addr::new(192, 168, 1, 77)).unwrap();
+        assert_eq!(incomplete, Neighbour { mac: None, interface: "eth0".into() });
+        let complete = entry_in_arp_table(TABLE, Ipv4Addr::new(192, 168, 1, 20)).unwrap();
+        assert_eq!(complete.mac, Some(Mac([2, 0, 0, 0, 0, 0x20])));
+        assert_eq!(complete.interface, "lab0");
+        assert_eq!(entry_in_arp_table(TABLE, Ipv4Addr::new(10, 0, 0, 1)), None);
     }
 
     #[test]

@@ -81,6 +81,34 @@ impl std::fmt::Display for OtherServer {
 
 /// Send DISCOVERs out of `interface` for `wait`, and return the first OFFER that answers them.
 pub(crate) async fn probe(interface: &Interface, wait: Duration) -> io::Result<Option<ProbeAnswer>> {
+    probe_excluding(interface, wait, &[]).await
+}
+
+/// Another DHCP server answering on `interface` within `wait`: a server at one of `own` (this
+/// machine's addresses, where lifeboat itself may answer) does not count. For `lifeboat doctor`.
+pub async fn find_other_dhcp_server(
+    interface: &Interface,
+    wait: Duration,
+    own: &[Ipv4Addr],
+) -> io::Result<Option<OtherServer>> {
+    let Some(answer) = probe_excluding(interface, wait, own).await? else { return Ok(None) };
+    let address = match answer.from.ip() {
+        std::net::IpAddr::V4(v4) => v4,
+        std::net::IpAddr::V6(_) => Ipv4Addr::UNSPECIFIED,
+    };
+    Ok(Some(OtherServer {
+        interface: interface.name.clone(),
+        index: interface.index,
+        address,
+        mac: neighbour_mac(address),
+        server_id: answer.server.server_id,
+        offered: answer.server.offered,
+        seen_at: SystemTime::now(),
+        held_back: false,
+    }))
+}
+
+async fn probe_excluding(interface: &Interface, wait: Duration, own: &[Ipv4Addr]) -> io::Result<Option<ProbeAnswer>> {
     let socket = device_socket(&interface.name, 68)?;
     let mac = interface.mac.unwrap_or(FALLBACK_MAC);
     let xid = getrandom::u32().map_err(io::Error::other)?;
@@ -96,7 +124,12 @@ pub(crate) async fn probe(interface: &Interface, wait: Duration) -> io::Result<O
         match timeout_at(until, socket.recv_from(&mut buf)).await {
             Ok(received) => {
                 let (len, from) = received?;
-                if let Some(server) = probe_answer(&buf[..len], mac, xid) {
+                let from_own = |a: Ipv4Addr| own.contains(&a);
+                let ours = matches!(from.ip(), std::net::IpAddr::V4(a) if from_own(a));
+                if let Some(server) = probe_answer(&buf[..len], mac, xid)
+                    && !ours
+                    && !server.server_id.is_some_and(from_own)
+                {
                     return Ok(Some(ProbeAnswer { from, server }));
                 }
             }

@@ -54,7 +54,7 @@ pub use address_watch::{RESCAN_EVERY, watch_addresses};
 pub use config::{DEFAULT_UPLOAD_MAX_SIZE, TftpConfig, UploadConfig};
 pub use dhcp_config::{DhcpConfig, DhcpHosts};
 pub use dhcp_plan::DhcpPlan;
-pub use dhcp_probe::{OtherServer, PROBE_WAIT, WATCH_PROBE_EVERY};
+pub use dhcp_probe::{OtherServer, PROBE_WAIT, WATCH_PROBE_EVERY, find_other_dhcp_server};
 pub use dhcp_server::{DhcpCommand, DhcpServer, DhcpSockets, DhcpStartError, ExchangeReport, LeaseSink, Persisted};
 pub use digest::sha256_file;
 pub use observer::{RefusedRequest, RunningTransfer, TftpObserver, Unobserved};

@@ -14,6 +14,8 @@ use std::str::FromStr;
 
 use lifeboat_store::{Direction, TransferOutcome};
 
+use crate::recovery::{DoctorCheck, DoctorRequest, ProfileChoice};
+
 /// A boxed future that may be sent between threads: what [`Control::start`] and
 /// [`Control::stop`] return.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -84,6 +86,17 @@ pub trait Control: Send + Sync + 'static {
     /// Devices recently seen looking for an address nobody has, newest first.
     fn wanted_addresses(&self) -> Vec<WantedAddressView> {
         Vec::new()
+    }
+
+    /// The device profiles the recovery assistant knows.
+    fn profiles(&self) -> Vec<ProfileChoice> {
+        Vec::new()
+    }
+
+    /// Run the doctor's checks for what `request` names.
+    fn doctor(&self, request: DoctorRequest) -> BoxFuture<'_, Vec<DoctorCheck>> {
+        let _ = request;
+        Box::pin(async { vec![DoctorCheck::note("Doctor", "this lifeboat cannot run checks")] })
     }
 
     /// The network interfaces of the machine with their addresses.

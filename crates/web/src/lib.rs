@@ -10,7 +10,8 @@
 //!
 //! Map:
 //! - [`config`]: [`WebConfig`], [`Auth`], [`check_listen`].
-//! - [`control`]: the [`Control`] trait and the data it returns.
+//! - [`control`]: the [`Control`] trait and the data it returns; `recovery`: the recovery
+//!   assistant's part of it (profiles, the doctor's checks).
 //! - `state`: [`WebState`], shared by every handler.
 //! - `guard`: authentication (session, token, loopback), same-origin and CSRF checks.
 //! - `session`, `password`, `throttle`: sessions and cookies, argon2 hashes, login slow-down.
@@ -44,6 +45,7 @@ mod live;
 mod metrics;
 mod pages;
 mod password;
+mod recovery;
 mod redact;
 mod session;
 mod settings;
@@ -74,6 +76,7 @@ pub use error::{FieldError, WebError};
 pub use pages::login::LOCKOUT_SETTING;
 pub use pages::settings_fields::shown_keys as settings_page_keys;
 pub use password::{generate_token, hash_password};
+pub use recovery::{CheckVerdict, DoctorCheck, DoctorRequest, ProfileChoice};
 pub use state::WebState;
 
 use crate::error::{ApiError, AppError};
@@ -86,7 +89,9 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
 
 /// The dashboard's routes over `state`, with the gate and the security headers.
 pub fn router(state: WebState) -> Router {
-    use pages::{addresses, events, hosts, images, leases, login, missing, overview, services, settings, transfers};
+    use pages::{
+        addresses, doctor, events, hosts, images, leases, login, missing, overview, services, settings, transfers,
+    };
     let routes = Router::new()
         .route("/", get(overview::page))
         .route("/transfers", get(transfers::page))
@@ -105,6 +110,7 @@ pub fn router(state: WebState) -> Router {
         .route("/aliases", post(missing::add))
         .route("/aliases/delete", post(missing::delete))
         .route("/events", get(events::page))
+        .route("/doctor", get(doctor::page))
         .route("/settings", get(settings::page).post(settings::save))
         .route("/settings/dhcp", post(settings::set_up_dhcp))
         .route("/settings/fields/{table}", post(settings::save_fields))

@@ -5,6 +5,7 @@
 //! CSRF token (`X-CSRF-Token`) unless they carry the bearer token.
 
 mod addresses;
+mod doctor;
 mod extract;
 mod health;
 mod hosts;
@@ -36,6 +37,8 @@ pub(crate) fn routes() -> Router<WebState> {
         .route("/addresses/wanted", get(lists::wanted_addresses))
         .route("/addresses/claims", get(addresses::list).post(addresses::claim))
         .route("/addresses/claims/{address}", axum::routing::delete(addresses::release))
+        .route("/doctor", get(doctor::run))
+        .route("/profiles", get(doctor::profiles))
         .route("/transfers", get(lists::transfers))
         .route("/transfers/live", get(lists::live))
         .route("/transfers/live/stream", get(live::stream))

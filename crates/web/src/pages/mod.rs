@@ -5,6 +5,7 @@
 //! something answers with a redirect (303) and a one-shot message, so reloading never repeats it.
 
 pub(crate) mod addresses;
+pub(crate) mod doctor;
 pub(crate) mod events;
 pub(crate) mod hosts;
 pub(crate) mod images;
@@ -29,7 +30,7 @@ use crate::session::Flash;
 use crate::state::WebState;
 
 /// The pages in the navigation bar.
-const PAGES: [(&str, &str); 8] = [
+const PAGES: [(&str, &str); 9] = [
     ("/", "Overview"),
     ("/transfers", "Transfers"),
     ("/hosts", "Hosts"),
@@ -37,6 +38,7 @@ const PAGES: [(&str, &str); 8] = [
     ("/missing", "Missing files"),
     ("/leases", "Leases"),
     ("/events", "Events"),
+    ("/doctor", "Doctor"),
     ("/settings", "Settings"),
 ];
 

@@ -1,0 +1,118 @@
+//! The doctor: the troubleshooting list of a recovery guide, checked. `lifeboat doctor` and the
+//! dashboard's Doctor page both call [`examine`]; each check says ✓ or ✗ with its fix in one line.
+//!
+//! - `port.rs`: who holds UDP port 69.
+//! - `rules.rs`: reads the firewall's rules (nftables, legacy iptables) and judges the packets
+//!   of a recovery with `firewall.rs`, which holds no I/O.
+//! - `link.rs`: the interface, its carrier and addresses, reverse-path filtering, the device's
+//!   ARP entry, another DHCP server on the segment.
+//! - `image.rs`: the image: there, readable, named as the device asks, the kind it needs.
+//! - `watch.rs`: what the address watch saw.
+
+mod firewall;
+mod image;
+mod link;
+mod port;
+mod rules;
+mod watch;
+
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+
+use lifeboat_web::{DoctorCheck, WantedAddressView};
+
+use crate::{Profile, RecoveryMode};
+
+pub use watch::watch_for;
+
+/// What the doctor looks at.
+#[derive(Debug, Clone, Default)]
+pub struct Examination {
+    pub interface: Option<String>,
+    pub profile: Option<Profile>,
+    pub image: Option<PathBuf>,
+    /// The names the image is also served under (aliases).
+    pub image_aliases: Vec<String>,
+    /// Whether the image is (or will be) armed, so that the device gets it whatever it asks.
+    pub image_armed: bool,
+    /// What the address watch saw, newest first, when one ran.
+    pub wanted: Option<Vec<WantedAddressView>>,
+    /// The process ids that are lifeboat (this one, a running instance).
+    pub lifeboat_pids: Vec<i32>,
+}
+
+/// Run every check `exam` calls for, in the order a person would work through them.
+pub async fn examine(exam: &Examination) -> Vec<DoctorCheck> {
+    let mut checks = vec![port::tftp_port(&exam.lifeboat_pids)];
+    let interface = match &exam.interface {
+        Some(name) => link::find(name),
+        None => None,
+    };
+    if let Some(name) = &exam.interface {
+        checks.push(link::interface_state(name, interface.as_ref()));
+    }
+    let addresses = Addresses::of(exam, interface.as_ref());
+    if let (Some(iface), Some(profile)) = (&interface, &exam.profile) {
+        checks.push(link::expected_address(iface, profile));
+    }
+    match (&exam.interface, &addresses) {
+        (Some(name), Some(addresses)) => {
+            checks.extend(rules::firewall(name, addresses.server, addresses.device).await);
+            checks.push(link::reverse_path(name, interface.as_ref(), addresses.device));
+        }
+        _ => checks.push(DoctorCheck::note(
+            "Firewall",
+            "not checked: name the interface (and a profile) to check the rules for the device's packets",
+        )),
+    }
+    if let Some(image) = &exam.image {
+        checks.extend(image::image(image, exam.profile.as_ref(), &exam.image_aliases, exam.image_armed));
+    }
+    if let Some(iface) = &interface
+        && exam.profile.as_ref().is_some_and(|p| p.mode == RecoveryMode::Bootp)
+    {
+        checks.push(link::other_dhcp_server(iface).await);
+    }
+    if let (Some(iface), Some(device)) = (&interface, addresses.as_ref().and_then(|a| a.known_device)) {
+        checks.push(link::device_neighbour(&iface.name, device));
+    }
+    if let (Some(name), Some(wanted)) = (&exam.interface, &exam.wanted) {
+        checks.push(watch::seen(name, interface.as_ref(), wanted));
+    }
+    checks
+}
+
+/// The addresses of the packets the firewall is asked about.
+struct Addresses {
+    /// lifeboat's address: the profile's, else the interface's first.
+    server: Ipv4Addr,
+    /// The device's: the profile's, the one the watch saw, else one of the interface's network.
+    device: Ipv4Addr,
+    /// The device's address when it is known rather than made up.
+    known_device: Option<Ipv4Addr>,
+}
+
+impl Addresses {
+    fn of(exam: &Examination, interface: Option<&lifeboat_net::Interface>) -> Option<Addresses> {
+        let profile = exam.profile.as_ref();
+        let own = interface.and_then(|i| i.ipv4.first().copied());
+        let seen = exam
+            .wanted
+            .as_ref()
+            .and_then(|w| w.iter().find(|w| Some(&w.interface) == exam.interface.as_ref()).and_then(|w| w.device));
+        let known_device = profile.and_then(|p| p.device_address).or(seen);
+        let server = profile
+            .and_then(|p| {
+                // A push profile's server is whichever address of ours shares the device's network.
+                p.server_addresses.first().copied()
+            })
+            .or(own.map(|(a, _)| a))?;
+        let device = known_device.or_else(|| {
+            let (address, prefix) = own.unwrap_or((server, 24));
+            let network = u32::from(address) & (u32::MAX << (32 - u32::from(prefix.clamp(8, 30))));
+            let guess = Ipv4Addr::from(network + 2);
+            Some(if guess == address { Ipv4Addr::from(network + 3) } else { guess })
+        })?;
+        Some(Addresses { server, device, known_device })
+    }
+}

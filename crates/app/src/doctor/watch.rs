@@ -1,0 +1,50 @@
+//! What the address watch saw on the interface: a device asking for an address this machine
+//! does not have is the commonest reason a recovery never starts.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use lifeboat_net::Interface;
+use lifeboat_web::{DoctorCheck, WantedAddressView};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+/// Watch `interface` for `duration` as the address watch does, for a doctor run without a
+/// running lifeboat to ask: what devices there looked for.
+pub async fn watch_for(interface: &str, duration: Duration) -> Vec<WantedAddressView> {
+    let (found, mut received) = mpsc::channel(16);
+    let stop = CancellationToken::new();
+    let name = interface.to_owned();
+    let list = move || super::link::find(&name).into_iter().collect();
+    let watching = tokio::spawn(lifeboat_server::watch_addresses(list, found, stop.clone()));
+    let mut seen = Vec::new();
+    let deadline = tokio::time::Instant::now() + duration;
+    while let Ok(Some(wanted)) = tokio::time::timeout_at(deadline, received.recv()).await {
+        let at = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(0));
+        seen.insert(0, crate::wanted_log::view(&wanted, at));
+    }
+    stop.cancel();
+    let _ = watching.await;
+    seen
+}
+
+pub(super) fn seen(name: &str, interface: Option<&Interface>, wanted: &[WantedAddressView]) -> DoctorCheck {
+    let title = "Address watch";
+    let here: Vec<&WantedAddressView> = wanted.iter().filter(|w| w.interface == name).collect();
+    let unanswered = here.iter().find(|w| !interface.is_some_and(|i| i.ipv4.iter().any(|(a, _)| *a == w.wanted)));
+    match (unanswered, here.first()) {
+        (Some(w), _) => DoctorCheck::fail(
+            title,
+            format!(
+                "{} at {} is looking for {}, which this machine does not have",
+                w.mac,
+                w.device.map_or_else(|| "?".to_owned(), |d| d.to_string()),
+                w.wanted
+            ),
+            format!("answer at {}: the overview's button, `lifeboat recover`, or `{}`", w.wanted, w.claim_command),
+        ),
+        (None, Some(w)) => {
+            DoctorCheck::pass(title, format!("{} looked for {}, and this machine has it now", w.mac, w.wanted))
+        }
+        (None, None) => DoctorCheck::note(title, format!("no device on {name} asked for an address nobody has")),
+    }
+}
