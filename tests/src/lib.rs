@@ -14,12 +14,13 @@
 //! - [`impair`]: [`netem`] loss / duplication / delay / reordering on a device.
 //! - [`peers`]: [`PeerServers`]: in.tftpd, dnsmasq and the private atftpd.
 //! - [`clients`]: [`Client`]: command lines of the real TFTP clients.
-//! - [`files`]: [`sha256_file`], [`random_file`].
+//! - [`files`]: [`sha256_file`], [`random_file`], [`crc32`].
 //! - [`bin`]: [`lifeboat_bin`] builds the binary once per test process.
 //! - [`dashboard`]: [`dashboard::DashboardApi`], the dashboard's JSON API over curl in a namespace.
 //! - [`dhcp`]: DHCP/BOOTP topology, the server under test (dnsmasq or lifeboat), real DHCP clients.
 //! - [`podman`]: the container image, built with docker/build-offline.sh and run under podman in namespaces.
 //! - [`qemu`]: real PXE boots of a QEMU guest (iPXE NIC ROM) on a bridge, against dnsmasq or lifeboat.
+//! - [`uboot`]: a QEMU guest running U-Boot at its prompt, typed into over its serial console.
 //! - [`browser`]: headless Chromium under chromedriver inside a namespace (WebDriver).
 //! - [`sockets`]: a UDP socket inside a namespace, datagrams with a forged source, UDP counters.
 //!
@@ -42,6 +43,7 @@ pub mod podman;
 pub mod process;
 pub mod qemu;
 pub mod sockets;
+pub mod uboot;
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -49,7 +51,7 @@ use std::sync::OnceLock;
 pub use bin::{lifeboat_bin, workspace_root};
 pub use browser::Browser;
 pub use clients::{Client, Direction};
-pub use files::{TestRng, dir_names, random_file, sha256_bytes, sha256_file};
+pub use files::{TestRng, crc32, dir_names, random_file, sha256_bytes, sha256_file};
 pub use impair::{NetemStats, clear_netem, netem, netem_stats};
 pub use netns::{Link, LinkOptions, Netns, Pair, veth, wait_server_udp, wait_udp_listening};
 pub use peers::{PeerServers, run_lifeboat, spawn_lifeboat_serve};

@@ -13,6 +13,8 @@
 //! - [`PxeLan`]: the server namespace with bridge `br0` (the server's address) and tap `tap0`.
 //! - [`PxeServer`] / [`PxeScope`]: the DHCP + TFTP server on the bridge and what it hands out.
 //! - [`QemuGuest`]: the machine itself, its serial console and its exit.
+//!
+//! [`crate::uboot`] boots U-Boot instead of SeaBIOS + iPXE on the same kind of LAN.
 
 use std::ffi::OsString;
 use std::fmt;
@@ -66,17 +68,33 @@ impl QemuInstall {
         }
     }
 
-    /// [`QemuInstall::locate`], then fail the test unless every file and the tun device exist.
+    /// [`QemuInstall::locate`], then fail the test unless every file of a PXE boot (QEMU,
+    /// SeaBIOS, the iPXE NIC ROM) and the tun device exist.
     pub fn require() -> Option<QemuInstall> {
+        let install = QemuInstall::require_machine()?;
+        let needed = [
+            ("SeaBIOS", install.bios.clone()),
+            ("the iPXE NIC option ROM (package ipxe-qemu)", install.nic_rom.clone()),
+        ];
+        install.require_files(needed);
+        Some(install)
+    }
+
+    /// [`QemuInstall::locate`], then fail the test unless QEMU itself (binary, TCG module, data
+    /// folder) and the tun device exist: for guests that bring their own firmware.
+    pub fn require_machine() -> Option<QemuInstall> {
         let install = QemuInstall::locate();
         let needed = [
             ("QEMU", install.system_x86_64.clone()),
             ("QEMU's TCG accelerator module", install.module_dir.join("accel-tcg-x86_64.so")),
             ("QEMU's data folder", install.data_dir.join("kvmvapic.bin")),
-            ("SeaBIOS", install.bios.clone()),
-            ("the iPXE NIC option ROM (package ipxe-qemu)", install.nic_rom.clone()),
             ("the tun/tap device", PathBuf::from("/dev/net/tun")),
         ];
+        install.require_files(needed);
+        Some(install)
+    }
+
+    fn require_files<const N: usize>(&self, needed: [(&str, PathBuf); N]) {
         for (what, path) in needed {
             if !path.exists() {
                 crate::unavailable(&format!(
@@ -86,9 +104,22 @@ impl QemuInstall {
                 ));
             }
         }
-        Some(install)
+    }
+
+    /// The start of every guest's command line: this QEMU, its data folder, `firmware` as the
+    /// BIOS, and the [`MACHINE`].
+    pub(crate) fn machine_argv(&self, firmware: &Path) -> Vec<OsString> {
+        let mut argv: Vec<OsString> = vec![self.system_x86_64.clone().into()];
+        argv.extend(["-L".into(), self.data_dir.clone().into_os_string()]);
+        argv.extend(["-bios".into(), firmware.as_os_str().to_owned()]);
+        argv.extend(MACHINE.map(OsString::from));
+        argv
     }
 }
+
+/// The machine of every guest: a TCG PC with 256 MiB and one vCPU, no display, no monitor.
+const MACHINE: [&str; 13] =
+    ["-machine", "pc", "-accel", "tcg", "-m", "256", "-smp", "1", "-nographic", "-vga", "none", "-monitor", "none"];
 
 /// A server namespace holding bridge `br0` with `10.N.0.1/24` and tap `tap0` enslaved to it,
 /// for one guest. Dropping it deletes the namespace and with it both devices.
@@ -105,13 +136,23 @@ pub struct PxeLan {
 
 impl PxeLan {
     pub fn new() -> PxeLan {
-        let ns = Netns::new();
         let n = next_subnet();
-        let server_ip = Ipv4Addr::new(10, n, 0, 1);
+        PxeLan::build(Ipv4Addr::new(10, n, 0, 1), 24, n)
+    }
+
+    /// A LAN whose bridge has `server_ip/prefix_len`, such as the fixed 192.168.0.x of a router's
+    /// recovery mode (the namespace keeps it apart from the machine's own networks).
+    pub fn with_address(server_ip: Ipv4Addr, prefix_len: u8) -> PxeLan {
+        PxeLan::build(server_ip, prefix_len, next_subnet())
+    }
+
+    /// `n` makes the guest's MAC unique within this test process.
+    fn build(server_ip: Ipv4Addr, prefix_len: u8, n: u8) -> PxeLan {
+        let ns = Netns::new();
         let (bridge, tap) = ("br0", "tap0");
         let name = ns.name().to_owned();
         admin(&["ip", "-n", &name, "link", "add", bridge, "type", "bridge"]);
-        admin(&["ip", "-n", &name, "addr", "add", &format!("{server_ip}/24"), "dev", bridge]);
+        admin(&["ip", "-n", &name, "addr", "add", &format!("{server_ip}/{prefix_len}"), "dev", bridge]);
         admin(&["ip", "-n", &name, "link", "set", bridge, "up"]);
         // A persistent tap that QEMU attaches to by name (script=no): no helper touches it.
         admin(&["ip", "-n", &name, "tuntap", "add", "dev", tap, "mode", "tap"]);
@@ -122,12 +163,12 @@ impl PxeLan {
             bridge: bridge.to_owned(),
             tap: tap.to_owned(),
             server_ip,
-            prefix_len: 24,
+            prefix_len,
             guest_mac: format!("52:54:00:1b:00:{n:02x}"),
         }
     }
 
-    /// `10.N.0.host` on this bridge's subnet.
+    /// The bridge address with its last octet replaced (`10.N.0.host` for [`PxeLan::new`]).
     pub fn host(&self, host: u8) -> Ipv4Addr {
         let [a, b, c, _] = self.server_ip.octets();
         Ipv4Addr::new(a, b, c, host)
@@ -356,6 +397,12 @@ impl QemuGuest {
         let argv = qemu_argv(install, lan, &console);
         let module_dir = install.module_dir.to_string_lossy().into_owned();
         let process = lan.ns.spawn_env(&argv, &[("QEMU_MODULE_DIR", &module_dir)]);
+        QemuGuest::started(process, console, dir)
+    }
+
+    /// A guest already started as `process`, whose serial console is captured in `console`
+    /// inside `dir` (removed once the process is gone).
+    pub(crate) fn started(process: Child, console: PathBuf, dir: tempfile::TempDir) -> QemuGuest {
         QemuGuest { process, console, started: Instant::now(), _dir: dir }
     }
 
@@ -376,12 +423,22 @@ impl QemuGuest {
     /// Polls the console until a line contains `needle`, for at most `timeout` or until QEMU
     /// exits. Returns the time since QEMU started.
     pub fn wait_console(&mut self, needle: &str, timeout: Duration) -> Result<Duration, ConsoleWaitError> {
+        self.wait_console_until(|console| console.lines().any(|line| line.contains(needle)), timeout)
+    }
+
+    /// Polls the console until `done` holds for its whole text, for at most `timeout` or until
+    /// QEMU exits. Returns the time since QEMU started.
+    pub fn wait_console_until(
+        &mut self,
+        mut done: impl FnMut(&str) -> bool,
+        timeout: Duration,
+    ) -> Result<Duration, ConsoleWaitError> {
         let deadline = Instant::now() + timeout;
         loop {
             // Check the exit first and read the console after, so nothing written just before
             // the exit is missed.
             let exited = self.process.try_status();
-            if self.console().lines().any(|line| line.contains(needle)) {
+            if done(&self.console()) {
                 return Ok(self.uptime());
             }
             if let Some(status) = exited {
@@ -408,12 +465,7 @@ impl QemuGuest {
 
 /// The QEMU command line. Paths go into comma-separated option values, so commas are doubled.
 fn qemu_argv(install: &QemuInstall, lan: &PxeLan, console: &Path) -> Vec<OsString> {
-    let mut argv: Vec<OsString> = vec![install.system_x86_64.clone().into()];
-    argv.extend(["-L".into(), install.data_dir.clone().into_os_string()]);
-    argv.extend(["-bios".into(), install.bios.clone().into_os_string()]);
-    let fixed =
-        ["-machine", "pc", "-accel", "tcg", "-m", "256", "-smp", "1", "-nographic", "-vga", "none", "-monitor", "none"];
-    argv.extend(fixed.map(OsString::from));
+    let mut argv = install.machine_argv(&install.bios);
     argv.extend(["-serial".into(), format!("file:{}", option_value(console)).into()]);
     argv.push("-netdev".into());
     argv.push(format!("tap,id=n0,ifname={},script=no,downscript=no", lan.tap).into());
@@ -432,7 +484,7 @@ fn qemu_argv(install: &QemuInstall, lan: &PxeLan, console: &Path) -> Vec<OsStrin
     argv
 }
 
-fn option_value(path: &Path) -> String {
+pub(crate) fn option_value(path: &Path) -> String {
     path.to_string_lossy().replace(',', ",,")
 }
 
