@@ -132,6 +132,11 @@ fn answering_at_the_wanted_address_serves_the_device_and_leaves_nothing_behind()
     // The link flaps and takes the address with it: lifeboat puts it back.
     pair.server.run_ok(&["ip", "addr", "del", &format!("{wanted}/24"), "dev", &dev], STEP);
     wait_for_addresses(&pair.server, &dev, "the address was not put back", |a| a.contains(&format!("{wanted}/24")));
+    // The device's next attempt gets its file again.
+    std::fs::remove_file(&local).unwrap();
+    let again = lifeboat_e2e::Client::TftpHpa.get(&pair.client, wanted.into(), "tp_recovery.bin", &local, STEP);
+    assert!(again.success(), "after the flap: {again}");
+    assert_eq!(lifeboat_e2e::sha256_file(&local), image_sha);
 
     // Another host has an address: the probe hears it and the claim is refused.
     let taken = std::net::Ipv4Addr::new(a, b, c, 77);

@@ -12,7 +12,7 @@ use anyhow::Context as _;
 use lifeboat_clock::Clock;
 use lifeboat_server::{DhcpConfig, TftpConfig};
 use lifeboat_store::{LeaseWriter, LogWriter, Pruner, Retention, Store};
-use lifeboat_web::Control;
+use lifeboat_web::{AddressClaim, Control};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -43,6 +43,9 @@ pub struct AppConfig {
     pub stop_when_idle: Option<Duration>,
     /// End the run after the first complete download (`--once`).
     pub once: bool,
+    /// Addresses to take before the services start (`lifeboat recover`: where the device looks
+    /// for its server); a refusal ends the start with its reason.
+    pub claims: Vec<AddressClaim>,
     pub retention: Retention,
     /// What the dashboard's settings mean; `None`: they cannot be changed, and `tftp` and `dhcp`
     /// are all there is. With it, the stored settings replace `tftp` and `dhcp` at start.
@@ -142,6 +145,10 @@ impl App {
         let mut app =
             App { lifeboat, dashboard: None, pruner, idle_watch: None, address_watch, shutdown: shutdown.clone() };
 
+        if let Err(error) = app.claim_configured(&config.claims).await {
+            app.stop().await;
+            return Err(error);
+        }
         if let Err(error) = app.start_configured().await {
             app.stop().await;
             return Err(error);
@@ -169,6 +176,11 @@ impl App {
         Ok(app)
     }
 
+    /// Becomes `Some` (a line saying what was served to whom) once a download completes.
+    pub fn first_download(&self) -> tokio::sync::watch::Receiver<Option<String>> {
+        self.lifeboat.parts.activity.first_download()
+    }
+
     /// What the dashboard sees and does: services, leases, live transfers, metrics.
     pub fn control(&self) -> Arc<dyn Control> {
         Arc::clone(&self.lifeboat) as Arc<dyn Control>
@@ -192,6 +204,20 @@ impl App {
         };
         tokio::join!(dashboard_ended, self.stop_services());
         self.flush().await;
+    }
+
+    /// Take the configured addresses, in order.
+    async fn claim_configured(&self, claims: &[AddressClaim]) -> anyhow::Result<()> {
+        for claim in claims {
+            let (address, interface) = (claim.address, claim.interface.clone());
+            let Some(keeper) = &self.lifeboat.parts.claims else {
+                anyhow::bail!("cannot take {address} on {interface}: this lifeboat does not change addresses");
+            };
+            keeper.claim(claim.clone(), "command line").await.with_context(|| {
+                format!("cannot take {address} on {interface}, where the device looks for its server")
+            })?;
+        }
+        Ok(())
     }
 
     async fn start_configured(&self) -> anyhow::Result<()> {

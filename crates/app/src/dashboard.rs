@@ -324,7 +324,7 @@ impl Control for Lifeboat {
     fn profiles(&self) -> Vec<ProfileChoice> {
         crate::built_in_profiles()
             .into_iter()
-            .map(|p| ProfileChoice { mode: format!("{:?}", p.mode).to_lowercase(), name: p.name, family: p.family })
+            .map(|p| ProfileChoice { mode: p.mode.to_string(), name: p.name, family: p.family })
             .collect()
     }
 

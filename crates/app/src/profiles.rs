@@ -25,6 +25,16 @@ pub enum RecoveryMode {
 }
 
 /// A public page a fact comes from.
+impl std::fmt::Display for RecoveryMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            RecoveryMode::Pull => "pull",
+            RecoveryMode::Push => "push",
+            RecoveryMode::Bootp => "bootp",
+        })
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Source {

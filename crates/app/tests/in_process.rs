@@ -143,6 +143,7 @@ async fn start_with_settings(store: &Store, root: &std::path::Path, base_tftp: S
         web: None,
         stop_when_idle: None,
         once: false,
+        claims: Vec::new(),
         retention: Retention::DEFAULT,
         settings: Some(settings),
     };
@@ -176,6 +177,7 @@ async fn start_on(options: Options, store: Store) -> Running {
         web: None,
         stop_when_idle: options.stop_when_idle,
         once: options.once,
+        claims: Vec::new(),
         retention: Retention::DEFAULT,
         settings: None,
     };
@@ -551,6 +553,7 @@ async fn reservations_that_clash_with_the_configuration_or_a_lease_are_named() {
         web: None,
         stop_when_idle: None,
         once: false,
+        claims: Vec::new(),
         retention: Retention::DEFAULT,
         settings: None,
     };

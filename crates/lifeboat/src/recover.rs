@@ -15,8 +15,10 @@ use std::time::Duration;
 use anyhow::{Context as _, bail};
 use lifeboat_app::{App, AppConfig, Profile, RecoveryMode, SystemBinder};
 use lifeboat_clock::SystemClock;
-use lifeboat_server::TftpConfig;
+use lifeboat_dhcp::boot::DefaultBoot;
+use lifeboat_dhcp::config::Range;
 use lifeboat_server::client::{self, ClientSettings};
+use lifeboat_server::{DhcpConfig, TftpConfig};
 use lifeboat_store::{Retention, Store};
 use lifeboat_web::{AddressClaim, ClaimError, Control};
 use tokio_util::sync::CancellationToken;
@@ -37,7 +39,10 @@ pub(crate) async fn run(args: RecoverArgs, shutdown: CancellationToken) -> anyho
     let sha256 = lifeboat_server::sha256_file(&image).with_context(|| format!("cannot read {}", image.display()))?;
     say(&format!("image {} ({} bytes), sha256 {sha256}", image.display(), std::fs::metadata(&image)?.len()));
     if let Some(profile) = &profile {
-        say(&format!("{} ({:?} recovery)", profile.family, profile.mode));
+        say(&format!("{} ({} recovery)", profile.family, profile.mode));
+        say(
+            "lifeboat takes care of the address, the file name and the server; what the steps ask of you is the device:",
+        );
         let server = profile.server_addresses.first().map_or_else(|| "SERVER".to_owned(), ToString::to_string);
         let device = profile.device_address.map_or_else(|| "DEVICE".to_owned(), |d| d.to_string());
         for (n, step) in profile.steps.iter().enumerate() {
@@ -51,14 +56,10 @@ pub(crate) async fn run(args: RecoverArgs, shutdown: CancellationToken) -> anyho
             say(&format!("  source: {} <{}>", source.title, source.url));
         }
     }
-    let job = Job { args: &args, profile: profile.as_ref(), image: &image, image_name: &image_name };
+    let job = Job { args: &args, profile: profile.as_ref(), image: &image, image_name: &image_name, sha256: &sha256 };
     match profile.as_ref().map(|p| p.mode) {
         Some(RecoveryMode::Push) => push(&job, shutdown).await,
-        Some(RecoveryMode::Bootp) => bail!(
-            "`recover` does not answer BOOTP yet: run `lifeboat serve --tftp-root {} --dhcp-range ...` with a reservation for the device",
-            image.parent().unwrap_or(Path::new(".")).display()
-        ),
-        Some(RecoveryMode::Pull) | None => pull(&job, shutdown).await,
+        Some(RecoveryMode::Pull | RecoveryMode::Bootp) | None => serve(&job, shutdown).await,
     }
 }
 
@@ -66,14 +67,16 @@ pub(crate) async fn run(args: RecoverArgs, shutdown: CancellationToken) -> anyho
 struct Job<'a> {
     args: &'a RecoverArgs,
     profile: Option<&'a Profile>,
-    /// The image, its path made absolute, and its file name.
+    /// The image, its path made absolute, its file name and its SHA-256.
     image: &'a Path,
     image_name: &'a str,
+    sha256: &'a str,
 }
 
-/// Serve the image until the device has it (or, with `--keep-running`, until stopped).
-async fn pull(job: &Job<'_>, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let Job { args, profile, image, image_name } = *job;
+/// Serve the image until the device has it (or, with `--keep-running`, until stopped). A
+/// `bootp` profile's device is also given its address and boot file by BOOTP/DHCP.
+async fn serve(job: &Job<'_>, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let Job { args, profile, image, image_name, sha256 } = *job;
     // A folder of its own holding only the image: the image's own folder (Downloads, say)
     // must not be served to anyone who asks.
     let root =
@@ -94,12 +97,25 @@ async fn pull(job: &Job<'_>, shutdown: CancellationToken) -> anyhow::Result<()> 
     if profile.and_then(|p| p.tftp_options) == Some(false) {
         tftp.limits.options_enabled = false;
     }
+    let prefix = profile.and_then(|p| p.prefix).unwrap_or(24);
+    let server = profile.and_then(|p| p.server_addresses.first().copied());
+    let claims: Vec<AddressClaim> = server
+        .map(|address| AddressClaim { interface: args.interface.clone(), address, prefix, force: args.force })
+        .into_iter()
+        .collect();
+    let dhcp = match (profile, server) {
+        (Some(profile), Some(server)) if profile.mode == RecoveryMode::Bootp => {
+            Some(bootp_config(&args.interface, profile, server, prefix, image_name)?)
+        }
+        _ => None,
+    };
     let config = AppConfig {
         tftp: Some(tftp),
-        dhcp: None,
+        dhcp,
         web: None,
         stop_when_idle: None,
         once: !args.keep_running,
+        claims,
         retention: Retention::DEFAULT,
         settings: None,
     };
@@ -110,16 +126,12 @@ async fn pull(job: &Job<'_>, shutdown: CancellationToken) -> anyhow::Result<()> 
         None => Store::open_memory().await?,
     };
     let app = App::start(config, store, Arc::new(SystemBinder), Arc::new(SystemClock), shutdown.clone()).await?;
+    if let Some(address) = server {
+        say(&format!("{address}/{prefix} is on {}: the device can reach lifeboat there", args.interface));
+    }
     let control = app.control();
     control.arm_image(Some(image_name.to_owned()), "recover".into());
-    let prefix = profile.and_then(|p| p.prefix).unwrap_or(24);
-    if let Some(address) = profile.and_then(|p| p.server_addresses.first())
-        && !claim(control.as_ref(), &args.interface, *address, prefix, args.force).await
-    {
-        shutdown.cancel();
-        app.wait().await;
-        bail!("the device looks for {address}, and lifeboat cannot answer there (see above)");
-    }
+    let downloads = app.first_download();
     say(&format!("waiting for the device on {} (Ctrl-C to stop)", args.interface));
     let watching = tokio::spawn(claim_what_the_device_wants(
         control.clone(),
@@ -129,8 +141,44 @@ async fn pull(job: &Job<'_>, shutdown: CancellationToken) -> anyhow::Result<()> 
     ));
     app.wait().await;
     watching.abort();
-    say("stopped: every port is closed and the address lifeboat took is given back");
-    Ok(())
+    let served = downloads.borrow().clone();
+    say("stopped: every port is closed and the addresses lifeboat took are given back");
+    match served {
+        Some(line) => {
+            say(&format!("done: {line}, sha256 {sha256}"));
+            Ok(())
+        }
+        None => bail!("stopped before the device downloaded the image"),
+    }
+}
+
+/// DHCP for a `bootp` profile: one address (the profile's device address, else the 50th of the
+/// network), so only the first device that asks gets an answer, with the image as boot file.
+fn bootp_config(
+    interface: &str,
+    profile: &Profile,
+    server: Ipv4Addr,
+    prefix: u8,
+    image_name: &str,
+) -> anyhow::Result<DhcpConfig> {
+    let network = ipnet::Ipv4Net::new(server, prefix).context("the profile's prefix")?.trunc();
+    let device = profile.device_address.unwrap_or_else(|| {
+        let fiftieth = Ipv4Addr::from(u32::from(network.network()) + 50);
+        if fiftieth == server { Ipv4Addr::from(u32::from(network.network()) + 51) } else { fiftieth }
+    });
+    let boot_file = profile.filenames.iter().find(|n| !n.contains('{')).map_or(image_name, String::as_str);
+    let range: Range = format!("{device},{device},{},10m", network.netmask())
+        .parse()
+        .with_context(|| format!("the device address {device}"))?;
+    let mut dhcp = DhcpConfig::new(vec![range]);
+    dhcp.interfaces = vec![interface.to_owned()];
+    dhcp.bootp_dynamic = true;
+    dhcp.authoritative = true;
+    dhcp.default_boot = Some(DefaultBoot { file: boot_file.to_owned(), server_name: None, server_addr: Some(server) });
+    say(&format!(
+        "answering BOOTP and DHCP on {interface}: the first device that asks gets {device} and boot file {boot_file}"
+    ));
+    Ok(dhcp)
 }
 
 /// Claims each address the device is seen asking for on `interface`.
@@ -176,25 +224,69 @@ async fn claim(control: &dyn Control, interface: &str, address: Ipv4Addr, prefix
 
 /// Upload the image to the device's TFTP server, asking until it answers.
 async fn push(job: &Job<'_>, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let Job { args, profile, image, image_name } = *job;
+    let Job { args, profile, image, image_name, .. } = *job;
     let device = profile.and_then(|p| p.device_address).context("the profile names no device address to upload to")?;
     let remote = profile
         .and_then(|p| p.filenames.iter().find(|n| !n.contains('{')))
         .cloned()
         .unwrap_or_else(|| image_name.to_owned());
+    // The device answers only its own network: without an address there, take one.
+    let prefix = profile.and_then(|p| p.prefix).unwrap_or(24);
+    let network = ipnet::Ipv4Net::new(device, prefix).context("the profile's prefix")?.trunc();
+    let interface = lifeboat_net::interfaces()?
+        .into_iter()
+        .find(|i| i.name == args.interface)
+        .with_context(|| format!("this machine has no interface {}", args.interface))?;
+    let own = interface.ipv4.iter().find(|(a, _)| network.contains(a)).map(|(a, _)| *a);
+    let app = match own {
+        Some(address) => {
+            say(&format!("{address} on {} is in the device's network", args.interface));
+            None
+        }
+        None => {
+            let address = profile.and_then(|p| p.server_addresses.first().copied()).unwrap_or_else(|| {
+                let tenth = Ipv4Addr::from(u32::from(network.network()) + 10);
+                if tenth == device { Ipv4Addr::from(u32::from(network.network()) + 11) } else { tenth }
+            });
+            let claim = AddressClaim { interface: args.interface.clone(), address, prefix, force: args.force };
+            let config = AppConfig {
+                tftp: None,
+                dhcp: None,
+                web: None,
+                stop_when_idle: None,
+                once: false,
+                claims: vec![claim],
+                retention: Retention::DEFAULT,
+                settings: None,
+            };
+            let store = Store::open_memory().await?;
+            // Its own end: the upload's end stops it, Ctrl-C (`shutdown`) too.
+            let end = shutdown.child_token();
+            let app = App::start(config, store, Arc::new(SystemBinder), Arc::new(SystemClock), end.clone()).await?;
+            say(&format!("{address}/{prefix} is on {}: lifeboat can reach the device there", args.interface));
+            Some((app, end))
+        }
+    };
     say(&format!(
         "uploading {image_name} to {device} as {remote}, asking for up to {}",
         humantime::format_duration(args.wait)
     ));
     let settings = ClientSettings { wait: Some(args.wait), ..ClientSettings::default() };
     let progress = Arc::new(lifeboat_server::Progress::default());
-    let (image, cancel) = (image.to_path_buf(), shutdown.clone());
     let server = SocketAddr::from((device, 69));
-    let report =
-        tokio::task::spawn_blocking(move || client::put(server, &image, &remote, &settings, &progress, &cancel))
-            .await??;
+    let bar = crate::transfer::show_progress(&progress, server, settings.wait);
+    let (image, cancel) = (image.to_path_buf(), shutdown.clone());
+    let result =
+        tokio::task::spawn_blocking(move || client::put(server, &image, &remote, &settings, &progress, &cancel)).await;
+    crate::transfer::finish_progress(bar);
+    if let Some((app, end)) = app {
+        end.cancel();
+        app.wait().await;
+        say(&format!("the address lifeboat took on {} is given back", args.interface));
+    }
+    let report = result??;
     say(&format!(
-        "sent {} bytes to {device} in {:.1} s, sha256 {}: the device writes it now; leave its power on",
+        "done: sent {} bytes to {device} in {:.1} s, sha256 {}: the device writes it now; leave its power on",
         report.bytes,
         report.duration.as_secs_f64(),
         report.sha256

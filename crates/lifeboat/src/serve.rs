@@ -42,6 +42,7 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
         web: config.web,
         stop_when_idle: config.stop_when_idle,
         once: config.once,
+        claims: Vec::new(),
         retention: config.retention,
         settings: Some(Arc::new(layers)),
     };

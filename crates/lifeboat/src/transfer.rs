@@ -116,7 +116,7 @@ fn default_local_name(remote: &str) -> anyhow::Result<PathBuf> {
 /// A progress bar on a terminal, and before the first byte, while the client waits for the
 /// server, how long it has waited. Without a terminal (a pipe, a log): a line when the wait
 /// begins and one every 10 s.
-fn show_progress(
+pub(crate) fn show_progress(
     progress: &Arc<Progress>,
     server: SocketAddr,
     wait: Option<Duration>,
@@ -178,7 +178,7 @@ fn show_progress(
     Some((bar, task))
 }
 
-fn finish_progress(bar: Option<(ProgressBar, tokio::task::JoinHandle<()>)>) {
+pub(crate) fn finish_progress(bar: Option<(ProgressBar, tokio::task::JoinHandle<()>)>) {
     if let Some((bar, task)) = bar {
         task.abort();
         bar.finish_and_clear();
