@@ -189,4 +189,10 @@
   if (imageTable && imageTable.getAttribute("data-pending") === "true") {
     window.setTimeout(function () { window.location.reload(); }, 3000);
   }
+
+  // A recovery under way: look again every second and a half, until it ends.
+  var recovery = document.getElementById("recovery");
+  if (recovery && recovery.getAttribute("data-active") === "true") {
+    window.setTimeout(function () { window.location.reload(); }, 1500);
+  }
 })();

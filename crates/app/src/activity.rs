@@ -42,10 +42,19 @@ pub(crate) struct Activity {
     counters: Counters,
     /// When a client last asked for anything (for stopping an idle server).
     last_request: Mutex<Instant>,
-    /// The first complete download, said in a line (for `--once`).
-    first_download: watch::Sender<Option<String>>,
+    /// The latest complete download (for `--once` and a recovery).
+    downloads: watch::Sender<Option<CompletedDownload>>,
     /// The image a device asking for a missing file gets.
     pub(crate) armed: ArmedImage,
+}
+
+/// A download that completed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CompletedDownload {
+    /// The file served, relative to the TFTP root.
+    pub file: String,
+    /// What was served to whom, in a line: `served a.bin (1000 bytes) to 10.0.0.2:2000 (MAC) in 0.1 s`.
+    pub line: String,
 }
 
 struct Entry {
@@ -90,13 +99,13 @@ impl Activity {
             live: Mutex::default(),
             counters: Counters::default(),
             last_request: Mutex::new(Instant::now()),
-            first_download: watch::Sender::new(None),
+            downloads: watch::Sender::new(None),
         }
     }
 
-    /// Becomes `Some` (a line saying what was served to whom) once a download completes.
-    pub(crate) fn first_download(&self) -> watch::Receiver<Option<String>> {
-        self.first_download.subscribe()
+    /// The latest complete download; `None` until the first.
+    pub(crate) fn downloads(&self) -> watch::Receiver<Option<CompletedDownload>> {
+        self.downloads.subscribe()
     }
 
     /// Transfers running now and those that ended in the last seconds, oldest first.
@@ -260,20 +269,11 @@ impl TftpObserver for Activity {
         let mac = self.lock().get(&transfer.id).and_then(|e| e.mac.clone());
         let outcome = self.record_end(report, mac.clone());
         if outcome == TransferOutcome::Complete && report.direction == Direction::Read {
-            self.first_download.send_if_modified(|first| {
-                let device = mac.map_or_else(|| report.peer.to_string(), |mac| format!("{} ({mac})", report.peer));
-                let line = format!(
-                    "served {} ({} bytes) to {device} in {:.1} s",
-                    self.relative(&report.file),
-                    report.bytes,
-                    report.duration.as_secs_f64()
-                );
-                if first.is_some() {
-                    return false;
-                }
-                *first = Some(line);
-                true
-            });
+            let device = mac.map_or_else(|| report.peer.to_string(), |mac| format!("{} ({mac})", report.peer));
+            let file = self.relative(&report.file);
+            let line =
+                format!("served {file} ({} bytes) to {device} in {:.1} s", report.bytes, report.duration.as_secs_f64());
+            self.downloads.send_replace(Some(CompletedDownload { file, line }));
         }
         if let Some(entry) = self.lock().get_mut(&transfer.id) {
             entry.rate = per_second(report.bytes, report.duration);

@@ -18,6 +18,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::activity::Activity;
+use crate::activity::CompletedDownload;
 use crate::address_claims::AddressClaims;
 use crate::armed_image::{ArmedImage, save_learned};
 use crate::binder::Binder;
@@ -141,6 +142,7 @@ impl App {
             parts,
             settings: config.settings.clone(),
             applying: tokio::sync::Mutex::new(()),
+            recovery: Arc::default(),
         });
         let mut app =
             App { lifeboat, dashboard: None, pruner, idle_watch: None, address_watch, shutdown: shutdown.clone() };
@@ -165,7 +167,7 @@ impl App {
             }
         }
         if config.once {
-            let downloads = app.lifeboat.parts.activity.first_download();
+            let downloads = app.lifeboat.parts.activity.downloads();
             tokio::spawn(stop_after_first_download(downloads, shutdown.clone()));
         }
         if let Some(idle) = config.stop_when_idle {
@@ -176,9 +178,9 @@ impl App {
         Ok(app)
     }
 
-    /// Becomes `Some` (a line saying what was served to whom) once a download completes.
-    pub fn first_download(&self) -> tokio::sync::watch::Receiver<Option<String>> {
-        self.lifeboat.parts.activity.first_download()
+    /// The latest complete download: `None` until the first.
+    pub fn downloads(&self) -> tokio::sync::watch::Receiver<Option<CompletedDownload>> {
+        self.lifeboat.parts.activity.downloads()
     }
 
     /// What the dashboard sees and does: services, leases, live transfers, metrics.
@@ -268,12 +270,16 @@ impl App {
 }
 
 /// `--once`: the first complete download ends the run (`shutdown`), with what was served.
-async fn stop_after_first_download(mut downloads: watch::Receiver<Option<String>>, shutdown: CancellationToken) {
+async fn stop_after_first_download(
+    mut downloads: watch::Receiver<Option<CompletedDownload>>,
+    shutdown: CancellationToken,
+) {
     tokio::select! {
         () = shutdown.cancelled() => {}
         done = downloads.wait_for(Option::is_some) => {
             if let Ok(done) = done {
-                tracing::info!("{}; stopping (--once)", done.as_deref().unwrap_or_default());
+                let line = done.as_ref().map(|d| d.line.as_str()).unwrap_or_default();
+                tracing::info!("{line}; stopping (--once)");
                 shutdown.cancel();
             }
         }

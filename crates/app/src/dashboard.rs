@@ -18,10 +18,12 @@ use lifeboat_store::{Event, EventKind, Retention, Store};
 use lifeboat_web::{
     AddressClaim, Auth, BoxFuture, ClaimError, ClaimedAddressView, ConfiguredAlias, ConfiguredReservation, Control,
     ControlError, DhcpExchange, DoctorCheck, DoctorRequest, InterfaceInfo, LeaseView, LiveTransfer, Metrics,
-    ProfileChoice, Service, ServiceStatus, SettingsError, SettingsInput, SettingsView, WantedAddressView, WebConfig,
-    WebState,
+    ProfileChoice, RecoveryError, RecoveryRequest, RecoveryView, Service, ServiceStatus, SettingsError, SettingsInput,
+    SettingsView, WantedAddressView, WebConfig, WebState,
 };
 use tokio_util::sync::CancellationToken;
+
+use crate::recovery::Recovery;
 
 use crate::services::{Configs, Parts, Services};
 use crate::settings::{Configurator, SETTINGS_KEY};
@@ -50,6 +52,8 @@ pub(crate) struct Lifeboat {
     pub(crate) settings: Option<Arc<dyn Configurator>>,
     /// Held while settings are applied and saved: two at once would interleave.
     pub(crate) applying: tokio::sync::Mutex<()>,
+    /// The recovery started from the dashboard.
+    pub(crate) recovery: Arc<Recovery>,
 }
 
 impl Lifeboat {
@@ -326,6 +330,22 @@ impl Control for Lifeboat {
             .into_iter()
             .map(|p| ProfileChoice { mode: p.mode.to_string(), name: p.name, family: p.family })
             .collect()
+    }
+
+    fn recovery(&self) -> RecoveryView {
+        self.recovery.view()
+    }
+
+    fn start_recovery(&self, request: RecoveryRequest, origin: String) -> BoxFuture<'_, Result<(), RecoveryError>> {
+        Box::pin(async move {
+            self.recovery.start(request, origin, Arc::clone(&self.services), Arc::clone(&self.parts)).await
+        })
+    }
+
+    fn cancel_recovery(&self, origin: String) -> BoxFuture<'_, ()> {
+        tracing::info!("recovery cancelled ({origin})");
+        self.recovery.cancel();
+        Box::pin(async {})
     }
 
     fn doctor(&self, request: DoctorRequest) -> BoxFuture<'_, Vec<DoctorCheck>> {

@@ -20,6 +20,7 @@
 //! - `error_text.rs`: an error and its causes on one line.
 //! - `settings.rs`: the dashboard's settings: the [`Configurator`] the binary gives, the key they
 //!   are stored under; `services.rs` restarts what they change.
+//! - `recovery.rs`: the dashboard's recovery (the `lifeboat recover` flow in a running lifeboat).
 //! - `doctor/`: the doctor's checks (`lifeboat doctor`, the Doctor page); `profiles.rs`: the
 //!   device profiles.
 //! - `network_setup.rs`: the warning for a container behind a bridge, where DHCP cannot work.
@@ -38,10 +39,12 @@ mod lease_book;
 mod lease_store;
 mod network_setup;
 mod profiles;
+mod recovery;
 mod services;
 mod settings;
 mod wanted_log;
 
+pub use activity::CompletedDownload;
 pub use app::{App, AppConfig};
 pub use binder::{Binder, SystemBinder};
 pub use dashboard::{DashboardConfig, PASSWORD_SETTING};

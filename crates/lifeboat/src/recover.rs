@@ -131,7 +131,7 @@ async fn serve(job: &Job<'_>, shutdown: CancellationToken) -> anyhow::Result<()>
     }
     let control = app.control();
     control.arm_image(Some(image_name.to_owned()), "recover".into());
-    let downloads = app.first_download();
+    let downloads = app.downloads();
     say(&format!("waiting for the device on {} (Ctrl-C to stop)", args.interface));
     let watching = tokio::spawn(claim_what_the_device_wants(
         control.clone(),
@@ -144,8 +144,8 @@ async fn serve(job: &Job<'_>, shutdown: CancellationToken) -> anyhow::Result<()>
     let served = downloads.borrow().clone();
     say("stopped: every port is closed and the addresses lifeboat took are given back");
     match served {
-        Some(line) => {
-            say(&format!("done: {line}, sha256 {sha256}"));
+        Some(download) => {
+            say(&format!("done: {}, sha256 {sha256}", download.line));
             Ok(())
         }
         None => bail!("stopped before the device downloaded the image"),

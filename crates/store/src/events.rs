@@ -56,6 +56,9 @@ stored_names! {
         /// disarmed.
         ImageArmed => "image_armed",
         ImageDisarmed => "image_disarmed",
+        /// A recovery started from the dashboard, and how it ended.
+        RecoveryStarted => "recovery_started",
+        RecoveryEnded => "recovery_ended",
     }
 }
 

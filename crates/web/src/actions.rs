@@ -141,6 +141,22 @@ pub(crate) async fn claim_address(
         .ok_or_else(|| AppError::Internal(format!("{address} was claimed but is not held")))
 }
 
+/// Start a recovery with an image of the TFTP root.
+pub(crate) async fn start_recovery(
+    state: &WebState,
+    caller: &Caller,
+    request: crate::recovery::RecoveryRequest,
+) -> Result<(), AppError> {
+    let listed = crate::digests::list_images(state).await?;
+    if !listed.iter().any(|i| i.file.file == request.image) {
+        return Err(AppError::field(
+            "image",
+            format!("{:?} is not a file of the TFTP root: upload it first", request.image),
+        ));
+    }
+    Ok(state.control().start_recovery(request, caller.origin.clone()).await?)
+}
+
 /// Give back an address lifeboat holds.
 pub(crate) async fn release_address(state: &WebState, caller: &Caller, address: Ipv4Addr) -> Result<(), AppError> {
     if state.control().release_address(address, caller.origin.clone()).await? {

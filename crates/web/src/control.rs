@@ -14,7 +14,7 @@ use std::str::FromStr;
 
 use lifeboat_store::{Direction, TransferOutcome};
 
-use crate::recovery::{DoctorCheck, DoctorRequest, ProfileChoice};
+use crate::recovery::{DoctorCheck, DoctorRequest, ProfileChoice, RecoveryError, RecoveryRequest, RecoveryView};
 
 /// A boxed future that may be sent between threads: what [`Control::start`] and
 /// [`Control::stop`] return.
@@ -91,6 +91,24 @@ pub trait Control: Send + Sync + 'static {
     /// The device profiles the recovery assistant knows.
     fn profiles(&self) -> Vec<ProfileChoice> {
         Vec::new()
+    }
+
+    /// The dashboard's recovery, as it stands.
+    fn recovery(&self) -> RecoveryView {
+        RecoveryView::default()
+    }
+
+    /// Start a recovery: serve (or push) the image, take the addresses the device needs, stop
+    /// the server when it has the image.
+    fn start_recovery(&self, request: RecoveryRequest, origin: String) -> BoxFuture<'_, Result<(), RecoveryError>> {
+        let _ = (request, origin);
+        Box::pin(async { Err(RecoveryError::Conflict("this lifeboat cannot run recoveries".into())) })
+    }
+
+    /// Stop the recovery under way, giving back what it took.
+    fn cancel_recovery(&self, origin: String) -> BoxFuture<'_, ()> {
+        let _ = origin;
+        Box::pin(async {})
     }
 
     /// Run the doctor's checks for what `request` names.

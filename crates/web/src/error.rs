@@ -120,6 +120,15 @@ impl From<crate::control::ClaimError> for AppError {
     }
 }
 
+impl From<crate::recovery::RecoveryError> for AppError {
+    fn from(error: crate::recovery::RecoveryError) -> Self {
+        match error {
+            crate::recovery::RecoveryError::Conflict(message) => AppError::Conflict(message),
+            crate::recovery::RecoveryError::Invalid(message) => AppError::BadRequest(message),
+        }
+    }
+}
+
 impl From<ControlError> for AppError {
     fn from(error: ControlError) -> Self {
         match error {

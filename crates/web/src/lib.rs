@@ -76,7 +76,10 @@ pub use error::{FieldError, WebError};
 pub use pages::login::LOCKOUT_SETTING;
 pub use pages::settings_fields::shown_keys as settings_page_keys;
 pub use password::{generate_token, hash_password};
-pub use recovery::{CheckVerdict, DoctorCheck, DoctorRequest, ProfileChoice};
+pub use recovery::{
+    CheckVerdict, DoctorCheck, DoctorRequest, ProfileChoice, RecoveryError, RecoveryLine, RecoveryPhase,
+    RecoveryRequest, RecoveryView,
+};
 pub use state::WebState;
 
 use crate::error::{ApiError, AppError};
@@ -89,6 +92,7 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
 
 /// The dashboard's routes over `state`, with the gate and the security headers.
 pub fn router(state: WebState) -> Router {
+    use pages::recovery as recovery_page;
     use pages::{
         addresses, doctor, events, hosts, images, leases, login, missing, overview, services, settings, transfers,
     };
@@ -111,6 +115,9 @@ pub fn router(state: WebState) -> Router {
         .route("/aliases/delete", post(missing::delete))
         .route("/events", get(events::page))
         .route("/doctor", get(doctor::page))
+        .route("/recovery", get(recovery_page::page))
+        .route("/recovery/start", post(recovery_page::start))
+        .route("/recovery/cancel", post(recovery_page::cancel))
         .route("/settings", get(settings::page).post(settings::save))
         .route("/settings/dhcp", post(settings::set_up_dhcp))
         .route("/settings/fields/{table}", post(settings::save_fields))

@@ -13,6 +13,103 @@ pub struct ProfileChoice {
     pub mode: String,
 }
 
+/// A recovery to start from the dashboard.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct RecoveryRequest {
+    /// The interface the device is plugged into.
+    pub interface: String,
+    /// A file of the TFTP root.
+    pub image: String,
+    /// A profile's name; none: answer where the device is seen looking, under any name.
+    #[serde(default)]
+    pub profile: Option<String>,
+    /// Take addresses even on the interface of the default route.
+    #[serde(default)]
+    pub force: bool,
+}
+
+/// Where a recovery is.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RecoveryPhase {
+    /// None started since lifeboat started.
+    #[default]
+    Idle,
+    /// Serving, and waiting for the device to ask.
+    Waiting,
+    /// The device is downloading the image.
+    Transferring,
+    /// Uploading to the device's TFTP server (asking until it answers).
+    Pushing,
+    /// The device has the image; the server is stopped and the addresses given back.
+    Done,
+    Failed,
+    Cancelled,
+}
+
+impl RecoveryPhase {
+    /// What the Recovery page says of it.
+    pub fn label(self) -> &'static str {
+        match self {
+            RecoveryPhase::Idle => "No recovery yet",
+            RecoveryPhase::Waiting => "Waiting for the device",
+            RecoveryPhase::Transferring => "The device is downloading the image",
+            RecoveryPhase::Pushing => "Uploading to the device",
+            RecoveryPhase::Done => "Done",
+            RecoveryPhase::Failed => "Failed",
+            RecoveryPhase::Cancelled => "Cancelled",
+        }
+    }
+
+    /// Whether it is under way (a second cannot start).
+    pub fn active(self) -> bool {
+        matches!(self, RecoveryPhase::Waiting | RecoveryPhase::Transferring | RecoveryPhase::Pushing)
+    }
+}
+
+/// A line of what a recovery saw or did, with when (Unix ms).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RecoveryLine {
+    pub at: i64,
+    pub text: String,
+}
+
+/// The dashboard's recovery, as it stands.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct RecoveryView {
+    pub phase: RecoveryPhase,
+    pub interface: Option<String>,
+    pub image: Option<String>,
+    /// The profile's name and device family, if one was chosen.
+    pub profile: Option<String>,
+    pub family: Option<String>,
+    /// What the person does with the device.
+    pub steps: Vec<String>,
+    /// What was seen on the wire and what lifeboat did, oldest first.
+    pub seen: Vec<RecoveryLine>,
+    /// Bytes moved so far, of `size` when known.
+    pub bytes: u64,
+    pub size: Option<u64>,
+    /// Push: how many times the device was asked.
+    pub attempts: u32,
+    /// What was served or sent, to whom, with its SHA-256, once done.
+    pub summary: Option<String>,
+    pub error: Option<String>,
+    pub started_at: Option<i64>,
+    pub ended_at: Option<i64>,
+}
+
+/// Why a recovery did not start.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RecoveryError {
+    /// One is under way already, or what it needs is not there (no TFTP root): 409.
+    #[error("{0}")]
+    Conflict(String),
+    /// What was asked is wrong (an unknown profile or interface): 422.
+    #[error("{0}")]
+    Invalid(String),
+}
+
 /// What the doctor is asked to look at. Each named thing adds its checks.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 pub struct DoctorRequest {

@@ -5,12 +5,12 @@
 //! CSRF token (`X-CSRF-Token`) unless they carry the bearer token.
 
 mod addresses;
-mod doctor;
 mod extract;
 mod health;
 mod hosts;
 mod images;
 mod lists;
+mod recovery;
 mod services;
 mod settings;
 
@@ -37,8 +37,9 @@ pub(crate) fn routes() -> Router<WebState> {
         .route("/addresses/wanted", get(lists::wanted_addresses))
         .route("/addresses/claims", get(addresses::list).post(addresses::claim))
         .route("/addresses/claims/{address}", axum::routing::delete(addresses::release))
-        .route("/doctor", get(doctor::run))
-        .route("/profiles", get(doctor::profiles))
+        .route("/doctor", get(recovery::doctor))
+        .route("/profiles", get(recovery::profiles))
+        .route("/recovery", get(recovery::view).post(recovery::start).delete(recovery::cancel))
         .route("/transfers", get(lists::transfers))
         .route("/transfers/live", get(lists::live))
         .route("/transfers/live/stream", get(live::stream))

@@ -13,6 +13,7 @@ pub(crate) mod leases;
 pub(crate) mod login;
 pub(crate) mod missing;
 pub(crate) mod overview;
+pub(crate) mod recovery;
 pub(crate) mod services;
 pub(crate) mod settings;
 pub(crate) mod settings_fields;
@@ -30,11 +31,12 @@ use crate::session::Flash;
 use crate::state::WebState;
 
 /// The pages in the navigation bar.
-const PAGES: [(&str, &str); 9] = [
+const PAGES: [(&str, &str); 10] = [
     ("/", "Overview"),
     ("/transfers", "Transfers"),
     ("/hosts", "Hosts"),
     ("/images", "Images"),
+    ("/recovery", "Recovery"),
     ("/missing", "Missing files"),
     ("/leases", "Leases"),
     ("/events", "Events"),

@@ -1,0 +1,369 @@
+//! The dashboard's recovery: the `lifeboat recover` flow inside a running lifeboat. Pick an
+//! interface, an image of the TFTP root and a device family; lifeboat arms the image, takes the
+//! address the device looks for (the profile's, or the one it is seen asking for), serves it,
+//! and once the device has the image stops TFTP and gives the addresses back. A `push` profile
+//! uploads to the device's TFTP server instead, asking until it answers.
+//!
+//! One recovery at a time; its [`RecoveryView`] is what the Recovery page shows.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use ipnet::Ipv4Net;
+use lifeboat_server::Progress;
+use lifeboat_server::client::{self, ClientSettings};
+use lifeboat_store::{Event, EventKind};
+use lifeboat_web::{AddressClaim, RecoveryError, RecoveryLine, RecoveryPhase, RecoveryRequest, RecoveryView, Service};
+use tokio_util::sync::CancellationToken;
+
+use crate::services::{Parts, Services};
+use crate::{Profile, RecoveryMode};
+
+/// How often a running recovery looks at transfers, the address watch and the upload.
+const LOOK_EVERY: Duration = Duration::from_millis(250);
+
+/// How long a push asks the device's TFTP server.
+const PUSH_WAIT: Duration = Duration::from_secs(300);
+
+/// The lines of what was seen that are kept.
+const SEEN_KEPT: usize = 50;
+
+/// The recovery of this lifeboat.
+#[derive(Default)]
+pub(crate) struct Recovery {
+    view: Mutex<RecoveryView>,
+    /// Ends the one under way.
+    running: Mutex<Option<CancellationToken>>,
+}
+
+/// What a running recovery works with.
+struct Job {
+    recovery: Arc<Recovery>,
+    services: Arc<Services>,
+    parts: Arc<Parts>,
+    interface: String,
+    image: String,
+    image_path: PathBuf,
+    sha256: String,
+    profile: Option<Profile>,
+    force: bool,
+    /// The addresses it took, to give back.
+    claimed: Vec<Ipv4Addr>,
+}
+
+impl Recovery {
+    pub(crate) fn view(&self) -> RecoveryView {
+        self.lock().clone()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, RecoveryView> {
+        self.view.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn update(&self, change: impl FnOnce(&mut RecoveryView)) {
+        change(&mut self.lock());
+    }
+
+    fn say(&self, at: i64, text: String) {
+        tracing::info!("recovery: {text}");
+        self.update(|view| {
+            if view.seen.len() == SEEN_KEPT {
+                view.seen.remove(0);
+            }
+            view.seen.push(RecoveryLine { at, text });
+        });
+    }
+
+    /// Check `request` and start it in the background.
+    pub(crate) async fn start(
+        self: &Arc<Self>,
+        request: RecoveryRequest,
+        origin: String,
+        services: Arc<Services>,
+        parts: Arc<Parts>,
+    ) -> Result<(), RecoveryError> {
+        if self.view().phase.active() {
+            return Err(RecoveryError::Conflict("a recovery is under way: cancel it first".into()));
+        }
+        let profile = match request.profile.as_deref().filter(|p| !p.is_empty()) {
+            Some(name) => Some(crate::profile_named(name, None).map_err(|e| RecoveryError::Invalid(e.to_string()))?),
+            None => None,
+        };
+        if profile.as_ref().is_some_and(|p| p.mode == RecoveryMode::Bootp) {
+            return Err(RecoveryError::Invalid(
+                "this device asks by BOOTP/DHCP: run `lifeboat recover --profile NAME` on the command line, which answers it"
+                    .into(),
+            ));
+        }
+        if parts.claims.is_none() {
+            return Err(RecoveryError::Conflict(
+                "this lifeboat does not change addresses, which a recovery needs".into(),
+            ));
+        }
+        let interfaces = lifeboat_net::interfaces().unwrap_or_default();
+        if !interfaces.iter().any(|i| i.name == request.interface) {
+            return Err(RecoveryError::Invalid(format!("this machine has no interface {:?}", request.interface)));
+        }
+        let root = services.configs().tftp.map(|t| t.root).ok_or_else(|| {
+            RecoveryError::Conflict("TFTP has no root folder: set one on the Settings page first".into())
+        })?;
+        let image_path = root.join(&request.image);
+        let hashed = image_path.clone();
+        let sha256 = tokio::task::spawn_blocking(move || lifeboat_server::sha256_file(&hashed))
+            .await
+            .map_err(|e| RecoveryError::Conflict(e.to_string()))?
+            .map_err(|e| RecoveryError::Invalid(format!("cannot read {}: {e}", request.image)))?;
+
+        let at = parts.clock.unix_ms();
+        let steps = profile.as_ref().map(|p| p.steps.clone()).unwrap_or_else(|| {
+            vec![
+                "Connect the device to this interface.".into(),
+                "Start it in its recovery mode: lifeboat answers wherever it looks and under whatever name it asks."
+                    .into(),
+            ]
+        });
+        *self.lock() = RecoveryView {
+            phase: RecoveryPhase::Waiting,
+            interface: Some(request.interface.clone()),
+            image: Some(request.image.clone()),
+            profile: profile.as_ref().map(|p| p.name.clone()),
+            family: profile.as_ref().map(|p| p.family.clone()),
+            steps,
+            started_at: Some(at),
+            ..RecoveryView::default()
+        };
+        let detail = format!(
+            "recovery of {} on {} with {}",
+            profile.as_ref().map_or("a device", |p| p.family.as_str()),
+            request.interface,
+            request.image
+        );
+        parts.log.event(Event { at, kind: EventKind::RecoveryStarted, origin, detail });
+        let end = CancellationToken::new();
+        *self.running.lock().unwrap_or_else(|p| p.into_inner()) = Some(end.clone());
+        let job = Job {
+            recovery: Arc::clone(self),
+            services,
+            parts,
+            interface: request.interface,
+            image: request.image,
+            image_path,
+            sha256,
+            profile,
+            force: request.force,
+            claimed: Vec::new(),
+        };
+        tokio::spawn(job.run(end));
+        Ok(())
+    }
+
+    /// End the one under way, giving back what it took.
+    pub(crate) fn cancel(&self) {
+        if let Some(end) = self.running.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            end.cancel();
+        }
+    }
+}
+
+/// How a recovery ended.
+enum Ending {
+    Done(String),
+    Failed(String),
+    Cancelled,
+}
+
+impl Job {
+    async fn run(mut self, end: CancellationToken) {
+        let push = self.profile.as_ref().is_some_and(|p| p.mode == RecoveryMode::Push);
+        let ending = tokio::select! {
+            ending = async { if push { self.push().await } else { self.pull().await } } => ending,
+            () = end.cancelled() => Ending::Cancelled,
+        };
+        self.finish(ending).await;
+    }
+
+    fn say(&self, text: String) {
+        self.recovery.say(self.parts.clock.unix_ms(), text);
+    }
+
+    /// Take `address`; whether it worked (said either way).
+    async fn claim(&mut self, address: Ipv4Addr, prefix: u8) -> Result<(), String> {
+        let Some(claims) = self.parts.claims.clone() else { return Err("no address claims here".into()) };
+        let claim = AddressClaim { interface: self.interface.clone(), address, prefix, force: self.force };
+        match claims.claim(claim, "recovery").await {
+            Ok(()) => {
+                self.claimed.push(address);
+                self.say(format!("{address}/{prefix} is on {}: the device can reach lifeboat there", self.interface));
+                Ok(())
+            }
+            Err(e) => {
+                self.say(format!("not answering at {address}: {e}"));
+                Err(e.to_string())
+            }
+        }
+    }
+
+    /// Serve the armed image until the device has it.
+    async fn pull(&mut self) -> Ending {
+        let running = self.services.status().iter().any(|s| s.service == Service::Tftp && s.running);
+        if !running && let Err(e) = self.services.start(Service::Tftp, "recovery").await {
+            return Ending::Failed(format!("TFTP did not start: {e}"));
+        }
+        self.parts.activity.armed.set(Some(self.image.clone()));
+        self.say(format!("{} is armed: served under whatever name the device asks for", self.image));
+        let prefix = self.profile.as_ref().and_then(|p| p.prefix).unwrap_or(24);
+        if let Some(address) = self.profile.as_ref().and_then(|p| p.server_addresses.first().copied())
+            && let Err(e) = self.claim(address, prefix).await
+        {
+            return Ending::Failed(format!("cannot answer at {address}: {e}"));
+        }
+        let mut downloads = self.parts.activity.downloads();
+        downloads.mark_unchanged();
+        let mut seen_transfers = Vec::new();
+        let mut seen_wanted = Vec::new();
+        self.say(format!("waiting for the device on {}", self.interface));
+        loop {
+            let wanted_here: Vec<_> =
+                self.parts.wanted.recent().into_iter().filter(|w| w.interface == self.interface).collect();
+            for wanted in wanted_here {
+                if !seen_wanted.contains(&wanted.wanted) {
+                    seen_wanted.push(wanted.wanted);
+                    let device = wanted.device.map_or_else(|| "?".to_owned(), |d| d.to_string());
+                    self.say(format!("{} at {device} is looking for {}", wanted.mac, wanted.wanted));
+                    if !self.claimed.contains(&wanted.wanted) {
+                        let _ = self.claim(wanted.wanted, wanted.prefix).await;
+                    }
+                }
+            }
+            for transfer in self.parts.activity.live_transfers() {
+                let ours = transfer.file.as_deref() == Some(self.image.as_str());
+                if !ours {
+                    continue;
+                }
+                if !seen_transfers.contains(&transfer.id) {
+                    seen_transfers.push(transfer.id);
+                    let mac = transfer.mac.clone().unwrap_or_else(|| "a device".into());
+                    self.say(format!("{mac} at {} asks for {}", transfer.client.ip(), transfer.requested));
+                }
+                if transfer.outcome.is_none() {
+                    self.recovery.update(|view| {
+                        view.phase = RecoveryPhase::Transferring;
+                        view.bytes = transfer.bytes;
+                        view.size = transfer.size;
+                    });
+                }
+            }
+            if downloads.has_changed().unwrap_or(false) {
+                let latest = downloads.borrow_and_update().clone();
+                if let Some(done) = latest.filter(|d| d.file == self.image) {
+                    let size = std::fs::metadata(&self.image_path).map(|m| m.len()).ok();
+                    self.recovery.update(|view| {
+                        view.bytes = size.unwrap_or(view.bytes);
+                        view.size = size;
+                    });
+                    return Ending::Done(format!("{}, sha256 {}", done.line, self.sha256));
+                }
+            }
+            tokio::time::sleep(LOOK_EVERY).await;
+        }
+    }
+
+    /// Upload the image to the device's TFTP server, asking until it answers.
+    async fn push(&mut self) -> Ending {
+        let Some(profile) = self.profile.clone() else { return Ending::Failed("a push needs a profile".into()) };
+        let Some(device) = profile.device_address else {
+            return Ending::Failed("the profile names no device address to upload to".into());
+        };
+        let prefix = profile.prefix.unwrap_or(24);
+        let Ok(network) = Ipv4Net::new(device, prefix).map(|n| n.trunc()) else {
+            return Ending::Failed(format!("the profile's prefix /{prefix}"));
+        };
+        let has_one = lifeboat_net::interfaces()
+            .unwrap_or_default()
+            .into_iter()
+            .any(|i| i.name == self.interface && i.ipv4.iter().any(|(a, _)| network.contains(a)));
+        if !has_one {
+            let address = profile.server_addresses.first().copied().unwrap_or_else(|| {
+                let tenth = Ipv4Addr::from(u32::from(network.network()) + 10);
+                if tenth == device { Ipv4Addr::from(u32::from(network.network()) + 11) } else { tenth }
+            });
+            if let Err(e) = self.claim(address, prefix).await {
+                return Ending::Failed(format!("cannot take an address in the device's network: {e}"));
+            }
+        }
+        let remote = profile.filenames.iter().find(|n| !n.contains('{')).cloned().unwrap_or_else(|| self.image.clone());
+        self.recovery.update(|view| view.phase = RecoveryPhase::Pushing);
+        self.say(format!("uploading {} to {device} as {remote}, asking until it answers", self.image));
+        let progress = Arc::new(Progress::default());
+        let cancel = CancellationToken::new();
+        // Dropped (the recovery cancelled): the upload stops.
+        let _stop_upload = cancel.clone().drop_guard();
+        let settings = ClientSettings { wait: Some(PUSH_WAIT), ..ClientSettings::default() };
+        let upload = {
+            let (progress, cancel, local) = (Arc::clone(&progress), cancel.clone(), self.image_path.clone());
+            let server = SocketAddr::from((device, 69));
+            tokio::task::spawn_blocking(move || client::put(server, &local, &remote, &settings, &progress, &cancel))
+        };
+        tokio::pin!(upload);
+        loop {
+            tokio::select! {
+                finished = &mut upload => {
+                    return match finished {
+                        Ok(Ok(report)) => Ending::Done(format!(
+                            "sent {} ({} bytes) to {device} in {:.1} s, sha256 {}: the device writes it now; leave its power on",
+                            self.image, report.bytes, report.duration.as_secs_f64(), report.sha256
+                        )),
+                        Ok(Err(e)) => Ending::Failed(format!("the upload to {device} failed: {e}")),
+                        Err(e) => Ending::Failed(format!("the upload to {device} stopped: {e}")),
+                    };
+                }
+                () = tokio::time::sleep(LOOK_EVERY) => {
+                    let attempts = u32::try_from(progress.attempts()).unwrap_or(u32::MAX);
+                    self.recovery.update(|view| {
+                        view.attempts = attempts;
+                        view.bytes = progress.bytes();
+                        view.size = progress.total();
+                    });
+                }
+            }
+        }
+    }
+
+    /// Give back what it took; when the device has the image, stop TFTP too.
+    async fn finish(self, ending: Ending) {
+        let done = matches!(ending, Ending::Done(_));
+        let push = self.profile.as_ref().is_some_and(|p| p.mode == RecoveryMode::Push);
+        if !push {
+            self.parts.activity.armed.set(None);
+        }
+        if done && !push {
+            let _ = self.services.stop(Service::Tftp, "recovery done").await;
+        }
+        if let Some(claims) = &self.parts.claims {
+            for address in &self.claimed {
+                let _ = claims.release(*address, "recovery").await;
+            }
+        }
+        let at = self.parts.clock.unix_ms();
+        let (phase, detail) = match &ending {
+            Ending::Done(summary) => (RecoveryPhase::Done, format!("done: {summary}")),
+            Ending::Failed(why) => (RecoveryPhase::Failed, format!("failed: {why}")),
+            Ending::Cancelled => (RecoveryPhase::Cancelled, "cancelled".to_owned()),
+        };
+        let stopped = if done && !push { "; TFTP stopped" } else { "" };
+        let given_back = if self.claimed.is_empty() { "" } else { "; the addresses it took are given back" };
+        self.say(format!("{detail}{stopped}{given_back}"));
+        self.recovery.update(|view| {
+            view.phase = phase;
+            view.ended_at = Some(at);
+            match ending {
+                Ending::Done(summary) => view.summary = Some(summary),
+                Ending::Failed(why) => view.error = Some(why),
+                Ending::Cancelled => {}
+            }
+        });
+        self.parts.log.event(Event { at, kind: EventKind::RecoveryEnded, origin: "recovery".into(), detail });
+    }
+}
