@@ -99,6 +99,11 @@ async fn serve(job: &Job<'_>, shutdown: CancellationToken) -> anyhow::Result<()>
     }
     let prefix = profile.and_then(|p| p.prefix).unwrap_or(24);
     let server = profile.and_then(|p| p.server_addresses.first().copied());
+    // With the address known, only that address answers: a download by another host (on
+    // another network of this machine) must not end the recovery.
+    if let Some(address) = server {
+        tftp.listen = vec![SocketAddr::from((address, 69))];
+    }
     let claims: Vec<AddressClaim> = server
         .map(|address| AddressClaim { interface: args.interface.clone(), address, prefix, force: args.force })
         .into_iter()
