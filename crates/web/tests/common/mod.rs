@@ -17,6 +17,9 @@ use lifeboat_web::{
     ControlError, DhcpExchange, InterfaceInfo, LeaseView, LiveTransfer, Metrics, Service, ServiceStatus, SettingsError,
     SettingsInput, SettingsView, WantedAddressView, WebConfig, WebState, router,
 };
+use lifeboat_web::{
+    DoctorCheck, DoctorRequest, ProfileChoice, RecoveryError, RecoveryPhase, RecoveryRequest, RecoveryView,
+};
 use tempfile::TempDir;
 use tower::ServiceExt;
 
@@ -57,6 +60,12 @@ pub struct FakeState {
     pub claims: Vec<ClaimedAddressView>,
     pub claim_refusal: Option<ClaimError>,
     pub armed: Option<String>,
+    /// What the doctor answers, and what it was asked.
+    pub doctor: Vec<DoctorCheck>,
+    pub doctor_asked: Vec<DoctorRequest>,
+    /// The recovery, and the recoveries started.
+    pub recovery: RecoveryView,
+    pub recoveries: Vec<RecoveryRequest>,
 }
 
 /// A [`Control`] that only remembers.
@@ -233,6 +242,45 @@ impl Control for FakeControl {
 
     fn wanted_addresses(&self) -> Vec<WantedAddressView> {
         self.lock().wanted.clone()
+    }
+
+    fn profiles(&self) -> Vec<ProfileChoice> {
+        vec![ProfileChoice { name: "tplink".into(), family: "TP-Link routers".into(), mode: "pull".into() }]
+    }
+
+    fn doctor(&self, request: DoctorRequest) -> BoxFuture<'_, Vec<DoctorCheck>> {
+        Box::pin(async move {
+            let mut state = self.lock();
+            state.doctor_asked.push(request);
+            state.doctor.clone()
+        })
+    }
+
+    fn recovery(&self) -> RecoveryView {
+        self.lock().recovery.clone()
+    }
+
+    fn start_recovery(&self, request: RecoveryRequest, _origin: String) -> BoxFuture<'_, Result<(), RecoveryError>> {
+        Box::pin(async move {
+            let mut state = self.lock();
+            if state.recovery.phase.active() {
+                return Err(RecoveryError::Conflict("a recovery is under way: cancel it first".into()));
+            }
+            state.recovery = RecoveryView {
+                phase: RecoveryPhase::Waiting,
+                interface: Some(request.interface.clone()),
+                image: Some(request.image.clone()),
+                steps: vec!["Hold reset.".into()],
+                ..RecoveryView::default()
+            };
+            state.recoveries.push(request);
+            Ok(())
+        })
+    }
+
+    fn cancel_recovery(&self, _origin: String) -> BoxFuture<'_, ()> {
+        self.lock().recovery.phase = RecoveryPhase::Cancelled;
+        Box::pin(async {})
     }
 
     fn claimed_addresses(&self) -> BoxFuture<'_, Vec<ClaimedAddressView>> {
