@@ -69,6 +69,22 @@ pub fn podman_ok(ns: Option<&Netns>, args: &[&str]) -> String {
     out.stdout.trim().to_owned()
 }
 
+/// `podman start NAME` in `ns`, again while the previous run's network is still being torn
+/// down: `podman stop` returns before conmon's cleanup releases the container's address, and a
+/// start in between finds it taken ("requested IP address … is not available"). Bounded.
+pub fn podman_restart_container(ns: Option<&Netns>, name: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let out = podman(ns, &["start", name]);
+        if out.success() {
+            return;
+        }
+        let still_held = out.stderr.contains("is not available in range set");
+        assert!(still_held && std::time::Instant::now() < deadline, "podman start {name} failed:\n{out}");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
+
 /// A container this test started; removed (by name) on drop.
 pub struct Container {
     pub name: String,

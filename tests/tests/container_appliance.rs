@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use lifeboat_e2e::dhcp::{DhcpLink, STEP_TIMEOUT, Udhcpc};
 use lifeboat_e2e::netns::admin;
-use lifeboat_e2e::podman::{self, Container, IMAGE, PodmanNetwork, podman_ok};
+use lifeboat_e2e::podman::{self, Container, IMAGE, PodmanNetwork, podman_ok, podman_restart_container};
 use lifeboat_e2e::{Netns, random_file, require_netns, sha256_file};
 use serde_json::Value;
 
@@ -189,7 +189,7 @@ fn check_appliance(link: &DhcpLink, server: Ipv4Addr, container: &Container, vol
     assert!(stopping < Duration::from_secs(3), "podman stop took {stopping:?}:\n{}", container.logs());
     println!("podman stop returned after {stopping:?}");
 
-    podman_ok(Some(&link.server), &["start", &container.name]);
+    podman_restart_container(Some(&link.server), &container.name);
     wait_healthy(&link.server, container);
     let token = printed_token(container);
     let leases = api_get(&link.client, server, &token, "/api/v1/leases");
