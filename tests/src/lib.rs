@@ -22,6 +22,7 @@
 //! - [`qemu`]: real PXE boots of a QEMU guest (iPXE NIC ROM) on a bridge, against dnsmasq or lifeboat.
 //! - [`uboot`]: a QEMU guest running U-Boot at its prompt, typed into over its serial console.
 //! - [`browser`]: headless Chromium under chromedriver inside a namespace (WebDriver).
+//! - [`page`]: [`page::Page`], what the browser tests do with a page (wait, click, screenshot).
 //! - [`sockets`]: a UDP socket inside a namespace, datagrams with a forged source, UDP counters.
 //!
 //! Every test that needs root is `#[ignore = "needs root …"]`, so a plain `cargo test` reports it
@@ -38,6 +39,7 @@ pub mod dhcp;
 pub mod files;
 pub mod impair;
 pub mod netns;
+pub mod page;
 pub mod peers;
 pub mod podman;
 pub mod process;

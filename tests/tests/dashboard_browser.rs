@@ -7,16 +7,15 @@
 //! the server namespace with `ss`; the downloaded bytes are compared by SHA-256 with the upload.
 //! Each page is saved as a screenshot under `target/e2e-artifacts/dashboard/`.
 
-use std::future::Future;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-use fantoccini::{Client, Locator};
 use lifeboat_e2e::browser::{CHROMEDRIVER, CHROMIUM};
 use lifeboat_e2e::dashboard::{set_password, wait_tcp_listening};
+use lifeboat_e2e::page::{Page, artifacts_dir};
 use lifeboat_e2e::{
     Browser, Client as TftpClient, Netns, Pair, clear_netem, lifeboat_bin, netem, random_file, require_netns,
-    sha256_file, spawn_lifeboat_serve, wait_udp_listening, workspace_root,
+    sha256_file, spawn_lifeboat_serve, wait_udp_listening,
 };
 use serde_json::{Value, json};
 
@@ -31,8 +30,6 @@ const MISSING_NAME: &str = "ArcherC7v5_tp_recovery.bin";
 const BAD_MAC: &str = "3c:84:6a:zz:00:01";
 const WEB_PORT: u16 = 8080;
 const WINDOW: (u32, u32) = (1280, 900);
-/// Full-page screenshots grow the window up to this height.
-const MAX_SHOT_HEIGHT: u32 = 4000;
 /// One-way delay on the server's UDP packets: tftp-hpa's lock-step 512-byte blocks then take a
 /// few seconds for the image, long enough to watch in the live list (which updates every second).
 const SERVER_DELAY: &str = "delay 1ms";
@@ -59,7 +56,7 @@ fn dashboard_in_a_real_browser() {
 
 async fn scenario(bin: &Path) {
     let started = Instant::now();
-    let shots = artifacts_dir();
+    let shots = artifacts_dir("dashboard");
     eprintln!("dashboard screenshots: {}", shots.display());
 
     let pair = Pair::new();
@@ -80,7 +77,7 @@ async fn scenario(bin: &Path) {
     let sha = random_file(&upload, IMAGE_SIZE, 4);
 
     let browser = Browser::start(&pair.client, WINDOW.0, WINDOW.1).await;
-    let ui = Ui { client: browser.client().clone(), base: format!("http://{web}"), shots };
+    let ui = Page::new(browser.client().clone(), format!("http://{web}"), shots, WINDOW);
 
     log_in(&ui).await;
     upload_image(&ui, &upload, &sha).await;
@@ -109,7 +106,7 @@ async fn scenario(bin: &Path) {
 
 /// Step 1 (browser part): the login page, a wrong password refused with a message, the right one
 /// accepted.
-async fn log_in(ui: &Ui) {
+async fn log_in(ui: &Page) {
     ui.goto("/").await;
     ui.wait("the login page for an anonymous visitor", STEP_TIMEOUT, || async {
         let on_login = ui.path().await.is_some_and(|p| p == "/login");
@@ -131,7 +128,7 @@ async fn log_in(ui: &Ui) {
 
 /// Step 4 (first, since a host's image must exist): upload from the file input; the page's
 /// script PUTs it and reloads; the table shows the exact size and, once computed, the SHA-256.
-async fn upload_image(ui: &Ui, file: &Path, sha: &str) {
+async fn upload_image(ui: &Page, file: &Path, sha: &str) {
     ui.show("/images", "h1", "Images").await;
     ui.find("#upload-file").await.send_keys(file.to_str().expect("UTF-8 path")).await.expect("choose the file");
     ui.click("#upload-form button[type=submit]").await;
@@ -155,11 +152,11 @@ async fn upload_image(ui: &Ui, file: &Path, sha: &str) {
     ui.click("#upload-form button[type=submit]").await;
     let question = ui
         .wait("the question before replacing an image", STEP_TIMEOUT, || async {
-            ui.client.get_alert_text().await.ok()
+            ui.client().get_alert_text().await.ok()
         })
         .await;
     assert!(question.contains("exists already: replace it"), "{question}");
-    ui.client.accept_alert().await.expect("accept the replacement");
+    ui.client().accept_alert().await.expect("accept the replacement");
     ui.wait_text("#upload-status", &format!("Replaced {IMAGE}"), "the replacement's confirmation").await;
 }
 
@@ -169,16 +166,21 @@ const IMAGE_ROWS_JS: &str = "return Array.from(document.querySelectorAll('#image
     size: r.cells[1].title,
     sha: (r.querySelector('code.digest') || {}).textContent || '' }));";
 
+/// The rows of the hosts table.
+async fn host_rows(ui: &Page) -> Vec<Vec<String>> {
+    ui.rows("main > table.grid tbody tr").await
+}
+
 /// Step 3: a bad MAC is refused with a message that says what is wrong; the client's MAC is
 /// mapped to the image under the name the device asks for.
-async fn map_host(ui: &Ui, mac: &str) {
+async fn map_host(ui: &Page, mac: &str) {
     ui.show("/hosts", "h1", "Hosts").await;
     ui.fill("#mac", BAD_MAC).await;
     ui.choose("#image", IMAGE).await;
     ui.fill("#names", DEVICE_ASKS_FOR).await;
     ui.click(".host-form button[type=submit]").await;
     ui.wait_text(".host-form .field-error", "is not a MAC address", "the bad MAC to be refused").await;
-    assert!(ui.host_rows().await.is_empty(), "a host with a bad MAC was stored");
+    assert!(host_rows(ui).await.is_empty(), "a host with a bad MAC was stored");
     ui.shot("hosts-invalid-mac").await;
 
     ui.fill("#mac", mac).await;
@@ -187,7 +189,7 @@ async fn map_host(ui: &Ui, mac: &str) {
     ui.click(".host-form button[type=submit]").await;
     let row = ui
         .wait("the new host in the table", STEP_TIMEOUT, || async {
-            ui.host_rows().await.into_iter().find(|cells| cells.first().is_some_and(|m| m == mac))
+            host_rows(ui).await.into_iter().find(|cells| cells.first().is_some_and(|m| m == mac))
         })
         .await;
     assert_eq!(row[3], IMAGE, "host row: {row:?}");
@@ -196,7 +198,7 @@ async fn map_host(ui: &Ui, mac: &str) {
 }
 
 /// Step 5: Stop TFTP really closes UDP 69; Start opens it again.
-async fn stop_and_start_tftp(ui: &Ui, server: &Netns) {
+async fn stop_and_start_tftp(ui: &Page, server: &Netns) {
     ui.show("/", "h1", "Overview").await;
     stop_tftp(ui, server).await;
     ui.shot("overview-tftp-stopped").await;
@@ -206,7 +208,7 @@ async fn stop_and_start_tftp(ui: &Ui, server: &Netns) {
 }
 
 /// Steps 5 and 7: the Stop button, then nothing listens on UDP 69 in the server namespace.
-async fn stop_tftp(ui: &Ui, server: &Netns) {
+async fn stop_tftp(ui: &Page, server: &Netns) {
     ui.click("form[action='/services/tftp/stop'] button").await;
     ui.wait_text(".service.stopped h2", "TFTP", "TFTP shown as stopped after Stop").await;
     let out = server.run(&["ss", "-Hlun", "sport = :69"], ADMIN_TIMEOUT);
@@ -216,7 +218,7 @@ async fn stop_tftp(ui: &Ui, server: &Netns) {
 
 /// Step 6: a real tftp-hpa download of the host's extra name, slowed down, watched in the live
 /// list of the Transfers page until it completes at 100 %.
-async fn watch_download(ui: &Ui, pair: &Pair, local: &Path, mac: &str) {
+async fn watch_download(ui: &Page, pair: &Pair, local: &Path, mac: &str) {
     ui.show("/transfers", "h1", "Transfers").await;
     ui.wait_text("#live-state", "live", "the live stream to connect").await;
 
@@ -261,7 +263,7 @@ async fn watch_download(ui: &Ui, pair: &Pair, local: &Path, mac: &str) {
 }
 
 /// The live list's row for [`DEVICE_ASKS_FOR`], if there is one now.
-async fn live_row(ui: &Ui) -> Option<Value> {
+async fn live_row(ui: &Page) -> Option<Value> {
     let rows = ui.script(LIVE_ROWS_JS, json!([])).await?;
     rows.as_array()?.iter().find(|r| r["requested"] == DEVICE_ASKS_FOR).cloned()
 }
@@ -277,7 +279,7 @@ const LIVE_ROWS_JS: &str = "return Array.from(document.querySelectorAll('#live-b
 
 /// Step 6, after: the history has the transfer with the client's MAC, the name it asked for and
 /// the file served.
-async fn find_in_history(ui: &Ui, pair: &Pair, mac: &str) {
+async fn find_in_history(ui: &Page, pair: &Pair, mac: &str) {
     let client_ip = pair.client_ip.to_string();
     let row = ui
         .wait("the download in the history", STEP_TIMEOUT, || async {
@@ -300,7 +302,7 @@ async fn find_in_history(ui: &Ui, pair: &Pair, mac: &str) {
 }
 
 /// A name nobody serves shows up on the missing-files page.
-async fn missing_file(ui: &Ui, pair: &Pair, work: &Path) {
+async fn missing_file(ui: &Page, pair: &Pair, work: &Path) {
     let local = work.join("missing.bin");
     let out = TftpClient::TftpHpa.get(&pair.client, pair.server_addr(), MISSING_NAME, &local, STEP_TIMEOUT);
     assert!(!out.success(), "a name nobody serves was downloaded:\n{out}");
@@ -314,7 +316,7 @@ async fn missing_file(ui: &Ui, pair: &Pair, work: &Path) {
 }
 
 /// The events page has what the browser did, with its origin.
-async fn check_events(ui: &Ui) {
+async fn check_events(ui: &Page) {
     ui.show("/events", "h1", "Events").await;
     let rows = ui.rows("table.grid tbody tr").await;
     for kind in ["login failed", "image uploaded", "host added", "service stopped", "service started"] {
@@ -326,7 +328,7 @@ async fn check_events(ui: &Ui) {
 /// Last step: DHCP set up from scratch on the Settings page, reached from the overview's "Set up
 /// DHCP": a bad range is refused next to its field, a good one is applied without a restart, and
 /// a real DHCP client (udhcpc) then gets a lease from it.
-async fn set_up_dhcp(ui: &Ui, pair: &Pair) {
+async fn set_up_dhcp(ui: &Page, pair: &Pair) {
     ui.show("/", "h1", "Overview").await;
     ui.click("a[href='/settings#dhcp']").await;
     ui.wait_text("h1", "Settings", "the settings page, from the overview's Set up DHCP").await;
@@ -350,155 +352,6 @@ async fn set_up_dhcp(ui: &Ui, pair: &Pair) {
     let said = format!("{}{}", out.stdout, out.stderr);
     let leased = format!("lease of {a}.{b}.{c}.1");
     assert!(out.success() && said.contains(&leased), "udhcpc got no lease from the range set in the browser:\n{out}");
-}
-
-/// The browser session and what the steps do with it.
-struct Ui {
-    client: Client,
-    base: String,
-    shots: PathBuf,
-}
-
-impl Ui {
-    async fn goto(&self, path: &str) {
-        let url = format!("{}{path}", self.base);
-        if let Err(e) = self.client.goto(&url).await {
-            panic!("{}", self.diagnose(&format!("cannot open {url}: {e}")).await);
-        }
-    }
-
-    /// Opens `path` and waits until `css` has `text`.
-    async fn show(&self, path: &str, css: &str, text: &str) {
-        self.goto(path).await;
-        self.wait_text(css, text, &format!("{path} to show {text:?}")).await;
-    }
-
-    /// The path of the current page.
-    async fn path(&self) -> Option<String> {
-        self.client.current_url().await.ok().map(|url| url.path().to_owned())
-    }
-
-    /// The text of every element matching `css`, whitespace collapsed.
-    async fn texts(&self, css: &str) -> Vec<String> {
-        const JS: &str = "return Array.from(document.querySelectorAll(arguments[0]))
-            .map(e => e.textContent.replace(/\\s+/g, ' ').trim());";
-        let value = self.script(JS, json!([css])).await.unwrap_or(Value::Null);
-        value.as_array().map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect()).unwrap_or_default()
-    }
-
-    /// The cells' text of every table row matching `css`.
-    async fn rows(&self, css: &str) -> Vec<Vec<String>> {
-        const JS: &str = "return Array.from(document.querySelectorAll(arguments[0]))
-            .map(r => Array.from(r.cells).map(c => c.textContent.replace(/\\s+/g, ' ').trim()));";
-        let value = self.script(JS, json!([css])).await.unwrap_or(Value::Null);
-        serde_json::from_value(value).unwrap_or_default()
-    }
-
-    async fn host_rows(&self) -> Vec<Vec<String>> {
-        self.rows("main > table.grid tbody tr").await
-    }
-
-    /// Runs `js` with `args` (a JSON array); `None` if it failed (e.g. the page was changing).
-    async fn script(&self, js: &str, args: Value) -> Option<Value> {
-        let args = match args {
-            Value::Array(args) => args,
-            other => vec![other],
-        };
-        self.client.execute(js, args).await.ok()
-    }
-
-    async fn find(&self, css: &str) -> fantoccini::elements::Element {
-        match self.client.wait().at_most(STEP_TIMEOUT).for_element(Locator::Css(css)).await {
-            Ok(element) => element,
-            Err(e) => panic!("{}", self.diagnose(&format!("no element {css:?} on the page: {e}")).await),
-        }
-    }
-
-    async fn click(&self, css: &str) {
-        if let Err(e) = self.find(css).await.click().await {
-            panic!("{}", self.diagnose(&format!("cannot click {css:?}: {e}")).await);
-        }
-    }
-
-    /// Replaces the value of the input or textarea `css` with `text`.
-    async fn fill(&self, css: &str, text: &str) {
-        let element = self.find(css).await;
-        if let Err(e) = element.clear().await {
-            panic!("{}", self.diagnose(&format!("cannot clear {css:?}: {e}")).await);
-        }
-        if let Err(e) = element.send_keys(text).await {
-            panic!("{}", self.diagnose(&format!("cannot type into {css:?}: {e}")).await);
-        }
-    }
-
-    /// Chooses the option `value` of the select `css`.
-    async fn choose(&self, css: &str, value: &str) {
-        let option = format!("{css} option[value=\"{value}\"]");
-        self.click(&option).await;
-    }
-
-    /// Waits until some element matching `css` contains `needle`; returns its text.
-    async fn wait_text(&self, css: &str, needle: &str, what: &str) -> String {
-        self.wait(what, STEP_TIMEOUT, || async { self.texts(css).await.into_iter().find(|t| t.contains(needle)) }).await
-    }
-
-    /// Polls `probe` until it gives a value, for at most `timeout`; then fails with a screenshot.
-    async fn wait<T, F, Fut>(&self, what: &str, timeout: Duration, mut probe: F) -> T
-    where
-        F: FnMut() -> Fut,
-        Fut: Future<Output = Option<T>>,
-    {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(value) = probe().await {
-                return value;
-            }
-            if Instant::now() >= deadline {
-                panic!("{}", self.diagnose(&format!("waited {timeout:?} for {what}")).await);
-            }
-            tokio::time::sleep(POLL).await;
-        }
-    }
-
-    /// Saves a screenshot of the whole page as `NAME.png` in the artifacts folder.
-    async fn shot(&self, name: &str) {
-        let path = self.shots.join(format!("{name}.png"));
-        if let Err(e) = self.save_full_page(&path).await {
-            panic!("{}", self.diagnose(&format!("cannot save the screenshot {}: {e}", path.display())).await);
-        }
-    }
-
-    async fn save_full_page(&self, path: &Path) -> Result<(), String> {
-        // The window is taller than the page's viewport by the browser's own frame.
-        let js = "return document.documentElement.scrollHeight + window.outerHeight - window.innerHeight;";
-        let height = self.script(js, json!([])).await;
-        let height = height.and_then(|h| h.as_u64()).map_or(WINDOW.1, |h| u32::try_from(h).unwrap_or(u32::MAX));
-        let height = height.clamp(WINDOW.1, MAX_SHOT_HEIGHT);
-        self.client.set_window_size(WINDOW.0, height).await.map_err(|e| e.to_string())?;
-        let png = self.client.screenshot().await.map_err(|e| e.to_string());
-        self.client.set_window_size(WINDOW.0, WINDOW.1).await.map_err(|e| e.to_string())?;
-        std::fs::write(path, png?).map_err(|e| e.to_string())
-    }
-
-    /// A failure message: `why`, the page's address and text, and a screenshot `FAILED.png`.
-    async fn diagnose(&self, why: &str) -> String {
-        let url = self.client.current_url().await.map(|u| u.to_string()).unwrap_or_default();
-        let text = self.texts("body").await.join("\n");
-        let shot = self.shots.join("FAILED.png");
-        let saved = match self.save_full_page(&shot).await {
-            Ok(()) => format!("screenshot: {}", shot.display()),
-            Err(e) => format!("no screenshot: {e}"),
-        };
-        format!("{why}\n  page: {url}\n  {saved}\n  text: {text}")
-    }
-}
-
-/// `target/e2e-artifacts/dashboard/` in the workspace, emptied.
-fn artifacts_dir() -> PathBuf {
-    let dir = workspace_root().join("target").join("e2e-artifacts").join("dashboard");
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
-    dir
 }
 
 /// The MAC address of `dev` in `ns`, lowercase with colons.
