@@ -153,6 +153,8 @@ async fn wait_for_the_device(page: &Page, pair: &Pair) {
     .await;
     let steps = page.texts("#recovery ol.steps li").await;
     assert!(!steps.is_empty() && steps.iter().any(|s| s.contains("reset")), "the profile's steps: {steps:?}");
+    let by_lifeboat: Vec<&String> = steps.iter().filter(|s| s.contains("lifeboat does this")).collect();
+    assert!(by_lifeboat.len() == 2 && by_lifeboat[0].contains("192.168.0.66"), "the steps lifeboat does: {steps:?}");
     let lead = page.texts("#recovery p.lead").await.join(" ");
     assert!(lead.contains("TP-Link") && lead.contains(&pair.server_dev) && lead.contains(IMAGE), "lead: {lead}");
     assert_eq!(page.find("#recovery-progress").await.attr("value").await.ok().flatten().as_deref(), Some("0"));
@@ -213,7 +215,7 @@ async fn done(page: &Page, pair: &Pair, sha: &str, mac: &str) {
     let served = format!("served {IMAGE} ({IMAGE_SIZE} bytes) to {DEVICE}:");
     assert!(summary.starts_with(&served), "summary: {summary}");
     assert!(summary.contains(&format!("({mac})")), "the summary does not name the device's MAC {mac}: {summary}");
-    assert!(summary.ends_with(&format!("sha256 {sha}")), "summary: {summary}");
+    assert!(summary.contains(&format!("sha256 {sha}: the device writes it now")), "summary: {summary}");
     let seen = page.texts("#recovery-seen li").await;
     let asked = format!("at {DEVICE} asks for {DEVICE_ASKS_FOR}");
     assert!(seen.iter().any(|l| l.contains(&asked)), "no {asked:?} among the seen lines: {seen:#?}");

@@ -73,6 +73,10 @@ pub struct Profile {
     pub tftp_options: Option<bool>,
     /// What the person does, in order.
     pub steps: Vec<String>,
+    /// The steps (counted from 1) that lifeboat does itself: the address, the file name, the
+    /// server, the upload.
+    #[serde(default)]
+    pub lifeboat_does: Vec<usize>,
     #[serde(default)]
     pub notes: Vec<String>,
     pub sources: Vec<Source>,
@@ -100,6 +104,9 @@ impl Profile {
         }
         if profile.steps.len() < 2 || profile.steps.iter().any(|s| s.trim().is_empty()) {
             return Err(invalid("steps: say what the person does, at least two steps".into()));
+        }
+        if profile.lifeboat_does.iter().any(|n| !(1..=profile.steps.len()).contains(n)) {
+            return Err(invalid(format!("lifeboat_does: step numbers from 1 to {}", profile.steps.len())));
         }
         if profile.sources.is_empty()
             || profile.sources.iter().any(|s| !s.url.starts_with("https://") || s.title.trim().is_empty())
@@ -149,6 +156,26 @@ pub fn profile_named(name: &str, dir: Option<&Path>) -> Result<Profile, ProfileE
     };
     let known: Vec<String> = profiles.iter().map(|p| p.name.clone()).collect();
     profiles.into_iter().find(|p| p.name == name).ok_or_else(|| ProfileError::Unknown { name: name.to_owned(), known })
+}
+
+impl Profile {
+    /// The steps as the person reads them for `image_name`: the placeholders filled in, and
+    /// whether lifeboat does the step itself.
+    pub fn steps_for(&self, image_name: &str) -> Vec<(String, bool)> {
+        let server = self.server_addresses.first().map_or_else(|| "SERVER".to_owned(), ToString::to_string);
+        let device = self.device_address.map_or_else(|| "DEVICE".to_owned(), |d| d.to_string());
+        self.steps
+            .iter()
+            .enumerate()
+            .map(|(n, step)| {
+                let text = step
+                    .replace("{server_address}", &server)
+                    .replace("{device_address}", &device)
+                    .replace("{filename}", image_name);
+                (text, self.lifeboat_does.contains(&(n + 1)))
+            })
+            .collect()
+    }
 }
 
 pub fn load_profiles(dir: &Path) -> Result<Vec<Profile>, ProfileError> {

@@ -15,7 +15,9 @@ use ipnet::Ipv4Net;
 use lifeboat_server::Progress;
 use lifeboat_server::client::{self, ClientSettings};
 use lifeboat_store::{Event, EventKind};
-use lifeboat_web::{AddressClaim, RecoveryError, RecoveryLine, RecoveryPhase, RecoveryRequest, RecoveryView, Service};
+use lifeboat_web::{
+    AddressClaim, RecoveryError, RecoveryLine, RecoveryPhase, RecoveryRequest, RecoveryStep, RecoveryView, Service,
+};
 use tokio_util::sync::CancellationToken;
 
 use crate::services::{Parts, Services};
@@ -117,13 +119,21 @@ impl Recovery {
             .map_err(|e| RecoveryError::Invalid(format!("cannot read {}: {e}", request.image)))?;
 
         let at = parts.clock.unix_ms();
-        let steps = profile.as_ref().map(|p| p.steps.clone()).unwrap_or_else(|| {
-            vec![
-                "Connect the device to this interface.".into(),
-                "Start it in its recovery mode: lifeboat answers wherever it looks and under whatever name it asks."
-                    .into(),
-            ]
-        });
+        let steps = match &profile {
+            Some(profile) => profile
+                .steps_for(&request.image)
+                .into_iter()
+                .map(|(text, by_lifeboat)| RecoveryStep { text, by_lifeboat })
+                .collect(),
+            None => vec![
+                RecoveryStep { text: "Connect the device to this interface.".into(), by_lifeboat: false },
+                RecoveryStep {
+                    text: "Start it in its recovery mode: lifeboat answers wherever it looks and under whatever name it asks."
+                        .into(),
+                    by_lifeboat: false,
+                },
+            ],
+        };
         *self.lock() = RecoveryView {
             phase: RecoveryPhase::Waiting,
             interface: Some(request.interface.clone()),
@@ -263,7 +273,10 @@ impl Job {
                         view.bytes = size.unwrap_or(view.bytes);
                         view.size = size;
                     });
-                    return Ending::Done(format!("{}, sha256 {}", done.line, self.sha256));
+                    return Ending::Done(format!(
+                        "{}, sha256 {}: the device writes it now; leave it alone until it has restarted",
+                        done.line, self.sha256
+                    ));
                 }
             }
             tokio::time::sleep(LOOK_EVERY).await;
@@ -354,7 +367,12 @@ impl Job {
         };
         let stopped = if done && !push { "; TFTP stopped" } else { "" };
         let given_back = if self.claimed.is_empty() { "" } else { "; the addresses it took are given back" };
-        self.say(format!("{detail}{stopped}{given_back}"));
+        // The summary has its own place on the page: the last line says only how it ended.
+        let ended = match &ending {
+            Ending::Done(_) => "done".to_owned(),
+            _ => detail.clone(),
+        };
+        self.say(format!("{ended}{stopped}{given_back}"));
         self.recovery.update(|view| {
             view.phase = phase;
             view.ended_at = Some(at);

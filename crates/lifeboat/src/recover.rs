@@ -40,17 +40,10 @@ pub(crate) async fn run(args: RecoverArgs, shutdown: CancellationToken) -> anyho
     say(&format!("image {} ({} bytes), sha256 {sha256}", image.display(), std::fs::metadata(&image)?.len()));
     if let Some(profile) = &profile {
         say(&format!("{} ({} recovery)", profile.family, profile.mode));
-        say(
-            "lifeboat takes care of the address, the file name and the server; what the steps ask of you is the device:",
-        );
-        let server = profile.server_addresses.first().map_or_else(|| "SERVER".to_owned(), ToString::to_string);
-        let device = profile.device_address.map_or_else(|| "DEVICE".to_owned(), |d| d.to_string());
-        for (n, step) in profile.steps.iter().enumerate() {
-            let step = step
-                .replace("{server_address}", &server)
-                .replace("{device_address}", &device)
-                .replace("{filename}", &image_name);
-            say(&format!("  {}. {step}", n + 1));
+        say("the guide's steps: lifeboat does those marked, you do the rest");
+        for (n, (step, by_lifeboat)) in profile.steps_for(&image_name).into_iter().enumerate() {
+            let mark = if by_lifeboat { "[lifeboat does this] " } else { "" };
+            say(&format!("  {}. {mark}{step}", n + 1));
         }
         for source in &profile.sources {
             say(&format!("  source: {} <{}>", source.title, source.url));

@@ -78,7 +78,7 @@ pub use pages::settings_fields::shown_keys as settings_page_keys;
 pub use password::{generate_token, hash_password};
 pub use recovery::{
     CheckVerdict, DoctorCheck, DoctorRequest, ProfileChoice, RecoveryError, RecoveryLine, RecoveryPhase,
-    RecoveryRequest, RecoveryView,
+    RecoveryRequest, RecoveryStep, RecoveryView,
 };
 pub use state::WebState;
 

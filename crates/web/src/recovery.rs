@@ -67,6 +67,14 @@ impl RecoveryPhase {
     }
 }
 
+/// A step of a recovery guide.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RecoveryStep {
+    pub text: String,
+    /// lifeboat does it (the address, the file name, the server, the upload).
+    pub by_lifeboat: bool,
+}
+
 /// A line of what a recovery saw or did, with when (Unix ms).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RecoveryLine {
@@ -83,8 +91,8 @@ pub struct RecoveryView {
     /// The profile's name and device family, if one was chosen.
     pub profile: Option<String>,
     pub family: Option<String>,
-    /// What the person does with the device.
-    pub steps: Vec<String>,
+    /// What the person does with the device, and what lifeboat does for them.
+    pub steps: Vec<RecoveryStep>,
     /// What was seen on the wire and what lifeboat did, oldest first.
     pub seen: Vec<RecoveryLine>,
     /// Bytes moved so far, of `size` when known.

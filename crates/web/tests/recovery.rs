@@ -50,7 +50,7 @@ async fn a_recovery_starts_with_an_image_of_the_root_one_at_a_time_and_can_be_ca
     idle.assert_contains(&[
         "id=\"recovery-form\"",
         "openwrt-factory.bin",
-        "TP-Link routers (pull)",
+        "TP-Link routers</option>",
         "id=\"upload-form\"",
     ]);
     assert!(!idle.body.contains("id=\"recovery\""));

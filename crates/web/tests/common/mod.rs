@@ -18,7 +18,8 @@ use lifeboat_web::{
     SettingsInput, SettingsView, WantedAddressView, WebConfig, WebState, router,
 };
 use lifeboat_web::{
-    DoctorCheck, DoctorRequest, ProfileChoice, RecoveryError, RecoveryPhase, RecoveryRequest, RecoveryView,
+    DoctorCheck, DoctorRequest, ProfileChoice, RecoveryError, RecoveryPhase, RecoveryRequest, RecoveryStep,
+    RecoveryView,
 };
 use tempfile::TempDir;
 use tower::ServiceExt;
@@ -270,7 +271,7 @@ impl Control for FakeControl {
                 phase: RecoveryPhase::Waiting,
                 interface: Some(request.interface.clone()),
                 image: Some(request.image.clone()),
-                steps: vec!["Hold reset.".into()],
+                steps: vec![RecoveryStep { text: "Hold reset.".into(), by_lifeboat: false }],
                 ..RecoveryView::default()
             };
             state.recoveries.push(request);
