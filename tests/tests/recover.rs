@@ -57,6 +57,7 @@ fn recover_answers_where_the_device_looks_serves_it_once_and_leaves_nothing() {
     let out = recover.finish(Duration::from_secs(20));
     assert!(out.success(), "recover did not end by itself after the download:\n{out}");
     assert!(out.stdout.contains(&format!("is looking for {wanted}")), "{out}");
+    assert!(out.stdout.contains(&format!("at {} asks for wr841nv8_tp_recovery.bin", pair.client_ip)), "{out}");
     assert!(out.stdout.contains(&format!("{wanted}/24 is on {}", pair.server_dev)), "{out}");
     assert!(out.stderr.contains("stopping (--once)"), "{out}");
     let addresses = pair.server.run_ok(&["ip", "-4", "-o", "addr", "show", "dev", &pair.server_dev], BOUND).stdout;

@@ -143,6 +143,7 @@ impl App {
             settings: config.settings.clone(),
             applying: tokio::sync::Mutex::new(()),
             recovery: Arc::default(),
+            doctor_running: tokio::sync::Mutex::new(()),
         });
         let mut app =
             App { lifeboat, dashboard: None, pruner, idle_watch: None, address_watch, shutdown: shutdown.clone() };

@@ -54,6 +54,9 @@ pub(crate) struct Lifeboat {
     pub(crate) applying: tokio::sync::Mutex<()>,
     /// The recovery started from the dashboard.
     pub(crate) recovery: Arc<Recovery>,
+    /// Held while the doctor runs: one run at a time, however many pages ask (a run may send
+    /// DHCP probes and reads every process's sockets).
+    pub(crate) doctor_running: tokio::sync::Mutex<()>,
 }
 
 impl Lifeboat {
@@ -350,6 +353,7 @@ impl Control for Lifeboat {
 
     fn doctor(&self, request: DoctorRequest) -> BoxFuture<'_, Vec<DoctorCheck>> {
         Box::pin(async move {
+            let _one_at_a_time = self.doctor_running.lock().await;
             let mut checks = Vec::new();
             let profile = match request.profile.as_deref().filter(|p| !p.is_empty()) {
                 Some(name) => match crate::profile_named(name, None) {
@@ -450,7 +454,7 @@ fn tftp_service_check(services: &[ServiceStatus]) -> DoctorCheck {
         Some(s) if !s.configured => {
             DoctorCheck::fail(title, "not set up: no TFTP root", "give lifeboat a TFTP root (--tftp-root or Settings)")
         }
-        _ => DoctorCheck::fail(title, "stopped", "start it on the Services page"),
+        _ => DoctorCheck::note(title, "stopped: a recovery starts it, or the overview's button"),
     }
 }
 

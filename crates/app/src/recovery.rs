@@ -14,7 +14,7 @@ use std::time::Duration;
 use ipnet::Ipv4Net;
 use lifeboat_server::Progress;
 use lifeboat_server::client::{self, ClientSettings};
-use lifeboat_store::{Event, EventKind};
+use lifeboat_store::{Event, EventKind, TransferOutcome};
 use lifeboat_web::{
     AddressClaim, RecoveryError, RecoveryLine, RecoveryPhase, RecoveryRequest, RecoveryStep, RecoveryView, Service,
 };
@@ -53,6 +53,12 @@ struct Job {
     force: bool,
     /// The addresses it took, to give back.
     claimed: Vec<Ipv4Addr>,
+    /// Whether it started TFTP (stopped again if it does not end done).
+    started_tftp: bool,
+    /// The image armed before, armed again at the end.
+    armed_before: Option<String>,
+    /// When it started (Unix ms): what the address watch saw earlier is not this device.
+    started_at: i64,
 }
 
 impl Recovery {
@@ -86,9 +92,32 @@ impl Recovery {
         services: Arc<Services>,
         parts: Arc<Parts>,
     ) -> Result<(), RecoveryError> {
-        if self.view().phase.active() {
-            return Err(RecoveryError::Conflict("a recovery is under way: cancel it first".into()));
+        // The slot is taken before anything is awaited: a second start (a double click) finds
+        // it taken. What was there comes back if this one does not start.
+        let previous = {
+            let mut view = self.lock();
+            if view.phase.active() {
+                return Err(RecoveryError::Conflict("a recovery is under way: cancel it first".into()));
+            }
+            std::mem::replace(&mut *view, RecoveryView { phase: RecoveryPhase::Waiting, ..RecoveryView::default() })
+        };
+        match self.prepare(request, origin, services, parts).await {
+            Ok(()) => Ok(()),
+            Err(error) => {
+                *self.lock() = previous;
+                Err(error)
+            }
         }
+    }
+
+    /// Check `request`, then start it (the slot is taken).
+    async fn prepare(
+        self: &Arc<Self>,
+        request: RecoveryRequest,
+        origin: String,
+        services: Arc<Services>,
+        parts: Arc<Parts>,
+    ) -> Result<(), RecoveryError> {
         let profile = match request.profile.as_deref().filter(|p| !p.is_empty()) {
             Some(name) => Some(crate::profile_named(name, None).map_err(|e| RecoveryError::Invalid(e.to_string()))?),
             None => None,
@@ -164,6 +193,9 @@ impl Recovery {
             profile,
             force: request.force,
             claimed: Vec::new(),
+            started_tftp: false,
+            armed_before: None,
+            started_at: at,
         };
         tokio::spawn(job.run(end));
         Ok(())
@@ -201,6 +233,12 @@ impl Job {
     /// Take `address`; whether it worked (said either way).
     async fn claim(&mut self, address: Ipv4Addr, prefix: u8) -> Result<(), String> {
         let Some(claims) = self.parts.claims.clone() else { return Err("no address claims here".into()) };
+        // Given by hand (as a guide says, or as the doctor suggests): used as it is, and left.
+        let here = lifeboat_net::interfaces().unwrap_or_default().into_iter().find(|i| i.name == self.interface);
+        if here.is_some_and(|i| i.ipv4.iter().any(|(a, p)| *a == address && *p == prefix)) {
+            self.say(format!("{address}/{prefix} is on {} already", self.interface));
+            return Ok(());
+        }
         let claim = AddressClaim { interface: self.interface.clone(), address, prefix, force: self.force };
         match claims.claim(claim, "recovery").await {
             Ok(()) => {
@@ -218,9 +256,13 @@ impl Job {
     /// Serve the armed image until the device has it.
     async fn pull(&mut self) -> Ending {
         let running = self.services.status().iter().any(|s| s.service == Service::Tftp && s.running);
-        if !running && let Err(e) = self.services.start(Service::Tftp, "recovery").await {
-            return Ending::Failed(format!("TFTP did not start: {e}"));
+        if !running {
+            if let Err(e) = self.services.start(Service::Tftp, "recovery").await {
+                return Ending::Failed(format!("TFTP did not start: {e}"));
+            }
+            self.started_tftp = true;
         }
+        self.armed_before = self.parts.activity.armed.file();
         self.parts.activity.armed.set(Some(self.image.clone()));
         self.say(format!("{} is armed: served under whatever name the device asks for", self.image));
         let prefix = self.profile.as_ref().and_then(|p| p.prefix).unwrap_or(24);
@@ -229,14 +271,17 @@ impl Job {
         {
             return Ending::Failed(format!("cannot answer at {address}: {e}"));
         }
-        let mut downloads = self.parts.activity.downloads();
-        downloads.mark_unchanged();
         let mut seen_transfers = Vec::new();
         let mut seen_wanted = Vec::new();
         self.say(format!("waiting for the device on {}", self.interface));
         loop {
-            let wanted_here: Vec<_> =
-                self.parts.wanted.recent().into_iter().filter(|w| w.interface == self.interface).collect();
+            let wanted_here: Vec<_> = self
+                .parts
+                .wanted
+                .recent()
+                .into_iter()
+                .filter(|w| w.interface == self.interface && w.at >= self.started_at)
+                .collect();
             for wanted in wanted_here {
                 if !seen_wanted.contains(&wanted.wanted) {
                     seen_wanted.push(wanted.wanted);
@@ -247,36 +292,49 @@ impl Job {
                     }
                 }
             }
+            // Only a device on this interface's networks is the one being recovered.
+            let networks: Vec<Ipv4Net> = lifeboat_net::interfaces()
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|i| i.name == self.interface)
+                .flat_map(|i| i.ipv4)
+                .filter_map(|(a, p)| Ipv4Net::new(a, p).ok().map(|n| n.trunc()))
+                .collect();
+            let here = |ip: std::net::IpAddr| match ip {
+                std::net::IpAddr::V4(v4) => networks.iter().any(|n| n.contains(&v4)),
+                std::net::IpAddr::V6(v6) => {
+                    v6.to_ipv4_mapped().is_some_and(|v4| networks.iter().any(|n| n.contains(&v4)))
+                }
+            };
+            // Transfers stay in the live list for a few seconds after they end: a completed
+            // one is seen even between two looks.
             for transfer in self.parts.activity.live_transfers() {
-                let ours = transfer.file.as_deref() == Some(self.image.as_str());
-                if !ours {
+                if transfer.file.as_deref() != Some(self.image.as_str()) || !here(transfer.client.ip()) {
                     continue;
                 }
+                let mac = transfer.mac.clone().unwrap_or_else(|| "a device".into());
                 if !seen_transfers.contains(&transfer.id) {
                     seen_transfers.push(transfer.id);
-                    let mac = transfer.mac.clone().unwrap_or_else(|| "a device".into());
                     self.say(format!("{mac} at {} asks for {}", transfer.client.ip(), transfer.requested));
                 }
-                if transfer.outcome.is_none() {
-                    self.recovery.update(|view| {
+                match transfer.outcome {
+                    None => self.recovery.update(|view| {
                         view.phase = RecoveryPhase::Transferring;
                         view.bytes = transfer.bytes;
                         view.size = transfer.size;
-                    });
-                }
-            }
-            if downloads.has_changed().unwrap_or(false) {
-                let latest = downloads.borrow_and_update().clone();
-                if let Some(done) = latest.filter(|d| d.file == self.image) {
-                    let size = std::fs::metadata(&self.image_path).map(|m| m.len()).ok();
-                    self.recovery.update(|view| {
-                        view.bytes = size.unwrap_or(view.bytes);
-                        view.size = size;
-                    });
-                    return Ending::Done(format!(
-                        "{}, sha256 {}: the device writes it now; leave it alone until it has restarted",
-                        done.line, self.sha256
-                    ));
+                    }),
+                    Some(TransferOutcome::Complete) => {
+                        self.recovery.update(|view| {
+                            view.bytes = transfer.bytes;
+                            view.size = Some(transfer.bytes);
+                        });
+                        return Ending::Done(format!(
+                            "served {} ({} bytes) to {} ({mac}) as {}, sha256 {}: the device writes it now; leave it alone until it has restarted",
+                            self.image, transfer.bytes, transfer.client, transfer.requested, self.sha256
+                        ));
+                    }
+                    // A failed attempt: the device tries again.
+                    Some(_) => {}
                 }
             }
             tokio::time::sleep(LOOK_EVERY).await;
@@ -349,10 +407,12 @@ impl Job {
         let done = matches!(ending, Ending::Done(_));
         let push = self.profile.as_ref().is_some_and(|p| p.mode == RecoveryMode::Push);
         if !push {
-            self.parts.activity.armed.set(None);
+            self.parts.activity.armed.set(self.armed_before.clone());
         }
-        if done && !push {
-            let _ = self.services.stop(Service::Tftp, "recovery done").await;
+        // Done: the server stops (nothing should stay open once the device has its image).
+        // Otherwise TFTP is left as the recovery found it.
+        if !push && (done || self.started_tftp) {
+            let _ = self.services.stop(Service::Tftp, "recovery ended").await;
         }
         if let Some(claims) = &self.parts.claims {
             for address in &self.claimed {

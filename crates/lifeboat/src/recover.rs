@@ -92,15 +92,30 @@ async fn serve(job: &Job<'_>, shutdown: CancellationToken) -> anyhow::Result<()>
     }
     let prefix = profile.and_then(|p| p.prefix).unwrap_or(24);
     let server = profile.and_then(|p| p.server_addresses.first().copied());
-    // With the address known, only that address answers: a download by another host (on
-    // another network of this machine) must not end the recovery.
-    if let Some(address) = server {
-        tftp.listen = vec![SocketAddr::from((address, 69))];
+    // With a profile, only the device's networks are answered: a download by another host (on
+    // another network of this machine) must not end the recovery. Every address the profile
+    // names counts (a TP-Link may look for 192.168.1.66 instead of 192.168.0.66).
+    if let Some(profile) = profile.filter(|p| !p.server_addresses.is_empty()) {
+        let prefix = profile.prefix.unwrap_or(24);
+        let networks = profile
+            .server_addresses
+            .iter()
+            .filter_map(|a| ipnet::Ipv4Net::new(*a, prefix).ok().map(|n| ipnet::IpNet::V4(n.trunc())))
+            .collect();
+        tftp.allow = lifeboat_server::AllowList::new(networks);
+    }
+    // An address the interface has already (given by hand, as a guide says) is used as it is.
+    let held = lifeboat_net::interfaces()?.into_iter().find(|i| i.name == args.interface).map(|i| i.ipv4);
+    let already = |address: Ipv4Addr| held.iter().flatten().any(|(a, p)| *a == address && *p == prefix);
+    if let Some(address) = server.filter(|a| already(*a)) {
+        say(&format!("{address}/{prefix} is on {} already", args.interface));
     }
     let claims: Vec<AddressClaim> = server
+        .filter(|a| !already(*a))
         .map(|address| AddressClaim { interface: args.interface.clone(), address, prefix, force: args.force })
         .into_iter()
         .collect();
+    let claimed_at_start = claims.first().map(|c| c.address);
     let dhcp = match (profile, server) {
         (Some(profile), Some(server)) if profile.mode == RecoveryMode::Bootp => {
             Some(bootp_config(&args.interface, profile, server, prefix, image_name)?)
@@ -124,7 +139,7 @@ async fn serve(job: &Job<'_>, shutdown: CancellationToken) -> anyhow::Result<()>
         None => Store::open_memory().await?,
     };
     let app = App::start(config, store, Arc::new(SystemBinder), Arc::new(SystemClock), shutdown.clone()).await?;
-    if let Some(address) = server {
+    if let Some(address) = claimed_at_start {
         say(&format!("{address}/{prefix} is on {}: the device can reach lifeboat there", args.interface));
     }
     let control = app.control();
@@ -137,8 +152,10 @@ async fn serve(job: &Job<'_>, shutdown: CancellationToken) -> anyhow::Result<()>
         args.force,
         shutdown.clone(),
     ));
+    let showing = tokio::spawn(show_transfers(control.clone(), shutdown.clone()));
     app.wait().await;
     watching.abort();
+    let _ = showing.await;
     let served = downloads.borrow().clone();
     say("stopped: every port is closed and the addresses lifeboat took are given back");
     match served {
@@ -177,6 +194,48 @@ fn bootp_config(
         "answering BOOTP and DHCP on {interface}: the first device that asks gets {device} and boot file {boot_file}"
     ));
     Ok(dhcp)
+}
+
+/// Says who asks for what, and shows each download's progress (a bar on a terminal), until
+/// `shutdown`; a last look then (a download that ends the run ends it at once).
+async fn show_transfers(control: Arc<dyn Control>, shutdown: CancellationToken) {
+    let mut shown: Vec<u64> = Vec::new();
+    let mut bar: Option<(u64, indicatif::ProgressBar)> = None;
+    let mut last_look = false;
+    loop {
+        for transfer in control.live_transfers() {
+            if !shown.contains(&transfer.id) {
+                shown.push(transfer.id);
+                let mac = transfer.mac.clone().unwrap_or_else(|| "a device".into());
+                say(&format!("{mac} at {} asks for {}", transfer.client.ip(), transfer.requested));
+                if transfer.outcome.is_none() {
+                    let new = indicatif::ProgressBar::new(transfer.size.unwrap_or(0));
+                    let style =
+                        indicatif::ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {bytes_per_sec}")
+                            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+                    new.set_style(style);
+                    if let Some((_, old)) = bar.replace((transfer.id, new)) {
+                        old.finish_and_clear();
+                    }
+                }
+            }
+            if let Some((id, progress)) = &bar
+                && *id == transfer.id
+            {
+                progress.set_position(transfer.bytes);
+                if transfer.outcome.is_some() {
+                    progress.finish_and_clear();
+                }
+            }
+        }
+        if last_look {
+            return;
+        }
+        tokio::select! {
+            () = tokio::time::sleep(Duration::from_millis(200)) => {}
+            () = shutdown.cancelled() => last_look = true,
+        }
+    }
 }
 
 /// Claims each address the device is seen asking for on `interface`.

@@ -27,18 +27,18 @@ pub struct Neighbour {
     pub interface: String,
 }
 
-/// The kernel's entry for `address`, complete or not (an incomplete entry: the host asked and
-/// nobody answered yet).
-pub fn neighbour(address: Ipv4Addr) -> Option<Neighbour> {
+/// The kernel's entry for `address` on `interface`, complete or not (an incomplete entry: the
+/// host asked and nobody answered yet).
+pub fn neighbour(address: Ipv4Addr, interface: &str) -> Option<Neighbour> {
     let table = std::fs::read_to_string("/proc/net/arp").ok()?;
-    entry_in_arp_table(&table, address)
+    entry_in_arp_table(&table, address, interface)
 }
 
-fn entry_in_arp_table(table: &str, address: Ipv4Addr) -> Option<Neighbour> {
+fn entry_in_arp_table(table: &str, address: Ipv4Addr, on: &str) -> Option<Neighbour> {
     table.lines().skip(1).find_map(|line| {
         let fields: Vec<&str> = line.split_whitespace().collect();
         let [ip, _hardware_type, flags, mac, _mask, interface] = fields.as_slice() else { return None };
-        (ip.parse::<Ipv4Addr>().ok()? == address).then_some(())?;
+        (ip.parse::<Ipv4Addr>().ok()? == address && *interface == on).then_some(())?;
         let flags = u32::from_str_radix(flags.trim_start_matches("0x"), 16).ok()?;
         let mac = mac.parse::<Mac>().ok().filter(|m| flags & COMPLETE != 0 && *m != Mac([0; 6]));
         Some(Neighbour { mac, interface: (*interface).to_owned() })
@@ -79,12 +79,12 @@ IP address       HW type     Flags       HW address            Mask     Device
 
     #[test]
     fn entries_are_read_complete_or_not() {
-        let incomplete = entry_in_arp_table(TABLE, Ipv4Addr::new(192, 168, 1, 77)).unwrap();
+        let incomplete = entry_in_arp_table(TABLE, Ipv4Addr::new(192, 168, 1, 77), "eth0").unwrap();
         assert_eq!(incomplete, Neighbour { mac: None, interface: "eth0".into() });
-        let complete = entry_in_arp_table(TABLE, Ipv4Addr::new(192, 168, 1, 20)).unwrap();
+        let complete = entry_in_arp_table(TABLE, Ipv4Addr::new(192, 168, 1, 20), "lab0").unwrap();
         assert_eq!(complete.mac, Some(Mac([2, 0, 0, 0, 0, 0x20])));
-        assert_eq!(complete.interface, "lab0");
-        assert_eq!(entry_in_arp_table(TABLE, Ipv4Addr::new(10, 0, 0, 1)), None);
+        assert_eq!(entry_in_arp_table(TABLE, Ipv4Addr::new(192, 168, 1, 20), "eth0"), None, "on another interface");
+        assert_eq!(entry_in_arp_table(TABLE, Ipv4Addr::new(10, 0, 0, 1), "eth0"), None);
     }
 
     #[test]

@@ -113,7 +113,7 @@ pub enum RecoveryError {
     /// One is under way already, or what it needs is not there (no TFTP root): 409.
     #[error("{0}")]
     Conflict(String),
-    /// What was asked is wrong (an unknown profile or interface): 422.
+    /// What was asked is wrong (an unknown profile or interface, a BOOTP profile): 400.
     #[error("{0}")]
     Invalid(String),
 }

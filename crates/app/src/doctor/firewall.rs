@@ -233,7 +233,7 @@ const MAX_DEPTH: usize = 16;
 impl Ruleset {
     /// Walk `packet` through every base chain on its path.
     pub(super) fn judge(&self, packet: &Packet) -> Judgement {
-        let mut doubt: Option<String> = None;
+        let mut doubt = Doubt::default();
         for hook in hooks(packet.path) {
             let mut bases: Vec<(&ChainId, &Chain, &BaseChain)> = self
                 .chains
@@ -243,29 +243,32 @@ impl Ruleset {
                     base.hook == hook
                         && !base.nat
                         && matches!(id.family.as_str(), "ip" | "inet" | "netdev")
-                        && (id.family != "netdev" || base.devices.contains(&packet.interface))
+                        // Ingress and egress chains are attached to devices.
+                        && (!matches!(hook, "ingress" | "egress") || base.devices.contains(&packet.interface))
                 })
                 .collect();
             bases.sort_by_key(|(_, _, base)| base.priority);
             for (id, chain, base) in bases {
+                // An accept ends only its own base chain: doubt about one does not reach the next.
+                doubt.maybe_accepted = None;
                 match self.walk(id, chain, packet, 0, &mut doubt) {
                     Walked::Accepted => {}
-                    Walked::Dropped { by, chain } => return blocked(by, chain.to_string(), doubt),
+                    Walked::Dropped { by, chain } => return doubt.blocked(by, chain.to_string()),
                     Walked::Fell => {
                         if base.policy_drops {
-                            return blocked(format!("the policy of chain {id} (drop)"), id.to_string(), doubt);
+                            return doubt.blocked(format!("the policy of chain {id} (drop)"), id.to_string());
                         }
                     }
                 }
             }
         }
-        match doubt {
+        match doubt.maybe_dropped {
             Some(by) => Judgement::Perhaps { by },
             None => Judgement::Allowed,
         }
     }
 
-    fn walk(&self, id: &ChainId, chain: &Chain, packet: &Packet, depth: usize, doubt: &mut Option<String>) -> Walked {
+    fn walk(&self, id: &ChainId, chain: &Chain, packet: &Packet, depth: usize, doubt: &mut Doubt) -> Walked {
         if depth > MAX_DEPTH {
             return Walked::Fell;
         }
@@ -275,10 +278,16 @@ impl Ruleset {
                 continue;
             }
             if matched == Match::Perhaps {
-                // Read as not matching; remembered, so that a verdict it could change is said
-                // with its doubt.
-                if rule.verdict != Verdict::Continue {
-                    doubt.get_or_insert_with(|| rule.name.clone());
+                // Read as not matching, and remembered: as a drop that may happen, or as an
+                // accept that may come before a drop.
+                match rule.verdict {
+                    Verdict::Continue | Verdict::Return => {}
+                    Verdict::Accept => doubt.accepted(&rule.name),
+                    Verdict::Drop => doubt.dropped(&rule.name),
+                    Verdict::Unknown | Verdict::Jump(_) | Verdict::Goto(_) => {
+                        doubt.accepted(&rule.name);
+                        doubt.dropped(&rule.name);
+                    }
                 }
                 continue;
             }
@@ -288,7 +297,8 @@ impl Ruleset {
                 Verdict::Return => return Walked::Fell,
                 Verdict::Continue => {}
                 Verdict::Unknown => {
-                    doubt.get_or_insert_with(|| rule.name.clone());
+                    doubt.accepted(&rule.name);
+                    doubt.dropped(&rule.name);
                 }
                 Verdict::Jump(target) | Verdict::Goto(target) => {
                     let target_id = ChainId { name: target.clone(), ..id.clone() };
@@ -304,11 +314,29 @@ impl Ruleset {
     }
 }
 
-/// Blocked, or perhaps when a rule read as not matching could have accepted it first.
-fn blocked(by: String, chain: String, doubt: Option<String>) -> Judgement {
-    match doubt {
-        Some(earlier) => Judgement::Perhaps { by: format!("{by}, unless {earlier} accepts it") },
-        None => Judgement::Blocked { by, chain },
+/// Rules that perhaps match: the first that may drop the packet, and the first in the current
+/// base chain that may accept it before a drop.
+#[derive(Default)]
+struct Doubt {
+    maybe_dropped: Option<String>,
+    maybe_accepted: Option<String>,
+}
+
+impl Doubt {
+    fn dropped(&mut self, rule: &str) {
+        self.maybe_dropped.get_or_insert_with(|| rule.to_owned());
+    }
+
+    fn accepted(&mut self, rule: &str) {
+        self.maybe_accepted.get_or_insert_with(|| rule.to_owned());
+    }
+
+    /// Blocked, or perhaps when a rule read as not matching could have accepted it first.
+    fn blocked(self, by: String, chain: String) -> Judgement {
+        match self.maybe_accepted {
+            Some(earlier) => Judgement::Perhaps { by: format!("{by}, unless {earlier} accepts it") },
+            None => Judgement::Blocked { by, chain },
+        }
     }
 }
 
@@ -374,11 +402,12 @@ fn nft_rule(expressions: &[Value], name: String) -> Rule {
             "return" => verdict = Verdict::Return,
             "jump" => verdict = Verdict::Jump(body["target"].as_str().unwrap_or_default().to_owned()),
             "goto" => verdict = Verdict::Goto(body["target"].as_str().unwrap_or_default().to_owned()),
-            // A rate limit matches some packets and not others.
-            "limit" => tests.push(Test::Unknown),
             "vmap" | "queue" => verdict = Verdict::Unknown,
-            // Statements without a verdict: counter, log, mangle, notrack…
-            _ => {}
+            // Statements that neither match nor decide.
+            "counter" | "log" | "comment" | "mangle" | "notrack" | "meta" | "ct helper" | "set" | "dup" => {}
+            // Anything else (a rate limit, a quota, an `xt` match nft could not translate…)
+            // matches some packets and not others, as far as this model knows.
+            _ => tests.push(Test::Unknown),
         }
     }
     Rule { tests, verdict, name }
@@ -393,12 +422,17 @@ fn nft_match(body: &Value) -> Test {
     let (left, right) = (&body["left"], &body["right"]);
     if let Some(meta) = left.get("meta").and_then(|m| m["key"].as_str()) {
         return match meta {
-            "iifname" => Test::InputInterface { names: strings(right), negated },
-            "oifname" => Test::OutputInterface { names: strings(right), negated },
+            _ if is_set_reference(right) => Test::Unknown,
+            "iifname" | "iif" => Test::InputInterface { names: strings(right), negated },
+            "oifname" | "oif" => Test::OutputInterface { names: strings(right), negated },
             "l4proto" => Test::Protocol { udp: names_udp(right), negated },
             "nfproto" => Test::Family { ipv4: strings(right).iter().any(|p| p == "ipv4"), negated },
             _ => Test::Unknown,
         };
+    }
+    if is_set_reference(right) {
+        // A named set (`@trusted`): its elements are not in the ruleset's listing.
+        return Test::Unknown;
     }
     if left.get("ct").is_some_and(|ct| ct["key"].as_str() == Some("state")) {
         return Test::State { states: strings(right), negated };
@@ -424,6 +458,11 @@ fn nft_match(body: &Value) -> Test {
         };
     }
     Test::Unknown
+}
+
+/// Whether an operand is a named set (`@name`).
+fn is_set_reference(value: &Value) -> bool {
+    value.as_str().is_some_and(|s| s.starts_with('@'))
 }
 
 /// Whether a protocol match names UDP.
@@ -703,6 +742,40 @@ mod tests {
         let mark = r#"{"match": {"op": "==", "left": {"meta": {"key": "mark"}}, "right": 42}}"#;
         let ruleset = nft(&rule("input", 9, &format!("{mark}, {{\"drop\": null}}")));
         assert_eq!(ruleset.judge(&request()), Judgement::Perhaps { by: "rule inet filter input handle 9".into() });
+    }
+
+    #[test]
+    fn what_the_model_cannot_read_softens_a_verdict_only_where_it_could_change_it() {
+        let xt = r#"{"xt": {"type": "match", "name": "recent"}}"#;
+        let set = r#"{"match": {"op": "==", "left": {"meta": {"key": "iifname"}}, "right": "@lan"}}"#;
+        // An untranslated iptables match before a drop: perhaps dropped, not certainly.
+        let ruleset = nft(&rule("input", 4, &format!("{xt}, {{\"drop\": null}}")));
+        assert!(matches!(ruleset.judge(&request()), Judgement::Perhaps { .. }));
+        // A set lookup that may accept, before a certain drop in the same chain.
+        let ruleset = nft(&format!(
+            "{}{}",
+            rule("input", 4, &format!("{set}, {{\"accept\": null}}")),
+            rule("input", 5, &format!("{UDP_69}, {{\"drop\": null}}"))
+        ));
+        assert_eq!(
+            ruleset.judge(&request()),
+            Judgement::Perhaps {
+                by: "rule inet filter input handle 5, unless rule inet filter input handle 4 accepts it".into()
+            }
+        );
+        // A rule that may accept in one base chain does not save the packet from another's drop.
+        let text = format!(
+            r#"{{"nftables": [
+            {{"chain": {{"family": "inet", "table": "a", "name": "input", "type": "filter", "hook": "input", "prio": 0, "policy": "accept"}}}},
+            {{"chain": {{"family": "inet", "table": "b", "name": "input", "type": "filter", "hook": "input", "prio": 10, "policy": "accept"}}}},
+            {{"rule": {{"family": "inet", "table": "a", "chain": "input", "handle": 1, "expr": [{set}, {{"accept": null}}]}}}},
+            {{"rule": {{"family": "inet", "table": "b", "chain": "input", "handle": 2, "expr": [{UDP_69}, {{"drop": null}}]}}}}]}}"#
+        );
+        let two_tables = parse_nft_json(&text).unwrap();
+        assert_eq!(
+            two_tables.judge(&request()),
+            Judgement::Blocked { by: "rule inet b input handle 2".into(), chain: "inet b input".into() }
+        );
     }
 
     #[test]

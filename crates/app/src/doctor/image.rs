@@ -25,7 +25,7 @@ pub(super) fn image(image: &Path, profile: Option<&Profile>, aliases: &[String],
         return vec![DoctorCheck::fail(
             TITLE,
             format!("{shown} cannot be read: {e}"),
-            format!("`chmod a+r {shown}` (and make its folders searchable)"),
+            format!("`chmod a+r {}` (and make its folders searchable)", super::shell_word(&image.to_string_lossy())),
         )];
     }
     let size = metadata.len();

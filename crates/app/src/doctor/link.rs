@@ -83,13 +83,12 @@ pub(super) fn expected_address(interface: &Interface, profile: &Profile) -> Doct
         }
     }
     let wanted: Vec<String> = profile.server_addresses.iter().map(|a| format!("{a}/{prefix}")).collect();
-    let first = wanted.first().cloned().unwrap_or_default();
-    DoctorCheck::fail(
+    // Not a fault: `recover` and the Recovery page take it for the recovery.
+    DoctorCheck::note(
         title,
-        format!("{held_text}; the device looks for {}", wanted.join(" or ")),
         format!(
-            "`lifeboat recover --interface {name} --profile {}` takes it for the recovery, or `ip addr add {first} dev {name}`",
-            profile.name
+            "{held_text}; the device looks for {}, which a recovery (lifeboat recover, the Recovery page) takes on {name}",
+            wanted.join(" or ")
         ),
     )
 }
@@ -129,13 +128,12 @@ pub(super) fn reverse_path(name: &str, interface: Option<&Interface>, device: Ip
 /// The kernel's ARP entry for the device.
 pub(super) fn device_neighbour(name: &str, device: Ipv4Addr) -> DoctorCheck {
     let title = format!("Device at {device}");
-    match neighbour(device) {
-        None => DoctorCheck::note(title, "no ARP entry: this machine has not talked to it yet"),
-        Some(entry) if entry.interface != name => DoctorCheck::fail(
-            title,
-            format!("known on {}, not on {name}", entry.interface),
-            format!("connect the device to {name}, or run the recovery on {}", entry.interface),
-        ),
+    match neighbour(device, name) {
+        // Another host of that address elsewhere (the home router at 192.168.1.1 on the main
+        // network, say) says nothing about the device on this interface.
+        None => {
+            DoctorCheck::note(title, format!("no ARP entry on {name}: this machine has not talked to it there yet"))
+        }
         Some(entry) => match entry.mac {
             Some(mac) => DoctorCheck::pass(title, format!("answers ARP as {mac}")),
             None => DoctorCheck::fail(

@@ -43,24 +43,39 @@ pub struct Examination {
 
 /// Run every check `exam` calls for, in the order a person would work through them.
 pub async fn examine(exam: &Examination) -> Vec<DoctorCheck> {
-    let mut checks = vec![port::tftp_port(&exam.lifeboat_pids)];
+    let pids = exam.lifeboat_pids.clone();
+    let port = tokio::task::spawn_blocking(move || port::tftp_port(&pids))
+        .await
+        .unwrap_or_else(|e| DoctorCheck::note("UDP port 69", format!("not checked: {e}")));
+    let mut checks = vec![port];
     let interface = match &exam.interface {
-        Some(name) => link::find(name),
+        Some(name) => {
+            let found = link::find(name);
+            checks.push(link::interface_state(name, found.as_ref()));
+            // The other checks of an interface only for one that exists: a name from a link
+            // someone shared never ends up in a command the page suggests.
+            if found.is_none() {
+                return checks;
+            }
+            found
+        }
         None => None,
     };
-    if let Some(name) = &exam.interface {
-        checks.push(link::interface_state(name, interface.as_ref()));
-    }
+    let push = exam.profile.as_ref().is_some_and(|p| p.mode == RecoveryMode::Push);
     let addresses = Addresses::of(exam, interface.as_ref());
     if let (Some(iface), Some(profile)) = (&interface, &exam.profile) {
         checks.push(link::expected_address(iface, profile));
     }
-    match (&exam.interface, &addresses) {
-        (Some(name), Some(addresses)) => {
-            checks.extend(rules::firewall(name, addresses.server, addresses.device).await);
-            checks.push(link::reverse_path(name, interface.as_ref(), addresses.device));
+    match (&interface, &addresses) {
+        (Some(iface), Some(addresses)) => {
+            checks.extend(rules::firewall(&iface.name, addresses.server, addresses.device, push).await);
+            checks.push(link::reverse_path(&iface.name, Some(iface), addresses.device));
         }
-        _ => checks.push(DoctorCheck::note(
+        (Some(iface), None) => checks.push(DoctorCheck::note(
+            "Firewall",
+            format!("not checked: {} has no IPv4 address, and no profile names one", iface.name),
+        )),
+        (None, _) => checks.push(DoctorCheck::note(
             "Firewall",
             "not checked: name the interface (and a profile) to check the rules for the device's packets",
         )),
@@ -76,15 +91,25 @@ pub async fn examine(exam: &Examination) -> Vec<DoctorCheck> {
     if let (Some(iface), Some(device)) = (&interface, addresses.as_ref().and_then(|a| a.known_device)) {
         checks.push(link::device_neighbour(&iface.name, device));
     }
-    if let (Some(name), Some(wanted)) = (&exam.interface, &exam.wanted) {
-        checks.push(watch::seen(name, interface.as_ref(), wanted));
+    if let (Some(iface), Some(wanted)) = (&interface, &exam.wanted) {
+        checks.push(watch::seen(&iface.name, Some(iface), wanted));
     }
     checks
 }
 
+/// `text` as one word of a shell command: as it is when it is plain, else in single quotes.
+fn shell_word(text: &str) -> String {
+    let plain = !text.is_empty()
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '/' | ':' | '@' | '+' | '=' | ','));
+    if plain { text.to_owned() } else { format!("'{}'", text.replace('\'', "'\\''")) }
+}
+
 /// The addresses of the packets the firewall is asked about.
 struct Addresses {
-    /// lifeboat's address: the profile's, else the interface's first.
+    /// lifeboat's address: the profile's, else the interface's first (for a push profile, the
+    /// interface's address in the device's network when it has one).
     server: Ipv4Addr,
     /// The device's: the profile's, the one the watch saw, else one of the interface's network.
     device: Ipv4Addr,
@@ -101,12 +126,19 @@ impl Addresses {
             .as_ref()
             .and_then(|w| w.iter().find(|w| Some(&w.interface) == exam.interface.as_ref()).and_then(|w| w.device));
         let known_device = profile.and_then(|p| p.device_address).or(seen);
-        let server = profile
-            .and_then(|p| {
-                // A push profile's server is whichever address of ours shares the device's network.
-                p.server_addresses.first().copied()
+        let in_device_network = |device: Ipv4Addr, prefix: u8| {
+            interface.and_then(|i| {
+                i.ipv4
+                    .iter()
+                    .map(|(a, _)| *a)
+                    .find(|a| ipnet::Ipv4Net::new(device, prefix).is_ok_and(|n| n.trunc().contains(a)))
             })
-            .or(own.map(|(a, _)| a))?;
+        };
+        let push_source = profile
+            .filter(|p| p.mode == RecoveryMode::Push)
+            .and_then(|p| p.device_address.and_then(|d| in_device_network(d, p.prefix.unwrap_or(24))));
+        let server =
+            push_source.or_else(|| profile.and_then(|p| p.server_addresses.first().copied())).or(own.map(|(a, _)| a))?;
         let device = known_device.or_else(|| {
             let (address, prefix) = own.unwrap_or((server, 24));
             let network = u32::from(address) & (u32::MAX << (32 - u32::from(prefix.clamp(8, 30))));
@@ -114,5 +146,18 @@ impl Addresses {
             Some(if guess == address { Ipv4Addr::from(network + 3) } else { guess })
         })?;
         Some(Addresses { server, device, known_device })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn odd_words_are_quoted_for_the_shell() {
+        assert_eq!(shell_word("eth1"), "eth1");
+        assert_eq!(shell_word("/srv/tftp/tp_recovery.bin"), "/srv/tftp/tp_recovery.bin");
+        assert_eq!(shell_word("my image.bin"), "'my image.bin'");
+        assert_eq!(shell_word("a'$(b)"), "'a'\\''$(b)'");
     }
 }

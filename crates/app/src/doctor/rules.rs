@@ -21,8 +21,9 @@ enum Tool {
     IptablesLegacy,
 }
 
-/// The firewall's checks for a device at `device` and lifeboat at `server` on `interface`.
-pub(super) async fn firewall(interface: &str, server: Ipv4Addr, device: Ipv4Addr) -> Vec<DoctorCheck> {
+/// The firewall's checks for a device at `device` and lifeboat at `server` on `interface`: the
+/// packets of lifeboat serving the device, or with `push` of lifeboat uploading to it.
+pub(super) async fn firewall(interface: &str, server: Ipv4Addr, device: Ipv4Addr, push: bool) -> Vec<DoctorCheck> {
     let mut rulesets = Vec::new();
     let mut unread = Vec::new();
     match run(&["nft", "-j", "list", "ruleset"]).await {
@@ -44,6 +45,20 @@ pub(super) async fn firewall(interface: &str, server: Ipv4Addr, device: Ipv4Addr
         let why = unread.join("; ");
         return vec![DoctorCheck::note("Firewall", format!("not checked: {why}"))];
     }
+    let cases = if push { upload_cases(interface, server, device) } else { serving_cases(interface, server, device) };
+    let mut checks = Vec::new();
+    for (title, what, packet) in cases {
+        checks.push(check(title, &what, &packet, &rulesets));
+    }
+    for note in unread {
+        checks.push(DoctorCheck::note("Firewall", note));
+    }
+    checks
+}
+
+/// lifeboat serving: the device's request to port 69, its acknowledgements (the reply
+/// direction of the flow lifeboat's first answer opened), lifeboat's answers.
+fn serving_cases(interface: &str, server: Ipv4Addr, device: Ipv4Addr) -> Vec<(&'static str, String, Packet)> {
     let request = Packet {
         path: PacketPath::Input,
         interface: interface.to_owned(),
@@ -53,8 +68,6 @@ pub(super) async fn firewall(interface: &str, server: Ipv4Addr, device: Ipv4Addr
         destination_port: 69,
         new_flow: true,
     };
-    // The device acknowledges from its port to the transfer's: the reply direction of the flow
-    // lifeboat's first answer opened.
     let acknowledgement = Packet { destination_port: 40000, new_flow: false, ..request.clone() };
     let answer = Packet {
         path: PacketPath::Output,
@@ -65,7 +78,7 @@ pub(super) async fn firewall(interface: &str, server: Ipv4Addr, device: Ipv4Addr
         destination_port: 2048,
         new_flow: true,
     };
-    let cases = [
+    vec![
         ("Firewall: requests in", format!("UDP from {device} to port 69 on {interface}"), request),
         (
             "Firewall: acknowledgements in",
@@ -73,15 +86,35 @@ pub(super) async fn firewall(interface: &str, server: Ipv4Addr, device: Ipv4Addr
             acknowledgement,
         ),
         ("Firewall: answers out", format!("UDP from {server} to {device} out of {interface}"), answer),
-    ];
-    let mut checks = Vec::new();
-    for (title, what, packet) in cases {
-        checks.push(check(title, &what, &packet, &rulesets));
-    }
-    for note in unread {
-        checks.push(DoctorCheck::note("Firewall", note));
-    }
-    checks
+    ]
+}
+
+/// lifeboat uploading: its request out to the device's port 69, and the device's answers,
+/// which come from a new port of the device: conntrack sees them as new flows (unless its
+/// TFTP helper is loaded), so "established" rules do not let them in.
+fn upload_cases(interface: &str, server: Ipv4Addr, device: Ipv4Addr) -> Vec<(&'static str, String, Packet)> {
+    let request = Packet {
+        path: PacketPath::Output,
+        interface: interface.to_owned(),
+        source: server,
+        destination: device,
+        source_port: 40000,
+        destination_port: 69,
+        new_flow: true,
+    };
+    let answer = Packet {
+        path: PacketPath::Input,
+        interface: interface.to_owned(),
+        source: device,
+        destination: server,
+        source_port: 2048,
+        destination_port: 40000,
+        new_flow: true,
+    };
+    vec![
+        ("Firewall: upload out", format!("UDP from {server} to {device} port 69 out of {interface}"), request),
+        ("Firewall: the device's answers in", format!("UDP from {device} (a new port) on {interface}"), answer),
+    ]
 }
 
 fn check(title: &str, what: &str, packet: &Packet, rulesets: &[(Tool, Ruleset)]) -> DoctorCheck {
@@ -110,8 +143,11 @@ fn check(title: &str, what: &str, packet: &Packet, rulesets: &[(Tool, Ruleset)])
 fn accept_command(tool: Tool, chain: &str, packet: &Packet) -> String {
     let iface = &packet.interface;
     match (tool, packet.path, packet.new_flow) {
-        (Tool::Nftables, PacketPath::Input, true) => {
+        (Tool::Nftables, PacketPath::Input, true) if packet.destination_port == 69 => {
             format!("nft insert rule {chain} iifname \"{iface}\" ip saddr {} udp dport 69 accept", packet.source)
+        }
+        (Tool::Nftables, PacketPath::Input, true) => {
+            format!("nft insert rule {chain} iifname \"{iface}\" ip saddr {} meta l4proto udp accept", packet.source)
         }
         (Tool::Nftables, PacketPath::Input, false) => {
             format!("nft insert rule {chain} iifname \"{iface}\" ct state established,related accept")
@@ -125,8 +161,11 @@ fn accept_command(tool: Tool, chain: &str, packet: &Packet) -> String {
         (Tool::IptablesLegacy, path, new_flow) => {
             let name = chain.rsplit(' ').next().unwrap_or("INPUT");
             match (path, new_flow) {
-                (PacketPath::Input, true) => {
+                (PacketPath::Input, true) if packet.destination_port == 69 => {
                     format!("iptables-legacy -I {name} -i {iface} -s {} -p udp --dport 69 -j ACCEPT", packet.source)
+                }
+                (PacketPath::Input, true) => {
+                    format!("iptables-legacy -I {name} -i {iface} -s {} -p udp -j ACCEPT", packet.source)
                 }
                 (PacketPath::Input, false) => {
                     format!("iptables-legacy -I {name} -i {iface} -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT")

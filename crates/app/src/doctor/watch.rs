@@ -27,9 +27,15 @@ pub async fn watch_for(interface: &str, duration: Duration) -> Vec<WantedAddress
     seen
 }
 
+/// How old a finding may be to count: five minutes.
+const RECENT_MS: i64 = 5 * 60 * 1000;
+
 pub(super) fn seen(name: &str, interface: Option<&Interface>, wanted: &[WantedAddressView]) -> DoctorCheck {
     let title = "Address watch";
-    let here: Vec<&WantedAddressView> = wanted.iter().filter(|w| w.interface == name).collect();
+    // What was seen in the last minutes: an old finding is no longer what the device does.
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(0));
+    let recent = |w: &&WantedAddressView| now.saturating_sub(w.at) <= RECENT_MS;
+    let here: Vec<&WantedAddressView> = wanted.iter().filter(|w| w.interface == name).filter(recent).collect();
     let unanswered = here.iter().find(|w| !interface.is_some_and(|i| i.ipv4.iter().any(|(a, _)| *a == w.wanted)));
     match (unanswered, here.first()) {
         (Some(w), _) => DoctorCheck::fail(
@@ -45,6 +51,6 @@ pub(super) fn seen(name: &str, interface: Option<&Interface>, wanted: &[WantedAd
         (None, Some(w)) => {
             DoctorCheck::pass(title, format!("{} looked for {}, and this machine has it now", w.mac, w.wanted))
         }
-        (None, None) => DoctorCheck::note(title, format!("no device on {name} asked for an address nobody has")),
+        (None, None) => DoctorCheck::note(title, format!("no device on {name} asked for an address nobody has lately")),
     }
 }

@@ -95,5 +95,5 @@ pub(crate) async fn start(State(state): State<WebState>, caller: Caller, Form(fo
 /// `POST /recovery/cancel`.
 pub(crate) async fn cancel(State(state): State<WebState>, caller: Caller) -> PageResult {
     state.control().cancel_recovery(caller.origin.clone()).await;
-    Ok(done(&state, &caller, "/recovery", true, "Recovery cancelled: the addresses it took are given back."))
+    Ok(done(&state, &caller, "/recovery", true, "Recovery cancelled: lifeboat gives back the addresses it took."))
 }
