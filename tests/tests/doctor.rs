@@ -100,7 +100,7 @@ fn the_doctor_finds_each_fault_with_its_fix_and_a_healthy_set_up_passes() {
     let wanted = std::net::Ipv4Addr::new(a, b, c, 66).to_string();
     let device = pair.client_ip.to_string();
     let mut arping =
-        pair.client.spawn(&["busybox", "arping", "-c", "10", "-I", &pair.client_dev, "-s", &device, &wanted]);
+        pair.client.spawn(&["busybox", "arping", "-c", "30", "-I", &pair.client_dev, "-s", &device, &wanted]);
 
     let image_s = image.to_string_lossy().into_owned();
     let profiles_s = profiles.path().to_string_lossy().into_owned();
@@ -122,7 +122,7 @@ fn the_doctor_finds_each_fault_with_its_fix_and_a_healthy_set_up_passes() {
         ];
         run_lifeboat(&pair.server, &argv, DOCTOR_BOUND)
     };
-    let sick = doctor(&image_s, "4s");
+    let sick = doctor(&image_s, "6s");
     arping.kill();
     assert_eq!(sick.status.and_then(|s| s.code()), Some(1), "a failed check exits 1:\n{sick}");
     assert!(

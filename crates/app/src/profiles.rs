@@ -159,6 +159,19 @@ pub fn profile_named(name: &str, dir: Option<&Path>) -> Result<Profile, ProfileE
 }
 
 impl Profile {
+    /// For a push: the device's network, and the address this host takes there when it has
+    /// none: the profile's server address, else the tenth of the network (the eleventh when the
+    /// device is the tenth). `None` without a device address.
+    pub fn push_source(&self) -> Option<(ipnet::Ipv4Net, Ipv4Addr)> {
+        let device = self.device_address?;
+        let network = ipnet::Ipv4Net::new(device, self.prefix.unwrap_or(24)).ok()?.trunc();
+        let address = self.server_addresses.first().copied().unwrap_or_else(|| {
+            let nth = |n: u32| Ipv4Addr::from(u32::from(network.network()) + n);
+            if nth(10) == device { nth(11) } else { nth(10) }
+        });
+        Some((network, address))
+    }
+
     /// The steps as the person reads them for `image_name`: the placeholders filled in, and
     /// whether lifeboat does the step itself.
     pub fn steps_for(&self, image_name: &str) -> Vec<(String, bool)> {
@@ -195,6 +208,15 @@ pub fn load_profiles(dir: &Path) -> Result<Vec<Profile>, ProfileError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_push_takes_the_tenth_address_of_the_device_network_unless_it_is_the_device() {
+        let netgear = profile_named("netgear", None).unwrap();
+        let (network, address) = netgear.push_source().unwrap();
+        assert_eq!((network.to_string(), address), ("192.168.1.0/24".to_owned(), Ipv4Addr::new(192, 168, 1, 10)));
+        let tenth = Profile { device_address: Some(Ipv4Addr::new(10, 0, 0, 10)), ..netgear };
+        assert_eq!(tenth.push_source().unwrap().1, Ipv4Addr::new(10, 0, 0, 11));
+    }
 
     #[test]
     fn every_profile_of_the_folder_is_built_in_and_loads() {

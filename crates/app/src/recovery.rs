@@ -348,21 +348,15 @@ impl Job {
             return Ending::Failed("the profile names no device address to upload to".into());
         };
         let prefix = profile.prefix.unwrap_or(24);
-        let Ok(network) = Ipv4Net::new(device, prefix).map(|n| n.trunc()) else {
+        let Some((network, source)) = profile.push_source() else {
             return Ending::Failed(format!("the profile's prefix /{prefix}"));
         };
         let has_one = lifeboat_net::interfaces()
             .unwrap_or_default()
             .into_iter()
             .any(|i| i.name == self.interface && i.ipv4.iter().any(|(a, _)| network.contains(a)));
-        if !has_one {
-            let address = profile.server_addresses.first().copied().unwrap_or_else(|| {
-                let tenth = Ipv4Addr::from(u32::from(network.network()) + 10);
-                if tenth == device { Ipv4Addr::from(u32::from(network.network()) + 11) } else { tenth }
-            });
-            if let Err(e) = self.claim(address, prefix).await {
-                return Ending::Failed(format!("cannot take an address in the device's network: {e}"));
-            }
+        if !has_one && let Err(e) = self.claim(source, prefix).await {
+            return Ending::Failed(format!("cannot take an address in the device's network: {e}"));
         }
         let remote = profile.filenames.iter().find(|n| !n.contains('{')).cloned().unwrap_or_else(|| self.image.clone());
         self.recovery.update(|view| view.phase = RecoveryPhase::Pushing);

@@ -289,7 +289,7 @@ async fn push(job: &Job<'_>, shutdown: CancellationToken) -> anyhow::Result<()> 
         .unwrap_or_else(|| image_name.to_owned());
     // The device answers only its own network: without an address there, take one.
     let prefix = profile.and_then(|p| p.prefix).unwrap_or(24);
-    let network = ipnet::Ipv4Net::new(device, prefix).context("the profile's prefix")?.trunc();
+    let (network, source) = profile.and_then(Profile::push_source).context("the profile's device address")?;
     let interface = lifeboat_net::interfaces()?
         .into_iter()
         .find(|i| i.name == args.interface)
@@ -301,10 +301,7 @@ async fn push(job: &Job<'_>, shutdown: CancellationToken) -> anyhow::Result<()> 
             None
         }
         None => {
-            let address = profile.and_then(|p| p.server_addresses.first().copied()).unwrap_or_else(|| {
-                let tenth = Ipv4Addr::from(u32::from(network.network()) + 10);
-                if tenth == device { Ipv4Addr::from(u32::from(network.network()) + 11) } else { tenth }
-            });
+            let address = source;
             let claim = AddressClaim { interface: args.interface.clone(), address, prefix, force: args.force };
             let config = AppConfig {
                 tftp: None,

@@ -52,15 +52,12 @@ pub(super) fn expected_address(interface: &Interface, profile: &Profile) -> Doct
         let Some(device) = profile.device_address else {
             return DoctorCheck::note(title, format!("{held_text}; the profile names no device address"));
         };
-        let network = Ipv4Net::new(device, prefix).map(|n| n.trunc()).ok();
-        if interface.ipv4.iter().any(|(a, _)| network.is_some_and(|n| n.contains(a))) {
+        let Some((network, suggestion)) = profile.push_source() else {
+            return DoctorCheck::note(title, format!("{held_text}; the profile's prefix /{prefix} is not usable"));
+        };
+        if interface.ipv4.iter().any(|(a, _)| network.contains(a)) {
             return DoctorCheck::pass(title, format!("{held_text}: in the device's network with {device}"));
         }
-        // An address of the device's network that is not the device's.
-        let suggestion = network.map_or(device, |n| {
-            let candidate = Ipv4Addr::from(u32::from(n.network()) + 10);
-            if candidate == device { Ipv4Addr::from(u32::from(n.network()) + 11) } else { candidate }
-        });
         return DoctorCheck::fail(
             title,
             format!("{held_text}: none in the network of the device at {device}"),
