@@ -15,13 +15,20 @@ pub(crate) async fn run(args: DoctorArgs) -> anyhow::Result<ExitCode> {
         Some(name) => Some(lifeboat_app::profile_named(name, args.profiles.as_deref())?),
         None => None,
     };
+    let mut unwatched = None;
     let wanted = match &args.interface {
         Some(interface) if args.watch > Duration::ZERO => {
             eprintln!(
                 "watching {interface} for {} for devices asking for an address…",
                 humantime::format_duration(args.watch)
             );
-            Some(watch_for(interface, args.watch).await)
+            match watch_for(interface, args.watch).await {
+                Ok(seen) => Some(seen),
+                Err(why) => {
+                    unwatched = Some(DoctorCheck::note("Address watch", why));
+                    None
+                }
+            }
         }
         _ => None,
     };
@@ -35,6 +42,7 @@ pub(crate) async fn run(args: DoctorArgs) -> anyhow::Result<ExitCode> {
         lifeboat_pids: vec![i32::try_from(std::process::id()).unwrap_or(0)],
     };
     let mut checks = examine(&exam).await;
+    checks.extend(unwatched);
     checks.push(instance(&args).await);
     for check in &checks {
         println!("{}", check.line());

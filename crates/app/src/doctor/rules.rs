@@ -191,13 +191,14 @@ async fn run(argv: &[&str]) -> Result<String, String> {
         Ok(Ok(output)) => output,
     };
     if !output.status.success() {
-        let stderr = String::from_utf8_lossy(&output.stderr);
+        // On one line: the check says it in a sentence.
+        let stderr = String::from_utf8_lossy(&output.stderr).split_whitespace().collect::<Vec<_>>().join(" ");
         let hint = if stderr.contains("Operation not permitted") || stderr.contains("Permission denied") {
             " (reading the rules needs root or CAP_NET_ADMIN)"
         } else {
             ""
         };
-        return Err(format!("`{}` failed: {}{hint}", argv.join(" "), stderr.trim()));
+        return Err(format!("`{}` failed: {stderr}{hint}", argv.join(" ")));
     }
     String::from_utf8(output.stdout).map_err(|_| format!("`{}` printed something that is not UTF-8", argv.join(" ")))
 }

@@ -9,8 +9,14 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 /// Watch `interface` for `duration` as the address watch does, for a doctor run without a
-/// running lifeboat to ask: what devices there looked for.
-pub async fn watch_for(interface: &str, duration: Duration) -> Vec<WantedAddressView> {
+/// running lifeboat to ask: what devices there looked for; or why it cannot watch (without
+/// `CAP_NET_RAW` no packet socket opens, and saying "nobody asked" would be wrong).
+pub async fn watch_for(interface: &str, duration: Duration) -> Result<Vec<WantedAddressView>, String> {
+    if let Some(found) = super::link::find(interface)
+        && let Err(e) = lifeboat_net::ArpTap::open(found.index)
+    {
+        return Err(format!("not watched: cannot listen to ARP on {interface} ({e}); run the doctor as root"));
+    }
     let (found, mut received) = mpsc::channel(16);
     let stop = CancellationToken::new();
     let name = interface.to_owned();
@@ -24,7 +30,7 @@ pub async fn watch_for(interface: &str, duration: Duration) -> Vec<WantedAddress
     }
     stop.cancel();
     let _ = watching.await;
-    seen
+    Ok(seen)
 }
 
 /// How old a finding may be to count: five minutes.
