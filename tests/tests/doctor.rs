@@ -64,6 +64,9 @@ fn fix_command(out: &lifeboat_e2e::Output, title: &str) -> String {
 #[ignore = "needs root (network namespaces): run with -- --include-ignored, as .ci/run does"]
 fn the_doctor_finds_each_fault_with_its_fix_and_a_healthy_set_up_passes() {
     require_netns!("nft", "busybox");
+    // Built (or found up to date) now, not at the first `run_lifeboat`: a build while arping
+    // runs would leave the doctor's watch nothing to see.
+    lifeboat_e2e::lifeboat_bin();
     let peers = PeerServers::require().unwrap_or_else(PeerServers::locate);
     let pair = Pair::new();
     let (server, dev) = (pair.server_ip, pair.server_dev.clone());
