@@ -197,3 +197,15 @@ impl tower::Service<http::Uri> for NetnsConnector {
         })
     }
 }
+
+/// Runs a browser test's `scenario` to its end on a runtime of its own (two workers: the
+/// browser's client and the checks from the namespaces), failing the test when it takes longer
+/// than `bound`.
+pub fn run_scenario(what: &str, bound: Duration, scenario: impl Future<Output = ()>) {
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("a Tokio runtime");
+    runtime.block_on(async {
+        let run = tokio::time::timeout(bound, scenario).await;
+        run.unwrap_or_else(|_| panic!("{what} did not finish within {bound:?}"));
+    });
+}

@@ -10,7 +10,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use lifeboat_e2e::browser::{CHROMEDRIVER, CHROMIUM};
+use lifeboat_e2e::browser::{CHROMEDRIVER, CHROMIUM, run_scenario};
 use lifeboat_e2e::dashboard::{set_password, wait_tcp_listening};
 use lifeboat_e2e::page::{Page, artifacts_dir};
 use lifeboat_e2e::{
@@ -46,12 +46,7 @@ fn dashboard_in_a_real_browser() {
     require_netns!("tftp", "udhcpc", CHROMEDRIVER, CHROMIUM);
     // Build the binary before the clock of the scenario starts.
     let bin = lifeboat_bin();
-    let runtime =
-        tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("a Tokio runtime");
-    runtime.block_on(async {
-        let run = tokio::time::timeout(SCENARIO_TIMEOUT, scenario(&bin)).await;
-        run.unwrap_or_else(|_| panic!("the browser scenario did not finish within {SCENARIO_TIMEOUT:?}"));
-    });
+    run_scenario("the browser scenario", SCENARIO_TIMEOUT, scenario(&bin));
 }
 
 async fn scenario(bin: &Path) {

@@ -14,7 +14,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use lifeboat_e2e::browser::{CHROMEDRIVER, CHROMIUM};
+use lifeboat_e2e::browser::{CHROMEDRIVER, CHROMIUM, run_scenario};
 use lifeboat_e2e::dashboard::{set_password, wait_tcp_listening};
 use lifeboat_e2e::page::{Page, artifacts_dir};
 use lifeboat_e2e::{
@@ -57,12 +57,7 @@ fn recovery_page_from_start_to_done() {
     require_netns!("tftp", CHROMEDRIVER, CHROMIUM);
     // Build the binary before the clock of the scenario starts.
     let bin = lifeboat_bin();
-    let runtime =
-        tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("a Tokio runtime");
-    runtime.block_on(async {
-        let run = tokio::time::timeout(SCENARIO_TIMEOUT, scenario(&bin)).await;
-        run.unwrap_or_else(|_| panic!("the recovery browser scenario did not finish within {SCENARIO_TIMEOUT:?}"));
-    });
+    run_scenario("the recovery browser scenario", SCENARIO_TIMEOUT, scenario(&bin));
 }
 
 async fn scenario(bin: &Path) {

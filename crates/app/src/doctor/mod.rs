@@ -126,24 +126,18 @@ impl Addresses {
             .as_ref()
             .and_then(|w| w.iter().find(|w| Some(&w.interface) == exam.interface.as_ref()).and_then(|w| w.device));
         let known_device = profile.and_then(|p| p.device_address).or(seen);
-        let in_device_network = |device: Ipv4Addr, prefix: u8| {
-            interface.and_then(|i| {
-                i.ipv4
-                    .iter()
-                    .map(|(a, _)| *a)
-                    .find(|a| ipnet::Ipv4Net::new(device, prefix).is_ok_and(|n| n.trunc().contains(a)))
-            })
-        };
-        let push_source = profile
-            .filter(|p| p.mode == RecoveryMode::Push)
-            .and_then(|p| p.device_address.and_then(|d| in_device_network(d, p.prefix.unwrap_or(24))));
+        // A push: whichever address of ours is in the device's network.
+        let push_source =
+            profile.filter(|p| p.mode == RecoveryMode::Push).and_then(Profile::push_source).and_then(|(network, _)| {
+                interface.and_then(|i| i.ipv4.iter().map(|(a, _)| *a).find(|a| network.contains(a)))
+            });
         let server =
             push_source.or_else(|| profile.and_then(|p| p.server_addresses.first().copied())).or(own.map(|(a, _)| a))?;
         let device = known_device.or_else(|| {
+            // Made up: a host of our network that is not us.
             let (address, prefix) = own.unwrap_or((server, 24));
-            let network = u32::from(address) & (u32::MAX << (32 - u32::from(prefix.clamp(8, 30))));
-            let guess = Ipv4Addr::from(network + 2);
-            Some(if guess == address { Ipv4Addr::from(network + 3) } else { guess })
+            let network = ipnet::Ipv4Net::new(address, prefix.clamp(8, 30)).ok()?.trunc();
+            network.hosts().skip(1).find(|h| *h != address)
         })?;
         Some(Addresses { server, device, known_device })
     }

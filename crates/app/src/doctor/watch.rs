@@ -1,7 +1,9 @@
 //! What the address watch saw on the interface: a device asking for an address this machine
 //! does not have is the commonest reason a recovery never starts.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
+
+use lifeboat_clock::{Clock as _, SystemClock};
 
 use lifeboat_net::Interface;
 use lifeboat_web::{DoctorCheck, WantedAddressView};
@@ -25,7 +27,7 @@ pub async fn watch_for(interface: &str, duration: Duration) -> Result<Vec<Wanted
     let mut seen = Vec::new();
     let deadline = tokio::time::Instant::now() + duration;
     while let Ok(Some(wanted)) = tokio::time::timeout_at(deadline, received.recv()).await {
-        let at = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(0));
+        let at = SystemClock.unix_ms();
         seen.insert(0, crate::wanted_log::view(&wanted, at));
     }
     stop.cancel();
@@ -39,7 +41,7 @@ const RECENT_MS: i64 = 5 * 60 * 1000;
 pub(super) fn seen(name: &str, interface: Option<&Interface>, wanted: &[WantedAddressView]) -> DoctorCheck {
     let title = "Address watch";
     // What was seen in the last minutes: an old finding is no longer what the device does.
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(0));
+    let now = SystemClock.unix_ms();
     let recent = |w: &&WantedAddressView| now.saturating_sub(w.at) <= RECENT_MS;
     let here: Vec<&WantedAddressView> = wanted.iter().filter(|w| w.interface == name).filter(recent).collect();
     let unanswered = here.iter().find(|w| !interface.is_some_and(|i| i.ipv4.iter().any(|(a, _)| *a == w.wanted)));
