@@ -34,33 +34,37 @@ fn the_api_keeps_to_its_openapi_description() {
     wait_tcp_listening(&ns, &mut server, 8080, STEP_TIMEOUT);
     let key = create_api_key(&ns);
 
-    let out = ns.run(
-        &[
-            SCHEMATHESIS,
-            "run",
-            "http://127.0.0.1:8080/api/v1/openapi.json",
-            "--header",
-            &format!("Authorization: Bearer {key}"),
-            "--checks",
-            "all",
-            // What no schema can say: an alias's file must exist, a reservation's address must
-            // lie in a served subnet. Such requests are refused (422) with the reason; the
-            // opposite check, that invalid data is refused, stays on.
-            "--exclude-checks",
-            "positive_data_acceptance",
-            // Endless by design; and a new key would lock this run out.
-            "--exclude-path",
-            "/transfers/live/stream",
-            "--exclude-path",
-            "/api-key",
-            "--max-examples",
-            MAX_EXAMPLES,
-            "--request-timeout",
-            "10",
-            "--no-color",
-        ],
-        RUN_TIMEOUT,
-    );
+    let authorization = format!("Authorization: Bearer {key}");
+    let mut args = vec![
+        SCHEMATHESIS,
+        "run",
+        "http://127.0.0.1:8080/api/v1/openapi.json",
+        "--header",
+        &authorization,
+        "--checks",
+        "all",
+        // What no schema can say: an alias's file must exist, a reservation's address must
+        // lie in a served subnet. Such requests are refused (422) with the reason; the
+        // opposite check, that invalid data is refused, stays on.
+        "--exclude-checks",
+        "positive_data_acceptance",
+        // Endless by design; and a new key would lock this run out.
+        "--exclude-path",
+        "/transfers/live/stream",
+        "--exclude-path",
+        "/api-key",
+        "--max-examples",
+        MAX_EXAMPLES,
+        "--request-timeout",
+        "10",
+        "--no-color",
+    ];
+    // A failed run prints its seed; `LIFEBOAT_SCHEMATHESIS_SEED=<seed>` runs the same again.
+    let seed = std::env::var("LIFEBOAT_SCHEMATHESIS_SEED").ok();
+    if let Some(seed) = &seed {
+        args.extend(["--seed", seed.as_str()]);
+    }
+    let out = ns.run(&args, RUN_TIMEOUT);
     server.assert_running("lifeboat serve under schemathesis");
     assert!(
         out.success(),
