@@ -1,11 +1,12 @@
 //! The promises of the two protocol cores, `lifeboat-tftp` and `lifeboat-dhcp` (README,
-//! "Architecture"), checked on every test run rather than hoped for:
+//! "Architecture"), and of `lifeboat-ipxe`, as pure as they are, checked on every test run rather
+//! than hoped for:
 //!
 //! - they depend on nothing but the crates listed here (no runtime, no I/O library sneaks in);
 //! - clippy passes with their `clippy.toml`, which forbids clocks, files, sockets, threads,
 //!   processes, the environment and OS-seeded randomness, and their `lib.rs`, which forbids
 //!   `unwrap`, `expect` and `panic!` outside tests;
-//! - the two `clippy.toml` files forbid the same things.
+//! - the `clippy.toml` files forbid the same things.
 //!
 //! No root needed. The clippy check builds the two crates (and dhcproto) once more, in a target
 //! folder of its own, because the `cargo test` that runs this holds the usual one.
@@ -21,6 +22,9 @@ const ALLOWED: &[(&str, &[&str])] = &[
     // dhcproto: the DHCP message codec the project requires; ipnet: subnet arithmetic, no I/O;
     // thiserror as above.
     ("lifeboat-dhcp", &["dhcproto", "ipnet", "thiserror"]),
+    // minijinja: renders boot profiles' templates from strings (no loader, no I/O; fuel bounds
+    // a render); percent-encoding: escapes paths in URLs; thiserror as above.
+    ("lifeboat-ipxe", &["minijinja", "percent-encoding", "thiserror"]),
 ];
 
 /// What their tests may use besides.
@@ -82,6 +86,7 @@ fn the_cores_pass_their_invariant_lints() {
     let mut clippy = cargo();
     clippy
         .args(["clippy", "--locked", "--offline", "--all-targets", "-p", "lifeboat-tftp", "-p", "lifeboat-dhcp"])
+        .args(["-p", "lifeboat-ipxe"])
         .args(["--", "-D", "warnings"])
         .env("CARGO_TARGET_DIR", &target);
     output_of(&mut clippy);
@@ -94,10 +99,12 @@ fn rules(path: &Path) -> Vec<String> {
 }
 
 #[test]
-fn both_cores_forbid_the_same_things() {
+fn the_cores_forbid_the_same_things() {
     let root = workspace_root();
     let tftp = rules(&root.join("crates/tftp/clippy.toml"));
     let dhcp = rules(&root.join("crates/dhcp/clippy.toml"));
     assert!(tftp.iter().any(|l| l.contains("std::time::Instant::now")), "the TFTP core's clippy.toml lost its rules");
     assert_eq!(tftp, dhcp, "crates/tftp/clippy.toml and crates/dhcp/clippy.toml differ");
+    let ipxe = rules(&root.join("crates/ipxe/clippy.toml"));
+    assert_eq!(tftp, ipxe, "crates/tftp/clippy.toml and crates/ipxe/clippy.toml differ");
 }

@@ -120,6 +120,7 @@ impl Mix {
         };
         let blksize = if self.random.below(3) == 0 { 512 } else { 1468 };
         TransferRecord {
+            protocol: lifeboat_store::TransferProtocol::Tftp,
             started_at,
             ended_at: started_at + duration_ms as i64,
             client: SocketAddr::from((machine_address(machine), 1024 + self.random.below(60_000) as u16)),

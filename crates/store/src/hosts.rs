@@ -1,7 +1,8 @@
 //! The `hosts` table: devices known by MAC, with the address DHCP gives them, the image DHCP
 //! offers and TFTP serves them, and the names under which they ask for it.
 //!
-//! **Invariant:** no two hosts share a MAC, and no two share an address. A change that would
+//! **Invariant:** no two hosts share a MAC, and no two share an address, and a host's boot
+//! profile exists. A change that would
 //! break this is refused with [`StoreError::Conflict`] naming the host in the way, and changes
 //! nothing; the check and the write run in one `BEGIN IMMEDIATE` transaction, so no other writer
 //! comes between them. MACs are stored in lowercase. Ids are never reused.
@@ -26,6 +27,8 @@ pub struct HostEntry {
     pub image: Option<String>,
     /// Filenames the device asks for; TFTP serves `image` under each of them.
     pub names: Vec<String>,
+    /// The boot profile iPXE on the device boots (a name in `boot_profiles`).
+    pub boot_profile: Option<String>,
     pub notes: String,
 }
 
@@ -46,6 +49,7 @@ struct HostRow {
     address: Option<String>,
     image: Option<String>,
     names: String,
+    boot_profile: Option<String>,
     notes: String,
     created_at: i64,
     updated_at: i64,
@@ -54,7 +58,10 @@ struct HostRow {
 /// `SELECT` of every column of `hosts`, followed by `$rest`.
 macro_rules! select_hosts {
     ($rest:literal) => {
-        concat!("SELECT id, mac, name, address, image, names, notes, created_at, updated_at FROM hosts ", $rest)
+        concat!(
+            "SELECT id, mac, name, address, image, names, boot_profile, notes, created_at, updated_at FROM hosts ",
+            $rest
+        )
     };
 }
 
@@ -85,14 +92,15 @@ impl Store {
         let mut transaction = self.begin_write().await?;
         self.check_unique(&mut transaction, None, &entry).await?;
         let id: i64 = sqlx::query_scalar(
-            "INSERT INTO hosts (mac, name, address, image, names, notes, created_at, updated_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+            "INSERT INTO hosts (mac, name, address, image, names, boot_profile, notes, created_at, updated_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
         )
         .bind(&entry.mac)
         .bind(&entry.name)
         .bind(entry.address.map(|address| address.to_string()))
         .bind(&entry.image)
         .bind(names_json(&entry.names))
+        .bind(&entry.boot_profile)
         .bind(&entry.notes)
         .bind(now)
         .bind(now)
@@ -119,14 +127,15 @@ impl Store {
         };
         self.check_unique(&mut transaction, Some(id), &entry).await?;
         sqlx::query(
-            "UPDATE hosts SET mac = ?, name = ?, address = ?, image = ?, names = ?, notes = ?, updated_at = ? \
-             WHERE id = ?",
+            "UPDATE hosts SET mac = ?, name = ?, address = ?, image = ?, names = ?, boot_profile = ?, notes = ?, \
+             updated_at = ? WHERE id = ?",
         )
         .bind(&entry.mac)
         .bind(&entry.name)
         .bind(entry.address.map(|address| address.to_string()))
         .bind(&entry.image)
         .bind(names_json(&entry.names))
+        .bind(&entry.boot_profile)
         .bind(&entry.notes)
         .bind(now)
         .bind(id)
@@ -147,13 +156,24 @@ impl Store {
         Ok(result.rows_affected() > 0)
     }
 
-    /// Refuse `entry` if a host other than `own` has its MAC or its address.
+    /// Refuse `entry` if a host other than `own` has its MAC or its address, or if the boot
+    /// profile it names does not exist.
     async fn check_unique(
         &self,
         connection: &mut SqliteConnection,
         own: Option<i64>,
         entry: &HostEntry,
     ) -> Result<(), StoreError> {
+        if let Some(profile) = &entry.boot_profile {
+            let exists: Option<String> = sqlx::query_scalar("SELECT name FROM boot_profiles WHERE name = ?")
+                .bind(profile)
+                .fetch_optional(&mut *connection)
+                .await
+                .map_err(|e| self.error("read the boot profiles", e))?;
+            if exists.is_none() {
+                return Err(StoreError::Conflict { what: format!("there is no boot profile {profile:?}") });
+            }
+        }
         let holders: Vec<HostRow> =
             sqlx::query_as(select_hosts!("WHERE (mac = ? OR address = ?) AND id IS NOT ? ORDER BY id"))
                 .bind(&entry.mac)
@@ -201,7 +221,15 @@ impl Store {
             .map_err(|e| bad(format!("names {:?} is not a JSON array of strings: {e}", row.names)))?;
         Ok(Host {
             id,
-            entry: HostEntry { mac: row.mac, name: row.name, address, image: row.image, names, notes: row.notes },
+            entry: HostEntry {
+                mac: row.mac,
+                name: row.name,
+                address,
+                image: row.image,
+                names,
+                boot_profile: row.boot_profile,
+                notes: row.notes,
+            },
             created_at: row.created_at,
             updated_at: row.updated_at,
         })

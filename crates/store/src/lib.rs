@@ -18,6 +18,7 @@
 //!   [`StoreError::Conflict`].
 //! - [`images`]: the `images` table, a digest cache: [`ImageDigest`].
 //! - [`aliases`]: the `aliases` table: [`Alias`], a name under which a file is served.
+//! - [`boot_profiles`]: the `boot_profiles` table: [`BootProfile`], what iPXE boots over HTTP.
 //! - [`transfers`]: the `transfers` table: [`TransferRecord`], [`Store::insert_transfers`].
 //! - [`transfer_page`]: [`Store::transfers_page`] with a [`TransferFilter`], keyset paging
 //!   through ordered indexes.
@@ -34,6 +35,7 @@
 //! Each table has a module of its own that adds its methods to [`Store`].
 
 pub mod aliases;
+pub mod boot_profiles;
 mod convert;
 pub mod error;
 pub mod events;
@@ -52,6 +54,7 @@ pub mod transfers;
 pub mod writer;
 
 pub use aliases::Alias;
+pub use boot_profiles::{BootProfile, BootProfileEntry, DEFAULT_BOOT_PROFILE};
 pub use error::{StoreError, WriteError};
 pub use events::{Event, EventKind, StoredEvent};
 pub use hosts::{Host, HostEntry};
@@ -64,5 +67,5 @@ pub use page::{MAX_PAGE, Page};
 pub use retention::{PRUNE_BATCH, Pruned, Pruner, Retention};
 pub use store::Store;
 pub use transfer_page::TransferFilter;
-pub use transfers::{Direction, StoredTransfer, TransferOutcome, TransferRecord};
+pub use transfers::{Direction, StoredTransfer, TransferOutcome, TransferProtocol, TransferRecord};
 pub use writer::{Committed, LeaseWriter, MAX_BATCH, WriterStats};

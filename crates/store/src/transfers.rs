@@ -1,4 +1,4 @@
-//! The `transfers` table: one row per finished TFTP transfer, for the history and the counters of
+//! The `transfers` table: one row per finished TFTP or HTTP transfer, for the history and the counters of
 //! the dashboard. Rows are only ever inserted (by the [`LogWriter`](crate::LogWriter)); reading
 //! them page by page is in [`transfer_page`](crate::transfer_page).
 //!
@@ -32,9 +32,19 @@ stored_names! {
     }
 }
 
-/// A finished transfer, as the TFTP server reports it. Times are Unix milliseconds.
+stored_names! {
+    /// The protocol that carried a transfer.
+    pub enum TransferProtocol ("transfer protocol") {
+        Tftp => "tftp",
+        /// The HTTP boot server: block size, window size and retransmits are 0.
+        Http => "http",
+    }
+}
+
+/// A finished transfer, as the TFTP or HTTP boot server reports it. Times are Unix milliseconds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TransferRecord {
+    pub protocol: TransferProtocol,
     pub started_at: i64,
     pub ended_at: i64,
     pub client: SocketAddr,
@@ -86,8 +96,10 @@ impl Store {
         let port = u16::try_from(row.client_port).map_err(|_| bad(format!("client_port {}", row.client_port)))?;
         let direction = row.direction.parse::<Direction>().map_err(|e| bad(e.to_string()))?;
         let outcome = row.outcome.parse::<TransferOutcome>().map_err(|e| bad(e.to_string()))?;
+        let protocol = row.protocol.parse::<TransferProtocol>().map_err(|e| bad(e.to_string()))?;
         let size = row.size.map(|size| self.unsigned(TABLE, "size", size)).transpose()?;
         let record = TransferRecord {
+            protocol,
             started_at: row.started_at,
             ended_at: row.ended_at,
             client: SocketAddr::new(ip, port),
@@ -111,7 +123,8 @@ const TABLE: &str = "transfers";
 
 /// The columns of a transfer row, in the order of [`TransferRow`].
 pub(crate) const TRANSFER_COLUMNS: &str = "id, started_at, ended_at, client_ip, client_port, mac, requested, file, \
-                                           direction, bytes, size, blksize, windowsize, retransmits, outcome, error";
+                                           direction, bytes, size, blksize, windowsize, retransmits, outcome, error, \
+                                           protocol";
 
 /// A row as SQLite returns it, before its text and numbers are checked.
 #[derive(FromRow)]
@@ -132,9 +145,10 @@ pub(crate) struct TransferRow {
     retransmits: i64,
     outcome: String,
     error: Option<String>,
+    protocol: String,
 }
 
-/// Rows per statement: 15 parameters each stays far below SQLite's limit of 32,766.
+/// Rows per statement: 16 parameters each stays far below SQLite's limit of 32,766.
 const ROWS_PER_STATEMENT: usize = 500;
 
 /// Insert `records` in order inside the caller's transaction, as multi-row statements.
@@ -145,7 +159,7 @@ pub(crate) async fn insert_transfer_rows(
     for chunk in records.chunks(ROWS_PER_STATEMENT) {
         let mut query: QueryBuilder<Sqlite> = QueryBuilder::new(
             "INSERT INTO transfers (started_at, ended_at, client_ip, client_port, mac, requested, file, direction, \
-             bytes, size, blksize, windowsize, retransmits, outcome, error) ",
+             bytes, size, blksize, windowsize, retransmits, outcome, error, protocol) ",
         );
         query.push_values(chunk, |mut row, record| {
             row.push_bind(record.started_at)
@@ -162,7 +176,8 @@ pub(crate) async fn insert_transfer_rows(
                 .push_bind(i64::from(record.windowsize))
                 .push_bind(to_sql(record.retransmits))
                 .push_bind(record.outcome.as_str())
-                .push_bind(record.error.clone());
+                .push_bind(record.error.clone())
+                .push_bind(record.protocol.as_str());
         });
         query.build().execute(&mut *connection).await?;
     }

@@ -78,6 +78,7 @@ fn record(n: u32) -> TransferRecord {
         _ => TransferOutcome::Refused,
     };
     TransferRecord {
+        protocol: crate::transfers::TransferProtocol::Tftp,
         started_at: i64::from(n) * 100,
         ended_at: i64::from(n) * 100 + 50,
         client: SocketAddr::from((Ipv4Addr::new(10, 0, 0, (n % 200) as u8), 2000)),

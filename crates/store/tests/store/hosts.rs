@@ -15,6 +15,7 @@ fn entry(n: u8) -> HostEntry {
         address: Some(Ipv4Addr::new(10, 0, 0, 100 + n)),
         image: Some(format!("images/node-{n}.efi")),
         names: vec!["pxelinux.0".to_owned(), format!("node-{n}/grubx64.efi")],
+        boot_profile: None,
         notes: format!("rack {n}"),
     }
 }

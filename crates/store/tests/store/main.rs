@@ -2,6 +2,7 @@
 //! `#[sqlx::test]`): opening and its errors, the lease table and its group-commit writer, the
 //! dashboard's tables, and the log writer. One test binary, so sqlx is linked once.
 
+mod boot_profiles;
 mod hosts;
 mod leases;
 mod log_writer;

@@ -67,6 +67,7 @@ pub(crate) async fn store_on(pool: SqlitePool) -> Store {
 pub(crate) fn transfer(n: u32) -> TransferRecord {
     let not_found = n % 4 == 3;
     TransferRecord {
+        protocol: lifeboat_store::TransferProtocol::Tftp,
         started_at: i64::from(n) * 1000 - 400,
         ended_at: i64::from(n) * 1000,
         client: SocketAddr::from((Ipv4Addr::new(10, 0, 0, 1 + (n % 7) as u8), 1024 + (n % 1000) as u16)),

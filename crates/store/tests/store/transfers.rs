@@ -117,6 +117,8 @@ async fn records_read_back_as_inserted(pool: SqlitePool) {
     records[1].client = "[fe80::1]:50000".parse().expect("address");
     records[1].mac = None;
     records[2].bytes = u64::MAX;
+    records[3].protocol = lifeboat_store::TransferProtocol::Http;
+    (records[3].blksize, records[3].windowsize) = (0, 0);
     insert(&store, &records).await;
 
     let mut read: Vec<StoredTransfer> = stored(&store).await;

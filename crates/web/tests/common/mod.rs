@@ -532,6 +532,7 @@ fn encode(text: &str) -> String {
 pub fn transfer(at: i64, mac: Option<&str>, requested: &str, outcome: TransferOutcome) -> TransferRecord {
     let found = outcome != TransferOutcome::NotFound;
     TransferRecord {
+        protocol: lifeboat_store::TransferProtocol::Tftp,
         started_at: at - 1500,
         ended_at: at,
         client: SocketAddr::from((Ipv4Addr::new(192, 168, 0, 66), 2070)),
