@@ -23,6 +23,8 @@
 //!   interface list alone;
 //!   `dhcp_probe.rs`: looks for another DHCP server before and while serving ([`OtherServer`]);
 //!   `dhcp_send.rs`: a reply to its destination (relay, unicast, broadcast, or straight to a MAC).
+//! - [`HttpBootServer`] (`http_boot.rs`): the boot root over HTTP and `/ipxe`, the scripts of
+//!   boot profiles; `http_body.rs`: a download's body, counted as it streams.
 //! - [`watch_addresses`] (`address_watch.rs`): ARP taps on the interfaces, feeding
 //!   `lifeboat-dhcp`'s `WantedAddresses` (devices looking for an address nobody has).
 
@@ -38,6 +40,8 @@ mod dhcp_probe;
 mod dhcp_send;
 mod dhcp_server;
 mod digest;
+mod http_body;
+mod http_boot;
 mod link;
 mod observer;
 mod open_files;
@@ -57,6 +61,8 @@ pub use dhcp_plan::DhcpPlan;
 pub use dhcp_probe::{OtherServer, PROBE_WAIT, WATCH_PROBE_EVERY, find_other_dhcp_server};
 pub use dhcp_server::{DhcpCommand, DhcpServer, DhcpSockets, DhcpStartError, ExchangeReport, LeaseSink, Persisted};
 pub use digest::sha256_file;
+pub use http_body::HttpOutcome;
+pub use http_boot::{HttpBootConfig, HttpBootObserver, HttpBootServer, HttpReport, HttpStartError, ScriptRequest};
 pub use observer::{RefusedRequest, RunningTransfer, TftpObserver, Unobserved};
 pub use pump::Progress;
 pub use report::TransferReport;

@@ -64,6 +64,11 @@ impl Progress {
     pub(crate) fn set_total(&self, total: u64) {
         self.total.store(total, Ordering::Relaxed);
     }
+
+    /// `bytes` more moved (the HTTP boot server, which counts as it streams).
+    pub(crate) fn add_bytes(&self, bytes: u64) {
+        self.bytes.fetch_add(bytes, Ordering::Relaxed);
+    }
 }
 
 /// How a pumped transfer ended.

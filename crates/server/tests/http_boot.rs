@@ -1,0 +1,228 @@
+//! The HTTP boot server in process, on loopback, spoken to over plain TCP: what each answer
+//! says (status, length, ranges, validators), and what the observer hears (a transfer per body,
+//! complete or failed, a missing file, the script request). Real clients (curl, wget) in
+//! namespaces are in tests/tests/http_boot.rs.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use lifeboat_server::{
+    AllowList, HttpBootConfig, HttpBootObserver, HttpBootServer, HttpOutcome, HttpReport, RefusedRequest,
+    RunningTransfer, ScriptRequest,
+};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_util::sync::CancellationToken;
+
+const WAIT: Duration = Duration::from_secs(10);
+
+#[derive(Default)]
+struct Witness {
+    started: Mutex<Vec<String>>,
+    finished: Mutex<Vec<HttpReport>>,
+    refused: Mutex<Vec<RefusedRequest>>,
+    scripts: Mutex<Vec<ScriptRequest>>,
+}
+
+impl HttpBootObserver for Witness {
+    fn script(&self, request: &ScriptRequest) -> String {
+        self.scripts.lock().unwrap().push(request.clone());
+        format!("#!ipxe\necho {}\n", request.mac.clone().unwrap_or_default())
+    }
+    fn started(&self, transfer: &Arc<RunningTransfer>) {
+        self.started.lock().unwrap().push(transfer.requested.clone());
+    }
+    fn finished(&self, _: &Arc<RunningTransfer>, report: &HttpReport) {
+        self.finished.lock().unwrap().push(report.clone());
+    }
+    fn refused(&self, refusal: &RefusedRequest) {
+        self.refused.lock().unwrap().push(refusal.clone());
+    }
+}
+
+struct Served {
+    addr: SocketAddr,
+    witness: Arc<Witness>,
+    shutdown: CancellationToken,
+    task: tokio::task::JoinHandle<()>,
+    _dir: tempfile::TempDir,
+}
+
+/// 1 MiB of bytes that differ by position, so a wrong range shows.
+fn content() -> Vec<u8> {
+    (0..1u32 << 20).map(|i| (i % 251) as u8).collect()
+}
+
+async fn serve(allow: AllowList) -> Served {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("debian")).unwrap();
+    std::fs::write(dir.path().join("debian/vmlinuz"), content()).unwrap();
+    std::fs::write(dir.path().join("outside.txt"), b"secret").unwrap();
+    let root = dir.path().join("debian");
+    let config = HttpBootConfig {
+        root: dir.path().to_path_buf(),
+        listen: vec!["127.0.0.1:0".parse().unwrap()],
+        allow,
+        aliases: [("kernel".to_owned(), root.join("vmlinuz"))].into(),
+    };
+    let witness = Arc::new(Witness::default());
+    let server = HttpBootServer::bind(config, Arc::clone(&witness) as Arc<dyn HttpBootObserver>).await.unwrap();
+    let addr = server.local_addrs()[0];
+    let shutdown = CancellationToken::new();
+    let task = tokio::spawn(server.run(shutdown.clone()));
+    Served { addr, witness, shutdown, task, _dir: dir }
+}
+
+fn loopback() -> AllowList {
+    AllowList::new(vec!["127.0.0.0/8".parse().unwrap()])
+}
+
+/// One request on a new connection (`Connection: close`): the head and the body.
+async fn request(addr: SocketAddr, method: &str, path: &str, headers: &[&str]) -> (String, Vec<u8>) {
+    let exchange = async {
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        let mut text = format!("{method} {path} HTTP/1.1\r\nHost: lifeboat\r\nConnection: close\r\n");
+        for header in headers {
+            text.push_str(header);
+            text.push_str("\r\n");
+        }
+        text.push_str("\r\n");
+        stream.write_all(text.as_bytes()).await.unwrap();
+        let mut answer = Vec::new();
+        stream.read_to_end(&mut answer).await.unwrap();
+        answer
+    };
+    let answer = tokio::time::timeout(WAIT, exchange).await.expect("the server answered in time");
+    let split = answer.windows(4).position(|w| w == b"\r\n\r\n").expect("a head");
+    (String::from_utf8_lossy(&answer[..split]).into_owned(), answer[split + 4..].to_vec())
+}
+
+fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
+    head.lines().find_map(|line| {
+        let (key, value) = line.split_once(':')?;
+        key.eq_ignore_ascii_case(name).then(|| value.trim())
+    })
+}
+
+/// Waits until the observer heard `count` finished downloads.
+async fn finished(witness: &Witness, count: usize) -> Vec<HttpReport> {
+    tokio::time::timeout(WAIT, async {
+        loop {
+            let reports = witness.finished.lock().unwrap().clone();
+            if reports.len() >= count {
+                return reports;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("{count} downloads never ended"))
+}
+
+#[tokio::test]
+async fn a_file_comes_whole_or_by_range_and_each_body_is_one_transfer() {
+    let served = serve(loopback()).await;
+    let all = content();
+
+    let (head, body) = request(served.addr, "GET", "/debian/vmlinuz", &[]).await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert_eq!(header(&head, "content-length"), Some("1048576"));
+    assert!(body == all, "the body differs from the file");
+    let etag = header(&head, "etag").expect("an ETag").to_owned();
+
+    let ranges = [
+        ("bytes=0-99", 0..100),
+        ("bytes=500000-500099", 500_000..500_100),
+        ("bytes=1048500-", 1_048_500..1_048_576),
+        ("bytes=-10", 1_048_566..1_048_576),
+    ];
+    for (range, expected) in ranges.clone() {
+        let (head, body) = request(served.addr, "GET", "/debian/vmlinuz", &[&format!("Range: {range}")]).await;
+        assert!(head.starts_with("HTTP/1.1 206"), "{range}: {head}");
+        assert_eq!(body, all[expected.clone()], "{range}");
+        let content_range = format!("bytes {}-{}/1048576", expected.start, expected.end - 1);
+        assert_eq!(header(&head, "content-range"), Some(content_range.as_str()), "{range}");
+    }
+    let (head, _) = request(served.addr, "GET", "/debian/vmlinuz", &["Range: bytes=2000000-"]).await;
+    assert!(head.starts_with("HTTP/1.1 416"), "{head}");
+
+    let (head, body) = request(served.addr, "HEAD", "/debian/vmlinuz", &[]).await;
+    assert!(head.starts_with("HTTP/1.1 200") && body.is_empty(), "{head}");
+    assert_eq!(header(&head, "content-length"), Some("1048576"));
+    let (head, body) = request(served.addr, "GET", "/debian/vmlinuz", &[&format!("If-None-Match: {etag}")]).await;
+    assert!(head.starts_with("HTTP/1.1 304") && body.is_empty(), "{head}");
+
+    let (head, body) = request(served.addr, "GET", "/kernel", &[]).await;
+    assert!(head.starts_with("HTTP/1.1 200") && body == all, "an alias is served like its file: {head}");
+
+    let reports = finished(&served.witness, 6).await;
+    let sizes: Vec<(u64, u64)> = reports.iter().map(|r| (r.size, r.bytes)).collect();
+    let expected: Vec<(u64, u64)> = [1 << 20, 100, 100, 76, 10, 1 << 20].iter().map(|&n| (n, n)).collect();
+    assert_eq!(sizes, expected, "one transfer per body, HEAD and 304 none");
+    assert!(reports.iter().all(|r| r.outcome == HttpOutcome::Complete), "{reports:?}");
+    assert_eq!(served.witness.started.lock().unwrap().len(), 6);
+    served.shutdown.cancel();
+    tokio::time::timeout(WAIT, served.task).await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn paths_outside_the_root_or_missing_are_refused_and_reported() {
+    let served = serve(loopback()).await;
+    for path in ["/debian/../../etc/passwd", "/%2e%2e/%2e%2e/etc/passwd", "/nothing-here.efi"] {
+        let (head, body) = request(served.addr, "GET", path, &[]).await;
+        assert!(head.starts_with("HTTP/1.1 404") || head.starts_with("HTTP/1.1 403"), "{path}: {head}");
+        assert!(!String::from_utf8_lossy(&body).contains("root:"), "{path} leaked a file");
+    }
+    let (head, _) = request(served.addr, "POST", "/debian/vmlinuz", &["Content-Length: 0"]).await;
+    assert!(head.starts_with("HTTP/1.1 405"), "{head}");
+    let refused = served.witness.refused.lock().unwrap().clone();
+    assert_eq!(refused.len(), 3, "{refused:?}");
+    assert!(refused.iter().any(|r| r.is_missing_file() && r.requested.contains("nothing-here.efi")), "{refused:?}");
+    assert!(served.witness.finished.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_source_outside_the_allow_list_gets_403_and_nothing_else() {
+    let served = serve(AllowList::new(vec!["10.0.0.0/8".parse().unwrap()])).await;
+    let (head, body) = request(served.addr, "GET", "/debian/vmlinuz", &[]).await;
+    assert!(head.starts_with("HTTP/1.1 403"), "{head}");
+    assert!(body.len() < 200, "only a line of text");
+    let (head, _) = request(served.addr, "GET", "/ipxe?mac=52:54:00:00:00:01", &[]).await;
+    assert!(head.starts_with("HTTP/1.1 403"), "{head}");
+    assert!(served.witness.started.lock().unwrap().is_empty());
+    assert!(served.witness.scripts.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_client_that_leaves_mid_download_is_a_failed_transfer() {
+    let served = serve(loopback()).await;
+    let mut stream = TcpStream::connect(served.addr).await.unwrap();
+    stream.write_all(b"GET /debian/vmlinuz HTTP/1.1\r\nHost: lifeboat\r\n\r\n").await.unwrap();
+    let mut first = vec![0u8; 4096];
+    let read = tokio::time::timeout(WAIT, stream.read(&mut first)).await.unwrap().unwrap();
+    assert!(read > 0);
+    // Closed with most of the megabyte unread: the kernel resets the connection.
+    drop(stream);
+    let reports = finished(&served.witness, 1).await;
+    match &reports[0].outcome {
+        HttpOutcome::Failed(why) => assert!(why.contains("closed the connection"), "{why}"),
+        HttpOutcome::Complete => panic!("a download the client left was recorded as complete"),
+    }
+    assert!(reports[0].bytes < 1 << 20, "{:?}", reports[0]);
+}
+
+#[tokio::test]
+async fn the_script_request_carries_mac_profile_and_both_addresses() {
+    let served = serve(loopback()).await;
+    let (head, body) =
+        request(served.addr, "GET", "/ipxe?mac=52%3A54%3A00%3A12%3A34%3A56&profile=debian&x=1", &[]).await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert_eq!(String::from_utf8_lossy(&body), "#!ipxe\necho 52:54:00:12:34:56\n");
+    let scripts = served.witness.scripts.lock().unwrap().clone();
+    assert_eq!(scripts.len(), 1);
+    assert_eq!(scripts[0].mac.as_deref(), Some("52:54:00:12:34:56"));
+    assert_eq!(scripts[0].profile.as_deref(), Some("debian"));
+    assert_eq!(scripts[0].server, served.addr);
+    assert_eq!(scripts[0].client.ip(), served.addr.ip());
+}
