@@ -17,7 +17,7 @@
 //! As seen here (QEMU 7.2 under TCG, no KVM, 2 shared cores; Debian's 6.1.0-57 kernel, busybox
 //! 1.35, an archive of about 2 MB):
 //! - the marker comes about 2 s after the kernel's first message (its own timestamps), and QEMU
-//!   exits by itself 5.0 to 5.6 s after it started: SeaBIOS, the kernel loader and the kernel
+//!   exits by itself 5.0 to 6.2 s after it started: SeaBIOS, the kernel loader and the kernel
 //!   decompressing itself take the rest;
 //! - the guest needs about 96 MiB: with 80 MiB the kernel panics out of memory before `/init`,
 //!   with 64 MiB it reboots before its first message (and `-no-reboot` ends QEMU at once, with
