@@ -21,6 +21,8 @@
 //! - [`podman`]: the container image, built with docker/build-offline.sh and run under podman in namespaces.
 //! - [`qemu`]: real PXE boots of a QEMU guest (iPXE NIC ROM) on a bridge, against dnsmasq or lifeboat.
 //! - [`uboot`]: a QEMU guest running U-Boot at its prompt, typed into over its serial console.
+//! - [`linux_boot`]: Debian's kernel and an initramfs made around a static busybox, whose `/init`
+//!   prints a marker and its command line and powers off; booted directly by QEMU, or over the network.
 //! - [`browser`]: headless Chromium under chromedriver inside a namespace (WebDriver).
 //! - [`page`]: [`page::Page`], what the browser tests do with a page (wait, click, screenshot).
 //! - [`sockets`]: a UDP socket inside a namespace, datagrams with a forged source, UDP counters.
@@ -38,6 +40,7 @@ pub mod dashboard;
 pub mod dhcp;
 pub mod files;
 pub mod impair;
+pub mod linux_boot;
 pub mod netns;
 pub mod page;
 pub mod peers;

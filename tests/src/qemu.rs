@@ -84,14 +84,30 @@ impl QemuInstall {
     /// folder) and the tun device exist: for guests that bring their own firmware.
     pub fn require_machine() -> Option<QemuInstall> {
         let install = QemuInstall::locate();
-        let needed = [
-            ("QEMU", install.system_x86_64.clone()),
-            ("QEMU's TCG accelerator module", install.module_dir.join("accel-tcg-x86_64.so")),
-            ("QEMU's data folder", install.data_dir.join("kvmvapic.bin")),
-            ("the tun/tap device", PathBuf::from("/dev/net/tun")),
-        ];
-        install.require_files(needed);
+        install.require_files(install.emulator_files());
+        install.require_files([("the tun/tap device", PathBuf::from("/dev/net/tun"))]);
         Some(install)
+    }
+
+    /// [`QemuInstall::locate`], then fail the test unless what `-kernel`/`-initrd` needs exists:
+    /// QEMU itself, SeaBIOS and the option ROM that loads the kernel (`linuxboot_dma.bin`). No tun
+    /// device: such a guest has no network ([`crate::linux_boot::boot_direct`]).
+    pub fn require_direct_boot() -> Option<QemuInstall> {
+        let install = QemuInstall::locate();
+        install.require_files(install.emulator_files());
+        install.require_files([
+            ("SeaBIOS", install.bios.clone()),
+            ("QEMU's kernel loader ROM", install.data_dir.join("linuxboot_dma.bin")),
+        ]);
+        Some(install)
+    }
+
+    fn emulator_files(&self) -> [(&'static str, PathBuf); 3] {
+        [
+            ("QEMU", self.system_x86_64.clone()),
+            ("QEMU's TCG accelerator module", self.module_dir.join("accel-tcg-x86_64.so")),
+            ("QEMU's data folder", self.data_dir.join("kvmvapic.bin")),
+        ]
     }
 
     fn require_files<const N: usize>(&self, needed: [(&str, PathBuf); N]) {
@@ -107,19 +123,29 @@ impl QemuInstall {
     }
 
     /// The start of every guest's command line: this QEMU, its data folder, `firmware` as the
-    /// BIOS, and the [`MACHINE`].
+    /// BIOS, and the [`MACHINE`] with [`DEFAULT_MEMORY_MIB`].
     pub(crate) fn machine_argv(&self, firmware: &Path) -> Vec<OsString> {
+        self.machine_argv_with_memory(firmware, DEFAULT_MEMORY_MIB)
+    }
+
+    /// [`QemuInstall::machine_argv`] with `memory_mib` MiB of RAM.
+    pub(crate) fn machine_argv_with_memory(&self, firmware: &Path, memory_mib: u32) -> Vec<OsString> {
         let mut argv: Vec<OsString> = vec![self.system_x86_64.clone().into()];
         argv.extend(["-L".into(), self.data_dir.clone().into_os_string()]);
         argv.extend(["-bios".into(), firmware.as_os_str().to_owned()]);
         argv.extend(MACHINE.map(OsString::from));
+        argv.extend(["-m".into(), memory_mib.to_string().into()]);
         argv
     }
 }
 
-/// The machine of every guest: a TCG PC with 256 MiB and one vCPU, no display, no monitor.
-const MACHINE: [&str; 13] =
-    ["-machine", "pc", "-accel", "tcg", "-m", "256", "-smp", "1", "-nographic", "-vga", "none", "-monitor", "none"];
+/// RAM of a guest unless its test says otherwise.
+pub const DEFAULT_MEMORY_MIB: u32 = 256;
+
+/// The machine of every guest: a TCG PC with one vCPU, no display, no monitor (the memory is
+/// added by [`QemuInstall::machine_argv_with_memory`]).
+const MACHINE: [&str; 11] =
+    ["-machine", "pc", "-accel", "tcg", "-smp", "1", "-nographic", "-vga", "none", "-monitor", "none"];
 
 /// A server namespace holding bridge `br0` with `10.N.0.1/24` and tap `tap0` enslaved to it,
 /// for one guest. Dropping it deletes the namespace and with it both devices.
@@ -376,9 +402,9 @@ impl fmt::Display for ConsoleWaitError {
 
 impl std::error::Error for ConsoleWaitError {}
 
-/// A QEMU/TCG PC (SeaBIOS, 256 MiB, one vCPU, no disks, no display) whose only boot device is a
-/// virtio NIC on the lan's tap with the iPXE option ROM. Its serial console goes to a file.
-/// When booting fails or the booted script exits, SeaBIOS reboots at once
+/// A QEMU/TCG PC (SeaBIOS, 256 MiB unless told otherwise, one vCPU, no disks, no display) whose
+/// only boot device is a virtio NIC on the lan's tap with the iPXE option ROM. Its serial console
+/// goes to a file. When booting fails or the booted script exits, SeaBIOS reboots at once
 /// (`reboot-timeout=0`) and `-no-reboot` turns that into QEMU exiting.
 #[derive(Debug)]
 pub struct QemuGuest {
@@ -390,11 +416,18 @@ pub struct QemuGuest {
 }
 
 impl QemuGuest {
-    /// Starts the guest inside `lan`'s namespace. It starts booting at once.
+    /// Starts the guest inside `lan`'s namespace with [`DEFAULT_MEMORY_MIB`]. It starts booting
+    /// at once.
     pub fn boot_from_network(install: &QemuInstall, lan: &PxeLan) -> QemuGuest {
+        QemuGuest::boot_from_network_with_memory(install, lan, DEFAULT_MEMORY_MIB)
+    }
+
+    /// [`QemuGuest::boot_from_network`] with `memory_mib` MiB of RAM, for guests that load more
+    /// than a script (a Linux kernel and its initramfs: see [`crate::linux_boot`]).
+    pub fn boot_from_network_with_memory(install: &QemuInstall, lan: &PxeLan, memory_mib: u32) -> QemuGuest {
         let dir = tempfile::Builder::new().prefix("lbt-qemu-").tempdir().expect("folder for the guest's console");
         let console = dir.path().join("console.log");
-        let argv = qemu_argv(install, lan, &console);
+        let argv = qemu_argv(install, lan, &console, memory_mib);
         let module_dir = install.module_dir.to_string_lossy().into_owned();
         let process = lan.ns.spawn_env(&argv, &[("QEMU_MODULE_DIR", &module_dir)]);
         QemuGuest::started(process, console, dir)
@@ -464,8 +497,8 @@ impl QemuGuest {
 }
 
 /// The QEMU command line. Paths go into comma-separated option values, so commas are doubled.
-fn qemu_argv(install: &QemuInstall, lan: &PxeLan, console: &Path) -> Vec<OsString> {
-    let mut argv = install.machine_argv(&install.bios);
+fn qemu_argv(install: &QemuInstall, lan: &PxeLan, console: &Path, memory_mib: u32) -> Vec<OsString> {
+    let mut argv = install.machine_argv_with_memory(&install.bios, memory_mib);
     argv.extend(["-serial".into(), format!("file:{}", option_value(console)).into()]);
     argv.push("-netdev".into());
     argv.push(format!("tap,id=n0,ifname={},script=no,downscript=no", lan.tap).into());
