@@ -113,6 +113,22 @@ impl std::str::FromStr for DefaultBoot {
     }
 }
 
+/// The HTTP boot server as DHCP points clients to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HttpBootServer {
+    /// The address it listens on; `None` when it listens on every address (the address the
+    /// request came to is used).
+    pub address: Option<Ipv4Addr>,
+    pub port: u16,
+}
+
+impl HttpBootServer {
+    /// `http://ADDRESS:PORT`, with `next_server` when the server listens everywhere.
+    pub fn base_url(&self, next_server: Ipv4Addr) -> String {
+        format!("http://{}:{}", self.address.unwrap_or(next_server), self.port)
+    }
+}
+
 /// Which rule chose the file, for the log line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Chosen<'a> {

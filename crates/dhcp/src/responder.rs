@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
 
 use crate::allocate::scan;
-use crate::boot::{BootClass, BootRule, Chosen, DefaultBoot, choose};
+use crate::boot::{BootClass, BootRule, Chosen, DefaultBoot, HttpBootServer, choose};
 use crate::classify::{Client, classify};
 use crate::config::{DEFAULT_LEASE_SECS, ExtraOption, LeaseTime, Mac, Reservation, hardware_text};
 use crate::destination::{Arrival, Destination, PXE_PORT, destination};
@@ -36,6 +36,13 @@ pub struct Settings {
     /// Boot files by MAC (the dashboard's host table), for hosts with or without a reservation.
     /// A reservation's own boot file comes first.
     pub host_boot: BTreeMap<Mac, String>,
+    /// Hosts that boot a boot profile over HTTP: iPXE on them gets [`Settings::http_boot`]'s
+    /// script URL, before any boot file.
+    pub host_profiles: BTreeSet<Mac>,
+    /// The HTTP boot server, when one runs: iPXE clients without a boot file of their own (a
+    /// host's, or an `ipxe` rule) get the URL of their script there, and UEFI HTTP boot clients
+    /// get their boot file's URL on it.
+    pub http_boot: Option<HttpBootServer>,
     pub boot_rules: Vec<BootRule>,
     pub default_boot: Option<DefaultBoot>,
     pub extra_options: Vec<ExtraOption>,
@@ -75,6 +82,8 @@ impl Settings {
             scopes,
             reservations: Vec::new(),
             host_boot: BTreeMap::new(),
+            host_profiles: BTreeSet::new(),
+            http_boot: None,
             boot_rules: Vec::new(),
             default_boot: None,
             extra_options: Vec::new(),
@@ -154,10 +163,16 @@ impl Responder {
     /// Replace the reservations and per-host boot files, keeping the leases: the host table
     /// changed. A client whose lease conflicts with a new reservation gets a NAK at its next
     /// renewal, as after a restart with the new `--dhcp-reservation`.
-    pub fn set_hosts(&mut self, reservations: Vec<Reservation>, host_boot: BTreeMap<Mac, String>) {
+    pub fn set_hosts(
+        &mut self,
+        reservations: Vec<Reservation>,
+        host_boot: BTreeMap<Mac, String>,
+        host_profiles: BTreeSet<Mac>,
+    ) {
         self.reserved = reservations.iter().map(|r| (r.address, r.mac)).collect();
         self.settings.reservations = reservations;
         self.settings.host_boot = host_boot;
+        self.settings.host_profiles = host_profiles;
     }
 
     /// Hand out no new addresses on the interface with index `interface`: another DHCP server
@@ -429,6 +444,9 @@ impl Exchange<'_> {
 
     /// The boot file for this client, and the rule that chose it.
     fn boot(&self) -> Option<(BootInfo, String)> {
+        if let Some(script) = self.boot_script() {
+            return Some(script);
+        }
         let s = self.settings;
         let host_file = self
             .reservation
@@ -450,12 +468,36 @@ impl Exchange<'_> {
         let http = self.client.is_http() || self.client.arch == Some(16);
         let (file, vendor_class) = if http {
             // UEFI HTTP boot wants a URL in the file field and HTTPClient echoed back.
-            let url = if file.contains("://") { file } else { format!("http://{next_server}/{file}") };
+            let url = match &s.http_boot {
+                _ if file.contains("://") => file,
+                Some(server) => format!("{}/{file}", server.base_url(next_server)),
+                None => format!("http://{next_server}/{file}"),
+            };
             (url, Some("HTTPClient"))
         } else {
             (file, self.client.is_pxe().then_some("PXEClient"))
         };
         Some((BootInfo { file, next_server, server_name, vendor_class }, rule))
+    }
+
+    /// For iPXE, with an HTTP boot server: the URL of the machine's script, when its host boots
+    /// a profile, or when nothing else gives it a file (no host image, no `ipxe` rule). iPXE
+    /// fills in `${netX/mac}` itself; the server also knows the machine by its address.
+    fn boot_script(&self) -> Option<(BootInfo, String)> {
+        let s = self.settings;
+        let server = s.http_boot.as_ref().filter(|_| self.client.is_ipxe())?;
+        let profiled = self.chaddr_mac.is_some_and(|m| s.host_profiles.contains(&m));
+        let own_file = self.reservation.is_some_and(|r| r.boot_file.is_some())
+            || self.chaddr_mac.is_some_and(|m| s.host_boot.contains_key(&m))
+            || s.boot_rules.iter().any(|r| r.class == BootClass::Ipxe);
+        if !profiled && own_file {
+            return None;
+        }
+        let next_server = server.address.unwrap_or(self.arrival.local_address);
+        let file = format!("{}/ipxe?mac=${{netX/mac}}", server.base_url(next_server));
+        let rule = if profiled { format!("host {} boot profile", self.mac_text) } else { "HTTP boot".to_owned() };
+        let vendor_class = self.client.is_pxe().then_some("PXEClient");
+        Some((BootInfo { file, next_server, server_name: None, vendor_class }, rule))
     }
 
     fn lease_time(&self, address: Ipv4Addr) -> LeaseTime {

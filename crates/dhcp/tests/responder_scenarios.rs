@@ -540,7 +540,7 @@ fn host_boot_files_apply_with_or_without_a_reservation_and_change_while_running(
         name: None,
         boot_file: Some("c2/openwrt.bin".into()),
     });
-    r.set_hosts(reservations, BTreeMap::from([(c1, "c1/recovery.img".to_owned())]));
+    r.set_hosts(reservations, BTreeMap::from([(c1, "c1/recovery.img".to_owned())]), Default::default());
 
     let (offer, _, h) = full_exchange(&mut r, &uefi(0xc1), &on_lab());
     assert_eq!(offer.file(), "c1/recovery.img");
@@ -554,7 +554,52 @@ fn host_boot_files_apply_with_or_without_a_reservation_and_change_while_running(
     assert_eq!((seen.yiaddr(), seen.file()), (ip("10.7.0.6"), "c2/openwrt.bin".to_owned()));
 
     // The mapping is removed: the rules apply again.
-    r.set_hosts(settings().reservations, BTreeMap::new());
+    r.set_hosts(settings().reservations, BTreeMap::new(), Default::default());
     let (offer, _, _) = full_exchange(&mut r, &uefi(0xc1), &on_lab());
     assert_eq!(offer.file(), "snponly.efi");
+}
+
+#[test]
+fn with_an_http_boot_server_ipxe_gets_its_script_url_and_uefi_http_boot_its_file_there() {
+    let http = lifeboat_dhcp::boot::HttpBootServer { address: None, port: 4080 };
+    let profiled = [2, 0, 0, 0, 0, 0xaa];
+    let script_url = "http://10.7.0.1:4080/ipxe?mac=${netX/mac}";
+
+    // A host that boots a profile: its iPXE gets the script, before the `ipxe` rule; its PXE ROM
+    // still gets the loader the rules name.
+    let mut s = settings();
+    s.http_boot = Some(http);
+    let mut r = Responder::new(s.clone(), []);
+    r.set_hosts(s.reservations.clone(), BTreeMap::new(), [Mac(profiled)].into());
+    let ipxe = Packet::fixture("captured-ipxe-bios-discover.hex");
+    let (offer, _, h) = full_exchange(&mut r, &ipxe.clone().with_mac(profiled), &on_lab());
+    assert_eq!(offer.file(), script_url);
+    assert_eq!(h.explanation.boot.unwrap().1, "host 02:00:00:00:00:aa boot profile");
+    let (offer, _, _) =
+        full_exchange(&mut r, &Packet::fixture("captured-ovmf-uefi-discover.hex").with_mac(profiled), &on_lab());
+    assert_eq!(offer.file(), "snponly.efi");
+
+    // Any other iPXE follows the `ipxe` rule as before; without one, it gets the script too.
+    let other = [2, 0, 0, 0, 0, 0x33];
+    let (offer, _, _) = full_exchange(&mut r, &ipxe.clone().with_mac(other), &on_lab());
+    assert_eq!(offer.file(), "boot.ipxe");
+    let mut no_rule = s.clone();
+    no_rule.boot_rules.retain(|rule| rule.name != "ipxe");
+    let mut r = Responder::new(no_rule, []);
+    let (offer, _, h) = full_exchange(&mut r, &ipxe.with_mac(other), &on_lab());
+    assert_eq!(offer.file(), script_url);
+    assert_eq!(h.explanation.boot.unwrap().1, "HTTP boot");
+
+    // UEFI HTTP boot gets its rule's file as a URL on the HTTP boot server, at the address it
+    // listens on when that is one address.
+    let mut pinned = s;
+    pinned.http_boot = Some(lifeboat_dhcp::boot::HttpBootServer { address: Some(ip("10.7.0.2")), port: 8081 });
+    let mut r = Responder::new(pinned, []);
+    let http_client = Packet::new(
+        [2, 0, 0, 0, 0, 0x44],
+        &[(53, &[1]), (60, b"HTTPClient:Arch:00016:UNDI:003001"), (93, &[0, 16])],
+    );
+    let (offer, _, _) = full_exchange(&mut r, &http_client, &on_lab());
+    assert_eq!(offer.file(), "http://10.7.0.2:8081/images/boot.efi");
+    assert_eq!(offer.option(60), Some(&b"HTTPClient"[..]));
 }

@@ -1,12 +1,12 @@
 //! The validated DHCP server configuration. The binary builds it from flags and the TOML file.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use crate::dhcp_probe::PROBE_WAIT;
 
 use ipnet::Ipv4Net;
-use lifeboat_dhcp::boot::{BootRule, DefaultBoot};
+use lifeboat_dhcp::boot::{BootRule, DefaultBoot, HttpBootServer};
 use lifeboat_dhcp::config::{ExtraOption, Mac, Range, Reservation};
 
 /// Everything the DHCP server needs to start.
@@ -16,6 +16,8 @@ pub struct DhcpConfig {
     pub reservations: Vec<Reservation>,
     pub boot_rules: Vec<BootRule>,
     pub default_boot: Option<DefaultBoot>,
+    /// The HTTP boot server DHCP points iPXE and UEFI HTTP boot clients to, when one is configured.
+    pub http_boot: Option<HttpBootServer>,
     pub extra_options: Vec<ExtraOption>,
     /// Interfaces to answer on (`--dhcp-interface`); empty means every interface with a range.
     pub interfaces: Vec<String>,
@@ -40,6 +42,7 @@ impl DhcpConfig {
             reservations: Vec::new(),
             boot_rules: Vec::new(),
             default_boot: None,
+            http_boot: None,
             extra_options: Vec::new(),
             interfaces: Vec::new(),
             bootp_dynamic: false,
@@ -59,4 +62,6 @@ pub struct DhcpHosts {
     pub reservations: Vec<Reservation>,
     /// Boot files by MAC, for hosts with or without a reservation.
     pub boot: BTreeMap<Mac, String>,
+    /// Hosts that boot a boot profile: iPXE on them gets the script URL of the HTTP boot server.
+    pub profiled: BTreeSet<Mac>,
 }

@@ -197,6 +197,7 @@ impl DhcpServer {
         settings.reservations = config.reservations.clone();
         settings.boot_rules = config.boot_rules;
         settings.default_boot = config.default_boot;
+        settings.http_boot = config.http_boot;
         settings.extra_options = config.extra_options;
         settings.bootp_dynamic = config.bootp_dynamic;
         settings.authoritative = config.authoritative;
@@ -288,7 +289,7 @@ impl DhcpServer {
             }
         }
         tracing::info!(reservations = reservations.len(), boot_files = hosts.boot.len(), "DHCP hosts updated");
-        self.responder.set_hosts(reservations, hosts.boot);
+        self.responder.set_hosts(reservations, hosts.boot, hosts.profiled);
     }
 
     /// Answer requests until `shutdown` is cancelled.
