@@ -75,7 +75,7 @@
         cell(row, t.mac || "", "mono");
         cell(row, t.requested, "name");
         cell(row, t.file || "", "name");
-        cell(row, t.direction);
+        cell(row, `${t.protocol} ${t.direction}`);
         var progressCell = cell(row, "", "progress-col");
         var done = t.outcome === "complete";
         if (t.size) {

@@ -1,7 +1,8 @@
-//! What TFTP is doing, for the dashboard and the history: the observer of the TFTP server. It
-//! keeps the live transfers (and those that ended a moment ago), counts outcomes and bytes, knows
-//! the MAC of each client (DHCP lease, else the kernel's neighbour table), picks a host's image
-//! for the names the host asks for, and hands every record to the store's log writer.
+//! What TFTP and HTTP boot are doing, for the dashboard and the history: the observer of both
+//! servers. It keeps the live transfers (and those that ended a moment ago), counts outcomes and
+//! bytes, knows the MAC of each client (DHCP lease, else the kernel's neighbour table), picks a
+//! host's image for the names the host asks for and its boot profile's iPXE script, and hands
+//! every record to the store's log writer.
 //!
 //! **Invariant:** nothing here waits: the observer runs on transfer threads, so it only takes
 //! short locks and queues records ([`LogWriter`] drops and counts when its queue is full).
@@ -15,15 +16,19 @@ use std::time::Duration;
 
 use lifeboat_clock::{Clock, unix_ms};
 use lifeboat_dhcp::Mac;
-use lifeboat_server::{CountReason, CountedRequests, RefusedRequest, RunningTransfer, TftpObserver, TransferReport};
-use lifeboat_store::{Direction, Event, EventKind, LogWriter, TransferOutcome, TransferRecord};
+use lifeboat_ipxe::{BootServer, Machine, Profile};
+use lifeboat_server::{
+    CountReason, CountedRequests, HttpBootObserver, HttpOutcome, HttpReport, RefusedRequest, RunningTransfer,
+    ScriptRequest, TftpObserver, TransferReport,
+};
+use lifeboat_store::{Direction, Event, EventKind, LogWriter, TransferOutcome, TransferProtocol, TransferRecord};
 use lifeboat_tftp::Outcome;
 use lifeboat_web::{LiveTransfer, Metrics};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::armed_image::ArmedImage;
-use crate::host_directory::HostDirectory;
+use crate::host_directory::{BootChoice, HostDirectory};
 use crate::lease_book::LeaseBook;
 
 /// How long a finished transfer stays in the live list, so a watcher sees it reach its end.
@@ -38,7 +43,11 @@ pub(crate) struct Activity {
     leases: Arc<LeaseBook>,
     directory: Arc<HostDirectory>,
     clock: Arc<dyn Clock>,
-    live: Mutex<HashMap<u64, Entry>>,
+    /// By the address of the server's [`RunningTransfer`] (unique while the entry holds it: the
+    /// two servers number their transfers each from 1).
+    live: Mutex<HashMap<usize, Entry>>,
+    /// The id of the next live transfer, for the dashboard.
+    next_id: AtomicU64,
     counters: Counters,
     /// When a client last asked for anything (for stopping an idle server).
     last_request: Mutex<Instant>,
@@ -58,6 +67,8 @@ pub struct CompletedDownload {
 }
 
 struct Entry {
+    id: u64,
+    protocol: TransferProtocol,
     transfer: Arc<RunningTransfer>,
     mac: Option<String>,
     /// The last rate sample: when, and the bytes moved by then.
@@ -97,6 +108,7 @@ impl Activity {
             directory,
             clock,
             live: Mutex::default(),
+            next_id: AtomicU64::new(1),
             counters: Counters::default(),
             last_request: Mutex::new(Instant::now()),
             downloads: watch::Sender::new(None),
@@ -172,7 +184,8 @@ impl Activity {
     fn view(&self, entry: &Entry, bytes: u64) -> LiveTransfer {
         let t = &entry.transfer;
         LiveTransfer {
-            id: t.id,
+            id: entry.id,
+            protocol: entry.protocol,
             client: t.peer,
             mac: entry.mac.clone(),
             requested: t.requested.clone(),
@@ -183,6 +196,126 @@ impl Activity {
             started_at: unix_ms(t.started),
             rate: entry.rate,
             outcome: entry.ended.map(|(_, outcome)| outcome),
+        }
+    }
+
+    /// A transfer began: it joins the live list.
+    fn start_live(&self, protocol: TransferProtocol, transfer: &Arc<RunningTransfer>) {
+        self.reset_idle();
+        let mac = self.mac_of(transfer.peer.ip()).map(|m| m.to_string());
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let entry = Entry {
+            id,
+            protocol,
+            transfer: Arc::clone(transfer),
+            mac,
+            sample: (Instant::now(), 0),
+            rate: 0,
+            ended: None,
+        };
+        let mut live = self.lock();
+        // Also here, not only when someone looks: without a dashboard nobody reads the list.
+        forget_ended(&mut live, Instant::now());
+        live.insert(live_key(transfer), entry);
+    }
+
+    /// A live transfer ended: it shows its outcome for a moment.
+    fn end_live(&self, transfer: &Arc<RunningTransfer>, bytes: u64, duration: Duration, outcome: TransferOutcome) {
+        if let Some(entry) = self.lock().get_mut(&live_key(transfer)) {
+            entry.rate = per_second(bytes, duration);
+            entry.ended = Some((Instant::now(), outcome));
+        }
+    }
+
+    fn count_end(&self, outcome: TransferOutcome, direction: Direction, bytes: u64) {
+        let c = &self.counters;
+        match outcome {
+            TransferOutcome::Complete => c.complete.fetch_add(1, Ordering::Relaxed),
+            TransferOutcome::OptionsDeclined => c.options_declined.fetch_add(1, Ordering::Relaxed),
+            _ => c.failed.fetch_add(1, Ordering::Relaxed),
+        };
+        let moved = if direction == Direction::Read { &c.bytes_sent } else { &c.bytes_received };
+        moved.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    /// A request answered without data: a missing file (also an event for the missing-files
+    /// list) or a refusal.
+    fn record_refusal(&self, protocol: TransferProtocol, refusal: &RefusedRequest) {
+        self.reset_idle();
+        let mac = self.mac_of(refusal.peer.ip()).map(|m| m.to_string());
+        let (outcome, kind, counter) = if refusal.is_missing_file() {
+            (TransferOutcome::NotFound, EventKind::MissingFile, &self.counters.not_found)
+        } else {
+            (TransferOutcome::Refused, EventKind::Refused, &self.counters.refused)
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        let at = unix_ms(refusal.at);
+        self.log.transfer(TransferRecord {
+            protocol,
+            started_at: at,
+            ended_at: at,
+            client: refusal.peer,
+            mac: mac.clone(),
+            requested: refusal.requested.clone(),
+            file: None,
+            direction: refusal.direction,
+            bytes: 0,
+            size: None,
+            blksize: if protocol == TransferProtocol::Tftp { 512 } else { 0 },
+            windowsize: if protocol == TransferProtocol::Tftp { 1 } else { 0 },
+            retransmits: 0,
+            outcome,
+            error: Some(refusal.reason.clone()),
+        });
+        self.log.event(Event {
+            at,
+            kind,
+            origin: origin(protocol, refusal.peer, mac.as_deref()),
+            detail: format!("{:?}: {}", refusal.requested, refusal.reason),
+        });
+    }
+
+    /// The iPXE script for the machine behind `request`: its boot profile's, a menu, or one
+    /// that says why there is nothing to boot.
+    fn boot_script(&self, request: &ScriptRequest) -> String {
+        let client = request.client.ip().to_canonical();
+        let mac = request.mac.as_deref().and_then(|m| m.parse::<Mac>().ok()).or_else(|| self.mac_of(client));
+        let (choice, hostname) = self.directory.boot_choice(mac, request.profile.as_deref());
+        let machine = Machine { mac: mac.map(|m| m.to_string()), ip: Some(client), hostname };
+        let server = BootServer { address: request.server.ip().to_canonical(), port: request.server.port() };
+        let who = machine.mac.clone().unwrap_or_else(|| client.to_string());
+        match choice {
+            BootChoice::Profile(profile) => {
+                let view = Profile {
+                    name: &profile.name,
+                    kernel: profile.kernel.as_deref(),
+                    initrds: &profile.initrds,
+                    cmdline: &profile.cmdline,
+                    script: profile.script.as_deref(),
+                };
+                match lifeboat_ipxe::render(&view, &machine, &server) {
+                    Ok(script) => {
+                        tracing::info!("HTTP boot: {who} boots profile {:?}", profile.name);
+                        script
+                    }
+                    Err(error) => {
+                        tracing::warn!(
+                            "HTTP boot: the script of boot profile {:?} for {who} failed: {error}",
+                            profile.name
+                        );
+                        lifeboat_ipxe::nothing_to_boot(&machine, &format!("boot profile {}: {error}", profile.name))
+                    }
+                }
+            }
+            BootChoice::Menu(names) => {
+                tracing::info!("HTTP boot: {who} has no boot profile and there is no default: it gets the menu");
+                let names: Vec<&str> = names.iter().map(String::as_str).collect();
+                lifeboat_ipxe::menu(&names, &machine, &server)
+            }
+            BootChoice::Nothing(why) => {
+                tracing::warn!("HTTP boot: nothing to boot for {who}: {why}");
+                lifeboat_ipxe::nothing_to_boot(&machine, &why)
+            }
         }
     }
 
@@ -201,7 +334,7 @@ impl Activity {
         relative.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/")
     }
 
-    fn lock(&self) -> MutexGuard<'_, HashMap<u64, Entry>> {
+    fn lock(&self) -> MutexGuard<'_, HashMap<usize, Entry>> {
         self.live.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
@@ -211,16 +344,10 @@ impl Activity {
             Outcome::OptionsDeclined => (TransferOutcome::OptionsDeclined, None),
             Outcome::Failed(error) => (TransferOutcome::Failed, Some(error.to_string())),
         };
-        let c = &self.counters;
-        match outcome {
-            TransferOutcome::Complete => c.complete.fetch_add(1, Ordering::Relaxed),
-            TransferOutcome::OptionsDeclined => c.options_declined.fetch_add(1, Ordering::Relaxed),
-            _ => c.failed.fetch_add(1, Ordering::Relaxed),
-        };
-        let bytes = if report.direction == Direction::Read { &c.bytes_sent } else { &c.bytes_received };
-        bytes.fetch_add(report.bytes, Ordering::Relaxed);
+        self.count_end(outcome, report.direction, report.bytes);
         let started_at = unix_ms(report.started);
         self.log.transfer(TransferRecord {
+            protocol: TransferProtocol::Tftp,
             started_at,
             ended_at: started_at.saturating_add(i64::try_from(report.duration.as_millis()).unwrap_or(i64::MAX)),
             client: report.peer,
@@ -255,18 +382,12 @@ impl TftpObserver for Activity {
     }
 
     fn started(&self, transfer: &Arc<RunningTransfer>) {
-        self.reset_idle();
-        let mac = self.mac_of(transfer.peer.ip()).map(|m| m.to_string());
-        let entry = Entry { transfer: Arc::clone(transfer), mac, sample: (Instant::now(), 0), rate: 0, ended: None };
-        let mut live = self.lock();
-        // Also here, not only when someone looks: without a dashboard nobody reads the list.
-        forget_ended(&mut live, Instant::now());
-        live.insert(transfer.id, entry);
+        self.start_live(TransferProtocol::Tftp, transfer);
     }
 
     fn finished(&self, transfer: &Arc<RunningTransfer>, report: &TransferReport) {
         self.reset_idle();
-        let mac = self.lock().get(&transfer.id).and_then(|e| e.mac.clone());
+        let mac = self.lock().get(&live_key(transfer)).and_then(|e| e.mac.clone());
         let outcome = self.record_end(report, mac.clone());
         if outcome == TransferOutcome::Complete && report.direction == Direction::Read {
             let device = mac.map_or_else(|| report.peer.to_string(), |mac| format!("{} ({mac})", report.peer));
@@ -275,46 +396,12 @@ impl TftpObserver for Activity {
                 format!("served {file} ({} bytes) to {device} in {:.1} s", report.bytes, report.duration.as_secs_f64());
             self.downloads.send_replace(Some(CompletedDownload { file, line }));
         }
-        if let Some(entry) = self.lock().get_mut(&transfer.id) {
-            entry.rate = per_second(report.bytes, report.duration);
-            entry.ended = Some((Instant::now(), outcome));
-        }
+        self.end_live(transfer, report.bytes, report.duration, outcome);
     }
 
     fn refused(&self, refusal: &RefusedRequest) {
-        self.reset_idle();
-        let mac = self.mac_of(refusal.peer.ip()).map(|m| m.to_string());
-        let (outcome, kind, counter) = if refusal.is_missing_file() {
-            (TransferOutcome::NotFound, EventKind::MissingFile, &self.counters.not_found)
-        } else {
-            (TransferOutcome::Refused, EventKind::Refused, &self.counters.refused)
-        };
-        counter.fetch_add(1, Ordering::Relaxed);
-        let at = unix_ms(refusal.at);
-        self.log.transfer(TransferRecord {
-            started_at: at,
-            ended_at: at,
-            client: refusal.peer,
-            mac: mac.clone(),
-            requested: refusal.requested.clone(),
-            file: None,
-            direction: refusal.direction,
-            bytes: 0,
-            size: None,
-            blksize: 512,
-            windowsize: 1,
-            retransmits: 0,
-            outcome,
-            error: Some(refusal.reason.clone()),
-        });
-        self.log.event(Event {
-            at,
-            kind,
-            origin: origin(refusal.peer, mac.as_deref()),
-            detail: format!("{:?}: {}", refusal.requested, refusal.reason),
-        });
+        self.record_refusal(TransferProtocol::Tftp, refusal);
     }
-
     fn counting(&self, reason: CountReason) {
         let counter = match reason {
             CountReason::OutsideAllowList => &self.counters.dropped_strangers,
@@ -351,17 +438,70 @@ impl TftpObserver for Activity {
     }
 }
 
+impl HttpBootObserver for Activity {
+    fn now(&self) -> std::time::SystemTime {
+        self.clock.now()
+    }
+
+    fn script(&self, request: &ScriptRequest) -> String {
+        self.reset_idle();
+        self.boot_script(request)
+    }
+
+    fn started(&self, transfer: &Arc<RunningTransfer>) {
+        self.start_live(TransferProtocol::Http, transfer);
+    }
+
+    fn finished(&self, transfer: &Arc<RunningTransfer>, report: &HttpReport) {
+        self.reset_idle();
+        let mac = self.lock().get(&live_key(transfer)).and_then(|e| e.mac.clone());
+        let (outcome, error) = match &report.outcome {
+            HttpOutcome::Complete => (TransferOutcome::Complete, None),
+            HttpOutcome::Failed(why) => (TransferOutcome::Failed, Some(why.clone())),
+        };
+        self.count_end(outcome, Direction::Read, report.bytes);
+        let started_at = unix_ms(report.started);
+        self.log.transfer(TransferRecord {
+            protocol: TransferProtocol::Http,
+            started_at,
+            ended_at: started_at.saturating_add(i64::try_from(report.duration.as_millis()).unwrap_or(i64::MAX)),
+            client: report.peer,
+            mac,
+            requested: report.requested.clone(),
+            file: Some(self.relative(&report.file)),
+            direction: Direction::Read,
+            bytes: report.bytes,
+            size: Some(report.size),
+            blksize: 0,
+            windowsize: 0,
+            retransmits: 0,
+            outcome,
+            error,
+        });
+        self.end_live(transfer, report.bytes, report.duration, outcome);
+    }
+
+    fn refused(&self, refusal: &RefusedRequest) {
+        self.record_refusal(TransferProtocol::Http, refusal);
+    }
+}
+
 /// Drop the transfers that ended more than [`LINGER`] ago.
-fn forget_ended(live: &mut HashMap<u64, Entry>, now: Instant) {
+fn forget_ended(live: &mut HashMap<usize, Entry>, now: Instant) {
     live.retain(|_, e| e.ended.is_none_or(|(at, _)| now.duration_since(at) < LINGER));
 }
 
 /// `tftp 10.0.0.5:1234 (aa:bb:…)`: who caused an event.
-fn origin(peer: SocketAddr, mac: Option<&str>) -> String {
+fn origin(protocol: TransferProtocol, peer: SocketAddr, mac: Option<&str>) -> String {
     match mac {
-        Some(mac) => format!("tftp {peer} ({mac})"),
-        None => format!("tftp {peer}"),
+        Some(mac) => format!("{protocol} {peer} ({mac})"),
+        None => format!("{protocol} {peer}"),
     }
+}
+
+/// The key of a running transfer in the live list.
+fn live_key(transfer: &Arc<RunningTransfer>) -> usize {
+    Arc::as_ptr(transfer) as usize
 }
 
 fn per_second(bytes: u64, elapsed: Duration) -> u64 {

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use lifeboat_clock::Clock;
-use lifeboat_server::{DhcpConfig, TftpConfig};
+use lifeboat_server::{DhcpConfig, HttpBootConfig, TftpConfig};
 use lifeboat_store::{LeaseWriter, LogWriter, Pruner, Retention, Store};
 use lifeboat_web::{AddressClaim, Control};
 use tokio::sync::watch;
@@ -38,6 +38,8 @@ pub struct AppConfig {
     pub tftp: Option<TftpConfig>,
     /// DHCP, or `None` when it is off.
     pub dhcp: Option<DhcpConfig>,
+    /// The HTTP boot server, or `None` when it is off.
+    pub http: Option<HttpBootConfig>,
     /// The dashboard, or `None` when it is off.
     pub web: Option<DashboardConfig>,
     /// Stop a service nobody has used for this long (`--stop-when-idle`).
@@ -48,8 +50,8 @@ pub struct AppConfig {
     /// for its server); a refusal ends the start with its reason.
     pub claims: Vec<AddressClaim>,
     pub retention: Retention,
-    /// What the dashboard's settings mean; `None`: they cannot be changed, and `tftp` and `dhcp`
-    /// are all there is. With it, the stored settings replace `tftp` and `dhcp` at start.
+    /// What the dashboard's settings mean; `None`: they cannot be changed, and `tftp`, `dhcp` and
+    /// `http` are all there is. With it, the stored settings replace them at start.
     pub settings: Option<Arc<dyn Configurator>>,
 }
 
@@ -80,7 +82,7 @@ impl App {
         if let Some(configurator) = &config.settings
             && let Some(configs) = stored_configs(&store, configurator.as_ref()).await
         {
-            (config.tftp, config.dhcp) = (configs.tftp, configs.dhcp);
+            (config.tftp, config.dhcp, config.http) = (configs.tftp, configs.dhcp, configs.http);
         }
         let served = Served {
             dhcp: config.dhcp.is_some(),
@@ -136,7 +138,8 @@ impl App {
             wanted,
             claims,
         });
-        let services = Arc::new(Services::new(config.tftp, config.dhcp, Arc::clone(&parts)));
+        let configs = Configs { tftp: config.tftp, dhcp: config.dhcp, http: config.http };
+        let services = Arc::new(Services::new(configs, Arc::clone(&parts)));
         let lifeboat = Arc::new(Lifeboat {
             services: Arc::clone(&services),
             parts,
@@ -304,5 +307,5 @@ async fn stored_configs(store: &Store, configurator: &dyn Configurator) -> Optio
         tracing::warn!("the dashboard's settings do not apply any more, starting without them: {}", text.join("; "));
         configurator.configure("")
     });
-    configured.ok().map(|configured| Configs { tftp: configured.tftp, dhcp: configured.dhcp })
+    configured.ok().map(|configured| Configs { tftp: configured.tftp, dhcp: configured.dhcp, http: configured.http })
 }

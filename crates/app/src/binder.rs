@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use lifeboat_dhcp::Lease;
 use lifeboat_server::{
-    DhcpConfig, DhcpServer, DhcpStartError, LeaseSink, StartError, TftpConfig, TftpObserver, TftpServer,
+    DhcpConfig, DhcpServer, DhcpStartError, HttpBootConfig, HttpBootObserver, HttpBootServer, HttpStartError,
+    LeaseSink, StartError, TftpConfig, TftpObserver, TftpServer,
 };
 use lifeboat_web::BoxFuture;
 
@@ -24,6 +25,16 @@ pub trait Binder: Send + Sync + 'static {
         leases: Vec<Lease>,
         sink: Arc<dyn LeaseSink>,
     ) -> BoxFuture<'static, Result<DhcpServer, DhcpStartError>>;
+
+    /// An HTTP boot server for `config`, reporting to `observer`. Binds what the configuration
+    /// says by default (tests give loopback addresses there).
+    fn http_boot(
+        &self,
+        config: HttpBootConfig,
+        observer: Arc<dyn HttpBootObserver>,
+    ) -> BoxFuture<'static, Result<HttpBootServer, HttpStartError>> {
+        Box::pin(HttpBootServer::bind(config, observer))
+    }
 
     /// What the network lifeboat runs on looks like, for the start-up check of
     /// `network_setup.rs`. Nothing known by default (tests).

@@ -97,7 +97,7 @@ impl Lifeboat {
             SettingsInput::Toml(text) => configurator.document_of_import(&text).map_err(SettingsError::Invalid)?,
         };
         let configured = configurator.configure(&text).map_err(SettingsError::Invalid)?;
-        let configs = Configs { tftp: configured.tftp, dhcp: configured.dhcp };
+        let configs = Configs { tftp: configured.tftp, dhcp: configured.dhcp, http: configured.http };
         let _applying = self.applying.lock().await;
         let changed = self.services.reconfigure(configs, &origin).await;
         let changed = changed.map_err(|e| SettingsError::NotApplied(e.to_string()))?;

@@ -1,19 +1,20 @@
-//! The dashboard's hosts and aliases as the servers use them: which boot file and address DHCP
-//! gives a MAC, and which file TFTP serves a device (or anyone) for a requested name.
+//! The dashboard's hosts, aliases and boot profiles as the servers use them: which boot file and
+//! address DHCP gives a MAC, which file TFTP serves a device (or anyone) for a requested name,
+//! and which boot profile iPXE on a machine boots over HTTP.
 //!
-//! **Invariant:** the servers only ever see a complete snapshot of the store's hosts and
-//! aliases: [`HostDirectory::reload`] reads both, builds the new snapshot, and swaps it in (TFTP)
+//! **Invariant:** the servers only ever see a complete snapshot of the store's hosts, aliases and
+//! boot profiles: [`HostDirectory::reload`] reads them all, builds the new snapshot, and swaps it in (TFTP)
 //! and sends it (DHCP) at once. Names are compared the way TFTP resolves them: normalized
 //! (`\` is `/`, no leading `/`) and without case.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 
 use lifeboat_dhcp::config::{Mac, Reservation};
 use lifeboat_server::DhcpHosts;
-use lifeboat_store::{Host, Store, StoreError};
+use lifeboat_store::{BootProfileEntry, DEFAULT_BOOT_PROFILE, Host, Store, StoreError};
 use lifeboat_tftp::policy;
 use tokio::sync::watch;
 
@@ -26,6 +27,28 @@ struct Snapshot {
     aliases: HashMap<String, String>,
     /// The addresses hosts are given.
     addresses: HashSet<Ipv4Addr>,
+    /// By MAC: the host's name and the boot profile it boots.
+    boot: HashMap<Mac, HostBoot>,
+    /// Every boot profile, by name.
+    profiles: BTreeMap<String, BootProfileEntry>,
+}
+
+/// What a host says about its HTTP boot.
+#[derive(Debug, Clone, Default)]
+struct HostBoot {
+    name: Option<String>,
+    profile: Option<String>,
+}
+
+/// What a machine boots over HTTP, as [`HostDirectory::boot_choice`] finds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum BootChoice {
+    /// This profile (its host's, the one chosen from the menu, or the default).
+    Profile(BootProfileEntry),
+    /// No profile of its own and no default: a menu of these.
+    Menu(Vec<String>),
+    /// Nothing to boot, and why.
+    Nothing(String),
 }
 
 #[derive(Debug)]
@@ -53,7 +76,9 @@ impl HostDirectory {
         let _in_order = self.reloading.lock().await;
         let hosts = store.hosts().await?;
         let aliases = store.aliases().await?;
-        let mut snapshot = Snapshot::default();
+        let profiles = store.boot_profiles().await?;
+        let profiles = profiles.into_iter().map(|p| (p.entry.name.clone(), p.entry)).collect();
+        let mut snapshot = Snapshot { profiles, ..Snapshot::default() };
         for alias in aliases {
             if let Some(name) = name_key(&alias.name) {
                 snapshot.aliases.insert(name, alias.file);
@@ -65,6 +90,10 @@ impl HostDirectory {
                 tracing::warn!(mac = entry.mac, "host skipped: its MAC is not valid");
                 continue;
             };
+            if entry.boot_profile.is_some() {
+                dhcp.profiled.insert(mac);
+            }
+            snapshot.boot.insert(mac, HostBoot { name: entry.name.clone(), profile: entry.boot_profile.clone() });
             if let Some(image) = &entry.image {
                 dhcp.boot.insert(mac, image.clone());
                 let names = entry.names.iter().chain(std::iter::once(image)).filter_map(|n| name_key(n));
@@ -88,6 +117,30 @@ impl HostDirectory {
     /// Whether a host is given `address`: a device the person running lifeboat knows.
     pub(crate) fn has_address(&self, address: Ipv4Addr) -> bool {
         self.snapshot.read().unwrap_or_else(|p| p.into_inner()).addresses.contains(&address)
+    }
+
+    /// What the machine with `mac` (if known) boots over HTTP: the profile `chosen` from the
+    /// menu, else its host's profile, else the default profile, else a menu of every profile.
+    /// Also the host's name, for the script.
+    pub(crate) fn boot_choice(&self, mac: Option<Mac>, chosen: Option<&str>) -> (BootChoice, Option<String>) {
+        let snapshot = Arc::clone(&self.snapshot.read().unwrap_or_else(|p| p.into_inner()));
+        let host = mac.and_then(|m| snapshot.boot.get(&m)).cloned().unwrap_or_default();
+        let profile = |name: &str| snapshot.profiles.get(name).cloned().map(BootChoice::Profile);
+        let choice = match (chosen, &host.profile) {
+            (Some(name), _) => {
+                profile(name).unwrap_or_else(|| BootChoice::Nothing(format!("no boot profile {name:?}")))
+            }
+            (None, Some(name)) => profile(name)
+                .unwrap_or_else(|| BootChoice::Nothing(format!("its boot profile {name:?} does not exist"))),
+            (None, None) => profile(DEFAULT_BOOT_PROFILE).unwrap_or_else(|| {
+                if snapshot.profiles.is_empty() {
+                    BootChoice::Nothing("no boot profile exists; add one on the Hosts page".to_owned())
+                } else {
+                    BootChoice::Menu(snapshot.profiles.keys().cloned().collect())
+                }
+            }),
+        };
+        (choice, host.name)
     }
 
     /// The file for a client with `mac` (if known) asking for `requested`: its host's image
@@ -120,6 +173,7 @@ mod tests {
             address: Some("192.168.0.66".parse().unwrap()),
             image: Some("openwrt/factory.bin".into()),
             names: vec!["ArcherC7v5_tp_recovery.bin".into()],
+            boot_profile: None,
             notes: String::new(),
         };
         store.insert_host(&router).await.unwrap();

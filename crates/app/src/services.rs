@@ -1,4 +1,4 @@
-//! Starting and stopping the TFTP and DHCP servers while lifeboat runs: at start-up for what the
+//! Starting and stopping the TFTP, DHCP and HTTP boot servers while lifeboat runs: at start-up for what the
 //! configuration turns on, and later from the dashboard's buttons.
 //!
 //! **Invariant:** a stopped service holds no socket: stopping cancels the server and waits for
@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use lifeboat_clock::{Clock, unix_ms};
 use lifeboat_dhcp::LeaseChange;
-use lifeboat_server::{Closing, DhcpCommand, DhcpConfig, LeaseSink as _, OtherServer, TftpConfig};
+use lifeboat_server::{Closing, DhcpCommand, DhcpConfig, HttpBootConfig, LeaseSink as _, OtherServer, TftpConfig};
 use lifeboat_store::{Event, EventKind, LeaseWriter, LogWriter, Store};
 use lifeboat_web::{ControlError, Service, ServiceStatus};
 use tokio::sync::{mpsc, oneshot, watch};
@@ -57,6 +57,7 @@ pub(crate) struct Services {
     parts: Arc<Parts>,
     tftp: Mutex<Slot>,
     dhcp: Mutex<Slot>,
+    http: Mutex<Slot>,
     /// Held while a service starts or stops.
     switching: tokio::sync::Mutex<()>,
     /// DHCP replies of earlier runs, and the counter of the current one.
@@ -81,6 +82,7 @@ struct IdleWatch {
 pub(crate) struct Configs {
     pub(crate) tftp: Option<TftpConfig>,
     pub(crate) dhcp: Option<DhcpConfig>,
+    pub(crate) http: Option<HttpBootConfig>,
 }
 
 impl Configs {
@@ -90,6 +92,7 @@ impl Configs {
         match service {
             Service::Tftp => format!("{:?}", self.tftp) != format!("{:?}", other.tftp),
             Service::Dhcp => format!("{:?}", self.dhcp) != format!("{:?}", other.dhcp),
+            Service::Http => self.http != other.http,
         }
     }
 
@@ -97,6 +100,7 @@ impl Configs {
         match service {
             Service::Tftp => self.tftp.is_some(),
             Service::Dhcp => self.dhcp.is_some(),
+            Service::Http => self.http.is_some(),
         }
     }
 }
@@ -120,12 +124,13 @@ struct Running {
 }
 
 impl Services {
-    pub(crate) fn new(tftp: Option<TftpConfig>, dhcp: Option<DhcpConfig>, parts: Arc<Parts>) -> Services {
+    pub(crate) fn new(configs: Configs, parts: Arc<Parts>) -> Services {
         Services {
-            configs: Mutex::new(Configs { tftp, dhcp }),
+            configs: Mutex::new(configs),
             parts,
             tftp: Mutex::default(),
             dhcp: Mutex::default(),
+            http: Mutex::default(),
             switching: tokio::sync::Mutex::new(()),
             dhcp_replies_before: AtomicU64::new(0),
             dhcp_replies: Mutex::default(),
@@ -229,6 +234,7 @@ impl Services {
         match service {
             Service::Tftp => configs.tftp = from.tftp.clone(),
             Service::Dhcp => configs.dhcp = from.dhcp.clone(),
+            Service::Http => configs.http = from.http.clone(),
         }
     }
 
@@ -240,6 +246,7 @@ impl Services {
         let started = match service {
             Service::Tftp => self.start_tftp(),
             Service::Dhcp => self.start_dhcp().await,
+            Service::Http => self.start_http().await,
         };
         let mut slot = self.slot(service);
         match started {
@@ -325,7 +332,7 @@ impl Services {
                 let Some(since) = self.slot(service).running.as_ref().map(|r| r.since) else { continue };
                 let running_for = since.elapsed();
                 let unused_for = match service {
-                    Service::Tftp => self.parts.activity.idle_for(),
+                    Service::Tftp | Service::Http => self.parts.activity.idle_for(),
                     Service::Dhcp => dhcp_last.1.elapsed(),
                 };
                 if running_for.min(unused_for) >= idle {
@@ -388,7 +395,7 @@ impl Services {
     fn idle_left(&self, service: Service, running: &Running) -> Option<Duration> {
         let watch = (*self.idle.lock().unwrap_or_else(|p| p.into_inner()))?;
         let unused_for = match service {
-            Service::Tftp => self.parts.activity.idle_for(),
+            Service::Tftp | Service::Http => self.parts.activity.idle_for(),
             Service::Dhcp => watch.dhcp_last_reply.elapsed(),
         };
         Some(watch.idle.saturating_sub(running.since.elapsed().min(unused_for)))
@@ -419,6 +426,18 @@ impl Services {
         let closing = Some(server.closing());
         let task = tokio::spawn(server.run(stop.clone()));
         Ok(Running { stop, task, listening, since: Instant::now(), closing })
+    }
+
+    async fn start_http(&self) -> Result<Running, ControlError> {
+        let service = Service::Http;
+        let config = self.configs().http.ok_or_else(|| unavailable(service))?;
+        let observer = Arc::clone(&self.parts.activity);
+        let server = self.parts.binder.http_boot(config, observer).await.map_err(|e| failed(service, &e))?;
+        let listening = server.local_addrs().iter().map(ToString::to_string).collect();
+        let stop = CancellationToken::new();
+        self.parts.activity.reset_idle();
+        let task = tokio::spawn(server.run(stop.clone()));
+        Ok(Running { stop, task, listening, since: Instant::now(), closing: None })
     }
 
     async fn start_dhcp(&self) -> Result<Running, ControlError> {
@@ -494,6 +513,7 @@ impl Services {
         let slot = match service {
             Service::Tftp => &self.tftp,
             Service::Dhcp => &self.dhcp,
+            Service::Http => &self.http,
         };
         slot.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
@@ -530,6 +550,9 @@ fn not_configured(service: Service) -> String {
         Service::Dhcp => {
             "not configured: set up DHCP on the Settings page, or start lifeboat with --dhcp-range RANGE".to_owned()
         }
+        Service::Http => "not configured: set an HTTP boot address on the Settings page, or start lifeboat with \
+                          --http-boot (or --http-boot-listen ADDR:PORT)"
+            .to_owned(),
     }
 }
 

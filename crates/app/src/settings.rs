@@ -3,7 +3,7 @@
 //! laid over the configuration file and under the command line, is the binary's business: it
 //! gives the application a [`Configurator`].
 
-use lifeboat_server::{DhcpConfig, TftpConfig};
+use lifeboat_server::{DhcpConfig, HttpBootConfig, TftpConfig};
 use lifeboat_web::{Lock, SettingsProblem};
 
 /// The store's key of the dashboard's settings document.
@@ -31,6 +31,7 @@ pub trait Configurator: Send + Sync + std::fmt::Debug + 'static {
 pub struct Configured {
     pub tftp: Option<TftpConfig>,
     pub dhcp: Option<DhcpConfig>,
+    pub http: Option<HttpBootConfig>,
     /// The stored document, as JSON.
     pub stored: serde_json::Value,
     /// The configuration file with the document over it, as JSON and as TOML.

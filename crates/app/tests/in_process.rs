@@ -114,6 +114,7 @@ impl lifeboat_app::Configurator for LineSettings {
         Ok(lifeboat_app::Configured {
             tftp: Some(tftp),
             dhcp,
+            http: None,
             stored: serde_json::json!(stored),
             effective: serde_json::json!(stored),
             effective_toml: stored.to_owned(),
@@ -140,6 +141,7 @@ async fn start_with_settings(store: &Store, root: &std::path::Path, base_tftp: S
     let config = AppConfig {
         tftp: None,
         dhcp: None,
+        http: None,
         web: None,
         stop_when_idle: None,
         once: false,
@@ -174,6 +176,7 @@ async fn start_on(options: Options, store: Store) -> Running {
     let config = AppConfig {
         tftp,
         dhcp,
+        http: None,
         web: None,
         stop_when_idle: options.stop_when_idle,
         once: options.once,
@@ -550,6 +553,7 @@ async fn reservations_that_clash_with_the_configuration_or_a_lease_are_named() {
     let config = AppConfig {
         tftp: Some(tftp),
         dhcp: Some(dhcp),
+        http: None,
         web: None,
         stop_when_idle: None,
         once: false,
@@ -696,4 +700,120 @@ async fn once_ends_the_run_after_the_first_complete_download() {
     tokio::time::timeout(BOUND, app.wait()).await.expect("the run ends by itself after the download");
     assert!(shutdown.is_cancelled());
     assert!(std::net::UdpSocket::bind(server).is_ok(), "the TFTP port is closed");
+}
+
+/// One HTTP/1.1 GET on a new connection to `addr`: the status line and the body.
+async fn http_get(addr: SocketAddr, path: &str) -> (String, Vec<u8>) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let exchange = async {
+        let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let request = format!("GET {path} HTTP/1.1\r\nHost: lifeboat\r\nConnection: close\r\n\r\n");
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut answer = Vec::new();
+        stream.read_to_end(&mut answer).await.unwrap();
+        answer
+    };
+    let answer = tokio::time::timeout(BOUND, exchange).await.expect("the HTTP boot server answered");
+    let head_end = answer.windows(4).position(|w| w == b"\r\n\r\n").expect("a head");
+    let status = String::from_utf8_lossy(&answer[..head_end]).lines().next().unwrap_or_default().to_owned();
+    (status, answer[head_end + 4..].to_vec())
+}
+
+#[tokio::test]
+async fn a_host_with_a_boot_profile_gets_its_script_and_its_kernel_over_http_in_the_history() {
+    let store = Store::open_memory().await.unwrap();
+    let root = tempfile::tempdir().unwrap();
+    std::fs::create_dir(root.path().join("debian")).unwrap();
+    std::fs::write(root.path().join("debian/vmlinuz"), vec![0x4b; 100_000]).unwrap();
+    std::fs::write(root.path().join("debian/initrd.gz"), vec![0x49; 50_000]).unwrap();
+    let profile = lifeboat_store::BootProfileEntry {
+        name: "debian".into(),
+        kernel: Some("debian/vmlinuz".into()),
+        initrds: vec!["debian/initrd.gz".into()],
+        cmdline: "console=ttyS0 hostname={{ hostname }}".into(),
+        ..Default::default()
+    };
+    store.save_boot_profile(&profile).await.unwrap();
+    let host = HostEntry {
+        mac: "52:54:00:12:34:56".into(),
+        name: Some("node-1".into()),
+        boot_profile: Some("debian".into()),
+        ..Default::default()
+    };
+    store.insert_host(&host).await.unwrap();
+
+    let mut tftp = TftpConfig::new(root.path());
+    tftp.listen = vec!["127.0.0.1:0".parse().unwrap()];
+    tftp.allow = AllowList::new(vec!["127.0.0.0/8".parse().unwrap()]);
+    let http = lifeboat_server::HttpBootConfig {
+        root: root.path().to_path_buf(),
+        listen: vec!["127.0.0.1:0".parse().unwrap()],
+        allow: tftp.allow.clone(),
+        aliases: Default::default(),
+    };
+    let config = AppConfig {
+        tftp: Some(tftp),
+        dhcp: None,
+        http: Some(http),
+        web: None,
+        stop_when_idle: None,
+        once: false,
+        claims: Vec::new(),
+        retention: Retention::DEFAULT,
+        settings: None,
+    };
+    let shutdown = CancellationToken::new();
+    let clock = Arc::new(lifeboat_clock::SystemClock);
+    let app = App::start(config, store.clone(), Arc::new(Loopback::default()), clock, shutdown.clone()).await.unwrap();
+    let control = app.control();
+    let status = control.services().into_iter().find(|s| s.service == Service::Http).expect("an HTTP boot service");
+    assert!(status.running, "{status:?}");
+    let addr: SocketAddr = status.listening[0].parse().unwrap();
+
+    let (line, script) = http_get(addr, "/ipxe?mac=52:54:00:12:34:56").await;
+    assert!(line.contains("200"), "{line}");
+    let script = String::from_utf8(script).unwrap();
+    let base = format!("http://{addr}");
+    assert!(script.contains(&format!("kernel {base}/debian/vmlinuz console=ttyS0 hostname=node-1\n")), "{script}");
+    assert!(script.contains(&format!("initrd {base}/debian/initrd.gz\n")), "{script}");
+    // An unknown machine: no default profile, so the menu of the one there is.
+    let (_, menu) = http_get(addr, "/ipxe?mac=52:54:00:00:00:99").await;
+    assert!(String::from_utf8_lossy(&menu).contains("item p0 debian"), "{}", String::from_utf8_lossy(&menu));
+
+    let (line, kernel) = http_get(addr, "/debian/vmlinuz").await;
+    assert!(line.contains("200") && kernel.len() == 100_000, "{line}");
+    let (line, _) = http_get(addr, "/debian/missing.img").await;
+    assert!(line.contains("404"), "{line}");
+
+    // Both reach the history, marked as HTTP.
+    let deadline = std::time::Instant::now() + BOUND;
+    let records = loop {
+        let page = store.transfers_page(&Default::default(), None, 10).await.unwrap();
+        if page.items.len() >= 2 {
+            break page.items;
+        }
+        assert!(std::time::Instant::now() < deadline, "the HTTP transfers were never recorded");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let seen: Vec<(&str, lifeboat_store::TransferOutcome, lifeboat_store::TransferProtocol, u64)> = records
+        .iter()
+        .map(|t| (t.record.requested.as_str(), t.record.outcome, t.record.protocol, t.record.bytes))
+        .collect();
+    assert!(
+        seen.contains(&(
+            "/debian/vmlinuz",
+            lifeboat_store::TransferOutcome::Complete,
+            lifeboat_store::TransferProtocol::Http,
+            100_000
+        )),
+        "{seen:?}"
+    );
+    assert!(
+        seen.iter().any(|(name, outcome, protocol, _)| name.contains("missing.img")
+            && *outcome == lifeboat_store::TransferOutcome::NotFound
+            && *protocol == lifeboat_store::TransferProtocol::Http),
+        "{seen:?}"
+    );
+    shutdown.cancel();
+    tokio::time::timeout(BOUND, app.wait()).await.expect("lifeboat stopped");
 }

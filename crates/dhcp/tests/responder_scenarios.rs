@@ -595,10 +595,8 @@ fn with_an_http_boot_server_ipxe_gets_its_script_url_and_uefi_http_boot_its_file
     let mut pinned = s;
     pinned.http_boot = Some(lifeboat_dhcp::boot::HttpBootServer { address: Some(ip("10.7.0.2")), port: 8081 });
     let mut r = Responder::new(pinned, []);
-    let http_client = Packet::new(
-        [2, 0, 0, 0, 0, 0x44],
-        &[(53, &[1]), (60, b"HTTPClient:Arch:00016:UNDI:003001"), (93, &[0, 16])],
-    );
+    let http_client =
+        Packet::new([2, 0, 0, 0, 0, 0x44], &[(53, &[1]), (60, b"HTTPClient:Arch:00016:UNDI:003001"), (93, &[0, 16])]);
     let (offer, _, _) = full_exchange(&mut r, &http_client, &on_lab());
     assert_eq!(offer.file(), "http://10.7.0.2:8081/images/boot.efi");
     assert_eq!(offer.option(60), Some(&b"HTTPClient"[..]));

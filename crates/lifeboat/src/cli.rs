@@ -249,6 +249,17 @@ pub(crate) struct ServeArgs {
     #[arg(long, overrides_with = "dhcp_skip_probe", help_heading = "DHCP")]
     pub(crate) no_dhcp_skip_probe: bool,
 
+    /// Serve the TFTP root over HTTP too, for iPXE and UEFI HTTP boot, with the iPXE scripts of
+    /// boot profiles at /ipxe (default address 0.0.0.0:4080).
+    #[arg(long, overrides_with = "no_http_boot", help_heading = "HTTP boot")]
+    pub(crate) http_boot: bool,
+    /// No HTTP boot server (the default).
+    #[arg(long, overrides_with = "http_boot", help_heading = "HTTP boot")]
+    pub(crate) no_http_boot: bool,
+    /// Where the HTTP boot server listens, ADDR:PORT (repeatable; turns it on).
+    #[arg(long, value_name = "ADDR:PORT", help_heading = "HTTP boot")]
+    pub(crate) http_boot_listen: Vec<String>,
+
     /// Run the dashboard (the default).
     #[arg(long, overrides_with = "no_web", help_heading = "Dashboard")]
     pub(crate) web: bool,

@@ -41,6 +41,7 @@ impl Configurator for Layers {
         Ok(Configured {
             tftp: config.tftp,
             dhcp: config.dhcp,
+            http: config.http,
             stored: to_json(&stored),
             effective: to_json(&merged),
             effective_toml: toml::to_string_pretty(&merged).unwrap_or_default(),
@@ -175,12 +176,12 @@ fn key_named_in(message: &str) -> Option<String> {
 /// `dhcp.range`, `no-web` is `web.enabled`, `db` is `db`.
 pub(crate) fn key_of_flag(long: &str) -> String {
     let long = long.strip_prefix("no-").unwrap_or(long);
-    if matches!(long, "tftp" | "dhcp" | "web") {
-        return format!("{long}.enabled");
+    if matches!(long, "tftp" | "dhcp" | "web" | "http-boot") {
+        return format!("{}.enabled", long.replace('-', "_"));
     }
-    for section in ["tftp", "dhcp", "web"] {
+    for section in ["http-boot", "tftp", "dhcp", "web"] {
         if let Some(name) = long.strip_prefix(section).and_then(|rest| rest.strip_prefix('-')) {
-            return format!("{section}.{}", name.replace('-', "_"));
+            return format!("{}.{}", section.replace('-', "_"), name.replace('-', "_"));
         }
     }
     long.replace('-', "_")
@@ -289,6 +290,8 @@ mod tests {
         assert_eq!(key_of_flag("no-web"), "web.enabled");
         assert_eq!(key_of_flag("no-dhcp-skip-probe"), "dhcp.skip_probe");
         assert_eq!(key_of_flag("stop-when-idle"), "stop_when_idle");
+        assert_eq!(key_of_flag("no-http-boot"), "http_boot.enabled");
+        assert_eq!(key_of_flag("http-boot-listen"), "http_boot.listen");
     }
 
     #[test]
@@ -305,8 +308,9 @@ mod tests {
                 "boot_rule": ["efi-x64=snponly.efi"], "option": ["option:router,10.0.0.1"], "bootp_dynamic": true,
                 "relay_allow": ["10.8.0.0/16"], "skip_probe": true, "authoritative": true,
             },
+            "http_boot": { "enabled": true, "listen": ["10.0.0.1:4080"] },
         });
-        let mut set: Vec<String> = ["tftp", "dhcp"]
+        let mut set: Vec<String> = ["tftp", "dhcp", "http_boot"]
             .iter()
             .flat_map(|table| document[table].as_object().unwrap().keys().map(move |k| format!("{table}.{k}")))
             .collect();
@@ -319,7 +323,10 @@ mod tests {
         let tftp = configured.tftp.unwrap();
         assert_eq!((tftp.max_transfers, tftp.single_port, tftp.aliases.len()), (32, true, 1));
         assert!(tftp.upload.is_some_and(|upload| upload.overwrite));
-        assert!(configured.dhcp.unwrap().authoritative);
+        let dhcp = configured.dhcp.unwrap();
+        assert!(dhcp.authoritative);
+        assert_eq!(configured.http.unwrap().listen, ["10.0.0.1:4080".parse().unwrap()]);
+        assert_eq!(dhcp.http_boot.map(|h| h.port), Some(4080), "DHCP points iPXE to the HTTP boot server");
         let refused = layers.configure("[tftp]\nmax_blksize = 4\n").unwrap_err();
         assert_eq!(refused[0].key.as_deref(), Some("tftp.max_blksize"), "{refused:?}");
     }

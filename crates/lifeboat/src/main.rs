@@ -8,6 +8,7 @@ mod dhcp_settings;
 mod doctor;
 mod environment;
 mod health;
+mod http_settings;
 mod old_spellings;
 mod passwd;
 mod recover;

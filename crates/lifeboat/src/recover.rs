@@ -125,6 +125,7 @@ async fn serve(job: &Job<'_>, shutdown: CancellationToken) -> anyhow::Result<()>
     let config = AppConfig {
         tftp: Some(tftp),
         dhcp,
+        http: None,
         web: None,
         stop_when_idle: None,
         once: !args.keep_running,
@@ -306,6 +307,7 @@ async fn push(job: &Job<'_>, shutdown: CancellationToken) -> anyhow::Result<()> 
             let config = AppConfig {
                 tftp: None,
                 dhcp: None,
+                http: None,
                 web: None,
                 stop_when_idle: None,
                 once: false,

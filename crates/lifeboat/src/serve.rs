@@ -39,6 +39,7 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let app_config = AppConfig {
         tftp: config.tftp,
         dhcp: config.dhcp,
+        http: config.http,
         web: config.web,
         stop_when_idle: config.stop_when_idle,
         once: config.once,

@@ -1,5 +1,5 @@
 //! Turns the TOML file and the `serve` flags into a validated [`ServeConfig`]: the TFTP part
-//! here, the DHCP part in `dhcp_settings.rs`.
+//! here, the DHCP part in `dhcp_settings.rs`, HTTP boot in `http_settings.rs`.
 //!
 //! The file is read into plain serde structs that refuse unknown keys; flags are laid over
 //! it; then every value is checked and all problems are reported together, each naming where
@@ -18,6 +18,7 @@ use serde::Deserialize;
 
 use crate::cli::{ServeArgs, switch};
 use crate::dhcp_settings::{FileDhcp, dhcp_section};
+use crate::http_settings::{FileHttpBoot, dhcp_target, http_section};
 use crate::old_spellings;
 use crate::web_settings::{FileWeb, web_section};
 use lifeboat_app::DashboardConfig;
@@ -39,6 +40,8 @@ pub(crate) struct FileConfig {
     #[serde(default)]
     pub(crate) dhcp: FileDhcp,
     #[serde(default)]
+    pub(crate) http_boot: FileHttpBoot,
+    #[serde(default)]
     pub(crate) web: FileWeb,
 }
 
@@ -47,6 +50,8 @@ pub(crate) struct FileConfig {
 pub(crate) struct ServeConfig {
     pub(crate) tftp: Option<TftpConfig>,
     pub(crate) dhcp: Option<lifeboat_server::DhcpConfig>,
+    /// The HTTP boot server; `None` when it is off.
+    pub(crate) http: Option<lifeboat_server::HttpBootConfig>,
     /// The dashboard; `None` when it is turned off.
     pub(crate) web: Option<DashboardConfig>,
     /// `None`: the default place (`state_dir.rs`), chosen when serving starts.
@@ -134,7 +139,11 @@ pub(crate) fn serve_config(mut file: FileConfig, args: &ServeArgs) -> Result<Ser
     let mut problems = Vec::new();
     let retention = retention(&file, args, &mut problems);
     let tftp = tftp_section(file.tftp, args, &mut problems);
-    let dhcp = dhcp_section(file.dhcp, args, &mut problems, &mut warnings);
+    let mut dhcp = dhcp_section(file.dhcp, args, &mut problems, &mut warnings);
+    let http = http_section(file.http_boot, args, tftp.as_ref(), &mut problems);
+    if let (Some(dhcp), Some(http)) = (dhcp.as_mut(), http.as_ref()) {
+        dhcp.http_boot = dhcp_target(http);
+    }
     let web = web_section(file.web, args, &mut problems);
     if tftp.is_none() && dhcp.is_none() && problems.is_empty() {
         problems.push(
@@ -154,7 +163,7 @@ pub(crate) fn serve_config(mut file: FileConfig, args: &ServeArgs) -> Result<Ser
         }
     });
     if problems.is_empty() {
-        Ok(ServeConfig { tftp, dhcp, web, db, stop_when_idle, once: args.once, retention, warnings })
+        Ok(ServeConfig { tftp, dhcp, http, web, db, stop_when_idle, once: args.once, retention, warnings })
     } else {
         // A problem names the new spelling of what was written the old way; the note says which.
         problems.extend(warnings.into_iter().map(|w| format!("note: {w}")));

@@ -200,6 +200,7 @@ async fn a_host_added_while_running_gets_its_address_and_boot_file_at_once() {
     hosts.send_replace(DhcpHosts {
         reservations: vec![Reservation { mac: Mac(MAC), address: reserved, name: None, boot_file: None }],
         boot: [(Mac(MAC), "openwrt-initramfs.bin".to_owned())].into(),
+        profiled: Default::default(),
     });
     // The server takes the new hosts between datagrams; the next DISCOVER may still race them,
     // so ask until the answer changes (bounded).

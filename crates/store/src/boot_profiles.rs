@@ -136,7 +136,10 @@ impl Store {
 
     fn profile_from_row(&self, row: BootProfileRow) -> Result<BootProfile, StoreError> {
         let initrds = serde_json::from_str::<Vec<String>>(&row.initrds).map_err(|e| {
-            self.invalid_row("boot_profiles", format!("{:?}: initrds {:?} is not a JSON array: {e}", row.name, row.initrds))
+            self.invalid_row(
+                "boot_profiles",
+                format!("{:?}: initrds {:?} is not a JSON array: {e}", row.name, row.initrds),
+            )
         })?;
         Ok(BootProfile {
             entry: BootProfileEntry {

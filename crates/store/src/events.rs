@@ -34,6 +34,8 @@ stored_names! {
         ImageDeleted => "image_deleted",
         AliasAdded => "alias_added",
         AliasDeleted => "alias_deleted",
+        BootProfileSaved => "boot_profile_saved",
+        BootProfileDeleted => "boot_profile_deleted",
         LoginFailed => "login_failed",
         /// Too many failed logins: password logins are locked for a while.
         LoginLocked => "login_locked",

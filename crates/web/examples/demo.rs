@@ -88,6 +88,7 @@ async fn seed(app: &App) {
             address: Some(Ipv4Addr::new(10, 9, 0, 21)),
             image: Some("undionly.kpxe".into()),
             names: vec![],
+            boot_profile: None,
             notes: "rack 2, bottom".into(),
         })
         .await
@@ -96,6 +97,7 @@ async fn seed(app: &App) {
     app.get("/").await;
     let mut state = app.control.lock();
     state.live = vec![LiveTransfer {
+        protocol: lifeboat_store::TransferProtocol::Tftp,
         id: 1,
         client: "10.9.0.21:2070".parse().unwrap(),
         mac: Some("52:54:00:12:34:56".into()),

@@ -9,9 +9,10 @@ use std::net::Ipv4Addr;
 use std::path::Path;
 
 use axum::body::Body;
-use lifeboat_store::{EventKind, Host, HostEntry};
+use lifeboat_store::{BootProfile, EventKind, Host, HostEntry};
 
 use crate::api_key;
+use crate::boot_profile_input::{self, BootProfileInput};
 use crate::control::{AddressClaim, ClaimedAddressView, Service};
 use crate::digests;
 use crate::error::{AppError, FieldError};
@@ -95,6 +96,33 @@ pub(crate) async fn delete_host(state: &WebState, caller: &Caller, id: i64) -> R
 
 pub(crate) fn no_host(id: i64) -> AppError {
     AppError::NotFound(format!("there is no host {id}; it may have been deleted"))
+}
+
+/// Check `input` and save it as the boot profile of its name (new, or replacing the old).
+pub(crate) async fn save_boot_profile(
+    state: &WebState,
+    caller: &Caller,
+    input: &BootProfileInput,
+) -> Result<BootProfile, AppError> {
+    let entry = boot_profile_input::validate(input, state.config().tftp_root.as_deref()).map_err(AppError::Invalid)?;
+    let profile = state.store().save_boot_profile(&entry).await?;
+    let what = match &entry.kernel {
+        Some(kernel) => format!("{}: kernel {kernel}, {} initrd(s)", entry.name, entry.initrds.len()),
+        None => format!("{}: an iPXE script", entry.name),
+    };
+    state.record(EventKind::BootProfileSaved, &caller.origin, what);
+    state.control().reload();
+    Ok(profile)
+}
+
+/// Delete the boot profile `name` (refused while a host boots it).
+pub(crate) async fn delete_boot_profile(state: &WebState, caller: &Caller, name: &str) -> Result<(), AppError> {
+    if !state.store().delete_boot_profile(name).await? {
+        return Err(AppError::NotFound(format!("there is no boot profile {name:?}; it may have been deleted")));
+    }
+    state.record(EventKind::BootProfileDeleted, &caller.origin, name.to_owned());
+    state.control().reload();
+    Ok(())
 }
 
 /// Serve the existing image `file` to any client that asks for `name`.

@@ -12,7 +12,7 @@ use std::path::Path;
 use std::pin::Pin;
 use std::str::FromStr;
 
-use lifeboat_store::{Direction, TransferOutcome};
+use lifeboat_store::{Direction, TransferOutcome, TransferProtocol};
 
 use crate::recovery::{DoctorCheck, DoctorRequest, ProfileChoice, RecoveryError, RecoveryRequest, RecoveryView};
 
@@ -186,17 +186,20 @@ pub trait Control: Send + Sync + 'static {
 pub enum Service {
     Tftp,
     Dhcp,
+    /// The HTTP boot server.
+    Http,
 }
 
 impl Service {
     /// Every service, in the order the dashboard shows them.
-    pub const ALL: [Service; 2] = [Service::Tftp, Service::Dhcp];
+    pub const ALL: [Service; 3] = [Service::Tftp, Service::Dhcp, Service::Http];
 
-    /// The name in URLs and JSON: `tftp`, `dhcp`.
+    /// The name in URLs and JSON: `tftp`, `dhcp`, `http`.
     pub fn slug(self) -> &'static str {
         match self {
             Service::Tftp => "tftp",
             Service::Dhcp => "dhcp",
+            Service::Http => "http",
         }
     }
 }
@@ -206,13 +209,14 @@ impl fmt::Display for Service {
         f.write_str(match self {
             Service::Tftp => "TFTP",
             Service::Dhcp => "DHCP",
+            Service::Http => "HTTP boot",
         })
     }
 }
 
-/// A service name that is neither `tftp` nor `dhcp`.
+/// A service name that is not `tftp`, `dhcp` or `http`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown service {0:?}: use tftp or dhcp")]
+#[error("unknown service {0:?}: use tftp, dhcp or http")]
 pub struct UnknownService(pub String);
 
 impl FromStr for Service {
@@ -221,6 +225,7 @@ impl FromStr for Service {
         match s.to_ascii_lowercase().as_str() {
             "tftp" => Ok(Service::Tftp),
             "dhcp" => Ok(Service::Dhcp),
+            "http" => Ok(Service::Http),
             _ => Err(UnknownService(s.to_owned())),
         }
     }
@@ -334,6 +339,7 @@ pub enum ClaimError {
 pub struct LiveTransfer {
     /// Unique among live transfers; stable while the transfer runs.
     pub id: u64,
+    pub protocol: TransferProtocol,
     pub client: SocketAddr,
     pub mac: Option<String>,
     /// The name the client asked for, as it asked.

@@ -24,6 +24,7 @@ pub fn validate_host(
         address: address.to_owned(),
         image: image.to_owned(),
         names,
+        boot_profile: String::new(),
         notes: notes.to_owned(),
     };
     host_input::validate(&input, None)

@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use lifeboat_dhcp::config::Mac;
-use lifeboat_store::{StoredTransfer, TransferFilter};
+use lifeboat_store::{StoredTransfer, TransferFilter, TransferProtocol};
 use serde::Deserialize;
 
 use crate::error::AppError;
@@ -141,6 +141,8 @@ pub(crate) struct TransferRow {
     pub(crate) rate: String,
     pub(crate) blocks: String,
     pub(crate) retransmits: u64,
+    /// `tftp` or `http`.
+    pub(crate) protocol: &'static str,
 }
 
 impl TransferRow {
@@ -165,8 +167,13 @@ impl TransferRow {
             bytes,
             duration: format::duration(Duration::from_millis(elapsed.unsigned_abs())),
             rate: format::average_rate(t.bytes, elapsed).filter(|_| t.bytes > 0).map(format::rate).unwrap_or_default(),
-            blocks: format!("{} / {}", t.blksize, t.windowsize),
+            blocks: if t.protocol == TransferProtocol::Tftp {
+                format!("{} / {}", t.blksize, t.windowsize)
+            } else {
+                String::new()
+            },
             retransmits: t.retransmits,
+            protocol: t.protocol.as_str(),
         }
     }
 }

@@ -3,7 +3,8 @@
 //!
 //! **Invariant:** a [`HostEntry`] built here has a MAC in the store's form (lowercase,
 //! colon-separated), an IPv4 address or none, an image that exists as a file under the TFTP
-//! root (or none), and names in the TFTP server's normalized form, without duplicates.
+//! root (or none), names in the TFTP server's normalized form, without duplicates, and a boot
+//! profile name of the right form (whether it exists is the store's to say).
 
 use std::net::Ipv4Addr;
 use std::path::Path;
@@ -29,6 +30,7 @@ pub(crate) struct HostInput {
     pub(crate) address: String,
     pub(crate) image: String,
     pub(crate) names: Vec<String>,
+    pub(crate) boot_profile: String,
     pub(crate) notes: String,
 }
 
@@ -41,6 +43,7 @@ impl HostInput {
             address: entry.address.map(|a| a.to_string()).unwrap_or_default(),
             image: entry.image.clone().unwrap_or_default(),
             names: entry.names.clone(),
+            boot_profile: entry.boot_profile.clone().unwrap_or_default(),
             notes: entry.notes.clone(),
         }
     }
@@ -139,6 +142,13 @@ pub(crate) fn validate(input: &HostInput, root: Option<&Path>) -> Result<HostEnt
         }
     }
 
+    let boot_profile = input.boot_profile.trim();
+    if !boot_profile.is_empty()
+        && let Err(why) = crate::boot_profile_input::check_name(boot_profile)
+    {
+        fail("boot_profile", why);
+    }
+
     if input.notes.len() > MAX_NOTES {
         fail("notes", format!("the notes are longer than {MAX_NOTES} characters"));
     }
@@ -152,6 +162,7 @@ pub(crate) fn validate(input: &HostInput, root: Option<&Path>) -> Result<HostEnt
         address,
         image,
         names,
+        boot_profile: (!boot_profile.is_empty()).then(|| boot_profile.to_owned()),
         notes: input.notes.trim().to_owned(),
     })
 }
@@ -193,9 +204,10 @@ mod tests {
             address: "300.1.1.1".into(),
             image: "../etc/passwd".into(),
             names: vec!["ok.bin".into(), "../../x".into()],
+            boot_profile: "no spaces please".into(),
             notes: String::new(),
         };
-        assert_eq!(fields(validate(&bad, None)), ["mac", "name", "address", "image", "names"]);
+        assert_eq!(fields(validate(&bad, None)), ["mac", "name", "address", "image", "names", "boot_profile"]);
     }
 
     #[test]

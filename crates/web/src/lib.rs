@@ -27,6 +27,7 @@ mod actions;
 mod api;
 mod api_key;
 mod assets;
+mod boot_profile_input;
 pub mod config;
 pub mod control;
 mod digests;
@@ -94,7 +95,8 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
 pub fn router(state: WebState) -> Router {
     use pages::recovery as recovery_page;
     use pages::{
-        addresses, doctor, events, hosts, images, leases, login, missing, overview, services, settings, transfers,
+        addresses, boot_profiles, doctor, events, hosts, images, leases, login, missing, overview, services, settings,
+        transfers,
     };
     let routes = Router::new()
         .route("/", get(overview::page))
@@ -102,6 +104,9 @@ pub fn router(state: WebState) -> Router {
         .route("/hosts", get(hosts::list).post(hosts::create))
         .route("/hosts/{id}", get(hosts::edit).post(hosts::update))
         .route("/hosts/{id}/delete", post(hosts::delete))
+        .route("/boot-profiles", post(boot_profiles::create))
+        .route("/boot-profiles/{name}", get(boot_profiles::edit).post(boot_profiles::update))
+        .route("/boot-profiles/{name}/delete", post(boot_profiles::delete))
         .route("/images", get(images::page))
         .route("/images/delete", post(images::delete))
         .route("/images/arm", post(images::arm))

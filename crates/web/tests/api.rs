@@ -283,6 +283,7 @@ async fn transfers_history_pages_without_gaps_or_duplicates() {
     assert_eq!(one["items"].as_array().unwrap().len(), 1);
     assert_eq!(item["client"], "192.168.0.66:2070");
     assert_eq!(item["direction"], "read");
+    assert_eq!(item["protocol"], "tftp");
     assert_eq!(item["outcome"], "complete");
     assert_eq!(item["blksize"], 1468);
     let none = app.get("/api/v1/transfers?outcome=failed").await.json();
@@ -297,7 +298,7 @@ async fn live_transfers_leases_interfaces_and_events_lists() {
     assert_eq!(
         live,
         json!([{"id": 3, "client": "10.9.0.100:3000", "mac": null, "requested": "pxelinux.0",
-        "file": "pxelinux.0", "direction": "read", "bytes": 1000, "size": 4000, "started_at": 5, "rate": 500,
+        "file": "pxelinux.0", "protocol": "tftp", "direction": "read", "bytes": 1000, "size": 4000, "started_at": 5, "rate": 500,
         "outcome": null}])
     );
     assert!(app.get("/api/v1/leases").await.json().as_array().unwrap().is_empty());

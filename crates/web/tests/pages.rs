@@ -78,6 +78,7 @@ async fn overview_shows_services_with_one_big_button_each_and_the_last_request()
 fn live(bytes: u64, outcome: Option<TransferOutcome>) -> LiveTransfer {
     LiveTransfer {
         id: 7,
+        protocol: lifeboat_store::TransferProtocol::Tftp,
         client: "192.168.0.66:2070".parse().unwrap(),
         mac: Some("3c:84:6a:12:34:56".into()),
         requested: "/openwrt.bin".into(),
@@ -183,6 +184,7 @@ async fn hosts_images_missing_leases_and_events_pages_show_their_data() {
             address: Some(Ipv4Addr::new(192, 168, 0, 66)),
             image: Some("openwrt.bin".into()),
             names: vec!["ArcherC7v5_tp_recovery.bin".into()],
+            boot_profile: None,
             notes: "left shelf".into(),
         })
         .await

@@ -22,6 +22,7 @@ pub(crate) struct HostJson {
     address: Option<String>,
     image: Option<String>,
     names: Vec<String>,
+    boot_profile: Option<String>,
     notes: String,
     created_at: i64,
     updated_at: i64,
@@ -36,6 +37,7 @@ impl From<Host> for HostJson {
             address: h.entry.address.map(|a| a.to_string()),
             image: h.entry.image,
             names: h.entry.names,
+            boot_profile: h.entry.boot_profile,
             notes: h.entry.notes,
             created_at: h.created_at,
             updated_at: h.updated_at,
@@ -53,6 +55,7 @@ pub(crate) struct HostBody {
     image: Option<String>,
     #[serde(default)]
     names: Vec<String>,
+    boot_profile: Option<String>,
     #[serde(default)]
     notes: String,
 }
@@ -65,6 +68,7 @@ impl From<HostBody> for HostInput {
             address: b.address.unwrap_or_default(),
             image: b.image.unwrap_or_default(),
             names: b.names,
+            boot_profile: b.boot_profile.unwrap_or_default(),
             notes: b.notes,
         }
     }

@@ -77,6 +77,8 @@ pub(crate) struct TransferJson {
     mac: Option<String>,
     requested: String,
     file: Option<String>,
+    /// `tftp` or `http`.
+    protocol: &'static str,
     direction: &'static str,
     bytes: u64,
     size: Option<u64>,
@@ -98,6 +100,7 @@ impl From<StoredTransfer> for TransferJson {
             mac: r.mac,
             requested: r.requested,
             file: r.file,
+            protocol: r.protocol.as_str(),
             direction: direction_slug(&r.direction),
             bytes: r.bytes,
             size: r.size,

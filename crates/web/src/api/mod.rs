@@ -5,6 +5,7 @@
 //! CSRF token (`X-CSRF-Token`) unless they carry the bearer token.
 
 mod addresses;
+mod boot_profiles;
 mod extract;
 mod health;
 mod hosts;
@@ -49,6 +50,8 @@ pub(crate) fn routes() -> Router<WebState> {
         .route("/hosts/{id}", get(hosts::one).put(hosts::update).delete(hosts::delete))
         .route("/aliases", get(hosts::aliases).post(hosts::add_alias))
         .route("/reservations", get(hosts::reservations))
+        .route("/boot-profiles", get(boot_profiles::list))
+        .route("/boot-profiles/{name}", get(boot_profiles::one).put(boot_profiles::put).delete(boot_profiles::delete))
         .route("/aliases/{*name}", axum::routing::delete(hosts::delete_alias))
         .route("/settings", get(settings::get).put(settings::put))
         .route("/settings/export", get(settings::export))

@@ -8,10 +8,12 @@ use axum::{Form, response::IntoResponse};
 use serde::Deserialize;
 
 use crate::actions;
+use crate::boot_profile_input::BootProfileInput;
 use crate::error::{AppError, FieldError};
 use crate::guard::Caller;
 use crate::host_input::{HostInput, split_names};
 use crate::images;
+use crate::pages::boot_profiles::{BootProfileFormView, BootProfileRow};
 use crate::pages::{Layout, PageError, PageResult, done, render_status};
 use crate::state::WebState;
 
@@ -29,6 +31,8 @@ pub(crate) struct HostFormData {
     #[serde(default)]
     names: String,
     #[serde(default)]
+    boot_profile: String,
+    #[serde(default)]
     notes: String,
 }
 
@@ -40,6 +44,7 @@ impl HostFormData {
             address: self.address.clone(),
             image: self.image.clone(),
             names: split_names(&self.names),
+            boot_profile: self.boot_profile.clone(),
             notes: self.notes.clone(),
         }
     }
@@ -54,14 +59,18 @@ pub(crate) struct HostFormView {
     address: String,
     image: String,
     names: String,
+    boot_profile: String,
     notes: String,
     errors: Vec<FieldError>,
     general: String,
     images: Vec<String>,
+    /// The names of the boot profiles, for the choice.
+    profiles: Vec<String>,
 }
 
 impl HostFormView {
-    fn new(action: String, submit: &'static str, input: &HostInput, images: Vec<String>) -> HostFormView {
+    fn new(action: String, submit: &'static str, input: &HostInput, choices: Choices) -> HostFormView {
+        let Choices { images, profiles } = choices;
         HostFormView {
             action,
             submit,
@@ -70,10 +79,12 @@ impl HostFormView {
             address: input.address.clone(),
             image: input.image.clone(),
             names: input.names.join("\n"),
+            boot_profile: input.boot_profile.clone(),
             notes: input.notes.clone(),
             errors: Vec::new(),
             general: String::new(),
             images,
+            profiles,
         }
     }
 
@@ -81,6 +92,11 @@ impl HostFormView {
     /// through the API): it stays a choice, marked, so saving the form does not drop it.
     fn image_missing(&self) -> bool {
         !self.image.is_empty() && !self.images.contains(&self.image)
+    }
+
+    /// The same for a boot profile that is not (or no longer) there.
+    fn profile_missing(&self) -> bool {
+        !self.boot_profile.is_empty() && !self.profiles.contains(&self.boot_profile)
     }
 
     /// The messages about `field`, joined.
@@ -112,6 +128,7 @@ pub(crate) struct HostRow {
     address: String,
     image: String,
     names: Vec<String>,
+    boot_profile: String,
     notes: String,
 }
 
@@ -121,6 +138,8 @@ struct HostsPage {
     layout: Layout,
     hosts: Vec<HostRow>,
     form: HostFormView,
+    profiles: Vec<BootProfileRow>,
+    profile_form: BootProfileFormView,
     /// The configuration's reservations: in effect, changed where they are set.
     reservations: Vec<crate::control::ConfiguredReservation>,
 }
@@ -134,6 +153,19 @@ struct HostEditPage {
     form: HostFormView,
 }
 
+/// What the host form offers to choose from.
+pub(crate) struct Choices {
+    images: Vec<String>,
+    profiles: Vec<String>,
+}
+
+impl Choices {
+    pub(crate) async fn of(state: &WebState) -> Result<Choices, AppError> {
+        let profiles = state.store().boot_profiles().await?.into_iter().map(|p| p.entry.name).collect();
+        Ok(Choices { images: image_names(state).await, profiles })
+    }
+}
+
 /// The names of the image files, for the form's suggestions (empty without a TFTP root).
 pub(crate) async fn image_names(state: &WebState) -> Vec<String> {
     let Some(root) = state.config().tftp_root.clone() else { return Vec::new() };
@@ -145,7 +177,21 @@ pub(crate) async fn image_names(state: &WebState) -> Vec<String> {
         .unwrap_or_default()
 }
 
-async fn hosts_page(state: &WebState, caller: &Caller, form: HostFormView, status: StatusCode) -> PageResult {
+pub(crate) async fn hosts_page(
+    state: &WebState,
+    caller: &Caller,
+    form: Option<HostFormView>,
+    profile_form: Option<BootProfileFormView>,
+    status: StatusCode,
+) -> PageResult {
+    let form = match form {
+        Some(form) => form,
+        None => HostFormView::new("/hosts".into(), "Add host", &HostInput::default(), Choices::of(state).await?),
+    };
+    let profile_form = match profile_form {
+        Some(form) => form,
+        None => BootProfileFormView::new(true, &BootProfileInput::default(), image_names(state).await),
+    };
     let hosts = state
         .store()
         .hosts()
@@ -158,18 +204,20 @@ async fn hosts_page(state: &WebState, caller: &Caller, form: HostFormView, statu
             address: h.entry.address.map(|a| a.to_string()).unwrap_or_default(),
             image: h.entry.image.unwrap_or_default(),
             names: h.entry.names,
+            boot_profile: h.entry.boot_profile.unwrap_or_default(),
             notes: h.entry.notes,
         })
         .collect();
+    let profiles = state.store().boot_profiles().await?.into_iter().map(BootProfileRow::from).collect();
     let reservations = state.control().configured_reservations();
-    let page = HostsPage { layout: Layout::new(state, caller, "/hosts", "Hosts"), hosts, form, reservations };
+    let layout = Layout::new(state, caller, "/hosts", "Hosts");
+    let page = HostsPage { layout, hosts, form, profiles, profile_form, reservations };
     Ok(render_status(status, &page))
 }
 
 /// `GET /hosts`.
 pub(crate) async fn list(State(state): State<WebState>, caller: Caller) -> PageResult {
-    let form = HostFormView::new("/hosts".into(), "Add host", &HostInput::default(), image_names(&state).await);
-    hosts_page(&state, &caller, form, StatusCode::OK).await
+    hosts_page(&state, &caller, None, None, StatusCode::OK).await
 }
 
 /// `POST /hosts`.
@@ -182,9 +230,9 @@ pub(crate) async fn create(
     match actions::add_host(&state, &caller, &input).await {
         Ok(host) => Ok(done(&state, &caller, "/hosts", true, format!("Host {} added.", host.entry.mac))),
         Err(error) => {
-            let mut form = HostFormView::new("/hosts".into(), "Add host", &input, image_names(&state).await);
+            let mut form = HostFormView::new("/hosts".into(), "Add host", &input, Choices::of(&state).await?);
             match form.show(error) {
-                Some(status) => hosts_page(&state, &caller, form, status).await,
+                Some(status) => hosts_page(&state, &caller, Some(form), None, status).await,
                 None => Err(PageError(AppError::Internal("the host could not be saved".into()))),
             }
         }
@@ -201,7 +249,7 @@ async fn edit_page(state: &WebState, caller: &Caller, id: i64, form: HostFormVie
 pub(crate) async fn edit(State(state): State<WebState>, caller: Caller, Path(id): Path<i64>) -> PageResult {
     let host = state.store().host(id).await?.ok_or_else(|| actions::no_host(id))?;
     let input = HostInput::from_entry(&host.entry);
-    let form = HostFormView::new(format!("/hosts/{id}"), "Save changes", &input, image_names(&state).await);
+    let form = HostFormView::new(format!("/hosts/{id}"), "Save changes", &input, Choices::of(&state).await?);
     Ok(edit_page(&state, &caller, id, form, StatusCode::OK).await)
 }
 
@@ -217,7 +265,8 @@ pub(crate) async fn update(
         Ok(host) => Ok(done(&state, &caller, "/hosts", true, format!("Host {} saved.", host.entry.mac))),
         Err(error @ (AppError::NotFound(_) | AppError::Internal(_))) => Err(PageError(error)),
         Err(error) => {
-            let mut form = HostFormView::new(format!("/hosts/{id}"), "Save changes", &input, image_names(&state).await);
+            let choices = Choices::of(&state).await?;
+            let mut form = HostFormView::new(format!("/hosts/{id}"), "Save changes", &input, choices);
             let status = form.show(error).unwrap_or(StatusCode::UNPROCESSABLE_ENTITY);
             Ok(edit_page(&state, &caller, id, form, status).await)
         }

@@ -5,6 +5,7 @@
 //! something answers with a redirect (303) and a one-shot message, so reloading never repeats it.
 
 pub(crate) mod addresses;
+pub(crate) mod boot_profiles;
 pub(crate) mod doctor;
 pub(crate) mod events;
 pub(crate) mod hosts;

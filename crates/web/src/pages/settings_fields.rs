@@ -124,6 +124,19 @@ pub(crate) const SECTIONS: &[SectionSpec] = &[
             ),
         ],
     },
+    SectionSpec {
+        table: "http_boot",
+        title: "HTTP boot",
+        fields: &[
+            field(
+                "enabled",
+                "Serve HTTP boot",
+                Switch,
+                "The TFTP root over HTTP for iPXE and UEFI HTTP boot, and the boot profiles' scripts at /ipxe.",
+            ),
+            field("listen", "Listen on", Lines, "ADDR:PORT, one per line (default 0.0.0.0:4080)."),
+        ],
+    },
 ];
 
 /// The section whose form is named `table`.

@@ -29,6 +29,8 @@ use tower::ServiceExt;
 pub struct FakeState {
     pub tftp: bool,
     pub dhcp: bool,
+    /// The HTTP boot server (not in the status list: the fake serves TFTP and DHCP only).
+    pub http: bool,
     /// DHCP was not configured at start-up (no range): it cannot be started.
     pub dhcp_unconfigured: bool,
     /// `(start|stop, service, origin)` of every call.
@@ -116,6 +118,7 @@ impl Control for FakeControl {
             let running = match service {
                 Service::Tftp => &mut state.tftp,
                 Service::Dhcp => &mut state.dhcp,
+                Service::Http => &mut state.http,
             };
             if *running {
                 return Err(ControlError::AlreadyRunning(service));
@@ -132,6 +135,7 @@ impl Control for FakeControl {
             let running = match service {
                 Service::Tftp => &mut state.tftp,
                 Service::Dhcp => &mut state.dhcp,
+                Service::Http => &mut state.http,
             };
             if !*running {
                 return Err(ControlError::NotRunning(service));
@@ -559,6 +563,7 @@ pub fn now_ms() -> i64 {
 pub fn live_transfer() -> LiveTransfer {
     LiveTransfer {
         id: 3,
+        protocol: lifeboat_store::TransferProtocol::Tftp,
         client: "10.9.0.100:3000".parse().unwrap(),
         mac: None,
         requested: "pxelinux.0".into(),
