@@ -674,10 +674,10 @@ for scenario in d e; do
         gib = $13 * bytes / 1073741824
         printf "| %s | %d / %d | %s (%s–%s) | %s | %s (%s + %s) | %s | %.1f MiB | %s |\n",
             $1 == "floor" ? "floor-tftpd (reference, not a peer)" : $1, $2, $3, $4, $11, $12, $5, $6, $7, $8,
-            gib > 0 ? sprintf("%.2f", $6 / gib) : "—", $9 / 1024, $10}' "$medians"
+            (gib > 0 ? sprintf("%.2f", $6 / gib) : "—"), $9 / 1024, $10}' "$medians"
     echo
     awk -F'\t' -v bytes="$PAR_BYTES" '
-        { gib = $13 * bytes / 1073741824; pergib = gib > 0 ? $6 / gib : "" }
+        { gib = $13 * bytes / 1073741824; pergib = (gib > 0) ? $6 / gib : "" }
         $1 == "lifeboat" { lb = $4; lbcpu = pergib; lbrss = $9; next }
         $1 == "floor" { floor = $4; next }
         $4 + 0 > best + 0 { best = $4; bn = $1 }
