@@ -8,14 +8,9 @@
 //! happened.
 //!
 //! Map:
-//! - [`TftpServer`] (`tftp_server.rs`): listening sockets, admission, hand-over to the loops.
-//! - `loops.rs`: one event loop thread per CPU, and the inbox each is handed work through;
-//!   `event_loop.rs`: one loop, many transfers (`served.rs`: one of them), a deadline heap
-//!   (`deadlines.rs`) and the spin for a few transfers (`spinner.rs`); `prepare.rs`: a request's
-//!   file and core before any data moves.
-//! - [`client`]: `get` and `put` on the same core, each on the caller's thread (`pump.rs`).
-//! - `machine.rs`: a core with its file, and the sending both drivers share; `link.rs`: own port
-//!   or shared listening port.
+//! - [`TftpServer`] (`tftp_server.rs`): listening sockets, admission, one task per transfer.
+//! - [`client`]: `get` and `put` on the same machinery.
+//! - `pump.rs`: the I/O loop of one transfer; `link.rs`: own port or shared listening port.
 //! - `root.rs`: requested name → file (aliases, case, symlinks); `open_files.rs`: shared
 //!   descriptors; `source.rs`: octet or netascii bytes out; `upload.rs`: temp file, sync, rename.
 //! - `access.rs`: the source allow-list; `admission.rs`: transfer limits and the places kept
