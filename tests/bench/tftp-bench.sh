@@ -4,7 +4,7 @@
 # script. Prints a Markdown report on stdout and progress on stderr. See tests/bench/README.md.
 #
 #   sudo tests/bench/tftp-bench.sh > report.md
-#   sudo SIZE_MB=4 REPEAT=1 PAR_CLIENTS=5 PAR_SIZE_MB=1 tests/bench/tftp-bench.sh   # smoke run
+#   sudo SIZE_MB=4 REPEAT=1 PAR_CLIENTS=5 MANY_CLIENTS=20 PAR_SIZE_MB=1 tests/bench/tftp-bench.sh   # smoke run
 #
 # A benchmark, not a test: a failed or timed-out transfer is reported as FAIL and the run goes on.
 set -euo pipefail
@@ -14,13 +14,14 @@ export LC_ALL=C
 SIZE_MB=${SIZE_MB:-64}           # file size for scenarios (a)-(c)
 REPEAT=${REPEAT:-3}              # runs per measurement in (a)-(c); the median is reported
 PAR_CLIENTS=${PAR_CLIENTS:-50}   # parallel curl clients in (d)
+MANY_CLIENTS=${MANY_CLIENTS:-500} # parallel curl clients in (e), a boot storm
 PAR_SIZE_MB=${PAR_SIZE_MB:-8}    # file size per client in (d)
 RUN_TIMEOUT=${RUN_TIMEOUT:-120}  # seconds allowed for one transfer in (a)-(c)
 PAR_TIMEOUT=${PAR_TIMEOUT:-300}  # seconds allowed for each client in (d)
 PAR_REPEAT=${PAR_REPEAT:-3}      # rounds of (d), every server once per round; the median is reported
 WINDOW=${WINDOW:-16}             # windowsize asked for in (c)
 SERVERS=${SERVERS:-"lifeboat tftpd-hpa atftpd dnsmasq"}
-SCENARIOS=${SCENARIOS:-"a b c d"}
+SCENARIOS=${SCENARIOS:-"a b c d e"}
 LOCKSTEP_CLIENTS=${LOCKSTEP_CLIENTS:-"curl atftp lifeboat"}  # clients for (a) and (b)
 WINDOW_CLIENTS=${WINDOW_CLIENTS:-"atftp lifeboat"}           # clients for (c)
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -32,7 +33,9 @@ DNSMASQ=${DNSMASQ:-/usr/sbin/dnsmasq}
 WORK_BASE=${WORK_BASE:-/dev/shm}  # tmpfs, so the disk is not part of the measurement
 PIN=${PIN:-none}  # (a)-(c) only: none | same (server and client on CPU 0) | split (server 0, client 1)
 KEEP_WORK=${KEEP_WORK:-0}         # 1: keep the work directory (server and client logs)
-FLOOR=${FLOOR:-0}                 # 1: (d) also runs floor-tftpd.c, the cheapest possible server
+FLOOR=${FLOOR:-0}                 # 1: (d) and (e) also run floor-tftpd.c, the cheapest possible server
+LOAD=${LOAD:-0}                   # (a)-(b): this many background workers starting short CPU-bound processes
+LOAD_CHUNK_MB=${LOAD_CHUNK_MB:-8} # what each short process of the load hashes (MiB of zeros)
 
 BENCH_NAME="tftp-bench"
 # shellcheck source-path=SCRIPTDIR source=lib.sh
@@ -46,10 +49,15 @@ case $PIN in
 esac
 PINNED=0  # set while (a)-(c) run, so (d) is never pinned
 
-require_positive_ints SIZE_MB REPEAT PAR_CLIENTS PAR_SIZE_MB RUN_TIMEOUT PAR_TIMEOUT PAR_REPEAT WINDOW
+require_positive_ints SIZE_MB REPEAT PAR_CLIENTS MANY_CLIENTS PAR_SIZE_MB RUN_TIMEOUT PAR_TIMEOUT PAR_REPEAT WINDOW \
+    LOAD_CHUNK_MB
+require_non_negative_ints LOAD
+# The servers' limits are raised for the largest crowd of the run.
+MOST_CLIENTS=$PAR_CLIENTS
+if [[ " $SCENARIOS " == *" e "* ]] && ((MANY_CLIENTS > MOST_CLIENTS)); then MOST_CLIENTS=$MANY_CLIENTS; fi
 require_root "network namespaces, veth pair, a cpuacct cgroup"
 
-need=(ip timeout sha256sum awk sort stat curl atftp)
+need=(ip timeout sha256sum awk sort stat curl atftp head cksum)
 for server in $SERVERS; do
     case $server in
         lifeboat) need+=("$LIFEBOAT") ;;
@@ -81,6 +89,8 @@ SERVER_PID=""
 SERVER_NAME=""
 SAMPLER_PID=""
 CLIENT_PIDS=()
+LOAD_PIDS=()
+LOAD_FLAG=""
 NOTES=()
 
 cg_create() {
@@ -156,6 +166,7 @@ cleanup() {
         { wait "$SAMPLER_PID"; } 2>/dev/null
     fi
     for p in "${CLIENT_PIDS[@]}"; do kill -KILL "$p" 2>/dev/null; done
+    stop_load
     stop_server
     delete_netns "$NS_C" "$NS_S"
     cg_remove
@@ -202,8 +213,8 @@ server_argv() {
         lifeboat)
             ARGV=("$LIFEBOAT" serve --tftp-root "$ROOT" --tftp-listen "$SRV_IP:69"
                 --tftp-max-blksize 8192 --tftp-max-windowsize 64
-                --tftp-max-transfers-per-client $((PAR_CLIENTS > 8 ? PAR_CLIENTS : 8))
-                --tftp-max-transfers $((PAR_CLIENTS > 256 ? PAR_CLIENTS : 256))
+                --tftp-max-transfers-per-client $((MOST_CLIENTS > 8 ? MOST_CLIENTS : 8))
+                --tftp-max-transfers $((MOST_CLIENTS > 256 ? MOST_CLIENTS * 4 / 3 + 1 : 256))
                 --db "$WORK/lifeboat.db")
             ;;
         tftpd-hpa)
@@ -213,7 +224,7 @@ server_argv() {
         atftpd)
             ARGV=("$ATFTPD" --daemon --no-fork --user root --group root --port 69
                 --bind-address "$SRV_IP" --logfile "$log")
-            if ((PAR_CLIENTS > 100)); then ARGV+=(--maxthread "$PAR_CLIENTS"); fi
+            if ((MOST_CLIENTS > 100)); then ARGV+=(--maxthread "$MOST_CLIENTS"); fi
             ARGV+=("$ROOT")
             ;;
         floor)
@@ -223,7 +234,7 @@ server_argv() {
             ARGV=("$DNSMASQ" --no-daemon --conf-file=/dev/null --port=0 --no-resolv --no-hosts
                 --bind-interfaces --user=root --group=root --pid-file= --log-facility=-
                 --enable-tftp "--listen-address=$SRV_IP" "--tftp-root=$ROOT")
-            if ((PAR_CLIENTS > 50)); then ARGV+=("--tftp-max=$PAR_CLIENTS"); fi
+            if ((MOST_CLIENTS > 50)); then ARGV+=("--tftp-max=$MOST_CLIENTS"); fi
             ;;
     esac
 }
@@ -272,6 +283,50 @@ ensure_server() {
     say "[$SERVER_NAME] died; restarting"
     stop_server
     start_server "$SERVER_NAME" restart
+}
+
+# ---------------------------------------------------------------- background load
+# A busy machine for the lock-step runs: LOAD workers, each starting one short CPU-bound
+# process after another (hashing LOAD_CHUNK_MB MiB of zeros, tens of milliseconds), so the
+# scheduler keeps seeing new work come and go on every CPU, as on a shared build machine. The
+# load runs outside the server's cgroup and is not pinned. Each worker stops by itself when
+# its flag file goes or after RUN_TIMEOUT + 30 s, whichever comes first; stop_load ends them
+# at once (by PID).
+load_worker() {
+    local flag=$1 deadline=$((SECONDS + RUN_TIMEOUT + 30))
+    while [[ -e $flag ]] && ((SECONDS < deadline)); do
+        head -c "$((LOAD_CHUNK_MB << 20))" /dev/zero | cksum >/dev/null
+    done
+}
+
+start_load() {
+    ((LOAD > 0)) || return 0
+    local i
+    LOAD_FLAG=$WORK/load-running
+    touch "$LOAD_FLAG"
+    for i in $(seq "$LOAD"); do
+        load_worker "$LOAD_FLAG" &
+        LOAD_PIDS+=($!)
+    done
+}
+
+stop_load() {
+    ((${#LOAD_PIDS[@]} > 0)) || return 0
+    local p
+    rm -f "$LOAD_FLAG"
+    for p in "${LOAD_PIDS[@]}"; do
+        # The worker's current short process ends by itself within its chunk.
+        stop_children_of "$p"
+        kill "$p" 2>/dev/null || true
+    done
+    for p in "${LOAD_PIDS[@]}"; do { wait "$p" || true; } 2>/dev/null; done
+    LOAD_PIDS=()
+}
+
+# stop_children_of PID: SIGTERM to the direct children of PID (by their PIDs).
+stop_children_of() {
+    local child
+    for child in $(cat "/proc/$1/task/$1/children" 2>/dev/null); do kill "$child" 2>/dev/null || true; done
 }
 
 # ---------------------------------------------------------------- one transfer
@@ -377,7 +432,9 @@ measure_round() {
         fi
         for client in $clients; do
             ensure_server "$(scenario_label "$sc")"
+            if [[ $sc == a || $sc == b ]]; then start_load; fi
             run_one "$client" "$blk" "$win"
+            stop_load
             grant=$R_GRANT
             if [[ $client == atftp ]]; then grant=${PROBES[$server/$blk/$win]}; fi
             printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$sc" "$client" "$server" "$rep" \
@@ -388,17 +445,21 @@ measure_round() {
     stop_server
 }
 
-# ---------------------------------------------------------------- (d) parallel clients
-PAR_RESULTS=$WORK/parallel.tsv
-PAR_MEDIANS=$WORK/parallel-medians.tsv
-: >"$PAR_RESULTS"
+# ---------------------------------------------------------------- (d), (e) parallel clients
+# Results of (d) and (e) go to $WORK/parallel-d.tsv and parallel-e.tsv, one line per run; the
+# medians to parallel-medians-d.tsv and -e.tsv.
+par_results() { echo "$WORK/parallel-$1.tsv"; }
+par_medians_file() { echo "$WORK/parallel-medians-$1.tsv"; }
+# The clients of scenario d or e.
+par_clients() { if [[ $1 == e ]]; then echo "$MANY_CLIENTS"; else echo "$PAR_CLIENTS"; fi; }
 
-# One line per server from its (d) runs: the run with the median rate, then the failures
-# summed, the largest RSS and process count, and the lowest and highest rate of all runs.
+# One line per server from its runs of scenario $1 (d or e): the run with the median rate,
+# then the failures summed, the largest RSS and process count, the lowest and highest rate of
+# all runs, and the good transfers of the median run.
 par_medians() {
-    local server rows n
+    local scenario=$1 server rows n
     for server in $PAR_SERVERS; do
-        rows=$(awk -F'\t' -v s="$server" '$1 == s' "$PAR_RESULTS" | sort -t$'\t' -k4,4g)
+        rows=$(awk -F'\t' -v s="$server" '$1 == s' "$(par_results "$scenario")" | sort -t$'\t' -k4,4g)
         [[ -n $rows ]] || continue
         n=$(wc -l <<<"$rows")
         awk -F'\t' -v OFS='\t' -v mid=$(((n + 1) / 2)) '
@@ -406,7 +467,7 @@ par_medians() {
             NR == 1 { low = $4 }
             NR == mid { split($0, m, "\t") }
             { high = $4 }
-            END { print m[1], ok, fails, m[4], m[5], m[6], m[7], m[8], rss, procs, low, high }' <<<"$rows"
+            END { print m[1], ok, fails, m[4], m[5], m[6], m[7], m[8], rss, procs, low, high, m[2] }' <<<"$rows"
     done
 }
 
@@ -432,9 +493,11 @@ sampler() {
     done
 }
 
+# measure_parallel SERVER ROUND SCENARIO: one run of (d) or (e) against a freshly started SERVER.
 measure_parallel() {
-    local server=$1 rep=$2 i
-    start_server "$server" "parallel$rep"
+    local server=$1 rep=$2 scenario=$3 i clients
+    clients=$(par_clients "$scenario")
+    start_server "$server" "parallel-$scenario$rep"
     sleep 0.5
     local flag=$WORK/sampling rss_file=$WORK/rss-$server
     echo "0 0" >"$rss_file"
@@ -443,8 +506,8 @@ measure_parallel() {
     SAMPLER_PID=$!
     local c0 c1
     c0=$(cg_cpu)
-    parallel_tftp_downloads "$NS_C" "tftp://$SRV_IP/$PAR" "$PAR_CLIENTS" "$PAR_TIMEOUT" "$WORK/par" \
-        "$WORK/logs/par-$server"
+    parallel_tftp_downloads "$NS_C" "tftp://$SRV_IP/$PAR" "$clients" "$PAR_TIMEOUT" "$WORK/par" \
+        "$WORK/logs/par-$scenario-$server"
     # Let the server's transfer processes finish and be reaped before reading the CPU counters.
     for i in $(seq 100); do
         [[ $(cg_procs | wc -l) -le 1 ]] && break
@@ -457,7 +520,7 @@ measure_parallel() {
     SAMPLER_PID=""
     local main_hwm
     main_hwm=$(awk '$1=="VmHWM:"{print $2}' "/proc/$SERVER_PID/status" 2>/dev/null || echo 0)
-    tally_parallel_downloads "$WORK/par" "$PAR_CLIENTS" "$PAR_BYTES" "$PAR_SHA"
+    tally_parallel_downloads "$WORK/par" "$clients" "$PAR_BYTES" "$PAR_SHA"
     local ok=$P_OK fails=$P_FAILS reasons=$P_WHY
     local rss procs wall agg cpu user sys
     read -r rss procs <"$rss_file"
@@ -467,9 +530,9 @@ measure_parallel() {
     read -r cpu user sys <<<"$(awk -v a="$c0" -v b="$c1" 'BEGIN{split(a,x," "); split(b,y," ");
         printf "%.2f %.2f %.2f", (y[1]-x[1])/1e9, y[2]-x[2], y[3]-x[3]}')"
     printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$server" "$ok" "$fails" "$agg" "$wall" \
-        "$cpu" "$user" "$sys" "$rss" "$procs" "$rep" >>"$PAR_RESULTS"
-    [[ -n $reasons ]] && NOTES+=("(d) $server failures:$reasons (client logs: par-$server-N.log)")
-    say "[$server] (d) #$rep $PAR_CLIENTS x ${PAR_SIZE_MB} MiB: $ok ok, $fails failed, $agg MB/s in ${wall}s, server CPU ${cpu}s, peak RSS ${rss} kB, max procs $procs"
+        "$cpu" "$user" "$sys" "$rss" "$procs" "$rep" >>"$(par_results "$scenario")"
+    [[ -n $reasons ]] && NOTES+=("($scenario) $server failures:$reasons (client logs: par-$scenario-$server-N.log)")
+    say "[$server] ($scenario) #$rep $clients x ${PAR_SIZE_MB} MiB: $ok ok, $fails failed, $agg MB/s in ${wall}s, server CPU ${cpu}s, peak RSS ${rss} kB, max procs $procs"
     stop_server
 }
 
@@ -485,15 +548,17 @@ if [[ " $SCENARIOS " =~ \ [abc]\  ]]; then
     fi
     PINNED=0
 fi
-if [[ " $SCENARIOS " == *" d "* ]]; then
+for scenario in d e; do
+    [[ " $SCENARIOS " == *" $scenario "* ]] || continue
+    : >"$(par_results "$scenario")"
     for rep in $(seq "$PAR_REPEAT"); do
-        for server in $PAR_SERVERS; do measure_parallel "$server" "$rep"; done
+        for server in $PAR_SERVERS; do measure_parallel "$server" "$rep" "$scenario"; done
     done
-    par_medians >"$PAR_MEDIANS"
+    par_medians "$scenario" >"$(par_medians_file "$scenario")"
     if [[ " $SERVERS " == *" lifeboat "* ]]; then
-        lifeboat_log_note "(d)" "$WORK"/logs/server-lifeboat-parallel*.log
+        lifeboat_log_note "($scenario)" "$WORK"/logs/server-lifeboat-parallel-"$scenario"*.log
     fi
-fi
+done
 END=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 
 # ---------------------------------------------------------------- report
@@ -506,13 +571,20 @@ echo "- lifeboat: $(first_line "$LIFEBOAT" --version); in.tftpd: $(first_line "$
     "curl: $(first_line curl --version | cut -d' ' -f1-2); atftp: $(first_line atftp --version)"
 echo "- lifeboat binary: copy of $LIFEBOAT_SRC taken at start ($LIFEBOAT_COPY)"
 echo "- Order: $REPEAT rounds; in each round every server in turn ($SERVERS) is started fresh, runs" \
-    "each (a)–(c) measurement once and is stopped. (d) runs last, in $PAR_REPEAT rounds of one fresh server at a time."
+    "each (a)–(c) measurement once and is stopped. (d) and then (e) run last, each in $PAR_REPEAT rounds of one fresh server at a time."
 echo "- CPU pinning in (a)–(c): PIN=$PIN (none: the scheduler places server and client;" \
-    "same: both on CPU 0; split: server on CPU 0, client on CPU 1). (d) is never pinned."
+    "same: both on CPU 0; split: server on CPU 0, client on CPU 1). (d) and (e) are never pinned."
+if ((LOAD > 0)); then
+    echo "- Background load in (a) and (b): $LOAD workers, each starting one short process after another" \
+        "(\`head -c ${LOAD_CHUNK_MB}M /dev/zero | cksum\`), outside the server's cgroup, unpinned, for the" \
+        "length of each transfer. Server CPU includes none of it."
+fi
 echo "- Knobs: SIZE_MB=$SIZE_MB REPEAT=$REPEAT WINDOW=$WINDOW RUN_TIMEOUT=$RUN_TIMEOUT" \
-    "PAR_CLIENTS=$PAR_CLIENTS PAR_SIZE_MB=$PAR_SIZE_MB PAR_TIMEOUT=$PAR_TIMEOUT PAR_REPEAT=$PAR_REPEAT FLOOR=$FLOOR"
+    "PAR_CLIENTS=$PAR_CLIENTS MANY_CLIENTS=$MANY_CLIENTS PAR_SIZE_MB=$PAR_SIZE_MB PAR_TIMEOUT=$PAR_TIMEOUT PAR_REPEAT=$PAR_REPEAT" \
+    "FLOOR=$FLOOR LOAD=$LOAD LOAD_CHUNK_MB=$LOAD_CHUNK_MB"
 echo "- lifeboat serve flags: --tftp-max-blksize 8192 --tftp-max-windowsize 64" \
-    "--tftp-max-transfers-per-client $((PAR_CLIENTS > 8 ? PAR_CLIENTS : 8)) (all clients share one address)." \
+    "--tftp-max-transfers-per-client $((MOST_CLIENTS > 8 ? MOST_CLIENTS : 8)) (all clients share one address)" \
+    "and --tftp-max-transfers $((MOST_CLIENTS > 256 ? MOST_CLIENTS * 4 / 3 + 1 : 256)) (a quarter is kept for known clients)." \
     "Peers run with their defaults (tftpd-hpa allows blocks up to 65464; dnsmasq caps at MTU-32)."
 echo "- MB/s = 10^6 bytes per second of client wall time (process start to exit), median of the" \
     "successful runs; every transfer's size and sha256 are checked against the source."
@@ -586,37 +658,46 @@ if [[ -s $RESULTS ]]; then
         "summary, with its retransmit count). Curl cannot ask for a window, so (c) has no curl rows."
     echo
 fi
-if [[ -s $PAR_RESULTS ]]; then
-    echo "## (d): $PAR_CLIENTS curl clients at once, blksize 1468, ${PAR_SIZE_MB} MiB each (all read the same file)"
+for scenario in d e; do
+    results=$(par_results "$scenario")
+    [[ -s $results ]] || continue
+    medians=$(par_medians_file "$scenario")
+    clients=$(par_clients "$scenario")
+    echo "## ($scenario): $clients curl clients at once, blksize 1468, ${PAR_SIZE_MB} MiB each (all read the same file)"
     echo
     echo "$PAR_REPEAT rounds, every server once per round. Rate: the median run (lowest–highest); wall" \
         "and CPU: that median run; ok / failed: all runs; RSS and processes: the largest of all runs."
     echo
-    echo "| server | ok / failed | aggregate MB/s | wall s | server CPU s (user + sys) | server peak RSS | max server procs |"
-    echo "|---|---:|---:|---:|---:|---:|---:|"
-    awk -F'\t' '{printf "| %s | %d / %d | %s (%s–%s) | %s | %s (%s + %s) | %.1f MiB | %s |\n",
-        $1 == "floor" ? "floor-tftpd (reference, not a peer)" : $1, $2, $3, $4, $11, $12, $5, $6, $7, $8,
-        $9 / 1024, $10}' "$PAR_MEDIANS"
+    echo "| server | ok / failed | aggregate MB/s | wall s | server CPU s (user + sys) | server CPU s per GiB served | server peak RSS | max server procs |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---:|"
+    awk -F'\t' -v bytes="$PAR_BYTES" '{
+        gib = $13 * bytes / 1073741824
+        printf "| %s | %d / %d | %s (%s–%s) | %s | %s (%s + %s) | %s | %.1f MiB | %s |\n",
+            $1 == "floor" ? "floor-tftpd (reference, not a peer)" : $1, $2, $3, $4, $11, $12, $5, $6, $7, $8,
+            (gib > 0 ? sprintf("%.2f", $6 / gib) : "—"), $9 / 1024, $10}' "$medians"
     echo
-    awk -F'\t' '
-        $1 == "lifeboat" { lb = $4; lbcpu = $6; next }
+    awk -F'\t' -v bytes="$PAR_BYTES" '
+        { gib = $13 * bytes / 1073741824; pergib = (gib > 0) ? $6 / gib : "" }
+        $1 == "lifeboat" { lb = $4; lbcpu = pergib; lbrss = $9; next }
         $1 == "floor" { floor = $4; next }
         $4 + 0 > best + 0 { best = $4; bn = $1 }
-        $6 + 0 > 0 && (mincpu == "" || $6 + 0 < mincpu + 0) { mincpu = $6; mn = $1 }
+        pergib != "" && (mincpu == "" || pergib + 0 < mincpu + 0) { mincpu = pergib; mn = $1 }
         END {
             if (lb != "" && best + 0 > 0) printf "lifeboat ÷ best peer, aggregate MB/s: %.2f (vs %s %s). ", lb / best, bn, best
-            if (lbcpu != "" && mincpu + 0 > 0) printf "lifeboat CPU ÷ least CPU of a peer: %.2f (vs %s %ss).", lbcpu / mincpu, mn, mincpu
+            if (lbcpu != "" && mincpu + 0 > 0) printf "lifeboat CPU per GiB ÷ least of a peer: %.2f (%.2f vs %s %.2f s/GiB). ", lbcpu / mincpu, lbcpu, mn, mincpu
+            if (lbrss != "") printf "lifeboat peak RSS: %.1f MiB.", lbrss / 1024
             if (floor != "" && best + 0 > 0) printf " floor-tftpd ÷ best peer: %.2f.", floor / best
             print ""
-        }' "$PAR_MEDIANS"
+        }' "$medians"
     echo
     echo "Aggregate MB/s = bytes of the successful transfers / wall time from the first client's start" \
         "to the last client's exit. Server CPU = cpuacct usage of the server's cgroup over that" \
         "period (forked tftpd-hpa transfer processes included; they are reaped by the kernel because" \
-        "in.tftpd ignores SIGCHLD, so /proc cutime would miss them). Peak RSS = the highest VmHWM of" \
+        "in.tftpd ignores SIGCHLD, so /proc cutime would miss them); per GiB: divided by the GiB the" \
+        "successful transfers of that run served. Peak RSS = the highest VmHWM of" \
         "any one server process (the single process for lifeboat, atftpd and dnsmasq, which were" \
-        "started fresh for (d); for tftpd-hpa the largest of the parent and its per-transfer children," \
-        "sampled every 0.1 s). The test path and the $PAR_CLIENTS clients share the machine's $(nproc) CPUs."
+        "started fresh for each run; for tftpd-hpa the largest of the parent and its per-transfer children," \
+        "sampled every 0.1 s). The test path and the $clients clients share the machine's $(nproc) CPUs."
     if ((FLOOR)); then
         echo
         echo "floor-tftpd (tests/bench/floor-tftpd.c) is not a peer: it does only what (d) needs and" \
@@ -624,7 +705,7 @@ if [[ -s $PAR_RESULTS ]]; then
             "CPU with the file mapped. Its rate is about the most the clients let any server reach here."
     fi
     echo
-fi
+done
 print_notes "${NOTES[@]}"
 if [[ -s $RESULTS ]]; then
     echo "<details><summary>Every run</summary>"
@@ -636,12 +717,15 @@ if [[ -s $RESULTS ]]; then
     echo "</details>"
     echo
 fi
-if [[ -s $PAR_RESULTS ]]; then
-    echo "<details><summary>Every (d) run</summary>"
+for scenario in d e; do
+    results=$(par_results "$scenario")
+    [[ -s $results ]] || continue
+    echo "<details><summary>Every ($scenario) run</summary>"
     echo
     echo "| server | run | ok / failed | aggregate MB/s | wall s | server CPU s | peak RSS |"
     echo "|---|---:|---:|---:|---:|---:|---:|"
-    awk -F'\t' '{printf "| %s | %s | %d / %d | %s | %s | %s | %.1f MiB |\n", $1, $11, $2, $3, $4, $5, $6, $9 / 1024}' "$PAR_RESULTS"
+    awk -F'\t' '{printf "| %s | %s | %d / %d | %s | %s | %s | %.1f MiB |\n", $1, $11, $2, $3, $4, $5, $6, $9 / 1024}' "$results"
     echo
     echo "</details>"
-fi
+    echo
+done

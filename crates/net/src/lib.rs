@@ -12,7 +12,9 @@
 //!   answers a request sent to a broadcast address from the interface's unicast address.
 //! - [`TransferSocket`] (`transfer_socket.rs`): the socket of one transfer or of the client,
 //!   driven from a thread of its own with a short spin before it sleeps, since lock-step TFTP
-//!   speed is set by round-trip latency.
+//!   speed is set by round-trip latency, or non-blocking under a poller.
+//! - [`Poller`] (`poller.rs`): level-triggered epoll with a [`Waker`], for the event loops that
+//!   serve many transfers on few threads.
 //! - [`FrameSender`] (`frame_sender.rs`): UDP straight to a MAC address through a packet
 //!   socket, for DHCP replies to clients that cannot answer ARP yet.
 //! - [`ClientPortTap`] (`client_port_tap.rs`): the datagrams to UDP port 68 on one interface,
@@ -48,6 +50,7 @@ mod interfaces;
 mod link_addr;
 mod link_driver;
 mod neighbours;
+mod poller;
 mod port_holders;
 mod routes;
 mod sockets;
@@ -64,6 +67,7 @@ pub use frame_sender::FrameSender;
 pub use interfaces::{Interface, interfaces};
 pub use link_driver::link_driver;
 pub use neighbours::{Neighbour, neighbour, neighbour_mac};
+pub use poller::{Events, Poller, WAKE_TOKEN, Waker};
 pub use port_holders::{PortHolder, udp_port_holders};
 pub use routes::{DefaultRoute, default_route};
 pub use sockets::{Datagram, PktInfoSocket};

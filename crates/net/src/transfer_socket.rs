@@ -1,4 +1,6 @@
-//! The socket of one transfer, driven by a thread of its own with plain blocking calls.
+//! The socket of one transfer: driven by a thread of its own with plain blocking calls (the
+//! client), or non-blocking under a [`crate::Poller`] of an event loop that serves many
+//! transfers (the server).
 //!
 //! Lock-step TFTP is a ping-pong: its speed is one block per round trip, and every microsecond
 //! the server adds to a round trip is lost throughput. Waking an async task through epoll and
@@ -14,10 +16,15 @@
 //! A window of blocks leaves in one `sendmsg(2)` with UDP segmentation offload (`UDP_SEGMENT`,
 //! Linux 4.18): the kernel takes the window through the IP stack as one packet and cuts it into
 //! datagrams at the end, which costs a fraction of one trip per block.
+//!
+//! An event loop makes the socket non-blocking ([`TransferSocket::set_nonblocking`]): a send
+//! into a full buffer then fails with `WouldBlock` at once (for a datagram protocol, a lost
+//! packet), and the loop takes datagrams with [`TransferSocket::try_recv_from`] when its
+//! poller says there are some. The loop's spin for a few transfers is that same call, repeated.
 
 use std::io::{self, IoSlice, IoSliceMut};
 use std::net::{IpAddr, SocketAddr, SocketAddrV6, UdpSocket};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::time::{Duration, Instant};
 
 use nix::sys::socket::{ControlMessage, MsgFlags, SockaddrStorage, recvmsg, sendmsg};
@@ -71,6 +78,12 @@ impl TransferSocket {
     /// The address bound, with the port the system chose.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.socket.local_addr()
+    }
+
+    /// Non-blocking mode, for an event loop: sends never wait for room in the buffer (they fail
+    /// with `WouldBlock`), and [`TransferSocket::recv_from`] only takes what is queued already.
+    pub fn set_nonblocking(&self, on: bool) -> io::Result<()> {
+        self.socket.set_nonblocking(on)
     }
 
     /// Sends one datagram, waiting up to 100 ms for room in a full send buffer.
@@ -169,6 +182,12 @@ impl TransferSocket {
         }
     }
 
+    /// Receives a datagram that is already queued, without waiting: `WouldBlock` when there is
+    /// none. A longer datagram than `buf` is cut to its length.
+    pub fn try_recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+        self.recv_now(buf)
+    }
+
     /// Receives a datagram that is already queued, without waiting.
     fn recv_now(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
         let mut iov = [IoSliceMut::new(buf)];
@@ -190,6 +209,12 @@ impl TransferSocket {
             self.read_timeout = Some(rounded);
         }
         Ok(())
+    }
+}
+
+impl AsFd for TransferSocket {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.socket.as_fd()
     }
 }
 
@@ -259,5 +284,26 @@ mod tests {
         let (n, _) = b.recv_from(&mut buf, Duration::ZERO, Duration::from_secs(2)).unwrap().unwrap();
         assert_eq!(&buf[..n], b"two");
         sender.join().unwrap();
+    }
+
+    #[test]
+    fn a_nonblocking_socket_neither_waits_to_receive_nor_to_send() {
+        let a = TransferSocket::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let b = TransferSocket::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        b.set_nonblocking(true).unwrap();
+        let mut buf = [0u8; 4];
+        let start = Instant::now();
+        assert_eq!(b.try_recv_from(&mut buf).unwrap_err().kind(), io::ErrorKind::WouldBlock);
+        a.send_to(b"hello", b.local_addr().unwrap()).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(2);
+        let (n, from) = loop {
+            match b.try_recv_from(&mut buf) {
+                Ok(received) => break received,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock && Instant::now() < deadline => {}
+                Err(e) => panic!("{e}"),
+            }
+        };
+        assert_eq!((&buf[..n], from), (&b"hell"[..], a.local_addr().unwrap()), "cut to the buffer");
+        assert!(start.elapsed() < Duration::from_secs(2));
     }
 }

@@ -1,8 +1,8 @@
 //! The TFTP client behind `lifeboat get` and `lifeboat put`, on the same core and pump as the
 //! server.
 //!
-//! The client always spins before it sleeps (`pump::SPIN`): it is one transfer, so a core for
-//! it is always there.
+//! The client runs its transfer on the caller's thread with the blocking pump (`pump.rs`), which
+//! always spins before it sleeps: it is one transfer, so a CPU for it is always there.
 //!
 //! With a wait (`ClientSettings::wait`), `get` and `put` keep asking until the device answers,
 //! and give up at the deadline, not later: routers in recovery mode often open their TFTP
@@ -20,8 +20,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::digest::{WrittenDigest, hash_file_beside};
 use crate::link::{Link, MAX_DATAGRAM};
+use crate::machine::{Machine, Pumped};
 use crate::open_files::OpenFiles;
-use crate::pump::{Machine, Progress, SPIN, pump};
+use crate::pump::{Progress, pump};
 use crate::source::{NetasciiSource, Source};
 use crate::upload::{Upload, UploadError};
 
@@ -124,7 +125,7 @@ pub fn get(
         upload.finish().map_err(write_error)?;
     }
     let machine = Machine::Receive { receiver, sink: upload };
-    let pumped = pump(machine, &mut link, cancel, progress, &|| SPIN, &mut |_| {});
+    let pumped = pump(machine, &mut link, cancel, progress);
     // The pump has finished or dropped the upload, and with it the digest's feed.
     finish(server, local, pumped, cancel, || Ok(digest.finish()))
 }
@@ -155,7 +156,7 @@ pub fn put(
     let (started, mut link, _) = open(server, request, settings, progress, cancel)?;
     let Started::Put { sender } = started else { unreachable!("a write request starts a sender") };
     let machine = Machine::Send { sender, source };
-    let pumped = pump(machine, &mut link, cancel, progress, &|| SPIN, &mut |_| {});
+    let pumped = pump(machine, &mut link, cancel, progress);
     finish(server, local, pumped, cancel, || {
         digest.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)).map_err(read_error)
     })
@@ -165,7 +166,7 @@ pub fn put(
 fn finish(
     server: SocketAddr,
     local: &Path,
-    pumped: crate::pump::Pumped,
+    pumped: Pumped,
     cancel: &CancellationToken,
     sha256: impl FnOnce() -> Result<String, ClientError>,
 ) -> Result<ClientReport, ClientError> {

@@ -8,9 +8,14 @@
 //! happened.
 //!
 //! Map:
-//! - [`TftpServer`] (`tftp_server.rs`): listening sockets, admission, one task per transfer.
-//! - [`client`]: `get` and `put` on the same machinery.
-//! - `pump.rs`: the I/O loop of one transfer; `link.rs`: own port or shared listening port.
+//! - [`TftpServer`] (`tftp_server.rs`): listening sockets, admission, hand-over to the loops.
+//! - `loops.rs`: one event loop thread per CPU and the inbox each is handed work through;
+//!   `event_loop.rs`: one loop, many transfers (`served.rs`, kept in `slots.rs`), a deadline heap (`deadlines.rs`),
+//!   the spin for a few transfers (`spinner.rs`); `prepare.rs`: a request's file and core before
+//!   any data moves.
+//! - [`client`]: `get` and `put`, each on the caller's thread (`pump.rs`); `machine.rs`: a core
+//!   with its file, which sending and receiving share; `link.rs`: own port or shared listening
+//!   port.
 //! - `root.rs`: requested name → file (aliases, case, symlinks); `open_files.rs`: shared
 //!   descriptors; `source.rs`: octet or netascii bytes out; `upload.rs`: temp file, sync, rename.
 //! - `access.rs`: the source allow-list; `admission.rs`: transfer limits and the places kept
@@ -34,21 +39,29 @@ mod admission;
 mod batch;
 pub mod client;
 mod config;
+mod deadlines;
 mod dhcp_config;
 mod dhcp_plan;
 mod dhcp_probe;
 mod dhcp_send;
 mod dhcp_server;
 mod digest;
+mod event_loop;
 mod http_body;
 mod http_boot;
 mod link;
+mod loops;
+mod machine;
 mod observer;
 mod open_files;
+mod prepare;
 mod pump;
 mod report;
 mod root;
+mod served;
+mod slots;
 mod source;
+mod spinner;
 mod tally;
 mod tftp_server;
 mod upload;

@@ -1,4 +1,5 @@
-//! The TFTP server: listening sockets, admission of requests, and one task per transfer.
+//! The TFTP server: listening sockets, admission of requests, and the hand-over of each
+//! admitted transfer to an event loop (`loops.rs`).
 //!
 //! A request passes, in order: the source allow-list (outside it: dropped without an answer,
 //! and only counted, see `tally.rs`), the duplicate and busy checks (a share of the places is
@@ -6,7 +7,7 @@
 //! in the core. Each transfer answers from a fresh port bound to the address the client talked
 //! to, or in single-port mode from the listening socket itself.
 //!
-//! Nothing that arrives on the listening port can start a loop: an ERROR or OACK there is never
+//! Nothing that arrives on the listening port can start a packet loop: an ERROR or OACK there is never
 //! answered (RFC 1350: an ERROR is not acknowledged), stray DATA and ACKs of single-port mode
 //! are answered at most [`STRAY_ANSWERS_PER_SECOND`] times a second and never to one of this
 //! machine's own addresses, and a request from the listening socket's own address and port is
@@ -16,29 +17,25 @@ use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use lifeboat_net::{BindError, Datagram, PktInfoSocket, TransferSocket};
 use lifeboat_tftp::text::peer_text;
-use lifeboat_tftp::{
-    Direction, ErrorCode, Mode, Outcome, Packet, Receiver, Refusal, Request, SERVER_DALLY, Sender, negotiate, policy,
-    refuse_mode, refuse_upload_size,
-};
+use lifeboat_tftp::{Direction, ErrorCode, Packet, Request};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::admission::{Admission, NoAdmission, Ticket};
 use crate::config::TftpConfig;
 use crate::link::{Link, MAX_DATAGRAM};
-use crate::observer::{RefusedRequest, RunningTransfer, TftpObserver, Unobserved};
+use crate::loops::Loops;
+use crate::observer::{RefusedRequest, TftpObserver, Unobserved};
 use crate::open_files::OpenFiles;
-use crate::pump::{Machine, Progress, SPIN, pump};
-use crate::report::TransferReport;
-use crate::root::{LookupError, Root, RootError};
-use crate::source::{NetasciiSource, Source};
+use crate::root::{Root, RootError};
+use crate::served::Admitted;
 use crate::tally::{Asked, Budget, CountReason, CountedRequests, Tally, Verdict};
-use crate::upload::{self, Upload, UploadError};
+use crate::upload;
 
 /// Answers to stray DATA or ACKs on the shared port (single-port mode) allowed per second, for
 /// all clients together: enough to tell a client whose transfer ended, too few to reflect a
@@ -69,20 +66,22 @@ pub struct TftpServer {
     shared: Arc<Shared>,
 }
 
-/// Channels of single-port transfers, by client address.
-type Routes = Mutex<HashMap<SocketAddr, mpsc::SyncSender<Vec<u8>>>>;
+/// The loops of single-port transfers, by client address.
+type Routes = Mutex<HashMap<SocketAddr, usize>>;
 
+/// What the listeners and the event loops share.
 #[derive(Debug)]
-struct Shared {
-    config: TftpConfig,
-    root: Root,
-    files: OpenFiles,
-    admission: Arc<Admission>,
+pub(crate) struct Shared {
+    pub(crate) config: TftpConfig,
+    pub(crate) root: Root,
+    pub(crate) files: OpenFiles,
+    pub(crate) admission: Arc<Admission>,
     routes: Routes,
-    cores: usize,
-    observer: Arc<dyn TftpObserver>,
+    /// CPUs of this machine: as many event loops run, and transfers spin only while fewer run.
+    pub(crate) cores: usize,
+    pub(crate) observer: Arc<dyn TftpObserver>,
     /// The id of the next transfer.
-    next_id: AtomicU64,
+    pub(crate) next_id: AtomicU64,
     /// Requests from outside the allow-list, counted per source.
     strangers: Tally,
     /// Budgets of records of the clients in the allow-list.
@@ -111,16 +110,11 @@ impl Closing {
 impl Shared {
     /// Ends a transfer's claim on its client address: the single-port route first, then the
     /// admission ticket, so a new request from the same port is neither misrouted nor dropped.
-    fn release(&self, link: &Link, ticket: Ticket) {
+    pub(crate) fn release(&self, link: &Link, ticket: Ticket) {
         if let Link::Shared { peer, .. } = link {
             self.routes.lock().unwrap_or_else(|p| p.into_inner()).remove(peer);
         }
         drop(ticket);
-    }
-
-    /// Spin only while every transfer can have a core to itself.
-    fn spin(&self) -> Duration {
-        if self.admission.running() < self.cores { SPIN } else { Duration::ZERO }
     }
 
     /// Logs and hands on the requests that were only counted, once their interval is over (all
@@ -234,19 +228,39 @@ impl TftpServer {
 
     /// Serves until `shutdown` fires, then stops every transfer (each tells its client) and
     /// returns once they have ended.
+    ///
+    /// The transfers run in one event loop per CPU (`event_loop.rs`), threads that live as long
+    /// as this call; the listeners run as tasks of the caller's runtime.
     pub async fn run(self, shutdown: CancellationToken) {
         let transfers = TaskTracker::new();
         let listeners = TaskTracker::new();
+        let loops = match Loops::start(self.shared.cores, &self.shared, &shutdown, &transfers) {
+            Ok(loops) => Arc::new(loops),
+            Err(error) => {
+                tracing::error!(%error, "TFTP not started: cannot start a thread to run transfers");
+                return;
+            }
+        };
+        // The loops sleep until something happens; shutting down is something.
+        let woken = tokio::spawn({
+            let (loops, shutdown) = (Arc::clone(&loops), shutdown.clone());
+            async move {
+                shutdown.cancelled().await;
+                loops.wake_all();
+            }
+        });
         for socket in &self.sockets {
-            let (socket, shared, transfers, shutdown) =
-                (Arc::clone(socket), Arc::clone(&self.shared), transfers.clone(), shutdown.clone());
-            listeners.spawn(listen(socket, shared, transfers, shutdown));
+            let (socket, shared, loops, shutdown) =
+                (Arc::clone(socket), Arc::clone(&self.shared), Arc::clone(&loops), shutdown.clone());
+            listeners.spawn(listen(socket, shared, loops, shutdown));
         }
         for addr in self.local_addrs() {
             tracing::info!(%addr, root = %self.shared.root.dir().display(), "TFTP listening");
         }
         listeners.close();
         listeners.wait().await;
+        let _ = woken.await;
+        loops.close();
         transfers.close();
         transfers.wait().await;
         self.shared.report_counted(Instant::now(), true);
@@ -254,7 +268,7 @@ impl TftpServer {
     }
 }
 
-async fn listen(socket: Arc<PktInfoSocket>, shared: Arc<Shared>, transfers: TaskTracker, shutdown: CancellationToken) {
+async fn listen(socket: Arc<PktInfoSocket>, shared: Arc<Shared>, loops: Arc<Loops>, shutdown: CancellationToken) {
     let mut buf = vec![0u8; MAX_DATAGRAM];
     let mut tally_check = tokio::time::interval(TALLY_CHECK);
     tally_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -280,15 +294,15 @@ async fn listen(socket: Arc<PktInfoSocket>, shared: Arc<Shared>, transfers: Task
             tracing::debug!(peer = %datagram.peer, "ignored a datagram from this socket's own address and port");
             continue;
         }
-        if shared.config.single_port && route(&shared.routes, datagram.peer, bytes) {
+        if shared.config.single_port && route(&shared.routes, &loops, datagram.peer, bytes) {
             continue;
         }
         match Packet::parse(bytes) {
             Ok(Packet::ReadRequest(request)) => {
-                accept(&socket, &shared, &transfers, &shutdown, datagram, Direction::Read, request.into_owned()).await
+                accept(&socket, &shared, &loops, datagram, Direction::Read, request.into_owned()).await
             }
             Ok(Packet::WriteRequest(request)) => {
-                accept(&socket, &shared, &transfers, &shutdown, datagram, Direction::Write, request.into_owned()).await
+                accept(&socket, &shared, &loops, datagram, Direction::Write, request.into_owned()).await
             }
             // A transfer that ended (or never was) on the shared port: tell the client, sparingly.
             Ok(Packet::Data { .. } | Packet::Ack { .. })
@@ -316,14 +330,12 @@ fn is_own_address(peer: IpAddr, local: IpAddr) -> bool {
     lifeboat_net::interfaces().is_ok_and(|all| all.iter().any(|i| i.ipv4.iter().any(|(a, _)| *a == peer)))
 }
 
-/// Hands a datagram to the single-port transfer of its sender, if there is one.
-fn route(routes: &Routes, peer: SocketAddr, bytes: &[u8]) -> bool {
-    let routes = routes.lock().unwrap_or_else(|p| p.into_inner());
-    match routes.get(&peer) {
-        Some(inbox) => {
-            // A full inbox means the transfer is far behind; dropping is what the network
-            // would have done, and the protocol recovers.
-            let _ = inbox.try_send(bytes.to_vec());
+/// Hands a datagram to the loop of the single-port transfer of its sender, if there is one.
+fn route(routes: &Routes, loops: &Loops, peer: SocketAddr, bytes: &[u8]) -> bool {
+    let index = routes.lock().unwrap_or_else(|p| p.into_inner()).get(&peer).copied();
+    match index {
+        Some(index) => {
+            loops.deliver(index, peer, bytes.to_vec());
             true
         }
         None => false,
@@ -343,8 +355,7 @@ async fn send_error(socket: &PktInfoSocket, datagram: &Datagram, bytes: &[u8]) {
 async fn accept(
     socket: &Arc<PktInfoSocket>,
     shared: &Arc<Shared>,
-    transfers: &TaskTracker,
-    shutdown: &CancellationToken,
+    loops: &Loops,
     datagram: Datagram,
     direction: Direction,
     request: Request<'static>,
@@ -415,113 +426,35 @@ async fn accept(
             return;
         }
     };
-    let (shared, shutdown) = (Arc::clone(shared), shutdown.clone());
-    let admitted = Admitted { direction, request, shown: asked.name, recorded, ticket };
-    // Each transfer runs on a thread of its own: see `lifeboat_net::TransferSocket` for why.
-    transfers.spawn_blocking(move || {
-        let mut link = link;
-        serve(&shared, &mut link, &shutdown, admitted);
-    });
+    let single_port = matches!(link, Link::Shared { .. });
+    let admitted = Admitted { direction, request, shown: asked.name, recorded, ticket, link };
+    let index = loops.least_loaded();
+    if single_port {
+        // Routed before the loop has it: the client's next datagram then follows the request
+        // into the same inbox, and a loop that refuses the request removes this route.
+        shared.routes.lock().unwrap_or_else(|p| p.into_inner()).insert(peer, index);
+    }
+    loops.start_transfer(index, admitted);
 }
 
-/// A request that got a place.
-struct Admitted {
-    direction: Direction,
-    request: Request<'static>,
-    /// The requested name as logs and records show it (cut to a bounded length).
-    shown: String,
-    /// Whether it is recorded one by one (log line, history) or only counted.
-    recorded: bool,
-    ticket: Ticket,
-}
-
+/// The link of a new transfer: in single-port mode the listening socket, otherwise a fresh
+/// non-blocking socket on the address the client talked to.
 fn open_link(socket: &Arc<PktInfoSocket>, shared: &Shared, datagram: &Datagram) -> Result<Link, BindError> {
     if shared.config.single_port {
-        let (sender, inbox) = mpsc::sync_channel(256);
-        shared.routes.lock().unwrap_or_else(|p| p.into_inner()).insert(datagram.peer, sender);
         return Ok(Link::Shared {
             socket: Arc::clone(socket),
-            inbox,
             peer: datagram.peer,
             local: datagram.local,
             ifindex: datagram.ifindex,
         });
     }
     let socket = TransferSocket::bind_local(datagram.local, datagram.ifindex)?;
+    let local = SocketAddr::new(datagram.local, 0);
+    socket.set_nonblocking(true).map_err(|e| BindError::new(local, e))?;
     Ok(Link::Own { socket, peer: datagram.peer })
 }
 
-/// Runs one request to its end, logs it and tells the observer (unless it is only counted).
-/// Blocking.
-fn serve(shared: &Arc<Shared>, link: &mut Link, shutdown: &CancellationToken, admitted: Admitted) {
-    let Admitted { direction, request, shown, recorded, ticket } = admitted;
-    let peer = link.peer();
-    let started = shared.observer.now();
-    let Prepared { machine, file, size } = match prepare(shared, direction, peer, &request) {
-        Ok(prepared) => prepared,
-        Err(refused) => {
-            // Free the client's place first: a client may ask again from the same port at once.
-            shared.release(link, ticket);
-            let error = Packet::error(refused.refusal.code(), refused.refusal.message()).to_bytes();
-            if recorded {
-                refused.log(peer, &shown, direction);
-                shared.observer.refused(&refused_request(
-                    shared.observer.now(),
-                    peer,
-                    direction,
-                    shown,
-                    refused.refusal.code(),
-                    refused.detail,
-                ));
-            }
-            let _ = link.send(&error);
-            return;
-        }
-    };
-    let live = Arc::new(RunningTransfer {
-        id: shared.next_id.fetch_add(1, Ordering::Relaxed),
-        peer,
-        direction,
-        requested: shown,
-        file,
-        started,
-        progress: Progress::default(),
-    });
-    if let Some(size) = size {
-        live.progress.set_total(size);
-    }
-    if recorded {
-        shared.observer.started(&live);
-    }
-    // Reported when the outcome is known: a finished upload then dallies for seconds.
-    pump(machine, link, shutdown, &live.progress, &|| shared.spin(), &mut |pumped| {
-        if pumped.outcome == Outcome::Complete {
-            shared.admission.completed(peer.ip());
-        }
-        if !recorded {
-            return;
-        }
-        let report = TransferReport {
-            peer,
-            direction,
-            requested: live.requested.clone(),
-            file: live.file.clone(),
-            started,
-            size,
-            bytes: pumped.stats.bytes,
-            params: pumped.params,
-            retransmits: pumped.stats.retransmits,
-            timeouts: pumped.stats.timeouts,
-            duration: pumped.duration,
-            outcome: pumped.outcome.clone(),
-        };
-        report.log();
-        shared.observer.finished(&live, &report);
-    });
-    shared.release(link, ticket);
-}
-
-fn refused_request(
+pub(crate) fn refused_request(
     at: SystemTime,
     peer: SocketAddr,
     direction: Direction,
@@ -530,139 +463,6 @@ fn refused_request(
     reason: String,
 ) -> RefusedRequest {
     RefusedRequest { at, peer, direction, requested, code, reason }
-}
-
-/// A request ready to run: its state machine, the file, and the size when known.
-struct Prepared {
-    machine: Machine,
-    file: PathBuf,
-    size: Option<u64>,
-}
-
-/// A request answered with an error before any data moved: what the core says to the client,
-/// and what the log says.
-#[derive(Debug)]
-struct Refused {
-    refusal: Refusal,
-    /// What the log says (the client only hears the refusal's message, without server paths).
-    detail: String,
-}
-
-impl Refused {
-    fn new(refusal: Refusal, detail: impl Into<String>) -> Refused {
-        Refused { refusal, detail: detail.into() }
-    }
-
-    /// A refusal whose log line is its message.
-    fn plain(refusal: Refusal) -> Refused {
-        let detail = refusal.message();
-        Refused { refusal, detail }
-    }
-
-    fn log(&self, peer: SocketAddr, requested: &str, direction: Direction) {
-        let what = direction;
-        if matches!(self.refusal, Refusal::NotFound(_)) {
-            tracing::warn!(%peer, "{what} of {requested:?}: file not found ({})", self.detail);
-        } else {
-            tracing::warn!(%peer, "{what} of {requested:?} refused: {}", self.detail);
-        }
-    }
-}
-
-/// Finds or creates the file and sets up the state machine. Blocking.
-fn prepare(
-    shared: &Shared,
-    direction: Direction,
-    peer: SocketAddr,
-    request: &Request<'_>,
-) -> Result<Prepared, Refused> {
-    if let Some(refusal) = refuse_mode(request.mode) {
-        return Err(Refused::plain(refusal));
-    }
-    let netascii = request.mode == Mode::Netascii;
-    let config = &shared.config;
-    match direction {
-        Direction::Read => {
-            let requested = String::from_utf8_lossy(&request.filename);
-            let resolve = |path: &std::path::Path| shared.root.resolve(path.as_os_str().as_encoded_bytes());
-            let path = match shared.observer.substitute(peer.ip(), &requested) {
-                // Resolved like a requested name, so a substitute cannot leave the root either.
-                Some(substitute) => resolve(&substitute),
-                None => match shared.root.resolve(&request.filename) {
-                    Err(LookupError::NotFound) if shared.root.may_stand_in(&request.filename) => {
-                        match shared.observer.instead_of_missing(peer.ip(), &requested) {
-                            Some(instead) => resolve(&instead),
-                            None => Err(LookupError::NotFound),
-                        }
-                    }
-                    found => found,
-                },
-            }
-            .map_err(lookup_refusal)?;
-            let unreadable = |e: std::io::Error| {
-                Refused::new(Refusal::Denied("cannot read the file".into()), format!("{}: {e}", path.display()))
-            };
-            let file = shared.files.open(&path).map_err(unreadable)?;
-            let source = if netascii {
-                let window = config.limits.max_windowsize;
-                Source::Netascii(NetasciiSource::new(file, window).map_err(unreadable)?)
-            } else {
-                Source::octet(file)
-            };
-            let negotiation = negotiate(&request.options, &config.limits, Direction::Read, Some(source.len()));
-            let size = source.len();
-            let sender = Sender::new(negotiation.params, size, negotiation.oack(), &config.timing);
-            Ok(Prepared { machine: Machine::Send { sender, source }, file: path, size: Some(size) })
-        }
-        Direction::Write => {
-            let Some(uploads) = &config.upload else {
-                return Err(Refused::new(
-                    Refusal::Denied("uploads are disabled".into()),
-                    "uploads are disabled (start with --tftp-upload --tftp-upload-dir DIR)",
-                ));
-            };
-            let relative =
-                policy::normalize(&request.filename).map_err(|e| Refused::plain(Refusal::Denied(e.to_string())))?;
-            if relative.components().iter().any(|part| upload::is_temp_name(part)) {
-                let message = "names starting with .lifeboat-partial- are reserved for unfinished uploads";
-                return Err(Refused::plain(Refusal::Denied(message.into())));
-            }
-            let negotiation = negotiate(&request.options, &config.limits, Direction::Write, None);
-            if let Some(refusal) = refuse_upload_size(&negotiation, uploads.max_size) {
-                return Err(Refused::plain(refusal));
-            }
-            let upload = Upload::begin(&uploads.dir, &relative, uploads.overwrite, netascii).map_err(|e| {
-                let detail = e.to_string();
-                match e {
-                    UploadError::Exists => Refused::new(Refusal::Exists("a file of that name exists".into()), detail),
-                    // I/O errors may name the path (tempfile's do): the log has them.
-                    UploadError::Io(_) => Refused::new(Refusal::Denied("cannot write the file".into()), detail),
-                    UploadError::NoSuchFolder | UploadError::OutsideDir => Refused::plain(Refusal::Denied(detail)),
-                }
-            })?;
-            let target = upload.target().to_owned();
-            let opening = negotiation.oack().unwrap_or(Packet::Ack { block: 0 });
-            let receiver = Receiver::new(negotiation.params, Some(opening), Some(uploads.max_size), &config.timing)
-                .dally(SERVER_DALLY);
-            // An upload that announced its size must deliver exactly that (netascii sizes are
-            // not exact: line ends change on the way).
-            let receiver = match negotiation.announced_size {
-                Some(size) if !netascii => receiver.expect_len(size),
-                _ => receiver,
-            };
-            let size = negotiation.announced_size;
-            Ok(Prepared { machine: Machine::Receive { receiver, sink: Some(upload) }, file: target, size })
-        }
-    }
-}
-
-fn lookup_refusal(error: LookupError) -> Refused {
-    // The client hears the reason without any server path (dnsmasq leaks full paths here).
-    let why = error.to_string();
-    Refused::plain(match error {
-        LookupError::NotFound | LookupError::NotAFile => Refusal::NotFound(why),
-        _ => Refusal::Denied(why),
-    })
 }
 
 #[cfg(test)]
