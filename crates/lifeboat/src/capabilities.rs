@@ -68,6 +68,14 @@ pub(crate) fn needs(config: &ServeConfig, unprivileged_from: u16) -> Vec<Need> {
             for_what: format!("TFTP cannot listen on port {} (give lifeboat CAP_NET_BIND_SERVICE)", addr.port()),
         });
     }
+    if let Some(http) = &config.http
+        && let Some(addr) = http.listen.iter().find(|addr| privileged(addr))
+    {
+        needs.push(Need {
+            capability: Capability::CAP_NET_BIND_SERVICE,
+            for_what: format!("HTTP boot cannot listen on port {} (give lifeboat CAP_NET_BIND_SERVICE)", addr.port()),
+        });
+    }
     if config.dhcp.is_some() {
         if privileged(&SocketAddr::from(([0, 0, 0, 0], 67))) {
             needs.push(Need {
@@ -134,6 +142,16 @@ mod tests {
         let dhcp_needs = needs(&dhcp, 1024);
         assert_eq!(capabilities(&dhcp_needs), [Capability::CAP_NET_BIND_SERVICE, Capability::CAP_NET_RAW]);
         assert!(dhcp_needs[1].for_what.contains("broadcast"), "{dhcp_needs:?}");
+
+        let http = ServeArgs {
+            tftp_root: Some("/srv/tftp".into()),
+            tftp_listen: vec!["0.0.0.0:6969".into()],
+            http_boot_listen: vec!["0.0.0.0:80".into()],
+            ..ServeArgs::default()
+        };
+        let http_needs = needs(&config(http), 1024);
+        assert_eq!(capabilities(&http_needs), [Capability::CAP_NET_BIND_SERVICE]);
+        assert!(http_needs[0].for_what.contains("HTTP boot cannot listen on port 80"), "{http_needs:?}");
     }
 
     #[test]
