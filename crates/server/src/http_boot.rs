@@ -8,6 +8,10 @@
 //! case-insensitive fallback). There is no login (firmware cannot log in) and nothing else on
 //! this port: the dashboard is separate.
 //!
+//! Connections are bounded in number, in all and per client, and a request head must come
+//! within seconds (`http_connections.rs`): a client that opens many and says nothing holds no
+//! more than its share.
+//!
 //! **Invariant:** a source outside the allow-list gets `403` and nothing else, and is logged at
 //! most once a minute; every `GET` that streams a body (`200`, `206`) is a transfer the observer
 //! sees start and end (complete, or failed when the client went away first), and every path that
@@ -17,7 +21,7 @@
 //! hyper writes from buffers, and a server of its own for the sake of it would be a second HTTP
 //! implementation to keep safe. The benchmarks measure what the copies cost (BENCHMARKS.md).
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -25,12 +29,10 @@ use std::time::{Duration, Instant, SystemTime};
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::connect_info::Connected;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::serve::IncomingStream;
 use lifeboat_tftp::text::peer_text;
 use lifeboat_tftp::{Direction, ErrorCode};
 use tokio::net::TcpListener;
@@ -40,12 +42,10 @@ use tower_http::services::ServeFile;
 
 use crate::access::AllowList;
 use crate::http_body::{CountedBody, HttpOutcome};
+use crate::http_connections::{self, Connections, Endpoints};
 use crate::observer::{RefusedRequest, RunningTransfer};
 use crate::root::{LookupError, Root, RootError};
 use crate::tally::{Asked, Budget, CountReason, Tally, Verdict};
-
-/// How long a stopping server lets running downloads go on before it drops their connections.
-const STOP_GRACE: Duration = Duration::from_secs(5);
 
 /// What the HTTP boot server needs to start.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -146,6 +146,7 @@ struct Shared {
     observer: Arc<dyn HttpBootObserver>,
     next_id: AtomicU64,
     strangers: Tally,
+    connections: Arc<Connections>,
 }
 
 impl HttpBootServer {
@@ -167,6 +168,7 @@ impl HttpBootServer {
             observer,
             next_id: AtomicU64::new(1),
             strangers: Tally::new(Budget::STRANGER, CountReason::OutsideAllowList),
+            connections: Arc::default(),
         };
         Ok(HttpBootServer { listeners, shared: Arc::new(shared) })
     }
@@ -189,38 +191,11 @@ impl HttpBootServer {
             if let Ok(addr) = listener.local_addr() {
                 tracing::info!(%addr, root = %self.shared.root.dir().display(), "HTTP boot listening");
             }
-            let service = router.clone().into_make_service_with_connect_info::<Endpoints>();
-            let stop = shutdown.clone();
-            servers.spawn(async move {
-                let serving = axum::serve(listener, service).with_graceful_shutdown(stop.clone().cancelled_owned());
-                let serving = std::pin::pin!(serving.into_future());
-                tokio::select! {
-                    result = serving => if let Err(error) = result {
-                        tracing::error!(%error, "the HTTP boot server failed");
-                    },
-                    () = async { stop.cancelled().await; tokio::time::sleep(STOP_GRACE).await } => {
-                        tracing::warn!("HTTP boot downloads still running after {STOP_GRACE:?} were cut off");
-                    }
-                }
-            });
+            let connections = Arc::clone(&self.shared.connections);
+            servers.spawn(http_connections::serve(listener, router.clone(), connections, shutdown.clone()));
         }
         servers.join_all().await;
         tracing::info!("HTTP boot stopped");
-    }
-}
-
-/// Both ends of a connection: who asks, and the address it reached.
-#[derive(Debug, Clone, Copy)]
-struct Endpoints {
-    peer: SocketAddr,
-    local: SocketAddr,
-}
-
-impl Connected<IncomingStream<'_, TcpListener>> for Endpoints {
-    fn connect_info(stream: IncomingStream<'_, TcpListener>) -> Endpoints {
-        let peer = *stream.remote_addr();
-        let local = stream.io().local_addr().unwrap_or(SocketAddr::new(IpAddr::from([0, 0, 0, 0]), 0));
-        Endpoints { peer, local }
     }
 }
 

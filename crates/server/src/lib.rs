@@ -29,7 +29,8 @@
 //!   `dhcp_probe.rs`: looks for another DHCP server before and while serving ([`OtherServer`]);
 //!   `dhcp_send.rs`: a reply to its destination (relay, unicast, broadcast, or straight to a MAC).
 //! - [`HttpBootServer`] (`http_boot.rs`): the boot root over HTTP and `/ipxe`, the scripts of
-//!   boot profiles; `http_body.rs`: a download's body, counted as it streams.
+//!   boot profiles; `http_body.rs`: a download's body, counted as it streams;
+//!   `http_connections.rs`: the accept loop and the bounds on connections.
 //! - [`watch_addresses`] (`address_watch.rs`): ARP taps on the interfaces, feeding
 //!   `lifeboat-dhcp`'s `WantedAddresses` (devices looking for an address nobody has).
 
@@ -49,6 +50,7 @@ mod digest;
 mod event_loop;
 mod http_body;
 mod http_boot;
+mod http_connections;
 mod link;
 mod loops;
 mod machine;

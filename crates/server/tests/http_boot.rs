@@ -226,3 +226,34 @@ async fn the_script_request_carries_mac_profile_and_both_addresses() {
     assert_eq!(scripts[0].server, served.addr);
     assert_eq!(scripts[0].client.ip(), served.addr.ip());
 }
+
+#[tokio::test]
+async fn a_client_that_opens_many_connections_and_says_nothing_holds_only_its_share() {
+    let served = serve(loopback()).await;
+    // 64 connections that never send a request: the most one address may hold.
+    let mut silent = Vec::new();
+    for _ in 0..64 {
+        silent.push(TcpStream::connect(served.addr).await.unwrap());
+    }
+    // Accepted in order: once one more from the same address is closed at once, all 64 hold
+    // their places.
+    let mut extra = TcpStream::connect(served.addr).await.unwrap();
+    let mut byte = [0u8; 1];
+    let closed = tokio::time::timeout(WAIT, extra.read(&mut byte)).await.expect("closed in time");
+    assert!(matches!(closed, Ok(0) | Err(_)), "the 65th connection was served: {closed:?}");
+    drop(silent);
+    // The places come back: a download works again (the server notices the closed connections
+    // as it reads them, so allow it a moment, bounded).
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let mut stream = TcpStream::connect(served.addr).await.unwrap();
+        stream.write_all(b"GET /debian/vmlinuz HTTP/1.1\r\nHost: lifeboat\r\nConnection: close\r\n\r\n").await.unwrap();
+        let mut answer = Vec::new();
+        let _ = tokio::time::timeout(WAIT, stream.read_to_end(&mut answer)).await;
+        if answer.starts_with(b"HTTP/1.1 200") {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no place came back after the silent connections closed");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
