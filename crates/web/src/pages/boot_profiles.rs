@@ -11,9 +11,10 @@ use serde::Deserialize;
 
 use crate::actions;
 use crate::boot_profile_input::BootProfileInput;
-use crate::error::{AppError, FieldError};
+use crate::error::AppError;
 use crate::guard::Caller;
 use crate::host_input::split_names;
+use crate::pages::form_problems::FormProblems;
 use crate::pages::hosts::{hosts_page, image_names};
 use crate::pages::{Layout, PageError, PageResult, done, render_status};
 use crate::state::WebState;
@@ -58,8 +59,7 @@ pub(crate) struct BootProfileFormView {
     pub(crate) cmdline: String,
     pub(crate) script: String,
     pub(crate) notes: String,
-    pub(crate) errors: Vec<FieldError>,
-    pub(crate) general: String,
+    pub(crate) problems: FormProblems,
     pub(crate) images: Vec<String>,
 }
 
@@ -73,8 +73,7 @@ impl BootProfileFormView {
             cmdline: input.cmdline.clone(),
             script: input.script.clone(),
             notes: input.notes.clone(),
-            errors: Vec::new(),
-            general: String::new(),
+            problems: FormProblems::default(),
             images,
         }
     }
@@ -89,22 +88,16 @@ impl BootProfileFormView {
 
     /// The messages about `field`, joined.
     pub(crate) fn error(&self, field: &str) -> String {
-        self.errors.iter().filter(|e| e.field == field).map(|e| e.message.as_str()).collect::<Vec<_>>().join("; ")
+        self.problems.about(field)
     }
 
     pub(crate) fn has_errors(&self) -> bool {
-        !self.errors.is_empty()
+        !self.problems.fields.is_empty()
     }
 
     /// Show `error` on the form; `None` if it is not about the input.
     fn show(&mut self, error: AppError) -> Option<StatusCode> {
-        let status = error.status();
-        match error {
-            AppError::Invalid(errors) => self.errors = errors,
-            AppError::Conflict(message) | AppError::BadRequest(message) => self.general = message,
-            _ => return None,
-        }
-        Some(status)
+        self.problems.take(error)
     }
 }
 
@@ -155,7 +148,7 @@ pub(crate) async fn create(
     let input = data.input();
     if let Some(existing) = state.store().boot_profile(input.name.trim()).await? {
         let mut form = BootProfileFormView::new(true, &input, image_names(&state).await);
-        form.general = format!("a boot profile {:?} exists already: edit it instead", existing.entry.name);
+        form.problems.general = format!("a boot profile {:?} exists already: edit it instead", existing.entry.name);
         return hosts_page(&state, &caller, None, Some(form), StatusCode::CONFLICT).await;
     }
     match actions::save_boot_profile(&state, &caller, &input).await {

@@ -9,11 +9,12 @@ use serde::Deserialize;
 
 use crate::actions;
 use crate::boot_profile_input::BootProfileInput;
-use crate::error::{AppError, FieldError};
+use crate::error::AppError;
 use crate::guard::Caller;
 use crate::host_input::{HostInput, split_names};
 use crate::images;
 use crate::pages::boot_profiles::{BootProfileFormView, BootProfileRow};
+use crate::pages::form_problems::FormProblems;
 use crate::pages::{Layout, PageError, PageResult, done, render_status};
 use crate::state::WebState;
 
@@ -61,8 +62,7 @@ pub(crate) struct HostFormView {
     names: String,
     boot_profile: String,
     notes: String,
-    errors: Vec<FieldError>,
-    general: String,
+    problems: FormProblems,
     images: Vec<String>,
     /// The names of the boot profiles, for the choice.
     profiles: Vec<String>,
@@ -81,8 +81,7 @@ impl HostFormView {
             names: input.names.join("\n"),
             boot_profile: input.boot_profile.clone(),
             notes: input.notes.clone(),
-            errors: Vec::new(),
-            general: String::new(),
+            problems: FormProblems::default(),
             images,
             profiles,
         }
@@ -101,22 +100,16 @@ impl HostFormView {
 
     /// The messages about `field`, joined.
     pub(crate) fn error(&self, field: &str) -> String {
-        self.errors.iter().filter(|e| e.field == field).map(|e| e.message.as_str()).collect::<Vec<_>>().join("; ")
+        self.problems.about(field)
     }
 
     pub(crate) fn has_errors(&self) -> bool {
-        !self.errors.is_empty()
+        !self.problems.fields.is_empty()
     }
 
     /// Show `error` on the form; `None` if it is not about the input.
     fn show(&mut self, error: AppError) -> Option<StatusCode> {
-        let status = error.status();
-        match error {
-            AppError::Invalid(errors) => self.errors = errors,
-            AppError::Conflict(message) | AppError::BadRequest(message) => self.general = message,
-            _ => return None,
-        }
-        Some(status)
+        self.problems.take(error)
     }
 }
 

@@ -8,6 +8,7 @@ pub(crate) mod addresses;
 pub(crate) mod boot_profiles;
 pub(crate) mod doctor;
 pub(crate) mod events;
+pub(crate) mod form_problems;
 pub(crate) mod hosts;
 pub(crate) mod images;
 pub(crate) mod leases;
