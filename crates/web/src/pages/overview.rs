@@ -40,6 +40,8 @@ pub(crate) struct ServiceView {
     idle_left: Option<u64>,
     /// Transfers running now: the stop button asks first, and offers to wait for them.
     transfers: usize,
+    /// The id of its part of the Settings page.
+    setup_anchor: &'static str,
 }
 
 impl ServiceView {
@@ -47,6 +49,12 @@ impl ServiceView {
         ServiceView {
             name: s.service.to_string(),
             slug: Service::slug(s.service),
+            // Where its settings are: the quick set-up for DHCP, the section of fields else.
+            setup_anchor: match s.service {
+                Service::Dhcp => "dhcp",
+                Service::Tftp => "tftp-fields",
+                Service::Http => "http_boot-fields",
+            },
             running: s.running,
             configured: s.configured,
             listening: s.listening,
