@@ -140,8 +140,10 @@ server_argv() {
     case $1 in
         lifeboat)
             SERVER_ENV=(RUST_LOG=warn)
+            # perfdhcp is a relay inside the served subnet: lifeboat answers such relays only when
+            # told to (--dhcp-relay-allow), as Kea and dnsmasq do for a giaddr in their subnet.
             ARGV=("$LIFEBOAT" serve --dhcp-interface "$VETH_S" --dhcp-skip-probe --dhcp-authoritative --db "$dir/lifeboat.db"
-                --dhcp-range "$POOL_START,$POOL_END,$NETMASK,$LEASE_SECONDS")
+                --dhcp-range "$POOL_START,$POOL_END,$NETMASK,$LEASE_SECONDS" --dhcp-relay-allow "$CLI_IP/32")
             ;;
         kea)
             local mt=""
@@ -411,7 +413,7 @@ echo "- perfdhcp $(first_line "$PERFDHCP" -v | awk '{print $NF}'); lifeboat: $(f
     "kea-dhcp4 $(first_line "$KEA_DHCP4" -v) ($kea_mode, memfile); dnsmasq: $(first_line "$DNSMASQ" --version | awk '{print $3}')"
 if [[ " $SERVERS " == *" lifeboat "* ]]; then
     echo "- lifeboat binary: copy of $LIFEBOAT_SRC taken at start ($LIFEBOAT_COPY)," \
-        "RUST_LOG=warn, --dhcp-skip-probe --dhcp-authoritative"
+        "RUST_LOG=warn, --dhcp-skip-probe --dhcp-authoritative --dhcp-relay-allow $CLI_IP/32"
 fi
 echo "- Lease files and databases on $LEASE_FS ($LEASE_BASE), fresh for every step; logs on $WORK_BASE." \
     "A synchronous 4 KiB write there (dd oflag=dsync) took $SYNC_START ms at the start and $SYNC_END ms at the end."
