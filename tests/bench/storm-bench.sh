@@ -161,6 +161,30 @@ for i in $(seq "$MACHINES"); do
     echo "link add eth0 netns $TAG-m$i up type veth peer name m$i netns $NS_S"
 done | ip -batch -
 for i in $(seq "$MACHINES"); do echo "link set m$i master $BRIDGE up"; done | ip -n "$NS_S" -batch -
+# Counters in the server's namespace: the DHCP messages that reach it, by type (udhcpc puts option
+# 53 first, 240 bytes into the BOOTP payload: 248 past the UDP header), so retries show whichever
+# server runs; and the kernel's UDP receive-buffer drops there (/proc/net/snmp).
+NFT_TABLE=lbstorm_$$
+HAVE_NFT=0
+if command -v nft >/dev/null && ip netns exec "$NS_S" nft -f - <<EOF
+table inet $NFT_TABLE {
+    counter discover {}
+    counter request {}
+    chain input {
+        type filter hook input priority 0; policy accept;
+        udp dport 67 @th,1984,24 0x350101 counter name discover
+        udp dport 67 @th,1984,24 0x350103 counter name request
+    }
+}
+EOF
+then HAVE_NFT=1; else NOTES+=("No nftables: DHCP messages were not counted."); fi
+nft_count() {
+    ((HAVE_NFT)) || { echo -; return; }
+    ip netns exec "$NS_S" nft list counter inet "$NFT_TABLE" "$1" | awk '$1=="packets"{print $2; exit}'
+}
+udp_rcvbuf_errors() {
+    ip netns exec "$NS_S" awk '$1 == "Udp:" { if (!h) { for (i = 2; i <= NF; i++) col[$i] = i; h = 1 } else { print $col["RcvbufErrors"]; exit } }' /proc/net/snmp
+}
 bench_cg_create "$TAG" ||
     NOTES+=("No usable cpuacct cgroup: server CPU is utime + stime of the server processes from /proc.")
 
@@ -266,7 +290,9 @@ storm() {
     ready=$(find "$M" -maxdepth 1 -name 'ready-*' | wc -l)
     ((ready == MACHINES)) || NOTES+=("$set round $round: only $ready of $MACHINES machines reached the barrier in ${READY_TIMEOUT} s")
     sleep 0.5  # the last ones from their flag to the FIFO's open
-    local c0 c1 t_go
+    local c0 c1 t_go drops0 drops1
+    ((HAVE_NFT)) && ip netns exec "$NS_S" nft reset counters >/dev/null
+    drops0=$(udp_rcvbuf_errors)
     c0=$(bench_cg_cpu "${SERVER_PIDS[@]}")
     # Opening the FIFO releases every machine blocked in its open; closing it ends their read.
     exec 9>"$M/go"
@@ -278,6 +304,10 @@ storm() {
     for p in "${CLIENT_PIDS[@]}"; do wait "$p" || true; done
     CLIENT_PIDS=()
     c1=$(bench_cg_cpu "${SERVER_PIDS[@]}")
+    drops1=$(udp_rcvbuf_errors)
+    local discovers requests
+    discovers=$(nft_count discover)
+    requests=$(nft_count request)
     local procs hwm cpu_each alive_all=1
     for p in "${SERVER_PIDS[@]}"; do alive "$p" || alive_all=0; done
     procs=$(bench_cg_procs)
@@ -318,10 +348,11 @@ storm() {
                 r2(pct(d, nd, 0.5)), r2(pct(d, nd, 1)), r2(pct(t, nt, 0.5)), r2(pct(t, nt, 1)), r2(pct(h, nh, 0.5)), r2(pct(h, nh, 1)),
                 first - go, (reasons == "" ? "-" : reasons)
         }' "$res")
-    printf '%s\t%s\t%s\t%s\n' "$set" "$round" "$summary" "$cpu_each" >>"$RESULTS"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$set" "$round" "$summary" "$cpu_each" "$discovers" "$requests" \
+        "$((drops1 - drops0))" >>"$RESULTS"
     local ok fail wall cpu rss
     IFS=$'\t' read -r ok fail wall cpu _ rss _ <<<"$summary"
-    say "[$set] round $round: $ok ok, $fail failed, first DISCOVER to last byte ${wall}s, server CPU ${cpu}s, peak RSS $((rss / 1024)) MiB ($cpu_each)"
+    say "[$set] round $round: $ok ok, $fail failed, first DISCOVER to last byte ${wall}s, server CPU ${cpu}s, peak RSS $((rss / 1024)) MiB ($cpu_each), DISCOVER/REQUEST received $discovers/$requests, UDP receive-buffer drops $((drops1 - drops0))"
     if [[ $set == lifeboat ]]; then
         local log=$WORK/logs/lifeboat-r$round.log warn
         warn=$(grep -cE ' (WARN|ERROR) ' "$log" || true)
@@ -360,7 +391,7 @@ medians() {
               if (lo == "" || $5 < lo) lo = $5; if ($5 > hi) hi = $5
               if (clo == "" || $6 < clo) clo = $6; if ($6 > chi) chi = $6 }
             NR == mid { split($0, m, "\t") }
-            END { print m[1], ok, fails, m[5], lo, hi, m[6], clo, chi, rss, rsum, m[7], m[11], m[12], m[13], m[14], m[15], m[16], m[18], NR }' <<<"$rows"
+            END { print m[1], ok, fails, m[5], lo, hi, m[6], clo, chi, rss, rsum, m[7], m[11], m[12], m[13], m[14], m[15], m[16], m[18], NR, m[20], m[21], m[22] }' <<<"$rows"
     done
 }
 MED=$WORK/medians.tsv
@@ -387,11 +418,11 @@ echo "- Knobs: MACHINES=$MACHINES ROUNDS=$ROUNDS LOADER_KB=$LOADER_KB HTTP_MB=$H
 echo
 echo "## Results (the round with the median time)"
 echo
-echo "| servers | ok / failed (all rounds) | first DISCOVER → last byte, s (min–max) | all leased after, s | server CPU s (min–max) | peak RSS: largest process / sum | DHCP s p50 / max | TFTP s p50 / max | HTTP s p50 / max |"
-echo "|---|---:|---:|---:|---:|---|---|---|---|"
+echo "| servers | ok / failed (all rounds) | first DISCOVER → last byte, s (min–max) | all leased after, s | server CPU s (min–max) | peak RSS: largest process / sum | DHCP s p50 / max | TFTP s p50 / max | HTTP s p50 / max | DISCOVER / REQUEST received | UDP receive-buffer drops |"
+echo "|---|---:|---:|---:|---:|---|---|---|---|---:|---:|"
 awk -F'\t' '{
-    printf "| %s | %d / %d | %.2f (%.2f–%.2f) | %.2f | %.2f (%.2f–%.2f) | %.1f MiB / %.1f MiB | %s / %s | %s / %s | %s / %s |\n",
-        ($1 == "peers" ? "dnsmasq + nginx" : $1), $2, $3, $4, $5, $6, $12, $7, $8, $9, $10 / 1024, $11 / 1024, $13, $14, $15, $16, $17, $18 }' "$MED"
+    printf "| %s | %d / %d | %.2f (%.2f–%.2f) | %.2f | %.2f (%.2f–%.2f) | %.1f MiB / %.1f MiB | %s / %s | %s / %s | %s / %s | %s / %s | %s |\n",
+        ($1 == "peers" ? "dnsmasq + nginx" : $1), $2, $3, $4, $5, $6, $12, $7, $8, $9, $10 / 1024, $11 / 1024, $13, $14, $15, $16, $17, $18, $21, $22, $23 }' "$MED"
 echo
 awk -F'\t' '
     $1 == "lifeboat" { lt = $4; lc = $7; lr = $10; lf = $3 }
@@ -408,17 +439,19 @@ echo "Time = the last machine's end (last byte, or its failure) minus the first 
     "(its udhcpc, which sends the first DISCOVER at once). All leased after = from that start to the" \
     "last good machine's ACK. DHCP, TFTP, HTTP = each good machine's time in that step. Server CPU =" \
     "cpuacct of one cgroup holding every server process (dnsmasq, nginx master and workers; lifeboat) over the" \
-    "storm, idle included. Peak RSS = VmHWM at the end of the storm of each process; for the peers both the" \
+    "storm, idle included. DISCOVER / REQUEST received = DHCP messages of those types reaching the server's" \
+    "namespace (nftables counters; $MACHINES each means no retry). UDP receive-buffer drops = RcvbufErrors of" \
+    "the server's namespace over the storm. Peak RSS = VmHWM at the end of the storm of each process; for the peers both the" \
     "largest process and the sum over processes. The $MACHINES machines (udhcpc, curl, the hashing) share the" \
     "machine's $(nproc) CPUs with the servers: compare within a run."
 echo
 print_notes "${NOTES[@]}"
 echo "<details><summary>Every round</summary>"
 echo
-echo "| servers | round | ok / failed | time s | all leased s | server CPU s (per process) | peak RSS largest / sum / procs | DHCP p50 / max | TFTP p50 / max | HTTP p50 / max | release → first start s | failures |"
-echo "|---|---:|---:|---:|---:|---|---|---|---|---|---:|---|"
-awk -F'\t' '$3 == "FAIL:start" { printf "| %s | %s | servers did not start | | | | | | | | | |\n", $1, $2; next }
-    { printf "| %s | %s | %d / %d | %.2f | %.2f | %.2f (%s) | %.1f / %.1f MiB / %d | %s / %s | %s / %s | %s / %s | %s | %s |\n",
-        $1, $2, $3, $4, $5, $7, $6, $19, $8 / 1024, $9 / 1024, $10, $11, $12, $13, $14, $15, $16, $17, $18 }' "$RESULTS"
+echo "| servers | round | ok / failed | time s | all leased s | server CPU s (per process) | peak RSS largest / sum / procs | DHCP p50 / max | TFTP p50 / max | HTTP p50 / max | DISCOVER / REQUEST received | UDP receive-buffer drops | release → first start s | failures |"
+echo "|---|---:|---:|---:|---:|---|---|---|---|---|---:|---:|---:|---|"
+awk -F'\t' '$3 == "FAIL:start" { printf "| %s | %s | servers did not start | | | | | | | | | | | |\n", $1, $2; next }
+    { printf "| %s | %s | %d / %d | %.2f | %.2f | %.2f (%s) | %.1f / %.1f MiB / %d | %s / %s | %s / %s | %s / %s | %s / %s | %s | %s | %s |\n",
+        $1, $2, $3, $4, $5, $7, $6, $19, $8 / 1024, $9 / 1024, $10, $11, $12, $13, $14, $15, $16, $20, $21, $22, $17, $18 }' "$RESULTS"
 echo
 echo "</details>"
