@@ -336,7 +336,7 @@ storm() {
                 ok++
                 d[++nd] = $4 - $3; t[++nt] = $5 - $4; h[++nh] = $6 - $5
                 if ($4 > lease_last) lease_last = $4
-            } else { fail++; why[$8]++ }
+            } else { fail++; why[$9]++ }
         }
         END {
             sortn(d, nd); sortn(t, nt); sortn(h, nh)
