@@ -140,8 +140,10 @@ server_argv() {
     case $1 in
         lifeboat)
             SERVER_ENV=(RUST_LOG=warn)
+            # perfdhcp is a relay inside the served subnet: lifeboat answers such relays only when
+            # told to (--dhcp-relay-allow), as Kea and dnsmasq do for a giaddr in their subnet.
             ARGV=("$LIFEBOAT" serve --dhcp-interface "$VETH_S" --dhcp-skip-probe --dhcp-authoritative --db "$dir/lifeboat.db"
-                --dhcp-range "$POOL_START,$POOL_END,$NETMASK,$LEASE_SECONDS")
+                --dhcp-range "$POOL_START,$POOL_END,$NETMASK,$LEASE_SECONDS" --dhcp-relay-allow "$CLI_IP/32")
             ;;
         kea)
             local mt=""
@@ -411,7 +413,7 @@ echo "- perfdhcp $(first_line "$PERFDHCP" -v | awk '{print $NF}'); lifeboat: $(f
     "kea-dhcp4 $(first_line "$KEA_DHCP4" -v) ($kea_mode, memfile); dnsmasq: $(first_line "$DNSMASQ" --version | awk '{print $3}')"
 if [[ " $SERVERS " == *" lifeboat "* ]]; then
     echo "- lifeboat binary: copy of $LIFEBOAT_SRC taken at start ($LIFEBOAT_COPY)," \
-        "RUST_LOG=warn, --dhcp-skip-probe --dhcp-authoritative"
+        "RUST_LOG=warn, --dhcp-skip-probe --dhcp-authoritative --dhcp-relay-allow $CLI_IP/32"
 fi
 echo "- Lease files and databases on $LEASE_FS ($LEASE_BASE), fresh for every step; logs on $WORK_BASE." \
     "A synchronous 4 KiB write there (dd oflag=dsync) took $SYNC_START ms at the start and $SYNC_END ms at the end."
@@ -471,8 +473,8 @@ summarise_sweeps() {
         }' "$RESULTS"
 }
 
-TABLE_HEAD="| server | sustained offered rate, median (min–max) | DORA/s completed | not completed | NAKs | OFFER latency avg / p99 / max | ACK latency avg / p99 / max | leases on disk / ACKs | fsync | server CPU s (% of a core) | peak DORA/s (any rate) | ÷ kea |"
-TABLE_RULE="|---|---:|---:|---:|---:|---|---|---:|---|---:|---:|---:|"
+TABLE_HEAD="| server | sustained offered rate, median (min–max) | DORA/s completed | not completed | NAKs | OFFER latency avg / p99 / max | ACK latency avg / p99 / max | leases on disk / ACKs | fsync | server CPU s (% of a core) | server CPU s per 10,000 DORA | peak DORA/s (any rate) | ÷ kea |"
+TABLE_RULE="|---|---:|---:|---:|---:|---|---|---:|---|---:|---:|---:|---:|"
 
 # The rows of a sustained-rate table from a summary ($1); with $2 = target, lifeboat's row also
 # sets TARGET, the check of the issue's target against Kea's loss-only rate (KEA_XPS). $3 says
@@ -483,7 +485,7 @@ print_sustained() {
         n=${#row[@]}
         lo=${row[n - 4]} hi=${row[n - 3]} peak=${row[n - 2]}
         if ((n < 30)); then
-            echo "| $server | none ≥ $MIN_RATE/s (no step passed$3) | — | — | — | — | — | — | $(fsync_of "$server") | — | $peak | |"
+            echo "| $server | none ≥ $MIN_RATE/s (no step passed$3) | — | — | — | — | — | — | $(fsync_of "$server") | — | — | $peak | |"
             continue
         fi
         # row[1..26] is the step: round server rate status load pass offered xps fail do_sent do_recv
@@ -492,12 +494,13 @@ print_sustained() {
         do_avg=${row[18]} do_p99=${row[19]} do_max=${row[20]} ra_avg=${row[21]} ra_p99=${row[22]} ra_max=${row[23]}
         cpu=${row[24]}
         cpu_pct=$(awk -v c="$cpu" -v p="$STEP_SECONDS" 'BEGIN{printf "%.0f", 100 * c / p}')
+        cpu_10k=$(awk -v c="$cpu" -v a="$acks" 'BEGIN{if (a > 0) printf "%.2f", 10000 * c / a; else printf "—"}')
         ratio=""
         if [[ $server != kea && -n $KEA_XPS && $KEA_XPS != 0 ]]; then
             ratio=$(awk -v a="$xps" -v b="$KEA_XPS" 'BEGIN{printf "%.2f×", a / b}')
         fi
         echo "| $server | $rate/s ($lo–$hi) | $xps | ${fail} % | $naks | $do_avg / $do_p99 / $do_max ms |" \
-            "$ra_avg / $ra_p99 / $ra_max ms | $leases / $acks | $(fsync_of "$server") | $cpu ($cpu_pct %) | $peak | $ratio |"
+            "$ra_avg / $ra_p99 / $ra_max ms | $leases / $acks | $(fsync_of "$server") | $cpu ($cpu_pct %) | $cpu_10k | $peak | $ratio |"
         if [[ $server == lifeboat && $2 == target ]]; then
             TARGET=$(awk -v x="$xps" -v k="${KEA_XPS:-0}" -v n="$naks" -v l="$leases" -v a="$acks" -v p1="$do_p99" -v p2="$ra_p99" 'BEGIN {
                 r = (k > 0) ? sprintf("%.2f× Kea (target ≥ 1.5×): %s", x / k, (x >= 1.5 * k) ? "met" : "not met") : "no Kea result"
@@ -507,6 +510,9 @@ print_sustained() {
                 r = r sprintf("; p99 latency %s ms (the slower phase; target < 5 ms): %s", worst, (worst + 0 < 5) ? "met" : "not met")
                 print r
             }')
+            if [[ -n ${KEA_FAST_XPS:-} && $KEA_FAST_XPS != 0 ]]; then
+                TARGET+=$(awk -v x="$xps" -v k="$KEA_FAST_XPS" 'BEGIN{printf " (against Kea'"'"'s own rate with p99 < 5 ms, %s DORA/s: %.2f×)", k, x / k}')
+            fi
         fi
     done <"$1"
 }
@@ -516,6 +522,7 @@ SUMMARY_FAST=$WORK/summary-fast.tsv
 summarise_sweeps 6 >"$SUMMARY"
 summarise_sweeps 26 >"$SUMMARY_FAST"
 KEA_XPS=$(awk -F'\t' '$1 == "kea" && NF >= 30 {print $9}' "$SUMMARY")
+KEA_FAST_XPS=$(awk -F'\t' '$1 == "kea" && NF >= 30 {print $9}' "$SUMMARY_FAST")
 
 echo "## Sustained rate: the highest offered rate with < ${FAIL_OK} % of exchanges not completed"
 echo
@@ -533,6 +540,61 @@ if [[ -n ${TARGET:-} ]]; then
     echo "Target of the issue, lifeboat's median round: $TARGET."
     echo
 fi
+# Server CPU per 10,000 DORA where the servers can be compared on equal terms: at the same offered
+# rate, in rounds where lifeboat and Kea (or, without both, every server) passed that rate (sweeps
+# share their doubling steps); another server's value shows where it passed that rate too.
+cpu_per_dora_table() {
+    local pair=$SERVERS
+    [[ " $SERVERS " == *" lifeboat "* && " $SERVERS " == *" kea "* ]] && pair="lifeboat kea"
+    awk -F'\t' -v servers="$SERVERS" -v pair="$pair" '
+        function median(list,   n, v, i, j, t) {
+            n = split(list, v, " "); if (n == 0) return ""
+            for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (v[j] + 0 < v[i] + 0) { t = v[i]; v[i] = v[j]; v[j] = t }
+            return (n % 2) ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
+        }
+        NF >= 25 && $6 == 1 && $13 > 0 { val[$1, $3, $2] = 10000 * $24 / $13; rates[$3] = 1; rounds[$1] = 1 }
+        END {
+            ns = split(servers, ss, " "); np = split(pair, ps, " ")
+            nr = 0; for (r in rates) list[++nr] = r + 0
+            for (i = 1; i <= nr; i++) for (j = i + 1; j <= nr; j++) if (list[j] < list[i]) { t = list[i]; list[i] = list[j]; list[j] = t }
+            for (i = 1; i <= nr; i++) {
+                rate = list[i]; n = 0; delete got
+                for (rd in rounds) {
+                    all = 1; for (k = 1; k <= np; k++) if (!((rd, rate, ps[k]) in val)) all = 0
+                    if (!all) continue
+                    n++; for (k = 1; k <= ns; k++) if ((rd, rate, ss[k]) in val) got[ss[k]] = got[ss[k]] " " val[rd, rate, ss[k]]
+                }
+                if (n == 0) continue
+                line = sprintf("| %d/s | %d |", rate, n)
+                for (k = 1; k <= ns; k++) { m = median(got[ss[k]]); line = line ((m == "") ? " — |" : sprintf(" %.2f |", m)) }
+                lb = median(got["lifeboat"]); kea = median(got["kea"])
+                line = line ((lb != "" && kea != "" && kea > 0) ? sprintf(" %.2f |", lb / kea) : " |")
+                print line
+                if (lb != "" && kea != "" && kea > 0) last = sprintf("%d/s: lifeboat %.2f s, Kea %.2f s per 10,000 DORA, %.2f× (target ≤ 0.67×: %s)", rate, lb, kea, lb / kea, (lb / kea <= 0.67) ? "met" : "not met")
+            }
+            if (last != "") print "TARGET\t" last
+        }' "$RESULTS"
+}
+CPU_TABLE=$(cpu_per_dora_table)
+pair_shown=$SERVERS
+[[ " $SERVERS " == *" lifeboat "* && " $SERVERS " == *" kea "* ]] && pair_shown="lifeboat kea"
+if [[ -n $CPU_TABLE ]]; then
+    echo "## Server CPU seconds per 10,000 DORA at the same offered rate"
+    echo
+    echo "Only rates that each of $pair_shown passed in the same round; the median over those rounds (another server: over those of them in which it passed too, — where it never did)."
+    echo
+    header="| offered rate | rounds |" rule="|---:|---:|"
+    for server in $SERVERS; do header+=" $server |"; rule+="---:|"; done
+    echo "$header lifeboat ÷ kea |"
+    echo "$rule---:|"
+    grep -v '^TARGET' <<<"$CPU_TABLE" || true
+    echo
+    cpu_target=$(sed -n 's/^TARGET\t//p' <<<"$CPU_TABLE")
+    if [[ -n $cpu_target ]]; then
+        echo "Target of the issue, server CPU per DORA at the highest rate both passed, $cpu_target."
+        echo
+    fi
+fi
 echo "Each row is the median round (by DORA/s at its sustained rate); the range is the sustained" \
     "offered rate over all $REPEAT rounds. DORA/s completed = DHCPACKs perfdhcp received / $STEP_SECONDS s." \
     "Not completed = DISCOVERs sent without a matching ACK (lost, late beyond ${DROP_TIME} s, or NAKed)," \
@@ -543,7 +605,9 @@ echo "Each row is the median round (by DORA/s at its sustained rate); the range 
     "scheduling delay on this shared machine); p99 by nearest rank. Leases on disk = rows in" \
     "lifeboat's SQLite database (sqlite3, read while the server still runs), data lines in Kea's" \
     "memfile CSV, lines in dnsmasq's lease file, counted right after perfdhcp exits. Server CPU =" \
-    "utime + stime of the server process during the step. Peak DORA/s = the median over rounds" \
+    "utime + stime of the server process during the step; per 10,000 DORA: divided by the ACKs" \
+    "received, times 10,000 (it includes the server's idle cost over the step, so it falls as the rate" \
+    "rises: compare servers at the same rate, as the CPU table does). Peak DORA/s = the median over rounds" \
     "of the highest completion rate of any step, passed or not. ÷ kea = DORA/s at the sustained" \
     "rate divided by Kea's sustained rate of the first table (loss only), in both tables: the" \
     "issue's target is lifeboat keeping p99 under 5 ms at 1.5 times the rate Kea sustains at all."

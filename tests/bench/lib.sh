@@ -353,3 +353,110 @@ print_notes() {
     for note; do echo "- $note"; done
     echo
 }
+
+# ---------------------------------------------------------------- a CPU cgroup for the servers
+# (storm-bench.sh and http-bench.sh; tftp-bench.sh keeps its own.) One cpuacct cgroup named
+# BENCH_CG_NAME holds every process of the servers under test, children included, so nginx's
+# workers count; its path is in BENCH_CG ("" without one, BENCH_CG_KIND v1, v2 or none).
+
+# bench_cg_create NAME: creates the cgroup; without a usable cpuacct hierarchy, returns 1 and
+# leaves BENCH_CG empty (the scripts then fall back to /proc).
+bench_cg_create() {
+    BENCH_CG="" BENCH_CG_KIND=none
+    if [[ -f /sys/fs/cgroup/cpuacct/cpuacct.usage ]]; then
+        mkdir "/sys/fs/cgroup/cpuacct/$1" && BENCH_CG=/sys/fs/cgroup/cpuacct/$1 BENCH_CG_KIND=v1 && return 0
+    elif [[ -f /sys/fs/cgroup/cgroup.controllers ]]; then
+        mkdir "/sys/fs/cgroup/$1" && BENCH_CG=/sys/fs/cgroup/$1 BENCH_CG_KIND=v2 && return 0
+    fi
+    return 1
+}
+
+# bench_cg_exec COMMAND [ARG...]: runs COMMAND inside the cgroup from its first instruction (the
+# shell joins the cgroup, then execs), so children forked at once are in it too.
+bench_cg_exec() {
+    if [[ -n ${BENCH_CG:-} ]]; then
+        # shellcheck disable=SC2016  # $$ belongs to the inner shell
+        exec sh -c 'echo $$ >"$0/cgroup.procs" && exec "$@"' "$BENCH_CG" "$@"
+    fi
+    exec "$@"
+}
+
+# bench_cg_procs: the PIDs in the cgroup now (nothing without one).
+bench_cg_procs() {
+    [[ -n ${BENCH_CG:-} ]] || return 0
+    cat "$BENCH_CG/cgroup.procs" 2>/dev/null || true
+}
+
+# bench_cg_cpu: CPU seconds (like 1.234) used so far by everything that ever ran in the cgroup;
+# without one, utime + stime of the PIDs given as arguments (their reaped children included).
+bench_cg_cpu() {
+    case ${BENCH_CG_KIND:-none} in
+        v1) awk '{printf "%.3f\n", $1 / 1e9}' "$BENCH_CG/cpuacct.usage" ;;
+        v2) awk '$1=="usage_usec"{printf "%.3f\n", $2 / 1e6}' "$BENCH_CG/cpu.stat" ;;
+        *)
+            local pid hz total=0 stat
+            hz=$(getconf CLK_TCK)
+            for pid; do
+                stat=$(proc_stat "$pid") || continue
+                total=$(awk -v t="$total" -v hz="$hz" '{printf "%.3f", t + ($12 + $13 + $14 + $15) / hz}' <<<"$stat")
+            done
+            echo "$total"
+            ;;
+    esac
+}
+
+# bench_cg_remove: moves what is left to the parent cgroup and removes the cgroup. Never fails.
+bench_cg_remove() {
+    [[ -n ${BENCH_CG:-} && -d $BENCH_CG ]] || return 0
+    local p parent=${BENCH_CG%/*}
+    for p in $(bench_cg_procs); do echo "$p" >"$parent/cgroup.procs" 2>/dev/null || true; done
+    rmdir "$BENCH_CG" 2>/dev/null || echo "$BENCH_NAME: could not remove cgroup $BENCH_CG" >&2
+    BENCH_CG=""
+}
+
+# hwm_of_pids PID...: "LARGEST_KB SUM_KB COUNT", the peak resident set (VmHWM) of the largest of
+# the PIDs, the sum over them (shared pages counted once per process) and how many were read.
+hwm_of_pids() {
+    local pid kb max=0 sum=0 n=0
+    for pid; do
+        kb=$(awk '$1=="VmHWM:"{print $2}' "/proc/$pid/status" 2>/dev/null) || continue
+        [[ -n $kb ]] || continue
+        ((kb > max)) && max=$kb
+        sum=$((sum + kb)) n=$((n + 1))
+    done
+    echo "$max $sum $n"
+}
+
+# ---------------------------------------------------------------- nginx, the HTTP peer
+# write_nginx_conf FILE PREFIX LISTEN ROOT LOG_DIR WORKERS: an nginx configuration serving ROOT on
+# LISTEN (ADDR:PORT) with sendfile on and nginx's built-in defaults otherwise (access log on, in
+# LOG_DIR), WORKERS worker processes (auto: one per CPU, as Debian's nginx.conf has it), its pid
+# file and temporary folders under PREFIX. Run it with: nginx -p PREFIX -e LOG -c FILE.
+write_nginx_conf() {
+    local file=$1 prefix=$2 listen=$3 root=$4 logs=$5 workers=$6
+    mkdir -p "$prefix"
+    cat >"$file" <<NGINX
+# Written by tests/bench ($BENCH_NAME): one HTTP server for the benchmark, nothing else.
+daemon off;
+master_process on;
+user root;
+worker_processes $workers;
+pid $prefix/nginx.pid;
+error_log $logs/nginx-error.log;
+events { }
+http {
+    sendfile on;
+    default_type application/octet-stream;
+    access_log $logs/nginx-access.log;
+    client_body_temp_path $prefix/client_body;
+    proxy_temp_path $prefix/proxy;
+    fastcgi_temp_path $prefix/fastcgi;
+    uwsgi_temp_path $prefix/uwsgi;
+    scgi_temp_path $prefix/scgi;
+    server {
+        listen $listen;
+        root $root;
+    }
+}
+NGINX
+}
