@@ -25,7 +25,8 @@
 //!   prints a marker and its command line and powers off; booted directly by QEMU, or over the network.
 //! - [`browser`]: headless Chromium under chromedriver inside a namespace (WebDriver).
 //! - [`page`]: [`page::Page`], what the browser tests do with a page (wait, click, screenshot).
-//! - [`sockets`]: a UDP socket inside a namespace, datagrams with a forged source, UDP counters.
+//! - [`sockets`]: a UDP socket or a TCP connection inside a namespace, datagrams with a forged source,
+//!   UDP counters.
 //!
 //! Every test that needs root is `#[ignore = "needs root …"]`, so a plain `cargo test` reports it
 //! as ignored, with the reason, never as passed. `cargo test -- --include-ignored`, as root (what

@@ -1,11 +1,12 @@
-//! Datagrams sent by hand from inside a namespace: a UDP socket that lives there, and a
-//! datagram with a forged source address (the spoofing an attacker on the segment can do).
+//! Datagrams and connections made by hand from inside a namespace: a UDP socket that lives
+//! there, a datagram with a forged source address (the spoofing an attacker on the segment can
+//! do), and a TCP connection (an HTTP client that reads what it likes and then hangs up).
 //!
 //! A helper thread enters the namespace (`setns` affects only that thread), opens the socket
 //! and hands it back; the socket stays in that namespace.
 
 use std::fs::File;
-use std::net::{SocketAddr, SocketAddrV4, UdpSocket};
+use std::net::{SocketAddr, SocketAddrV4, TcpStream, UdpSocket};
 use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -35,6 +36,18 @@ impl Netns {
             socket.set_read_timeout(Some(timeout)).expect("set a receive timeout");
             socket.set_broadcast(true).expect("allow broadcasts");
             socket
+        })
+    }
+
+    /// A TCP connection from inside this namespace to `to`; `timeout` bounds connecting, and
+    /// every read and write on it.
+    pub fn tcp_connect(&self, to: SocketAddr, timeout: Duration) -> TcpStream {
+        in_namespace(self, move || {
+            let stream = TcpStream::connect_timeout(&to, timeout)
+                .unwrap_or_else(|e| panic!("connect to {to} from the namespace: {e}"));
+            stream.set_read_timeout(Some(timeout)).expect("set a read timeout");
+            stream.set_write_timeout(Some(timeout)).expect("set a write timeout");
+            stream
         })
     }
 

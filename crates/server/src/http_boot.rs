@@ -304,6 +304,7 @@ async fn file(
         }
     };
     let get = request.method() == Method::GET;
+    let request = drop_stale_range(&path, request).await;
     let response = match ServeFile::new(&path).oneshot(request).await {
         Ok(response) => response.map(Body::new),
         Err(never) => match never {},
@@ -319,6 +320,45 @@ async fn file(
         .and_then(|v| v.parse::<u64>().ok())
         .unwrap_or(0);
     counted(&shared, endpoints.peer, requested, path, length, response)
+}
+
+/// `request` without its `Range` when its `If-Range` no longer names the file as it is now.
+///
+/// RFC 9110 §13.1.5: a client resuming a download sends the validator of the copy it has; if
+/// the file was replaced since, the server must ignore the range and send the whole new file
+/// (`200`), or the client glues the new file's tail to the old file's head and boots a broken
+/// image. tower-http's `ServeFile` honours `Range` but not `If-Range`, so the check is made here,
+/// against the validators `ServeFile` itself states for the file (a `HEAD` of its own): the
+/// `ETag` compared strongly (a weak one never matches), a date only when it is exactly the
+/// `Last-Modified`.
+async fn drop_stale_range(path: &std::path::Path, mut request: Request) -> Request {
+    let Some(validator) = request.headers().get(header::IF_RANGE).cloned() else { return request };
+    if !request.headers().contains_key(header::RANGE) {
+        return request;
+    }
+    let mut probe = Request::new(Body::empty());
+    *probe.method_mut() = Method::HEAD;
+    let current = match ServeFile::new(path).oneshot(probe).await {
+        Ok(response) => response,
+        Err(never) => match never {},
+    };
+    if !if_range_matches(validator.as_bytes(), current.headers()) {
+        request.headers_mut().remove(header::RANGE);
+    }
+    request
+}
+
+/// Whether an `If-Range` validator names the file whose response headers are `current`.
+fn if_range_matches(validator: &[u8], current: &axum::http::HeaderMap) -> bool {
+    let validator = validator.trim_ascii();
+    let (wanted, name) = match validator.first() {
+        Some(b'"') => (validator, header::ETAG),
+        // A weak entity tag (`W/"…"`) or anything else that is not a date never matches.
+        Some(b'W') if validator.starts_with(b"W/") => return false,
+        Some(_) => (validator, header::LAST_MODIFIED),
+        None => return false,
+    };
+    current.get(name).is_some_and(|value| value.as_bytes() == wanted)
 }
 
 /// The answer to a path that cannot be served, reported to the observer.

@@ -167,6 +167,43 @@ async fn a_file_comes_whole_or_by_range_and_each_body_is_one_transfer() {
 }
 
 #[tokio::test]
+async fn a_range_under_a_stale_if_range_is_ignored_and_the_whole_file_comes() {
+    let served = serve(loopback()).await;
+    let all = content();
+    let (head, _) = request(served.addr, "HEAD", "/debian/vmlinuz", &[]).await;
+    let etag = header(&head, "etag").expect("an ETag").to_owned();
+    let date = header(&head, "last-modified").expect("a Last-Modified").to_owned();
+
+    // The validator of the file as it is: the range, as asked.
+    for validator in [&etag, &date] {
+        let if_range = format!("If-Range: {validator}");
+        let (head, body) = request(served.addr, "GET", "/debian/vmlinuz", &["Range: bytes=1000-", &if_range]).await;
+        assert!(head.starts_with("HTTP/1.1 206"), "{if_range}: {head}");
+        assert_eq!(body, all[1000..], "{if_range}");
+    }
+    // Another file's (or an older copy's) validator, a weak one, a date in another format: the
+    // whole file, with 200.
+    let stale = [
+        "\"0.00000000-0\"".to_owned(),
+        format!("W/{etag}"),
+        "Thu, 01 Jan 1970 00:00:00 GMT".to_owned(),
+        "not a validator".to_owned(),
+    ];
+    for validator in stale {
+        let if_range = format!("If-Range: {validator}");
+        let (head, body) = request(served.addr, "GET", "/debian/vmlinuz", &["Range: bytes=1000-", &if_range]).await;
+        assert!(head.starts_with("HTTP/1.1 200"), "{if_range}: {head}");
+        assert!(body == all, "{if_range}: the body differs from the file");
+    }
+    // If-Range without a Range changes nothing.
+    let (head, _) = request(served.addr, "GET", "/debian/vmlinuz", &["If-Range: \"x\""]).await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let reports = finished(&served.witness, 7).await;
+    let sizes: Vec<u64> = reports.iter().map(|r| r.size).collect();
+    assert_eq!(sizes, [all.len() as u64 - 1000, all.len() as u64 - 1000, 1 << 20, 1 << 20, 1 << 20, 1 << 20, 1 << 20]);
+}
+
+#[tokio::test]
 async fn paths_outside_the_root_or_missing_are_refused_and_reported() {
     let served = serve(loopback()).await;
     for path in ["/debian/../../etc/passwd", "/%2e%2e/%2e%2e/etc/passwd", "/nothing-here.efi"] {
