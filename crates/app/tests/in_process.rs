@@ -801,7 +801,7 @@ async fn a_host_with_a_boot_profile_gets_its_script_and_its_kernel_over_http_in_
         .collect();
     assert!(
         seen.contains(&(
-            "/debian/vmlinuz",
+            "debian/vmlinuz",
             lifeboat_store::TransferOutcome::Complete,
             lifeboat_store::TransferProtocol::Http,
             100_000

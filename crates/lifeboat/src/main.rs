@@ -26,6 +26,9 @@ use tracing_appender::non_blocking::WorkerGuard;
 
 use crate::cli::{Cli, Command, LogFormat};
 
+/// Threads of tokio's blocking pool at most (see where the runtime is built).
+const MAX_BLOCKING_THREADS: usize = 32;
+
 fn main() -> ExitCode {
     // First, while this is the only thread: the threads started later inherit them.
     let raise_problems = capabilities::raise_permitted();
@@ -36,7 +39,12 @@ fn main() -> ExitCode {
     for problem in raise_problems {
         tracing::warn!("{problem}");
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    // The blocking pool reads the files of HTTP boot downloads (a hop per chunk) and runs the
+    // few long jobs (a recovery's upload): a boot storm of hundreds of downloads would start a
+    // thread each, and each thread's stack and allocator arena, at up to 512 by default.
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().enable_all().max_blocking_threads(MAX_BLOCKING_THREADS).build();
+    let runtime = match runtime {
         Ok(runtime) => runtime,
         Err(error) => {
             fail(cli.log_format, log, &format!("cannot start the async runtime: {error}"));

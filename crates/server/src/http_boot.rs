@@ -17,7 +17,7 @@
 //! sees start and end (complete, or failed when the client went away first), and every path that
 //! does not exist is reported as a missing file. Nothing here waits on the observer.
 //!
-//! Bodies stream through user space in 64 KiB chunks; `sendfile(2)` would save the copies, but
+//! Bodies stream through user space in chunks of [`BODY_CHUNK`]; `sendfile(2)` would save the copies, but
 //! hyper writes from buffers, and a server of its own for the sake of it would be a second HTTP
 //! implementation to keep safe. The benchmarks measure what the copies cost (BENCHMARKS.md).
 
@@ -46,6 +46,11 @@ use crate::http_connections::{self, Connections, Endpoints};
 use crate::observer::{RefusedRequest, RunningTransfer};
 use crate::root::{LookupError, Root, RootError};
 use crate::tally::{Asked, Budget, CountReason, Tally, Verdict};
+
+/// Bytes read from a file per chunk of a body. Each read is a hop to tokio's blocking pool:
+/// 256 KiB costs a quarter of the CPU of tower-http's 64 KiB per GiB sent (measured with
+/// tests/bench/http-bench.sh), for 256 KiB of memory per download in flight.
+const BODY_CHUNK: usize = 256 * 1024;
 
 /// What the HTTP boot server needs to start.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -289,7 +294,9 @@ async fn file(
     }
     let raw_path = request.uri().path().to_owned();
     let decoded: Vec<u8> = percent_encoding::percent_decode_str(&raw_path).collect();
-    let requested = peer_text(&decoded);
+    // The name as a TFTP client would ask for it (without the URL's leading slash), so that a
+    // file missing over both protocols is one name in the history.
+    let requested = peer_text(decoded.strip_prefix(b"/").unwrap_or(&decoded));
     let lookup = {
         let shared = Arc::clone(&shared);
         // A case-insensitive lookup reads directories: off the async threads.
@@ -304,8 +311,8 @@ async fn file(
         }
     };
     let get = request.method() == Method::GET;
-    let request = drop_stale_range(&path, request).await;
-    let response = match ServeFile::new(&path).oneshot(request).await {
+    let request = drop_stale_range(&path, drop_multipart_range(request)).await;
+    let response = match ServeFile::new(&path).with_buf_chunk_size(BODY_CHUNK).oneshot(request).await {
         Ok(response) => response.map(Body::new),
         Err(never) => match never {},
     };
@@ -343,6 +350,15 @@ async fn drop_stale_range(path: &std::path::Path, mut request: Request) -> Reque
         Err(never) => match never {},
     };
     if !if_range_matches(validator.as_bytes(), current.headers()) {
+        request.headers_mut().remove(header::RANGE);
+    }
+    request
+}
+
+/// A `Range` of several ranges is ignored, as RFC 9110 §14.2 allows: the whole file comes with
+/// `200` (`ServeFile` would refuse it with `416`, which says the file has none of the bytes).
+fn drop_multipart_range(mut request: Request) -> Request {
+    if request.headers().get(header::RANGE).is_some_and(|range| range.as_bytes().contains(&b',')) {
         request.headers_mut().remove(header::RANGE);
     }
     request

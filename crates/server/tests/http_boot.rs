@@ -146,6 +146,9 @@ async fn a_file_comes_whole_or_by_range_and_each_body_is_one_transfer() {
     }
     let (head, _) = request(served.addr, "GET", "/debian/vmlinuz", &["Range: bytes=2000000-"]).await;
     assert!(head.starts_with("HTTP/1.1 416"), "{head}");
+    // Several ranges at once: the whole file instead.
+    let (head, body) = request(served.addr, "GET", "/debian/vmlinuz", &["Range: bytes=0-9,100-109"]).await;
+    assert!(head.starts_with("HTTP/1.1 200") && body == all, "{head}");
 
     let (head, body) = request(served.addr, "HEAD", "/debian/vmlinuz", &[]).await;
     assert!(head.starts_with("HTTP/1.1 200") && body.is_empty(), "{head}");
@@ -156,12 +159,12 @@ async fn a_file_comes_whole_or_by_range_and_each_body_is_one_transfer() {
     let (head, body) = request(served.addr, "GET", "/kernel", &[]).await;
     assert!(head.starts_with("HTTP/1.1 200") && body == all, "an alias is served like its file: {head}");
 
-    let reports = finished(&served.witness, 6).await;
+    let reports = finished(&served.witness, 7).await;
     let sizes: Vec<(u64, u64)> = reports.iter().map(|r| (r.size, r.bytes)).collect();
-    let expected: Vec<(u64, u64)> = [1 << 20, 100, 100, 76, 10, 1 << 20].iter().map(|&n| (n, n)).collect();
+    let expected: Vec<(u64, u64)> = [1 << 20, 100, 100, 76, 10, 1 << 20, 1 << 20].iter().map(|&n| (n, n)).collect();
     assert_eq!(sizes, expected, "one transfer per body, HEAD and 304 none");
     assert!(reports.iter().all(|r| r.outcome == HttpOutcome::Complete), "{reports:?}");
-    assert_eq!(served.witness.started.lock().unwrap().len(), 6);
+    assert_eq!(served.witness.started.lock().unwrap().len(), 7);
     served.shutdown.cancel();
     tokio::time::timeout(WAIT, served.task).await.unwrap().unwrap();
 }
