@@ -425,9 +425,16 @@ impl QemuGuest {
     /// [`QemuGuest::boot_from_network`] with `memory_mib` MiB of RAM, for guests that load more
     /// than a script (a Linux kernel and its initramfs: see [`crate::linux_boot`]).
     pub fn boot_from_network_with_memory(install: &QemuInstall, lan: &PxeLan, memory_mib: u32) -> QemuGuest {
+        QemuGuest::boot_from_network_as(install, lan, &lan.guest_mac, memory_mib)
+    }
+
+    /// [`QemuGuest::boot_from_network_with_memory`] with the NIC's MAC `mac` instead of the
+    /// lan's [`PxeLan::guest_mac`]: another machine on the same tap, once the one before it has
+    /// exited (a tap takes one guest at a time).
+    pub fn boot_from_network_as(install: &QemuInstall, lan: &PxeLan, mac: &str, memory_mib: u32) -> QemuGuest {
         let dir = tempfile::Builder::new().prefix("lbt-qemu-").tempdir().expect("folder for the guest's console");
         let console = dir.path().join("console.log");
-        let argv = qemu_argv(install, lan, &console, memory_mib);
+        let argv = qemu_argv(install, lan, mac, &console, memory_mib);
         let module_dir = install.module_dir.to_string_lossy().into_owned();
         let process = lan.ns.spawn_env(&argv, &[("QEMU_MODULE_DIR", &module_dir)]);
         QemuGuest::started(process, console, dir)
@@ -497,7 +504,7 @@ impl QemuGuest {
 }
 
 /// The QEMU command line. Paths go into comma-separated option values, so commas are doubled.
-fn qemu_argv(install: &QemuInstall, lan: &PxeLan, console: &Path, memory_mib: u32) -> Vec<OsString> {
+fn qemu_argv(install: &QemuInstall, lan: &PxeLan, mac: &str, console: &Path, memory_mib: u32) -> Vec<OsString> {
     let mut argv = install.machine_argv_with_memory(&install.bios, memory_mib);
     argv.extend(["-serial".into(), format!("file:{}", option_value(console)).into()]);
     argv.push("-netdev".into());
@@ -508,7 +515,7 @@ fn qemu_argv(install: &QemuInstall, lan: &PxeLan, console: &Path, memory_mib: u3
     argv.push(
         format!(
             "virtio-net-pci,disable-legacy=on,netdev=n0,mac={},romfile={},bootindex=1",
-            lan.guest_mac,
+            mac,
             option_value(&install.nic_rom)
         )
         .into(),

@@ -279,11 +279,21 @@ impl Activity {
     /// that says why there is nothing to boot.
     fn boot_script(&self, request: &ScriptRequest) -> String {
         let client = request.client.ip().to_canonical();
-        let mac = request.mac.as_deref().and_then(|m| m.parse::<Mac>().ok()).or_else(|| self.mac_of(client));
+        let (mac, known_by) = match script_mac(request.mac.as_deref()) {
+            Ok(Some(mac)) => (Some(mac), KnownBy::Request),
+            Ok(None) => (self.mac_of(client), KnownBy::Address),
+            Err(raw) => {
+                tracing::warn!(
+                    "HTTP boot: {client} asked for its script with mac={raw:?}, which is not a MAC (an iPXE that \
+                     cannot expand ${{netX/mac}} sends it as it is): it is known by its address instead"
+                );
+                (self.mac_of(client), KnownBy::Address)
+            }
+        };
         let (choice, hostname) = self.directory.boot_choice(mac, request.profile.as_deref());
         let machine = Machine { mac: mac.map(|m| m.to_string()), ip: Some(client), hostname };
         let server = BootServer { address: request.server.ip().to_canonical(), port: request.server.port() };
-        let who = machine.mac.clone().unwrap_or_else(|| client.to_string());
+        let who = describe_machine(mac, known_by, client);
         match choice {
             BootChoice::Profile(profile) => {
                 let view = Profile {
@@ -486,6 +496,31 @@ impl HttpBootObserver for Activity {
     }
 }
 
+/// How a machine asking for its script was told apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum KnownBy {
+    /// By the `?mac=` of its request (iPXE filled in `${netX/mac}`).
+    Request,
+    /// By its address (the neighbour table, else its lease).
+    Address,
+}
+
+/// The MAC a script request names: `Ok(None)` without `?mac=`, `Err` with the text as sent when
+/// it is not a MAC (an iPXE that left `${netX/mac}` unexpanded sends it literally).
+fn script_mac(asked: Option<&str>) -> Result<Option<Mac>, &str> {
+    asked.map(|raw| raw.parse::<Mac>().map_err(|_| raw)).transpose()
+}
+
+/// The machine in a log line, with how it was known: `52:54:00:12:34:56 (by ?mac=)`,
+/// `52:54:00:12:34:56 (by its address 10.0.0.5)`, or the bare address.
+fn describe_machine(mac: Option<Mac>, known_by: KnownBy, client: IpAddr) -> String {
+    match (mac, known_by) {
+        (Some(mac), KnownBy::Request) => format!("{mac} (by ?mac=)"),
+        (Some(mac), KnownBy::Address) => format!("{mac} (by its address {client})"),
+        (None, _) => client.to_string(),
+    }
+}
+
 /// Drop the transfers that ended more than [`LINGER`] ago.
 fn forget_ended(live: &mut HashMap<usize, Entry>, now: Instant) {
     live.retain(|_, e| e.ended.is_none_or(|(at, _)| now.duration_since(at) < LINGER));
@@ -506,4 +541,29 @@ fn live_key(transfer: &Arc<RunningTransfer>) -> usize {
 
 fn per_second(bytes: u64, elapsed: Duration) -> u64 {
     (bytes as f64 / elapsed.as_secs_f64().max(1e-3)) as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_script_request_names_its_mac_or_says_what_it_sent_instead() {
+        let mac: Mac = "52:54:00:12:34:56".parse().unwrap();
+        assert_eq!(script_mac(Some("52:54:00:12:34:56")), Ok(Some(mac)));
+        assert_eq!(script_mac(None), Ok(None));
+        assert_eq!(script_mac(Some("${netX/mac}")), Err("${netX/mac}"));
+    }
+
+    #[test]
+    fn the_log_says_how_the_machine_was_known() {
+        let mac: Mac = "52:54:00:12:34:56".parse().unwrap();
+        let client = IpAddr::from([10, 0, 0, 5]);
+        assert_eq!(describe_machine(Some(mac), KnownBy::Request, client), "52:54:00:12:34:56 (by ?mac=)");
+        assert_eq!(
+            describe_machine(Some(mac), KnownBy::Address, client),
+            "52:54:00:12:34:56 (by its address 10.0.0.5)"
+        );
+        assert_eq!(describe_machine(None, KnownBy::Address, client), "10.0.0.5");
+    }
 }

@@ -601,3 +601,29 @@ fn with_an_http_boot_server_ipxe_gets_its_script_url_and_uefi_http_boot_its_file
     assert_eq!(offer.file(), "http://10.7.0.2:8081/images/boot.efi");
     assert_eq!(offer.option(60), Some(&b"HTTPClient"[..]));
 }
+
+/// A host with both an image (an iPXE loader) and a boot profile: PXE firmware that is not iPXE
+/// gets the image over TFTP, and the iPXE it loads gets the script. An iPXE ROM (QEMU's NIC ROM,
+/// or a NIC flashed with iPXE) is indistinguishable from that chainloaded iPXE (both send user
+/// class `iPXE`), so it gets the script at once and never loads the image.
+#[test]
+fn a_host_with_an_image_and_a_boot_profile_gives_pxe_firmware_the_image_and_ipxe_the_script() {
+    let http = lifeboat_dhcp::boot::HttpBootServer { address: None, port: 4080 };
+    let host = [2, 0, 0, 0, 0, 0xab];
+    let script_url = "http://10.7.0.1:4080/ipxe?mac=${netX/mac}";
+    let mut s = settings();
+    s.http_boot = Some(http);
+    let mut r = Responder::new(s.clone(), []);
+    r.set_hosts(s.reservations, BTreeMap::from([(Mac(host), "loaders/snponly.efi".to_owned())]), [Mac(host)].into());
+
+    let firmware = Packet::fixture("captured-ovmf-uefi-discover.hex").with_mac(host);
+    let (offer, _, h) = full_exchange(&mut r, &firmware, &on_lab());
+    assert_eq!(offer.file(), "loaders/snponly.efi");
+    assert_eq!(h.explanation.boot.unwrap().1, "host 02:00:00:00:00:ab");
+
+    for ipxe in ["captured-ipxe-efi-x64-discover.hex", "captured-ipxe-bios-discover.hex"] {
+        let (offer, _, h) = full_exchange(&mut r, &Packet::fixture(ipxe).with_mac(host), &on_lab());
+        assert_eq!(offer.file(), script_url, "{ipxe}");
+        assert_eq!(h.explanation.boot.unwrap().1, "host 02:00:00:00:00:ab boot profile", "{ipxe}");
+    }
+}
