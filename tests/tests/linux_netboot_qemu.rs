@@ -187,7 +187,7 @@ fn ipxe_netboots_debian_over_http_by_the_hosts_boot_profile_and_an_unknown_machi
         let items = history["items"].as_array().cloned().unwrap_or_default();
         let missing: Vec<String> = [&lab, &unknown]
             .iter()
-            .flat_map(|m| [(m, format!("/{KERNEL}")), (m, format!("/{}", m.initrd))])
+            .flat_map(|m| [(m, KERNEL.to_owned()), (m, m.initrd.clone())])
             .filter(|(m, requested)| !items.iter().any(|t| is_complete_http(t, requested, &m.mac)))
             .map(|(m, requested)| format!("{requested} for {}", m.mac))
             .collect();
