@@ -151,12 +151,20 @@ impl Loops {
     ) -> io::Result<Loops> {
         let mut inboxes = Vec::new();
         let mut last_error = None;
+        // The loops run inside the runtime's context, as the tasks and blocking threads of the
+        // rest of lifeboat do: the observer they call reads the runtime's clock (which tests
+        // pause and advance), not the system's behind its back.
+        let runtime = tokio::runtime::Handle::try_current().ok();
         for index in 0..count.max(1) {
             let started = Poller::new().and_then(|poller| {
                 let inbox = Arc::new(Inbox::new(poller.waker()));
                 let event_loop =
                     EventLoop::new(poller, Arc::clone(shared), Arc::clone(&inbox), shutdown.clone(), tracker.token());
-                std::thread::Builder::new().name(format!("tftp-loop-{index}")).spawn(move || event_loop.run())?;
+                let runtime = runtime.clone();
+                std::thread::Builder::new().name(format!("tftp-loop-{index}")).spawn(move || {
+                    let _context = runtime.as_ref().map(tokio::runtime::Handle::enter);
+                    event_loop.run();
+                })?;
                 Ok(inbox)
             });
             match started {
