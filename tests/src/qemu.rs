@@ -36,6 +36,16 @@ pub const QEMU_PREFIX_ENV: &str = "LIFEBOAT_QEMU_PREFIX";
 pub const DEFAULT_NIC_ROM: &str = "/usr/lib/ipxe/qemu/pxe-virtio.rom";
 /// Overrides [`DEFAULT_NIC_ROM`].
 pub const NIC_ROM_ENV: &str = "LIFEBOAT_QEMU_NIC_ROM";
+/// OVMF, EDK2's UEFI firmware for QEMU (package ovmf), as one image for `-bios`: its own PXE
+/// client, not iPXE, as on a lab's real UEFI machines.
+pub const DEFAULT_OVMF: &str = "/usr/share/ovmf/OVMF.fd";
+/// Overrides [`DEFAULT_OVMF`].
+pub const OVMF_ENV: &str = "LIFEBOAT_OVMF";
+/// iPXE as a UEFI application that drives the NIC through the firmware (package ipxe, which
+/// `.ci/run` unpacks beside QEMU): the loader a UEFI PXE client fetches by TFTP.
+pub const DEFAULT_EFI_IPXE: &str = "/opt/lifeboat-peers/qemu/usr/lib/ipxe/snponly.efi";
+/// Overrides [`DEFAULT_EFI_IPXE`].
+pub const EFI_IPXE_ENV: &str = "LIFEBOAT_EFI_IPXE";
 /// Environment variable choosing the PXE server: `dnsmasq` or `lifeboat`.
 pub const PXE_SERVER_ENV: &str = "LIFEBOAT_PXE_TEST_SERVER";
 
@@ -50,6 +60,10 @@ pub struct QemuInstall {
     /// SeaBIOS, given explicitly with `-bios`.
     pub bios: PathBuf,
     pub nic_rom: PathBuf,
+    /// UEFI firmware for [`QemuGuest::boot_uefi_from_network_as`].
+    pub ovmf: PathBuf,
+    /// The UEFI iPXE loader such a guest is given over TFTP.
+    pub efi_ipxe: PathBuf,
 }
 
 impl QemuInstall {
@@ -58,13 +72,16 @@ impl QemuInstall {
     pub fn locate() -> QemuInstall {
         let prefix =
             std::env::var_os(QEMU_PREFIX_ENV).map_or_else(|| PathBuf::from(DEFAULT_QEMU_PREFIX), PathBuf::from);
-        let nic_rom = std::env::var_os(NIC_ROM_ENV).map_or_else(|| PathBuf::from(DEFAULT_NIC_ROM), PathBuf::from);
+        let file =
+            |env: &str, default: &str| std::env::var_os(env).map_or_else(|| PathBuf::from(default), PathBuf::from);
         QemuInstall {
             system_x86_64: prefix.join("usr/bin/qemu-system-x86_64"),
             module_dir: prefix.join("usr/lib/x86_64-linux-gnu/qemu"),
             data_dir: prefix.join("usr/share/qemu"),
             bios: prefix.join("usr/share/seabios/bios-256k.bin"),
-            nic_rom,
+            nic_rom: file(NIC_ROM_ENV, DEFAULT_NIC_ROM),
+            ovmf: file(OVMF_ENV, DEFAULT_OVMF),
+            efi_ipxe: file(EFI_IPXE_ENV, DEFAULT_EFI_IPXE),
         }
     }
 
@@ -75,6 +92,18 @@ impl QemuInstall {
         let needed = [
             ("SeaBIOS", install.bios.clone()),
             ("the iPXE NIC option ROM (package ipxe-qemu)", install.nic_rom.clone()),
+        ];
+        install.require_files(needed);
+        Some(install)
+    }
+
+    /// [`QemuInstall::locate`], then fail the test unless what a UEFI network boot needs exists:
+    /// QEMU, OVMF, the UEFI iPXE loader and the tun device.
+    pub fn require_uefi() -> Option<QemuInstall> {
+        let install = QemuInstall::require_machine()?;
+        let needed = [
+            ("OVMF (package ovmf)", install.ovmf.clone()),
+            ("the UEFI iPXE loader (package ipxe)", install.efi_ipxe.clone()),
         ];
         install.require_files(needed);
         Some(install)
@@ -114,8 +143,8 @@ impl QemuInstall {
         for (what, path) in needed {
             if !path.exists() {
                 crate::unavailable(&format!(
-                    "{what} is missing at {} (.ci/run unpacks QEMU into {DEFAULT_QEMU_PREFIX}; \
-                     {QEMU_PREFIX_ENV} and {NIC_ROM_ENV} override the paths)",
+                    "{what} is missing at {} (.ci/run unpacks QEMU into {DEFAULT_QEMU_PREFIX} and installs \
+                     the firmware; {QEMU_PREFIX_ENV}, {NIC_ROM_ENV}, {OVMF_ENV} and {EFI_IPXE_ENV} override the paths)",
                     path.display()
                 ));
             }
@@ -440,6 +469,19 @@ impl QemuGuest {
         QemuGuest::started(process, console, dir)
     }
 
+    /// A UEFI PC (OVMF) with `memory_mib` MiB whose only boot device is a virtio NIC with the MAC
+    /// `mac` on the lan's tap, without an option ROM: OVMF's own driver and PXE client boot it,
+    /// as on real UEFI hardware (DHCP with architecture 7, then TFTP).
+    pub fn boot_uefi_from_network_as(install: &QemuInstall, lan: &PxeLan, mac: &str, memory_mib: u32) -> QemuGuest {
+        let dir = tempfile::Builder::new().prefix("lbt-qemu-").tempdir().expect("folder for the guest's console");
+        let console = dir.path().join("console.log");
+        let mut argv = install.machine_argv_with_memory(&install.ovmf, memory_mib);
+        argv.extend(nic_argv(lan, mac, &console, None));
+        let module_dir = install.module_dir.to_string_lossy().into_owned();
+        let process = lan.ns.spawn_env(&argv, &[("QEMU_MODULE_DIR", &module_dir)]);
+        QemuGuest::started(process, console, dir)
+    }
+
     /// A guest already started as `process`, whose serial console is captured in `console`
     /// inside `dir` (removed once the process is gone).
     pub(crate) fn started(process: Child, console: PathBuf, dir: tempfile::TempDir) -> QemuGuest {
@@ -506,20 +548,23 @@ impl QemuGuest {
 /// The QEMU command line. Paths go into comma-separated option values, so commas are doubled.
 fn qemu_argv(install: &QemuInstall, lan: &PxeLan, mac: &str, console: &Path, memory_mib: u32) -> Vec<OsString> {
     let mut argv = install.machine_argv_with_memory(&install.bios, memory_mib);
-    argv.extend(["-serial".into(), format!("file:{}", option_value(console)).into()]);
+    argv.extend(nic_argv(lan, mac, console, Some(&install.nic_rom)));
+    argv
+}
+
+/// The serial console into `console`, and the guest's only boot device: a virtio NIC with `mac`
+/// on the lan's tap, with the option ROM `rom`, or none (`romfile=`) for firmware that drives the
+/// NIC itself. Its firmware reboots at once when booting fails, which `-no-reboot` turns into
+/// QEMU's exit.
+fn nic_argv(lan: &PxeLan, mac: &str, console: &Path, rom: Option<&Path>) -> Vec<OsString> {
+    let mut argv: Vec<OsString> = vec!["-serial".into(), format!("file:{}", option_value(console)).into()];
     argv.push("-netdev".into());
     argv.push(format!("tap,id=n0,ifname={},script=no,downscript=no", lan.tap).into());
     // The ROM's PCI header names 1af4:1041 (virtio 1.0), so the device must be modern-only for
     // SeaBIOS to run it; a transitional 1af4:1000 device silently gets no ROM.
+    let rom = rom.map(option_value).unwrap_or_default();
     argv.push("-device".into());
-    argv.push(
-        format!(
-            "virtio-net-pci,disable-legacy=on,netdev=n0,mac={},romfile={},bootindex=1",
-            mac,
-            option_value(&install.nic_rom)
-        )
-        .into(),
-    );
+    argv.push(format!("virtio-net-pci,disable-legacy=on,netdev=n0,mac={mac},romfile={rom},bootindex=1").into());
     argv.extend(["-boot", "strict=on,reboot-timeout=0", "-no-reboot"].map(OsString::from));
     argv
 }

@@ -10,9 +10,11 @@
 //! template variables were filled in for that machine. Afterwards the history (through the API)
 //! must hold each machine's lease and its HTTP kernel and initramfs downloads under its MAC.
 //!
-//! No TFTP stage: the ROM is already iPXE, and lifeboat gives any iPXE of a profiled host its
-//! script at once (see `boot_script` in crates/dhcp/src/responder.rs), so an iPXE loader handed
-//! out over TFTP could not be told from the ROM that loaded it.
+//! The first test has no TFTP stage: the ROM is already iPXE, and lifeboat gives any iPXE of a
+//! profiled host its script at once (see `boot_script` in crates/dhcp/src/responder.rs). The
+//! second boots a UEFI machine the way lab hardware boots: OVMF's own PXE client (no iPXE in
+//! ROM) gets `snponly.efi` by TFTP, that iPXE asks DHCP again and gets the script, and the kernel
+//! and initramfs come over HTTP; the history must show all three stages under the VM's MAC.
 
 use std::time::{Duration, Instant};
 
@@ -40,6 +42,16 @@ const POWER_OFF_TIMEOUT: Duration = Duration::from_secs(20);
 const HISTORY_TIMEOUT: Duration = Duration::from_secs(10);
 
 const KERNEL: &str = "debian/vmlinuz";
+
+/// OVMF, its PXE client, the TFTP download of iPXE and iPXE's own start, on top of the boot
+/// above; this only bounds a broken run.
+const UEFI_BOOT_TIMEOUT: Duration = Duration::from_secs(420);
+
+/// OVMF with the kernel and initramfs loaded by iPXE needs more than a BIOS guest.
+const UEFI_GUEST_MEMORY_MIB: u32 = 512;
+
+/// The name of the UEFI iPXE loader in the boot root.
+const EFI_LOADER: &str = "snponly.efi";
 
 /// One machine of the test and what it must show.
 struct Machine {
@@ -93,7 +105,7 @@ fn ipxe_netboots_debian_over_http_by_the_hosts_boot_profile_and_an_unknown_machi
         std::fs::write(root.join(&machine.initrd), linux.initramfs(&machine.marker)).expect("write an initramfs");
     }
 
-    let mut server = start_lifeboat(&lan, &scope, &root, &state.path().join("lifeboat.db"));
+    let mut server = start_lifeboat(&lan, &scope, &root, &state.path().join("lifeboat.db"), &[]);
     let api = DashboardApi::connect(&lan.ns, DASHBOARD, START_TIMEOUT);
     let lab_cmdline =
         format!("console=ttyS0 panic=-1 lifeboat.token=lab-{token} lifeboat-host={{{{ hostname }}}} mac={{{{ mac }}}}");
@@ -206,17 +218,116 @@ fn ipxe_netboots_debian_over_http_by_the_hosts_boot_profile_and_an_unknown_machi
     eprintln!("boot times (QEMU start to marker): {boot_times:.1?}");
 }
 
+#[test]
+#[ignore = "needs root (network namespaces): run with -- --include-ignored, as .ci/run does"]
+fn a_uefi_machine_gets_ipxe_over_tftp_then_debian_over_http_by_its_boot_profile() {
+    require_netns!("curl");
+    let Some(qemu) = QemuInstall::require_uefi() else { return };
+    let Some(linux) = LinuxInstall::require() else { return };
+
+    let lan = PxeLan::new();
+    let scope = PxeScope::for_lan(&lan);
+    let state = tempfile::Builder::new().prefix("lbt-uefi-netboot-").tempdir().expect("state folder");
+    let root = state.path().join("boot");
+    for dir in ["debian", "uefi"] {
+        std::fs::create_dir_all(root.join(dir)).expect("boot root folders");
+    }
+    std::fs::copy(&linux.kernel, root.join(KERNEL)).expect("copy the kernel into the boot root");
+    std::fs::copy(&qemu.efi_ipxe, root.join(EFI_LOADER)).expect("copy the UEFI iPXE loader into the boot root");
+    let token = format!("{:016x}", TestRng::from_entropy().next_u64());
+    let marker = format!("LIFEBOAT-UEFI-NETBOOT-{token}");
+    let initrd = "uefi/initramfs.cpio";
+    std::fs::write(root.join(initrd), linux.initramfs(&marker)).expect("write the initramfs");
+
+    let loader_rule = format!("efi-x64={EFI_LOADER}");
+    let extra = ["--dhcp-boot-rule", loader_rule.as_str()];
+    let mut server = start_lifeboat(&lan, &scope, &root, &state.path().join("lifeboat.db"), &extra);
+    let api = DashboardApi::connect(&lan.ns, DASHBOARD, START_TIMEOUT);
+    let cmdline = format!(
+        "console=ttyS0 panic=-1 lifeboat.token=uefi-{token} lifeboat-host={{{{ hostname }}}} mac={{{{ mac }}}}"
+    );
+    let body = json!({ "kernel": KERNEL, "initrds": [initrd], "cmdline": cmdline });
+    let saved = api.put("/api/v1/boot-profiles/uefi-lab", &body);
+    assert_eq!(saved.status, 200, "PUT boot profile: {saved:?}");
+    let mac = lan.guest_mac.clone();
+    let host = api.post("/api/v1/hosts", &json!({ "mac": mac, "name": "uefi-1", "boot_profile": "uefi-lab" }));
+    assert_eq!(host.status, 201, "POST host: {host:?}");
+
+    let mut guest = QemuGuest::boot_uefi_from_network_as(&qemu, &lan, &mac, UEFI_GUEST_MEMORY_MIB);
+    eprintln!("UEFI guest {mac}: {}", guest.cmdline());
+    let booted = match guest.wait_console(&marker, UEFI_BOOT_TIMEOUT) {
+        Ok(after) => after,
+        Err(e) => panic!("{mac} never printed {marker}: {e}\n{}\n{}", guest.log(), log(&mut server)),
+    };
+    let console = guest.console();
+    let announced = format!("lifeboat: {mac} boots profile uefi-lab");
+    assert!(console.contains(&announced), "the script did not say {announced:?}\n{}", guest.log());
+    let printed = printed_cmdline(&console).unwrap_or_else(|| panic!("/init printed no command line\n{}", guest.log()));
+    for word in [format!("lifeboat.token=uefi-{token}"), "lifeboat-host=uefi-1".to_owned(), format!("mac={mac}")] {
+        assert!(printed.split_whitespace().any(|w| w == word), "booted with {printed:?}, without {word:?}");
+    }
+    let Some(status) = guest.wait_exit(POWER_OFF_TIMEOUT) else {
+        panic!("QEMU still runs {POWER_OFF_TIMEOUT:?} after the marker\n{}", guest.log());
+    };
+    eprintln!(
+        "{mac} (UEFI) booted: marker {booted:.1?} after QEMU started, QEMU exited ({status}); command line {printed:?}"
+    );
+
+    // Two DHCP exchanges: OVMF's (the loader by TFTP) and iPXE's (the script URL).
+    let dhcp = api.get_ok("/api/v1/dhcp/requests");
+    let script_url = format!("http://{}:{HTTP_BOOT_PORT}/ipxe?mac=${{netX/mac}}", lan.server_ip);
+    for boot_file in [EFI_LOADER, script_url.as_str()] {
+        let acked = dhcp.as_array().is_some_and(|requests| {
+            requests.iter().any(|r| {
+                r["client"].as_str().is_some_and(|c| c.contains(mac.as_str()))
+                    && r["outcome"].as_str().is_some_and(|o| o.starts_with("DHCPACK "))
+                    && r["boot_file"] == boot_file
+            })
+        });
+        assert!(acked, "no DHCPACK with boot file {boot_file} for {mac}: {dhcp:#}");
+    }
+
+    let deadline = Instant::now() + HISTORY_TIMEOUT;
+    loop {
+        let history = api.get_ok("/api/v1/transfers?limit=100");
+        let items = history["items"].as_array().cloned().unwrap_or_default();
+        let loader = items.iter().any(|t| is_complete(t, "tftp", EFI_LOADER, &mac));
+        let missing: Vec<&str> =
+            [KERNEL, initrd].into_iter().filter(|r| !items.iter().any(|t| is_complete_http(t, r, &mac))).collect();
+        if loader && missing.is_empty() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the history lacks the TFTP loader (found: {loader}) or HTTP downloads {missing:?} for {mac}: {history:#}\n{}",
+            log(&mut server)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
 /// A complete HTTP download of `requested` recorded under `mac`.
 fn is_complete_http(transfer: &Value, requested: &str, mac: &str) -> bool {
-    transfer["protocol"] == "http"
+    is_complete(transfer, "http", requested, mac)
+}
+
+/// A complete download of `requested` over `protocol` recorded under `mac`.
+fn is_complete(transfer: &Value, protocol: &str, requested: &str, mac: &str) -> bool {
+    transfer["protocol"] == protocol
         && transfer["requested"] == requested
         && transfer["outcome"] == "complete"
         && transfer["mac"] == mac
 }
 
 /// `lifeboat serve` on the LAN's bridge: DHCP for the scope, TFTP and HTTP boot over `root`,
-/// the dashboard on the namespace's loopback. Waits until all of them listen.
-fn start_lifeboat(lan: &PxeLan, scope: &PxeScope, root: &std::path::Path, db: &std::path::Path) -> Child {
+/// the dashboard on the namespace's loopback, and `extra` arguments. Waits until all of them listen.
+fn start_lifeboat(
+    lan: &PxeLan,
+    scope: &PxeScope,
+    root: &std::path::Path,
+    db: &std::path::Path,
+    extra: &[&str],
+) -> Child {
     let bin = lifeboat_bin().to_string_lossy().into_owned();
     let root = root.to_string_lossy().into_owned();
     let db = db.to_string_lossy().into_owned();
@@ -228,6 +339,7 @@ fn start_lifeboat(lan: &PxeLan, scope: &PxeScope, root: &std::path::Path, db: &s
         "--dhcp-interface", &lan.bridge, "--dhcp-range", &scope.range_arg(), "--dhcp-skip-probe",
         "--dhcp-authoritative", "--http-boot-listen", &http, "--db", &db,
     ];
+    let argv: Vec<&str> = argv.iter().copied().chain(extra.iter().copied()).collect();
     let mut server = lan.ns.spawn(&argv);
     for port in [67, 69] {
         wait_server_udp(&lan.ns, &mut server, port, START_TIMEOUT);

@@ -774,8 +774,11 @@ async fn a_host_with_a_boot_profile_gets_its_script_and_its_kernel_over_http_in_
     assert!(line.contains("200"), "{line}");
     let script = String::from_utf8(script).unwrap();
     let base = format!("http://{addr}");
-    assert!(script.contains(&format!("kernel {base}/debian/vmlinuz console=ttyS0 hostname=node-1\n")), "{script}");
-    assert!(script.contains(&format!("initrd {base}/debian/initrd.gz\n")), "{script}");
+    assert!(
+        script.contains(&format!("kernel {base}/debian/vmlinuz console=ttyS0 hostname=node-1 initrd=initrd0\n")),
+        "{script}"
+    );
+    assert!(script.contains(&format!("initrd --name initrd0 {base}/debian/initrd.gz\n")), "{script}");
     // An unknown machine: no default profile, so the menu of the one there is.
     let (_, menu) = http_get(addr, "/ipxe?mac=52:54:00:00:00:99").await;
     assert!(String::from_utf8_lossy(&menu).contains("item p0 debian"), "{}", String::from_utf8_lossy(&menu));

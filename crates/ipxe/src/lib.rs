@@ -206,15 +206,28 @@ pub fn nothing_to_boot(machine: &Machine, why: &str) -> String {
     format!("#!ipxe\necho lifeboat: nothing to boot for {}: {}\nexit 1\n", machine_mac(machine), one_line(why))
 }
 
+/// `kernel`, `initrd`… and `boot`. Each initrd gets a name (`initrd0`, …) and, unless the
+/// command line already says where its initrds are, an `initrd=NAME` word on the command line:
+/// an EFI iPXE older than 2023 (Debian 12's `snponly.efi`) hands a kernel's EFI stub its initrds
+/// only as files named that way, and without the words the kernel boots without them. A BIOS
+/// kernel ignores the words (`initrd=` is for boot loaders and the EFI stub).
 fn kernel_script(profile: &Profile<'_>, machine: &Machine, server: &BootServer, kernel: &str, cmdline: &str) -> String {
+    let names: Vec<String> = (0..profile.initrds.len()).map(|n| format!("initrd{n}")).collect();
+    let mut cmdline = cmdline.to_owned();
+    if !cmdline.split_whitespace().any(|word| word.starts_with("initrd=")) {
+        for name in &names {
+            cmdline.push_str(if cmdline.is_empty() { "" } else { " " });
+            cmdline.push_str(&format!("initrd={name}"));
+        }
+    }
     let mut script = format!(
         "#!ipxe\necho lifeboat: {} boots profile {}\nkernel {} {cmdline}\n",
         machine_mac(machine),
         clean_word(profile.name),
         server.url_of(kernel)
     );
-    for initrd in profile.initrds {
-        script.push_str(&format!("initrd {}\n", server.url_of(initrd)));
+    for (initrd, name) in profile.initrds.iter().zip(&names) {
+        script.push_str(&format!("initrd --name {name} {}\n", server.url_of(initrd)));
     }
     script.push_str("boot\n");
     script

@@ -31,10 +31,35 @@ fn a_kernel_profile_becomes_kernel_initrds_and_boot() {
         script,
         "#!ipxe\n\
          echo lifeboat: 52:54:00:12:34:56 boots profile debian\n\
-         kernel http://10.0.0.1:4080/debian/vmlinuz console=ttyS0 ip=10.0.0.50 hostname=node-7\n\
-         initrd http://10.0.0.1:4080/debian/initrd.gz\n\
-         initrd http://10.0.0.1:4080/extra/my%20firmware.cpio\n\
+         kernel http://10.0.0.1:4080/debian/vmlinuz console=ttyS0 ip=10.0.0.50 hostname=node-7 initrd=initrd0 initrd=initrd1\n\
+         initrd --name initrd0 http://10.0.0.1:4080/debian/initrd.gz\n\
+         initrd --name initrd1 http://10.0.0.1:4080/extra/my%20firmware.cpio\n\
          boot\n"
+    );
+}
+
+#[test]
+fn a_command_line_that_names_its_initrds_keeps_them() {
+    let initrds = initrds();
+    let profile = Profile {
+        name: "debian",
+        kernel: Some("debian/vmlinuz"),
+        initrds: &initrds,
+        cmdline: "initrd=\\boot\\initrd.gz quiet",
+        script: None,
+    };
+    let script = render(&profile, &machine(), &server()).unwrap();
+    assert!(script.contains("/debian/vmlinuz initrd=\\boot\\initrd.gz quiet\n"), "{script}");
+    assert!(script.contains("initrd --name initrd1 http://10.0.0.1:4080/extra/my%20firmware.cpio\n"), "{script}");
+}
+
+#[test]
+fn a_kernel_without_initrds_gets_no_initrd_words() {
+    let profile = Profile { name: "p", kernel: Some("k"), initrds: &[], cmdline: "quiet", script: None };
+    let script = render(&profile, &machine(), &server()).unwrap();
+    assert_eq!(
+        script,
+        "#!ipxe\necho lifeboat: 52:54:00:12:34:56 boots profile p\nkernel http://10.0.0.1:4080/k quiet\nboot\n"
     );
 }
 
