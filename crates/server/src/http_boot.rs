@@ -17,8 +17,9 @@
 //! sees start and end (complete, or failed when the client went away first), and every path that
 //! does not exist is reported as a missing file. Nothing here waits on the observer.
 //!
-//! Bodies stream through user space in chunks of [`BODY_CHUNK`]; `sendfile(2)` would save the copies, but
-//! hyper writes from buffers, and a server of its own for the sake of it would be a second HTTP
+//! Bodies stream through user space in chunks of [`BODY_CHUNK`], each read straight into the
+//! buffer hyper writes ([`FileBody`]); `sendfile(2)` would save the two copies left, but hyper
+//! writes from buffers, and a server of its own for the sake of it would be a second HTTP
 //! implementation to keep safe. The benchmarks measure what the copies cost (BENCHMARKS.md).
 
 use std::net::SocketAddr;
@@ -43,6 +44,7 @@ use tower_http::services::ServeFile;
 use crate::access::AllowList;
 use crate::http_body::{CountedBody, HttpOutcome};
 use crate::http_connections::{self, Connections, Endpoints};
+use crate::http_file::FileBody;
 use crate::observer::{RefusedRequest, RunningTransfer};
 use crate::root::{LookupError, Root, RootError};
 use crate::tally::{Asked, Budget, CountReason, Tally, Verdict};
@@ -297,20 +299,27 @@ async fn file(
     // The name as a TFTP client would ask for it (without the URL's leading slash), so that a
     // file missing over both protocols is one name in the history.
     let requested = peer_text(decoded.strip_prefix(b"/").unwrap_or(&decoded));
+    let get = request.method() == Method::GET;
     let lookup = {
         let shared = Arc::clone(&shared);
-        // A case-insensitive lookup reads directories: off the async threads.
-        tokio::task::spawn_blocking(move || shared.root.resolve(&decoded)).await
+        // A case-insensitive lookup reads directories, and an open may wait on the disk: off the
+        // async threads. The file is opened for a `GET` only (its body), and a file that cannot
+        // be opened is left to `ServeFile`, which answers for it.
+        tokio::task::spawn_blocking(move || {
+            let path = shared.root.resolve(&decoded)?;
+            let opened = if get { std::fs::File::open(&path).ok() } else { None };
+            Ok::<_, LookupError>((path, opened))
+        })
+        .await
     };
-    let path = match lookup {
-        Ok(Ok(path)) => path,
+    let (path, opened) = match lookup {
+        Ok(Ok(found)) => found,
         Ok(Err(error)) => return refuse(&shared, endpoints.peer, requested, &error),
         Err(error) => {
             tracing::error!(%error, "the lookup of {requested:?} failed");
             return StatusCode::INTERNAL_SERVER_ERROR.into_response();
         }
     };
-    let get = request.method() == Method::GET;
     let request = drop_stale_range(&path, drop_multipart_range(request)).await;
     let response = match ServeFile::new(&path).with_buf_chunk_size(BODY_CHUNK).oneshot(request).await {
         Ok(response) => response.map(Body::new),
@@ -320,6 +329,10 @@ async fn file(
     if !get || !(status == StatusCode::OK || status == StatusCode::PARTIAL_CONTENT) {
         return response;
     }
+    let response = match opened {
+        Some(file) => FileBody::replacing(response, file, BODY_CHUNK),
+        None => response,
+    };
     let length = response
         .headers()
         .get(header::CONTENT_LENGTH)

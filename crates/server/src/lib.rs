@@ -51,6 +51,7 @@ mod event_loop;
 mod http_body;
 mod http_boot;
 mod http_connections;
+mod http_file;
 mod link;
 mod loops;
 mod machine;
