@@ -44,14 +44,14 @@ use tower_http::services::ServeFile;
 use crate::access::AllowList;
 use crate::http_body::{CountedBody, HttpOutcome};
 use crate::http_connections::{self, Connections, Endpoints};
-use crate::http_file::FileBody;
+use crate::http_file::{FileBody, Streaming};
 use crate::observer::{RefusedRequest, RunningTransfer};
 use crate::root::{LookupError, Root, RootError};
 use crate::tally::{Asked, Budget, CountReason, Tally, Verdict};
 
-/// Bytes read from a file per chunk of a body. Each read is a hop to tokio's blocking pool:
-/// 256 KiB costs a quarter of the CPU of tower-http's 64 KiB per GiB sent (measured with
-/// tests/bench/http-bench.sh), for 256 KiB of memory per download in flight.
+/// The largest chunk of a body read from a file at once. Each read is a hop to tokio's blocking
+/// pool: 256 KiB costs a quarter of the CPU of tower-http's 64 KiB per GiB sent (measured with
+/// tests/bench/http-bench.sh). Chunks are smaller while many downloads run (see `http_file.rs`).
 const BODY_CHUNK: usize = 256 * 1024;
 
 /// What the HTTP boot server needs to start.
@@ -154,6 +154,8 @@ struct Shared {
     next_id: AtomicU64,
     strangers: Tally,
     connections: Arc<Connections>,
+    /// The file bodies streaming now.
+    streaming: Arc<Streaming>,
 }
 
 impl HttpBootServer {
@@ -176,6 +178,7 @@ impl HttpBootServer {
             next_id: AtomicU64::new(1),
             strangers: Tally::new(Budget::STRANGER, CountReason::OutsideAllowList),
             connections: Arc::default(),
+            streaming: Arc::default(),
         };
         Ok(HttpBootServer { listeners, shared: Arc::new(shared) })
     }
@@ -330,7 +333,7 @@ async fn file(
         return response;
     }
     let response = match opened {
-        Some(file) => FileBody::replacing(response, file, BODY_CHUNK),
+        Some(file) => FileBody::replacing(response, file, BODY_CHUNK, &shared.streaming),
         None => response,
     };
     let length = response

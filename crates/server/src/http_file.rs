@@ -9,11 +9,18 @@
 //! described (same length and modification time): otherwise `ServeFile`'s own body is kept.
 //! Measured with tests/bench/http-bench.sh (20 clients, 64 MiB, runs alternating with the old
 //! body): 0.67–0.69 server CPU-seconds per GiB against 0.74–0.80, and 1300 MB/s against 1160–1270.
+//!
+//! A body holds up to two chunks at once (one hyper is sending, the next being read). Large
+//! chunks cost less CPU (each read is a hop to the blocking pool) but 200 machines booting at
+//! once would hold 100 MiB, so chunks shrink as downloads grow in number: all bodies together
+//! hold about [`BODIES_MEMORY`], each chunk between [`MIN_CHUNK`] and the caller's largest.
 
 use std::fs::File;
 use std::future::Future;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::SystemTime;
 
@@ -22,6 +29,26 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 use http_body::{Frame, SizeHint};
 use tokio::task::JoinHandle;
+
+/// What the bodies of all downloads hold at once, about: the chunks being sent and read.
+const BODIES_MEMORY: usize = 24 << 20;
+
+/// The smallest chunk, however many downloads run.
+const MIN_CHUNK: usize = 64 << 10;
+
+/// The bodies streaming now, which share [`BODIES_MEMORY`].
+#[derive(Debug, Default)]
+pub(crate) struct Streaming(AtomicUsize);
+
+impl Streaming {
+    /// The size of the next chunk of a body, at most `largest`.
+    fn chunk(&self, largest: usize) -> usize {
+        let bodies = self.0.load(Ordering::Relaxed).max(1);
+        let share = BODIES_MEMORY / (2 * bodies);
+        // Whole pages, so reads stay aligned in the page cache.
+        (share.min(largest).max(MIN_CHUNK.min(largest)) & !4095).max(4096)
+    }
+}
 
 /// A read in flight: it owns the file until it is done.
 type PendingRead = JoinHandle<(File, io::Result<Vec<u8>>)>;
@@ -33,7 +60,9 @@ pub(crate) struct FileBody {
     seek_to: Option<u64>,
     /// Bytes not yet yielded.
     left: u64,
-    chunk: usize,
+    /// The largest chunk.
+    largest: usize,
+    streaming: Arc<Streaming>,
 }
 
 enum State {
@@ -45,9 +74,18 @@ enum State {
 impl FileBody {
     /// `file`'s bytes for the `response` `ServeFile` made for a `GET`, as its new body, when
     /// `response` is a `200` or a `206` of `file` as it is now; `response` unchanged otherwise.
-    pub(crate) fn replacing(response: Response, file: File, chunk: usize) -> Response {
+    /// Chunks are at most `largest` bytes, less while many bodies share `streaming`.
+    pub(crate) fn replacing(response: Response, file: File, largest: usize, streaming: &Arc<Streaming>) -> Response {
         let Some((start, length)) = answered_range(&response, &file) else { return response };
-        response.map(|_| Body::new(FileBody { state: State::Idle(file), seek_to: Some(start), left: length, chunk }))
+        streaming.0.fetch_add(1, Ordering::Relaxed);
+        let body = FileBody {
+            state: State::Idle(file),
+            seek_to: Some(start),
+            left: length,
+            largest,
+            streaming: Arc::clone(streaming),
+        };
+        response.map(|_| Body::new(body))
     }
 }
 
@@ -98,7 +136,7 @@ impl http_body::Body for FileBody {
                 State::Done => return Poll::Ready(None),
                 State::Idle(_) if self.left == 0 => return Poll::Ready(None),
                 State::Idle(file) => {
-                    let wanted = self.left.min(self.chunk as u64);
+                    let wanted = self.left.min(self.streaming.chunk(self.largest) as u64);
                     let seek_to = self.seek_to.take();
                     // Allocated here, on the thread that also frees it once hyper has sent it:
                     // a buffer from a blocking-pool thread's heap came back to that heap from
@@ -136,6 +174,12 @@ impl http_body::Body for FileBody {
 
     fn size_hint(&self) -> SizeHint {
         SizeHint::with_exact(self.left)
+    }
+}
+
+impl Drop for FileBody {
+    fn drop(&mut self) {
+        self.streaming.0.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -180,7 +224,7 @@ mod tests {
         let (file, date) = file_of(&bytes);
         let whole =
             served(StatusCode::OK, &[(header::CONTENT_LENGTH, "100000".into()), (header::LAST_MODIFIED, date.clone())]);
-        let whole = FileBody::replacing(whole, file.reopen().unwrap(), 4096);
+        let whole = FileBody::replacing(whole, file.reopen().unwrap(), 4096, &Arc::default());
         assert_eq!(body_of(whole).await, bytes);
 
         let part = served(
@@ -191,25 +235,52 @@ mod tests {
                 (header::LAST_MODIFIED, date),
             ],
         );
-        let part = FileBody::replacing(part, file.reopen().unwrap(), 4096);
+        let part = FileBody::replacing(part, file.reopen().unwrap(), 4096, &Arc::default());
         assert_eq!(body_of(part).await, bytes[49_999..]);
+    }
+
+    #[test]
+    fn chunks_shrink_as_bodies_grow_in_number() {
+        let streaming = Streaming::default();
+        let largest = 256 << 10;
+        let chunks: Vec<usize> = [0, 1, 20, 64, 100, 200, 10_000]
+            .into_iter()
+            .map(|bodies| {
+                streaming.0.store(bodies, Ordering::Relaxed);
+                streaming.chunk(largest)
+            })
+            .collect();
+        assert_eq!(chunks, [largest, largest, largest, 192 << 10, 120 << 10, MIN_CHUNK, MIN_CHUNK]);
+        streaming.0.store(1, Ordering::Relaxed);
+        assert_eq!(streaming.chunk(3000), 4096, "a chunk is a whole page");
+    }
+
+    #[tokio::test]
+    async fn a_body_counts_itself_while_it_streams() {
+        let (file, date) = file_of(&[1u8; 100]);
+        let streaming = Arc::new(Streaming::default());
+        let response = served(StatusCode::OK, &[(header::CONTENT_LENGTH, "100".into()), (header::LAST_MODIFIED, date)]);
+        let response = FileBody::replacing(response, file.reopen().unwrap(), 4096, &streaming);
+        assert_eq!(streaming.0.load(Ordering::Relaxed), 1);
+        drop(response);
+        assert_eq!(streaming.0.load(Ordering::Relaxed), 0);
     }
 
     #[tokio::test]
     async fn servefiles_own_answers_are_replaced() {
         use tower::ServiceExt as _;
         let (file, _) = file_of(&[1u8; 10_000]);
-        for range in [None, Some("bytes=100-"), Some("bytes=-5000")] {
+        for range in [None, Some("bytes=100-"), Some("bytes=-9000")] {
             let mut request = axum::http::Request::new(Body::empty());
             if let Some(range) = range {
                 request.headers_mut().insert(header::RANGE, range.parse().unwrap());
             }
             let serve_file = tower_http::services::ServeFile::new(file.path()).with_buf_chunk_size(1000);
             let response = serve_file.oneshot(request).await.unwrap().map(Body::new);
-            let response = FileBody::replacing(response, file.reopen().unwrap(), 3000);
+            let response = FileBody::replacing(response, file.reopen().unwrap(), 8192, &Arc::default());
             let mut frames = response.into_body().into_data_stream();
             let first = frames.next().await.unwrap().unwrap();
-            assert_eq!(first.len(), 3000, "{range:?}: ServeFile's body (chunks of 1000) was kept");
+            assert_eq!(first.len(), 8192, "{range:?}: ServeFile's body (chunks of 1000) was kept");
         }
     }
 
@@ -224,11 +295,12 @@ mod tests {
             ],
             vec![(header::CONTENT_LENGTH, "12".to_owned())],
         ] {
-            let response = FileBody::replacing(served(StatusCode::OK, &headers), file.reopen().unwrap(), 4096);
+            let response =
+                FileBody::replacing(served(StatusCode::OK, &headers), file.reopen().unwrap(), 4096, &Arc::default());
             assert_eq!(body_of(response).await, b"served by ServeFile", "{headers:?}");
         }
         let not_modified = served(StatusCode::NOT_MODIFIED, &[(header::LAST_MODIFIED, date)]);
-        let response = FileBody::replacing(not_modified, file.reopen().unwrap(), 4096);
+        let response = FileBody::replacing(not_modified, file.reopen().unwrap(), 4096, &Arc::default());
         assert_eq!(body_of(response).await, b"served by ServeFile");
     }
 
@@ -237,7 +309,7 @@ mod tests {
         let (file, date) = file_of(&[7u8; 10_000]);
         let response =
             served(StatusCode::OK, &[(header::CONTENT_LENGTH, "10000".into()), (header::LAST_MODIFIED, date)]);
-        let response = FileBody::replacing(response, file.reopen().unwrap(), 4096);
+        let response = FileBody::replacing(response, file.reopen().unwrap(), 4096, &Arc::default());
         let mut body = response.into_body().into_data_stream();
         let first = body.next().await.unwrap().unwrap();
         assert_eq!(first.len(), 4096);
