@@ -1,7 +1,9 @@
-//! The body of an HTTP boot download, counted as it streams: the transfer's [`Progress`] follows
-//! every chunk, and how the download ended is reported exactly once — complete when the last
-//! byte was handed to the connection, failed when the body broke off or the client went away
-//! first (hyper then drops the body unfinished).
+//! A download, counted as it is sent: the transfer's [`Progress`](crate::Progress) follows every
+//! chunk, and how the download ended is reported exactly once — complete when the last byte was
+//! handed to the connection, failed when sending broke off or the client went away first.
+//!
+//! A file sent with `sendfile(2)` counts into its [`Download`] directly (`http_file.rs`); any
+//! other body is wrapped in a [`CountedBody`].
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -24,9 +26,9 @@ pub enum HttpOutcome {
 /// Hears how a download ended, once.
 pub(crate) type Ended = Box<dyn FnOnce(&Arc<RunningTransfer>, HttpOutcome, std::time::Duration) + Send>;
 
-/// A response body that counts what it yields into `transfer`'s progress.
-pub(crate) struct CountedBody {
-    inner: Body,
+/// A download under way: what it has sent, and who hears how it ended. Dropped before it ended,
+/// it ends as failed: the connection is gone (or the server stops).
+pub(crate) struct Download {
     transfer: Arc<RunningTransfer>,
     /// The response's length (a range's, for a partial answer).
     expected: u64,
@@ -35,9 +37,31 @@ pub(crate) struct CountedBody {
     ended: Option<Ended>,
 }
 
-impl CountedBody {
-    pub(crate) fn new(inner: Body, transfer: Arc<RunningTransfer>, expected: u64, ended: Ended) -> CountedBody {
-        CountedBody { inner, transfer, expected, sent: 0, started: Instant::now(), ended: Some(ended) }
+impl Download {
+    pub(crate) fn new(transfer: Arc<RunningTransfer>, expected: u64, ended: Ended) -> Download {
+        Download { transfer, expected, sent: 0, started: Instant::now(), ended: Some(ended) }
+    }
+
+    /// `bytes` more were handed to the connection.
+    pub(crate) fn sent(&mut self, bytes: u64) {
+        self.sent += bytes;
+        self.transfer.progress.add_bytes(bytes);
+    }
+
+    /// Sending is over: complete if every byte went, failed otherwise.
+    pub(crate) fn finish(&mut self) {
+        let outcome = if self.sent == self.expected {
+            HttpOutcome::Complete
+        } else {
+            self.broken_off("the file changed while it was sent")
+        };
+        self.end(outcome);
+    }
+
+    /// Sending broke off for `why` (`the client stopped reading for 30 s`).
+    pub(crate) fn fail(&mut self, why: &str) {
+        let outcome = self.broken_off(why);
+        self.end(outcome);
     }
 
     fn end(&mut self, outcome: HttpOutcome) {
@@ -51,6 +75,31 @@ impl CountedBody {
     }
 }
 
+impl Drop for Download {
+    fn drop(&mut self) {
+        if self.ended.is_some() {
+            let outcome = if self.sent == self.expected {
+                HttpOutcome::Complete
+            } else {
+                self.broken_off("the client closed the connection")
+            };
+            self.end(outcome);
+        }
+    }
+}
+
+/// A response body that counts what it yields into a [`Download`].
+pub(crate) struct CountedBody {
+    inner: Body,
+    download: Download,
+}
+
+impl CountedBody {
+    pub(crate) fn new(inner: Body, download: Download) -> CountedBody {
+        CountedBody { inner, download }
+    }
+}
+
 impl http_body::Body for CountedBody {
     type Data = Bytes;
     type Error = axum::Error;
@@ -61,22 +110,11 @@ impl http_body::Body for CountedBody {
             Poll::Ready(Some(Ok(frame))) => {
                 if let Some(data) = frame.data_ref() {
                     let len = data.len() as u64;
-                    self.sent += len;
-                    self.transfer.progress.add_bytes(len);
+                    self.download.sent(len);
                 }
             }
-            Poll::Ready(Some(Err(error))) => {
-                let outcome = self.broken_off(&format!("reading the file failed ({error})"));
-                self.end(outcome);
-            }
-            Poll::Ready(None) => {
-                let outcome = if self.sent == self.expected {
-                    HttpOutcome::Complete
-                } else {
-                    self.broken_off("the file changed while it was sent")
-                };
-                self.end(outcome);
-            }
+            Poll::Ready(Some(Err(error))) => self.download.fail(&format!("reading the file failed ({error})")),
+            Poll::Ready(None) => self.download.finish(),
             Poll::Pending => {}
         }
         polled
@@ -88,17 +126,5 @@ impl http_body::Body for CountedBody {
 
     fn size_hint(&self) -> http_body::SizeHint {
         self.inner.size_hint()
-    }
-}
-
-impl Drop for CountedBody {
-    fn drop(&mut self) {
-        // A body dropped before its end: the connection is gone (or the server stops).
-        let outcome = if self.sent == self.expected {
-            HttpOutcome::Complete
-        } else {
-            self.broken_off("the client closed the connection")
-        };
-        self.end(outcome);
     }
 }

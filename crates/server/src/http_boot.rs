@@ -17,10 +17,9 @@
 //! sees start and end (complete, or failed when the client went away first), and every path that
 //! does not exist is reported as a missing file. Nothing here waits on the observer.
 //!
-//! Bodies stream through user space in chunks of [`BODY_CHUNK`], each read straight into the
-//! buffer hyper writes ([`FileBody`]); `sendfile(2)` would save the two copies left, but hyper
-//! writes from buffers, and a server of its own for the sake of it would be a second HTTP
-//! implementation to keep safe. The benchmarks measure what the copies cost (BENCHMARKS.md).
+//! Files go from the page cache to the socket with `sendfile(2)` (`http_file.rs`), which is why
+//! the connections are this server's own (`http_connections.rs`, `http_wire.rs`) and not hyper's:
+//! hyper writes bodies from buffers, and through user space the copies cost 3–5× nginx's CPU.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -42,16 +41,16 @@ use tower::ServiceExt as _;
 use tower_http::services::ServeFile;
 
 use crate::access::AllowList;
-use crate::http_body::{CountedBody, HttpOutcome};
+use crate::http_body::{CountedBody, Download, HttpOutcome};
 use crate::http_connections::{self, Connections, Endpoints};
-use crate::http_file::{FileBody, Streaming};
+use crate::http_file::AttachedFile;
 use crate::observer::{RefusedRequest, RunningTransfer};
 use crate::root::{LookupError, Root, RootError};
 use crate::tally::{Asked, Budget, CountReason, Tally, Verdict};
 
-/// The largest chunk of a body read from a file at once. Each read is a hop to tokio's blocking
-/// pool: 256 KiB costs a quarter of the CPU of tower-http's 64 KiB per GiB sent (measured with
-/// tests/bench/http-bench.sh). Chunks are smaller while many downloads run (see `http_file.rs`).
+/// Bytes read from a file per chunk of a body `ServeFile` sends itself (a file `sendfile` cannot
+/// take). Each read is a hop to tokio's blocking pool: 256 KiB costs a quarter of the CPU of
+/// tower-http's 64 KiB per GiB sent (measured with tests/bench/http-bench.sh).
 const BODY_CHUNK: usize = 256 * 1024;
 
 /// What the HTTP boot server needs to start.
@@ -154,8 +153,6 @@ struct Shared {
     next_id: AtomicU64,
     strangers: Tally,
     connections: Arc<Connections>,
-    /// The file bodies streaming now.
-    streaming: Arc<Streaming>,
 }
 
 impl HttpBootServer {
@@ -178,7 +175,6 @@ impl HttpBootServer {
             next_id: AtomicU64::new(1),
             strangers: Tally::new(Budget::STRANGER, CountReason::OutsideAllowList),
             connections: Arc::default(),
-            streaming: Arc::default(),
         };
         Ok(HttpBootServer { listeners, shared: Arc::new(shared) })
     }
@@ -333,7 +329,7 @@ async fn file(
         return response;
     }
     let response = match opened {
-        Some(file) => FileBody::replacing(response, file, BODY_CHUNK, &shared.streaming),
+        Some(file) => AttachedFile::attach(response, file),
         None => response,
     };
     let length = response
@@ -458,5 +454,9 @@ fn counted(
         }
         observer.finished(transfer, &report);
     });
-    response.map(|body| Body::new(CountedBody::new(body, transfer, length, ended)))
+    let download = Download::new(transfer, length, ended);
+    match AttachedFile::count_into(&response, download) {
+        None => response,
+        Some(download) => response.map(|body| Body::new(CountedBody::new(body, download))),
+    }
 }

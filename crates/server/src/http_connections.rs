@@ -1,30 +1,41 @@
 //! The connections of the HTTP boot server: how many may be open at once, in all and per client
-//! address, and the accept loop that keeps to it.
+//! address, the accept loop that keeps to it, and each connection's requests and answers.
 //!
 //! A boot storm opens one or two connections per machine (iPXE keeps its connection for the
 //! kernel and the initrd); a client that opens hundreds and sends nothing (slowloris) would
 //! otherwise hold sockets and buffers until the kernel runs out. So a connection beyond the
-//! limits is closed at once, a request head must arrive within [`HEADER_WAIT`], and each open
-//! connection costs a bounded amount of memory (hyper's buffers and one file chunk in flight).
+//! limits is closed at once, a request head must arrive within [`HEADER_WAIT`], a client that
+//! takes nothing of an answer for [`STALL`] loses its connection, and each open connection
+//! costs a bounded amount of memory (a head of at most 16 KiB; files go by `sendfile`).
+//!
+//! Each connection reads request heads (`http_wire.rs`), hands each request to the router, and
+//! writes the answer: the head, then the attached file with `sendfile` (`http_file.rs`) or the
+//! body the router made.
 //!
 //! **Invariant:** every accepted connection holds a [`Place`] until its task ends, and the
-//! counts never exceed [`MAX_CONNECTIONS`] and [`MAX_PER_CLIENT`]; on shutdown every
-//! connection is asked to finish its response, and those still open after the grace time are
-//! dropped.
+//! counts never exceed [`MAX_CONNECTIONS`] and [`MAX_PER_CLIENT`]; on shutdown a connection
+//! finishes the answer it is sending and closes, an idle one closes at once, and those still
+//! open after the grace time are dropped.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::Extension;
 use axum::Router;
+use axum::body::Body;
 use axum::extract::ConnectInfo;
-use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::service::TowerToHyperService;
-use tokio::net::TcpListener;
+use axum::http::Method;
+use axum::response::Response;
+use futures_util::StreamExt as _;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
+use tower::ServiceExt as _;
+
+use crate::http_file::AttachedFile;
+use crate::http_wire::{self, Framing, MAX_HEAD};
 
 /// Open connections at most, from all clients: a boot storm of several hundred machines.
 pub(crate) const MAX_CONNECTIONS: usize = 1024;
@@ -35,6 +46,9 @@ pub(crate) const MAX_PER_CLIENT: usize = 64;
 
 /// How long a client may take to send a request head.
 pub(crate) const HEADER_WAIT: Duration = Duration::from_secs(10);
+
+/// How long a client may take nothing of an answer before its connection is closed.
+pub(crate) const STALL: Duration = Duration::from_secs(30);
 
 /// How long a stopping server lets running downloads go on before it drops their connections.
 const STOP_GRACE: Duration = Duration::from_secs(5);
@@ -145,21 +159,11 @@ pub(crate) async fn serve(
         };
         let Ok(local) = stream.local_addr() else { continue };
         let endpoints = Endpoints { peer, local: SocketAddr::new(local.ip().to_canonical(), local.port()) };
-        let service = TowerToHyperService::new(router.clone().layer(Extension(ConnectInfo(endpoints))));
+        let router = router.clone();
         let stop = shutdown.clone();
         running.spawn(async move {
             let _place = place;
-            let mut http = hyper::server::conn::http1::Builder::new();
-            http.timer(TokioTimer::new()).header_read_timeout(HEADER_WAIT);
-            let connection = http.serve_connection(TokioIo::new(stream), service);
-            let mut connection = std::pin::pin!(connection);
-            tokio::select! {
-                _ = connection.as_mut() => {}
-                () = stop.cancelled() => {
-                    connection.as_mut().graceful_shutdown();
-                    let _ = connection.await;
-                }
-            }
+            serve_connection(stream, router, endpoints, stop).await;
         });
     }
     let open = running.len();
@@ -168,6 +172,129 @@ pub(crate) async fn serve(
     } else if open > 0 {
         tracing::debug!(open, "HTTP boot connections finished after the stop");
     }
+}
+
+/// One connection: requests in, answers out, until the client closes it, a request or answer
+/// ends it, or the server stops.
+async fn serve_connection(mut stream: TcpStream, router: Router, endpoints: Endpoints, stop: CancellationToken) {
+    let mut buffer = Vec::with_capacity(1024);
+    loop {
+        let head = tokio::select! {
+            () = stop.cancelled() => return,
+            head = tokio::time::timeout(HEADER_WAIT, read_head(&mut stream, &mut buffer)) => head,
+        };
+        let head = match head {
+            // A client that says nothing, or too slowly: closed, as hyper did.
+            Err(_) | Ok(Ok(None)) => return,
+            Ok(Err(HeadRead::Refused(error))) => {
+                let answer = http_wire::error_response(error.status(), &now_date());
+                let _ = tokio::time::timeout(STALL, stream.write_all(&answer)).await;
+                return;
+            }
+            Ok(Err(HeadRead::Io)) => return,
+            Ok(Ok(Some(head))) => head,
+        };
+        buffer.drain(..head.length);
+        let mut request = head.request;
+        request.extensions_mut().insert(ConnectInfo(endpoints));
+        let head_request = request.method() == Method::HEAD;
+        let response = match router.clone().oneshot(request).await {
+            Ok(response) => response,
+            Err(never) => match never {},
+        };
+        let keep_alive = head.keep_alive && !stop.is_cancelled();
+        match answer(&mut stream, response, head_request, keep_alive).await {
+            Ok(true) => {}
+            Ok(false) | Err(_) => {
+                let _ = tokio::time::timeout(STALL, stream.shutdown()).await;
+                return;
+            }
+        }
+    }
+}
+
+/// Why no request head came.
+enum HeadRead {
+    /// Answered with a status, then closed.
+    Refused(http_wire::HeadError),
+    /// The connection failed.
+    Io,
+}
+
+/// Reads until `buffer` starts with a whole request head; `None` when the client closed the
+/// connection between requests.
+async fn read_head(stream: &mut TcpStream, buffer: &mut Vec<u8>) -> Result<Option<http_wire::RequestHead>, HeadRead> {
+    loop {
+        if !buffer.is_empty()
+            && let Some(head) = http_wire::parse_head(buffer).map_err(HeadRead::Refused)?
+        {
+            return Ok(Some(head));
+        }
+        buffer.reserve(4096.min(MAX_HEAD + 1 - buffer.len().min(MAX_HEAD)));
+        match stream.read_buf(buffer).await {
+            Ok(0) if buffer.is_empty() => return Ok(None),
+            Ok(0) => return Err(HeadRead::Io),
+            Ok(_) => {}
+            Err(_) => return Err(HeadRead::Io),
+        }
+    }
+}
+
+/// Writes `response`; `Ok(true)` when the connection may carry another request.
+async fn answer(
+    stream: &mut TcpStream,
+    mut response: Response,
+    head_request: bool,
+    keep_alive: bool,
+) -> std::io::Result<bool> {
+    let attached = AttachedFile::take(&mut response);
+    let (parts, body) = response.into_parts();
+    let body_length = http_body::Body::size_hint(&body).exact();
+    let framing = http_wire::framing(&parts, body_length, head_request);
+    let keep_alive = keep_alive && framing != Framing::UntilClose;
+    let head = http_wire::response_head(&parts, framing, keep_alive, &now_date());
+    within_stall(stream.write_all(&head)).await?;
+    if framing == Framing::None {
+        // A file attached to an answer without a body is not sent; its download is not counted.
+        return Ok(keep_alive);
+    }
+    match attached {
+        Some(file) => file.send(stream, STALL).await?,
+        None => {
+            let written = write_body(stream, body).await?;
+            // A body of another length than its head stated (a file that changed while it was
+            // read) leaves the client unable to find the next answer: the connection ends.
+            if framing != Framing::Length(written) {
+                return Ok(false);
+            }
+        }
+    }
+    Ok(keep_alive)
+}
+
+/// Writes a body the router made (a script, an error, a file `sendfile` cannot take) as it
+/// comes; returns its length.
+async fn write_body(stream: &mut TcpStream, body: Body) -> std::io::Result<u64> {
+    let mut chunks = body.into_data_stream();
+    let mut written = 0;
+    while let Some(chunk) = chunks.next().await {
+        let chunk = chunk.map_err(std::io::Error::other)?;
+        within_stall(stream.write_all(&chunk)).await?;
+        written += chunk.len() as u64;
+    }
+    Ok(written)
+}
+
+/// `writing`, unless the client takes nothing for [`STALL`].
+async fn within_stall(writing: impl Future<Output = std::io::Result<()>>) -> std::io::Result<()> {
+    tokio::time::timeout(STALL, writing)
+        .await
+        .unwrap_or_else(|_| Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "the client took nothing")))
+}
+
+/// The `Date` of a response.
+fn now_date() -> String {
+    httpdate::fmt_http_date(std::time::SystemTime::now())
 }
 
 #[cfg(test)]

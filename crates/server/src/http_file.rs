@@ -1,91 +1,143 @@
-//! The bytes of a boot file as an HTTP body, read straight into the buffers hyper sends.
+//! A boot file sent with `sendfile(2)`: the kernel moves the bytes from the page cache to the
+//! socket, with no copy through lifeboat and no hop to a thread pool per chunk.
 //!
-//! tower-http's `ServeFile` answers the request (status, `Range`, validators), and its body
-//! would read the file too, through `tokio::fs::File`, which reads into a buffer of its own and
-//! then copies each chunk into the body's: one more pass over every byte served, 7–9 % of the
-//! server's CPU in `perf` during four parallel 64 MiB downloads. [`FileBody`] reads each chunk
-//! on tokio's blocking pool into a buffer that then is the chunk, and [`FileBody::replacing`]
-//! puts it in place of `ServeFile`'s body only when the file it has open is the one `ServeFile`
-//! described (same length and modification time): otherwise `ServeFile`'s own body is kept.
-//! Measured with tests/bench/http-bench.sh (20 clients, 64 MiB, runs alternating with the old
-//! body): 0.67–0.69 server CPU-seconds per GiB against 0.74–0.80, and 1300 MB/s against 1160–1270.
+//! tower-http's `ServeFile` answers the request (status, `Range`, validators, headers). When its
+//! answer is a `200` or a `206` of the file lifeboat has open (same length and modification
+//! time), [`AttachedFile::attach`] takes the place of its body, and the connection
+//! (`http_connections.rs`) sends the range after the head. Otherwise `ServeFile`'s body stays.
 //!
-//! A body holds up to two chunks at once (one hyper is sending, the next being read). Large
-//! chunks cost less CPU (each read is a hop to the blocking pool) but 200 machines booting at
-//! once would hold 100 MiB, so chunks shrink as downloads grow in number: all bodies together
-//! hold about [`BODIES_MEMORY`], each chunk between [`MIN_CHUNK`] and the caller's largest.
+//! Through user space (hyper and `ServeFile`'s body), each byte was read into a buffer and
+//! copied out again, and each chunk was a hop to tokio's blocking pool: 3–5× nginx's CPU per GiB
+//! (BENCHMARKS.md). A file that is not in the page cache makes `sendfile` wait for the disk on
+//! the sending thread, so each call moves at most [`STEP`], and the whole range is announced to
+//! the kernel first (`POSIX_FADV_WILLNEED`), which reads it ahead in the background.
 
 use std::fs::File;
-use std::future::Future;
-use std::io::{self, Read, Seek, SeekFrom};
-use std::pin::Pin;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::task::{Context, Poll};
-use std::time::SystemTime;
+use std::io;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
 
-use axum::body::{Body, Bytes};
+use axum::body::Body;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
-use http_body::{Frame, SizeHint};
-use tokio::task::JoinHandle;
+use nix::fcntl::{PosixFadviseAdvice, posix_fadvise};
+use nix::sys::sendfile::sendfile64;
+use tokio::io::Interest;
+use tokio::net::TcpStream;
 
-/// What the bodies of all downloads hold at once, about: the chunks being sent and read.
-const BODIES_MEMORY: usize = 24 << 20;
+use crate::http_body::Download;
 
-/// The smallest chunk, however many downloads run.
-const MIN_CHUNK: usize = 64 << 10;
+/// The most one `sendfile` call moves.
+const STEP: u64 = 1 << 20;
 
-/// The bodies streaming now, which share [`BODIES_MEMORY`].
-#[derive(Debug, Default)]
-pub(crate) struct Streaming(AtomicUsize);
+/// A byte range of an open file, to be sent after the response head.
+pub(crate) struct SendFile {
+    file: File,
+    start: u64,
+    length: u64,
+    download: Option<Download>,
+}
 
-impl Streaming {
-    /// The size of the next chunk of a body, at most `largest`.
-    fn chunk(&self, largest: usize) -> usize {
-        let bodies = self.0.load(Ordering::Relaxed).max(1);
-        let share = BODIES_MEMORY / (2 * bodies);
-        // Whole pages, so reads stay aligned in the page cache.
-        (share.min(largest).max(MIN_CHUNK.min(largest)) & !4095).max(4096)
+/// A [`SendFile`] as a response extension (which must be `Clone` and `Sync`): the connection
+/// takes it out once.
+#[derive(Clone)]
+pub(crate) struct AttachedFile(Arc<Mutex<Option<SendFile>>>);
+
+impl AttachedFile {
+    /// `response` (made by `ServeFile` for a `GET`) with `file` attached in place of its body,
+    /// when it is a `200` or a `206` of `file` as it is now; `response` unchanged otherwise.
+    pub(crate) fn attach(response: Response, file: File) -> Response {
+        let Some((start, length)) = answered_range(&response, &file) else { return response };
+        let attached = AttachedFile(Arc::new(Mutex::new(Some(SendFile { file, start, length, download: None }))));
+        let (mut parts, _servefiles_body) = response.into_parts();
+        parts.extensions.insert(attached);
+        Response::from_parts(parts, Body::empty())
+    }
+
+    /// Gives `download` to the file attached to `response`, which counts what it sends into
+    /// it; gives it back when no file is attached (the body is then to be counted).
+    pub(crate) fn count_into(response: &Response, download: Download) -> Option<Download> {
+        let Some(attached) = response.extensions().get::<AttachedFile>() else { return Some(download) };
+        let mut slot = attached.0.lock().unwrap_or_else(|p| p.into_inner());
+        match slot.as_mut() {
+            Some(send) => {
+                send.download = Some(download);
+                None
+            }
+            None => Some(download),
+        }
+    }
+
+    /// Takes the file out of `response`'s extensions.
+    pub(crate) fn take(response: &mut Response) -> Option<SendFile> {
+        let attached = response.extensions_mut().remove::<AttachedFile>()?;
+        let mut slot = attached.0.lock().unwrap_or_else(|p| p.into_inner());
+        slot.take()
     }
 }
 
-/// A read in flight: it owns the file until it is done.
-type PendingRead = JoinHandle<(File, io::Result<Vec<u8>>)>;
-
-/// Bytes `start..start + length` of a file, in chunks of at most `chunk` bytes.
-pub(crate) struct FileBody {
-    state: State,
-    /// Where the first read starts; `None` once the file is there.
-    seek_to: Option<u64>,
-    /// Bytes not yet yielded.
-    left: u64,
-    /// The largest chunk.
-    largest: usize,
-    streaming: Arc<Streaming>,
+impl SendFile {
+    /// Sends the range to `stream`, counting it into the download; a wait of `stall` without
+    /// progress ends it. An error means the connection cannot go on.
+    pub(crate) async fn send(mut self, stream: &TcpStream, stall: Duration) -> io::Result<()> {
+        let mut download = self.download.take();
+        let result = send_range(&self.file, self.start, self.length, stream, stall, &mut download).await;
+        if let Some(download) = download.as_mut() {
+            match &result {
+                Ok(()) => download.finish(),
+                Err(error) => download.fail(&failure(error, stall)),
+            }
+        }
+        result
+    }
 }
 
-enum State {
-    Idle(File),
-    Reading(PendingRead),
-    Done,
+/// Sends `length` bytes of `file` from `start` to `stream`, counting them into `download`.
+async fn send_range(
+    file: &File,
+    start: u64,
+    length: u64,
+    stream: &TcpStream,
+    stall: Duration,
+    download: &mut Option<Download>,
+) -> io::Result<()> {
+    let (Ok(first), Ok(count_all)) = (i64::try_from(start), i64::try_from(length)) else {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, "the range is beyond what sendfile takes"));
+    };
+    // Only advice: a kernel that ignores it sends all the same.
+    let _ = posix_fadvise(file, first, count_all, PosixFadviseAdvice::POSIX_FADV_WILLNEED);
+    let end = start + length;
+    let mut offset = first;
+    while offset.unsigned_abs() < end {
+        let count = usize::try_from((end - offset.unsigned_abs()).min(STEP)).unwrap_or(usize::MAX);
+        let sending = stream.async_io(Interest::WRITABLE, || {
+            sendfile64(stream, file, Some(&mut offset), count).map_err(io::Error::from)
+        });
+        match tokio::time::timeout(stall, sending).await {
+            Ok(Ok(0)) => {
+                return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "the file changed while it was sent"));
+            }
+            Ok(Ok(sent)) => {
+                if let Some(download) = download.as_mut() {
+                    download.sent(sent as u64);
+                }
+            }
+            Ok(Err(error)) => return Err(error),
+            Err(_) => return Err(io::Error::new(io::ErrorKind::TimedOut, "stalled")),
+        }
+    }
+    Ok(())
 }
 
-impl FileBody {
-    /// `file`'s bytes for the `response` `ServeFile` made for a `GET`, as its new body, when
-    /// `response` is a `200` or a `206` of `file` as it is now; `response` unchanged otherwise.
-    /// Chunks are at most `largest` bytes, less while many bodies share `streaming`.
-    pub(crate) fn replacing(response: Response, file: File, largest: usize, streaming: &Arc<Streaming>) -> Response {
-        let Some((start, length)) = answered_range(&response, &file) else { return response };
-        streaming.0.fetch_add(1, Ordering::Relaxed);
-        let body = FileBody {
-            state: State::Idle(file),
-            seek_to: Some(start),
-            left: length,
-            largest,
-            streaming: Arc::clone(streaming),
-        };
-        response.map(|_| Body::new(body))
+/// Why a download broke off, for a person.
+fn failure(error: &io::Error, stall: Duration) -> String {
+    match error.kind() {
+        io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted => {
+            "the client closed the connection".to_owned()
+        }
+        io::ErrorKind::TimedOut => format!("the client took nothing for {} s", stall.as_secs()),
+        io::ErrorKind::UnexpectedEof => "the file changed while it was sent".to_owned(),
+        _ => format!("sending failed ({error})"),
     }
 }
 
@@ -123,80 +175,13 @@ fn same_second(headers: &HeaderMap, modified: SystemTime) -> bool {
 
 fn truncated(time: SystemTime) -> SystemTime {
     let since = time.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
-    SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(since.as_secs())
-}
-
-impl http_body::Body for FileBody {
-    type Data = Bytes;
-    type Error = io::Error;
-
-    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
-        loop {
-            match std::mem::replace(&mut self.state, State::Done) {
-                State::Done => return Poll::Ready(None),
-                State::Idle(_) if self.left == 0 => return Poll::Ready(None),
-                State::Idle(file) => {
-                    let wanted = self.left.min(self.streaming.chunk(self.largest) as u64);
-                    let seek_to = self.seek_to.take();
-                    // Allocated here, on the thread that also frees it once hyper has sent it:
-                    // a buffer from a blocking-pool thread's heap came back to that heap from
-                    // another thread, and page faults then cost what the saved copy had saved.
-                    let chunk = Vec::with_capacity(usize::try_from(wanted).unwrap_or(usize::MAX));
-                    self.state = State::Reading(tokio::task::spawn_blocking(move || {
-                        let read = read_chunk(&file, seek_to, wanted, chunk);
-                        (file, read)
-                    }));
-                }
-                State::Reading(mut reading) => match Pin::new(&mut reading).poll(cx) {
-                    Poll::Pending => {
-                        self.state = State::Reading(reading);
-                        return Poll::Pending;
-                    }
-                    Poll::Ready(Ok((file, Ok(chunk)))) => {
-                        if chunk.is_empty() {
-                            let why = format!("the file ended {} bytes early: it changed while it was sent", self.left);
-                            return Poll::Ready(Some(Err(io::Error::new(io::ErrorKind::UnexpectedEof, why))));
-                        }
-                        self.left -= chunk.len() as u64;
-                        self.state = State::Idle(file);
-                        return Poll::Ready(Some(Ok(Frame::data(Bytes::from(chunk)))));
-                    }
-                    Poll::Ready(Ok((_, Err(error)))) => return Poll::Ready(Some(Err(error))),
-                    Poll::Ready(Err(join)) => return Poll::Ready(Some(Err(io::Error::other(join)))),
-                },
-            }
-        }
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.left == 0
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        SizeHint::with_exact(self.left)
-    }
-}
-
-impl Drop for FileBody {
-    fn drop(&mut self) {
-        self.streaming.0.fetch_sub(1, Ordering::Relaxed);
-    }
-}
-
-/// Up to `wanted` bytes from `file`'s position (after moving it to `seek_to`), read into the spare
-/// capacity of `chunk`: `Read::read_to_end` on a `File` does not zero the buffer first.
-fn read_chunk(mut file: &File, seek_to: Option<u64>, wanted: u64, mut chunk: Vec<u8>) -> io::Result<Vec<u8>> {
-    if let Some(offset) = seek_to {
-        file.seek(SeekFrom::Start(offset))?;
-    }
-    file.take(wanted).read_to_end(&mut chunk)?;
-    Ok(chunk)
+    SystemTime::UNIX_EPOCH + Duration::from_secs(since.as_secs())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use futures_util::StreamExt as _;
+    use tokio::io::AsyncReadExt as _;
 
     fn served(status: StatusCode, headers: &[(header::HeaderName, String)]) -> Response {
         let mut response = Response::new(Body::from("served by ServeFile"));
@@ -214,74 +199,46 @@ mod tests {
         (file, httpdate::fmt_http_date(modified))
     }
 
-    async fn body_of(response: Response) -> Vec<u8> {
-        axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap().to_vec()
+    /// What `send` puts on a connection, read at its other end.
+    async fn sent_over_tcp(send: SendFile) -> (io::Result<()>, Vec<u8>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+        let (server, _) = listener.accept().await.unwrap();
+        let sending = tokio::spawn(async move {
+            let result = send.send(&server, Duration::from_secs(5)).await;
+            drop(server);
+            result
+        });
+        let mut received = Vec::new();
+        client.read_to_end(&mut received).await.unwrap();
+        (sending.await.unwrap(), received)
     }
 
     #[tokio::test]
-    async fn a_whole_file_and_a_range_come_from_the_open_file_in_chunks() {
-        let bytes: Vec<u8> = (0..100_000u32).map(|n| (n % 251) as u8).collect();
+    async fn a_whole_file_and_a_range_are_sent_from_the_open_file() {
+        let bytes: Vec<u8> = (0..3_000_000u32).map(|n| (n % 251) as u8).collect();
         let (file, date) = file_of(&bytes);
-        let whole =
-            served(StatusCode::OK, &[(header::CONTENT_LENGTH, "100000".into()), (header::LAST_MODIFIED, date.clone())]);
-        let whole = FileBody::replacing(whole, file.reopen().unwrap(), 4096, &Arc::default());
-        assert_eq!(body_of(whole).await, bytes);
+        let whole = served(
+            StatusCode::OK,
+            &[(header::CONTENT_LENGTH, bytes.len().to_string()), (header::LAST_MODIFIED, date.clone())],
+        );
+        let mut whole = AttachedFile::attach(whole, file.reopen().unwrap());
+        let (result, received) = sent_over_tcp(AttachedFile::take(&mut whole).expect("attached")).await;
+        result.unwrap();
+        assert!(received == bytes, "the whole file differs");
 
         let part = served(
             StatusCode::PARTIAL_CONTENT,
             &[
-                (header::CONTENT_LENGTH, "50001".into()),
-                (header::CONTENT_RANGE, "bytes 49999-99999/100000".into()),
+                (header::CONTENT_LENGTH, "1500001".into()),
+                (header::CONTENT_RANGE, "bytes 1499999-2999999/3000000".into()),
                 (header::LAST_MODIFIED, date),
             ],
         );
-        let part = FileBody::replacing(part, file.reopen().unwrap(), 4096, &Arc::default());
-        assert_eq!(body_of(part).await, bytes[49_999..]);
-    }
-
-    #[test]
-    fn chunks_shrink_as_bodies_grow_in_number() {
-        let streaming = Streaming::default();
-        let largest = 256 << 10;
-        let chunks: Vec<usize> = [0, 1, 20, 64, 100, 200, 10_000]
-            .into_iter()
-            .map(|bodies| {
-                streaming.0.store(bodies, Ordering::Relaxed);
-                streaming.chunk(largest)
-            })
-            .collect();
-        assert_eq!(chunks, [largest, largest, largest, 192 << 10, 120 << 10, MIN_CHUNK, MIN_CHUNK]);
-        streaming.0.store(1, Ordering::Relaxed);
-        assert_eq!(streaming.chunk(3000), 4096, "a chunk is a whole page");
-    }
-
-    #[tokio::test]
-    async fn a_body_counts_itself_while_it_streams() {
-        let (file, date) = file_of(&[1u8; 100]);
-        let streaming = Arc::new(Streaming::default());
-        let response = served(StatusCode::OK, &[(header::CONTENT_LENGTH, "100".into()), (header::LAST_MODIFIED, date)]);
-        let response = FileBody::replacing(response, file.reopen().unwrap(), 4096, &streaming);
-        assert_eq!(streaming.0.load(Ordering::Relaxed), 1);
-        drop(response);
-        assert_eq!(streaming.0.load(Ordering::Relaxed), 0);
-    }
-
-    #[tokio::test]
-    async fn servefiles_own_answers_are_replaced() {
-        use tower::ServiceExt as _;
-        let (file, _) = file_of(&[1u8; 10_000]);
-        for range in [None, Some("bytes=100-"), Some("bytes=-9000")] {
-            let mut request = axum::http::Request::new(Body::empty());
-            if let Some(range) = range {
-                request.headers_mut().insert(header::RANGE, range.parse().unwrap());
-            }
-            let serve_file = tower_http::services::ServeFile::new(file.path()).with_buf_chunk_size(1000);
-            let response = serve_file.oneshot(request).await.unwrap().map(Body::new);
-            let response = FileBody::replacing(response, file.reopen().unwrap(), 8192, &Arc::default());
-            let mut frames = response.into_body().into_data_stream();
-            let first = frames.next().await.unwrap().unwrap();
-            assert_eq!(first.len(), 8192, "{range:?}: ServeFile's body (chunks of 1000) was kept");
-        }
+        let mut part = AttachedFile::attach(part, file.reopen().unwrap());
+        let (result, received) = sent_over_tcp(AttachedFile::take(&mut part).expect("attached")).await;
+        result.unwrap();
+        assert!(received == bytes[1_499_999..], "the range differs");
     }
 
     #[tokio::test]
@@ -295,28 +252,42 @@ mod tests {
             ],
             vec![(header::CONTENT_LENGTH, "12".to_owned())],
         ] {
-            let response =
-                FileBody::replacing(served(StatusCode::OK, &headers), file.reopen().unwrap(), 4096, &Arc::default());
-            assert_eq!(body_of(response).await, b"served by ServeFile", "{headers:?}");
+            let mut response = AttachedFile::attach(served(StatusCode::OK, &headers), file.reopen().unwrap());
+            assert!(AttachedFile::take(&mut response).is_none(), "{headers:?}");
+            let body = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
+            assert_eq!(body.as_ref(), b"served by ServeFile", "{headers:?}");
         }
         let not_modified = served(StatusCode::NOT_MODIFIED, &[(header::LAST_MODIFIED, date)]);
-        let response = FileBody::replacing(not_modified, file.reopen().unwrap(), 4096, &Arc::default());
-        assert_eq!(body_of(response).await, b"served by ServeFile");
+        let mut response = AttachedFile::attach(not_modified, file.reopen().unwrap());
+        assert!(AttachedFile::take(&mut response).is_none());
     }
 
     #[tokio::test]
-    async fn a_file_that_shrinks_while_it_is_sent_ends_the_body_with_an_error() {
+    async fn servefiles_own_answers_get_the_file_attached() {
+        use tower::ServiceExt as _;
+        let (file, _) = file_of(&[1u8; 10_000]);
+        for range in [None, Some("bytes=100-"), Some("bytes=-9000")] {
+            let mut request = axum::http::Request::new(Body::empty());
+            if let Some(range) = range {
+                request.headers_mut().insert(header::RANGE, range.parse().unwrap());
+            }
+            let serve_file = tower_http::services::ServeFile::new(file.path());
+            let response = serve_file.oneshot(request).await.unwrap().map(Body::new);
+            let mut response = AttachedFile::attach(response, file.reopen().unwrap());
+            assert!(AttachedFile::take(&mut response).is_some(), "{range:?}: ServeFile's body was kept");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_file_that_shrinks_before_it_is_sent_ends_with_an_error() {
         let (file, date) = file_of(&[7u8; 10_000]);
         let response =
             served(StatusCode::OK, &[(header::CONTENT_LENGTH, "10000".into()), (header::LAST_MODIFIED, date)]);
-        let response = FileBody::replacing(response, file.reopen().unwrap(), 4096, &Arc::default());
-        let mut body = response.into_body().into_data_stream();
-        let first = body.next().await.unwrap().unwrap();
-        assert_eq!(first.len(), 4096);
+        let mut response = AttachedFile::attach(response, file.reopen().unwrap());
+        let send = AttachedFile::take(&mut response).expect("attached");
         file.as_file().set_len(5000).unwrap();
-        let second = body.next().await.unwrap().unwrap();
-        assert_eq!(second.len(), 5000 - 4096);
-        let error = body.next().await.unwrap().unwrap_err();
-        assert!(error.to_string().contains("ended 5000 bytes early"), "{error}");
+        let (result, received) = sent_over_tcp(send).await;
+        assert_eq!(received.len(), 5000);
+        assert_eq!(result.unwrap_err().kind(), io::ErrorKind::UnexpectedEof);
     }
 }

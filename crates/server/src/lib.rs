@@ -29,8 +29,9 @@
 //!   `dhcp_probe.rs`: looks for another DHCP server before and while serving ([`OtherServer`]);
 //!   `dhcp_send.rs`: a reply to its destination (relay, unicast, broadcast, or straight to a MAC).
 //! - [`HttpBootServer`] (`http_boot.rs`): the boot root over HTTP and `/ipxe`, the scripts of
-//!   boot profiles; `http_body.rs`: a download's body, counted as it streams;
-//!   `http_connections.rs`: the accept loop and the bounds on connections.
+//!   boot profiles; `http_body.rs`: a download, counted as it is sent; `http_file.rs`: files
+//!   sent with `sendfile`; `http_connections.rs`: the accept loop, the bounds on connections,
+//!   and each connection's requests and answers; `http_wire.rs`: HTTP/1.1 heads.
 //! - [`watch_addresses`] (`address_watch.rs`): ARP taps on the interfaces, feeding
 //!   `lifeboat-dhcp`'s `WantedAddresses` (devices looking for an address nobody has).
 
@@ -52,6 +53,7 @@ mod http_body;
 mod http_boot;
 mod http_connections;
 mod http_file;
+mod http_wire;
 mod link;
 mod loops;
 mod machine;

@@ -301,3 +301,94 @@ async fn a_client_that_opens_many_connections_and_says_nothing_holds_only_its_sh
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// Reads one answer off `stream`: its head, and as many body bytes as its `Content-Length`
+/// (none for the answer to a `HEAD`).
+async fn read_answer(stream: &mut TcpStream, buffered: &mut Vec<u8>, to_head: bool) -> (String, Vec<u8>) {
+    let exchange = async {
+        loop {
+            if let Some(split) = buffered.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&buffered[..split]).into_owned();
+                let stated: usize = header(&head, "content-length").map_or(0, |v| v.parse().unwrap());
+                let length = if to_head { 0 } else { stated };
+                while buffered.len() < split + 4 + length {
+                    let mut chunk = [0u8; 65536];
+                    let n = stream.read(&mut chunk).await.unwrap();
+                    assert!(n > 0, "the connection closed inside a body");
+                    buffered.extend_from_slice(&chunk[..n]);
+                }
+                let body = buffered[split + 4..split + 4 + length].to_vec();
+                buffered.drain(..split + 4 + length);
+                return (head, body);
+            }
+            let mut chunk = [0u8; 4096];
+            let n = stream.read(&mut chunk).await.unwrap();
+            assert!(n > 0, "the connection closed before an answer");
+            buffered.extend_from_slice(&chunk[..n]);
+        }
+    };
+    tokio::time::timeout(WAIT, exchange).await.expect("an answer in time")
+}
+
+#[tokio::test]
+async fn pipelined_requests_on_one_connection_are_answered_in_order() {
+    let served = serve(loopback()).await;
+    let mut stream = TcpStream::connect(served.addr).await.unwrap();
+    // Three requests in one write, as a client that pipelines sends them; the connection stays.
+    let requests = "GET /debian/vmlinuz HTTP/1.1\r\nHost: a\r\nRange: bytes=10-19\r\n\r\n\
+                    HEAD /debian/vmlinuz HTTP/1.1\r\nHost: a\r\n\r\n\
+                    GET /ipxe?mac=52:54:00:00:00:01 HTTP/1.1\r\nHost: a\r\n\r\n";
+    stream.write_all(requests.as_bytes()).await.unwrap();
+    let mut buffered = Vec::new();
+    let (head, body) = read_answer(&mut stream, &mut buffered, false).await;
+    assert!(head.starts_with("HTTP/1.1 206"), "{head}");
+    assert_eq!(body, content()[10..20]);
+    let (head, _) = read_answer(&mut stream, &mut buffered, true).await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    // The length a GET would have; no body follows (the next answer's head comes next).
+    assert_eq!(header(&head, "content-length"), Some("1048576"), "{head}");
+    let (head, body) = read_answer(&mut stream, &mut buffered, false).await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert_eq!(body, b"#!ipxe\necho 52:54:00:00:00:01\n");
+    assert!(header(&head, "connection").is_none(), "the connection should stay open: {head}");
+    // And it does: a fourth request on it.
+    stream.write_all(b"GET /kernel HTTP/1.1\r\nHost: a\r\n\r\n").await.unwrap();
+    let (head, body) = read_answer(&mut stream, &mut buffered, false).await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(body == content(), "the aliased kernel differs");
+}
+
+#[tokio::test]
+async fn an_oversized_or_malformed_head_is_refused_and_the_connection_closed() {
+    let served = serve(loopback()).await;
+    let long = format!("GET / HTTP/1.1\r\nX-Filler: {}\r\n\r\n", "a".repeat(20_000));
+    for (text, status) in
+        [(long.as_str(), "431"), ("GET /a b c HTTP/1.1\r\n\r\n", "400"), ("GET / HTTP/3.0\r\n\r\n", "400")]
+    {
+        let mut stream = TcpStream::connect(served.addr).await.unwrap();
+        // The server may answer before reading all of a long head; what it did not read is
+        // its business.
+        let _ = stream.write_all(text.as_bytes()).await;
+        let mut answer = Vec::new();
+        let _ = tokio::time::timeout(WAIT, stream.read_to_end(&mut answer)).await.expect("closed in time");
+        let answer = String::from_utf8_lossy(&answer);
+        assert!(answer.starts_with(&format!("HTTP/1.1 {status} ")), "{text:.40?} got {answer:?}");
+        assert!(answer.contains("connection: close"), "{answer}");
+    }
+    // The server goes on serving.
+    let (head, _) = request(served.addr, "GET", "/debian/vmlinuz", &[]).await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+}
+
+#[tokio::test]
+async fn a_request_with_a_body_is_refused_and_its_connection_closed_unread() {
+    let served = serve(loopback()).await;
+    let mut stream = TcpStream::connect(served.addr).await.unwrap();
+    stream.write_all(b"POST /debian/vmlinuz HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nGET /").await.unwrap();
+    let mut buffered = Vec::new();
+    let (head, _) = read_answer(&mut stream, &mut buffered, false).await;
+    assert!(head.starts_with("HTTP/1.1 405"), "{head}");
+    assert_eq!(header(&head, "connection"), Some("close"), "{head}");
+    assert_eq!(header(&head, "allow"), Some("GET, HEAD"), "{head}");
+    assert!(served.witness.started.lock().unwrap().is_empty(), "the five body bytes were taken for a request");
+}
