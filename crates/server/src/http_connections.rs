@@ -177,6 +177,9 @@ pub(crate) async fn serve(
 /// One connection: requests in, answers out, until the client closes it, a request or answer
 /// ends it, or the server stops.
 async fn serve_connection(mut stream: TcpStream, router: Router, endpoints: Endpoints, stop: CancellationToken) {
+    // An answer's head and body are separate writes: with Nagle's algorithm the body of a small
+    // answer (a script) would wait for the client's delayed acknowledgement of the head.
+    let _ = stream.set_nodelay(true);
     let mut buffer = Vec::with_capacity(1024);
     loop {
         let head = tokio::select! {
