@@ -258,7 +258,7 @@ async fn answer(
     let head = http_wire::response_head(&parts, framing, keep_alive, &now_date());
     within_stall(stream.write_all(&head)).await?;
     if framing == Framing::None {
-        // A file attached to an answer without a body is not sent; its download is not counted.
+        // Files are attached to answers to `GET` only, which have a body: nothing to send.
         return Ok(keep_alive);
     }
     match attached {
