@@ -10,7 +10,9 @@
 //! copied out again, and each chunk was a hop to tokio's blocking pool: 3–5× nginx's CPU per GiB
 //! (BENCHMARKS.md). A file that is not in the page cache makes `sendfile` wait for the disk on
 //! the sending thread, so each call moves at most [`STEP`], and the whole range is announced to
-//! the kernel first (`POSIX_FADV_WILLNEED`), which reads it ahead in the background.
+//! the kernel first (`POSIX_FADV_WILLNEED`), which reads it ahead in the background. A file
+//! `sendfile` cannot read (a file system without the kernel's splice read) goes through user
+//! space instead, in chunks read on the blocking pool.
 
 use std::fs::File;
 use std::io;
@@ -122,8 +124,67 @@ async fn send_range(
                     download.sent(sent as u64);
                 }
             }
+            Ok(Err(error)) if sendfile_cannot_read(&error) => {
+                return copy_range(file, offset.unsigned_abs(), end, stream, stall, download).await;
+            }
             Ok(Err(error)) => return Err(error),
             Err(_) => return Err(io::Error::new(io::ErrorKind::TimedOut, "stalled")),
+        }
+    }
+    Ok(())
+}
+
+/// Whether `sendfile` failed because it cannot read this file (a file system without the
+/// kernel's splice read: some FUSE and network file systems) rather than because of the
+/// connection.
+fn sendfile_cannot_read(error: &io::Error) -> bool {
+    matches!(error.raw_os_error(), Some(nix::libc::EINVAL | nix::libc::ENOSYS | nix::libc::EOPNOTSUPP))
+}
+
+/// Bytes read from a file at once where `sendfile` cannot read it.
+const COPY_CHUNK: usize = 64 * 1024;
+
+/// Sends bytes `offset..end` of `file` through user space: for files `sendfile` cannot read.
+/// Reads wait on tokio's blocking pool (such file systems may be slow), writes on the socket.
+async fn copy_range(
+    file: &File,
+    mut offset: u64,
+    end: u64,
+    stream: &TcpStream,
+    stall: Duration,
+    download: &mut Option<Download>,
+) -> io::Result<()> {
+    use std::os::unix::fs::FileExt as _;
+    let reader = Arc::new(file.try_clone()?);
+    let mut chunk = vec![0u8; COPY_CHUNK];
+    while offset < end {
+        let wanted = usize::try_from(end - offset).unwrap_or(COPY_CHUNK).min(COPY_CHUNK);
+        let reading = Arc::clone(&reader);
+        let (returned, read) = tokio::task::spawn_blocking(move || {
+            let read = reading.read_at(&mut chunk[..wanted], offset);
+            (chunk, read)
+        })
+        .await
+        .map_err(io::Error::other)?;
+        chunk = returned;
+        let read = read?;
+        if read == 0 {
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "the file changed while it was sent"));
+        }
+        let mut written = 0;
+        while written < read {
+            tokio::time::timeout(stall, stream.writable())
+                .await
+                .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "stalled"))??;
+            match stream.try_write(&chunk[written..read]) {
+                Ok(sent) => written += sent,
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => {}
+                Err(error) => return Err(error),
+            }
+        }
+        offset += read as u64;
+        if let Some(download) = download.as_mut() {
+            download.sent(read as u64);
         }
     }
     Ok(())
@@ -239,6 +300,27 @@ mod tests {
         let (result, received) = sent_over_tcp(AttachedFile::take(&mut part).expect("attached")).await;
         result.unwrap();
         assert!(received == bytes[1_499_999..], "the range differs");
+    }
+
+    #[tokio::test]
+    async fn a_file_sendfile_cannot_read_goes_through_user_space() {
+        assert!(sendfile_cannot_read(&io::Error::from_raw_os_error(nix::libc::EINVAL)));
+        assert!(!sendfile_cannot_read(&io::Error::from_raw_os_error(nix::libc::EPIPE)));
+        let bytes: Vec<u8> = (0..200_000u32).map(|n| (n % 253) as u8).collect();
+        let (file, _) = file_of(&bytes);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+        let (server, _) = listener.accept().await.unwrap();
+        let source = file.reopen().unwrap();
+        let sending = tokio::spawn(async move {
+            let result = copy_range(&source, 1000, 150_000, &server, Duration::from_secs(5), &mut None).await;
+            drop(server);
+            result
+        });
+        let mut received = Vec::new();
+        client.read_to_end(&mut received).await.unwrap();
+        sending.await.unwrap().unwrap();
+        assert!(received == bytes[1000..150_000], "the copied range differs");
     }
 
     #[tokio::test]
