@@ -405,6 +405,16 @@ fn prefixed(flag: &str, path: &Path) -> OsString {
     arg
 }
 
+/// How OVMF boots from the network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UefiBoot {
+    /// PXE: DHCP with architecture 7, the loader by TFTP.
+    Pxe,
+    /// UEFI HTTP boot: DHCP with architecture 16 and vendor class `HTTPClient`, the loader by
+    /// HTTP from the URL in the answer.
+    Http,
+}
+
 /// Why [`QemuGuest::wait_console`] gave up.
 #[derive(Debug, Clone)]
 pub enum ConsoleWaitError {
@@ -470,12 +480,25 @@ impl QemuGuest {
     }
 
     /// A UEFI PC (OVMF) with `memory_mib` MiB whose only boot device is a virtio NIC with the MAC
-    /// `mac` on the lan's tap, without an option ROM: OVMF's own driver and PXE client boot it,
-    /// as on real UEFI hardware (DHCP with architecture 7, then TFTP).
-    pub fn boot_uefi_from_network_as(install: &QemuInstall, lan: &PxeLan, mac: &str, memory_mib: u32) -> QemuGuest {
+    /// `mac` on the lan's tap, without an option ROM: OVMF's own driver and network boot client
+    /// boot it, as on real UEFI hardware, by `boot`.
+    pub fn boot_uefi_from_network_as(
+        install: &QemuInstall,
+        lan: &PxeLan,
+        mac: &str,
+        memory_mib: u32,
+        boot: UefiBoot,
+    ) -> QemuGuest {
         let dir = tempfile::Builder::new().prefix("lbt-qemu-").tempdir().expect("folder for the guest's console");
         let console = dir.path().join("console.log");
         let mut argv = install.machine_argv_with_memory(&install.ovmf, memory_mib);
+        if boot == UefiBoot::Http {
+            // OVMF's switches (fw_cfg) for its boot options: no PXE and no IPv6, so the first
+            // network boot option it tries is HTTP over IPv4.
+            for knob in ["IPv4PXESupport", "IPv6PXESupport", "IPv6Support"] {
+                argv.extend(["-fw_cfg".into(), format!("name=opt/org.tianocore/{knob},string=no").into()]);
+            }
+        }
         argv.extend(nic_argv(lan, mac, &console, None));
         let module_dir = install.module_dir.to_string_lossy().into_owned();
         let process = lan.ns.spawn_env(&argv, &[("QEMU_MODULE_DIR", &module_dir)]);

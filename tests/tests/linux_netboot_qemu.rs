@@ -14,13 +14,15 @@
 //! profiled host its script at once (see `boot_script` in crates/dhcp/src/responder.rs). The
 //! second boots a UEFI machine the way lab hardware boots: OVMF's own PXE client (no iPXE in
 //! ROM) gets `snponly.efi` by TFTP, that iPXE asks DHCP again and gets the script, and the kernel
-//! and initramfs come over HTTP; the history must show all three stages under the VM's MAC.
+//! and initramfs come over HTTP; the history must show all three stages under the VM's MAC. The
+//! third does the same by UEFI HTTP boot (`--dhcp-boot-rule efi-x64-http=…`): OVMF gets the
+//! loader's URL on lifeboat's HTTP boot server from DHCP, and every byte comes over HTTP.
 
 use std::time::{Duration, Instant};
 
 use lifeboat_e2e::dashboard::{DashboardApi, wait_tcp_listening};
 use lifeboat_e2e::linux_boot::{GUEST_MEMORY_MIB, LinuxInstall, printed_cmdline};
-use lifeboat_e2e::qemu::{PxeLan, PxeScope, QemuGuest, QemuInstall};
+use lifeboat_e2e::qemu::{PxeLan, PxeScope, QemuGuest, QemuInstall, UefiBoot};
 use lifeboat_e2e::{Child, TestRng, lifeboat_bin, require_netns, wait_server_udp};
 use serde_json::{Value, json};
 
@@ -221,6 +223,20 @@ fn ipxe_netboots_debian_over_http_by_the_hosts_boot_profile_and_an_unknown_machi
 #[test]
 #[ignore = "needs root (network namespaces): run with -- --include-ignored, as .ci/run does"]
 fn a_uefi_machine_gets_ipxe_over_tftp_then_debian_over_http_by_its_boot_profile() {
+    uefi_netboot(UefiBoot::Pxe);
+}
+
+#[test]
+#[ignore = "needs root (network namespaces): run with -- --include-ignored, as .ci/run does"]
+fn a_uefi_http_boot_machine_gets_ipxe_and_debian_over_http_alone() {
+    uefi_netboot(UefiBoot::Http);
+}
+
+/// OVMF boots the VM by `boot`: iPXE (`snponly.efi`) as the loader, then the host's profile
+/// boots Debian over HTTP. The history must show the loader (over TFTP or HTTP), the kernel and
+/// the initramfs under the VM's MAC, and DHCP must have acknowledged the loader and then the
+/// script URL.
+fn uefi_netboot(boot: UefiBoot) {
     require_netns!("curl");
     let Some(qemu) = QemuInstall::require_uefi() else { return };
     let Some(linux) = LinuxInstall::require() else { return };
@@ -239,7 +255,10 @@ fn a_uefi_machine_gets_ipxe_over_tftp_then_debian_over_http_by_its_boot_profile(
     let initrd = "uefi/initramfs.cpio";
     std::fs::write(root.join(initrd), linux.initramfs(&marker)).expect("write the initramfs");
 
-    let loader_rule = format!("efi-x64={EFI_LOADER}");
+    let loader_rule = match boot {
+        UefiBoot::Pxe => format!("efi-x64={EFI_LOADER}"),
+        UefiBoot::Http => format!("efi-x64-http={EFI_LOADER}"),
+    };
     let extra = ["--dhcp-boot-rule", loader_rule.as_str()];
     let mut server = start_lifeboat(&lan, &scope, &root, &state.path().join("lifeboat.db"), &extra);
     let api = DashboardApi::connect(&lan.ns, DASHBOARD, START_TIMEOUT);
@@ -253,7 +272,7 @@ fn a_uefi_machine_gets_ipxe_over_tftp_then_debian_over_http_by_its_boot_profile(
     let host = api.post("/api/v1/hosts", &json!({ "mac": mac, "name": "uefi-1", "boot_profile": "uefi-lab" }));
     assert_eq!(host.status, 201, "POST host: {host:?}");
 
-    let mut guest = QemuGuest::boot_uefi_from_network_as(&qemu, &lan, &mac, UEFI_GUEST_MEMORY_MIB);
+    let mut guest = QemuGuest::boot_uefi_from_network_as(&qemu, &lan, &mac, UEFI_GUEST_MEMORY_MIB, boot);
     eprintln!("UEFI guest {mac}: {}", guest.cmdline());
     let booted = match guest.wait_console(&marker, UEFI_BOOT_TIMEOUT) {
         Ok(after) => after,
@@ -273,10 +292,16 @@ fn a_uefi_machine_gets_ipxe_over_tftp_then_debian_over_http_by_its_boot_profile(
         "{mac} (UEFI) booted: marker {booted:.1?} after QEMU started, QEMU exited ({status}); command line {printed:?}"
     );
 
-    // Two DHCP exchanges: OVMF's (the loader by TFTP) and iPXE's (the script URL).
+    // Two DHCP exchanges: OVMF's (the loader: a TFTP name, or a URL on the HTTP boot server)
+    // and iPXE's (the script URL).
     let dhcp = api.get_ok("/api/v1/dhcp/requests");
-    let script_url = format!("http://{}:{HTTP_BOOT_PORT}/ipxe?mac=${{netX/mac}}", lan.server_ip);
-    for boot_file in [EFI_LOADER, script_url.as_str()] {
+    let base = format!("http://{}:{HTTP_BOOT_PORT}", lan.server_ip);
+    let (loader_file, loader_protocol) = match boot {
+        UefiBoot::Pxe => (EFI_LOADER.to_owned(), "tftp"),
+        UefiBoot::Http => (format!("{base}/{EFI_LOADER}"), "http"),
+    };
+    let script_url = format!("{base}/ipxe?mac=${{netX/mac}}");
+    for boot_file in [loader_file.as_str(), script_url.as_str()] {
         let acked = dhcp.as_array().is_some_and(|requests| {
             requests.iter().any(|r| {
                 r["client"].as_str().is_some_and(|c| c.contains(mac.as_str()))
@@ -291,7 +316,7 @@ fn a_uefi_machine_gets_ipxe_over_tftp_then_debian_over_http_by_its_boot_profile(
     loop {
         let history = api.get_ok("/api/v1/transfers?limit=100");
         let items = history["items"].as_array().cloned().unwrap_or_default();
-        let loader = items.iter().any(|t| is_complete(t, "tftp", EFI_LOADER, &mac));
+        let loader = items.iter().any(|t| is_complete(t, loader_protocol, EFI_LOADER, &mac));
         let missing: Vec<&str> =
             [KERNEL, initrd].into_iter().filter(|r| !items.iter().any(|t| is_complete_http(t, r, &mac))).collect();
         if loader && missing.is_empty() {
@@ -299,7 +324,7 @@ fn a_uefi_machine_gets_ipxe_over_tftp_then_debian_over_http_by_its_boot_profile(
         }
         assert!(
             Instant::now() < deadline,
-            "the history lacks the TFTP loader (found: {loader}) or HTTP downloads {missing:?} for {mac}: {history:#}\n{}",
+            "the history lacks the {loader_protocol} loader (found: {loader}) or HTTP downloads {missing:?} for {mac}: {history:#}\n{}",
             log(&mut server)
         );
         std::thread::sleep(Duration::from_millis(200));
