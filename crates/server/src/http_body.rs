@@ -50,11 +50,16 @@ impl Download {
 
     /// Sending is over: complete if every byte went, failed otherwise.
     pub(crate) fn finish(&mut self) {
-        let outcome = if self.sent == self.expected {
-            HttpOutcome::Complete
-        } else {
-            self.broken_off("the file changed while it was sent")
-        };
+        self.settle("the file changed while it was sent");
+    }
+
+    /// Ends the download unless it has ended: complete if every byte went, failed for
+    /// `short_why` otherwise.
+    fn settle(&mut self, short_why: &str) {
+        if self.ended.is_none() {
+            return;
+        }
+        let outcome = if self.sent == self.expected { HttpOutcome::Complete } else { self.broken_off(short_why) };
         self.end(outcome);
     }
 
@@ -77,14 +82,7 @@ impl Download {
 
 impl Drop for Download {
     fn drop(&mut self) {
-        if self.ended.is_some() {
-            let outcome = if self.sent == self.expected {
-                HttpOutcome::Complete
-            } else {
-                self.broken_off("the client closed the connection")
-            };
-            self.end(outcome);
-        }
+        self.settle("the client closed the connection");
     }
 }
 

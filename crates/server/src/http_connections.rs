@@ -35,7 +35,7 @@ use tokio_util::sync::CancellationToken;
 use tower::ServiceExt as _;
 
 use crate::http_file::AttachedFile;
-use crate::http_wire::{self, Framing, MAX_HEAD};
+use crate::http_wire::{self, Framing};
 
 /// Open connections at most, from all clients: a boot storm of several hundred machines.
 pub(crate) const MAX_CONNECTIONS: usize = 1024;
@@ -233,7 +233,8 @@ async fn read_head(stream: &mut TcpStream, buffer: &mut Vec<u8>) -> Result<Optio
         {
             return Ok(Some(head));
         }
-        buffer.reserve(4096.min(MAX_HEAD + 1 - buffer.len().min(MAX_HEAD)));
+        // Bounded: a buffer of `http_wire::MAX_HEAD` bytes without a whole head is refused above.
+        buffer.reserve(4096);
         match stream.read_buf(buffer).await {
             Ok(0) if buffer.is_empty() => return Ok(None),
             Ok(0) => return Err(HeadRead::Io),

@@ -16,7 +16,7 @@ use axum::http::header::{self, HeaderName, HeaderValue};
 use axum::http::{Method, Request, StatusCode, Uri, Version, response};
 
 /// The longest request head taken.
-pub(crate) const MAX_HEAD: usize = 16 * 1024;
+const MAX_HEAD: usize = 16 * 1024;
 
 /// The most header fields in a request head.
 const MAX_HEADERS: usize = 64;
