@@ -184,7 +184,7 @@ PAR_SHA=$(new_random_file "$ROOT/$PAR" "$PAR_BYTES")
 # ---------------------------------------------------------------- the seeded database
 # The cache is keyed by the row count and by the seeding program and migrations, so a change
 # to either seeds afresh. A seed is written under a temporary name and renamed when complete.
-SEED_KEY=$(cat "$REPO/crates/store/examples/seed_transfers.rs" "$REPO"/migrations/*.sql | sha256sum | cut -c1-12)
+SEED_KEY=$(cat "$REPO/crates/store/examples/seed_transfers.rs" "$REPO"/migrations/sqlite/*.sql | sha256sum | cut -c1-12)
 DB_CACHE=$DB_CACHE_DIR/lifeboat-webbench-$ROWS-$SEED_KEY.db
 DB_SEEDED_NOTE=""
 seed_database() {

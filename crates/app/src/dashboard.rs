@@ -475,7 +475,7 @@ pub(crate) async fn start(
         None => anyhow::bail!(
             "the dashboard would listen on {} without a password: set one with `lifeboat passwd --db {}`, pass --web-token for a random token printed here, or keep the default --web-listen 127.0.0.1:8080",
             config.listen,
-            store.path().display()
+            store.location()
         ),
     };
     let web = WebConfig {

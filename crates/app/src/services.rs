@@ -446,7 +446,7 @@ impl Services {
         let parts = &self.parts;
         // From the database, not from memory: it holds every lease the last run committed.
         let leases = parts.store.load_leases().await.map_err(|e| failed(service, &e))?;
-        tracing::info!("{} leases loaded from {}", leases.len(), parts.store.path().display());
+        tracing::info!("{} leases loaded from {}", leases.len(), parts.store.location());
         parts.book.reset(&leases);
         let sink = Arc::new(StoreSink { writer: parts.leases.clone(), book: Arc::clone(&parts.book) });
         let (command_sender, commands) = mpsc::channel(8);

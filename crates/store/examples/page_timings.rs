@@ -80,6 +80,7 @@ async fn run(path: PathBuf) -> Result<(), StoreError> {
                 outcome: Some(TransferOutcome::Complete),
                 since: Some(now - 60 * day),
                 until: Some(now - 10 * day),
+                instance: None,
             },
         ),
     ];

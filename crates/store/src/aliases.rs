@@ -6,7 +6,7 @@
 use sqlx::FromRow;
 
 use crate::error::StoreError;
-use crate::store::Store;
+use crate::store::{Store, with_pool};
 use lifeboat_clock::{Clock as _, SystemClock};
 
 /// A name under which a file is served. `created_at` is Unix ms.
@@ -22,31 +22,36 @@ pub struct Alias {
 impl Store {
     /// Every alias, ordered by name.
     pub async fn aliases(&self) -> Result<Vec<Alias>, StoreError> {
-        sqlx::query_as("SELECT name, file, created_at FROM aliases ORDER BY name")
-            .fetch_all(self.pool())
-            .await
-            .map_err(|e| self.error("read the aliases", e))
+        with_pool!(self, pool => {
+            sqlx::query_as("SELECT name, file, created_at FROM aliases ORDER BY name").fetch_all(pool).await
+        })
+        .map_err(|e| self.error("read the aliases", e))
     }
 
     /// Serve `file` under `name` from now on, replacing what `name` served before.
     pub async fn set_alias(&self, name: &str, file: &str) -> Result<(), StoreError> {
-        sqlx::query("INSERT OR REPLACE INTO aliases (name, file, created_at) VALUES (?, ?, ?)")
+        with_pool!(self, pool => {
+            sqlx::query(
+                "INSERT INTO aliases (name, file, created_at) VALUES ($1, $2, $3) \
+                 ON CONFLICT (name) DO UPDATE SET file = excluded.file, created_at = excluded.created_at",
+            )
             .bind(name)
             .bind(file)
             .bind(SystemClock.unix_ms())
-            .execute(self.pool())
+            .execute(pool)
             .await
-            .map_err(|e| self.error("save an alias", e))?;
+            .map(drop)
+        })
+        .map_err(|e| self.error("save an alias", e))?;
         Ok(())
     }
 
     /// Delete the alias `name`; `false` if there was none.
     pub async fn delete_alias(&self, name: &str) -> Result<bool, StoreError> {
-        let result = sqlx::query("DELETE FROM aliases WHERE name = ?")
-            .bind(name)
-            .execute(self.pool())
-            .await
-            .map_err(|e| self.error("delete an alias", e))?;
-        Ok(result.rows_affected() > 0)
+        let deleted = with_pool!(self, pool => {
+            sqlx::query("DELETE FROM aliases WHERE name = $1").bind(name).execute(pool).await.map(|done| done.rows_affected())
+        })
+        .map_err(|e| self.error("delete an alias", e))?;
+        Ok(deleted > 0)
     }
 }

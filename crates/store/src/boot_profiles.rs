@@ -2,15 +2,14 @@
 //! initrds and command line, or an iPXE script template of its own.
 //!
 //! **Invariant:** a profile that a host boots is never deleted (the delete is refused with
-//! [`StoreError::Conflict`] naming the hosts, checked and done in one `BEGIN IMMEDIATE`
-//! transaction), and a host never names a profile that does not exist (see `hosts.rs`). What the
+//! [`StoreError::Conflict`] naming the hosts, checked and done in one write transaction), and a host never names a profile that does not exist (see `hosts.rs`). What the
 //! fields must look like (names, paths, templates) is checked by the callers before they get
 //! here; the store keeps what it is given.
 
 use sqlx::FromRow;
 
 use crate::error::StoreError;
-use crate::store::Store;
+use crate::store::{BeginWrite as _, Store, with_pool};
 use lifeboat_clock::{Clock as _, SystemClock};
 
 /// The profile machines without one of their own boot.
@@ -65,30 +64,27 @@ macro_rules! select_profiles {
 impl Store {
     /// Every boot profile, by name.
     pub async fn boot_profiles(&self) -> Result<Vec<BootProfile>, StoreError> {
-        let rows: Vec<BootProfileRow> = sqlx::query_as(select_profiles!("ORDER BY name"))
-            .fetch_all(self.pool())
-            .await
-            .map_err(|e| self.error("read the boot profiles", e))?;
+        let rows: Vec<BootProfileRow> =
+            with_pool!(self, pool => sqlx::query_as(select_profiles!("ORDER BY name")).fetch_all(pool).await)
+                .map_err(|e| self.error("read the boot profiles", e))?;
         rows.into_iter().map(|row| self.profile_from_row(row)).collect()
     }
 
     /// The boot profile called `name`, if there is one.
     pub async fn boot_profile(&self, name: &str) -> Result<Option<BootProfile>, StoreError> {
-        let row: Option<BootProfileRow> = sqlx::query_as(select_profiles!("WHERE name = ?"))
-            .bind(name)
-            .fetch_optional(self.pool())
-            .await
-            .map_err(|e| self.error("read a boot profile", e))?;
+        let row: Option<BootProfileRow> = with_pool!(self, pool => {
+            sqlx::query_as(select_profiles!("WHERE name = $1")).bind(name).fetch_optional(pool).await
+        })
+        .map_err(|e| self.error("read a boot profile", e))?;
         row.map(|row| self.profile_from_row(row)).transpose()
     }
 
     /// Add the profile `entry.name`, or replace it (keeping when it was created).
     pub async fn save_boot_profile(&self, entry: &BootProfileEntry) -> Result<BootProfile, StoreError> {
         let now = SystemClock.unix_ms();
-        let mut transaction = self.begin_write().await?;
-        let created_at: i64 = sqlx::query_scalar(
+        let created_at: i64 = with_pool!(self, pool => sqlx::query_scalar(
             "INSERT INTO boot_profiles (name, kernel, initrds, cmdline, script, notes, created_at, updated_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
              ON CONFLICT (name) DO UPDATE SET kernel = excluded.kernel, initrds = excluded.initrds, \
              cmdline = excluded.cmdline, script = excluded.script, notes = excluded.notes, \
              updated_at = excluded.updated_at \
@@ -102,36 +98,44 @@ impl Store {
         .bind(&entry.notes)
         .bind(now)
         .bind(now)
-        .fetch_one(&mut *transaction)
-        .await
+        .fetch_one(pool)
+        .await)
         .map_err(|e| self.error("save a boot profile", e))?;
-        self.commit(transaction).await?;
         Ok(BootProfile { entry: entry.clone(), created_at, updated_at: now })
     }
 
     /// Delete the profile `name`; `false` if there was none. Refused with
     /// [`StoreError::Conflict`] while a host boots it.
     pub async fn delete_boot_profile(&self, name: &str) -> Result<bool, StoreError> {
-        let mut transaction = self.begin_write().await?;
-        let users: Vec<(i64, String)> =
-            sqlx::query_as("SELECT id, mac FROM hosts WHERE boot_profile = ? ORDER BY id LIMIT 4")
+        with_pool!(self, pool => {
+            let mut transaction = pool.begin_write().await.map_err(|e| self.error("start a transaction", e))?;
+            // On PostgreSQL a host saved by another instance between this check and the delete
+            // is caught by the foreign key from hosts, and the delete fails as a conflict.
+            let users: Vec<(i64, String)> =
+                sqlx::query_as("SELECT id, mac FROM hosts WHERE boot_profile = $1 ORDER BY id LIMIT 4")
+                    .bind(name)
+                    .fetch_all(&mut *transaction)
+                    .await
+                    .map_err(|e| self.error("read the hosts", e))?;
+            if !users.is_empty() {
+                let hosts: Vec<String> = users.iter().map(|(id, mac)| format!("host {id} ({mac})")).collect();
+                return Err(StoreError::Conflict {
+                    what: format!("boot profile {name:?} is booted by {}; give them another first", hosts.join(", ")),
+                });
+            }
+            let result = sqlx::query("DELETE FROM boot_profiles WHERE name = $1")
                 .bind(name)
-                .fetch_all(&mut *transaction)
+                .execute(&mut *transaction)
                 .await
-                .map_err(|e| self.error("read the hosts", e))?;
-        if !users.is_empty() {
-            let hosts: Vec<String> = users.iter().map(|(id, mac)| format!("host {id} ({mac})")).collect();
-            return Err(StoreError::Conflict {
-                what: format!("boot profile {name:?} is booted by {}; give them another first", hosts.join(", ")),
-            });
-        }
-        let result = sqlx::query("DELETE FROM boot_profiles WHERE name = ?")
-            .bind(name)
-            .execute(&mut *transaction)
-            .await
-            .map_err(|e| self.error("delete a boot profile", e))?;
-        self.commit(transaction).await?;
-        Ok(result.rows_affected() > 0)
+                .map_err(|e| match e.as_database_error() {
+                    Some(database) if database.is_foreign_key_violation() => {
+                        StoreError::Conflict { what: format!("boot profile {name:?} is booted by a host") }
+                    }
+                    _ => self.error("delete a boot profile", e),
+                })?;
+            transaction.commit().await.map_err(|e| self.error("commit a transaction", e))?;
+            Ok(result.rows_affected() > 0)
+        })
     }
 
     fn profile_from_row(&self, row: BootProfileRow) -> Result<BootProfile, StoreError> {

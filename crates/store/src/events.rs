@@ -4,12 +4,12 @@
 //! **Invariant:** events are only inserted, each with a larger id than every event before it, and
 //! read newest first by id; events inserted in one call keep their order.
 
-use sqlx::{FromRow, QueryBuilder, Sqlite, SqliteConnection};
+use sqlx::FromRow;
 
 use crate::error::StoreError;
 use crate::names::stored_names;
 use crate::page::{Page, into_page, page_rows};
-use crate::store::Store;
+use crate::store::{BeginWrite as _, Store, with_pool};
 
 stored_names! {
     /// What kind of thing happened.
@@ -78,11 +78,13 @@ pub struct Event {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredEvent {
     pub id: i64,
+    /// The lifeboat it happened on ('' for events from before instances had names).
+    pub instance: String,
     pub event: Event,
 }
 
 pub(crate) const EVENTS_PAGE_QUERY: &str =
-    "SELECT id, at, kind, origin, detail FROM events WHERE id < ? ORDER BY id DESC LIMIT ?";
+    "SELECT id, at, kind, origin, detail, instance FROM events WHERE id < $1 ORDER BY id DESC LIMIT $2";
 
 #[derive(FromRow)]
 struct EventRow {
@@ -91,6 +93,7 @@ struct EventRow {
     kind: String,
     origin: String,
     detail: String,
+    instance: String,
 }
 
 impl Store {
@@ -100,21 +103,26 @@ impl Store {
         if events.is_empty() {
             return Ok(());
         }
-        let mut transaction = self.begin_write().await?;
-        insert_event_rows(&mut transaction, events).await.map_err(|e| self.error("save events", e))?;
-        self.commit(transaction).await
+        let instance = self.instance();
+        with_pool!(self, pool => {
+            let mut transaction = pool.begin_write().await.map_err(|e| self.error("start a transaction", e))?;
+            insert_event_rows!(transaction, events, instance).map_err(|e| self.error("save events", e))?;
+            transaction.commit().await.map_err(|e| self.error("commit a transaction", e))
+        })
     }
 
     /// The events before id `before` (or the newest when `None`), newest first, at most `limit`
     /// (clamped to `1..=MAX_PAGE`).
     pub async fn events_page(&self, before: Option<i64>, limit: u32) -> Result<Page<StoredEvent>, StoreError> {
         let rows = page_rows(limit);
-        let found: Vec<EventRow> = sqlx::query_as(EVENTS_PAGE_QUERY)
-            .bind(before.unwrap_or(i64::MAX))
-            .bind(i64::try_from(rows + 1).unwrap_or(i64::MAX))
-            .fetch_all(self.pool())
-            .await
-            .map_err(|e| self.error("read the events", e))?;
+        let found: Vec<EventRow> = with_pool!(self, pool => {
+            sqlx::query_as(EVENTS_PAGE_QUERY)
+                .bind(before.unwrap_or(i64::MAX))
+                .bind(i64::try_from(rows + 1).unwrap_or(i64::MAX))
+                .fetch_all(pool)
+                .await
+        })
+        .map_err(|e| self.error("read the events", e))?;
         let items = found.into_iter().map(|row| self.event_from_row(row)).collect::<Result<Vec<_>, _>>()?;
         Ok(into_page(items, rows, |event| event.id))
     }
@@ -122,24 +130,39 @@ impl Store {
     fn event_from_row(&self, row: EventRow) -> Result<StoredEvent, StoreError> {
         let kind =
             row.kind.parse::<EventKind>().map_err(|e| self.invalid_row("events", format!("id {}: {e}", row.id)))?;
-        Ok(StoredEvent { id: row.id, event: Event { at: row.at, kind, origin: row.origin, detail: row.detail } })
+        Ok(StoredEvent {
+            id: row.id,
+            instance: row.instance,
+            event: Event { at: row.at, kind, origin: row.origin, detail: row.detail },
+        })
     }
 }
 
-/// Rows per statement: 4 parameters each.
-const ROWS_PER_STATEMENT: usize = 1000;
+/// Rows per statement: 5 parameters each.
+pub(crate) const ROWS_PER_STATEMENT: usize = 1000;
 
-/// Insert `events` in order inside the caller's transaction, as multi-row statements.
-pub(crate) async fn insert_event_rows(connection: &mut SqliteConnection, events: &[Event]) -> Result<(), sqlx::Error> {
-    for chunk in events.chunks(ROWS_PER_STATEMENT) {
-        let mut query: QueryBuilder<Sqlite> = QueryBuilder::new("INSERT INTO events (at, kind, origin, detail) ");
-        query.push_values(chunk, |mut row, event| {
-            row.push_bind(event.at)
-                .push_bind(event.kind.as_str())
-                .push_bind(event.origin.clone())
-                .push_bind(event.detail.clone());
-        });
-        query.build().execute(&mut *connection).await?;
-    }
-    Ok(())
+/// Insert `$events` (a `&[Event]`) in order inside `$transaction`, as multi-row statements, with
+/// the instance name `$instance`. A macro rather than a function: it runs on either engine's
+/// transaction, inside [`with_pool!`]. Evaluates to `Result<(), sqlx::Error>`.
+macro_rules! insert_event_rows {
+    ($transaction:ident, $events:expr, $instance:expr) => {
+        async {
+            let events: &[$crate::events::Event] = $events;
+            let instance: &str = $instance;
+            for chunk in events.chunks($crate::events::ROWS_PER_STATEMENT) {
+                let mut query = sqlx::QueryBuilder::new("INSERT INTO events (at, kind, origin, detail, instance) ");
+                query.push_values(chunk, |mut row, event| {
+                    row.push_bind(event.at)
+                        .push_bind(event.kind.as_str())
+                        .push_bind(event.origin.clone())
+                        .push_bind(event.detail.clone())
+                        .push_bind(instance.to_owned());
+                });
+                query.build().execute(&mut *$transaction).await?;
+            }
+            Ok::<(), sqlx::Error>(())
+        }
+        .await
+    };
 }
+pub(crate) use insert_event_rows;

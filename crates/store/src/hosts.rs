@@ -4,15 +4,16 @@
 //! **Invariant:** no two hosts share a MAC, and no two share an address, and a host's boot
 //! profile exists. A change that would
 //! break this is refused with [`StoreError::Conflict`] naming the host in the way, and changes
-//! nothing; the check and the write run in one `BEGIN IMMEDIATE` transaction, so no other writer
-//! comes between them. MACs are stored in lowercase. Ids are never reused.
+//! nothing; the check and the write run in one write transaction, and the table's unique
+//! constraints refuse what another writer slipped in between them (on PostgreSQL, another
+//! instance). MACs are stored in lowercase. Ids are never reused.
 
 use std::net::Ipv4Addr;
 
-use sqlx::{FromRow, SqliteConnection};
+use sqlx::FromRow;
 
 use crate::error::StoreError;
-use crate::store::Store;
+use crate::store::{BeginWrite as _, Store, with_pool};
 use lifeboat_clock::{Clock as _, SystemClock};
 
 /// What a person configures for a device.
@@ -55,6 +56,42 @@ struct HostRow {
     updated_at: i64,
 }
 
+/// What stands in the way of a host entry: the hosts that have its MAC or address, and whether
+/// the boot profile it names exists.
+struct Conflicts {
+    holders: Vec<HostRow>,
+    profile_exists: bool,
+}
+
+/// Read the [`Conflicts`] of `$entry` (a `&HostEntry`) inside `$transaction`, leaving out the
+/// host `$own` (an `Option<i64>`). A macro rather than a function: it runs on either engine's
+/// transaction, inside [`with_pool!`].
+macro_rules! find_conflicts {
+    ($transaction:ident, $own:expr, $entry:expr) => {
+        async {
+            let entry: &HostEntry = $entry;
+            let profile_exists = match &entry.boot_profile {
+                None => true,
+                Some(profile) => sqlx::query_scalar::<_, String>("SELECT name FROM boot_profiles WHERE name = $1")
+                    .bind(profile)
+                    .fetch_optional(&mut *$transaction)
+                    .await?
+                    .is_some(),
+            };
+            let holders: Vec<HostRow> = sqlx::query_as(select_hosts!(
+                "WHERE (mac = $1 OR address = $2) AND id IS DISTINCT FROM $3 ORDER BY id"
+            ))
+            .bind(&entry.mac)
+            .bind(entry.address.map(|address| address.to_string()))
+            .bind($own)
+            .fetch_all(&mut *$transaction)
+            .await?;
+            Ok::<_, sqlx::Error>(Conflicts { holders, profile_exists })
+        }
+        .await
+    };
+}
+
 /// `SELECT` of every column of `hosts`, followed by `$rest`.
 macro_rules! select_hosts {
     ($rest:literal) => {
@@ -68,20 +105,19 @@ macro_rules! select_hosts {
 impl Store {
     /// Every host, oldest first.
     pub async fn hosts(&self) -> Result<Vec<Host>, StoreError> {
-        let rows: Vec<HostRow> = sqlx::query_as(select_hosts!("ORDER BY id"))
-            .fetch_all(self.pool())
-            .await
-            .map_err(|e| self.error("read the hosts", e))?;
+        let rows: Vec<HostRow> = with_pool!(self, pool => {
+            sqlx::query_as(select_hosts!("ORDER BY id")).fetch_all(pool).await
+        })
+        .map_err(|e| self.error("read the hosts", e))?;
         rows.into_iter().map(|row| self.host_from_row(row)).collect()
     }
 
     /// The host with this id, if there is one.
     pub async fn host(&self, id: i64) -> Result<Option<Host>, StoreError> {
-        let row: Option<HostRow> = sqlx::query_as(select_hosts!("WHERE id = ?"))
-            .bind(id)
-            .fetch_optional(self.pool())
-            .await
-            .map_err(|e| self.error("read a host", e))?;
+        let row: Option<HostRow> = with_pool!(self, pool => {
+            sqlx::query_as(select_hosts!("WHERE id = $1")).bind(id).fetch_optional(pool).await
+        })
+        .map_err(|e| self.error("read a host", e))?;
         row.map(|row| self.host_from_row(row)).transpose()
     }
 
@@ -89,25 +125,29 @@ impl Store {
     pub async fn insert_host(&self, entry: &HostEntry) -> Result<Host, StoreError> {
         let entry = normalized(entry);
         let now = SystemClock.unix_ms();
-        let mut transaction = self.begin_write().await?;
-        self.check_unique(&mut transaction, None, &entry).await?;
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO hosts (mac, name, address, image, names, boot_profile, notes, created_at, updated_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-        )
-        .bind(&entry.mac)
-        .bind(&entry.name)
-        .bind(entry.address.map(|address| address.to_string()))
-        .bind(&entry.image)
-        .bind(names_json(&entry.names))
-        .bind(&entry.boot_profile)
-        .bind(&entry.notes)
-        .bind(now)
-        .bind(now)
-        .fetch_one(&mut *transaction)
-        .await
-        .map_err(|e| self.host_write_error(e))?;
-        self.commit(transaction).await?;
+        let id: i64 = with_pool!(self, pool => {
+            let mut transaction = pool.begin_write().await.map_err(|e| self.error("start a transaction", e))?;
+            let found = find_conflicts!(transaction, None::<i64>, &entry).map_err(|e| self.error("read the hosts", e))?;
+            self.check_unique(found, &entry)?;
+            let id: i64 = sqlx::query_scalar(
+                "INSERT INTO hosts (mac, name, address, image, names, boot_profile, notes, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
+            )
+            .bind(&entry.mac)
+            .bind(&entry.name)
+            .bind(entry.address.map(|address| address.to_string()))
+            .bind(&entry.image)
+            .bind(names_json(&entry.names))
+            .bind(&entry.boot_profile)
+            .bind(&entry.notes)
+            .bind(now)
+            .bind(now)
+            .fetch_one(&mut *transaction)
+            .await
+            .map_err(|e| self.host_write_error(e))?;
+            transaction.commit().await.map_err(|e| self.host_write_error(e))?;
+            id
+        });
         Ok(Host { id, entry, created_at: now, updated_at: now })
     }
 
@@ -116,72 +156,58 @@ impl Store {
     pub async fn update_host(&self, id: i64, entry: &HostEntry) -> Result<Option<Host>, StoreError> {
         let entry = normalized(entry);
         let now = SystemClock.unix_ms();
-        let mut transaction = self.begin_write().await?;
-        let created_at: Option<i64> = sqlx::query_scalar("SELECT created_at FROM hosts WHERE id = ?")
+        let created_at: i64 = with_pool!(self, pool => {
+            let mut transaction = pool.begin_write().await.map_err(|e| self.error("start a transaction", e))?;
+            let created_at: Option<i64> = sqlx::query_scalar("SELECT created_at FROM hosts WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&mut *transaction)
+                .await
+                .map_err(|e| self.error("read a host", e))?;
+            let Some(created_at) = created_at else {
+                return Ok(None);
+            };
+            let found = find_conflicts!(transaction, Some(id), &entry).map_err(|e| self.error("read the hosts", e))?;
+            self.check_unique(found, &entry)?;
+            sqlx::query(
+                "UPDATE hosts SET mac = $1, name = $2, address = $3, image = $4, names = $5, boot_profile = $6, \
+                 notes = $7, updated_at = $8 WHERE id = $9",
+            )
+            .bind(&entry.mac)
+            .bind(&entry.name)
+            .bind(entry.address.map(|address| address.to_string()))
+            .bind(&entry.image)
+            .bind(names_json(&entry.names))
+            .bind(&entry.boot_profile)
+            .bind(&entry.notes)
+            .bind(now)
             .bind(id)
-            .fetch_optional(&mut *transaction)
+            .execute(&mut *transaction)
             .await
-            .map_err(|e| self.error("read a host", e))?;
-        let Some(created_at) = created_at else {
-            return Ok(None);
-        };
-        self.check_unique(&mut transaction, Some(id), &entry).await?;
-        sqlx::query(
-            "UPDATE hosts SET mac = ?, name = ?, address = ?, image = ?, names = ?, boot_profile = ?, notes = ?, \
-             updated_at = ? WHERE id = ?",
-        )
-        .bind(&entry.mac)
-        .bind(&entry.name)
-        .bind(entry.address.map(|address| address.to_string()))
-        .bind(&entry.image)
-        .bind(names_json(&entry.names))
-        .bind(&entry.boot_profile)
-        .bind(&entry.notes)
-        .bind(now)
-        .bind(id)
-        .execute(&mut *transaction)
-        .await
-        .map_err(|e| self.host_write_error(e))?;
-        self.commit(transaction).await?;
+            .map_err(|e| self.host_write_error(e))?;
+            transaction.commit().await.map_err(|e| self.host_write_error(e))?;
+            created_at
+        });
         Ok(Some(Host { id, entry, created_at, updated_at: now }))
     }
 
     /// Delete the host `id`; `false` if there was no such host.
     pub async fn delete_host(&self, id: i64) -> Result<bool, StoreError> {
-        let result = sqlx::query("DELETE FROM hosts WHERE id = ?")
-            .bind(id)
-            .execute(self.pool())
-            .await
-            .map_err(|e| self.error("delete a host", e))?;
-        Ok(result.rows_affected() > 0)
+        let deleted = with_pool!(self, pool => {
+            sqlx::query("DELETE FROM hosts WHERE id = $1").bind(id).execute(pool).await.map(|done| done.rows_affected())
+        })
+        .map_err(|e| self.error("delete a host", e))?;
+        Ok(deleted > 0)
     }
 
-    /// Refuse `entry` if a host other than `own` has its MAC or its address, or if the boot
-    /// profile it names does not exist.
-    async fn check_unique(
-        &self,
-        connection: &mut SqliteConnection,
-        own: Option<i64>,
-        entry: &HostEntry,
-    ) -> Result<(), StoreError> {
-        if let Some(profile) = &entry.boot_profile {
-            let exists: Option<String> = sqlx::query_scalar("SELECT name FROM boot_profiles WHERE name = ?")
-                .bind(profile)
-                .fetch_optional(&mut *connection)
-                .await
-                .map_err(|e| self.error("read the boot profiles", e))?;
-            if exists.is_none() {
-                return Err(StoreError::Conflict { what: format!("there is no boot profile {profile:?}") });
-            }
+    /// Refuse `entry` if a host other than its own has its MAC or its address (`found.holders`,
+    /// read by [`find_conflicts!`]), or if the boot profile it names does not exist.
+    fn check_unique(&self, found: Conflicts, entry: &HostEntry) -> Result<(), StoreError> {
+        if let Some(profile) = &entry.boot_profile
+            && !found.profile_exists
+        {
+            return Err(StoreError::Conflict { what: format!("there is no boot profile {profile:?}") });
         }
-        let holders: Vec<HostRow> =
-            sqlx::query_as(select_hosts!("WHERE (mac = ? OR address = ?) AND id IS NOT ? ORDER BY id"))
-                .bind(&entry.mac)
-                .bind(entry.address.map(|address| address.to_string()))
-                .bind(own)
-                .fetch_all(&mut *connection)
-                .await
-                .map_err(|e| self.error("read the hosts", e))?;
+        let holders = found.holders;
         if holders.is_empty() {
             return Ok(());
         }
@@ -205,6 +231,9 @@ impl Store {
         match error.as_database_error() {
             Some(database) if database.is_unique_violation() => {
                 StoreError::Conflict { what: "the MAC or the address is already used by another host".to_owned() }
+            }
+            Some(database) if database.is_foreign_key_violation() => {
+                StoreError::Conflict { what: "its boot profile was deleted meanwhile".to_owned() }
             }
             _ => self.error("save a host", error),
         }

@@ -8,7 +8,7 @@ use sqlx::FromRow;
 
 use crate::convert::to_sql;
 use crate::error::StoreError;
-use crate::store::Store;
+use crate::store::{Store, with_pool};
 
 /// The digest of a file as it was when it was hashed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,11 +36,12 @@ struct ImageRow {
 impl Store {
     /// Every cached digest, ordered by file.
     pub async fn image_digests(&self) -> Result<Vec<ImageDigest>, StoreError> {
-        let rows: Vec<ImageRow> =
+        let rows: Vec<ImageRow> = with_pool!(self, pool => {
             sqlx::query_as("SELECT file, size, modified_ns, sha256, added_at FROM images ORDER BY file")
-                .fetch_all(self.pool())
+                .fetch_all(pool)
                 .await
-                .map_err(|e| self.error("read the image digests", e))?;
+        })
+        .map_err(|e| self.error("read the image digests", e))?;
         rows.into_iter()
             .map(|row| {
                 Ok(ImageDigest {
@@ -56,24 +57,28 @@ impl Store {
 
     /// Save the digest of `digest.file`, replacing the one saved before.
     pub async fn save_image_digest(&self, digest: &ImageDigest) -> Result<(), StoreError> {
-        sqlx::query("INSERT OR REPLACE INTO images (file, size, modified_ns, sha256, added_at) VALUES (?, ?, ?, ?, ?)")
+        with_pool!(self, pool => {
+            sqlx::query(
+                "INSERT INTO images (file, size, modified_ns, sha256, added_at) VALUES ($1, $2, $3, $4, $5) \
+                 ON CONFLICT (file) DO UPDATE SET size = excluded.size, modified_ns = excluded.modified_ns, \
+                 sha256 = excluded.sha256, added_at = excluded.added_at",
+            )
             .bind(&digest.file)
             .bind(to_sql(digest.size))
             .bind(digest.modified_ns)
             .bind(&digest.sha256)
             .bind(digest.added_at)
-            .execute(self.pool())
+            .execute(pool)
             .await
-            .map_err(|e| self.error("save an image digest", e))?;
+            .map(drop)
+        })
+        .map_err(|e| self.error("save an image digest", e))?;
         Ok(())
     }
 
     /// Forget the digest of `file` (it was deleted). Unknown files are fine.
     pub async fn forget_image(&self, file: &str) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM images WHERE file = ?")
-            .bind(file)
-            .execute(self.pool())
-            .await
+        with_pool!(self, pool => sqlx::query("DELETE FROM images WHERE file = $1").bind(file).execute(pool).await.map(drop))
             .map_err(|e| self.error("forget an image digest", e))?;
         Ok(())
     }

@@ -1,15 +1,18 @@
-//! The SQLite persistence of lifeboat: the only crate with SQL in it.
+//! The persistence of lifeboat, on SQLite (the embedded default, one file) or PostgreSQL (a
+//! fleet of lifeboats sharing one database): the only crate with SQL in it.
 //!
-//! **Invariant:** the database on disk is always at a schema this build knows (or the store does
-//! not open), every connection runs with WAL and `synchronous = FULL`, and a write reported as
-//! done is on disk: a DHCP ACK that depends on a lease is sent only after the lease's
-//! [`Committed`] resolves. The protocol cores never see this crate; the drivers load state from
+//! **Invariant:** the database is always at a schema this build knows (or the store does not
+//! open), and a write reported as done is durable: SQLite runs with WAL and `synchronous = FULL`,
+//! PostgreSQL with `synchronous_commit = on`. A DHCP ACK that depends on a lease is sent only
+//! after the lease's [`Committed`] resolves. The protocol cores never see this crate; the drivers load state from
 //! it at start-up and feed changes to it. Nothing here waits on the network, and the history
 //! writer ([`LogWriter`]) never makes its callers wait on the disk.
 //!
 //! Map:
-//! - [`store`]: [`Store::open`], file checks, connection settings, migrations from the
-//!   workspace's `migrations/` folder (embedded at compile time).
+//! - [`store`]: [`Store::connect`], file checks, connection settings, migrations from the
+//!   workspace's `migrations/sqlite/` and `migrations/postgres/` folders (embedded at compile
+//!   time), and `with_pool!`, which runs one query text on either engine.
+//! - [`location`]: [`DatabaseLocation`], a file or a `postgres://` URL (shown without password).
 //! - [`leases`]: the `leases` table: [`Lease`], [`LeaseChange`], [`Store::load_leases`],
 //!   [`Store::apply`].
 //! - [`writer`]: [`LeaseWriter`], the write-behind task that commits queued lease changes in
@@ -42,6 +45,7 @@ pub mod events;
 pub mod hosts;
 pub mod images;
 pub mod leases;
+pub mod location;
 pub mod log_writer;
 pub mod missing_files;
 pub mod names;
@@ -60,6 +64,7 @@ pub use events::{Event, EventKind, StoredEvent};
 pub use hosts::{Host, HostEntry};
 pub use images::ImageDigest;
 pub use leases::{ClientKey, Lease, LeaseChange};
+pub use location::{BadDatabaseUrl, DatabaseLocation};
 pub use log_writer::{LOG_QUEUE_CAPACITY, LogStats, LogWriter};
 pub use missing_files::MissingFile;
 pub use names::UnknownName;

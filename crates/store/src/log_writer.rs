@@ -18,7 +18,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::error::StoreError;
 use crate::events::{Event, insert_event_rows};
-use crate::store::Store;
+use crate::store::{BeginWrite as _, Store, with_pool};
 use crate::transfers::{TransferRecord, insert_transfer_rows};
 
 /// Records the queue holds before it drops new ones.
@@ -182,8 +182,11 @@ async fn run(store: Store, mut receiver: mpsc::Receiver<Message>, counters: Arc<
 
 /// One transaction with every record of the batch.
 async fn write_batch(store: &Store, transfers: &[TransferRecord], events: &[Event]) -> Result<(), StoreError> {
-    let mut transaction = store.begin_write().await?;
-    insert_transfer_rows(&mut transaction, transfers).await.map_err(|e| store.error("save transfers", e))?;
-    insert_event_rows(&mut transaction, events).await.map_err(|e| store.error("save events", e))?;
-    store.commit(transaction).await
+    let instance = store.instance();
+    with_pool!(store, pool => {
+        let mut transaction = pool.begin_write().await.map_err(|e| store.error("start a transaction", e))?;
+        insert_transfer_rows!(transaction, transfers, instance).map_err(|e| store.error("save transfers", e))?;
+        insert_event_rows!(transaction, events, instance).map_err(|e| store.error("save events", e))?;
+        transaction.commit().await.map_err(|e| store.error("commit a transaction", e))
+    })
 }

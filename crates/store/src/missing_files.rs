@@ -10,7 +10,7 @@ use sqlx::FromRow;
 
 use crate::error::StoreError;
 use crate::page::page_rows;
-use crate::store::Store;
+use crate::store::{Pool, Store};
 
 /// A name clients asked for that did not exist.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,7 +28,13 @@ pub struct MissingFile {
 pub(crate) const MISSING_FILES_QUERY: &str = "SELECT requested, count, last_at, last_client, last_mac \
      FROM missing_files INDEXED BY missing_files_by_last \
      WHERE requested NOT IN (SELECT name FROM aliases) \
-     ORDER BY last_at DESC, requested DESC LIMIT ?";
+     ORDER BY last_at DESC, requested DESC LIMIT $1";
+
+/// [`MISSING_FILES_QUERY`] on PostgreSQL, which has no `INDEXED BY` (its index on
+/// `(last_at, requested)` gives the order).
+const MISSING_FILES_QUERY_POSTGRES: &str = "SELECT requested, count, last_at, last_client, last_mac \
+     FROM missing_files WHERE requested NOT IN (SELECT name FROM aliases) \
+     ORDER BY last_at DESC, requested DESC LIMIT $1";
 
 #[derive(FromRow)]
 struct MissingRow {
@@ -43,11 +49,12 @@ impl Store {
     /// The names that were not found, the most recently asked for first, at most `limit`
     /// (clamped to `1..=MAX_PAGE`). Names that now have an alias are left out.
     pub async fn missing_files(&self, limit: u32) -> Result<Vec<MissingFile>, StoreError> {
-        let rows: Vec<MissingRow> = sqlx::query_as(MISSING_FILES_QUERY)
-            .bind(i64::try_from(page_rows(limit)).unwrap_or(i64::MAX))
-            .fetch_all(self.pool())
-            .await
-            .map_err(|e| self.error("read the missing files", e))?;
+        let limit = i64::try_from(page_rows(limit)).unwrap_or(i64::MAX);
+        let rows: Vec<MissingRow> = match self.pool() {
+            Pool::Sqlite(pool) => sqlx::query_as(MISSING_FILES_QUERY).bind(limit).fetch_all(pool).await,
+            Pool::Postgres(pool) => sqlx::query_as(MISSING_FILES_QUERY_POSTGRES).bind(limit).fetch_all(pool).await,
+        }
+        .map_err(|e| self.error("read the missing files", e))?;
         rows.into_iter().map(|row| self.missing_from_row(row)).collect()
     }
 

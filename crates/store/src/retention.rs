@@ -13,7 +13,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::StoreError;
-use crate::store::Store;
+use crate::store::{BeginWrite as _, Pool, Store, with_pool};
 use lifeboat_clock::{Clock as _, SystemClock};
 
 /// Rows deleted per transaction.
@@ -95,16 +95,16 @@ impl Store {
     /// `max(id) - max_rows` are at most `max_rows`.
     async fn prune_by_id(&self, table: &ById, cutoff: i64, max_rows: i64) -> Result<u64, StoreError> {
         let ById { table, time } = table;
-        let newest: Option<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT max(id) FROM {table}")))
-            .fetch_one(self.pool())
-            .await
-            .map_err(|e| self.error("find the newest history row", e))?;
+        let newest: Option<i64> = with_pool!(self, pool => {
+            sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT max(id) FROM {table}"))).fetch_one(pool).await
+        })
+        .map_err(|e| self.error("find the newest history row", e))?;
         let Some(newest) = newest else { return Ok(0) };
         let keep_from = newest.saturating_sub(max_rows);
         // Among the oldest rows: those beyond the row limit, and those too old.
         let sql = format!(
             "DELETE FROM {table} WHERE id IN \
-             (SELECT id FROM {table} ORDER BY id LIMIT {PRUNE_BATCH}) AND (id <= ?1 OR {time} < ?2)"
+             (SELECT id FROM {table} ORDER BY id LIMIT {PRUNE_BATCH}) AND (id <= $1 OR {time} < $2)"
         );
         self.delete_in_batches(&sql, &[keep_from, cutoff]).await
     }
@@ -112,20 +112,26 @@ impl Store {
     /// Deletes the missing-file names last asked for before `cutoff`, then the oldest beyond
     /// the newest `max_rows`, both through the index on `last_at`.
     async fn prune_missing(&self, cutoff: i64, max_rows: i64) -> Result<u64, StoreError> {
+        let by_last = match self.pool() {
+            Pool::Sqlite(_) => "INDEXED BY missing_files_by_last",
+            // PostgreSQL has no INDEXED BY; its index on (last_at, requested) serves the order.
+            Pool::Postgres(_) => "",
+        };
         let old = format!(
             "DELETE FROM missing_files WHERE requested IN (SELECT requested FROM missing_files \
-             INDEXED BY missing_files_by_last WHERE last_at < ?1 ORDER BY last_at LIMIT {PRUNE_BATCH})"
+             {by_last} WHERE last_at < $1 ORDER BY last_at LIMIT {PRUNE_BATCH})"
         );
         let mut deleted = self.delete_in_batches(&old, &[cutoff]).await?;
-        let count: i64 = sqlx::query_scalar("SELECT count(*) FROM missing_files")
-            .fetch_one(self.pool())
-            .await
-            .map_err(|e| self.error("count the missing files", e))?;
+        let count: i64 =
+            with_pool!(self, pool => sqlx::query_scalar("SELECT count(*) FROM missing_files").fetch_one(pool).await)
+                .map_err(|e| self.error("count the missing files", e))?;
         let mut over = count.saturating_sub(max_rows);
-        let oldest = "DELETE FROM missing_files WHERE requested IN (SELECT requested FROM missing_files \
-                      INDEXED BY missing_files_by_last ORDER BY last_at LIMIT ?1)";
+        let oldest = format!(
+            "DELETE FROM missing_files WHERE requested IN (SELECT requested FROM missing_files \
+             {by_last} ORDER BY last_at LIMIT $1)"
+        );
         while over > 0 {
-            let done = self.delete_batch(oldest, &[over.min(i64::from(PRUNE_BATCH))]).await?;
+            let done = self.delete_batch(&oldest, &[over.min(i64::from(PRUNE_BATCH))]).await?;
             if done == 0 {
                 break;
             }
@@ -151,14 +157,16 @@ impl Store {
 
     /// One transaction: `sql` with `params`; the rows it deleted.
     async fn delete_batch(&self, sql: &str, params: &[i64]) -> Result<u64, StoreError> {
-        let mut transaction = self.begin_write().await?;
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()));
-        for param in params {
-            query = query.bind(*param);
-        }
-        let done = query.execute(&mut *transaction).await.map_err(|e| self.error("delete old history", e))?;
-        self.commit(transaction).await?;
-        Ok(done.rows_affected())
+        with_pool!(self, pool => {
+            let mut transaction = pool.begin_write().await.map_err(|e| self.error("start a transaction", e))?;
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()));
+            for param in params {
+                query = query.bind(*param);
+            }
+            let done = query.execute(&mut *transaction).await.map_err(|e| self.error("delete old history", e))?;
+            transaction.commit().await.map_err(|e| self.error("commit a transaction", e))?;
+            Ok(done.rows_affected())
+        })
     }
 }
 

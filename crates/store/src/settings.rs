@@ -3,37 +3,40 @@
 //! **Invariant:** a key has at most one value; setting it again replaces it.
 
 use crate::error::StoreError;
-use crate::store::Store;
+use crate::store::{Store, with_pool};
 
 impl Store {
     /// The value of `key`, if it was ever set.
     pub async fn setting(&self, key: &str) -> Result<Option<String>, StoreError> {
-        sqlx::query_scalar("SELECT value FROM settings WHERE key = ?")
-            .bind(key)
-            .fetch_optional(self.pool())
-            .await
-            .map_err(|e| self.error("read a setting", e))
+        with_pool!(self, pool => {
+            sqlx::query_scalar("SELECT value FROM settings WHERE key = $1").bind(key).fetch_optional(pool).await
+        })
+        .map_err(|e| self.error("read a setting", e))
     }
 
     /// Set `key` to `value`, replacing its old value.
     pub async fn set_setting(&self, key: &str, value: &str) -> Result<(), StoreError> {
-        sqlx::query("INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)")
+        with_pool!(self, pool => {
+            sqlx::query(
+                "INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            )
             .bind(key)
             .bind(value)
-            .execute(self.pool())
+            .execute(pool)
             .await
-            .map_err(|e| self.error("save a setting", e))?;
+            .map(drop)
+        })
+        .map_err(|e| self.error("save a setting", e))?;
         Ok(())
     }
 
     /// Forget `key`. True when it was set.
     pub async fn remove_setting(&self, key: &str) -> Result<bool, StoreError> {
-        let done = sqlx::query("DELETE FROM settings WHERE key = ?")
-            .bind(key)
-            .execute(self.pool())
-            .await
-            .map_err(|e| self.error("remove a setting", e))?;
-        Ok(done.rows_affected() > 0)
+        let removed = with_pool!(self, pool => {
+            sqlx::query("DELETE FROM settings WHERE key = $1").bind(key).execute(pool).await.map(|done| done.rows_affected())
+        })
+        .map_err(|e| self.error("remove a setting", e))?;
+        Ok(removed > 0)
     }
 }
 

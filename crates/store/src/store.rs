@@ -1,23 +1,35 @@
-//! Opening the database: checks on the file, connection settings, schema migrations.
+//! Opening the database: checks on the file or the server, connection settings, schema
+//! migrations, and the one place that knows which engine a [`Store`] runs on.
 //!
-//! **Invariant:** every connection of a [`Store`] runs with WAL journaling, `synchronous = FULL`
-//! (a committed transaction is on disk when the commit returns), foreign keys on and a busy
-//! timeout; and a [`Store`] only exists once the schema is migrated to this build's version.
+//! **Invariant:** a [`Store`] only exists once the schema is migrated to this build's version.
+//! Every SQLite connection runs with WAL journaling, `synchronous = FULL` (a committed
+//! transaction is on disk when the commit returns), foreign keys on and a busy timeout. Every
+//! PostgreSQL connection runs with `synchronous_commit = on`, whatever the server's default, so
+//! a commit has reached the server's WAL on disk when it returns.
+//!
+//! The rest of the crate writes a query once and runs it on either engine through
+//! [`with_pool!`]: the placeholders are `$1`, `$2`, … (both engines read them), and where the SQL
+//! of the two engines differs, the module says why next to the two texts.
 
 use std::fs::OpenOptions;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::migrate::Migrator;
-use sqlx::pool::PoolConnection;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Sqlite, Transaction};
+use sqlx::{Postgres, Sqlite, Transaction};
 
 use crate::error::{StoreError, file_error, migrate_error, sql_error};
+use crate::location::DatabaseLocation;
 
-/// The schema, from the workspace's `migrations/` folder, embedded at compile time.
-static MIGRATOR: Migrator = sqlx::migrate!("../../migrations");
+/// The SQLite schema, from the workspace's `migrations/sqlite/` folder, embedded at compile time.
+static SQLITE_MIGRATOR: Migrator = sqlx::migrate!("../../migrations/sqlite");
+
+/// The PostgreSQL schema, from `migrations/postgres/`. Its migrator takes an advisory lock, so
+/// two lifeboats starting at once on a new database do not both create the tables.
+static POSTGRES_MIGRATOR: Migrator = sqlx::migrate!("../../migrations/postgres");
 
 /// How long a statement waits for another connection's (or process') lock before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -26,20 +38,86 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// them.
 const MAX_CONNECTIONS: u32 = 4;
 
+/// Connections to a PostgreSQL server: the lease writer holds one, the history writer, the
+/// change listener and the dashboard's reads share the rest.
+const MAX_POSTGRES_CONNECTIONS: u32 = 8;
+
+/// How long opening a PostgreSQL connection (or waiting for a free one) may take. A server that
+/// does not answer is reported after this long instead of holding a DHCP commit indefinitely.
+const POSTGRES_CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+
 /// What an in-memory store reports as its path in errors.
 const MEMORY_PATH: &str = ":memory:";
+
+/// A pool of connections to the database, one variant per engine.
+#[derive(Debug, Clone)]
+pub(crate) enum Pool {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// Run `$body` with `$pool` bound to the store's connection pool, whichever engine it is. The
+/// body is written once and compiled once per engine, each time with that engine's types.
+macro_rules! with_pool {
+    ($store:expr, $pool:ident => $body:expr) => {
+        match $store.pool() {
+            $crate::store::Pool::Sqlite($pool) => $body,
+            $crate::store::Pool::Postgres($pool) => $body,
+        }
+    };
+}
+pub(crate) use with_pool;
+
+/// Starting a transaction that writes, the way each engine wants it.
+pub(crate) trait BeginWrite {
+    type Database: sqlx::Database;
+
+    async fn begin_write(&self) -> Result<Transaction<'static, Self::Database>, sqlx::Error>;
+}
+
+impl BeginWrite for SqlitePool {
+    type Database = Sqlite;
+
+    /// `BEGIN IMMEDIATE` takes the write lock at once, so a busy database is waited for (busy
+    /// timeout) instead of failing halfway through the transaction.
+    async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>, sqlx::Error> {
+        self.begin_with("BEGIN IMMEDIATE").await
+    }
+}
+
+impl BeginWrite for PgPool {
+    type Database = Postgres;
+
+    /// PostgreSQL locks rows as they are written; unique constraints decide conflicts.
+    async fn begin_write(&self) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
+        self.begin().await
+    }
+}
 
 /// The lifeboat database. Cheap to clone: clones share one connection pool.
 #[derive(Debug, Clone)]
 pub struct Store {
-    pool: SqlitePool,
-    path: Arc<Path>,
+    pool: Pool,
+    location: Arc<DatabaseLocation>,
+    /// The name of the lifeboat using this store, recorded with what it writes ('' until
+    /// [`Store::for_instance`] names it).
+    instance: Arc<str>,
 }
 
 impl Store {
+    /// Open the database at `location`: a SQLite file (created if missing) or a PostgreSQL
+    /// database, and bring its schema up to date.
+    pub async fn connect(location: &DatabaseLocation) -> Result<Store, StoreError> {
+        match location {
+            DatabaseLocation::File(path) => Store::open(path).await,
+            DatabaseLocation::Postgres(_) => Store::open_postgres(location).await,
+        }
+    }
+
     /// Open the database file at `path`, creating it if it does not exist, and bring its schema up
     /// to date. The directory must exist.
     pub async fn open(path: &Path) -> Result<Store, StoreError> {
+        let location = DatabaseLocation::File(path.to_path_buf());
         check_file(path)?;
         let options = SqliteConnectOptions::new()
             .filename(path)
@@ -55,14 +133,32 @@ impl Store {
             .test_before_acquire(false)
             .connect_with(options)
             .await
-            .map_err(|e| sql_error(path, "open it", e))?;
-        Store::migrated(pool, path).await
+            .map_err(|e| sql_error(&location, "open it", e))?;
+        Store::migrated(Pool::Sqlite(pool), location).await
+    }
+
+    /// Connect to the PostgreSQL database of `location` and bring its schema up to date. The
+    /// database must exist; lifeboat creates its tables in it.
+    async fn open_postgres(location: &DatabaseLocation) -> Result<Store, StoreError> {
+        let DatabaseLocation::Postgres(url) = location else {
+            unreachable!("open_postgres is only called with a PostgreSQL location");
+        };
+        let options: PgConnectOptions =
+            url.as_str().parse().map_err(|e| StoreError::BadUrl { database: location.to_string(), source: e })?;
+        let options = options.application_name("lifeboat").options([("synchronous_commit", "on")]);
+        let pool = PgPoolOptions::new()
+            .max_connections(MAX_POSTGRES_CONNECTIONS)
+            .acquire_timeout(POSTGRES_CONNECT_TIMEOUT)
+            .connect_with(options)
+            .await
+            .map_err(|e| sql_error(location, "connect to it", e))?;
+        Store::migrated(Pool::Postgres(pool), location.clone()).await
     }
 
     /// A fresh database that lives in memory until the last clone of the store is dropped. For
     /// tests: nothing is durable.
     pub async fn open_memory() -> Result<Store, StoreError> {
-        let path = Path::new(MEMORY_PATH);
+        let location = DatabaseLocation::File(MEMORY_PATH.into());
         let options = SqliteConnectOptions::new().in_memory(true).busy_timeout(BUSY_TIMEOUT).foreign_keys(true);
         // One connection that is never closed: the database disappears with its last connection.
         let pool = SqlitePoolOptions::new()
@@ -72,65 +168,65 @@ impl Store {
             .max_lifetime(None)
             .connect_with(options)
             .await
-            .map_err(|e| sql_error(path, "open it", e))?;
-        Store::migrated(pool, path).await
+            .map_err(|e| sql_error(&location, "open it", e))?;
+        Store::migrated(Pool::Sqlite(pool), location).await
     }
 
-    /// A store on a pool opened by someone else, such as the one `#[sqlx::test]` hands a test,
-    /// with its schema brought up to date. The pool's connection settings are the caller's:
-    /// lifeboat itself uses [`Store::open`].
+    /// A store on a SQLite pool opened by someone else, such as the one `#[sqlx::test]` hands a
+    /// test, with its schema brought up to date. The pool's connection settings are the
+    /// caller's: lifeboat itself uses [`Store::open`].
     pub async fn from_pool(pool: SqlitePool) -> Result<Store, StoreError> {
-        let path = pool.connect_options().get_filename().to_path_buf();
-        Store::migrated(pool, &path).await
+        let location = DatabaseLocation::File(pool.connect_options().get_filename().to_path_buf());
+        Store::migrated(Pool::Sqlite(pool), location).await
     }
 
-    async fn migrated(pool: SqlitePool, path: &Path) -> Result<Store, StoreError> {
-        MIGRATOR.run(&pool).await.map_err(|e| migrate_error(path, e))?;
-        Ok(Store { pool, path: Arc::from(path) })
+    async fn migrated(pool: Pool, location: DatabaseLocation) -> Result<Store, StoreError> {
+        let outcome = match &pool {
+            Pool::Sqlite(pool) => SQLITE_MIGRATOR.run(pool).await,
+            Pool::Postgres(pool) => POSTGRES_MIGRATOR.run(pool).await,
+        };
+        outcome.map_err(|e| migrate_error(&location, e))?;
+        Ok(Store { pool, location: Arc::new(location), instance: Arc::from("") })
     }
 
-    /// The file this store was opened from (`:memory:` for an in-memory store).
-    pub fn path(&self) -> &Path {
-        &self.path
+    /// This store, writing as the lifeboat named `instance`: transfers, events and leases record
+    /// the name, and the instance's own row in `instances` is this name's.
+    pub fn for_instance(self, instance: &str) -> Store {
+        Store { instance: Arc::from(instance), ..self }
+    }
+
+    /// The name this store writes as.
+    pub fn instance(&self) -> &str {
+        &self.instance
+    }
+
+    /// Where this store's database is (`:memory:` for an in-memory store).
+    pub fn location(&self) -> &DatabaseLocation {
+        &self.location
+    }
+
+    /// Whether several lifeboats can share this database: true on PostgreSQL.
+    pub fn is_shared(&self) -> bool {
+        matches!(self.pool, Pool::Postgres(_))
     }
 
     /// Close every connection, waiting for the ones in use. Later calls on any clone fail.
     pub async fn close(&self) {
-        self.pool.close().await;
+        with_pool!(self, pool => pool.close().await);
     }
 
-    pub(crate) fn pool(&self) -> &SqlitePool {
+    pub(crate) fn pool(&self) -> &Pool {
         &self.pool
     }
 
-    /// Start a write transaction. `BEGIN IMMEDIATE` takes the write lock at once, so a busy
-    /// database is waited for (busy timeout) instead of failing halfway through the transaction.
-    pub(crate) async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>, StoreError> {
-        self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(|e| self.error("start a transaction", e))
-    }
-
-    /// A connection of the pool for the lease writer to hold.
-    pub(crate) async fn writer_connection(&self) -> Result<PoolConnection<Sqlite>, StoreError> {
-        self.pool.acquire().await.map_err(|e| self.error("open a connection", e))
-    }
-
-    /// Commit a transaction begun with [`Store::begin_write`].
-    pub(crate) async fn commit(&self, transaction: Transaction<'static, Sqlite>) -> Result<(), StoreError> {
-        transaction.commit().await.map_err(|e| self.error("commit a transaction", e))
-    }
-
-    /// A driver error met while trying to `action`, with this store's path.
+    /// A driver error met while trying to `action`, with this store's location.
     pub(crate) fn error(&self, action: &'static str, source: sqlx::Error) -> StoreError {
-        sql_error(&self.path, action, source)
-    }
-
-    pub(crate) fn path_buf(&self) -> PathBuf {
-        self.path.to_path_buf()
+        sql_error(&self.location, action, source)
     }
 
     /// A row of `table` that this build cannot read back, with what is wrong with it.
     pub(crate) fn invalid_row(&self, table: &'static str, detail: String) -> StoreError {
-        StoreError::InvalidRow { path: self.path_buf(), table, detail }
+        StoreError::InvalidRow { database: self.location.to_string(), table, detail }
     }
 }
 
@@ -164,9 +260,10 @@ mod tests {
     where
         T: for<'r> sqlx::Decode<'r, Sqlite> + sqlx::Type<Sqlite> + Send + Unpin,
     {
+        let Pool::Sqlite(pool) = store.pool() else { panic!("not a SQLite store") };
         let sql = format!("PRAGMA {name}");
         let row: (T,) = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-            .fetch_one(store.pool())
+            .fetch_one(pool)
             .await
             .unwrap_or_else(|e| panic!("PRAGMA {name}: {e}"));
         row.0
@@ -181,17 +278,19 @@ mod tests {
         assert_eq!(pragma::<i64>(&store, "synchronous").await, 2);
         assert_eq!(pragma::<i64>(&store, "foreign_keys").await, 1);
         assert_eq!(pragma::<i64>(&store, "busy_timeout").await, 5000);
+        assert!(!store.is_shared());
     }
 
     #[tokio::test]
     async fn memory_store_is_migrated() {
         let store = Store::open_memory().await.expect("open");
-        let tables: (i64,) =
-            sqlx::query_as("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'leases'")
-                .fetch_one(store.pool())
-                .await
-                .expect("query");
-        assert_eq!(tables.0, 1);
-        assert_eq!(store.path(), Path::new(":memory:"));
+        let tables: i64 = with_pool!(store, pool => sqlx::query_scalar(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'leases'"
+        )
+        .fetch_one(pool)
+        .await
+        .expect("query"));
+        assert_eq!(tables, 1);
+        assert_eq!(store.location().to_string(), ":memory:");
     }
 }

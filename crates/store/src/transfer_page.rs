@@ -12,11 +12,11 @@
 //! all five); SQLite merges the ranges in order (`MERGE (UNION ALL)`, or `MERGE (UNION)` when a
 //! row can be in two ranges). A file filter next to a MAC is checked inside the MAC's index.
 
-use sqlx::{QueryBuilder, Sqlite};
+use sqlx::{Database, Encode, QueryBuilder, Type};
 
 use crate::error::StoreError;
 use crate::page::{Page, into_page, page_rows};
-use crate::store::Store;
+use crate::store::{Pool, Store, with_pool};
 use crate::transfers::{StoredTransfer, TRANSFER_COLUMNS, TransferOutcome, TransferRow};
 
 /// Which transfers a page shows. Every field that is set must match; the default shows all.
@@ -31,6 +31,8 @@ pub struct TransferFilter {
     pub since: Option<i64>,
     /// Only transfers that ended before this time (Unix ms).
     pub until: Option<i64>,
+    /// Only transfers served by this lifeboat (a fleet's instance name).
+    pub instance: Option<String>,
 }
 
 impl Store {
@@ -52,23 +54,21 @@ impl Store {
                 None => return Ok(Page { items: Vec::new(), next_before: None }),
             },
         };
-        let mut query = page_query("", filter, cursor, rows + 1);
-        let found: Vec<TransferRow> = query
-            .build_query_as()
-            .fetch_all(self.pool())
-            .await
-            .map_err(|e| self.error("read the transfer history", e))?;
+        let indexes = Indexes::of(self.pool());
+        let found: Vec<TransferRow> = with_pool!(self, pool => {
+            page_query(indexes, "", filter, cursor, rows + 1).build_query_as().fetch_all(pool).await
+        })
+        .map_err(|e| self.error("read the transfer history", e))?;
         let items = found.into_iter().map(|row| self.transfer_from_row(row)).collect::<Result<Vec<_>, _>>()?;
         Ok(into_page(items, rows, |transfer| transfer.id))
     }
 
     /// Where the page after transfer `id` starts; `None` if there is no such transfer.
     async fn transfer_cursor(&self, id: i64) -> Result<Option<Cursor>, StoreError> {
-        let ended_at: Option<i64> = sqlx::query_scalar("SELECT ended_at FROM transfers WHERE id = ?")
-            .bind(id)
-            .fetch_optional(self.pool())
-            .await
-            .map_err(|e| self.error("read the transfer history", e))?;
+        let ended_at: Option<i64> = with_pool!(self, pool => {
+            sqlx::query_scalar("SELECT ended_at FROM transfers WHERE id = $1").bind(id).fetch_optional(pool).await
+        })
+        .map_err(|e| self.error("read the transfer history", e))?;
         Ok(ended_at.map(|ended_at| Cursor { ended_at, id }))
     }
 }
@@ -100,7 +100,37 @@ fn keys(filter: &TransferFilter) -> Vec<Key> {
 }
 
 /// The query for one page of `rows` rows, after `prefix` (empty, or `EXPLAIN QUERY PLAN `).
-fn page_query(prefix: &str, filter: &TransferFilter, cursor: Option<Cursor>, rows: usize) -> QueryBuilder<Sqlite> {
+/// Whether the query names its indexes: SQLite's `INDEXED BY` makes a lost plan an error;
+/// PostgreSQL has no such clause and picks the same indexes by itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Indexes {
+    Named,
+    Chosen,
+}
+
+impl Indexes {
+    fn of(pool: &Pool) -> Indexes {
+        match pool {
+            Pool::Sqlite(_) => Indexes::Named,
+            Pool::Postgres(_) => Indexes::Chosen,
+        }
+    }
+}
+
+fn page_query<DB>(
+    indexes: Indexes,
+    prefix: &str,
+    filter: &TransferFilter,
+    cursor: Option<Cursor>,
+    rows: usize,
+) -> QueryBuilder<DB>
+where
+    DB: Database,
+    DB::Arguments: Default,
+    for<'t> i64: Encode<'t, DB> + Type<DB>,
+    for<'t> String: Encode<'t, DB> + Type<DB>,
+    for<'t> &'static str: Encode<'t, DB> + Type<DB>,
+{
     let keys = keys(filter);
     let outcomes = filter.outcome.map_or_else(|| TransferOutcome::ALL.to_vec(), |outcome| vec![outcome]);
     // A row can be in a range of `requested` and in one of `file`: UNION keeps it once. The other
@@ -114,7 +144,7 @@ fn page_query(prefix: &str, filter: &TransferFilter, cursor: Option<Cursor>, row
                 query.push(compound);
             }
             first = false;
-            push_range(&mut query, filter, key, *outcome, cursor);
+            push_range(&mut query, indexes, filter, key, *outcome, cursor);
         }
     }
     query.push(" ORDER BY ended_at DESC, id DESC LIMIT ");
@@ -123,16 +153,29 @@ fn page_query(prefix: &str, filter: &TransferFilter, cursor: Option<Cursor>, row
 }
 
 /// One `SELECT` of the compound: the rows of `key` and `outcome` that pass the filter.
-fn push_range(
-    query: &mut QueryBuilder<Sqlite>,
+fn push_range<DB>(
+    query: &mut QueryBuilder<DB>,
+    indexes: Indexes,
     filter: &TransferFilter,
     key: &Key,
     outcome: TransferOutcome,
     cursor: Option<Cursor>,
-) {
+) where
+    DB: Database,
+    for<'t> i64: Encode<'t, DB> + Type<DB>,
+    for<'t> String: Encode<'t, DB> + Type<DB>,
+    for<'t> &'static str: Encode<'t, DB> + Type<DB>,
+{
     // Only constants of this module are pushed as SQL text; every value is bound.
-    query.push("SELECT ").push(TRANSFER_COLUMNS).push(" FROM transfers INDEXED BY ").push(key.index);
+    query.push("SELECT ").push(TRANSFER_COLUMNS).push(" FROM transfers");
+    if indexes == Indexes::Named {
+        query.push(" INDEXED BY ").push(key.index);
+    }
     query.push(" WHERE outcome = ").push_bind(outcome.as_str());
+    if let Some(instance) = &filter.instance {
+        // Not in the indexes: on SQLite every row has the one instance that writes the file.
+        query.push(" AND instance = ").push_bind(instance.clone());
+    }
     if let Some((column, value)) = &key.column {
         query.push(" AND ").push(column).push(" = ").push_bind(value.clone());
     }

@@ -9,12 +9,11 @@
 use std::net::{IpAddr, SocketAddr};
 
 pub use lifeboat_tftp::Direction;
-use sqlx::{FromRow, QueryBuilder, Sqlite, SqliteConnection};
+use sqlx::FromRow;
 
-use crate::convert::to_sql;
 use crate::error::StoreError;
 use crate::names::stored_names;
-use crate::store::Store;
+use crate::store::{BeginWrite as _, Store, with_pool};
 
 stored_names! {
     /// How a transfer ended.
@@ -71,6 +70,8 @@ pub struct TransferRecord {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredTransfer {
     pub id: i64,
+    /// The lifeboat that served it ('' for transfers from before instances had names).
+    pub instance: String,
     pub record: TransferRecord,
 }
 
@@ -81,9 +82,12 @@ impl Store {
         if records.is_empty() {
             return Ok(());
         }
-        let mut transaction = self.begin_write().await?;
-        insert_transfer_rows(&mut transaction, records).await.map_err(|e| self.error("save transfers", e))?;
-        self.commit(transaction).await
+        let instance = self.instance();
+        with_pool!(self, pool => {
+            let mut transaction = pool.begin_write().await.map_err(|e| self.error("start a transaction", e))?;
+            insert_transfer_rows!(transaction, records, instance).map_err(|e| self.error("save transfers", e))?;
+            transaction.commit().await.map_err(|e| self.error("commit a transaction", e))
+        })
     }
 
     pub(crate) fn transfer_from_row(&self, row: TransferRow) -> Result<StoredTransfer, StoreError> {
@@ -115,7 +119,7 @@ impl Store {
             outcome,
             error: row.error,
         };
-        Ok(StoredTransfer { id, record })
+        Ok(StoredTransfer { id, instance: row.instance, record })
     }
 }
 
@@ -124,7 +128,7 @@ const TABLE: &str = "transfers";
 /// The columns of a transfer row, in the order of [`TransferRow`].
 pub(crate) const TRANSFER_COLUMNS: &str = "id, started_at, ended_at, client_ip, client_port, mac, requested, file, \
                                            direction, bytes, size, blksize, windowsize, retransmits, outcome, error, \
-                                           protocol";
+                                           protocol, instance";
 
 /// A row as SQLite returns it, before its text and numbers are checked.
 #[derive(FromRow)]
@@ -146,40 +150,51 @@ pub(crate) struct TransferRow {
     outcome: String,
     error: Option<String>,
     protocol: String,
+    instance: String,
 }
 
-/// Rows per statement: 16 parameters each stays far below SQLite's limit of 32,766.
-const ROWS_PER_STATEMENT: usize = 500;
+/// Rows per statement: 17 parameters each stays far below SQLite's limit of 32,766 and
+/// PostgreSQL's of 65,535.
+pub(crate) const ROWS_PER_STATEMENT: usize = 500;
 
-/// Insert `records` in order inside the caller's transaction, as multi-row statements.
-pub(crate) async fn insert_transfer_rows(
-    connection: &mut SqliteConnection,
-    records: &[TransferRecord],
-) -> Result<(), sqlx::Error> {
-    for chunk in records.chunks(ROWS_PER_STATEMENT) {
-        let mut query: QueryBuilder<Sqlite> = QueryBuilder::new(
-            "INSERT INTO transfers (started_at, ended_at, client_ip, client_port, mac, requested, file, direction, \
-             bytes, size, blksize, windowsize, retransmits, outcome, error, protocol) ",
-        );
-        query.push_values(chunk, |mut row, record| {
-            row.push_bind(record.started_at)
-                .push_bind(record.ended_at)
-                .push_bind(record.client.ip().to_string())
-                .push_bind(i64::from(record.client.port()))
-                .push_bind(record.mac.as_deref().map(str::to_ascii_lowercase))
-                .push_bind(record.requested.clone())
-                .push_bind(record.file.clone())
-                .push_bind(record.direction.as_str())
-                .push_bind(to_sql(record.bytes))
-                .push_bind(record.size.map(to_sql))
-                .push_bind(i64::from(record.blksize))
-                .push_bind(i64::from(record.windowsize))
-                .push_bind(to_sql(record.retransmits))
-                .push_bind(record.outcome.as_str())
-                .push_bind(record.error.clone())
-                .push_bind(record.protocol.as_str());
-        });
-        query.build().execute(&mut *connection).await?;
-    }
-    Ok(())
+/// Insert `$records` (a `&[TransferRecord]`) in order inside `$transaction`, as multi-row
+/// statements, with the instance name `$instance`. A macro rather than a function: it runs on
+/// either engine's transaction, inside [`with_pool!`]. Evaluates to `Result<(), sqlx::Error>`.
+macro_rules! insert_transfer_rows {
+    ($transaction:ident, $records:expr, $instance:expr) => {
+        async {
+            use $crate::convert::to_sql;
+            let records: &[$crate::transfers::TransferRecord] = $records;
+            let instance: &str = $instance;
+            for chunk in records.chunks($crate::transfers::ROWS_PER_STATEMENT) {
+                let mut query = sqlx::QueryBuilder::new(
+                    "INSERT INTO transfers (started_at, ended_at, client_ip, client_port, mac, requested, file, \
+                     direction, bytes, size, blksize, windowsize, retransmits, outcome, error, protocol, instance) ",
+                );
+                query.push_values(chunk, |mut row, record| {
+                    row.push_bind(record.started_at)
+                        .push_bind(record.ended_at)
+                        .push_bind(record.client.ip().to_string())
+                        .push_bind(i64::from(record.client.port()))
+                        .push_bind(record.mac.as_deref().map(str::to_ascii_lowercase))
+                        .push_bind(record.requested.clone())
+                        .push_bind(record.file.clone())
+                        .push_bind(record.direction.as_str())
+                        .push_bind(to_sql(record.bytes))
+                        .push_bind(record.size.map(to_sql))
+                        .push_bind(i64::from(record.blksize))
+                        .push_bind(i64::from(record.windowsize))
+                        .push_bind(to_sql(record.retransmits))
+                        .push_bind(record.outcome.as_str())
+                        .push_bind(record.error.clone())
+                        .push_bind(record.protocol.as_str())
+                        .push_bind(instance.to_owned());
+                });
+                query.build().execute(&mut *$transaction).await?;
+            }
+            Ok::<(), sqlx::Error>(())
+        }
+        .await
+    };
 }
+pub(crate) use insert_transfer_rows;

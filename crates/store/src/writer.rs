@@ -19,13 +19,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 
-use sqlx::Sqlite;
 use sqlx::pool::PoolConnection;
+use sqlx::{Postgres, Sqlite};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::error::WriteError;
+use crate::error::{StoreError, WriteError};
 use crate::leases::LeaseChange;
-use crate::store::Store;
+use crate::store::{Pool, Store};
 
 /// Most changes committed in one transaction.
 pub const MAX_BATCH: usize = 512;
@@ -154,8 +154,8 @@ async fn run(store: Store, mut receiver: mpsc::UnboundedReceiver<Message>, count
     let mut waiters = Vec::with_capacity(MAX_BATCH);
     let mut shutdown_waiters = Vec::new();
     // Held across batches (taken again after an error): every batch then runs on the same SQLite
-    // thread, instead of waking whichever connection of the pool comes next.
-    let mut connection: Option<PoolConnection<Sqlite>> = None;
+    // thread or PostgreSQL backend, instead of waking whichever connection of the pool comes next.
+    let mut connection: Option<HeldConnection> = None;
     while receiver.recv_many(&mut messages, MAX_BATCH).await > 0 {
         for message in messages.drain(..) {
             match message {
@@ -174,10 +174,20 @@ async fn run(store: Store, mut receiver: mpsc::UnboundedReceiver<Message>, count
             continue;
         }
         let outcome = commit(&store, &mut connection, &changes).await;
-        counters.record(changes.len(), outcome.is_ok());
-        if let Err(error) = &outcome {
-            tracing::error!(changes = changes.len(), %error, "lease changes not saved");
+        if is_conflict(&outcome) && changes.len() > 1 {
+            // Another instance holds an address one of the changes wants: the others must not
+            // fail with it. Each change then gets a transaction and an answer of its own.
+            for (change, waiter) in changes.iter().zip(waiters.drain(..)) {
+                let single = commit(&store, &mut connection, std::slice::from_ref(change)).await;
+                counters.record(1, single.is_ok());
+                report(&single, 1);
+                let _ = waiter.send(single);
+            }
+            changes.clear();
+            continue;
         }
+        counters.record(changes.len(), outcome.is_ok());
+        report(&outcome, changes.len());
         changes.clear();
         for waiter in waiters.drain(..) {
             // A waiter that dropped its future does not want the answer.
@@ -189,20 +199,63 @@ async fn run(store: Store, mut receiver: mpsc::UnboundedReceiver<Message>, count
     }
 }
 
+/// The connection the writer holds, of its store's engine.
+enum HeldConnection {
+    Sqlite(PoolConnection<Sqlite>),
+    Postgres(PoolConnection<Postgres>),
+}
+
+impl HeldConnection {
+    async fn acquire(store: &Store) -> Result<HeldConnection, StoreError> {
+        let held = match store.pool() {
+            Pool::Sqlite(pool) => pool.acquire().await.map(HeldConnection::Sqlite),
+            Pool::Postgres(pool) => pool.acquire().await.map(HeldConnection::Postgres),
+        };
+        held.map_err(|e| store.error("open a connection", e))
+    }
+
+    async fn apply(&mut self, store: &Store, changes: &[LeaseChange]) -> Result<(), StoreError> {
+        match self {
+            HeldConnection::Sqlite(connection) => store.apply_on(connection, changes).await,
+            HeldConnection::Postgres(connection) => store.apply_on_postgres(connection, changes).await,
+        }
+    }
+
+    fn close_on_drop(&mut self) {
+        match self {
+            HeldConnection::Sqlite(connection) => connection.close_on_drop(),
+            HeldConnection::Postgres(connection) => connection.close_on_drop(),
+        }
+    }
+}
+
 /// Apply one batch on the writer's connection, taking one first if it has none. A connection
-/// that failed is given back to the pool to be closed, so the next batch starts on a fresh one.
-async fn commit(store: &Store, connection: &mut Option<PoolConnection<Sqlite>>, changes: &[LeaseChange]) -> Outcome {
+/// that failed is given back to the pool to be closed, so the next batch starts on a fresh one
+/// (after a lost PostgreSQL connection, a new one once the server is back). A conflict is the
+/// database refusing a change, not a failed connection: the connection is kept.
+async fn commit(store: &Store, connection: &mut Option<HeldConnection>, changes: &[LeaseChange]) -> Outcome {
     let held = match connection {
         Some(held) => held,
-        None => connection.insert(store.writer_connection().await.map_err(|e| WriteError::Commit(Arc::new(e)))?),
+        None => connection.insert(HeldConnection::acquire(store).await.map_err(|e| WriteError::Commit(Arc::new(e)))?),
     };
-    let outcome = store.apply_on(held, changes).await.map_err(|e| WriteError::Commit(Arc::new(e)));
+    let outcome = held.apply(store, changes).await.map_err(|e| WriteError::Commit(Arc::new(e)));
     if outcome.is_err()
+        && !is_conflict(&outcome)
         && let Some(mut failed) = connection.take()
     {
         failed.close_on_drop();
     }
     outcome
+}
+
+fn is_conflict(outcome: &Outcome) -> bool {
+    matches!(outcome, Err(WriteError::Commit(error)) if matches!(**error, StoreError::Conflict { .. }))
+}
+
+fn report(outcome: &Outcome, changes: usize) {
+    if let Err(error) = outcome {
+        tracing::error!(changes, %error, "lease changes not saved");
+    }
 }
 
 impl Counters {

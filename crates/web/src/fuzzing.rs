@@ -52,6 +52,7 @@ fn query([mac, file, outcome, since, until]: [&str; 5]) -> HistoryQuery {
         outcome: outcome.to_owned(),
         since: since.to_owned(),
         until: until.to_owned(),
+        instance: String::new(),
         before: None,
         limit: None,
     }

@@ -27,6 +27,9 @@ pub(crate) struct HistoryQuery {
     pub(crate) since: String,
     #[serde(default)]
     pub(crate) until: String,
+    /// A fleet's instance name: only the transfers it served.
+    #[serde(default)]
+    pub(crate) instance: String,
     /// The `next_before` of the previous page.
     pub(crate) before: Option<i64>,
     pub(crate) limit: Option<u32>,
@@ -57,7 +60,8 @@ impl HistoryQuery {
         };
         let since = parse_time("since", &self.since, now)?;
         let until = parse_time("until", &self.until, now)?;
-        Ok(TransferFilter { mac, file, outcome, since, until })
+        let instance = Some(self.instance.trim()).filter(|name| !name.is_empty()).map(str::to_owned);
+        Ok(TransferFilter { mac, file, outcome, since, until, instance })
     }
 
     /// The query string of this filter without paging, for links (`mac=..&file=..`).
@@ -68,6 +72,7 @@ impl HistoryQuery {
             ("outcome", &self.outcome),
             ("since", &self.since),
             ("until", &self.until),
+            ("instance", &self.instance),
         ]
         .into_iter()
         .filter(|(_, v)| !v.trim().is_empty())

@@ -253,7 +253,7 @@ fn parse_dnsmasq_line(path: &Path, line: &str) -> Result<ServerLease, LeaseDbErr
     Ok(ServerLease { address, mac, expires: (expiry != 0).then_some(expiry) })
 }
 
-/// lifeboat's `leases` table (migrations/0001_leases.sql), read with the sqlite3 shell.
+/// lifeboat's `leases` table (migrations/sqlite/0001_leases.sql), read with the sqlite3 shell.
 fn read_lifeboat_leases(path: &Path) -> Result<Vec<ServerLease>, LeaseDbError> {
     if !path.exists() {
         return Ok(Vec::new());

@@ -26,6 +26,7 @@ fn combinations() -> Vec<(TransferFilter, Option<Cursor>)> {
                         outcome,
                         since: set(0).then_some(1_000),
                         until: set(1).then_some(400_000),
+                        instance: None,
                     };
                     all.push((filter, set(2).then_some(Cursor { ended_at: 300_050, id: 3_000 })));
                 }
@@ -36,10 +37,18 @@ fn combinations() -> Vec<(TransferFilter, Option<Cursor>)> {
 }
 
 async fn plan(store: &Store, filter: &TransferFilter, cursor: Option<Cursor>) -> Vec<String> {
-    let mut query = page_query("EXPLAIN QUERY PLAN ", filter, cursor, 51);
+    let pool = sqlite(store);
+    let mut query = page_query(Indexes::Named, "EXPLAIN QUERY PLAN ", filter, cursor, 51);
     let rows: Vec<(i64, i64, i64, String)> =
-        query.build_query_as().fetch_all(store.pool()).await.unwrap_or_else(|e| panic!("explain {filter:?}: {e}"));
+        query.build_query_as().fetch_all(pool).await.unwrap_or_else(|e| panic!("explain {filter:?}: {e}"));
     rows.into_iter().map(|(_, _, _, detail)| detail).collect()
+}
+
+fn sqlite(store: &Store) -> &sqlx::SqlitePool {
+    match store.pool() {
+        Pool::Sqlite(pool) => pool,
+        Pool::Postgres(_) => panic!("query plans are SQLite's"),
+    }
 }
 
 fn expected_index(filter: &TransferFilter) -> Vec<&'static str> {
@@ -65,8 +74,8 @@ async fn check_every_combination(store: &Store) {
             assert!(search.contains("outcome=?"), "{filter:?}: the outcome is not part of the search:\n{shown}");
         }
         // The statement also runs.
-        let mut query = page_query("", &filter, cursor, 51);
-        query.build().fetch_all(store.pool()).await.unwrap_or_else(|e| panic!("run {filter:?}: {e}"));
+        let mut query = page_query(Indexes::Named, "", &filter, cursor, 51);
+        query.build().fetch_all(sqlite(store)).await.unwrap_or_else(|e| panic!("run {filter:?}: {e}"));
     }
 }
 
@@ -107,7 +116,7 @@ async fn every_filter_combination_searches_an_ordered_index_with_statistics() {
     let store = Store::open_memory().await.expect("open");
     let records: Vec<TransferRecord> = (0..5000).map(record).collect();
     store.insert_transfers(&records).await.expect("insert");
-    sqlx::query("ANALYZE").execute(store.pool()).await.expect("analyze");
+    sqlx::query("ANALYZE").execute(sqlite(&store)).await.expect("analyze");
     check_every_combination(&store).await;
 }
 
@@ -119,7 +128,7 @@ async fn missing_files_and_events_pages_use_their_indexes() {
         for value in 0..parameters {
             query = query.bind(value);
         }
-        let rows: Vec<(i64, i64, i64, String)> = query.fetch_all(store.pool()).await.expect("explain");
+        let rows: Vec<(i64, i64, i64, String)> = query.fetch_all(sqlite(&store)).await.expect("explain");
         let shown: Vec<String> = rows.into_iter().map(|(_, _, _, detail)| detail).collect();
         let shown = shown.join("\n");
         assert!(!shown.contains("TEMP B-TREE"), "{sql}:\n{shown}");

@@ -2,9 +2,8 @@
 //! names only a profile that exists, and a profile a host boots is not deleted.
 
 use lifeboat_store::{BootProfileEntry, HostEntry, Store, StoreError};
-use sqlx::SqlitePool;
 
-use crate::support::{bounded, store_on};
+use crate::support::{bounded, on_both_engines};
 
 fn debian() -> BootProfileEntry {
     BootProfileEntry {
@@ -21,9 +20,7 @@ async fn save(store: &Store, entry: &BootProfileEntry) -> lifeboat_store::BootPr
     bounded("save profile", store.save_boot_profile(entry)).await.expect("save profile")
 }
 
-#[sqlx::test(migrations = "../../migrations")]
-async fn a_profile_reads_back_as_saved_and_a_second_save_replaces_it(pool: SqlitePool) {
-    let store = store_on(pool).await;
+async fn a_profile_reads_back_as_saved_and_a_second_save_replaces_it(store: Store) {
     let first = save(&store, &debian()).await;
     assert_eq!(bounded("profile", store.boot_profile("debian")).await.unwrap(), Some(first.clone()));
 
@@ -34,9 +31,7 @@ async fn a_profile_reads_back_as_saved_and_a_second_save_replaces_it(pool: Sqlit
     assert_eq!(bounded("missing", store.boot_profile("nope")).await.unwrap(), None);
 }
 
-#[sqlx::test(migrations = "../../migrations")]
-async fn a_host_names_only_an_existing_profile_and_keeps_it_from_deletion(pool: SqlitePool) {
-    let store = store_on(pool).await;
+async fn a_host_names_only_an_existing_profile_and_keeps_it_from_deletion(store: Store) {
     let host = HostEntry {
         mac: "52:54:00:00:00:01".to_owned(),
         boot_profile: Some("debian".to_owned()),
@@ -61,3 +56,8 @@ async fn a_host_names_only_an_existing_profile_and_keeps_it_from_deletion(pool: 
     assert!(bounded("delete", store.delete_boot_profile("debian")).await.expect("delete"));
     assert!(!bounded("delete again", store.delete_boot_profile("debian")).await.expect("delete again"));
 }
+
+on_both_engines!(
+    a_profile_reads_back_as_saved_and_a_second_save_replaces_it,
+    a_host_names_only_an_existing_profile_and_keeps_it_from_deletion,
+);

@@ -4,9 +4,10 @@
 use std::net::Ipv4Addr;
 
 use lifeboat_store::{HostEntry, Store, StoreError};
+
 use sqlx::SqlitePool;
 
-use crate::support::{bounded, store_on};
+use crate::support::{bounded, on_both_engines, store_on};
 
 fn entry(n: u8) -> HostEntry {
     HostEntry {
@@ -35,9 +36,7 @@ fn conflict(result: Result<impl std::fmt::Debug, StoreError>) -> String {
     }
 }
 
-#[sqlx::test(migrations = "../../migrations")]
-async fn a_host_reads_back_as_inserted_with_its_mac_in_lowercase(pool: SqlitePool) {
-    let store = store_on(pool).await;
+async fn a_host_reads_back_as_inserted_with_its_mac_in_lowercase(store: Store) {
     let mut shouting = entry(1);
     shouting.mac = "52:54:00:AB:CD:EF".to_owned();
     shouting.names = vec!["quote\"d name".to_owned(), "ünïcode/ø.efi".to_owned(), String::new()];
@@ -52,9 +51,7 @@ async fn a_host_reads_back_as_inserted_with_its_mac_in_lowercase(pool: SqlitePoo
     assert_eq!(hosts(&store).await, vec![host]);
 }
 
-#[sqlx::test(migrations = "../../migrations")]
-async fn hosts_without_name_address_or_image_are_fine_and_do_not_conflict(pool: SqlitePool) {
-    let store = store_on(pool).await;
+async fn hosts_without_name_address_or_image_are_fine_and_do_not_conflict(store: Store) {
     let bare = |n: u8| HostEntry { mac: format!("02:00:00:00:00:{n:02x}"), ..HostEntry::default() };
 
     let first = insert(&store, &bare(1)).await;
@@ -64,9 +61,7 @@ async fn hosts_without_name_address_or_image_are_fine_and_do_not_conflict(pool: 
     assert_eq!(hosts(&store).await[0].entry.names, Vec::<String>::new());
 }
 
-#[sqlx::test(migrations = "../../migrations")]
-async fn a_second_host_with_the_same_mac_in_other_case_is_refused_naming_the_first(pool: SqlitePool) {
-    let store = store_on(pool).await;
+async fn a_second_host_with_the_same_mac_in_other_case_is_refused_naming_the_first(store: Store) {
     let first = insert(&store, &entry(1)).await;
     let mut copy = entry(2);
     copy.mac = entry(1).mac.to_ascii_uppercase();
@@ -77,9 +72,7 @@ async fn a_second_host_with_the_same_mac_in_other_case_is_refused_naming_the_fir
     assert_eq!(hosts(&store).await, vec![first]);
 }
 
-#[sqlx::test(migrations = "../../migrations")]
-async fn a_second_host_with_the_same_address_is_refused_naming_the_first(pool: SqlitePool) {
-    let store = store_on(pool).await;
+async fn a_second_host_with_the_same_address_is_refused_naming_the_first(store: Store) {
     let first = insert(&store, &entry(1)).await;
     let mut copy = entry(2);
     copy.address = entry(1).address;
@@ -90,9 +83,7 @@ async fn a_second_host_with_the_same_address_is_refused_naming_the_first(pool: S
     assert_eq!(hosts(&store).await, vec![first]);
 }
 
-#[sqlx::test(migrations = "../../migrations")]
-async fn mac_and_address_of_two_different_hosts_are_both_named(pool: SqlitePool) {
-    let store = store_on(pool).await;
+async fn mac_and_address_of_two_different_hosts_are_both_named(store: Store) {
     let one = insert(&store, &entry(1)).await;
     let mut two = entry(2);
     two.name = None;
@@ -113,9 +104,7 @@ async fn mac_and_address_of_two_different_hosts_are_both_named(pool: SqlitePool)
     );
 }
 
-#[sqlx::test(migrations = "../../migrations")]
-async fn update_replaces_the_entry_keeps_created_at_and_may_keep_its_own_mac_and_address(pool: SqlitePool) {
-    let store = store_on(pool).await;
+async fn update_replaces_the_entry_keeps_created_at_and_may_keep_its_own_mac_and_address(store: Store) {
     let host = insert(&store, &entry(1)).await;
     let mut changed = entry(1);
     changed.image = Some("images/other.efi".to_owned());
@@ -130,9 +119,7 @@ async fn update_replaces_the_entry_keeps_created_at_and_may_keep_its_own_mac_and
     assert_eq!(bounded("host", store.host(host.id)).await.expect("host"), Some(updated));
 }
 
-#[sqlx::test(migrations = "../../migrations")]
-async fn update_onto_another_hosts_mac_is_refused_and_changes_nothing(pool: SqlitePool) {
-    let store = store_on(pool).await;
+async fn update_onto_another_hosts_mac_is_refused_and_changes_nothing(store: Store) {
     let one = insert(&store, &entry(1)).await;
     let two = insert(&store, &entry(2)).await;
     let mut stolen = entry(2);
@@ -144,9 +131,7 @@ async fn update_onto_another_hosts_mac_is_refused_and_changes_nothing(pool: Sqli
     assert_eq!(hosts(&store).await, vec![one, two]);
 }
 
-#[sqlx::test(migrations = "../../migrations")]
-async fn update_and_delete_of_an_unknown_id_say_so(pool: SqlitePool) {
-    let store = store_on(pool).await;
+async fn update_and_delete_of_an_unknown_id_say_so(store: Store) {
     let host = insert(&store, &entry(1)).await;
 
     assert_eq!(bounded("update", store.update_host(host.id + 1, &entry(2))).await.expect("update"), None);
@@ -156,9 +141,7 @@ async fn update_and_delete_of_an_unknown_id_say_so(pool: SqlitePool) {
     assert_eq!(hosts(&store).await, vec![]);
 }
 
-#[sqlx::test(migrations = "../../migrations")]
-async fn a_deleted_hosts_mac_and_address_are_free_again(pool: SqlitePool) {
-    let store = store_on(pool).await;
+async fn a_deleted_hosts_mac_and_address_are_free_again(store: Store) {
     let host = insert(&store, &entry(1)).await;
     bounded("delete", store.delete_host(host.id)).await.expect("delete");
 
@@ -168,7 +151,7 @@ async fn a_deleted_hosts_mac_and_address_are_free_again(pool: SqlitePool) {
     assert_eq!(again.entry, entry(1));
 }
 
-#[sqlx::test(migrations = "../../migrations")]
+#[sqlx::test(migrations = "../../migrations/sqlite")]
 async fn a_row_with_names_that_are_not_a_json_array_is_an_error(pool: SqlitePool) {
     let store = store_on(pool.clone()).await;
     // The CHECK constraint keeps invalid JSON out; an object is valid JSON but not an array.
@@ -188,3 +171,15 @@ async fn a_row_with_names_that_are_not_a_json_array_is_an_error(pool: SqlitePool
     assert!(matches!(error, StoreError::InvalidRow { table: "hosts", .. }), "{error:?}");
     assert!(error.to_string().contains("not a JSON array of strings"), "{error}");
 }
+
+on_both_engines!(
+    a_host_reads_back_as_inserted_with_its_mac_in_lowercase,
+    hosts_without_name_address_or_image_are_fine_and_do_not_conflict,
+    a_second_host_with_the_same_mac_in_other_case_is_refused_naming_the_first,
+    a_second_host_with_the_same_address_is_refused_naming_the_first,
+    mac_and_address_of_two_different_hosts_are_both_named,
+    update_replaces_the_entry_keeps_created_at_and_may_keep_its_own_mac_and_address,
+    update_onto_another_hosts_mac_is_refused_and_changes_nothing,
+    update_and_delete_of_an_unknown_id_say_so,
+    a_deleted_hosts_mac_and_address_are_free_again,
+);

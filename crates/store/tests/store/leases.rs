@@ -4,11 +4,7 @@ use std::net::Ipv4Addr;
 
 use lifeboat_store::{ClientKey, Lease, LeaseChange, Store, StoreError};
 
-use crate::support::{bounded, db_path, execute, lease, open};
-
-async fn memory_store() -> Store {
-    bounded("open", Store::open_memory()).await.expect("open in-memory store")
-}
+use crate::support::{bounded, db_path, execute, lease, on_both_engines, open};
 
 async fn apply(store: &Store, changes: &[LeaseChange]) {
     bounded("apply", store.apply(changes)).await.expect("apply");
@@ -18,9 +14,7 @@ async fn load(store: &Store) -> Vec<Lease> {
     bounded("load", store.load_leases()).await.expect("load")
 }
 
-#[tokio::test]
-async fn upsert_of_a_known_client_updates_its_row() {
-    let store = memory_store().await;
+async fn upsert_of_a_known_client_updates_its_row(store: Store) {
     apply(&store, &[LeaseChange::Upsert(lease(1))]).await;
     let mut renewed = lease(1);
     renewed.expires = Some(1_800_000_000);
@@ -31,9 +25,7 @@ async fn upsert_of_a_known_client_updates_its_row() {
     assert_eq!(load(&store).await, vec![renewed]);
 }
 
-#[tokio::test]
-async fn upsert_for_an_address_another_client_holds_replaces_that_client() {
-    let store = memory_store().await;
+async fn upsert_for_an_address_another_client_holds_replaces_that_client(store: Store) {
     apply(&store, &[LeaseChange::Upsert(lease(1)), LeaseChange::Upsert(lease(2))]).await;
     let mut newcomer = lease(3);
     newcomer.address = lease(1).address;
@@ -43,9 +35,7 @@ async fn upsert_for_an_address_another_client_holds_replaces_that_client() {
     assert_eq!(load(&store).await, vec![lease(2), newcomer]);
 }
 
-#[tokio::test]
-async fn client_moving_to_another_address_frees_its_old_one() {
-    let store = memory_store().await;
+async fn client_moving_to_another_address_frees_its_old_one(store: Store) {
     apply(&store, &[LeaseChange::Upsert(lease(1))]).await;
     let mut moved = lease(1);
     moved.address = Ipv4Addr::new(10, 9, 9, 9);
@@ -59,9 +49,7 @@ async fn client_moving_to_another_address_frees_its_old_one() {
     assert_eq!(load(&store).await, expected);
 }
 
-#[tokio::test]
-async fn remove_deletes_only_that_client_and_unknown_keys_are_fine() {
-    let store = memory_store().await;
+async fn remove_deletes_only_that_client_and_unknown_keys_are_fine(store: Store) {
     apply(&store, &[LeaseChange::Upsert(lease(1)), LeaseChange::Upsert(lease(2))]).await;
 
     apply(
@@ -76,10 +64,7 @@ async fn remove_deletes_only_that_client_and_unknown_keys_are_fine() {
     assert_eq!(load(&store).await, vec![lease(2)]);
 }
 
-#[tokio::test]
-async fn changes_of_one_batch_apply_in_order() {
-    let store = memory_store().await;
-
+async fn changes_of_one_batch_apply_in_order(store: Store) {
     apply(
         &store,
         &[
@@ -117,19 +102,22 @@ fn churn(steps: u32) -> Vec<LeaseChange> {
         .collect()
 }
 
-#[tokio::test]
-async fn a_batch_ends_as_if_its_changes_were_applied_one_at_a_time() {
+async fn a_batch_ends_as_if_its_changes_were_applied_one_at_a_time(store: Store) {
     // 700 changes: runs of upserts longer than one statement's rows, and many short runs.
     let changes = churn(700);
-    let batched = memory_store().await;
-    apply(&batched, &changes).await;
-    let one_by_one = memory_store().await;
     for change in &changes {
-        apply(&one_by_one, std::slice::from_ref(change)).await;
+        apply(&store, std::slice::from_ref(change)).await;
     }
-    let want = load(&one_by_one).await;
+    let want = load(&store).await;
     assert!(!want.is_empty());
-    assert_eq!(load(&batched).await, want);
+    let clear: Vec<LeaseChange> =
+        want.iter().map(|l| LeaseChange::Remove { key: l.key.clone(), address: l.address }).collect();
+    apply(&store, &clear).await;
+    assert_eq!(load(&store).await, vec![]);
+
+    apply(&store, &changes).await;
+
+    assert_eq!(load(&store).await, want);
     let mut addresses: Vec<Ipv4Addr> = want.iter().map(|l| l.address).collect();
     addresses.sort();
     addresses.dedup();
@@ -209,3 +197,12 @@ impl WithKey for Lease {
         self
     }
 }
+
+on_both_engines!(
+    upsert_of_a_known_client_updates_its_row,
+    upsert_for_an_address_another_client_holds_replaces_that_client,
+    client_moving_to_another_address_frees_its_old_one,
+    remove_deletes_only_that_client_and_unknown_keys_are_fine,
+    changes_of_one_batch_apply_in_order,
+    a_batch_ends_as_if_its_changes_were_applied_one_at_a_time,
+);

@@ -31,7 +31,7 @@ fn numbered(n: u32) -> lifeboat_store::TransferRecord {
     record
 }
 
-#[sqlx::test(migrations = "../../migrations")]
+#[sqlx::test(migrations = "../../migrations/sqlite")]
 async fn records_are_committed_in_the_order_they_were_handed_over(pool: SqlitePool) {
     let store = store_on(pool.clone()).await;
     let log = LogWriter::spawn(store);
@@ -56,7 +56,7 @@ async fn records_are_committed_in_the_order_they_were_handed_over(pool: SqlitePo
     assert_eq!(log.stats(), LogStats { written: 7500, dropped: 0, failed: 0 });
 }
 
-#[sqlx::test(migrations = "../../migrations")]
+#[sqlx::test(migrations = "../../migrations/sqlite")]
 async fn flush_returns_once_everything_handed_over_before_it_is_visible(pool: SqlitePool) {
     let store = store_on(pool.clone()).await;
     let log = LogWriter::spawn(store.clone());
@@ -73,7 +73,7 @@ async fn flush_returns_once_everything_handed_over_before_it_is_visible(pool: Sq
     assert_eq!(stored_event_details(&pool).await, ["event 2"]);
 }
 
-#[sqlx::test(migrations = "../../migrations")]
+#[sqlx::test(migrations = "../../migrations/sqlite")]
 async fn shutdown_commits_the_queue_and_later_records_are_dropped_and_counted(pool: SqlitePool) {
     let store = store_on(pool.clone()).await;
     let log = LogWriter::spawn(store);
@@ -91,7 +91,7 @@ async fn shutdown_commits_the_queue_and_later_records_are_dropped_and_counted(po
     assert_eq!(survivor.stats(), LogStats { written: 100, dropped: 2, failed: 0 });
 }
 
-#[sqlx::test(migrations = "../../migrations")]
+#[sqlx::test(migrations = "../../migrations/sqlite")]
 async fn dropping_every_handle_still_commits_the_queue(pool: SqlitePool) {
     let store = store_on(pool.clone()).await;
     let log = LogWriter::spawn(store);
@@ -109,7 +109,7 @@ async fn dropping_every_handle_still_commits_the_queue(pool: SqlitePool) {
     panic!("the queued records were not committed after the last handle was dropped");
 }
 
-#[sqlx::test(migrations = "../../migrations")]
+#[sqlx::test(migrations = "../../migrations/sqlite")]
 async fn a_full_queue_drops_and_counts_instead_of_waiting(pool: SqlitePool) {
     let store = store_on(pool.clone()).await;
     let log = LogWriter::spawn_with_capacity(store, 10);
@@ -125,7 +125,7 @@ async fn a_full_queue_drops_and_counts_instead_of_waiting(pool: SqlitePool) {
     assert_eq!(stored_names(&pool).await, (0..10).map(|n| format!("n{n:05}")).collect::<Vec<_>>());
 }
 
-#[sqlx::test(migrations = "../../migrations")]
+#[sqlx::test(migrations = "../../migrations/sqlite")]
 async fn a_failed_batch_is_counted_and_the_next_batch_is_written(pool: SqlitePool) {
     let store = store_on(pool.clone()).await;
     sqlx::query(
@@ -152,7 +152,7 @@ async fn a_failed_batch_is_counted_and_the_next_batch_is_written(pool: SqlitePoo
     assert_eq!(stored_event_details(&pool).await, Vec::<String>::new());
 }
 
-#[sqlx::test(migrations = "../../migrations")]
+#[sqlx::test(migrations = "../../migrations/sqlite")]
 async fn a_locked_database_never_stalls_the_callers(pool: SqlitePool) {
     let store: Store = store_on(pool.clone()).await;
     let log = LogWriter::spawn_with_capacity(store, 1000);

@@ -3,6 +3,7 @@
 //! dashboard's tables, and the log writer. One test binary, so sqlx is linked once.
 
 mod boot_profiles;
+mod fleet;
 mod hosts;
 mod leases;
 mod log_writer;

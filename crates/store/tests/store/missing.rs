@@ -4,9 +4,8 @@
 use std::net::IpAddr;
 
 use lifeboat_store::{MissingFile, Store, TransferOutcome, TransferRecord};
-use sqlx::SqlitePool;
 
-use crate::support::{bounded, store_on, transfer};
+use crate::support::{bounded, on_both_engines, transfer};
 
 fn not_found(name: &str, ended_at: i64, client: [u8; 4], mac: Option<&str>) -> TransferRecord {
     let mut record = transfer(3);
@@ -22,9 +21,7 @@ async fn missing(store: &Store, limit: u32) -> Vec<MissingFile> {
     bounded("missing files", store.missing_files(limit)).await.expect("missing files")
 }
 
-#[sqlx::test(migrations = "../../migrations")]
-async fn names_are_counted_with_their_newest_request_first(pool: SqlitePool) {
-    let store = store_on(pool).await;
+async fn names_are_counted_with_their_newest_request_first(store: Store) {
     let found = transfer(1);
     assert_eq!(found.outcome, TransferOutcome::Complete);
     let records = [
@@ -59,9 +56,7 @@ async fn names_are_counted_with_their_newest_request_first(pool: SqlitePool) {
     assert_eq!(missing(&store, 1).await.len(), 1);
 }
 
-#[sqlx::test(migrations = "../../migrations")]
-async fn a_name_with_an_alias_is_left_out_until_the_alias_is_deleted(pool: SqlitePool) {
-    let store = store_on(pool).await;
+async fn a_name_with_an_alias_is_left_out_until_the_alias_is_deleted(store: Store) {
     let records = [not_found("a.efi", 1_000, [10, 0, 0, 1], None), not_found("b.efi", 2_000, [10, 0, 0, 1], None)];
     bounded("insert", store.insert_transfers(&records)).await.expect("insert");
 
@@ -73,3 +68,8 @@ async fn a_name_with_an_alias_is_left_out_until_the_alias_is_deleted(pool: Sqlit
     let names: Vec<String> = missing(&store, 10).await.into_iter().map(|m| m.requested).collect();
     assert_eq!(names, ["b.efi", "a.efi"]);
 }
+
+on_both_engines!(
+    names_are_counted_with_their_newest_request_first,
+    a_name_with_an_alias_is_left_out_until_the_alias_is_deleted,
+);

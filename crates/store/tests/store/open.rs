@@ -13,14 +13,14 @@ async fn fresh_file_is_created_and_migrated() {
     let store = open(&path).await;
 
     assert!(path.is_file(), "the database file was not created");
-    assert_eq!(store.path(), path);
+    assert_eq!(store.location(), &lifeboat_store::DatabaseLocation::File(path.clone()));
     assert_eq!(bounded("load", store.load_leases()).await.expect("load"), vec![]);
     let mut side = side_connection(&path).await;
     let applied: Vec<(i64, bool)> = sqlx::query_as("SELECT version, success FROM _sqlx_migrations ORDER BY version")
         .fetch_all(&mut side)
         .await
         .expect("read migrations");
-    assert_eq!(applied, vec![(1, true), (2, true), (3, true)]);
+    assert_eq!(applied, vec![(1, true), (2, true), (3, true), (4, true)]);
 }
 
 #[tokio::test]
@@ -60,7 +60,7 @@ async fn reopening_twice_does_not_migrate_again() {
     let mut side = side_connection(&path).await;
     let (count,): (i64,) =
         sqlx::query_as("SELECT count(*) FROM _sqlx_migrations").fetch_one(&mut side).await.expect("count");
-    assert_eq!(count, 3);
+    assert_eq!(count, 4);
 }
 
 #[tokio::test]

@@ -2,9 +2,8 @@
 //! pruning deletes the rest, oldest first, in batches.
 
 use lifeboat_store::{Event, EventKind, PRUNE_BATCH, Retention, Store, TransferFilter, TransferOutcome};
-use sqlx::SqlitePool;
 
-use crate::support::{bounded, store_on, transfer};
+use crate::support::{bounded, on_both_engines, transfer};
 
 const DAY_MS: i64 = 24 * 3600 * 1000;
 const NOW: i64 = 1_800_000_000_000;
@@ -53,9 +52,7 @@ async fn counts(store: &Store) -> (usize, usize, usize) {
     (all_transfers, all_events, missing)
 }
 
-#[sqlx::test(migrations = "../../migrations")]
-async fn rows_older_than_the_days_kept_are_deleted(pool: SqlitePool) {
-    let store = store_on(pool).await;
+async fn rows_older_than_the_days_kept_are_deleted(store: Store) {
     // Three days of history, one row a minute.
     history(&store, 3 * 24 * 60).await;
     let retention = Retention { days: 1, max_rows: 1_000_000 };
@@ -71,9 +68,7 @@ async fn rows_older_than_the_days_kept_are_deleted(pool: SqlitePool) {
     assert_eq!(bounded("again", store.prune_at(retention, NOW)).await.unwrap().total(), 0, "nothing left to prune");
 }
 
-#[sqlx::test(migrations = "../../migrations")]
-async fn each_table_keeps_at_most_its_newest_rows(pool: SqlitePool) {
-    let store = store_on(pool).await;
+async fn each_table_keeps_at_most_its_newest_rows(store: Store) {
     let rows = 3 * PRUNE_BATCH + 321;
     history(&store, rows).await;
     let retention = Retention { days: 3650, max_rows: 1000 };
@@ -87,9 +82,7 @@ async fn each_table_keeps_at_most_its_newest_rows(pool: SqlitePool) {
     assert_eq!(newest.items[0].record.ended_at, NOW);
 }
 
-#[sqlx::test(migrations = "../../migrations")]
-async fn missing_files_beyond_the_row_limit_go_oldest_first(pool: SqlitePool) {
-    let store = store_on(pool).await;
+async fn missing_files_beyond_the_row_limit_go_oldest_first(store: Store) {
     history(&store, 1200).await;
     let before = bounded("missing", store.missing_files(500)).await.unwrap();
     assert_eq!(before.len(), 300);
@@ -101,3 +94,9 @@ async fn missing_files_beyond_the_row_limit_go_oldest_first(pool: SqlitePool) {
     assert_eq!(after.len(), 120);
     assert_eq!(after, before[..120], "the 120 asked for last are kept");
 }
+
+on_both_engines!(
+    rows_older_than_the_days_kept_are_deleted,
+    each_table_keeps_at_most_its_newest_rows,
+    missing_files_beyond_the_row_limit_go_oldest_first,
+);

@@ -2,11 +2,12 @@
 //! names of the stored enums.
 
 use lifeboat_store::{
-    Direction, Event, EventKind, ImageDigest, Page, StoreError, StoredEvent, TransferOutcome, UnknownName,
+    Direction, Event, EventKind, ImageDigest, Page, Store, StoreError, StoredEvent, TransferOutcome, UnknownName,
 };
+
 use sqlx::SqlitePool;
 
-use crate::support::{bounded, store_on};
+use crate::support::{bounded, on_both_engines, store_on};
 
 fn digest(file: &str, size: u64) -> ImageDigest {
     ImageDigest {
@@ -18,9 +19,7 @@ fn digest(file: &str, size: u64) -> ImageDigest {
     }
 }
 
-#[sqlx::test(migrations = "../../migrations")]
-async fn image_digests_are_saved_replaced_and_forgotten(pool: SqlitePool) {
-    let store = store_on(pool).await;
+async fn image_digests_are_saved_replaced_and_forgotten(store: Store) {
     bounded("save", store.save_image_digest(&digest("z.efi", 1))).await.expect("save");
     bounded("save", store.save_image_digest(&digest("a/b.img", 2))).await.expect("save");
     bounded("save", store.save_image_digest(&digest("z.efi", 3))).await.expect("replace");
@@ -35,9 +34,7 @@ async fn image_digests_are_saved_replaced_and_forgotten(pool: SqlitePool) {
     assert_eq!(bounded("read", store.image_digests()).await.expect("read"), vec![digest("a/b.img", 2)]);
 }
 
-#[sqlx::test(migrations = "../../migrations")]
-async fn aliases_are_set_replaced_and_deleted(pool: SqlitePool) {
-    let store = store_on(pool).await;
+async fn aliases_are_set_replaced_and_deleted(store: Store) {
     bounded("set", store.set_alias("pxelinux.0", "images/old.0")).await.expect("set");
     bounded("set", store.set_alias("boot.ipxe", "images/boot.ipxe")).await.expect("set");
     bounded("set", store.set_alias("pxelinux.0", "images/new.0")).await.expect("replace");
@@ -52,9 +49,7 @@ async fn aliases_are_set_replaced_and_deleted(pool: SqlitePool) {
     assert_eq!(bounded("read", store.aliases()).await.expect("read").len(), 1);
 }
 
-#[sqlx::test(migrations = "../../migrations")]
-async fn settings_are_absent_until_set_and_replaced_when_set_again(pool: SqlitePool) {
-    let store = store_on(pool).await;
+async fn settings_are_absent_until_set_and_replaced_when_set_again(store: Store) {
     assert_eq!(bounded("get", store.setting("web_password_hash")).await.expect("get"), None);
 
     bounded("set", store.set_setting("web_password_hash", "$argon2id$one")).await.expect("set");
@@ -69,9 +64,7 @@ async fn settings_are_absent_until_set_and_replaced_when_set_again(pool: SqliteP
     assert_eq!(bounded("get", store.setting("web_password_hash")).await.expect("get"), None);
 }
 
-#[sqlx::test(migrations = "../../migrations")]
-async fn events_of_every_kind_page_newest_first_without_gaps(pool: SqlitePool) {
-    let store = store_on(pool).await;
+async fn events_of_every_kind_page_newest_first_without_gaps(store: Store) {
     let events: Vec<Event> = (0..30)
         .map(|n| Event {
             at: 1_700_000_000_000 + n,
@@ -104,7 +97,7 @@ async fn events_of_every_kind_page_newest_first_without_gaps(pool: SqlitePool) {
     );
 }
 
-#[sqlx::test(migrations = "../../migrations")]
+#[sqlx::test(migrations = "../../migrations/sqlite")]
 async fn an_event_of_a_kind_this_build_does_not_know_is_an_error(pool: SqlitePool) {
     let store = store_on(pool.clone()).await;
     sqlx::query("INSERT INTO events (at, kind, origin, detail) VALUES (0, 'exploded', 'test', '')")
@@ -134,3 +127,10 @@ fn stored_names_parse_back_and_unknown_names_list_the_valid_ones() {
         "unknown transfer outcome \"Complete\"; expected one of: complete, failed, refused, not_found, options_declined"
     );
 }
+
+on_both_engines!(
+    image_digests_are_saved_replaced_and_forgotten,
+    aliases_are_set_replaced_and_deleted,
+    settings_are_absent_until_set_and_replaced_when_set_again,
+    events_of_every_kind_page_newest_first_without_gaps,
+);

@@ -5,9 +5,10 @@
 use lifeboat_store::{
     MAX_PAGE, Page, Store, StoreError, StoredTransfer, TransferFilter, TransferOutcome, TransferRecord,
 };
+
 use sqlx::SqlitePool;
 
-use crate::support::{bounded, store_on, transfer};
+use crate::support::{bounded, on_both_engines, store_on, transfer};
 
 async fn insert(store: &Store, records: &[TransferRecord]) {
     bounded("insert transfers", store.insert_transfers(records)).await.expect("insert transfers");
@@ -109,9 +110,7 @@ async fn stored(store: &Store) -> Vec<StoredTransfer> {
     all_pages(store, &TransferFilter::default(), MAX_PAGE).await
 }
 
-#[sqlx::test(migrations = "../../migrations")]
-async fn records_read_back_as_inserted(pool: SqlitePool) {
-    let store = store_on(pool).await;
+async fn records_read_back_as_inserted(store: Store) {
     let mut records: Vec<TransferRecord> = (0..4).map(transfer).collect();
     records[0].mac = Some("52:54:00:AA:BB:CC".to_owned());
     records[1].client = "[fe80::1]:50000".parse().expect("address");
@@ -131,9 +130,7 @@ async fn records_read_back_as_inserted(pool: SqlitePool) {
     assert_eq!(read.into_iter().map(|t| t.record).collect::<Vec<_>>(), records);
 }
 
-#[sqlx::test(migrations = "../../migrations")]
-async fn paging_through_every_filter_gives_each_match_once_newest_first(pool: SqlitePool) {
-    let store = store_on(pool).await;
+async fn paging_through_every_filter_gives_each_match_once_newest_first(store: Store) {
     insert(&store, &mixed_records()).await;
     let all = stored(&store).await;
     assert_eq!(all.len(), 600);
@@ -147,9 +144,7 @@ async fn paging_through_every_filter_gives_each_match_once_newest_first(pool: Sq
     }
 }
 
-#[sqlx::test(migrations = "../../migrations")]
-async fn records_inserted_between_pages_neither_repeat_nor_hide_older_ones(pool: SqlitePool) {
-    let store = store_on(pool).await;
+async fn records_inserted_between_pages_neither_repeat_nor_hide_older_ones(store: Store) {
     insert(&store, &mixed_records()).await;
     let filter = TransferFilter { outcome: Some(TransferOutcome::Complete), ..Default::default() };
     let want = expected(&filter, &stored(&store).await);
@@ -174,9 +169,7 @@ async fn records_inserted_between_pages_neither_repeat_nor_hide_older_ones(pool:
     assert_eq!(got, want);
 }
 
-#[sqlx::test(migrations = "../../migrations")]
-async fn the_limit_is_clamped_and_an_unknown_cursor_gives_an_empty_page(pool: SqlitePool) {
-    let store = store_on(pool).await;
+async fn the_limit_is_clamped_and_an_unknown_cursor_gives_an_empty_page(store: Store) {
     let records: Vec<TransferRecord> = (0..MAX_PAGE + 20).map(transfer).collect();
     insert(&store, &records).await;
     let everything = TransferFilter::default();
@@ -192,14 +185,11 @@ async fn the_limit_is_clamped_and_an_unknown_cursor_gives_an_empty_page(pool: Sq
     assert_eq!(unknown, Page { items: vec![], next_before: None });
 }
 
-#[sqlx::test(migrations = "../../migrations")]
-async fn an_empty_table_has_one_empty_last_page(pool: SqlitePool) {
-    let store = store_on(pool).await;
-
+async fn an_empty_table_has_one_empty_last_page(store: Store) {
     assert_eq!(page(&store, &TransferFilter::default(), None, 50).await, Page { items: vec![], next_before: None });
 }
 
-#[sqlx::test(migrations = "../../migrations")]
+#[sqlx::test(migrations = "../../migrations/sqlite")]
 async fn a_failing_insert_stores_none_of_the_batch(pool: SqlitePool) {
     let store = store_on(pool.clone()).await;
     sqlx::query(
@@ -218,7 +208,7 @@ async fn a_failing_insert_stores_none_of_the_batch(pool: SqlitePool) {
     assert_eq!(stored(&store).await, vec![]);
 }
 
-#[sqlx::test(migrations = "../../migrations")]
+#[sqlx::test(migrations = "../../migrations/sqlite")]
 async fn rows_of_unknown_outcomes_are_not_shown_and_unreadable_rows_are_errors(pool: SqlitePool) {
     let store = store_on(pool.clone()).await;
     sqlx::query(
@@ -241,3 +231,11 @@ async fn rows_of_unknown_outcomes_are_not_shown_and_unreadable_rows_are_errors(p
     assert!(matches!(error, StoreError::InvalidRow { table: "transfers", .. }), "{error:?}");
     assert!(error.to_string().contains("\"not-an-ip\" is not an IP address"), "{error}");
 }
+
+on_both_engines!(
+    records_read_back_as_inserted,
+    paging_through_every_filter_gives_each_match_once_newest_first,
+    records_inserted_between_pages_neither_repeat_nor_hide_older_ones,
+    the_limit_is_clamped_and_an_unknown_cursor_gives_an_empty_page,
+    an_empty_table_has_one_empty_last_page,
+);

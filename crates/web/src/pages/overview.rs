@@ -91,7 +91,7 @@ struct OverviewPage {
 /// `GET /`.
 pub(crate) async fn page(State(state): State<WebState>, caller: Caller) -> PageResult {
     let now = state.now_ms();
-    let everything = TransferFilter { mac: None, file: None, outcome: None, since: None, until: None };
+    let everything = TransferFilter::default();
     let recent = state.store().transfers_page(&everything, None, RECENT).await?;
     let latest = recent.items.first().map(|t| TransferRow::new(t, now));
     let recent: Vec<TransferRow> = recent.items.iter().map(|t| TransferRow::new(t, now)).collect();
