@@ -28,7 +28,7 @@ use crate::host_directory::HostDirectory;
 use crate::lease_book::LeaseBook;
 use crate::network_setup::{Served, bridge_warning};
 use crate::services::{Configs, Parts, Services};
-use crate::settings::{Configurator, SETTINGS_KEY};
+use crate::settings::{Configurator, settings_key};
 use crate::wanted_log::WantedLog;
 
 /// What to run: the command line and the configuration file, checked.
@@ -295,7 +295,7 @@ async fn stop_after_first_download(
 /// `None` when even the layers below fail, which the binary checked before it started the
 /// application: the configuration it gave stands.
 async fn stored_configs(store: &Store, configurator: &dyn Configurator) -> Option<Configs> {
-    let stored = match store.setting(SETTINGS_KEY).await {
+    let stored = match store.setting(&settings_key(store)).await {
         Ok(stored) => stored.unwrap_or_default(),
         Err(error) => {
             tracing::warn!("cannot read the dashboard's settings, starting without them: {error}");

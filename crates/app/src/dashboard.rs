@@ -26,7 +26,7 @@ use tokio_util::sync::CancellationToken;
 use crate::recovery::Recovery;
 
 use crate::services::{Configs, Parts, Services};
-use crate::settings::{Configurator, SETTINGS_KEY};
+use crate::settings::{Configurator, settings_key};
 
 /// "Stop after the running transfers" waits at most this long, then stops anyway: a client
 /// that keeps a transfer crawling must not keep the service up for ever.
@@ -67,7 +67,7 @@ impl Lifeboat {
     }
 
     async fn stored_settings(&self) -> Result<String, SettingsError> {
-        let stored = self.parts.store.setting(SETTINGS_KEY).await;
+        let stored = self.parts.store.setting(&settings_key(&self.parts.store)).await;
         let stored = stored.map_err(|e| SettingsError::Unavailable(format!("cannot read the settings: {e}")))?;
         Ok(stored.unwrap_or_default())
     }
@@ -103,7 +103,7 @@ impl Lifeboat {
         let changed = changed.map_err(|e| SettingsError::NotApplied(e.to_string()))?;
         self.parts
             .store
-            .set_setting(SETTINGS_KEY, &text)
+            .set_setting(&settings_key(&self.parts.store), &text)
             .await
             .map_err(|e| SettingsError::Unavailable(format!("applied, but not saved: {e}")))?;
         let what = if changed.is_empty() {

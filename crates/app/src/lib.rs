@@ -52,4 +52,4 @@ pub use error_text::error_text;
 pub use lifeboat_web::{Lock, SettingsProblem};
 pub use network_setup::{NetworkFacts, Served, bridge_warning};
 pub use profiles::{Profile, ProfileError, RecoveryMode, Source, built_in_profiles, load_profiles, profile_named};
-pub use settings::{Configurator, Configured, SETTINGS_KEY};
+pub use settings::{Configurator, Configured, SETTINGS_KEY, settings_key};

@@ -9,6 +9,13 @@ use lifeboat_web::{Lock, SettingsProblem};
 /// The store's key of the dashboard's settings document.
 pub const SETTINGS_KEY: &str = "dashboard_settings";
 
+/// The key under which `store`'s instance keeps its settings: [`SETTINGS_KEY`] in a database of
+/// its own, `dashboard_settings@NAME` in a fleet's shared one, since the services' settings
+/// (interfaces, ranges, listen addresses) belong to one lifeboat, not to the fleet.
+pub fn settings_key(store: &lifeboat_store::Store) -> String {
+    if store.is_shared() { format!("{SETTINGS_KEY}@{}", store.instance()) } else { SETTINGS_KEY.to_owned() }
+}
+
 /// Turns the dashboard's settings into the services' configurations.
 pub trait Configurator: Send + Sync + std::fmt::Debug + 'static {
     /// The configurations with `stored` (TOML, possibly empty) over the configuration file and

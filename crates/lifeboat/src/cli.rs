@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use lifeboat_store::DatabaseLocation;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -106,8 +107,8 @@ pub(crate) struct RecoverArgs {
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, default_value = "5m")]
     pub(crate) wait: Duration,
     /// The database of the history (as for `serve`).
-    #[arg(long, value_name = "FILE", env = "LIFEBOAT_DB")]
-    pub(crate) db: Option<PathBuf>,
+    #[arg(long, value_name = "FILE|URL", env = "LIFEBOAT_DB")]
+    pub(crate) db: Option<DatabaseLocation>,
 }
 
 /// `lifeboat serve`'s flags. The rules: TFTP flags start with `--tftp-`, DHCP flags with
@@ -121,11 +122,16 @@ pub(crate) struct ServeArgs {
     /// TOML configuration file (see config/lifeboat.toml); flags override it.
     #[arg(long, value_name = "FILE")]
     pub(crate) config: Option<PathBuf>,
-    /// The SQLite database of leases, hosts and transfer history (default: lifeboat.db in
-    /// /var/lib/lifeboat for root, in $XDG_STATE_HOME/lifeboat or ~/.local/state/lifeboat
-    /// otherwise).
-    #[arg(long, value_name = "FILE", env = "LIFEBOAT_DB")]
-    pub(crate) db: Option<PathBuf>,
+    /// The database of leases, hosts and transfer history: a SQLite file (default: lifeboat.db
+    /// in /var/lib/lifeboat for root, in $XDG_STATE_HOME/lifeboat or ~/.local/state/lifeboat
+    /// otherwise), or a PostgreSQL database that several lifeboats share
+    /// (postgres://USER[:PASSWORD]@HOST/DATABASE, or ?host=/run/postgresql for its socket).
+    #[arg(long, value_name = "FILE|URL", env = "LIFEBOAT_DB")]
+    pub(crate) db: Option<DatabaseLocation>,
+    /// This lifeboat's name in a fleet sharing a PostgreSQL database (default: the host name).
+    /// Its history, events and leases carry it; its own settings are kept under it.
+    #[arg(long, value_name = "NAME", env = "LIFEBOAT_INSTANCE")]
+    pub(crate) instance: Option<String>,
     /// Stop a service by itself once nobody has used it for this long (e.g. 15m): TFTP after
     /// its last request, DHCP after its last reply. Recorded as an event; the dashboard can
     /// start it again.
@@ -333,8 +339,8 @@ pub(crate) fn switch(on: bool, off: bool) -> Option<bool> {
 #[derive(Debug, Args)]
 pub(crate) struct PasswdArgs {
     /// The database that `lifeboat serve` uses (the same default as serve's --db).
-    #[arg(long, value_name = "FILE", env = "LIFEBOAT_DB")]
-    pub(crate) db: Option<PathBuf>,
+    #[arg(long, value_name = "FILE|URL", env = "LIFEBOAT_DB")]
+    pub(crate) db: Option<DatabaseLocation>,
     /// Remove the password instead: the dashboard then only runs on loopback (or with a token).
     #[arg(long, conflicts_with = "unlock")]
     pub(crate) remove: bool,

@@ -108,9 +108,9 @@ impl Layers {
 }
 
 /// The keys the dashboard's settings cannot change while lifeboat runs: the database, the
-/// dashboard itself, the idle stop and the history's limits are read once at start. Refused,
-/// rather than stored and ignored.
-const NOT_LIVE: [&str; 5] = ["db", "web", "stop_when_idle", "history_days", "history_max_rows"];
+/// instance name, the dashboard itself, the idle stop and the history's limits are read once at
+/// start. Refused, rather than stored and ignored.
+const NOT_LIVE: [&str; 6] = ["db", "instance", "web", "stop_when_idle", "history_days", "history_max_rows"];
 
 fn refuse_not_live(stored: &Table) -> Result<(), Vec<SettingsProblem>> {
     let problems: Vec<SettingsProblem> = NOT_LIVE
@@ -168,7 +168,7 @@ fn key_named_in(message: &str) -> Option<String> {
         return Some(key_of_flag(flag));
     }
     let sectioned = ["tftp.", "dhcp.", "web."].iter().any(|section| first.starts_with(section));
-    let top_level = ["db", "stop_when_idle", "history_days", "history_max_rows"].contains(&first);
+    let top_level = ["db", "instance", "stop_when_idle", "history_days", "history_max_rows"].contains(&first);
     (sectioned || top_level).then(|| first.to_owned())
 }
 

@@ -9,6 +9,7 @@ mod doctor;
 mod environment;
 mod health;
 mod http_settings;
+mod instance;
 mod old_spellings;
 mod passwd;
 mod recover;

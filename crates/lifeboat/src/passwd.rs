@@ -17,18 +17,18 @@ const MIN_LENGTH: usize = 8;
 
 pub(crate) async fn run(args: PasswdArgs) -> anyhow::Result<()> {
     let db = state_dir::given_or_default(args.db)?;
-    let store = Store::open(&db).await?;
+    let store = Store::connect(&db).await?;
     if args.unlock {
         let lifted = store.remove_setting(LOCKOUT_SETTING).await?;
         let what =
             if lifted { "the lockout of dashboard logins is lifted" } else { "dashboard logins were not locked" };
-        eprintln!("{what} ({})", db.display());
+        eprintln!("{what} ({db})");
         return Ok(());
     }
     if args.remove {
         let removed = store.remove_setting(PASSWORD_SETTING).await?;
         let what = if removed { "password removed" } else { "no password was set" };
-        eprintln!("{what} in {}: the dashboard now runs on loopback only, or with --web-token", db.display());
+        eprintln!("{what} in {db}: the dashboard now runs on loopback only, or with --web-token");
         return Ok(());
     }
     let password = read_password()?;
@@ -41,7 +41,7 @@ pub(crate) async fn run(args: PasswdArgs) -> anyhow::Result<()> {
         eprintln!("the lockout of dashboard logins is lifted");
     }
     store.close().await;
-    eprintln!("password set in {}; restart `lifeboat serve` for it to apply", db.display());
+    eprintln!("password set in {db}; restart `lifeboat serve` for it to apply");
     Ok(())
 }
 

@@ -136,7 +136,7 @@ async fn serve(job: &Job<'_>, shutdown: CancellationToken) -> anyhow::Result<()>
     // The history of a one-shot lives as long as it does, unless a database is given: what
     // `recover` learns (aliases to its own folder) must not turn up in later runs.
     let store = match &args.db {
-        Some(db) => Store::open(db).await?,
+        Some(db) => Store::connect(db).await?,
         None => Store::open_memory().await?,
     };
     let app = App::start(config, store, Arc::new(SystemBinder), Arc::new(SystemClock), shutdown.clone()).await?;

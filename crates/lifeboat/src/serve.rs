@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::cli::ServeArgs;
 use crate::dashboard_settings::Layers;
+use crate::instance::instance_or_host_name;
 use crate::{capabilities, settings, state_dir};
 
 pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
@@ -34,8 +35,9 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
     watch_signals(shutdown.clone())?;
 
     let db = state_dir::given_or_default(config.db)?;
-    tracing::info!("database: {}", db.display());
-    let store = Store::open(&db).await?;
+    let instance = instance_or_host_name(config.instance);
+    tracing::info!("database: {db}; this lifeboat is instance {instance}");
+    let store = Store::connect(&db).await?.for_instance(&instance);
     let app_config = AppConfig {
         tftp: config.tftp,
         dhcp: config.dhcp,

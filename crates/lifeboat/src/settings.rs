@@ -12,13 +12,14 @@ use std::time::Duration;
 
 use ipnet::IpNet;
 use lifeboat_server::{AllowList, DEFAULT_UPLOAD_MAX_SIZE, TftpConfig, UploadConfig};
-use lifeboat_store::Retention;
+use lifeboat_store::{DatabaseLocation, Retention};
 use lifeboat_tftp::options::{MAX_BLKSIZE, MIN_BLKSIZE};
 use serde::Deserialize;
 
 use crate::cli::{ServeArgs, switch};
 use crate::dhcp_settings::{FileDhcp, dhcp_section};
 use crate::http_settings::{FileHttpBoot, dhcp_target, http_section};
+use crate::instance::check_instance_name;
 use crate::old_spellings;
 use crate::web_settings::{FileWeb, web_section};
 use lifeboat_app::DashboardConfig;
@@ -27,8 +28,11 @@ use lifeboat_app::DashboardConfig;
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct FileConfig {
-    /// The SQLite database (leases, hosts, transfer history, the dashboard's password hash).
-    pub(crate) db: Option<PathBuf>,
+    /// The database (leases, hosts, transfer history, the dashboard's password hash): a SQLite
+    /// file, or a `postgres://` URL.
+    pub(crate) db: Option<String>,
+    /// This lifeboat's name in a fleet (default: the host name).
+    pub(crate) instance: Option<String>,
     /// Stop a service nobody used for this long, e.g. "15m".
     pub(crate) stop_when_idle: Option<String>,
     /// Days the history is kept.
@@ -55,7 +59,9 @@ pub(crate) struct ServeConfig {
     /// The dashboard; `None` when it is turned off.
     pub(crate) web: Option<DashboardConfig>,
     /// `None`: the default place (`state_dir.rs`), chosen when serving starts.
-    pub(crate) db: Option<PathBuf>,
+    pub(crate) db: Option<DatabaseLocation>,
+    /// `--instance`, `instance` in the file; `None`: the host name, found at start.
+    pub(crate) instance: Option<String>,
     pub(crate) stop_when_idle: Option<Duration>,
     /// `--once`: stop after the first complete download.
     pub(crate) once: bool,
@@ -151,7 +157,20 @@ pub(crate) fn serve_config(mut file: FileConfig, args: &ServeArgs) -> Result<Ser
                 .to_owned(),
         );
     }
-    let db = args.db.clone().or(file.db);
+    let file_db = file.db.and_then(|text| match text.parse::<DatabaseLocation>() {
+        Ok(db) => Some(db),
+        Err(error) => {
+            problems.push(format!("db: {error}"));
+            None
+        }
+    });
+    let db = args.db.clone().or(file_db);
+    let instance = args.instance.clone().or(file.instance);
+    if let Some(name) = &instance
+        && let Err(problem) = check_instance_name(name)
+    {
+        problems.push(problem);
+    }
     let stop_when_idle = args.stop_when_idle.or_else(|| {
         let text = file.stop_when_idle?;
         match humantime::parse_duration(&text) {
@@ -163,7 +182,7 @@ pub(crate) fn serve_config(mut file: FileConfig, args: &ServeArgs) -> Result<Ser
         }
     });
     if problems.is_empty() {
-        Ok(ServeConfig { tftp, dhcp, http, web, db, stop_when_idle, once: args.once, retention, warnings })
+        Ok(ServeConfig { tftp, dhcp, http, web, db, instance, stop_when_idle, once: args.once, retention, warnings })
     } else {
         // A problem names the new spelling of what was written the old way; the note says which.
         problems.extend(warnings.into_iter().map(|w| format!("note: {w}")));
@@ -350,7 +369,25 @@ mod tests {
         assert_eq!((dhcp.ranges.len(), dhcp.reservations.len(), dhcp.boot_rules.len()), (1, 1, 4));
         assert_eq!(dhcp.default_boot.unwrap().file, "undionly.kpxe");
         assert_eq!(dhcp.extra_options.len(), 2);
-        assert_eq!(all.db, Some(PathBuf::from("/var/lib/lifeboat/lifeboat.db")));
+        assert_eq!(all.db, Some(DatabaseLocation::File("/var/lib/lifeboat/lifeboat.db".into())));
+        assert_eq!(all.instance, None, "the host name, found at start");
+    }
+
+    #[test]
+    fn a_postgres_url_and_an_instance_name_come_from_the_file_and_bad_ones_are_named() {
+        let mut file = example();
+        file.db = Some("postgres://lifeboat:secret@db/lifeboat".to_owned());
+        file.instance = Some("rack-3".to_owned());
+        let config = serve_config(file, &ServeArgs::default()).unwrap();
+        assert!(config.db.as_ref().is_some_and(DatabaseLocation::is_postgres), "{:?}", config.db);
+        assert_eq!(config.instance.as_deref(), Some("rack-3"));
+
+        let mut file = example();
+        file.db = Some("postgres://lifeboat:secret@[db/lifeboat".to_owned());
+        file.instance = Some("rack 3".to_owned());
+        let problems = serve_config(file, &ServeArgs::default()).unwrap_err().problems.join("\n");
+        assert!(problems.contains("db: ") && !problems.contains("secret"), "{problems}");
+        assert!(problems.contains("instance \"rack 3\""), "{problems}");
     }
 
     #[test]

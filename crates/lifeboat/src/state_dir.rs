@@ -7,6 +7,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
+use lifeboat_store::DatabaseLocation;
 
 /// The database's file name in the state directory.
 pub(crate) const DB_FILE: &str = "lifeboat.db";
@@ -51,10 +52,10 @@ pub(crate) fn state_dir(env: &Environment) -> Option<PathBuf> {
 
 /// `db` when one was given (`--db`, `LIFEBOAT_DB`, the file), else [`default_db`] for this
 /// process.
-pub(crate) fn given_or_default(db: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+pub(crate) fn given_or_default(db: Option<DatabaseLocation>) -> anyhow::Result<DatabaseLocation> {
     match db {
         Some(db) => Ok(db),
-        None => default_db(&Environment::current()),
+        None => default_db(&Environment::current()).map(DatabaseLocation::File),
     }
 }
 
