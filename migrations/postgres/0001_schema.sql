@@ -17,6 +17,10 @@ CREATE TABLE leases (
     instance TEXT NOT NULL DEFAULT ''
 );
 
+-- What changed since a time: the partner of an HA pair reads the leases written after the last
+-- ones it saw.
+CREATE INDEX leases_by_update ON leases (updated_at);
+
 CREATE TABLE boot_profiles (
     name TEXT NOT NULL PRIMARY KEY,
     kernel TEXT,
@@ -138,6 +142,19 @@ CREATE TABLE instances (
     services TEXT NOT NULL DEFAULT '{}' CHECK (json_typeof(services::json) = 'object')
 );
 
+CREATE TABLE instance_commands (
+    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    instance TEXT NOT NULL,
+    service TEXT NOT NULL,
+    action TEXT NOT NULL CHECK (action IN ('start', 'stop')),
+    origin TEXT NOT NULL,
+    issued_at BIGINT NOT NULL,
+    done_at BIGINT,
+    outcome TEXT
+);
+
+CREATE INDEX instance_commands_pending ON instance_commands (instance, id) WHERE done_at IS NULL;
+
 -- Changes to what the instances of a fleet share reach the others at once: each statement that
 -- changes one of these tables notifies the channel `lifeboat_changes` with the table's name, and
 -- every running lifeboat LISTENs on it and reloads that table. Notifications are sent when the
@@ -158,4 +175,7 @@ CREATE TRIGGER boot_profiles_changed AFTER INSERT OR UPDATE OR DELETE ON boot_pr
 CREATE TRIGGER settings_changed AFTER INSERT OR UPDATE OR DELETE ON settings
     FOR EACH STATEMENT EXECUTE FUNCTION lifeboat_notify_change();
 CREATE TRIGGER leases_changed AFTER INSERT OR UPDATE OR DELETE ON leases
+    FOR EACH STATEMENT EXECUTE FUNCTION lifeboat_notify_change();
+-- A command for an instance, and its outcome for the instance that asked.
+CREATE TRIGGER instance_commands_changed AFTER INSERT OR UPDATE ON instance_commands
     FOR EACH STATEMENT EXECUTE FUNCTION lifeboat_notify_change();

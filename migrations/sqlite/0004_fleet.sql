@@ -22,3 +22,23 @@ CREATE TABLE instances (
     -- JSON object: each service's name and state, e.g. {"dhcp": "running", "tftp": "stopped"}.
     services TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(services) AND json_type(services) = 'object')
 ) STRICT, WITHOUT ROWID;
+
+-- A change of a service on another instance, asked for on any instance's dashboard: the named
+-- instance carries it out and writes the outcome. Rows are kept as a record of who did what.
+CREATE TABLE instance_commands (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    -- The instance that is to carry it out.
+    instance TEXT NOT NULL,
+    -- tftp, dhcp or http.
+    service TEXT NOT NULL,
+    -- start or stop.
+    action TEXT NOT NULL CHECK (action IN ('start', 'stop')),
+    -- Who asked, e.g. `web 10.0.0.5 (admin) on rack-1`.
+    origin TEXT NOT NULL,
+    issued_at INTEGER NOT NULL,
+    -- NULL until the instance carried it out; then when, and what came of it ('' when it worked).
+    done_at INTEGER,
+    outcome TEXT
+) STRICT;
+
+CREATE INDEX instance_commands_pending ON instance_commands (instance, id) WHERE done_at IS NULL;

@@ -42,6 +42,24 @@ impl Store {
         rows.into_iter().map(|row| self.lease_from_row(row)).collect()
     }
 
+    /// The leases other instances wrote at or after `since` (Unix seconds, as `updated_at`), for
+    /// the partner of an HA pair to learn them. Removals are not seen: a lease another instance
+    /// released stays known until it ends, which only keeps its address unused a while longer.
+    pub async fn leases_written_by_others_since(&self, since: i64) -> Result<Vec<Lease>, StoreError> {
+        let rows: Vec<LeaseRow> = with_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT client_key, mac, address, hostname, expires_at FROM leases \
+                 WHERE updated_at >= $1 AND instance <> $2 ORDER BY client_key",
+            )
+            .bind(since)
+            .bind(self.instance())
+            .fetch_all(pool)
+            .await
+        })
+        .map_err(|e| self.error("read the leases", e))?;
+        rows.into_iter().map(|row| self.lease_from_row(row)).collect()
+    }
+
     /// Apply `changes` in order, in one transaction: all of them are durable when this returns
     /// `Ok`, none of them when it returns an error.
     ///

@@ -17,9 +17,13 @@
 //!   [`Store::apply`].
 //! - [`writer`]: [`LeaseWriter`], the write-behind task that commits queued lease changes in
 //!   groups.
+//! - [`changes`]: [`Changes`], what other instances commit to a shared PostgreSQL database, heard
+//!   through `LISTEN`.
 //! - [`hosts`]: the `hosts` table: [`HostEntry`], [`Host`]; duplicate MACs or addresses are a
 //!   [`StoreError::Conflict`].
 //! - [`images`]: the `images` table, a digest cache: [`ImageDigest`].
+//! - [`instances`]: the lifeboats sharing the database, their heartbeats ([`InstanceRecord`])
+//!   and the service changes asked of them ([`InstanceCommand`]).
 //! - [`aliases`]: the `aliases` table: [`Alias`], a name under which a file is served.
 //! - [`boot_profiles`]: the `boot_profiles` table: [`BootProfile`], what iPXE boots over HTTP.
 //! - [`transfers`]: the `transfers` table: [`TransferRecord`], [`Store::insert_transfers`].
@@ -39,11 +43,13 @@
 
 pub mod aliases;
 pub mod boot_profiles;
+pub mod changes;
 mod convert;
 pub mod error;
 pub mod events;
 pub mod hosts;
 pub mod images;
+pub mod instances;
 pub mod leases;
 pub mod location;
 pub mod log_writer;
@@ -59,10 +65,12 @@ pub mod writer;
 
 pub use aliases::Alias;
 pub use boot_profiles::{BootProfile, BootProfileEntry, DEFAULT_BOOT_PROFILE};
+pub use changes::{Change, Changes};
 pub use error::{StoreError, WriteError};
 pub use events::{Event, EventKind, StoredEvent};
 pub use hosts::{Host, HostEntry};
 pub use images::ImageDigest;
+pub use instances::{Heartbeat, InstanceCommand, InstanceRecord};
 pub use leases::{ClientKey, Lease, LeaseChange};
 pub use location::{BadDatabaseUrl, DatabaseLocation};
 pub use log_writer::{LOG_QUEUE_CAPACITY, LogStats, LogWriter};

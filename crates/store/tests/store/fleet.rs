@@ -1,12 +1,13 @@
 //! Several lifeboats on one PostgreSQL database: each writes as its own instance, sees the
-//! others' leases, and the database decides which of two instances gets an address. These tests
-//! need the tests' PostgreSQL server (`LIFEBOAT_TEST_POSTGRES`).
+//! others' leases and changes, and the database decides which of two instances gets an address.
+//! Most tests need the tests' PostgreSQL server (`LIFEBOAT_TEST_POSTGRES`); the heartbeats and
+//! commands run on both engines.
 
 use std::sync::Arc;
 
-use lifeboat_store::{Lease, LeaseChange, LeaseWriter, Store, StoreError, WriteError};
+use lifeboat_store::{Change, Heartbeat, HostEntry, Lease, LeaseChange, LeaseWriter, Store, StoreError, WriteError};
 
-use crate::support::{TestDatabase, bounded, lease};
+use crate::support::{TestDatabase, bounded, lease, on_both_engines};
 
 /// Two stores on one new database, writing as instances `a` and `b`.
 async fn pair(database: &TestDatabase) -> (Store, Store) {
@@ -159,5 +160,101 @@ async fn two_instances_racing_for_the_same_addresses_never_both_get_one() {
     for writer in writers {
         writer.shutdown().await;
     }
+    database.drop().await;
+}
+
+async fn instances_beat_and_are_listed_by_name(store: Store) {
+    let b = store.clone().for_instance("b");
+    let a = store.for_instance("a");
+    let mut beat = Heartbeat {
+        started_at: 1_000,
+        at: 2_000,
+        version: "0.1.0".to_owned(),
+        dashboard: "0.0.0.0:8080".to_owned(),
+        services: [("tftp".to_owned(), "running".to_owned())].into(),
+    };
+    bounded("b beats", b.beat(&beat)).await.expect("beat");
+    bounded("a beats", a.beat(&Heartbeat { dashboard: String::new(), ..beat.clone() })).await.expect("beat");
+    beat.at = 3_000;
+    beat.services.insert("dhcp".to_owned(), "stopped".to_owned());
+    bounded("b beats again", b.beat(&beat)).await.expect("beat");
+
+    let listed = bounded("instances", a.instances()).await.expect("instances");
+
+    let names: Vec<&str> = listed.iter().map(|instance| instance.name.as_str()).collect();
+    assert_eq!(names, ["a", "b"]);
+    assert_eq!(listed[1].beat, beat);
+    assert_eq!(listed[0].beat.dashboard, "");
+}
+
+async fn a_command_is_taken_once_by_its_instance_and_its_outcome_reaches_the_asker(store: Store) {
+    let asker = store.clone().for_instance("a");
+    let target = store.for_instance("b");
+    let id = bounded("issue", asker.issue_command("b", "tftp", "stop", "web 10.0.0.5 (admin) on a", 10))
+        .await
+        .expect("issue");
+    bounded("issue", asker.issue_command("c", "dhcp", "start", "web", 11)).await.expect("issue");
+
+    assert_eq!(bounded("a takes", asker.take_commands(12)).await.expect("take"), vec![], "not a's");
+    let taken = bounded("b takes", target.take_commands(12)).await.expect("take");
+    assert_eq!(taken.len(), 1);
+    assert_eq!((taken[0].id, taken[0].service.as_str(), taken[0].action.as_str()), (id, "tftp", "stop"));
+    assert_eq!(bounded("b takes again", target.take_commands(13)).await.expect("take"), vec![]);
+    let pending = bounded("command", asker.command(id)).await.expect("command").expect("exists");
+    assert!(!pending.is_finished());
+
+    bounded("finish", target.finish_command(id, "", 14)).await.expect("finish");
+
+    let done = bounded("command", asker.command(id)).await.expect("command").expect("exists");
+    assert!(done.is_finished());
+    assert_eq!((done.done_at, done.outcome.as_deref()), (Some(14), Some("")));
+    assert_eq!(bounded("unknown", asker.command(id + 100)).await.expect("command"), None);
+}
+
+on_both_engines!(
+    instances_beat_and_are_listed_by_name,
+    a_command_is_taken_once_by_its_instance_and_its_outcome_reaches_the_asker
+);
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL: set LIFEBOAT_TEST_POSTGRES (.ci/run starts a private server)"]
+async fn a_change_committed_by_one_instance_is_heard_by_the_other_at_once() {
+    let database = TestDatabase::create().await;
+    let (a, b) = pair(&database).await;
+    let mut changes = bounded("listen", b.changes()).await.expect("listen");
+
+    bounded("insert host", a.insert_host(&HostEntry { mac: "52:54:00:00:00:01".to_owned(), ..HostEntry::default() }))
+        .await
+        .expect("insert");
+    assert_eq!(bounded("hear hosts", changes.next()).await, Change::Table("hosts".to_owned()));
+
+    bounded("a leases", a.apply(&[LeaseChange::Upsert(far_future(lease(1)))])).await.expect("apply");
+    assert_eq!(bounded("hear leases", changes.next()).await, Change::Table("leases".to_owned()));
+    let learned = bounded("learn", b.leases_written_by_others_since(0)).await.expect("read");
+    assert_eq!(learned, vec![far_future(lease(1))]);
+    assert_eq!(bounded("own", a.leases_written_by_others_since(0)).await.expect("read"), vec![], "a's own");
+    database.drop().await;
+}
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL: set LIFEBOAT_TEST_POSTGRES (.ci/run starts a private server)"]
+async fn a_listener_whose_connection_is_killed_listens_again_and_says_it_missed_changes() {
+    let database = TestDatabase::create().await;
+    let (a, b) = pair(&database).await;
+    let mut changes = bounded("listen", b.changes()).await.expect("listen");
+    let mut side = database.side_connection().await;
+    // The server ends every other session of this database: the listener's connection too.
+    sqlx::query(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = current_database() AND pid <> pg_backend_pid()",
+    )
+    .execute(&mut side)
+    .await
+    .expect("terminate");
+
+    assert_eq!(bounded("hear the loss", changes.next()).await, Change::Missed);
+    // Listening again, it hears what comes next.
+    bounded("set", a.set_setting("k", "v")).await.expect("set");
+    assert_eq!(bounded("hear settings", changes.next()).await, Change::Table("settings".to_owned()));
     database.drop().await;
 }
