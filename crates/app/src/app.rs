@@ -24,6 +24,7 @@ use crate::armed_image::{ArmedImage, save_learned};
 use crate::binder::Binder;
 use crate::dashboard::{self, DashboardConfig, Lifeboat};
 use crate::dhcp_activity::DhcpActivity;
+use crate::fleet::Fleet;
 use crate::host_directory::HostDirectory;
 use crate::lease_book::LeaseBook;
 use crate::network_setup::{Served, bridge_warning};
@@ -65,6 +66,8 @@ pub struct App {
     idle_watch: Option<(JoinHandle<()>, CancellationToken)>,
     /// The address watch (devices looking for an address nobody has) and what ends it.
     address_watch: Option<(JoinHandle<()>, CancellationToken)>,
+    /// On a shared database: the heartbeat and the listener for other instances' changes.
+    fleet: Option<(Fleet, CancellationToken)>,
     shutdown: CancellationToken,
 }
 
@@ -92,6 +95,7 @@ impl App {
         if let Some(warning) = bridge_warning(&binder.network_facts(), served) {
             tracing::warn!("{warning}");
         }
+        let clock_now = clock.unix_ms();
         let directory = Arc::new(HostDirectory::default());
         directory.reload(&store).await?;
         let log = LogWriter::spawn(store.clone());
@@ -147,9 +151,18 @@ impl App {
             applying: tokio::sync::Mutex::new(()),
             recovery: Arc::default(),
             doctor_running: tokio::sync::Mutex::new(()),
+            started_at: clock_now,
+            dashboard: std::sync::OnceLock::new(),
         });
-        let mut app =
-            App { lifeboat, dashboard: None, pruner, idle_watch: None, address_watch, shutdown: shutdown.clone() };
+        let mut app = App {
+            lifeboat,
+            dashboard: None,
+            pruner,
+            idle_watch: None,
+            address_watch,
+            fleet: None,
+            shutdown: shutdown.clone(),
+        };
 
         if let Err(error) = app.claim_configured(&config.claims).await {
             app.stop().await;
@@ -163,12 +176,20 @@ impl App {
             match dashboard::start(web, root.as_deref(), config.retention, Arc::clone(&app.lifeboat), shutdown.clone())
                 .await
             {
-                Ok(dashboard) => app.dashboard = Some(dashboard),
+                Ok(dashboard) => {
+                    let _ = app.lifeboat.dashboard.set(dashboard.1);
+                    app.dashboard = Some(dashboard);
+                }
                 Err(error) => {
                     app.stop().await;
                     return Err(error);
                 }
             }
+        }
+        if app.lifeboat.parts.store.is_shared() {
+            let end = shutdown.child_token();
+            let fleet = Fleet::spawn(Arc::clone(&app.lifeboat), end.clone());
+            app.fleet = Some((fleet, end));
         }
         if config.once {
             let downloads = app.lifeboat.parts.activity.downloads();
@@ -246,7 +267,12 @@ impl App {
     /// Stop the idle watch and the services, and the pruner.
     async fn stop_services(&mut self) {
         // Waited for, not aborted: a service it is stopping finishes stopping (its sockets
-        // closed, its event recorded) before the writers flush.
+        // closed, its event recorded) before the writers flush. The fleet's tasks first, so no
+        // command from another instance starts a service while they stop.
+        if let Some((fleet, end)) = self.fleet.take() {
+            end.cancel();
+            fleet.wait().await;
+        }
         if let Some((watch, end)) = self.idle_watch.take() {
             end.cancel();
             let _ = watch.await;

@@ -17,9 +17,9 @@ use lifeboat_server::{DhcpConfig, DhcpPlan};
 use lifeboat_store::{Event, EventKind, Retention, Store};
 use lifeboat_web::{
     AddressClaim, Auth, BoxFuture, ClaimError, ClaimedAddressView, ConfiguredAlias, ConfiguredReservation, Control,
-    ControlError, DhcpExchange, DoctorCheck, DoctorRequest, InterfaceInfo, LeaseView, LiveTransfer, Metrics,
-    ProfileChoice, RecoveryError, RecoveryRequest, RecoveryView, Service, ServiceStatus, SettingsError, SettingsInput,
-    SettingsView, WantedAddressView, WebConfig, WebState,
+    ControlError, DhcpExchange, DoctorCheck, DoctorRequest, FleetError, InstanceView, InterfaceInfo, LeaseView,
+    LiveTransfer, Metrics, ProfileChoice, RecoveryError, RecoveryRequest, RecoveryView, Service, ServiceStatus,
+    SettingsError, SettingsInput, SettingsView, WantedAddressView, WebConfig, WebState,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -57,6 +57,10 @@ pub(crate) struct Lifeboat {
     /// Held while the doctor runs: one run at a time, however many pages ask (a run may send
     /// DHCP probes and reads every process's sockets).
     pub(crate) doctor_running: tokio::sync::Mutex<()>,
+    /// Unix ms when this lifeboat started, for the fleet's list.
+    pub(crate) started_at: i64,
+    /// Where its dashboard listens, once it does.
+    pub(crate) dashboard: std::sync::OnceLock<std::net::SocketAddr>,
 }
 
 impl Lifeboat {
@@ -122,6 +126,20 @@ impl Lifeboat {
 impl Control for Lifeboat {
     fn services(&self) -> Vec<ServiceStatus> {
         self.services.status()
+    }
+
+    fn instances(&self) -> BoxFuture<'_, Result<Vec<InstanceView>, FleetError>> {
+        Box::pin(crate::fleet::instances(self))
+    }
+
+    fn command_instance(
+        &self,
+        name: String,
+        service: Service,
+        run: bool,
+        origin: String,
+    ) -> BoxFuture<'_, Result<(), FleetError>> {
+        Box::pin(crate::fleet::command(self, name, service, run, origin))
     }
 
     fn start(&self, service: Service, origin: String) -> BoxFuture<'_, Result<(), ControlError>> {

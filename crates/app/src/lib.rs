@@ -34,6 +34,7 @@ mod dashboard;
 mod dhcp_activity;
 pub mod doctor;
 mod error_text;
+pub mod fleet;
 mod host_directory;
 mod lease_book;
 mod lease_store;

@@ -820,3 +820,117 @@ async fn a_host_with_a_boot_profile_gets_its_script_and_its_kernel_over_http_in_
     shutdown.cancel();
     tokio::time::timeout(BOUND, app.wait()).await.expect("lifeboat stopped");
 }
+
+/// Two lifeboats, instances `a` and `b`, on one new PostgreSQL database (the server of
+/// `LIFEBOAT_TEST_POSTGRES`), each with TFTP and DHCP on loopback.
+async fn fleet_of_two() -> (lifeboat_store::ScratchDatabase, Running, Running) {
+    let database = tokio::time::timeout(BOUND, lifeboat_store::ScratchDatabase::for_test()).await.expect("database");
+    let location = database.location();
+    let store = |name: &'static str| {
+        let location = location.clone();
+        async move { Store::connect(&location).await.expect("connect").for_instance(name) }
+    };
+    let options = || Options { tftp: true, dhcp: true, stop_when_idle: None, once: false };
+    let a = start_on(options(), store("a").await).await;
+    let b = start_on(options(), store("b").await).await;
+    (database, a, b)
+}
+
+/// Ask with `ask` until `done` says yes, every 20 ms, for [`BOUND`] at most.
+async fn eventually<T, F>(what: &str, mut ask: impl FnMut() -> F, done: impl Fn(&T) -> bool) -> T
+where
+    F: std::future::Future<Output = T>,
+{
+    let deadline = std::time::Instant::now() + BOUND;
+    loop {
+        let answer = ask().await;
+        if done(&answer) {
+            return answer;
+        }
+        assert!(std::time::Instant::now() < deadline, "{what}: not within {BOUND:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL: set LIFEBOAT_TEST_POSTGRES (.ci/run starts a private server)"]
+async fn a_host_saved_through_one_instance_reaches_the_other_instances_dhcp_and_tftp_unasked() {
+    let (database, a, b) = fleet_of_two().await;
+    std::fs::write(b.root.path().join("node-7.efi"), b"node seven").unwrap();
+    let mac = [2, 0, 0, 0, 0, 7];
+    let reserved = Ipv4Addr::new(127, 0, 0, 177);
+    let (dhcp_b, tftp_b) = (b.address(Service::Dhcp), b.address(Service::Tftp));
+
+    // Saved on a; b is not told (no reload): it hears the change from the database.
+    let host = HostEntry {
+        mac: "02:00:00:00:00:07".into(),
+        address: Some(reserved),
+        image: Some("node-7.efi".into()),
+        names: vec!["boot.efi".into()],
+        ..HostEntry::default()
+    };
+    a.store.insert_host(&host).await.unwrap();
+
+    let offer = eventually("b offers the reserved address", || discover(dhcp_b, mac), |o| o.yiaddr() == reserved).await;
+    let file = String::from_utf8_lossy(offer.fname().unwrap_or_default()).trim_end_matches('\0').to_owned();
+    assert_eq!(file, "node-7.efi");
+    let scratch = tempfile::tempdir().unwrap();
+    assert_eq!(fetch(tftp_b, "node-7.efi", scratch.path()).await.unwrap(), b"node seven");
+
+    // The transfer is in the history a reads, under b's name.
+    let served = eventually(
+        "b's transfer in the shared history",
+        || async {
+            let filter = lifeboat_store::TransferFilter { instance: Some("b".into()), ..Default::default() };
+            a.store.transfers_page(&filter, None, 10).await.unwrap().items
+        },
+        |items| !items.is_empty(),
+    )
+    .await;
+    assert_eq!((served[0].instance.as_str(), served[0].record.requested.as_str()), ("b", "node-7.efi"));
+    a.stop().await;
+    b.stop().await;
+    database.drop().await.unwrap();
+}
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL: set LIFEBOAT_TEST_POSTGRES (.ci/run starts a private server)"]
+async fn one_instance_lists_the_fleet_and_stops_a_service_of_another() {
+    let (database, a, b) = fleet_of_two().await;
+    let up = |instances: &Vec<lifeboat_web::InstanceView>| {
+        instances.iter().filter(|i| i.up).map(|i| i.name.clone()).collect::<Vec<_>>() == ["a", "b"]
+    };
+    let listed = eventually("both instances beat", || async { a.control.instances().await.unwrap() }, up).await;
+    assert!(listed[0].this && !listed[1].this, "{listed:?}");
+    assert_eq!(listed[1].services.get("tftp").map(String::as_str), Some("running"), "{listed:?}");
+    let tftp_b = b.address(Service::Tftp);
+
+    a.control.command_instance("b".into(), Service::Tftp, false, "test".into()).await.expect("b stops TFTP");
+
+    assert!(!b.running(Service::Tftp), "b's TFTP still runs");
+    assert!(UdpSocket::bind(tftp_b).await.is_ok(), "b's TFTP port is still taken");
+    let stopped_by = b.store.events_page(None, 20).await.unwrap();
+    assert!(
+        stopped_by.items.iter().any(|e| e.instance == "b" && e.event.origin.contains("test on a")),
+        "{:?}",
+        stopped_by.items
+    );
+    // The next heartbeat says so.
+    eventually(
+        "b's heartbeat shows TFTP stopped",
+        || async { a.control.instances().await.unwrap() },
+        |instances| {
+            instances.iter().any(|i| i.name == "b" && i.services.get("tftp").map(String::as_str) == Some("stopped"))
+        },
+    )
+    .await;
+    // Stopping it again is refused by b, and the refusal reaches a.
+    let again = a.control.command_instance("b".into(), Service::Tftp, false, "test".into()).await;
+    assert!(matches!(again, Err(lifeboat_web::FleetError::Refused { .. })), "{again:?}");
+    let unknown = a.control.command_instance("c".into(), Service::Tftp, false, "test".into()).await;
+    assert!(matches!(unknown, Err(lifeboat_web::FleetError::UnknownInstance(_))), "{unknown:?}");
+
+    b.stop().await;
+    a.stop().await;
+    database.drop().await.unwrap();
+}

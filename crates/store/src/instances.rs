@@ -203,6 +203,23 @@ impl Store {
         .map_err(|e| self.error("save a command's outcome", e))
     }
 
+    /// Withdraw command `id` if its instance has not taken it yet, with `why` as its outcome:
+    /// an instance that comes back later does not carry out what nobody waits for any more.
+    /// `true` when it was withdrawn, `false` when it had been taken.
+    pub async fn withdraw_command(&self, id: i64, why: &str, at: i64) -> Result<bool, StoreError> {
+        let withdrawn = with_pool!(self, pool => {
+            sqlx::query("UPDATE instance_commands SET done_at = $1, outcome = $2 WHERE id = $3 AND done_at IS NULL")
+                .bind(at)
+                .bind(why)
+                .bind(id)
+                .execute(pool)
+                .await
+                .map(|done| done.rows_affected())
+        })
+        .map_err(|e| self.error("withdraw a command", e))?;
+        Ok(withdrawn > 0)
+    }
+
     /// Command `id` as it stands; `None` if there is none.
     pub async fn command(&self, id: i64) -> Result<Option<InstanceCommand>, StoreError> {
         let sql = format!("SELECT {COMMAND_COLUMNS} FROM instance_commands WHERE id = $1");

@@ -36,6 +36,7 @@
 //!   for a number of days and rows, and deleted in small batches beyond that.
 //! - [`log_writer`]: [`LogWriter`], which commits transfer records and events in batches and
 //!   drops (and counts) what does not fit its bounded queue.
+//! - [`scratch`]: [`ScratchDatabase`], a PostgreSQL database of its own for a test.
 //! - [`page`]: [`Page`], [`MAX_PAGE`]; [`names`]: the text names of stored enums.
 //! - [`error`]: [`StoreError`] (says which file and what to do), [`WriteError`].
 //!
@@ -57,6 +58,7 @@ pub mod missing_files;
 pub mod names;
 pub mod page;
 pub mod retention;
+pub mod scratch;
 pub mod settings;
 pub mod store;
 pub mod transfer_page;
@@ -78,6 +80,7 @@ pub use missing_files::MissingFile;
 pub use names::UnknownName;
 pub use page::{MAX_PAGE, Page};
 pub use retention::{PRUNE_BATCH, Pruned, Pruner, Retention};
+pub use scratch::{ScratchDatabase, TEST_SERVER_VARIABLE};
 pub use store::Store;
 pub use transfer_page::TransferFilter;
 pub use transfers::{Direction, StoredTransfer, TransferOutcome, TransferProtocol, TransferRecord};

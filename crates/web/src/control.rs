@@ -25,6 +25,25 @@ pub trait Control: Send + Sync + 'static {
     /// The state of each service, TFTP first.
     fn services(&self) -> Vec<ServiceStatus>;
 
+    /// The lifeboats of the fleet this one belongs to, by name, this one among them; just this
+    /// one when its database is its own.
+    fn instances(&self) -> BoxFuture<'_, Result<Vec<InstanceView>, FleetError>> {
+        Box::pin(async { Ok(Vec::new()) })
+    }
+
+    /// Start (`run`) or stop `service` on the instance `name`: this one at once, another one by a
+    /// command it carries out. Resolves once that instance answered.
+    fn command_instance(
+        &self,
+        name: String,
+        service: Service,
+        run: bool,
+        origin: String,
+    ) -> BoxFuture<'_, Result<(), FleetError>> {
+        let _ = (service, run, origin);
+        Box::pin(async move { Err(FleetError::UnknownInstance(name)) })
+    }
+
     /// Start `service`. `origin` says who asked (`web 10.0.0.5 (admin)`); the implementation
     /// records the `ServiceStarted` event with it, since it also starts services on its own.
     fn start(&self, service: Service, origin: String) -> BoxFuture<'_, Result<(), ControlError>>;
@@ -396,6 +415,40 @@ pub enum ControlError {
 
     #[error("{service}: {message}")]
     Failed { service: Service, message: String },
+}
+
+/// A lifeboat of the fleet, as its heartbeats tell.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstanceView {
+    pub name: String,
+    /// Whether this is the lifeboat answering.
+    pub this: bool,
+    /// Whether it beat recently; a stopped or unreachable instance is not up.
+    pub up: bool,
+    pub version: String,
+    /// Where its dashboard listens; empty without one.
+    pub dashboard: String,
+    /// Unix ms of its start and of its last heartbeat.
+    pub started_at: i64,
+    pub seen_at: i64,
+    /// Each service's slug and state (`running`, `stopped`, `failed`, `not configured`).
+    pub services: std::collections::BTreeMap<String, String>,
+}
+
+/// Why a fleet request failed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum FleetError {
+    #[error("there is no instance {0:?} in this fleet")]
+    UnknownInstance(String),
+
+    #[error("instance {instance} did not answer within {seconds} s; is it running? (the command was withdrawn)")]
+    NoAnswer { instance: String, seconds: u64 },
+
+    #[error("instance {instance}: {reason}")]
+    Refused { instance: String, reason: String },
+
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 /// The settings saved from the dashboard, and what is in effect (see [`Control::settings`]).

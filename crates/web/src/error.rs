@@ -129,6 +129,17 @@ impl From<crate::recovery::RecoveryError> for AppError {
     }
 }
 
+impl From<crate::control::FleetError> for AppError {
+    fn from(error: crate::control::FleetError) -> Self {
+        use crate::control::FleetError;
+        match error {
+            FleetError::UnknownInstance(_) => AppError::NotFound(error.to_string()),
+            FleetError::Refused { .. } => AppError::Conflict(error.to_string()),
+            FleetError::NoAnswer { .. } | FleetError::Unavailable(_) => AppError::Internal(error.to_string()),
+        }
+    }
+}
+
 impl From<ControlError> for AppError {
     fn from(error: ControlError) -> Self {
         match error {

@@ -70,8 +70,9 @@ pub use api_key::API_KEY_SETTING;
 pub use config::{Auth, DEFAULT_MAX_UPLOAD, WebConfig, check_listen};
 pub use control::{
     AddressClaim, BoxFuture, ClaimError, ClaimedAddressView, ConfiguredAlias, ConfiguredReservation, Control,
-    ControlError, DhcpExchange, InterfaceInfo, LeaseView, LiveTransfer, Lock, Metrics, Service, ServiceStatus,
-    SettingsError, SettingsInput, SettingsProblem, SettingsView, UnknownService, WantedAddressView,
+    ControlError, DhcpExchange, FleetError, InstanceView, InterfaceInfo, LeaseView, LiveTransfer, Lock, Metrics,
+    Service, ServiceStatus, SettingsError, SettingsInput, SettingsProblem, SettingsView, UnknownService,
+    WantedAddressView,
 };
 pub use error::{FieldError, WebError};
 pub use pages::login::LOCKOUT_SETTING;

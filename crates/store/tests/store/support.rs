@@ -8,9 +8,9 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use std::sync::atomic::{AtomicU32, Ordering};
-
-use lifeboat_store::{ClientKey, DatabaseLocation, Direction, Lease, Store, TransferOutcome, TransferRecord};
+use lifeboat_store::{
+    ClientKey, DatabaseLocation, Direction, Lease, ScratchDatabase, Store, TransferOutcome, TransferRecord,
+};
 use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{Connection, PgConnection, SqliteConnection, SqlitePool};
 
@@ -89,74 +89,34 @@ pub(crate) fn transfer(n: u32) -> TransferRecord {
     }
 }
 
-/// The variable that names the PostgreSQL server of the tests: a URL of a database on it that
-/// the tests may connect to as a user allowed to create databases, e.g.
-/// `postgres://postgres@localhost/postgres?host=/tmp/lifeboat-pg`.
-pub(crate) const POSTGRES_VARIABLE: &str = "LIFEBOAT_TEST_POSTGRES";
-
-/// The server's URL, or a panic that says how to get one.
-pub(crate) fn postgres_server() -> url::Url {
-    let text = std::env::var(POSTGRES_VARIABLE).unwrap_or_else(|_| {
-        panic!("{POSTGRES_VARIABLE} is not set: point it at a PostgreSQL server (.ci/run starts a private one)")
-    });
-    url::Url::parse(&text).unwrap_or_else(|e| panic!("{POSTGRES_VARIABLE}={text:?} is not a URL: {e}"))
-}
-
 /// A database on the tests' PostgreSQL server made for one test, dropped by [`TestDatabase::drop`]
 /// (a failed test leaves it behind, in a server that lives as long as the CI run).
 pub(crate) struct TestDatabase {
-    name: String,
+    scratch: ScratchDatabase,
 }
 
 impl TestDatabase {
-    /// A new, empty database with a name no other test of any run uses.
+    /// A new, empty database (the server is `LIFEBOAT_TEST_POSTGRES`).
     pub(crate) async fn create() -> TestDatabase {
-        static COUNT: AtomicU32 = AtomicU32::new(0);
-        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
-        let name = format!("lifeboat_test_{}_{}_{nanos}", std::process::id(), COUNT.fetch_add(1, Ordering::Relaxed));
-        admin(&format!("CREATE DATABASE {name}")).await;
-        TestDatabase { name }
-    }
-
-    /// This database's location, as lifeboat is given it.
-    pub(crate) fn location(&self) -> DatabaseLocation {
-        let mut url = postgres_server();
-        url.set_path(&self.name);
-        DatabaseLocation::Postgres(url)
+        TestDatabase { scratch: bounded("create a database", ScratchDatabase::for_test()).await }
     }
 
     /// A store on this database, migrated.
     pub(crate) async fn store(&self) -> Store {
-        let location = self.location();
+        let location = self.scratch.location();
         bounded("connect", Store::connect(&location)).await.unwrap_or_else(|e| panic!("connect to {location}: {e}"))
     }
 
     /// A connection of the test's own to this database, beside the store's.
     pub(crate) async fn side_connection(&self) -> PgConnection {
-        let url = self.location().to_string();
-        let DatabaseLocation::Postgres(url_with_password) = self.location() else { unreachable!() };
-        bounded("side connection", PgConnection::connect(url_with_password.as_str()))
-            .await
-            .unwrap_or_else(|e| panic!("side connection to {url}: {e}"))
+        let DatabaseLocation::Postgres(url) = self.scratch.location() else { unreachable!("a PostgreSQL database") };
+        bounded("side connection", PgConnection::connect(url.as_str())).await.expect("side connection")
     }
 
     /// Drop the database, closing whatever is still connected to it.
     pub(crate) async fn drop(self) {
-        admin(&format!("DROP DATABASE {} WITH (FORCE)", self.name)).await;
+        bounded("drop the database", self.scratch.drop()).await.expect("drop the database");
     }
-}
-
-/// Run one statement on the server's own database (`CREATE DATABASE` and the like).
-async fn admin(sql: &str) {
-    let server = postgres_server();
-    let mut connection = bounded("connect to the PostgreSQL server", PgConnection::connect(server.as_str()))
-        .await
-        .unwrap_or_else(|e| panic!("connect to the tests' PostgreSQL server: {e}"));
-    // Test-only SQL made of a generated name.
-    bounded(sql, sqlx::query(sqlx::AssertSqlSafe(sql.to_owned())).execute(&mut connection))
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e}"));
-    let _ = connection.close().await;
 }
 
 /// For each `async fn name(store: Store)` named, a module `name` with two tests: `sqlite` runs it

@@ -87,6 +87,8 @@ pub(crate) struct TransferJson {
     retransmits: u64,
     outcome: &'static str,
     error: Option<String>,
+    /// The lifeboat of the fleet that served it.
+    instance: String,
 }
 
 impl From<StoredTransfer> for TransferJson {
@@ -109,11 +111,12 @@ impl From<StoredTransfer> for TransferJson {
             retransmits: r.retransmits,
             outcome: outcome_slug(&r.outcome),
             error: r.error,
+            instance: t.instance,
         }
     }
 }
 
-/// `GET /api/v1/transfers?mac=&file=&outcome=&since=&until=&before=&limit=`.
+/// `GET /api/v1/transfers?mac=&file=&outcome=&since=&until=&instance=&before=&limit=`.
 pub(crate) async fn transfers(
     State(state): State<WebState>,
     ApiQuery(query): ApiQuery<HistoryQuery>,
@@ -173,6 +176,8 @@ pub(crate) struct EventJson {
     kind: &'static str,
     origin: String,
     detail: String,
+    /// The lifeboat of the fleet it happened on.
+    instance: String,
 }
 
 impl From<StoredEvent> for EventJson {
@@ -183,6 +188,7 @@ impl From<StoredEvent> for EventJson {
             kind: event_slug(&e.event.kind),
             origin: e.event.origin,
             detail: e.event.detail,
+            instance: e.instance,
         }
     }
 }

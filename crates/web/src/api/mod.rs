@@ -10,6 +10,7 @@ mod extract;
 mod health;
 mod hosts;
 mod images;
+mod instances;
 mod lists;
 mod recovery;
 mod services;
@@ -31,6 +32,8 @@ pub(crate) fn routes() -> Router<WebState> {
         .route("/session", get(services::session))
         .route("/services", get(services::list))
         .route("/services/{service}/{action}", post(services::switch))
+        .route("/instances", get(instances::list))
+        .route("/instances/{name}/services/{service}/{action}", post(instances::switch))
         .route("/interfaces", get(services::interfaces))
         .route("/leases", get(lists::leases))
         .route("/leases/{address}", axum::routing::delete(lists::release_lease))
