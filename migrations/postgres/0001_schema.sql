@@ -139,7 +139,8 @@ CREATE TABLE instances (
     seen_at BIGINT NOT NULL,
     version TEXT NOT NULL,
     dashboard TEXT NOT NULL DEFAULT '',
-    services TEXT NOT NULL DEFAULT '{}' CHECK (json_typeof(services::json) = 'object')
+    services TEXT NOT NULL DEFAULT '{}' CHECK (json_typeof(services::json) = 'object'),
+    dhcp_ranges TEXT NOT NULL DEFAULT ''
 );
 
 CREATE TABLE instance_commands (

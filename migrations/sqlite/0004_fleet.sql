@@ -20,7 +20,10 @@ CREATE TABLE instances (
     -- Its dashboard's address as it listens, e.g. `0.0.0.0:8080`; '' without a dashboard.
     dashboard TEXT NOT NULL DEFAULT '',
     -- JSON object: each service's name and state, e.g. {"dhcp": "running", "tftp": "stopped"}.
-    services TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(services) AND json_type(services) = 'object')
+    services TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(services) AND json_type(services) = 'object'),
+    -- The DHCP ranges it serves, `start-end` separated by spaces: instances serving a range in
+    -- common share its clients (an HA pair).
+    dhcp_ranges TEXT NOT NULL DEFAULT ''
 ) STRICT, WITHOUT ROWID;
 
 -- A change of a service on another instance, asked for on any instance's dashboard: the named

@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use lifeboat_dhcp::LoadShare;
 use lifeboat_store::{Change, Heartbeat, InstanceCommand, InstanceRecord, Store};
 use lifeboat_web::{Control, FleetError, InstanceView, Service};
 use tokio::task::JoinHandle;
@@ -24,8 +25,12 @@ use crate::dashboard::Lifeboat;
 /// (on SQLite, or while its listening connection is lost).
 pub const HEARTBEAT_EVERY: Duration = Duration::from_secs(2);
 
-/// An instance that has not beaten for this long is shown as gone.
+/// An instance that has not beaten for this long is shown as gone, and the instances it shared
+/// a DHCP range with answer its clients from then on.
 pub const GONE_AFTER: Duration = Duration::from_secs(10);
+
+/// How far back, in seconds, each read of other instances' leases starts before the last one.
+const LEARN_OVERLAP: i64 = 5;
 
 /// The fleet tasks of one lifeboat: the heartbeat and the listener.
 pub(crate) struct Fleet {
@@ -35,7 +40,11 @@ pub(crate) struct Fleet {
 impl Fleet {
     /// Start beating and listening on `lifeboat`'s store, until `shutdown`.
     pub(crate) fn spawn(lifeboat: Arc<Lifeboat>, shutdown: CancellationToken) -> Fleet {
-        let member = Arc::new(Member { lifeboat });
+        let member = Arc::new(Member {
+            lifeboat,
+            share: tokio::sync::Mutex::new(None),
+            learned_up_to: tokio::sync::Mutex::new(0),
+        });
         let mut tasks = vec![tokio::spawn(Arc::clone(&member).beat(shutdown.clone()))];
         if member.store().is_shared() {
             tasks.push(tokio::spawn(member.listen(shutdown)));
@@ -53,6 +62,10 @@ impl Fleet {
 
 struct Member {
     lifeboat: Arc<Lifeboat>,
+    /// The share of DHCP clients last given to the DHCP server.
+    share: tokio::sync::Mutex<Option<LoadShare>>,
+    /// Unix seconds of the last read of other instances' leases.
+    learned_up_to: tokio::sync::Mutex<i64>,
 }
 
 impl Member {
@@ -83,7 +96,57 @@ impl Member {
                 }
                 Err(_) => {}
             }
+            self.share_ranges().await;
             self.carry_out_commands().await;
+        }
+    }
+
+    /// Share the DHCP clients with the other instances that are up and serve a range in common
+    /// with this one: each answers its part, by the order of their names.
+    async fn share_ranges(&self) {
+        let ours = self.lifeboat.services.dhcp_ranges();
+        let share = if ours.is_empty() {
+            None
+        } else {
+            let Ok(instances) = self.store().instances().await else { return };
+            let now = self.lifeboat.parts.clock.unix_ms();
+            let this = self.store().instance();
+            let mut sharing: Vec<&str> = instances
+                .iter()
+                .filter(|i| {
+                    i.name == this || (is_up(i.beat.at, now) && i.beat.dhcp_ranges.iter().any(|r| ours.contains(r)))
+                })
+                .map(|i| i.name.as_str())
+                .collect();
+            if !sharing.contains(&this) {
+                sharing.push(this);
+            }
+            sharing.sort_unstable();
+            let index = sharing.iter().position(|name| *name == this).unwrap_or(0);
+            (sharing.len() > 1).then(|| LoadShare {
+                index: u32::try_from(index).unwrap_or(0),
+                of: u32::try_from(sharing.len()).unwrap_or(1),
+            })
+        };
+        let mut current = self.share.lock().await;
+        if *current != share {
+            *current = share;
+            self.lifeboat.services.share_dhcp_load(share).await;
+        }
+    }
+
+    /// Give DHCP the leases other instances wrote since the last time (and a little before:
+    /// `updated_at` is in seconds, and clocks differ).
+    async fn learn_leases(&self) {
+        let mut learned_up_to = self.learned_up_to.lock().await;
+        let now = i64::try_from(self.lifeboat.parts.clock.unix_seconds()).unwrap_or(i64::MAX);
+        let since = learned_up_to.saturating_sub(LEARN_OVERLAP);
+        match self.store().leases_written_by_others_since(since).await {
+            Ok(leases) => {
+                *learned_up_to = now;
+                self.lifeboat.services.learn_leases(leases).await;
+            }
+            Err(error) => tracing::debug!("other lifeboats' leases not read: {error}"),
         }
     }
 
@@ -110,10 +173,12 @@ impl Member {
                 Change::Table(table) => match table.as_str() {
                     "hosts" | "aliases" | "boot_profiles" => self.reload_directory().await,
                     "instance_commands" => self.carry_out_commands().await,
+                    "leases" => self.learn_leases().await,
                     _ => {}
                 },
                 Change::Missed => {
                     self.reload_directory().await;
+                    self.learn_leases().await;
                     self.carry_out_commands().await;
                 }
             }
@@ -177,6 +242,7 @@ fn heartbeat(lifeboat: &Lifeboat) -> Heartbeat {
         version: env!("CARGO_PKG_VERSION").to_owned(),
         dashboard: lifeboat.dashboard.get().map(ToString::to_string).unwrap_or_default(),
         services,
+        dhcp_ranges: lifeboat.services.dhcp_ranges(),
     }
 }
 
@@ -198,11 +264,15 @@ pub(crate) async fn instances(lifeboat: &Lifeboat) -> Result<Vec<InstanceView>, 
     Ok(records.into_iter().map(|record| view(record, store.instance(), now)).collect())
 }
 
+/// Whether an instance that last beat at `seen_at` (Unix ms) counts as up at `now`.
+fn is_up(seen_at: i64, now: i64) -> bool {
+    now.saturating_sub(seen_at) < i64::try_from(GONE_AFTER.as_millis()).unwrap_or(i64::MAX)
+}
+
 fn view(record: InstanceRecord, this: &str, now: i64) -> InstanceView {
-    let gone_after = i64::try_from(GONE_AFTER.as_millis()).unwrap_or(i64::MAX);
     InstanceView {
         this: record.name == this,
-        up: now.saturating_sub(record.beat.at) < gone_after,
+        up: is_up(record.beat.at, now),
         name: record.name,
         version: record.beat.version,
         dashboard: record.beat.dashboard,

@@ -13,7 +13,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use lifeboat_clock::{Clock, unix_ms};
-use lifeboat_dhcp::LeaseChange;
+use lifeboat_dhcp::config::Range;
+use lifeboat_dhcp::{Lease, LeaseChange, LoadShare};
 use lifeboat_server::{Closing, DhcpCommand, DhcpConfig, HttpBootConfig, LeaseSink as _, OtherServer, TftpConfig};
 use lifeboat_store::{Event, EventKind, LeaseWriter, LogWriter, Store};
 use lifeboat_web::{ControlError, Service, ServiceStatus};
@@ -67,6 +68,9 @@ pub(crate) struct Services {
     other_dhcp_servers: Mutex<Option<watch::Receiver<Vec<OtherServer>>>>,
     /// Commands to the running DHCP server.
     dhcp_commands: Mutex<Option<mpsc::Sender<DhcpCommand>>>,
+    /// The part of the clients DHCP answers when other lifeboats serve its range (the fleet
+    /// sets it); given to the DHCP server whenever it starts.
+    dhcp_share: Mutex<Option<LoadShare>>,
     /// `--stop-when-idle`, once its watch runs, and when DHCP last answered (as the watch saw).
     idle: Mutex<Option<IdleWatch>>,
 }
@@ -136,6 +140,7 @@ impl Services {
             dhcp_replies: Mutex::default(),
             other_dhcp_servers: Mutex::default(),
             dhcp_commands: Mutex::default(),
+            dhcp_share: Mutex::default(),
             idle: Mutex::default(),
         }
     }
@@ -467,10 +472,54 @@ impl Services {
         let others = server.other_servers();
         tokio::spawn(record_other_servers(others.clone(), parts.log.clone()));
         *self.other_dhcp_servers.lock().unwrap_or_else(|p| p.into_inner()) = Some(others);
+        let share = *self.dhcp_share.lock().unwrap_or_else(|p| p.into_inner());
+        if share.is_some() {
+            // The channel is new and empty: this cannot be full.
+            let _ = command_sender.try_send(DhcpCommand::ShareLoad(share));
+        }
         *self.dhcp_commands.lock().unwrap_or_else(|p| p.into_inner()) = Some(command_sender);
         let stop = CancellationToken::new();
         let task = tokio::spawn(server.run(stop.clone()));
         Ok(Running { stop, task, listening, since: Instant::now(), closing: None })
+    }
+
+    /// The DHCP ranges served while DHCP runs, as `start-end`: what the fleet compares to find
+    /// the lifeboats sharing a range.
+    pub(crate) fn dhcp_ranges(&self) -> Vec<String> {
+        if !self.status().iter().any(|s| s.service == Service::Dhcp && s.running) {
+            return Vec::new();
+        }
+        let configs = self.configs();
+        let ranges = configs.dhcp.as_ref().map(|dhcp| dhcp.ranges.as_slice()).unwrap_or_default();
+        ranges
+            .iter()
+            .filter_map(|range| match range {
+                Range::Dynamic { start, end, .. } => Some(format!("{start}-{end}")),
+                Range::Proxy { .. } => None,
+            })
+            .collect()
+    }
+
+    /// Answer only `share` of the clients (`None`: all), now and whenever DHCP starts again.
+    pub(crate) async fn share_dhcp_load(&self, share: Option<LoadShare>) {
+        *self.dhcp_share.lock().unwrap_or_else(|p| p.into_inner()) = share;
+        self.send_dhcp(DhcpCommand::ShareLoad(share)).await;
+    }
+
+    /// Give the running DHCP server leases other lifeboats bound (nothing when it is stopped: it
+    /// loads every lease from the store when it starts).
+    pub(crate) async fn learn_leases(&self, leases: Vec<Lease>) {
+        if !leases.is_empty() {
+            self.send_dhcp(DhcpCommand::Learn(leases)).await;
+        }
+    }
+
+    async fn send_dhcp(&self, command: DhcpCommand) {
+        let commands = self.dhcp_commands.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        if let Some(commands) = commands {
+            // An error means DHCP stopped meanwhile; it reads the store when it starts again.
+            let _ = commands.send(command).await;
+        }
     }
 
     /// Forget the lease on `address`: through the DHCP server when it runs (its lease table is

@@ -934,3 +934,91 @@ async fn one_instance_lists_the_fleet_and_stops_a_service_of_another() {
     a.stop().await;
     database.drop().await.unwrap();
 }
+
+/// A DISCOVER to `server`: its offer, or `None` when it stays quiet for `wait`.
+async fn offer_within(server: SocketAddr, mac: [u8; 6], wait: Duration) -> Option<Message> {
+    let client = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    client.send_to(&dhcp_request(MessageType::Discover, mac, 9), server).await.unwrap();
+    let mut buf = vec![0; 1500];
+    let len = tokio::time::timeout(wait, client.recv(&mut buf)).await.ok()?.unwrap();
+    Some(Message::decode(&mut Decoder::new(&buf[..len])).unwrap())
+}
+
+/// A REBINDING request (broadcast, `ciaddr` set, no server identifier) of `mac` for `address`
+/// to `server`: the reply's type and address.
+async fn rebind(server: SocketAddr, mac: [u8; 6], address: Ipv4Addr) -> Option<(MessageType, Ipv4Addr)> {
+    let mut request = Message::default();
+    request.set_opcode(Opcode::BootRequest).set_xid(10).set_chaddr(&mac).set_ciaddr(address);
+    request.opts_mut().insert(DhcpOption::MessageType(MessageType::Request));
+    let mut bytes = Vec::new();
+    request.encode(&mut Encoder::new(&mut bytes)).unwrap();
+    let client = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    client.send_to(&bytes, server).await.unwrap();
+    let mut buf = vec![0; 1500];
+    let len = tokio::time::timeout(Duration::from_secs(2), client.recv(&mut buf)).await.ok()?.unwrap();
+    let reply = Message::decode(&mut Decoder::new(&buf[..len])).unwrap();
+    Some((reply.opts().msg_type()?, reply.yiaddr()))
+}
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL: set LIFEBOAT_TEST_POSTGRES (.ci/run starts a private server)"]
+async fn an_ha_pair_shares_the_clients_never_gives_an_address_twice_and_the_survivor_rebinds_the_others() {
+    let (database, a, b) = fleet_of_two().await;
+    let servers = [a.address(Service::Dhcp), b.address(Service::Dhcp)];
+    let quiet = Duration::from_millis(300);
+    let mac = |n: u8| [2, 0, 0, 0, 3, n];
+    // Once both heartbeats are seen, each client gets one offer, not two.
+    eventually(
+        "the pair shares the clients",
+        || async {
+            let mut single = 0;
+            for n in 200..206 {
+                let (x, y) =
+                    tokio::join!(offer_within(servers[0], mac(n), quiet), offer_within(servers[1], mac(n), quiet));
+                single += usize::from(x.is_some() != y.is_some());
+            }
+            single
+        },
+        |single| *single == 6,
+    )
+    .await;
+
+    let mut served = [Vec::new(), Vec::new()];
+    for n in 0..40 {
+        let (x, y) = tokio::join!(offer_within(servers[0], mac(n), quiet), offer_within(servers[1], mac(n), quiet));
+        let side = match (x.is_some(), y.is_some()) {
+            (true, false) => 0,
+            (false, true) => 1,
+            other => panic!("client {n}: offers from (a, b) = {other:?}"),
+        };
+        let ack = bind(servers[side], mac(n)).await;
+        served[side].push((n, ack.yiaddr()));
+    }
+    assert!(!served[0].is_empty() && !served[1].is_empty(), "one instance served everyone: {served:?}");
+    let mut addresses: Vec<Ipv4Addr> = served.iter().flatten().map(|(_, address)| *address).collect();
+    addresses.sort();
+    addresses.dedup();
+    assert_eq!(addresses.len(), 40, "an address was given twice: {served:?}");
+    let stored = eventually(
+        "the 40 leases in the database",
+        || async { a.store.load_leases().await.unwrap() },
+        |l| l.len() >= 40,
+    )
+    .await;
+    assert_eq!(stored.len(), 40, "{stored:?}");
+
+    // b goes away; once a no longer sees it beat, a answers b's clients when they rebind.
+    let (client, address) = served[1][0];
+    b.stop().await;
+    let deadline = std::time::Instant::now() + BOUND;
+    let answer = loop {
+        if let Some(answer) = rebind(servers[0], mac(client), address).await {
+            break answer;
+        }
+        assert!(std::time::Instant::now() < deadline, "a never answered b's client");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    assert_eq!(answer, (MessageType::Ack, address));
+    a.stop().await;
+    database.drop().await.unwrap();
+}

@@ -11,7 +11,7 @@ use crate::scope::Pool;
 
 /// 32-bit FNV-1a. Written here because the start position must be stable across Rust releases
 /// and runs, which `std`'s `DefaultHasher` does not promise; a crate for five lines is not worth it.
-fn fnv1a(bytes: &[u8]) -> u32 {
+pub(crate) fn fnv1a(bytes: &[u8]) -> u32 {
     bytes.iter().fold(0x811c_9dc5u32, |h, b| (h ^ u32::from(*b)).wrapping_mul(0x0100_0193))
 }
 

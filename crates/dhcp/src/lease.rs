@@ -204,6 +204,14 @@ impl LeaseTable {
         LeaseChange::Upsert(lease)
     }
 
+    /// Take in a lease another instance of the fleet bound (read from the shared database):
+    /// nothing to persist, it is there already. It replaces whatever this table held for the
+    /// client or on the address: the database let the other instance write it.
+    pub fn learn(&mut self, lease: Lease) {
+        self.quarantine.remove(&lease.address);
+        self.insert(lease.key.clone(), Entry { address: lease.address, holding: Holding::Bound(lease) });
+    }
+
     /// The client gives `address` back (DHCPRELEASE). Nothing happens unless `key` holds it.
     pub fn release(&mut self, key: &ClientKey, address: Ipv4Addr) -> Option<LeaseChange> {
         if self.by_key.get(key)?.address != address {

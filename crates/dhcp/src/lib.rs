@@ -39,6 +39,7 @@ pub mod rate_limit;
 pub mod reply;
 pub mod responder;
 pub mod scope;
+pub mod share;
 pub mod wanted;
 pub mod wire;
 
@@ -48,5 +49,6 @@ pub use destination::{Arrival, Destination};
 pub use explain::{Explanation, Level};
 pub use lease::{ClientKey, Lease, LeaseChange};
 pub use responder::{Counters, Handled, Reply, Responder, Settings};
+pub use share::LoadShare;
 pub use wanted::{ArpSeen, WantedAddress, WantedAddresses};
 pub use wire::{DecodeError, Kind, RawOption, Request, decode};

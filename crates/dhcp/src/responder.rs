@@ -24,6 +24,7 @@ use crate::pressure::{MAX_OUTSTANDING_OFFERS, MIN_REUSE_AGE, Pressure, offer_cap
 use crate::rate_limit::RateLimiter;
 use crate::reply::{BootInfo, ReplyFields, ReplyKind, encode};
 use crate::scope::{Reach, Scope};
+use crate::share::LoadShare;
 use crate::wire::{Kind, MessageType, Request, decode};
 use ipnet::Ipv4Net;
 
@@ -140,6 +141,8 @@ pub struct Responder {
     pressure: Pressure,
     /// Interfaces where new clients get no address: another DHCP server answers there.
     held: BTreeSet<u32>,
+    /// This instance's part of the clients when it shares the range with others (an HA pair).
+    share: Option<LoadShare>,
     counters: Counters,
 }
 
@@ -156,6 +159,7 @@ impl Responder {
             limiter,
             pressure,
             held: BTreeSet::new(),
+            share: None,
             counters: Counters::default(),
         }
     }
@@ -179,6 +183,20 @@ impl Responder {
     /// answers there. Clients with a lease or a reservation are still answered.
     pub fn hold_new_clients(&mut self, interface: u32) {
         self.held.insert(interface);
+    }
+
+    /// Answer only this part of the clients' DISCOVERs and broadcast REQUESTs (`None`: all of
+    /// them): the other instances serving the range answer the rest.
+    pub fn share_load(&mut self, share: Option<LoadShare>) {
+        self.share = share;
+    }
+
+    /// Take in leases another instance of the fleet bound: their addresses are not offered to
+    /// anyone else, and their clients' renewals are answered here when that instance is gone.
+    pub fn learn(&mut self, leases: impl IntoIterator<Item = Lease>) {
+        for lease in leases {
+            self.leases.learn(lease);
+        }
     }
 
     pub fn counters(&self) -> Counters {
@@ -250,6 +268,7 @@ impl Responder {
             arrival,
             now,
             held: &self.held,
+            share: self.share,
             pressure: &mut self.pressure,
             counters: &mut self.counters,
         };
@@ -338,6 +357,7 @@ struct Exchange<'a> {
     arrival: &'a Arrival,
     now: u64,
     held: &'a BTreeSet<u32>,
+    share: Option<LoadShare>,
     pressure: &'a mut Pressure,
     counters: &'a mut Counters,
 }
@@ -362,6 +382,13 @@ impl Exchange<'_> {
                 }
                 _ => self.ignore(Level::Debug, "ignored: proxyDHCP leaves addresses to the other DHCP server"),
             };
+        }
+        let broadcast_request = matches!(self.request.kind, Kind::Dhcp(MessageType::Request))
+            && ipv4_option(self.request, 54).is_none()
+            && self.request.message.ciaddr().is_unspecified();
+        let shared = matches!(self.request.kind, Kind::Dhcp(MessageType::Discover)) || broadcast_request;
+        if shared && self.share.is_some_and(|share| !share.answers(&self.key)) {
+            return self.ignore(Level::Debug, "ignored: another lifeboat serving this range answers this client");
         }
         match self.request.kind {
             Kind::Bootp { .. } => self.bootp(),

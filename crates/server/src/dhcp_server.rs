@@ -20,7 +20,7 @@ use lifeboat_clock::{Clock, SystemClock};
 use lifeboat_dhcp::config::{Mac, Reservation};
 use lifeboat_dhcp::destination::{PXE_PORT, SERVER_PORT};
 use lifeboat_dhcp::scope::{Reach, ScopeError};
-use lifeboat_dhcp::{Arrival, Explanation, Lease, LeaseChange, Level, Reply, Responder, Settings};
+use lifeboat_dhcp::{Arrival, Explanation, Lease, LeaseChange, Level, LoadShare, Reply, Responder, Settings};
 use lifeboat_net::{BindError, FrameSender, Interface, PktInfoSocket, interfaces};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
@@ -114,6 +114,11 @@ pub enum DhcpCommand {
     /// Forget the lease bound on `address`. `done` hears whether there was one, once its removal
     /// is saved, or why saving it failed.
     Release { address: Ipv4Addr, done: oneshot::Sender<Result<bool, String>> },
+    /// Take in leases another lifeboat of the fleet bound (nothing to save: they are in the
+    /// shared database already).
+    Learn(Vec<Lease>),
+    /// Answer only this part of the clients (`None`: all): other lifeboats serve the same range.
+    ShareLoad(Option<LoadShare>),
 }
 
 /// A bound DHCP server, ready to [`run`](DhcpServer::run).
@@ -399,6 +404,16 @@ impl DhcpServer {
                 tokio::spawn(async move {
                     let _ = done.send(persisted.await.map(|()| true));
                 });
+            }
+            DhcpCommand::Learn(leases) => self.responder.learn(leases),
+            DhcpCommand::ShareLoad(share) => {
+                if let Some(share) = share {
+                    let of = share.of;
+                    tracing::info!("DHCP answers 1 in {of} new clients: {of} lifeboats serve the same range");
+                } else {
+                    tracing::info!("DHCP answers every client: no other lifeboat serves its range now");
+                }
+                self.responder.share_load(share);
             }
         }
     }

@@ -26,6 +26,8 @@ pub struct Heartbeat {
     /// Each service's slug (`tftp`, `dhcp`, `http`) and state (`running`, `stopped`, `failed`,
     /// `not configured`).
     pub services: BTreeMap<String, String>,
+    /// The DHCP ranges it serves, as `start-end`, while its DHCP server runs.
+    pub dhcp_ranges: Vec<String>,
 }
 
 /// An instance as the database knows it.
@@ -62,6 +64,7 @@ struct InstanceRow {
     version: String,
     dashboard: String,
     services: String,
+    dhcp_ranges: String,
 }
 
 #[derive(FromRow)]
@@ -102,10 +105,11 @@ impl Store {
         let services = serde_json::to_string(&beat.services).unwrap_or_else(|_| "{}".to_owned());
         with_pool!(self, pool => {
             sqlx::query(
-                "INSERT INTO instances (name, started_at, seen_at, version, dashboard, services) \
-                 VALUES ($1, $2, $3, $4, $5, $6) \
+                "INSERT INTO instances (name, started_at, seen_at, version, dashboard, services, dhcp_ranges) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) \
                  ON CONFLICT (name) DO UPDATE SET started_at = excluded.started_at, seen_at = excluded.seen_at, \
-                 version = excluded.version, dashboard = excluded.dashboard, services = excluded.services",
+                 version = excluded.version, dashboard = excluded.dashboard, services = excluded.services, \
+                 dhcp_ranges = excluded.dhcp_ranges",
             )
             .bind(self.instance())
             .bind(beat.started_at)
@@ -113,6 +117,7 @@ impl Store {
             .bind(&beat.version)
             .bind(&beat.dashboard)
             .bind(services)
+            .bind(beat.dhcp_ranges.join(" "))
             .execute(pool)
             .await
             .map(drop)
@@ -124,7 +129,8 @@ impl Store {
     pub async fn instances(&self) -> Result<Vec<InstanceRecord>, StoreError> {
         let rows: Vec<InstanceRow> = with_pool!(self, pool => {
             sqlx::query_as(
-                "SELECT name, started_at, seen_at, version, dashboard, services FROM instances ORDER BY name",
+                "SELECT name, started_at, seen_at, version, dashboard, services, dhcp_ranges FROM instances \
+                 ORDER BY name",
             )
             .fetch_all(pool)
             .await
@@ -143,6 +149,7 @@ impl Store {
                         version: row.version,
                         dashboard: row.dashboard,
                         services,
+                        dhcp_ranges: row.dhcp_ranges.split_whitespace().map(str::to_owned).collect(),
                     },
                 })
             })

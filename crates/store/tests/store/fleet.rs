@@ -172,6 +172,7 @@ async fn instances_beat_and_are_listed_by_name(store: Store) {
         version: "0.1.0".to_owned(),
         dashboard: "0.0.0.0:8080".to_owned(),
         services: [("tftp".to_owned(), "running".to_owned())].into(),
+        dhcp_ranges: vec!["10.7.0.100-10.7.0.200".to_owned(), "10.8.0.10-10.8.0.20".to_owned()],
     };
     bounded("b beats", b.beat(&beat)).await.expect("beat");
     bounded("a beats", a.beat(&Heartbeat { dashboard: String::new(), ..beat.clone() })).await.expect("beat");
