@@ -46,6 +46,7 @@ pub mod netns;
 pub mod page;
 pub mod peers;
 pub mod podman;
+pub mod postgres;
 pub mod process;
 pub mod qemu;
 pub mod sockets;

@@ -283,7 +283,10 @@ impl Control for Lifeboat {
         if let Some(theirs) = reservations.iter().find(|r| r.address == address && r.mac != mac) {
             conflicts.push(("address", format!("{address} is reserved for {} by the configuration", theirs.mac)));
         }
+        // In a fleet, another lifeboat may serve the address's subnet: only a lone lifeboat
+        // knows that no client of its could use it.
         if let Some(dhcp) = &dhcp
+            && !self.parts.store.is_shared()
             && let Some(subnets) = served_subnets(dhcp)
             && !subnets.iter().any(|s| s.contains(&address))
         {

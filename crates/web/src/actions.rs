@@ -17,7 +17,7 @@ use crate::control::{AddressClaim, ClaimedAddressView, Service};
 use crate::digests;
 use crate::error::{AppError, FieldError};
 use crate::guard::Caller;
-use crate::host_input::{HostInput, validate};
+use crate::host_input::{HostInput, ImageCheck, validate};
 use crate::images::{self, Uploaded};
 use crate::state::WebState;
 
@@ -58,9 +58,15 @@ async fn check_reservation(state: &WebState, entry: &HostEntry, id: Option<i64>)
     if fields.is_empty() { Ok(()) } else { Err(AppError::Invalid(fields)) }
 }
 
+/// Where a host's image is looked for: in this lifeboat's TFTP root, or, when it shares its
+/// database with a fleet, on the instance that serves the host (not checked from here).
+fn image_check(state: &WebState) -> ImageCheck<'_> {
+    if state.store().is_shared() { ImageCheck::Fleet } else { ImageCheck::Root(state.config().tftp_root.as_deref()) }
+}
+
 /// Check `input` and add it as a new host.
 pub(crate) async fn add_host(state: &WebState, caller: &Caller, input: &HostInput) -> Result<Host, AppError> {
-    let entry = validate(input, state.config().tftp_root.as_deref()).map_err(AppError::Invalid)?;
+    let entry = validate(input, image_check(state)).map_err(AppError::Invalid)?;
     check_reservation(state, &entry, None).await?;
     let host = state.store().insert_host(&entry).await?;
     state.record(EventKind::HostAdded, &caller.origin, describe(&entry));
@@ -75,7 +81,7 @@ pub(crate) async fn update_host(
     id: i64,
     input: &HostInput,
 ) -> Result<Host, AppError> {
-    let entry = validate(input, state.config().tftp_root.as_deref()).map_err(AppError::Invalid)?;
+    let entry = validate(input, image_check(state)).map_err(AppError::Invalid)?;
     check_reservation(state, &entry, Some(id)).await?;
     let host = state.store().update_host(id, &entry).await?.ok_or_else(|| no_host(id))?;
     state.record(EventKind::HostChanged, &caller.origin, describe(&entry));

@@ -27,7 +27,7 @@ pub fn validate_host(
         boot_profile: String::new(),
         notes: notes.to_owned(),
     };
-    host_input::validate(&input, None)
+    host_input::validate(&input, host_input::ImageCheck::Root(None))
 }
 
 /// The names text area, split into names.

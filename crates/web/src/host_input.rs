@@ -55,7 +55,17 @@ pub(crate) fn split_names(text: &str) -> Vec<String> {
 }
 
 /// Check every field of `input`; `root` is the TFTP root, if one is configured.
-pub(crate) fn validate(input: &HostInput, root: Option<&Path>) -> Result<HostEntry, Vec<FieldError>> {
+/// Where a host's image must be found for the host to be saved.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum ImageCheck<'a> {
+    /// In this lifeboat's TFTP root (`None`: it has none, so no image can be assigned).
+    Root(Option<&'a Path>),
+    /// On whichever lifeboat of the fleet serves the host, which may be another one: the name
+    /// is checked, the file is not.
+    Fleet,
+}
+
+pub(crate) fn validate(input: &HostInput, images: ImageCheck<'_>) -> Result<HostEntry, Vec<FieldError>> {
     let mut errors = Vec::new();
     let mut fail = |field: &'static str, message: String| errors.push(FieldError { field: field.into(), message });
 
@@ -104,12 +114,13 @@ pub(crate) fn validate(input: &HostInput, root: Option<&Path>) -> Result<HostEnt
     let image = if image.is_empty() {
         None
     } else {
-        match (images::normalize_name(image), root) {
+        match (images::normalize_name(image), images) {
             (Err(why), _) => {
                 fail("image", why);
                 None
             }
-            (Ok(_), None) => {
+            (Ok(file), ImageCheck::Fleet) => Some(file),
+            (Ok(_), ImageCheck::Root(None)) => {
                 fail(
                     "image",
                     "no TFTP root is configured, so no image can be assigned: start lifeboat with --tftp-root DIR"
@@ -117,7 +128,7 @@ pub(crate) fn validate(input: &HostInput, root: Option<&Path>) -> Result<HostEnt
                 );
                 None
             }
-            (Ok(file), Some(root)) => match images::existing(root, &file) {
+            (Ok(file), ImageCheck::Root(Some(root))) => match images::existing(root, &file) {
                 Ok(_) => Some(file),
                 Err(_) => {
                     fail(
@@ -181,7 +192,7 @@ mod tests {
 
     #[test]
     fn mac_is_normalized_to_lowercase_colons() {
-        let entry = validate(&input(" 3C-84-6A-12-34-56 "), None).unwrap();
+        let entry = validate(&input(" 3C-84-6A-12-34-56 "), ImageCheck::Root(None)).unwrap();
         assert_eq!(entry.mac, "3c:84:6a:12:34:56");
         assert_eq!(entry.name, None);
         assert_eq!(entry.image, None);
@@ -190,7 +201,7 @@ mod tests {
     #[test]
     fn bad_macs_say_how_to_write_one() {
         for bad in ["", "3c:84:6a:12:34", "3c:84:6a:12:34:56:78", "zz:84:6a:12:34:56", "3c846a123456", "<script>"] {
-            let errors = validate(&input(bad), None).unwrap_err();
+            let errors = validate(&input(bad), ImageCheck::Root(None)).unwrap_err();
             assert_eq!(errors[0].field, "mac", "{bad}");
             assert!(errors[0].message.contains("3c:84:6a:12:34:56"), "{}", errors[0].message);
         }
@@ -207,7 +218,10 @@ mod tests {
             boot_profile: "no spaces please".into(),
             notes: String::new(),
         };
-        assert_eq!(fields(validate(&bad, None)), ["mac", "name", "address", "image", "names", "boot_profile"]);
+        assert_eq!(
+            fields(validate(&bad, ImageCheck::Root(None))),
+            ["mac", "name", "address", "image", "names", "boot_profile"]
+        );
     }
 
     #[test]
@@ -216,12 +230,15 @@ mod tests {
         std::fs::write(dir.path().join("openwrt.bin"), b"x").unwrap();
         let mut host = input("3c:84:6a:12:34:56");
         host.image = "/openwrt.bin".into();
-        assert_eq!(validate(&host, Some(dir.path())).unwrap().image.as_deref(), Some("openwrt.bin"));
+        assert_eq!(validate(&host, ImageCheck::Root(Some(dir.path()))).unwrap().image.as_deref(), Some("openwrt.bin"));
         host.image = "missing.bin".into();
-        let errors = validate(&host, Some(dir.path())).unwrap_err();
+        let errors = validate(&host, ImageCheck::Root(Some(dir.path()))).unwrap_err();
         assert!(errors[0].message.contains("no file \"missing.bin\""), "{}", errors[0].message);
         host.image = "openwrt.bin".into();
-        assert_eq!(fields(validate(&host, None)), ["image"]);
+        assert_eq!(fields(validate(&host, ImageCheck::Root(None))), ["image"]);
+        // In a fleet the file is on the instance serving the host: only its name is checked.
+        host.image = "missing.bin".into();
+        assert_eq!(validate(&host, ImageCheck::Fleet).unwrap().image.as_deref(), Some("missing.bin"));
     }
 
     #[test]
@@ -229,10 +246,10 @@ mod tests {
         let mut host = input("3c:84:6a:12:34:56");
         host.names = split_names("/tp_recovery.bin\nTP_RECOVERY.BIN, tp_recovery.bin\n\n");
         host.address = "192.168.0.66".into();
-        let entry = validate(&host, None).unwrap();
+        let entry = validate(&host, ImageCheck::Root(None)).unwrap();
         assert_eq!(entry.names, ["tp_recovery.bin", "TP_RECOVERY.BIN"]);
         assert_eq!(entry.address, Some(Ipv4Addr::new(192, 168, 0, 66)));
         host.address = "255.255.255.255".into();
-        assert_eq!(fields(validate(&host, None)), ["address"]);
+        assert_eq!(fields(validate(&host, ImageCheck::Root(None))), ["address"]);
     }
 }
