@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use lifeboat_e2e::dashboard::DashboardApi;
 use lifeboat_e2e::dhcp::{DhcpLink, DhcpScope, STEP_TIMEOUT, Udhcpc};
 use lifeboat_e2e::postgres::PostgresDatabase;
-use lifeboat_e2e::{Child, Client, lifeboat_bin, require_netns, wait_server_udp};
+use lifeboat_e2e::{Child, Client, Netns, lifeboat_bin, require_netns, wait_server_udp};
 use serde_json::json;
 
 const START: Duration = Duration::from_secs(30);
@@ -163,4 +163,162 @@ fn two_segments_share_hosts_history_and_one_dashboard() {
     let b_out = b.process.terminate(Duration::from_secs(5));
     assert!(a_out.status.is_some_and(|s| s.success()), "A:\n{a_out}");
     assert!(b_out.status.is_some_and(|s| s.success()), "B:\n{b_out}");
+}
+
+/// One segment for an HA pair: a bridge in namespace `lan` (with perfdhcp's address, `.250`),
+/// each server in a namespace of its own on a veth into the bridge, and a DHCP client namespace
+/// the same way. Addresses `10.78.N.0/24`.
+struct HaSegment {
+    lan: Netns,
+    servers: [Netns; 2],
+    /// `N` of `10.78.N.0/24`.
+    net: u8,
+}
+
+impl HaSegment {
+    fn new() -> HaSegment {
+        let net = lifeboat_e2e::netns::next_subnet();
+        let lan = Netns::new();
+        lan.run_ok(&["ip", "link", "add", "br0", "type", "bridge"], STEP_TIMEOUT);
+        lan.run_ok(&["ip", "addr", "add", &format!("10.78.{net}.250/24"), "dev", "br0"], STEP_TIMEOUT);
+        lan.run_ok(&["ip", "link", "set", "br0", "up"], STEP_TIMEOUT);
+        let servers = [Netns::new(), Netns::new()];
+        for (n, server) in servers.iter().enumerate() {
+            plug(&lan, server, &format!("srv{n}"), Some(&format!("10.78.{net}.{}/24", n + 1)));
+        }
+        HaSegment { lan, servers, net }
+    }
+
+    fn host(&self, n: u8) -> std::net::Ipv4Addr {
+        std::net::Ipv4Addr::new(10, 78, self.net, n)
+    }
+
+    /// A client namespace on the bridge, as the link udhcpc runs on (its server end is a
+    /// namespace of its own that nothing runs in: the servers are `servers`).
+    fn client(&self, mac: &str) -> DhcpLink {
+        let client = Netns::new();
+        plug(&self.lan, &client, "cli0", None);
+        client.run_ok(&["ip", "link", "set", "cli0", "down"], STEP_TIMEOUT);
+        client.run_ok(&["ip", "link", "set", "cli0", "address", mac], STEP_TIMEOUT);
+        client.run_ok(&["ip", "link", "set", "cli0", "up"], STEP_TIMEOUT);
+        DhcpLink {
+            server: Netns::new(),
+            client,
+            server_dev: "unused".into(),
+            client_dev: "cli0".into(),
+            server_ip: self.host(1),
+            prefix_len: 24,
+            client_mac: mac.into(),
+        }
+    }
+}
+
+/// A veth from `ns` (named `dev`, with `address` if given) into the bridge of `lan`.
+fn plug(lan: &Netns, ns: &Netns, dev: &str, address: Option<&str>) {
+    let port = format!("{dev}-{}", ns.name().rsplit('-').next().unwrap_or("x"));
+    lan.run_ok(&["ip", "link", "add", &port, "type", "veth", "peer", "name", dev, "netns", ns.name()], STEP_TIMEOUT);
+    lan.run_ok(&["ip", "link", "set", &port, "master", "br0", "up"], STEP_TIMEOUT);
+    if let Some(address) = address {
+        ns.run_ok(&["ip", "addr", "add", address, "dev", dev], STEP_TIMEOUT);
+    }
+    ns.run_ok(&["ip", "link", "set", dev, "up"], STEP_TIMEOUT);
+    ns.run_ok(&["ip", "link", "set", "lo", "up"], STEP_TIMEOUT);
+}
+
+#[test]
+#[ignore = "needs root (network namespaces) and PostgreSQL (LIFEBOAT_TEST_POSTGRES): .ci/run gives both"]
+fn an_ha_pair_serves_200_clients_without_giving_an_address_twice_and_the_survivor_renews_after_kill_9() {
+    require_netns!("perfdhcp", "udhcpc", "psql");
+    let database = PostgresDatabase::create();
+    let segment = HaSegment::new();
+    let relay = segment.host(250);
+    let mut servers: Vec<Child> = segment
+        .servers
+        .iter()
+        .enumerate()
+        .map(|(n, ns)| {
+            let argv: Vec<String> = vec![
+                lifeboat_bin().display().to_string(),
+                "serve".into(),
+                "--instance".into(),
+                format!("ha-{n}"),
+                "--db".into(),
+                database.url(),
+                "--dhcp-interface".into(),
+                format!("srv{n}"),
+                "--dhcp-range".into(),
+                format!("{},{},255.255.255.0,60", segment.host(10), segment.host(240)),
+                // perfdhcp acts as a relay on the segment; the partner is no rogue server.
+                "--dhcp-relay-allow".into(),
+                format!("{relay}/32"),
+                "--dhcp-skip-probe".into(),
+                "--no-web".into(),
+            ];
+            let mut process = ns.spawn(&argv);
+            wait_server_udp(ns, &mut process, 67, START);
+            process
+        })
+        .collect();
+    // Each hears of the other through their heartbeats and takes its half of the clients.
+    for server in &servers {
+        eventually(
+            "the pair shares the range",
+            START,
+            || server.stdout(),
+            |log| log.contains("answers 1 in 2 new clients"),
+        );
+    }
+
+    // 200 clients (perfdhcp numbers their MACs from its base), one DORA each, broadcast to both.
+    let perfdhcp = segment.lan.run(
+        &[
+            "perfdhcp",
+            "-4",
+            "-r",
+            "40",
+            "-R",
+            "200",
+            "-n",
+            "200",
+            "-p",
+            "20",
+            "-d",
+            "3",
+            "-W",
+            "2000000",
+            "-l",
+            &relay.to_string(),
+            "all",
+        ],
+        Duration::from_secs(60),
+    );
+    let log = &perfdhcp.stdout;
+    // What the database holds: one row per client, no address twice, both instances in it.
+    let rows = database.query("SELECT count(*), count(DISTINCT address), count(DISTINCT instance) FROM leases");
+    let counts: Vec<u64> = rows[0].split('|').map(|n| n.parse().unwrap()).collect();
+    assert!(counts[0] >= 190, "only {} leases for 200 clients:\n{log}\n{}", counts[0], servers[0].stdout());
+    assert_eq!(counts[0], counts[1], "an address is held twice: {rows:?}");
+    assert_eq!(counts[2], 2, "one instance answered every client: {rows:?}");
+    let per_instance = database.query("SELECT instance, count(*) FROM leases GROUP BY instance ORDER BY instance");
+
+    // A real client binds; the instance that served it is killed; it rebinds with the other.
+    let link = segment.client("02:78:00:00:00:01");
+    let mut client = Udhcpc::new();
+    client.start(&link);
+    let bound = client.wait_for(&["bound"], STEP_TIMEOUT).unwrap_or_else(|e| panic!("{e}\n{}", client.diagnostics()));
+    let address = bound.ipv4("ip").expect("udhcpc reports its address");
+    let holder = database.query(&format!("SELECT instance FROM leases WHERE address = '{address}'"));
+    let victim: usize = holder[0].trim_start_matches("ha-").parse().expect("ha-N");
+    servers[victim].kill();
+    let survivor = format!("ha-{}", 1 - victim);
+    // T1 is 30 s (its renewals go to the dead server), T2 52.5 s: then it rebinds by broadcast.
+    let renewed = client
+        .wait_for(&["renew", "bound"], Duration::from_secs(90))
+        .unwrap_or_else(|e| panic!("{e}\n{}\nsurvivor:\n{}", client.diagnostics(), servers[1 - victim].stdout()));
+    assert_eq!(renewed.ipv4("ip"), Some(address), "{renewed:?}");
+    let now_held = database.query(&format!("SELECT instance FROM leases WHERE address = '{address}'"));
+    assert_eq!(now_held, [survivor.clone()], "per instance before the kill: {per_instance:?}");
+    client.release().ok();
+    let out = servers[1 - victim].terminate(Duration::from_secs(5));
+    assert!(out.status.is_some_and(|s| s.success()), "{survivor}:\n{out}");
 }
