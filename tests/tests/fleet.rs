@@ -317,7 +317,7 @@ fn an_ha_pair_serves_200_clients_without_giving_an_address_twice_and_the_survivo
         .unwrap_or_else(|e| panic!("{e}\n{}\nsurvivor:\n{}", client.diagnostics(), servers[1 - victim].stdout()));
     assert_eq!(renewed.ipv4("ip"), Some(address), "{renewed:?}");
     let now_held = database.query(&format!("SELECT instance FROM leases WHERE address = '{address}'"));
-    assert_eq!(now_held, [survivor.clone()], "per instance before the kill: {per_instance:?}");
+    assert_eq!(now_held, std::slice::from_ref(&survivor), "per instance before the kill: {per_instance:?}");
     client.release().ok();
     let out = servers[1 - victim].terminate(Duration::from_secs(5));
     assert!(out.status.is_some_and(|s| s.success()), "{survivor}:\n{out}");

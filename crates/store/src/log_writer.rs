@@ -9,7 +9,11 @@
 //! crash, only what was queued in the last moments is missing.
 //!
 //! Unlike the lease writer, nobody waits for a record to be on disk: a record that cannot be
-//! written is counted as failed and logged, and the caller never learns of it.
+//! written is counted as failed and logged, and the caller never learns of it. While the
+//! database cannot be reached (a PostgreSQL server down or away), the batch in hand is tried
+//! again every second and the queue fills meanwhile, up to its capacity, beyond which records are
+//! dropped and counted: nothing is lost to an outage shorter than the queue, and memory stays
+//! bounded by it. A writer that is shutting down tries once more, then gives up.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -60,7 +64,12 @@ struct Counters {
     written: AtomicU64,
     dropped: AtomicU64,
     failed: AtomicU64,
+    /// Set by [`LogWriter::shutdown`]: an unreachable database is not waited for any more.
+    stopping: std::sync::atomic::AtomicBool,
 }
+
+/// How long the writer waits before it tries a batch again while the database is unreachable.
+const RETRY: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl LogWriter {
     /// Start the writer task on the current tokio runtime, with a queue of
@@ -121,6 +130,7 @@ impl LogWriter {
     /// Stop accepting records on every handle, commit everything already queued, and wait for
     /// the task to end. Records handed over afterwards are dropped and counted.
     pub async fn shutdown(self) {
+        self.counters.stopping.store(true, Ordering::Relaxed);
         let (done, finished) = oneshot::channel();
         if self.queue.send(Message::Shutdown(done)).await.is_ok() {
             let _ = finished.await;
@@ -158,18 +168,11 @@ async fn run(store: Store, mut receiver: mpsc::Receiver<Message>, counters: Arc<
                 }
             }
         }
-        let records = u64::try_from(transfers.len() + events.len()).unwrap_or(u64::MAX);
-        if records > 0 {
-            match write_batch(&store, &transfers, &events).await {
-                Ok(()) => counters.written.fetch_add(records, Ordering::Relaxed),
-                Err(error) => {
-                    tracing::error!(records, %error, "transfer history and events not saved");
-                    counters.failed.fetch_add(records, Ordering::Relaxed)
-                }
-            };
-            transfers.clear();
-            events.clear();
+        if !transfers.is_empty() || !events.is_empty() {
+            write_or_keep(&store, &transfers, &events, &counters, &mut flushes).await;
         }
+        transfers.clear();
+        events.clear();
         for done in flushes.drain(..) {
             // A flush whose caller went away does not want the answer.
             let _ = done.send(());
@@ -177,6 +180,46 @@ async fn run(store: Store, mut receiver: mpsc::Receiver<Message>, counters: Arc<
     }
     for done in shutdowns {
         let _ = done.send(());
+    }
+}
+
+/// Commit a batch of `records`; while the database cannot be reached (and the writer is not
+/// stopping), keep it and try again every [`RETRY`], answering `flushes` meanwhile.
+async fn write_or_keep(
+    store: &Store,
+    transfers: &[TransferRecord],
+    events: &[Event],
+    counters: &Counters,
+    flushes: &mut Vec<oneshot::Sender<()>>,
+) {
+    let records = u64::try_from(transfers.len() + events.len()).unwrap_or(u64::MAX);
+    let mut waiting = false;
+    loop {
+        match write_batch(store, transfers, events).await {
+            Ok(()) => {
+                counters.written.fetch_add(records, Ordering::Relaxed);
+                if waiting {
+                    tracing::info!(records, "the database answers again: transfer history and events saved");
+                }
+                return;
+            }
+            Err(error) if error.is_unreachable() && !counters.stopping.load(Ordering::Relaxed) => {
+                if !waiting {
+                    tracing::warn!(records, %error, "transfer history and events kept in memory until the database answers");
+                    waiting = true;
+                }
+                // Nothing can be made visible meanwhile: those who flush are not kept waiting.
+                for done in flushes.drain(..) {
+                    let _ = done.send(());
+                }
+                tokio::time::sleep(RETRY).await;
+            }
+            Err(error) => {
+                tracing::error!(records, %error, "transfer history and events not saved");
+                counters.failed.fetch_add(records, Ordering::Relaxed);
+                return;
+            }
+        }
     }
 }
 

@@ -259,3 +259,88 @@ async fn a_listener_whose_connection_is_killed_listens_again_and_says_it_missed_
     assert_eq!(bounded("hear settings", changes.next()).await, Change::Table("settings".to_owned()));
     database.drop().await;
 }
+
+/// A PostgreSQL server of this test's own (`tests/postgres/cluster.sh` in a temporary folder),
+/// which the test stops and starts again; stopped and removed when dropped.
+struct OwnServer {
+    dir: tempfile::TempDir,
+}
+
+impl OwnServer {
+    const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/postgres/cluster.sh");
+
+    fn start() -> (OwnServer, String) {
+        let dir = tempfile::Builder::new().prefix("lifeboat-own-pg-").tempdir().expect("temporary folder");
+        // The server runs as the postgres user when the test runs as root: it must reach the folder.
+        std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755)).expect("chmod");
+        let server = OwnServer { dir };
+        let url = server.run("start");
+        (server, url.trim().to_owned())
+    }
+
+    fn run(&self, action: &str) -> String {
+        let output = std::process::Command::new(Self::SCRIPT)
+            .args([action, &self.dir.path().display().to_string()])
+            .output()
+            .expect("run tests/postgres/cluster.sh");
+        assert!(output.status.success(), "cluster.sh {action}: {}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+}
+
+impl Drop for OwnServer {
+    fn drop(&mut self) {
+        let _ =
+            std::process::Command::new(Self::SCRIPT).args(["stop", &self.dir.path().display().to_string()]).output();
+    }
+}
+
+#[tokio::test]
+#[ignore = "needs root and PostgreSQL's server programs (it runs a server of its own): .ci/run gives both"]
+async fn while_the_server_is_down_no_lease_counts_as_saved_and_everything_resumes_when_it_is_back() {
+    let (server, url) = OwnServer::start();
+    let location: lifeboat_store::DatabaseLocation = url.parse().expect("the server's URL");
+    let store = bounded("connect", Store::connect(&location)).await.expect("connect").for_instance("a");
+    let leases = LeaseWriter::spawn(store.clone());
+    let log = lifeboat_store::LogWriter::spawn(store.clone());
+    bounded("a first lease", leases.submit(LeaseChange::Upsert(far_future(lease(1))))).await.expect("saved");
+
+    server.run("stop");
+    let refused =
+        bounded("a lease while the server is down", leases.submit(LeaseChange::Upsert(far_future(lease(2))))).await;
+    match refused {
+        Err(WriteError::Commit(error)) => assert!(error.is_unreachable(), "{error}"),
+        other => panic!("a lease counted as saved with the server down: {other:?}"),
+    }
+    log.transfer(crate::support::transfer(1));
+    log.transfer(crate::support::transfer(2));
+
+    server.run("start");
+    // No restart of anything: the next lease is saved, and so is the history kept meanwhile.
+    bounded("a lease once the server is back", async {
+        loop {
+            if leases.submit(LeaseChange::Upsert(far_future(lease(3)))).await.is_ok() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+    })
+    .await;
+    let kept = bounded("the history kept in memory", async {
+        loop {
+            if let Ok(page) = store.transfers_page(&Default::default(), None, 10).await
+                && page.items.len() == 2
+            {
+                return page.items;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+    })
+    .await;
+    assert!(kept.iter().all(|t| t.instance == "a"));
+    let saved = bounded("load", store.load_leases()).await.expect("load");
+    assert_eq!(saved, vec![far_future(lease(1)), far_future(lease(3))], "lease 2 was never acknowledged as saved");
+    assert_eq!(log.stats().failed, 0, "{:?}", log.stats());
+    log.shutdown().await;
+    leases.shutdown().await;
+}
