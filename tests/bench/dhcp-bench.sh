@@ -25,6 +25,9 @@ DROP_TIME=${DROP_TIME:-1}         # perfdhcp -d: seconds after which a request c
 EXIT_WAIT_MS=${EXIT_WAIT_MS:-500} # perfdhcp -W: how long it waits for late replies at the end
 LEASE_SECONDS=${LEASE_SECONDS:-43200}
 SERVERS=${SERVERS:-"lifeboat kea dnsmasq"}
+# lifeboat-pg and kea-pg keep their leases in PostgreSQL: a private server that this script starts
+# (tests/postgres/cluster.sh) with its data on LEASE_BASE, the same server for both, a new
+# database for every step. SERVERS="lifeboat-pg kea-pg" is the comparison of issue 16.
 KEA_THREADS=${KEA_THREADS:-0}     # 0: Kea 2.2's default (single-threaded); N: multi-threading, N threads
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$SCRIPT_DIR/../.." && pwd)
@@ -66,7 +69,9 @@ for server in $SERVERS; do
         lifeboat) need+=("$LIFEBOAT") ;;
         kea) need+=("$KEA_DHCP4") ;;
         dnsmasq) need+=("$DNSMASQ") ;;
-        *) die "unknown server '$server' in SERVERS (lifeboat kea dnsmasq)" ;;
+        lifeboat-pg) need+=("$LIFEBOAT" psql) ;;
+        kea-pg) need+=("$KEA_DHCP4" psql kea-admin) ;;
+        *) die "unknown server '$server' in SERVERS (lifeboat kea dnsmasq lifeboat-pg kea-pg)" ;;
     esac
 done
 require_programs "(lifeboat: cargo build --release -p lifeboat; perfdhcp: apt-get install kea-admin; kea-dhcp4: kea-dhcp4-server; dnsmasq: dnsmasq-base; nft: nftables)" \
@@ -83,6 +88,8 @@ NFT_TABLE=lbdhcp_$$
 WORK=""
 LEASES=""
 SERVER_PID=""
+PG_DIR=""
+PG_URL=""
 CLIENT_PIDS=()
 NOTES=()
 
@@ -92,6 +99,7 @@ cleanup() {
     for p in "${CLIENT_PIDS[@]}"; do stop_pid "$p" 30; done
     stop_server
     delete_netns "$NS_C" "$NS_S"
+    if [[ -n $PG_DIR ]]; then "$REPO/tests/postgres/cluster.sh" stop "$PG_DIR" || true; fi
     [[ -n $LEASES && -d $LEASES ]] && rm -rf "$LEASES"
     remove_work_dir "$WORK" "$KEEP_WORK"
 }
@@ -124,9 +132,26 @@ nft_count() {
     ip netns exec "$NS_C" nft list counter inet "$NFT_TABLE" "$1" | awk '$1=="packets"{print $2; exit}'
 }
 
+if [[ " $SERVERS " == *-pg* ]]; then
+    PG_DIR=$LEASES/postgres
+    mkdir -p "$PG_DIR"
+    chmod 0755 "$LEASES" "$PG_DIR"
+    PG_URL=$("$REPO/tests/postgres/cluster.sh" start "$PG_DIR")
+    PG_SOCKET=${PG_URL##*host=}
+    say "PostgreSQL for the lease stores: $PG_URL (data on $LEASE_FS)"
+fi
+
+# A fresh, empty database named $1 on the private server.
+fresh_database() {
+    psql -X -q -d "$PG_URL" -c "DROP DATABASE IF EXISTS $1 WITH (FORCE)" -c "CREATE DATABASE $1" >/dev/null
+}
+
+# The URL of database $1 on the private server.
+database_url() { printf 'postgres://postgres@localhost/%s?host=%s' "$1" "$PG_SOCKET"; }
+
 # A private copy of the binary, so a rebuild during the run cannot mix two versions.
 LIFEBOAT_SRC=$LIFEBOAT
-if [[ " $SERVERS " == *" lifeboat "* ]]; then
+if [[ " $SERVERS " == *" lifeboat"* ]]; then
     LIFEBOAT_COPY=$(copy_binary "$LIFEBOAT_SRC" "$WORK/bin/lifeboat")
     LIFEBOAT=$WORK/bin/lifeboat
 fi
@@ -144,6 +169,31 @@ server_argv() {
             # told to (--dhcp-relay-allow), as Kea and dnsmasq do for a giaddr in their subnet.
             ARGV=("$LIFEBOAT" serve --dhcp-interface "$VETH_S" --dhcp-skip-probe --dhcp-authoritative --db "$dir/lifeboat.db"
                 --dhcp-range "$POOL_START,$POOL_END,$NETMASK,$LEASE_SECONDS" --dhcp-relay-allow "$CLI_IP/32")
+            ;;
+        lifeboat-pg)
+            fresh_database lbbench
+            SERVER_ENV=(RUST_LOG=warn)
+            ARGV=("$LIFEBOAT" serve --dhcp-interface "$VETH_S" --dhcp-skip-probe --dhcp-authoritative
+                --db "$(database_url lbbench)" --instance bench
+                --dhcp-range "$POOL_START,$POOL_END,$NETMASK,$LEASE_SECONDS" --dhcp-relay-allow "$CLI_IP/32")
+            ;;
+        kea-pg)
+            fresh_database lbbench_kea
+            kea-admin db-init pgsql -u postgres -p "" -n lbbench_kea -h "$PG_SOCKET" >>"$log" 2>&1
+            cat >"$WORK/kea/kea-dhcp4.json" <<EOF
+{ "Dhcp4": {
+    "interfaces-config": { "interfaces": [ "$VETH_S" ], "dhcp-socket-type": "udp" },
+    "lease-database": { "type": "postgresql", "name": "lbbench_kea", "user": "postgres", "host": "$PG_SOCKET" },
+    "valid-lifetime": $LEASE_SECONDS,
+    "authoritative": true,
+    "subnet4": [ { "id": 1, "subnet": "10.64.0.0/$PREFIX",
+                   "pools": [ { "pool": "$POOL_START - $POOL_END" } ] } ],
+    "loggers": [ { "name": "kea-dhcp4", "severity": "WARN",
+                   "output_options": [ { "output": "$log" } ] } ]
+} }
+EOF
+            SERVER_ENV=(KEA_PIDFILE_DIR="$WORK/kea" KEA_LOCKFILE_DIR="$WORK/kea")
+            ARGV=("$KEA_DHCP4" -c "$WORK/kea/kea-dhcp4.json")
             ;;
         kea)
             local mt=""
@@ -185,6 +235,8 @@ leases_on_disk() {
             "$SQLITE3" -readonly "file:$dir/lifeboat.db" "select count(*) from leases;" 2>/dev/null || echo n/a
             ;;
         kea) awk 'NR > 1 && NF' "$dir/kea-leases4.csv" 2>/dev/null | wc -l ;;
+        lifeboat-pg) psql -X -At -d "$(database_url lbbench)" -c "select count(*) from leases" 2>/dev/null || echo n/a ;;
+        kea-pg) psql -X -At -d "$(database_url lbbench_kea)" -c "select count(*) from lease4" 2>/dev/null || echo n/a ;;
         dnsmasq) awk 'NF' "$dir/dnsmasq.leases" 2>/dev/null | wc -l ;;
     esac
 }
@@ -396,6 +448,8 @@ fsync_of() {
     case $1 in
         lifeboat) echo "yes: SQLite WAL, synchronous=FULL, commit (group commit) before the ACK is sent" ;;
         kea) echo "no: memfile appends one CSV line per lease, never fsyncs" ;;
+        lifeboat-pg) echo "yes: PostgreSQL, synchronous_commit=on, commit (group commit) before the ACK is sent" ;;
+        kea-pg) echo "yes: PostgreSQL lease backend, one commit per lease before the ACK" ;;
         dnsmasq) echo "yes, after the ACK: rewrites and fsyncs the whole lease file per change" ;;
     esac
 }

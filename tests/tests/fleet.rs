@@ -99,6 +99,10 @@ fn two_segments_share_hosts_history_and_one_dashboard() {
     );
     assert_eq!(listed[1]["name"], "rack-b", "{listed}");
     assert_eq!(listed[1]["services"]["tftp"], "running", "{listed}");
+    // The same on the Instances page, with a button that stops B's TFTP.
+    let page =
+        segment_a.server.run_ok(&["curl", "-sS", "--max-time", "10", &format!("{DASHBOARD}/instances")], STEP_TIMEOUT);
+    assert!(page.stdout.contains("rack-b") && page.stdout.contains("/instances/rack-b/services/tftp/stop"), "{page}");
 
     // A host mapped through A's API: B's client, an address on B's segment, an image on B.
     let reserved = segment_b.host(77);

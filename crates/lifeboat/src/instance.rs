@@ -1,20 +1,7 @@
 //! The name a lifeboat goes by in a fleet (`--instance`, `instance` in the file): checked when
 //! given, the host name when not.
 
-/// Longest name: a DNS label's length, so a host name always fits.
-const MAX_LENGTH: usize = 63;
-
-/// Whether `name` can name an instance: 1 to 63 letters, digits, `.`, `_` or `-`. The name is
-/// shown on pages, used in filters and in URLs, so nothing that needs quoting.
-pub(crate) fn check_instance_name(name: &str) -> Result<(), String> {
-    let fine = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
-    if name.is_empty() || name.len() > MAX_LENGTH || !name.chars().all(fine) {
-        return Err(format!(
-            "instance {name:?}: use 1 to {MAX_LENGTH} letters, digits, '.', '_' or '-' (for example rack-3)"
-        ));
-    }
-    Ok(())
-}
+pub(crate) use lifeboat_store::check_instance_name;
 
 /// `given`, or this machine's host name (in a container: the container's), or `lifeboat` if the
 /// host name cannot be read or is not a usable name.

@@ -13,6 +13,21 @@ use sqlx::FromRow;
 use crate::error::StoreError;
 use crate::store::{Store, with_pool};
 
+/// Longest instance name: a DNS label's length, so a host name always fits.
+pub const MAX_INSTANCE_NAME: usize = 63;
+
+/// Whether `name` can name an instance: 1 to 63 letters, digits, `.`, `_` or `-`. The name is
+/// shown on pages, used in filters and in URLs, so nothing that needs quoting.
+pub fn check_instance_name(name: &str) -> Result<(), String> {
+    let fine = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
+    if name.is_empty() || name.len() > MAX_INSTANCE_NAME || !name.chars().all(fine) {
+        return Err(format!(
+            "instance {name:?}: use 1 to {MAX_INSTANCE_NAME} letters, digits, '.', '_' or '-' (for example rack-3)"
+        ));
+    }
+    Ok(())
+}
+
 /// What an instance says about itself with each heartbeat.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Heartbeat {

@@ -72,7 +72,7 @@ pub use error::{StoreError, WriteError};
 pub use events::{Event, EventKind, StoredEvent};
 pub use hosts::{Host, HostEntry};
 pub use images::ImageDigest;
-pub use instances::{Heartbeat, InstanceCommand, InstanceRecord};
+pub use instances::{Heartbeat, InstanceCommand, InstanceRecord, MAX_INSTANCE_NAME, check_instance_name};
 pub use leases::{ClientKey, Lease, LeaseChange};
 pub use location::{BadDatabaseUrl, DatabaseLocation};
 pub use log_writer::{LOG_QUEUE_CAPACITY, LogStats, LogWriter};

@@ -60,7 +60,13 @@ impl HistoryQuery {
         };
         let since = parse_time("since", &self.since, now)?;
         let until = parse_time("until", &self.until, now)?;
-        let instance = Some(self.instance.trim()).filter(|name| !name.is_empty()).map(str::to_owned);
+        let instance = match self.instance.trim() {
+            "" => None,
+            name => {
+                lifeboat_store::check_instance_name(name).map_err(|why| AppError::field("instance", why))?;
+                Some(name.to_owned())
+            }
+        };
         Ok(TransferFilter { mac, file, outcome, since, until, instance })
     }
 

@@ -96,8 +96,8 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
 pub fn router(state: WebState) -> Router {
     use pages::recovery as recovery_page;
     use pages::{
-        addresses, boot_profiles, doctor, events, hosts, images, leases, login, missing, overview, services, settings,
-        transfers,
+        addresses, boot_profiles, doctor, events, hosts, images, instances, leases, login, missing, overview, services,
+        settings, transfers,
     };
     let routes = Router::new()
         .route("/", get(overview::page))
@@ -120,6 +120,8 @@ pub fn router(state: WebState) -> Router {
         .route("/aliases", post(missing::add))
         .route("/aliases/delete", post(missing::delete))
         .route("/events", get(events::page))
+        .route("/instances", get(instances::page))
+        .route("/instances/{name}/services/{service}/{action}", post(instances::switch))
         .route("/doctor", get(doctor::page))
         .route("/recovery", get(recovery_page::page))
         .route("/recovery/start", post(recovery_page::start))

@@ -11,6 +11,7 @@ pub(crate) mod events;
 pub(crate) mod form_problems;
 pub(crate) mod hosts;
 pub(crate) mod images;
+pub(crate) mod instances;
 pub(crate) mod leases;
 pub(crate) mod login;
 pub(crate) mod missing;
@@ -33,7 +34,7 @@ use crate::session::Flash;
 use crate::state::WebState;
 
 /// The pages in the navigation bar.
-const PAGES: [(&str, &str); 10] = [
+const PAGES: [(&str, &str); 11] = [
     ("/", "Overview"),
     ("/transfers", "Transfers"),
     ("/hosts", "Hosts"),
@@ -42,6 +43,7 @@ const PAGES: [(&str, &str); 10] = [
     ("/missing", "Missing files"),
     ("/leases", "Leases"),
     ("/events", "Events"),
+    ("/instances", "Instances"),
     ("/doctor", "Doctor"),
     ("/settings", "Settings"),
 ];
