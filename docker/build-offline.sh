@@ -14,13 +14,13 @@ image=${IMAGE:-localhost/lifeboat:test}
 # The machine's own architecture, as in the Dockerfile.
 target=$(rustc -vV | sed -n 's/^host: //p')
 
-echo "[build-offline] building a static lifeboat" >&2
+echo "[build-offline] building a static lifeboat (profile image: one unit, link-time optimized)" >&2
 RUSTFLAGS='-C target-feature=+crt-static' \
-    cargo build --release --locked -p lifeboat --target "$target"
+    cargo build --profile image --locked -p lifeboat --target "$target"
 
 stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
-docker/stage-image.sh "target/$target/release/lifeboat" "$stage/out"
+docker/stage-image.sh "target/$target/image/lifeboat" "$stage/out"
 
 echo "[build-offline] podman build -t $image" >&2
 # --format docker keeps the HEALTHCHECK (the OCI format has none).

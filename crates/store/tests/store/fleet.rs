@@ -344,3 +344,41 @@ async fn while_the_server_is_down_no_lease_counts_as_saved_and_everything_resume
     log.shutdown().await;
     leases.shutdown().await;
 }
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL: set LIFEBOAT_TEST_POSTGRES (.ci/run starts a private server)"]
+async fn a_postgres_database_from_a_newer_lifeboat_is_refused_and_named_without_its_password() {
+    let database = TestDatabase::create().await;
+    database.store().await.close().await;
+    let mut side = database.side_connection().await;
+    // What a newer lifeboat would leave behind: a migration this build has never heard of.
+    sqlx::query(
+        "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+         VALUES (9999, 'from the future', TRUE, '\\x00', 0)",
+    )
+    .execute(&mut side)
+    .await
+    .expect("insert");
+
+    let error = bounded("connect", Store::connect(&database.location())).await.expect_err("opened a newer schema");
+
+    assert!(matches!(error, StoreError::NewerSchema { version: 9999, .. }), "{error:?}");
+    let message = error.to_string();
+    assert!(message.contains("written by a newer lifeboat") && message.contains("postgres://"), "{message}");
+    drop(side);
+    database.drop().await;
+}
+
+#[tokio::test]
+async fn a_postgres_server_that_is_not_there_is_said_so() {
+    // A socket folder with no server in it: nothing listens, and nothing leaves the machine.
+    let empty = tempfile::tempdir().expect("temporary folder");
+    let url = format!("postgres://lifeboat:s3cret@localhost/lifeboat?host={}", empty.path().display());
+    let location: lifeboat_store::DatabaseLocation = url.parse().expect("a URL");
+
+    let error = bounded("connect", Store::connect(&location)).await.expect_err("connected to nothing");
+
+    assert!(error.is_unreachable(), "{error:?}");
+    let message = error.to_string();
+    assert!(message.contains("does not answer") && !message.contains("s3cret"), "{message}");
+}

@@ -101,6 +101,11 @@ impl TestDatabase {
         TestDatabase { scratch: bounded("create a database", ScratchDatabase::for_test()).await }
     }
 
+    /// Where it is.
+    pub(crate) fn location(&self) -> DatabaseLocation {
+        self.scratch.location()
+    }
+
     /// A store on this database, migrated.
     pub(crate) async fn store(&self) -> Store {
         let location = self.scratch.location();
