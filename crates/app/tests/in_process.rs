@@ -822,17 +822,18 @@ async fn a_host_with_a_boot_profile_gets_its_script_and_its_kernel_over_http_in_
 }
 
 /// Two lifeboats, instances `a` and `b`, on one new PostgreSQL database (the server of
-/// `LIFEBOAT_TEST_POSTGRES`), each with TFTP and DHCP on loopback.
-async fn fleet_of_two() -> (lifeboat_store::ScratchDatabase, Running, Running) {
+/// `LIFEBOAT_TEST_POSTGRES`), each with TFTP on loopback, and DHCP on loopback's one range: `b`
+/// always, `a` when `a_dhcp` (then they serve the same range, as an HA pair, and share it).
+async fn fleet_of_two(a_dhcp: bool) -> (lifeboat_store::ScratchDatabase, Running, Running) {
     let database = tokio::time::timeout(BOUND, lifeboat_store::ScratchDatabase::for_test()).await.expect("database");
     let location = database.location();
     let store = |name: &'static str| {
         let location = location.clone();
         async move { Store::connect(&location).await.expect("connect").for_instance(name) }
     };
-    let options = || Options { tftp: true, dhcp: true, stop_when_idle: None, once: false };
-    let a = start_on(options(), store("a").await).await;
-    let b = start_on(options(), store("b").await).await;
+    let options = |dhcp| Options { tftp: true, dhcp, stop_when_idle: None, once: false };
+    let a = start_on(options(a_dhcp), store("a").await).await;
+    let b = start_on(options(true), store("b").await).await;
     (database, a, b)
 }
 
@@ -855,7 +856,8 @@ where
 #[tokio::test]
 #[ignore = "needs PostgreSQL: set LIFEBOAT_TEST_POSTGRES (.ci/run starts a private server)"]
 async fn a_host_saved_through_one_instance_reaches_the_other_instances_dhcp_and_tftp_unasked() {
-    let (database, a, b) = fleet_of_two().await;
+    // Only b serves DHCP: with the same range on both, a could be the one to answer the client.
+    let (database, a, b) = fleet_of_two(false).await;
     std::fs::write(b.root.path().join("node-7.efi"), b"node seven").unwrap();
     let mac = [2, 0, 0, 0, 0, 7];
     let reserved = Ipv4Addr::new(127, 0, 0, 177);
@@ -896,7 +898,7 @@ async fn a_host_saved_through_one_instance_reaches_the_other_instances_dhcp_and_
 #[tokio::test]
 #[ignore = "needs PostgreSQL: set LIFEBOAT_TEST_POSTGRES (.ci/run starts a private server)"]
 async fn one_instance_lists_the_fleet_and_stops_a_service_of_another() {
-    let (database, a, b) = fleet_of_two().await;
+    let (database, a, b) = fleet_of_two(false).await;
     let up = |instances: &Vec<lifeboat_web::InstanceView>| {
         instances.iter().filter(|i| i.up).map(|i| i.name.clone()).collect::<Vec<_>>() == ["a", "b"]
     };
@@ -963,7 +965,7 @@ async fn rebind(server: SocketAddr, mac: [u8; 6], address: Ipv4Addr) -> Option<(
 #[tokio::test]
 #[ignore = "needs PostgreSQL: set LIFEBOAT_TEST_POSTGRES (.ci/run starts a private server)"]
 async fn an_ha_pair_shares_the_clients_never_gives_an_address_twice_and_the_survivor_rebinds_the_others() {
-    let (database, a, b) = fleet_of_two().await;
+    let (database, a, b) = fleet_of_two(true).await;
     let servers = [a.address(Service::Dhcp), b.address(Service::Dhcp)];
     let quiet = Duration::from_millis(300);
     let mac = |n: u8| [2, 0, 0, 0, 3, n];
