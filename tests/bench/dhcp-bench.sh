@@ -179,7 +179,7 @@ server_argv() {
             ;;
         kea-pg)
             fresh_database lbbench_kea
-            kea-admin db-init pgsql -u postgres -p "" -n lbbench_kea -h "$PG_SOCKET" >>"$log" 2>&1
+            kea-admin db-init pgsql -u postgres -n lbbench_kea -h "$PG_SOCKET" </dev/null >>"$log" 2>&1
             cat >"$WORK/kea/kea-dhcp4.json" <<EOF
 { "Dhcp4": {
     "interfaces-config": { "interfaces": [ "$VETH_S" ], "dhcp-socket-type": "udp" },

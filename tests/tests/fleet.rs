@@ -112,6 +112,13 @@ fn two_segments_share_hosts_history_and_one_dashboard() {
         &json!({"mac": segment_b.client_mac, "name": "node-b", "address": reserved.to_string(), "image": "node-b.efi"}),
     );
     assert_eq!(created.status, 201, "{created:?}");
+    // B hears of it from the database (it is not told) and says so once it has applied it.
+    eventually(
+        "B applies the host",
+        START,
+        || b.process.stdout(),
+        |log| log.contains("hosts, aliases and boot profiles reloaded"),
+    );
 
     // B offers it to a real client, without a restart and without being told.
     let mut client = Udhcpc::new();

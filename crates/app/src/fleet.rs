@@ -187,8 +187,9 @@ impl Member {
 
     async fn reload_directory(&self) {
         let parts = &self.lifeboat.parts;
-        if let Err(error) = parts.directory.reload(&parts.store).await {
-            tracing::warn!("hosts and aliases changed by another lifeboat not applied: {error}");
+        match parts.directory.reload(&parts.store).await {
+            Ok(()) => tracing::info!("hosts, aliases and boot profiles reloaded: the fleet's database changed"),
+            Err(error) => tracing::warn!("hosts and aliases changed by another lifeboat not applied: {error}"),
         }
     }
 
