@@ -22,7 +22,7 @@ impl PostgresDatabase {
             panic!("{SERVER_VARIABLE} is not set: point it at a PostgreSQL server (.ci/run starts a private one)")
         });
         let name = format!("lifeboat_e2e_{}_{}", std::process::id(), COUNT.fetch_add(1, Ordering::Relaxed));
-        psql(&server, &format!("CREATE DATABASE {name}"));
+        psql(&server, &format!("CREATE DATABASE {name}"), STATEMENT_LIMIT_MS).unwrap_or_else(|e| panic!("{e}"));
         PostgresDatabase { server, name }
     }
 
@@ -37,25 +37,40 @@ impl PostgresDatabase {
 
     /// The rows of `sql`, one line each, columns separated by `|`.
     pub fn query(&self, sql: &str) -> Vec<String> {
-        psql(&self.url(), sql).lines().map(str::to_owned).filter(|line| !line.is_empty()).collect()
+        let rows = psql(&self.url(), sql, STATEMENT_LIMIT_MS).unwrap_or_else(|e| panic!("{e}"));
+        rows.lines().map(str::to_owned).filter(|line| !line.is_empty()).collect()
     }
 }
 
 impl Drop for PostgresDatabase {
+    /// A database left behind is not the test's failure: it lives in a server that is removed
+    /// with the CI run. `DROP DATABASE` waits for a checkpoint, which can take long on a busy
+    /// disk, hence its longer limit.
     fn drop(&mut self) {
-        psql(&self.server, &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name));
+        let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
+        if let Err(error) = psql(&self.server, &sql, DROP_LIMIT_MS) {
+            eprintln!("note: test database {} left behind: {error}", self.name);
+        }
     }
 }
 
-/// `psql -At -c SQL` on `url`: its output; panics with its error when it fails. Bounded: 10 s to
-/// connect, 30 s per statement.
-fn psql(url: &str, sql: &str) -> String {
+/// Milliseconds a statement of a test may take.
+const STATEMENT_LIMIT_MS: u32 = 30_000;
+
+/// Milliseconds `DROP DATABASE` may take.
+const DROP_LIMIT_MS: u32 = 120_000;
+
+/// `psql -At -c SQL` on `url`: its output, or what went wrong. Bounded: 10 s to connect,
+/// `limit_ms` for the statement.
+fn psql(url: &str, sql: &str, limit_ms: u32) -> Result<String, String> {
     let output = Command::new("psql")
         .args(["-X", "-At", "-v", "ON_ERROR_STOP=1", "-d", url, "-c", sql])
         .env("PGCONNECT_TIMEOUT", "10")
-        .env("PGOPTIONS", "-c statement_timeout=30000")
+        .env("PGOPTIONS", format!("-c statement_timeout={limit_ms}"))
         .output()
-        .unwrap_or_else(|e| panic!("cannot run psql (install postgresql-client): {e}"));
-    assert!(output.status.success(), "psql {sql:?}: {}", String::from_utf8_lossy(&output.stderr));
-    String::from_utf8_lossy(&output.stdout).into_owned()
+        .map_err(|e| format!("cannot run psql (install postgresql-client): {e}"))?;
+    if !output.status.success() {
+        return Err(format!("psql {sql:?}: {}", String::from_utf8_lossy(&output.stderr)));
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
 }
