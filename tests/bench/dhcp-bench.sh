@@ -163,47 +163,32 @@ server_argv() {
     local dir=$2 log=$3
     SERVER_ENV=()
     case $1 in
-        lifeboat)
+        lifeboat | lifeboat-pg)
+            local db=$dir/lifeboat.db
+            if [[ $1 == lifeboat-pg ]]; then
+                fresh_database lbbench
+                db=$(database_url lbbench)
+            fi
             SERVER_ENV=(RUST_LOG=warn)
             # perfdhcp is a relay inside the served subnet: lifeboat answers such relays only when
             # told to (--dhcp-relay-allow), as Kea and dnsmasq do for a giaddr in their subnet.
-            ARGV=("$LIFEBOAT" serve --dhcp-interface "$VETH_S" --dhcp-skip-probe --dhcp-authoritative --db "$dir/lifeboat.db"
+            ARGV=("$LIFEBOAT" serve --dhcp-interface "$VETH_S" --dhcp-skip-probe --dhcp-authoritative --db "$db"
                 --dhcp-range "$POOL_START,$POOL_END,$NETMASK,$LEASE_SECONDS" --dhcp-relay-allow "$CLI_IP/32")
             ;;
-        lifeboat-pg)
-            fresh_database lbbench
-            SERVER_ENV=(RUST_LOG=warn)
-            ARGV=("$LIFEBOAT" serve --dhcp-interface "$VETH_S" --dhcp-skip-probe --dhcp-authoritative
-                --db "$(database_url lbbench)" --instance bench
-                --dhcp-range "$POOL_START,$POOL_END,$NETMASK,$LEASE_SECONDS" --dhcp-relay-allow "$CLI_IP/32")
-            ;;
-        kea-pg)
-            fresh_database lbbench_kea
-            kea-admin db-init pgsql -u postgres -n lbbench_kea -h "$PG_SOCKET" </dev/null >>"$log" 2>&1
-            cat >"$WORK/kea/kea-dhcp4.json" <<EOF
-{ "Dhcp4": {
-    "interfaces-config": { "interfaces": [ "$VETH_S" ], "dhcp-socket-type": "udp" },
-    "lease-database": { "type": "postgresql", "name": "lbbench_kea", "user": "postgres", "host": "$PG_SOCKET" },
-    "valid-lifetime": $LEASE_SECONDS,
-    "authoritative": true,
-    "subnet4": [ { "id": 1, "subnet": "10.64.0.0/$PREFIX",
-                   "pools": [ { "pool": "$POOL_START - $POOL_END" } ] } ],
-    "loggers": [ { "name": "kea-dhcp4", "severity": "WARN",
-                   "output_options": [ { "output": "$log" } ] } ]
-} }
-EOF
-            SERVER_ENV=(KEA_PIDFILE_DIR="$WORK/kea" KEA_LOCKFILE_DIR="$WORK/kea")
-            ARGV=("$KEA_DHCP4" -c "$WORK/kea/kea-dhcp4.json")
-            ;;
-        kea)
-            local mt=""
+        kea | kea-pg)
+            local mt="" leases="{ \"type\": \"memfile\", \"persist\": true, \"name\": \"$dir/kea-leases4.csv\", \"lfc-interval\": 0 }"
             if ((KEA_THREADS > 0)); then
                 mt="\"multi-threading\": { \"enable-multi-threading\": true, \"thread-pool-size\": $KEA_THREADS, \"packet-queue-size\": 64 },"
+            fi
+            if [[ $1 == kea-pg ]]; then
+                fresh_database lbbench_kea
+                kea-admin db-init pgsql -u postgres -n lbbench_kea -h "$PG_SOCKET" </dev/null >>"$log" 2>&1
+                leases="{ \"type\": \"postgresql\", \"name\": \"lbbench_kea\", \"user\": \"postgres\", \"host\": \"$PG_SOCKET\" }"
             fi
             cat >"$WORK/kea/kea-dhcp4.json" <<EOF
 { "Dhcp4": {
     "interfaces-config": { "interfaces": [ "$VETH_S" ], "dhcp-socket-type": "udp" },
-    "lease-database": { "type": "memfile", "persist": true, "name": "$dir/kea-leases4.csv", "lfc-interval": 0 },
+    "lease-database": $leases,
     "valid-lifetime": $LEASE_SECONDS,
     "authoritative": true,
     $mt
