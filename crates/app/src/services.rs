@@ -52,6 +52,13 @@ pub(crate) struct Parts {
     pub(crate) claims: Option<Arc<AddressClaims>>,
 }
 
+impl Parts {
+    /// The DHCP server's way to the lease writer, keeping the lease book in step.
+    fn lease_sink(&self) -> StoreSink {
+        StoreSink { store: self.store.clone(), writer: self.leases.clone(), book: Arc::clone(&self.book) }
+    }
+}
+
 pub(crate) struct Services {
     /// What each service starts with; the dashboard's settings change them (`reconfigure`).
     configs: Mutex<Configs>,
@@ -453,7 +460,7 @@ impl Services {
         let leases = parts.store.load_leases().await.map_err(|e| failed(service, &e))?;
         tracing::info!("{} leases loaded from {}", leases.len(), parts.store.location());
         parts.book.reset(&leases);
-        let sink = Arc::new(StoreSink { writer: parts.leases.clone(), book: Arc::clone(&parts.book) });
+        let sink = Arc::new(parts.lease_sink());
         let (command_sender, commands) = mpsc::channel(8);
         let server = parts
             .binder
@@ -541,8 +548,7 @@ impl Services {
             }
             let Some(lease) = self.parts.book.lease_on(address) else { return Ok(false) };
             let change = LeaseChange::Remove { key: lease.key, address };
-            let sink = StoreSink { writer: self.parts.leases.clone(), book: Arc::clone(&self.parts.book) };
-            sink.persist(change).await.map_err(failed)?;
+            self.parts.lease_sink().persist(change).await.map_err(|e| failed(e.to_string()))?;
             Ok(true)
         };
         // A disk that does not answer must not hold Start, Stop and the shutdown (which wait

@@ -50,6 +50,18 @@ pub enum LeaseChange {
     Remove { key: ClientKey, address: Ipv4Addr },
 }
 
+/// A bind not saved yet, and the bound lease it replaced: what to put back in the table if the
+/// store cannot save it ([`LeaseTable::undo`]). Without that, memory would promise a client
+/// more time than the database holds, and a renewal answered from memory while the database is
+/// unreachable would hand out time that no other instance knows of.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnsavedBind {
+    key: ClientKey,
+    address: Ipv4Addr,
+    expires: Option<u64>,
+    replaced: Option<Lease>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Holding {
     /// Offered in a DHCPOFFER at `made` and reserved for the client until `until`. `queued`
@@ -197,11 +209,37 @@ impl LeaseTable {
         }
     }
 
-    /// Bind a lease (DHCPACK or BOOTP reply). Returns the change to persist.
-    pub fn bind(&mut self, lease: Lease) -> LeaseChange {
+    /// Bind a lease (DHCPACK or BOOTP reply). Returns the change to persist, and what to hand
+    /// to [`LeaseTable::undo`] if it cannot be.
+    pub fn bind(&mut self, lease: Lease) -> (LeaseChange, UnsavedBind) {
         self.quarantine.remove(&lease.address);
-        self.insert(lease.key.clone(), Entry { address: lease.address, holding: Holding::Bound(lease.clone()) });
-        LeaseChange::Upsert(lease)
+        let before =
+            self.insert(lease.key.clone(), Entry { address: lease.address, holding: Holding::Bound(lease.clone()) });
+        let replaced = match before {
+            Some(Entry { holding: Holding::Bound(old), .. }) => Some(old),
+            _ => None,
+        };
+        let unsaved = UnsavedBind { key: lease.key.clone(), address: lease.address, expires: lease.expires, replaced };
+        (LeaseChange::Upsert(lease), unsaved)
+    }
+
+    /// The store could not save `unsaved`: the client's lease goes back to what the database
+    /// still holds. Nothing changes when a later bind or release of the client came in between,
+    /// or when someone else took the replaced lease's address meanwhile.
+    pub fn undo(&mut self, unsaved: UnsavedBind) {
+        let current = match self.by_key.get(&unsaved.key).map(|e| &e.holding) {
+            Some(Holding::Bound(lease)) => lease,
+            _ => return,
+        };
+        if current.address != unsaved.address || current.expires != unsaved.expires {
+            return;
+        }
+        self.remove(&unsaved.key);
+        if let Some(old) = unsaved.replaced
+            && !self.by_address.contains_key(&old.address)
+        {
+            self.insert(unsaved.key, Entry { address: old.address, holding: Holding::Bound(old) });
+        }
     }
 
     /// Take in a lease another instance of the fleet bound (read from the shared database):
@@ -252,21 +290,23 @@ impl LeaseTable {
         })
     }
 
-    fn insert(&mut self, key: ClientKey, entry: Entry) {
-        self.remove(&key);
+    /// Put `entry` in for `key`, displacing whoever held its address. Returns what `key` had.
+    fn insert(&mut self, key: ClientKey, entry: Entry) -> Option<Entry> {
+        let before = self.remove(&key);
         if let Some(previous) = self.by_address.insert(entry.address, key.clone())
             && let Some(old) = self.by_key.remove(&previous)
         {
             self.unqueue(&old);
         }
         self.by_key.insert(key, entry);
+        before
     }
 
-    fn remove(&mut self, key: &ClientKey) {
-        if let Some(old) = self.by_key.remove(key) {
-            self.by_address.remove(&old.address);
-            self.unqueue(&old);
-        }
+    fn remove(&mut self, key: &ClientKey) -> Option<Entry> {
+        let old = self.by_key.remove(key)?;
+        self.by_address.remove(&old.address);
+        self.unqueue(&old);
+        Some(old)
     }
 
     fn unqueue(&mut self, entry: &Entry) {
@@ -402,6 +442,33 @@ mod tests {
         assert_eq!(t.lease_of(&key(1)), None);
         assert!(t.is_free_for(a, &key(3), 0), "the address is back in the pool");
         assert_eq!(t.release_address(a), None, "released once");
+    }
+
+    #[test]
+    fn an_unsaved_bind_is_undone_unless_something_came_after_it() {
+        let mut t = LeaseTable::with_leases([lease(1, 10, Some(500))]);
+        let (_, unsaved) = t.bind(lease(1, 10, Some(900)));
+        t.undo(unsaved);
+        assert_eq!(t.lease_of(&key(1)), Some(&lease(1, 10, Some(500))), "back to what the store holds");
+
+        let (_, unsaved) = t.bind(lease(2, 20, Some(900)));
+        t.undo(unsaved);
+        assert_eq!(t.lease_of(&key(2)), None, "a new client had nothing before");
+        assert!(t.is_free_for(Ipv4Addr::new(10, 0, 0, 20), &key(3), 0));
+
+        let (_, first) = t.bind(lease(1, 10, Some(900)));
+        t.bind(lease(1, 10, Some(1000)));
+        t.undo(first);
+        assert_eq!(t.lease_of(&key(1)).and_then(|l| l.expires), Some(1000), "a later bind stays");
+
+        // The client moved to another address; meanwhile its old one went to someone else.
+        let mut t = LeaseTable::with_leases([lease(1, 10, Some(500))]);
+        let (_, unsaved) = t.bind(lease(1, 11, Some(900)));
+        t.bind(lease(2, 10, Some(900)));
+        t.undo(unsaved);
+        assert_eq!(t.lease_of(&key(1)), None);
+        assert_eq!(t.lease_of(&key(2)).map(|l| l.address), Some(Ipv4Addr::new(10, 0, 0, 10)));
+        t.check_consistent();
     }
 
     #[test]

@@ -47,7 +47,7 @@ pub use classify::{Client, classify};
 pub use config::Mac;
 pub use destination::{Arrival, Destination};
 pub use explain::{Explanation, Level};
-pub use lease::{ClientKey, Lease, LeaseChange};
+pub use lease::{ClientKey, Lease, LeaseChange, UnsavedBind};
 pub use responder::{Counters, Handled, Reply, Responder, Settings};
 pub use share::LoadShare;
 pub use wanted::{ArpSeen, WantedAddress, WantedAddresses};

@@ -19,7 +19,7 @@ use crate::classify::{Client, classify};
 use crate::config::{DEFAULT_LEASE_SECS, ExtraOption, LeaseTime, Mac, Reservation, hardware_text};
 use crate::destination::{Arrival, Destination, PXE_PORT, destination};
 use crate::explain::{Explanation, Level, describe, show};
-use crate::lease::{ClientKey, Lease, LeaseChange, LeaseTable};
+use crate::lease::{ClientKey, Lease, LeaseChange, LeaseTable, UnsavedBind};
 use crate::pressure::{MAX_OUTSTANDING_OFFERS, MIN_REUSE_AGE, Pressure, offer_cap, pressure_threshold};
 use crate::rate_limit::RateLimiter;
 use crate::reply::{BootInfo, ReplyFields, ReplyKind, encode};
@@ -114,6 +114,8 @@ pub struct Reply {
 pub struct Handled {
     /// Persist this first (when there is a reply, before sending it).
     pub change: Option<LeaseChange>,
+    /// For a bound lease in `change`: hand it to [`Responder::undo`] if the change is not saved.
+    pub unsaved: Option<UnsavedBind>,
     pub reply: Option<Reply>,
     pub explanation: Explanation,
 }
@@ -143,6 +145,8 @@ pub struct Responder {
     held: BTreeSet<u32>,
     /// This instance's part of the clients when it shares the range with others (an HA pair).
     share: Option<LoadShare>,
+    /// The lease store cannot save anything now (its database is unreachable).
+    store_down: bool,
     counters: Counters,
 }
 
@@ -160,6 +164,7 @@ impl Responder {
             pressure,
             held: BTreeSet::new(),
             share: None,
+            store_down: false,
             counters: Counters::default(),
         }
     }
@@ -197,6 +202,20 @@ impl Responder {
         for lease in leases {
             self.leases.learn(lease);
         }
+    }
+
+    /// Tell whether the lease store can save changes. While it cannot (its database is
+    /// unreachable), no lease is bound or extended, since none could be made durable: a client
+    /// with an active lease is answered from memory with the time its saved lease has left,
+    /// and everyone else waits (no reply, so they retry) until the store is back.
+    pub fn set_store_down(&mut self, down: bool) {
+        self.store_down = down;
+    }
+
+    /// The store could not save the change that came with `unsaved`: memory goes back to the
+    /// lease the database holds.
+    pub fn undo(&mut self, unsaved: UnsavedBind) {
+        self.leases.undo(unsaved);
     }
 
     pub fn counters(&self) -> Counters {
@@ -269,6 +288,7 @@ impl Responder {
             now,
             held: &self.held,
             share: self.share,
+            store_down: self.store_down,
             pressure: &mut self.pressure,
             counters: &mut self.counters,
         };
@@ -283,6 +303,7 @@ impl Responder {
 fn quiet(level: Level, client: String, request: &'static str, outcome: String) -> Handled {
     Handled {
         change: None,
+        unsaved: None,
         reply: None,
         explanation: Explanation { level, client, request, class: String::new(), outcome, boot: None },
     }
@@ -340,6 +361,11 @@ fn ipv4_option(request: &Request, code: u8) -> Option<Ipv4Addr> {
     request.option(code).and_then(|d| <[u8; 4]>::try_from(d).ok()).map(Ipv4Addr::from)
 }
 
+/// Why new clients get nothing while the lease store is down.
+const STORE_DOWN: &str = "the lease database cannot be reached, so no lease can be saved; the client will retry";
+const STORE_DOWN_NO_OFFER: &str =
+    "no offer: the lease database cannot be reached, so no lease can be saved; the client will retry";
+
 /// One request being answered.
 struct Exchange<'a> {
     settings: &'a Settings,
@@ -358,6 +384,7 @@ struct Exchange<'a> {
     now: u64,
     held: &'a BTreeSet<u32>,
     share: Option<LoadShare>,
+    store_down: bool,
     pressure: &'a mut Pressure,
     counters: &'a mut Counters,
 }
@@ -414,7 +441,7 @@ impl Exchange<'_> {
 
     fn ignore(&mut self, level: Level, why: &str) -> Handled {
         self.counters.ignored += 1;
-        Handled { change: None, reply: None, explanation: self.explanation(level, why.to_owned(), None) }
+        Handled { change: None, unsaved: None, reply: None, explanation: self.explanation(level, why.to_owned(), None) }
     }
 
     fn reply(
@@ -455,10 +482,11 @@ impl Exchange<'_> {
         match encode(self.request, &fields) {
             Ok(bytes) => {
                 let to = destination(&self.request.message, yiaddr, matches!(kind, ReplyKind::Nak(_)), self.arrival);
-                Handled { change, reply: Some(Reply { bytes, to }), explanation }
+                Handled { change, unsaved: None, reply: Some(Reply { bytes, to }), explanation }
             }
             Err(e) => Handled {
                 change,
+                unsaved: None,
                 reply: None,
                 explanation: Explanation {
                     level: Level::Warn,
@@ -587,10 +615,16 @@ impl Exchange<'_> {
             (n, q) => format!("{outcome} ({n} more such, and {q} offers to new clients, since the last warning)"),
         };
         self.counters.ignored += 1;
-        Handled { change: None, reply: None, explanation: self.explanation(level, outcome, None) }
+        Handled { change: None, unsaved: None, reply: None, explanation: self.explanation(level, outcome, None) }
     }
 
     fn discover(&mut self) -> Handled {
+        if self.store_down {
+            return match self.saved_lease_time(None) {
+                Some((address, time)) => self.answer_from_memory(ReplyKind::Offer, address, time),
+                None => self.pool_notice(STORE_DOWN_NO_OFFER.to_owned()),
+            };
+        }
         let size: u64 = self.scope.pools.iter().map(|p| u64::from(p.size())).sum();
         let outstanding = self.leases.outstanding_offers(self.group, self.now);
         let crowded = outstanding >= pressure_threshold(size);
@@ -695,6 +729,12 @@ impl Exchange<'_> {
             self.leases.withdraw_offer(&self.key);
             return self.reply(ReplyKind::Nak(why), Ipv4Addr::UNSPECIFIED, None, None);
         }
+        if self.store_down {
+            return match self.saved_lease_time(Some(address)) {
+                Some((address, time)) => self.answer_from_memory(ReplyKind::Ack, address, time),
+                None => self.pool_notice(format!("no reply for {address}: {STORE_DOWN}")),
+            };
+        }
         let lease_time = self.lease_time(address);
         let lease = Lease {
             key: self.key.clone(),
@@ -706,8 +746,36 @@ impl Exchange<'_> {
                 LeaseTime::Infinite => None,
             },
         };
-        let change = self.leases.bind(lease);
-        self.reply(ReplyKind::Ack, address, Some(lease_time), Some(change))
+        let (change, unsaved) = self.leases.bind(lease);
+        let mut handled = self.reply(ReplyKind::Ack, address, Some(lease_time), Some(change));
+        handled.unsaved = Some(unsaved);
+        handled
+    }
+
+    /// This client's saved lease, when it is active (and on `address`, if given): its address
+    /// and the time it has left.
+    fn saved_lease_time(&self, address: Option<Ipv4Addr>) -> Option<(Ipv4Addr, LeaseTime)> {
+        let lease = self.leases.lease_of(&self.key)?;
+        if address.is_some_and(|a| a != lease.address) {
+            return None;
+        }
+        let time = match lease.expires {
+            None => LeaseTime::Infinite,
+            Some(end) if end > self.now => LeaseTime::Secs(u32::try_from(end - self.now).unwrap_or(u32::MAX)),
+            Some(_) => return None,
+        };
+        Some((lease.address, time))
+    }
+
+    /// An answer from memory while the store is down: the client's saved lease, for the time it
+    /// has left, and nothing to save.
+    fn answer_from_memory(&mut self, kind: ReplyKind, address: Ipv4Addr, time: LeaseTime) -> Handled {
+        let mut handled = self.reply(kind, address, Some(time), None);
+        handled
+            .explanation
+            .outcome
+            .push_str(" (the time its saved lease has left: the lease database cannot be reached)");
+        handled
     }
 
     fn decline(&mut self) -> Handled {
@@ -724,7 +792,12 @@ impl Exchange<'_> {
                     "{address} is in use by a host that did not get it from us; kept out of the pool for {} s",
                     self.settings.decline_quarantine_secs
                 );
-                Handled { change: Some(change), reply: None, explanation: self.explanation(Level::Warn, why, None) }
+                Handled {
+                    change: Some(change),
+                    unsaved: None,
+                    reply: None,
+                    explanation: self.explanation(Level::Warn, why, None),
+                }
             }
             None => self.ignore(Level::Debug, &format!("ignored: {address} is not leased to this client")),
         }
@@ -735,6 +808,7 @@ impl Exchange<'_> {
         match self.leases.release(&self.key, address) {
             Some(change) => Handled {
                 change: Some(change),
+                unsaved: None,
                 reply: None,
                 explanation: self.explanation(Level::Info, format!("released {address}"), None),
             },
@@ -757,6 +831,12 @@ impl Exchange<'_> {
     }
 
     fn bootp(&mut self) -> Handled {
+        if self.store_down {
+            return match self.saved_lease_time(None) {
+                Some((address, time)) => self.answer_from_memory(ReplyKind::Bootp, address, time),
+                None => self.pool_notice(format!("no reply: {STORE_DOWN}")),
+            };
+        }
         let address = match (self.reservation, self.settings.bootp_dynamic) {
             (None, true) if self.another_server_here() && self.leases.lease_of(&self.key).is_none() => {
                 return self.pool_notice(
@@ -781,7 +861,9 @@ impl Exchange<'_> {
             hostname: None,
             expires: None,
         };
-        let change = self.leases.bind(lease);
-        self.reply(ReplyKind::Bootp, address, Some(LeaseTime::Infinite), Some(change))
+        let (change, unsaved) = self.leases.bind(lease);
+        let mut handled = self.reply(ReplyKind::Bootp, address, Some(LeaseTime::Infinite), Some(change));
+        handled.unsaved = Some(unsaved);
+        handled
     }
 }

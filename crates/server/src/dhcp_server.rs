@@ -20,7 +20,9 @@ use lifeboat_clock::{Clock, SystemClock};
 use lifeboat_dhcp::config::{Mac, Reservation};
 use lifeboat_dhcp::destination::{PXE_PORT, SERVER_PORT};
 use lifeboat_dhcp::scope::{Reach, ScopeError};
-use lifeboat_dhcp::{Arrival, Explanation, Lease, LeaseChange, Level, LoadShare, Reply, Responder, Settings};
+use lifeboat_dhcp::{
+    Arrival, Explanation, Lease, LeaseChange, Level, LoadShare, Reply, Responder, Settings, UnsavedBind,
+};
 use lifeboat_net::{BindError, FrameSender, Interface, PktInfoSocket, interfaces};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
@@ -32,13 +34,35 @@ use crate::dhcp_probe::{OtherServer, ProbeAnswer, probe, watch as watch_segment}
 use crate::dhcp_send::ReplySender;
 
 /// A future that resolves when a lease change is durable (or failed to become so).
-pub type Persisted = Pin<Box<dyn Future<Output = Result<(), String>> + Send>>;
+pub type Persisted = Pin<Box<dyn Future<Output = Result<(), NotSaved>> + Send>>;
+
+/// A future that resolves once a lease store that was unreachable can save changes again.
+pub type Reachable = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// Why a lease change was not saved.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum NotSaved {
+    /// The store's database cannot be reached now (a PostgreSQL server down or cut off); it may
+    /// come back, and [`LeaseSink::reachable`] says when.
+    #[error("{0}")]
+    Unreachable(String),
+    /// The store refused or failed the change (a full disk, a conflict).
+    #[error("{0}")]
+    Failed(String),
+}
 
 /// Where the server persists lease changes: the store's write-behind writer in the binary, a
 /// list in memory in tests.
 pub trait LeaseSink: Send + Sync + 'static {
     /// Queue `change`; the future resolves once it is on disk.
     fn persist(&self, change: LeaseChange) -> Persisted;
+
+    /// Resolves once the store can save again, after a change failed as
+    /// [`NotSaved::Unreachable`]. Until then the server gives no new leases and answers clients
+    /// with an active lease from memory. A store that is never unreachable keeps this default.
+    fn reachable(&self) -> Reachable {
+        Box::pin(std::future::ready(()))
+    }
 }
 
 /// Why the DHCP server could not start.
@@ -147,6 +171,8 @@ pub struct DhcpServer {
     /// Told of every request and what became of it (the dashboard's recent DHCP activity).
     exchanges: Option<ExchangeReport>,
     others: watch::Sender<Vec<OtherServer>>,
+    /// While the lease store is unreachable: resolves once it is back.
+    store_back: Option<Reachable>,
 }
 
 impl std::fmt::Debug for DhcpServer {
@@ -226,6 +252,7 @@ impl DhcpServer {
             clock: Arc::new(SystemClock),
             exchanges: None,
             others: watch::Sender::new(Vec::new()),
+            store_back: None,
         }
     }
 
@@ -324,7 +351,13 @@ impl DhcpServer {
             let (received, port, data) = tokio::select! {
                 () = shutdown.cancelled() => break,
                 Some(committed) = waiting.next(), if !waiting.is_empty() => {
-                    committed.send(&sender, &self.withheld).await;
+                    self.settle(committed).await;
+                    continue;
+                }
+                () = store_back(self.store_back.as_mut()) => {
+                    self.store_back = None;
+                    self.responder.set_store_down(false);
+                    tracing::info!("the lease database is reachable again: DHCP gives and renews leases as usual");
                     continue;
                 }
                 Some(hosts) = next_hosts(self.hosts.as_mut()) => {
@@ -360,7 +393,9 @@ impl DhcpServer {
                 exchange(&handled.explanation);
             }
             match (handled.change, handled.reply) {
-                (Some(change), reply) => waiting.push(after_commit(self.sink.persist(change), reply, arrival)),
+                (Some(change), reply) => {
+                    waiting.push(after_commit(self.sink.persist(change), handled.unsaved, reply, arrival));
+                }
                 (None, Some(reply)) => self.sender.send(&reply, &arrival).await,
                 (None, None) => {}
             }
@@ -369,7 +404,7 @@ impl DhcpServer {
         // made it, for a moment, rather than leave them to time out and retry.
         let drain = async {
             while let Some(committed) = waiting.next().await {
-                committed.send(&self.sender, &self.withheld).await;
+                self.settle(committed).await;
             }
         };
         if tokio::time::timeout(DRAIN_TIME, drain).await.is_err() {
@@ -402,7 +437,7 @@ impl DhcpServer {
                 let persisted = self.sink.persist(change);
                 // Rare, and nobody's reply waits for it: a task of its own is fine here.
                 tokio::spawn(async move {
-                    let _ = done.send(persisted.await.map(|()| true));
+                    let _ = done.send(persisted.await.map(|()| true).map_err(|e| e.to_string()));
                 });
             }
             DhcpCommand::Learn(leases) => self.responder.learn(leases),
@@ -415,6 +450,38 @@ impl DhcpServer {
                 }
                 self.responder.share_load(share);
             }
+        }
+    }
+
+    /// Send the reply of a change that was saved. One that was not is undone in memory and its
+    /// reply withheld (the client retries); when the store cannot be reached, only what memory
+    /// already holds is answered until it is back.
+    async fn settle(&mut self, committed: Committed) {
+        let Committed { outcome, unsaved, reply, arrival } = committed;
+        let error = match outcome {
+            Ok(()) => {
+                if let Some(reply) = reply {
+                    self.sender.send(&reply, &arrival).await;
+                }
+                return;
+            }
+            Err(error) => error,
+        };
+        if let Some(unsaved) = unsaved {
+            self.responder.undo(unsaved);
+        }
+        if reply.is_some() {
+            self.withheld.fetch_add(1, Ordering::Relaxed);
+            tracing::error!("lease not saved, so the reply is withheld: {error}");
+        } else {
+            tracing::error!("lease change not saved: {error}");
+        }
+        if matches!(error, NotSaved::Unreachable(_)) && self.store_back.is_none() {
+            self.responder.set_store_down(true);
+            self.store_back = Some(self.sink.reachable());
+            tracing::warn!(
+                "the lease database cannot be reached: until it is back, DHCP gives no new leases and answers clients with an active lease from memory, for the time their saved lease has left"
+            );
         }
     }
 
@@ -439,28 +506,29 @@ const DRAIN_TIME: Duration = Duration::from_secs(2);
 
 /// A reply whose lease change has been committed (or has failed to be).
 struct Committed {
-    outcome: Result<(), String>,
+    outcome: Result<(), NotSaved>,
+    /// What to put back in the lease table if the change was not saved.
+    unsaved: Option<UnsavedBind>,
     reply: Option<Reply>,
     arrival: Arrival,
 }
 
 type AfterCommit = Pin<Box<dyn Future<Output = Committed> + Send>>;
 
-fn after_commit(persisted: Persisted, reply: Option<Reply>, arrival: Arrival) -> AfterCommit {
-    Box::pin(async move { Committed { outcome: persisted.await, reply, arrival } })
+fn after_commit(
+    persisted: Persisted,
+    unsaved: Option<UnsavedBind>,
+    reply: Option<Reply>,
+    arrival: Arrival,
+) -> AfterCommit {
+    Box::pin(async move { Committed { outcome: persisted.await, unsaved, reply, arrival } })
 }
 
-impl Committed {
-    /// Send the reply if the lease is durable; withhold it (the client retries) if it is not.
-    async fn send(self, sender: &ReplySender, withheld: &AtomicU64) {
-        match (self.outcome, self.reply) {
-            (Ok(()), Some(reply)) => sender.send(&reply, &self.arrival).await,
-            (Ok(()), None) => {}
-            (Err(e), _) => {
-                withheld.fetch_add(1, Ordering::Relaxed);
-                tracing::error!("lease not saved, so the reply is withheld: {e}");
-            }
-        }
+/// When the unreachable lease store is back, or never while it is reachable.
+async fn store_back(back: Option<&mut Reachable>) {
+    match back {
+        Some(back) => back.await,
+        None => std::future::pending().await,
     }
 }
 

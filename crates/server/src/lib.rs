@@ -77,7 +77,9 @@ pub use config::{DEFAULT_UPLOAD_MAX_SIZE, TftpConfig, UploadConfig};
 pub use dhcp_config::{DhcpConfig, DhcpHosts};
 pub use dhcp_plan::DhcpPlan;
 pub use dhcp_probe::{OtherServer, PROBE_WAIT, WATCH_PROBE_EVERY, find_other_dhcp_server};
-pub use dhcp_server::{DhcpCommand, DhcpServer, DhcpSockets, DhcpStartError, ExchangeReport, LeaseSink, Persisted};
+pub use dhcp_server::{
+    DhcpCommand, DhcpServer, DhcpSockets, DhcpStartError, ExchangeReport, LeaseSink, NotSaved, Persisted, Reachable,
+};
 pub use digest::sha256_file;
 pub use http_body::HttpOutcome;
 pub use http_boot::{HttpBootConfig, HttpBootObserver, HttpBootServer, HttpReport, HttpStartError, ScriptRequest};

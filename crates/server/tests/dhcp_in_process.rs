@@ -15,7 +15,9 @@ use dhcproto::{Decodable, Decoder, Encodable, Encoder};
 use lifeboat_dhcp::LeaseChange;
 use lifeboat_dhcp::config::{Mac, Reservation};
 use lifeboat_net::{Interface, PktInfoSocket};
-use lifeboat_server::{DhcpConfig, DhcpHosts, DhcpPlan, DhcpServer, DhcpSockets, LeaseSink, Persisted};
+use lifeboat_server::{
+    DhcpConfig, DhcpHosts, DhcpPlan, DhcpServer, DhcpSockets, LeaseSink, NotSaved, Persisted, Reachable,
+};
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
@@ -24,16 +26,35 @@ use tokio_util::sync::CancellationToken;
 const BOUND: Duration = Duration::from_secs(10);
 
 /// A lease store whose commits the test finishes: each change is handed over with the sender
-/// that completes its commit, `Ok` or `Err`.
+/// that completes its commit, `Ok` or `Err`. After an unreachable error, the store is back when
+/// the test sends on `back` (if it kept the other end).
 struct GatedStore {
-    changes: mpsc::UnboundedSender<(LeaseChange, oneshot::Sender<Result<(), String>>)>,
+    changes: mpsc::UnboundedSender<(LeaseChange, oneshot::Sender<Result<(), NotSaved>>)>,
+    back: Mutex<Option<oneshot::Receiver<()>>>,
+}
+
+impl GatedStore {
+    fn new(changes: mpsc::UnboundedSender<(LeaseChange, oneshot::Sender<Result<(), NotSaved>>)>) -> GatedStore {
+        GatedStore { changes, back: Mutex::new(None) }
+    }
 }
 
 impl LeaseSink for GatedStore {
     fn persist(&self, change: LeaseChange) -> Persisted {
         let (done, committed) = oneshot::channel();
         let _ = self.changes.send((change, done));
-        Box::pin(async move { committed.await.unwrap_or_else(|_| Err("the test dropped the commit".into())) })
+        let dropped = || Err(NotSaved::Failed("the test dropped the commit".into()));
+        Box::pin(async move { committed.await.unwrap_or_else(|_| dropped()) })
+    }
+
+    fn reachable(&self) -> Reachable {
+        let back = self.back.lock().unwrap().take();
+        Box::pin(async move {
+            match back {
+                Some(back) => drop(back.await),
+                None => std::future::pending().await,
+            }
+        })
     }
 }
 
@@ -131,7 +152,7 @@ const MAC: [u8; 6] = [0x02, 0x10, 0x20, 0x30, 0x40, 0x50];
 #[tokio::test]
 async fn the_ack_leaves_only_after_its_lease_is_saved() {
     let (changes, mut committing) = mpsc::unbounded_channel();
-    let running = start(Arc::new(GatedStore { changes }), None).await;
+    let running = start(Arc::new(GatedStore::new(changes)), None).await;
 
     let offer = exchange(&running, &request(MessageType::Discover, MAC, 1, None)).await;
     assert_eq!(kind(&offer), Some(MessageType::Offer));
@@ -161,12 +182,12 @@ async fn the_ack_leaves_only_after_its_lease_is_saved() {
 #[tokio::test]
 async fn a_lease_that_cannot_be_saved_is_never_acknowledged() {
     let (changes, mut committing) = mpsc::unbounded_channel();
-    let running = start(Arc::new(GatedStore { changes }), None).await;
+    let running = start(Arc::new(GatedStore::new(changes)), None).await;
     let offered = exchange(&running, &request(MessageType::Discover, MAC, 1, None)).await.yiaddr();
     let asking = request(MessageType::Request, MAC, 2, Some(offered));
     running.client.send_to(&asking, running.server_addr).await.unwrap();
     let (_, commit) = tokio::time::timeout(BOUND, committing.recv()).await.expect("a lease to save").unwrap();
-    commit.send(Err("disk full".into())).unwrap();
+    commit.send(Err(NotSaved::Failed("disk full".into()))).unwrap();
 
     // The server takes the withholding branch: it counts the reply it did not send.
     let deadline = tokio::time::Instant::now() + BOUND;
@@ -184,6 +205,68 @@ async fn a_lease_that_cannot_be_saved_is_never_acknowledged() {
     let ack = receive(&running).await;
     assert_eq!((kind(&ack), ack.yiaddr()), (Some(MessageType::Ack), offered));
     assert_eq!(running.withheld.load(Ordering::SeqCst), 1);
+    running.stop().await;
+}
+
+/// Wait (bounded) until `count` reaches `at_least`.
+async fn until_counted(count: &std::sync::atomic::AtomicU64, at_least: u64, what: &str) {
+    let deadline = tokio::time::Instant::now() + BOUND;
+    while count.load(Ordering::SeqCst) < at_least {
+        assert!(tokio::time::Instant::now() < deadline, "{what}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+fn lease_time(message: &Message) -> Option<u32> {
+    match message.opts().get(v4::OptionCode::AddressLeaseTime) {
+        Some(DhcpOption::AddressLeaseTime(secs)) => Some(*secs),
+        _ => None,
+    }
+}
+
+#[tokio::test]
+async fn while_the_store_is_unreachable_saved_leases_are_renewed_from_memory_and_nobody_else_is_served() {
+    let (changes, mut committing) = mpsc::unbounded_channel();
+    let store = Arc::new(GatedStore::new(changes));
+    let (store_back, back) = oneshot::channel();
+    *store.back.lock().unwrap() = Some(back);
+    let running = start(store.clone(), None).await;
+    let offered = exchange(&running, &request(MessageType::Discover, MAC, 1, None)).await.yiaddr();
+    let asking = request(MessageType::Request, MAC, 2, Some(offered));
+    running.client.send_to(&asking, running.server_addr).await.unwrap();
+    let (_, commit) = tokio::time::timeout(BOUND, committing.recv()).await.expect("a lease to save").unwrap();
+    commit.send(Ok(())).unwrap();
+    let saved = lease_time(&receive(&running).await).expect("the ACK has a lease time");
+
+    // The renewal's commit fails: the database went away.
+    running.client.send_to(&asking, running.server_addr).await.unwrap();
+    let (_, commit) = tokio::time::timeout(BOUND, committing.recv()).await.expect("the renewal to save").unwrap();
+    commit.send(Err(NotSaved::Unreachable("connection refused".into()))).unwrap();
+    until_counted(&running.withheld, 1, "the failed renewal was never handled").await;
+
+    // A new client asks first, then the known one renews again: the known one is answered from
+    // memory with no more than its saved lease has left, and nothing goes to the store; the
+    // new one gets nothing (its OFFER would have left first).
+    let newcomer = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let new_mac = [2, 0, 0, 0, 0, 0x77];
+    newcomer.send_to(&request(MessageType::Discover, new_mac, 7, None), running.server_addr).await.unwrap();
+    let ack = exchange(&running, &asking).await;
+    assert_eq!((kind(&ack), ack.yiaddr()), (Some(MessageType::Ack), offered));
+    assert!(lease_time(&ack).is_some_and(|t| t <= saved), "{:?} after {saved}", lease_time(&ack));
+    assert!(committing.try_recv().is_err(), "nothing was sent to the unreachable store");
+    let mut buf = [0; 1500];
+    assert!(matches!(newcomer.try_recv(&mut buf), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock));
+
+    // The store is back: the new client gets an offer (once the server has heard).
+    store_back.send(()).unwrap();
+    let deadline = tokio::time::Instant::now() + BOUND;
+    loop {
+        newcomer.send_to(&request(MessageType::Discover, new_mac, 8, None), running.server_addr).await.unwrap();
+        if let Ok(Ok(_)) = tokio::time::timeout(Duration::from_millis(100), newcomer.recv(&mut buf)).await {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no offer after the store came back");
+    }
     running.stop().await;
 }
 

@@ -210,6 +210,13 @@ impl Store {
         matches!(self.pool, Pool::Postgres(_))
     }
 
+    /// Ask the database for nothing: `Ok` when it answers now. Used to learn when an unreachable
+    /// PostgreSQL server is back.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        with_pool!(self, pool => sqlx::query("SELECT 1").execute(pool).await.map(drop))
+            .map_err(|e| self.error("reach the database", e))
+    }
+
     /// Close every connection, waiting for the ones in use. Later calls on any clone fail.
     pub async fn close(&self) {
         with_pool!(self, pool => pool.close().await);
