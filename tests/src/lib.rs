@@ -25,6 +25,7 @@
 //!   prints a marker and its command line and powers off; booted directly by QEMU, or over the network.
 //! - [`browser`]: headless Chromium under chromedriver inside a namespace (WebDriver).
 //! - [`page`]: [`page::Page`], what the browser tests do with a page (wait, click, screenshot).
+//! - [`capture`]: tcpdump in a namespace, its capture read back as DHCP messages.
 //! - [`sockets`]: a UDP socket or a TCP connection inside a namespace, datagrams with a forged source,
 //!   UDP counters.
 //!
@@ -36,6 +37,7 @@
 
 pub mod bin;
 pub mod browser;
+pub mod capture;
 pub mod clients;
 pub mod dashboard;
 pub mod dhcp;

@@ -74,3 +74,61 @@ fn psql(url: &str, sql: &str, limit_ms: u32) -> Result<String, String> {
     }
     Ok(String::from_utf8_lossy(&output.stdout).into_owned())
 }
+
+/// A PostgreSQL server of a test's own (`tests/postgres/cluster.sh` in a temporary folder), which
+/// the test may stop and start again; stopped when dropped. For tests of what happens while the
+/// database is down, which must not stop the server other tests share.
+pub struct PrivateServer {
+    dir: tempfile::TempDir,
+    url: String,
+}
+
+impl PrivateServer {
+    /// Initialise and start a server; panics with its log when it cannot start.
+    pub fn start() -> PrivateServer {
+        let dir = tempfile::Builder::new().prefix("lbt-own-pg-").tempdir().expect("a folder for the server");
+        // As root the server runs as the postgres user, which must reach the folder.
+        std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755)).expect("chmod");
+        let mut server = PrivateServer { dir, url: String::new() };
+        server.url = server.cluster("start").trim().to_owned();
+        server
+    }
+
+    /// The URL of its `postgres` database, as lifeboat's `--db` takes it.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Stop the server (a fast shutdown: connections are cut).
+    pub fn stop(&self) {
+        self.cluster("stop");
+    }
+
+    /// Start it again after [`PrivateServer::stop`], with the same data.
+    pub fn start_again(&self) {
+        self.cluster("start");
+    }
+
+    /// The rows of `sql` on its `postgres` database, one line each, columns separated by `|`.
+    pub fn query(&self, sql: &str) -> Vec<String> {
+        let rows = psql(&self.url, sql, STATEMENT_LIMIT_MS).unwrap_or_else(|e| panic!("{e}"));
+        rows.lines().map(str::to_owned).filter(|line| !line.is_empty()).collect()
+    }
+
+    fn cluster(&self, action: &str) -> String {
+        let script = crate::workspace_root().join("tests/postgres/cluster.sh");
+        let output = Command::new(script)
+            .args([action, &self.dir.path().display().to_string()])
+            .output()
+            .expect("run tests/postgres/cluster.sh");
+        assert!(output.status.success(), "cluster.sh {action}: {}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+}
+
+impl Drop for PrivateServer {
+    fn drop(&mut self) {
+        let script = crate::workspace_root().join("tests/postgres/cluster.sh");
+        let _ = Command::new(script).args(["stop", &self.dir.path().display().to_string()]).output();
+    }
+}

@@ -6,9 +6,11 @@
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
+use dhcproto::v4::MessageType;
+use lifeboat_e2e::capture::DhcpCapture;
 use lifeboat_e2e::dashboard::DashboardApi;
 use lifeboat_e2e::dhcp::{DhcpLink, DhcpScope, STEP_TIMEOUT, Udhcpc};
-use lifeboat_e2e::postgres::PostgresDatabase;
+use lifeboat_e2e::postgres::{PostgresDatabase, PrivateServer};
 use lifeboat_e2e::{Child, Client, Netns, lifeboat_bin, require_netns, wait_server_udp};
 use serde_json::json;
 
@@ -332,4 +334,125 @@ fn an_ha_pair_serves_200_clients_without_giving_an_address_twice_and_the_survivo
     client.release().ok();
     let out = servers[1 - victim].terminate(Duration::from_secs(5));
     assert!(out.status.is_some_and(|s| s.success()), "{survivor}:\n{out}");
+}
+
+#[test]
+#[ignore = "needs root (network namespaces) and PostgreSQL's server programs (it runs its own): .ci/run gives both"]
+fn with_postgresql_stopped_under_load_no_ack_goes_out_unsaved_saved_leases_renew_and_service_resumes() {
+    require_netns!("perfdhcp", "udhcpc", "tcpdump", "psql");
+    let database = PrivateServer::start();
+    let segment = HaSegment::new();
+    let relay = segment.host(250);
+    let server_ns = &segment.servers[0];
+    let argv: Vec<String> = vec![
+        lifeboat_bin().display().to_string(),
+        "serve".into(),
+        "--instance".into(),
+        "outage".into(),
+        "--db".into(),
+        database.url().to_owned(),
+        "--dhcp-interface".into(),
+        "srv0".into(),
+        "--dhcp-range".into(),
+        format!("{},{},255.255.255.0,600", segment.host(10), segment.host(240)),
+        "--dhcp-relay-allow".into(),
+        format!("{relay}/32"),
+        "--dhcp-skip-probe".into(),
+        "--no-web".into(),
+    ];
+    let mut lifeboat = server_ns.spawn(&argv);
+    wait_server_udp(server_ns, &mut lifeboat, 67, START);
+    let capture = DhcpCapture::start(&segment.lan, "br0");
+
+    // A real client holds a saved lease before the database goes away.
+    let client_mac = "02:78:00:00:00:02";
+    let link = segment.client(client_mac);
+    let mut client = Udhcpc::new();
+    client.start(&link);
+    let bound = client.wait_for(&["bound"], STEP_TIMEOUT).unwrap_or_else(|e| panic!("{e}\n{}", client.diagnostics()));
+    let address = bound.ipv4("ip").expect("udhcpc reports its address");
+
+    // New clients all along (perfdhcp as a relay: 30 new clients a second for 24 s).
+    let mut load = segment.lan.spawn(&[
+        "perfdhcp",
+        "-4",
+        "-r",
+        "30",
+        "-R",
+        "5000",
+        "-p",
+        "24",
+        "-d",
+        "3",
+        "-l",
+        &relay.to_string(),
+        "all",
+    ]);
+    eventually(
+        "leases saved under load",
+        Duration::from_secs(15),
+        || database.query("SELECT count(*) FROM leases")[0].parse::<u32>().unwrap_or(0),
+        |n| *n >= 20,
+    );
+
+    database.stop();
+    let stopped = std::time::SystemTime::now();
+    eventually(
+        "lifeboat notices",
+        Duration::from_secs(15),
+        || lifeboat.stdout(),
+        |log| log.contains("cannot be reached"),
+    );
+    // The client that holds a lease renews it from lifeboat's memory, for what its saved lease has left.
+    client.renew().expect("udhcpc renews on SIGUSR1");
+    let renewed = client.wait_for(&["renew"], STEP_TIMEOUT).unwrap_or_else(|e| panic!("{e}\n{}", lifeboat.stdout()));
+    assert_eq!(renewed.ipv4("ip"), Some(address), "{}", renewed.summary());
+    let left: u32 = renewed.var("lease").and_then(|l| l.parse().ok()).expect("udhcpc reports the lease time");
+    assert!(left < 600, "a renewal from memory gave a full lease, more than is saved: {}", renewed.summary());
+    // Some seconds of load with the database down, then it comes back: no restart of lifeboat.
+    std::thread::sleep(Duration::from_secs(4));
+    let restarting = std::time::SystemTime::now();
+    database.start_again();
+    eventually("service resumes", Duration::from_secs(20), || lifeboat.stdout(), |log| log.contains("reachable again"));
+    load.finish(Duration::from_secs(60));
+    let seen = capture.finish();
+    assert!(lifeboat.is_running(), "lifeboat stopped:\n{}", lifeboat.stdout());
+
+    // What the database holds, by MAC: every ACK on the wire is covered by a saved lease on its
+    // address lasting at least as long as the ACK said.
+    let saved: std::collections::BTreeMap<String, (String, u64)> = database
+        .query("SELECT encode(mac, 'hex'), address, expires_at FROM leases")
+        .iter()
+        .map(|row| {
+            let cols: Vec<&str> = row.split('|').collect();
+            let mac: Vec<String> = (0..6).map(|i| cols[0][i * 2..i * 2 + 2].to_owned()).collect();
+            (mac.join(":"), (cols[1].to_owned(), cols[2].parse().expect("a finite lease")))
+        })
+        .collect();
+    let acks: Vec<_> = seen.iter().filter(|m| m.kind() == Some(MessageType::Ack)).collect();
+    for ack in &acks {
+        let (held, expires) =
+            saved.get(&ack.mac()).unwrap_or_else(|| panic!("an ACK for a lease never saved: {ack:?}"));
+        assert_eq!(held, &ack.message.yiaddr().to_string(), "{ack:?}");
+        let promised = ack.unix_secs() + u64::from(ack.lease_secs().expect("an ACK's lease time"));
+        assert!(*expires + 2 >= promised, "ACK promised until {promised}, saved until {expires}: {ack:?}");
+    }
+    // While the database was down, only the client with a saved lease got an ACK. (The server
+    // was down when `stop` returned: an ACK after that, but for a lease committed just before,
+    // leaves within milliseconds; a second covers it.)
+    let during: Vec<_> = acks.iter().filter(|a| a.at > stopped && a.at < restarting).map(|a| (a.at, a.mac())).collect();
+    let new_clients: Vec<_> =
+        during.iter().filter(|(at, mac)| *at > stopped + Duration::from_secs(1) && mac != client_mac).collect();
+    assert!(new_clients.is_empty(), "new clients acknowledged during the outage: {new_clients:?}");
+    assert!(during.iter().any(|(_, mac)| mac == client_mac), "the renewal's ACK is not in the capture");
+    let after = acks.iter().filter(|a| a.at > restarting && a.mac() != client_mac).count();
+    eprintln!(
+        "ACKs on the wire: {} in all, {} while the database was down, {after} to new clients after",
+        acks.len(),
+        during.len()
+    );
+    assert!(after > 0, "no new client was served after the database came back:\n{}", lifeboat.stdout());
+    client.release().ok();
+    let out = lifeboat.terminate(Duration::from_secs(10));
+    assert!(out.status.is_some_and(|s| s.success()), "{out}");
 }
