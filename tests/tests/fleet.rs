@@ -18,15 +18,19 @@ const START: Duration = Duration::from_secs(30);
 const DASHBOARD: &str = "http://127.0.0.1:8080";
 
 /// One lifeboat of the fleet on the server end of `link`: DHCP on its segment, TFTP on its
-/// address, the dashboard on the namespace's loopback, the shared database.
+/// address, the dashboard on the namespace's loopback, the shared database; `files` in its TFTP
+/// root from the start.
 struct Instance {
     process: Child,
     root: tempfile::TempDir,
 }
 
 impl Instance {
-    fn start(name: &str, link: &DhcpLink, database: &PostgresDatabase) -> Instance {
+    fn start(name: &str, link: &DhcpLink, database: &PostgresDatabase, files: &[(&str, &str)]) -> Instance {
         let root = tempfile::Builder::new().prefix("lbt-fleet-root-").tempdir().expect("TFTP root");
+        for (file, content) in files {
+            std::fs::write(root.path().join(file), content).expect("an image in the root");
+        }
         let scope = DhcpScope::for_link(link);
         let argv: Vec<String> = vec![
             lifeboat_bin().display().to_string(),
@@ -88,8 +92,19 @@ fn two_segments_share_hosts_history_and_one_dashboard() {
     require_netns!("udhcpc", "tftp", "psql", "curl");
     let database = PostgresDatabase::create();
     let (segment_a, segment_b) = (DhcpLink::new(), DhcpLink::new());
-    let mut a = Instance::start("rack-a", &segment_a, &database);
-    let mut b = Instance::start("rack-b", &segment_b, &database);
+    // The same recovery image on both; a kernel whose copies differ; a file only B has.
+    let mut a = Instance::start(
+        "rack-a",
+        &segment_a,
+        &database,
+        &[("openwrt.bin", "firmware 23.05"), ("vmlinuz", "kernel 6.1")],
+    );
+    let mut b = Instance::start(
+        "rack-b",
+        &segment_b,
+        &database,
+        &[("openwrt.bin", "firmware 23.05"), ("vmlinuz", "kernel 6.12"), ("only-b.img", "b")],
+    );
     let api = DashboardApi::connect(&segment_a.server, DASHBOARD, START);
 
     // Both instances are listed by A, up, with their services.
@@ -170,6 +185,24 @@ fn two_segments_share_hosts_history_and_one_dashboard() {
     assert!(!udp_listening(&segment_b, 69), "B's TFTP port is still open");
     let events = database.query("SELECT origin FROM events WHERE instance = 'rack-b' AND kind = 'service_stopped'");
     assert!(events.iter().any(|origin| origin.contains("on rack-a")), "{events:?}");
+
+    // A's dashboard shows which instance holds each image and whether the copies match.
+    let images = eventually(
+        "A sees both instances' images",
+        START,
+        || api.get_ok("/api/v1/fleet/images"),
+        |list| {
+            list.as_array()
+                .is_some_and(|l| l.iter().filter(|i| i["copies"].as_array().unwrap().len() == 2).count() == 2)
+        },
+    );
+    let by_file = |file: &str| images.as_array().unwrap().iter().find(|i| i["file"] == file).cloned().unwrap();
+    assert_eq!(by_file("openwrt.bin")["matches"], true, "{images}");
+    assert_eq!(by_file("vmlinuz")["matches"], false, "{images}");
+    assert_eq!(by_file("only-b.img")["missing_on"], json!(["rack-a"]), "{images}");
+    let page =
+        segment_a.server.run_ok(&["curl", "-sS", "--max-time", "10", &format!("{DASHBOARD}/images")], STEP_TIMEOUT);
+    assert!(page.stdout.contains("Across the fleet") && page.stdout.contains("differs"), "{page}");
 
     client.release().ok();
     let a_out = a.process.terminate(Duration::from_secs(5));
@@ -261,10 +294,10 @@ fn an_ha_pair_serves_200_clients_without_giving_an_address_twice_and_the_survivo
                 format!("srv{n}"),
                 "--dhcp-range".into(),
                 format!("{},{},255.255.255.0,60", segment.host(10), segment.host(240)),
-                // perfdhcp acts as a relay on the segment; the partner is no rogue server.
+                // perfdhcp acts as a relay on the segment. No --dhcp-skip-probe: each knows the
+                // other's addresses from its heartbeats, and takes it for a partner, not a rogue.
                 "--dhcp-relay-allow".into(),
                 format!("{relay}/32"),
-                "--dhcp-skip-probe".into(),
                 "--no-web".into(),
             ];
             let mut process = ns.spawn(&argv);
@@ -331,6 +364,10 @@ fn an_ha_pair_serves_200_clients_without_giving_an_address_twice_and_the_survivo
     assert_eq!(renewed.ipv4("ip"), Some(address), "{renewed:?}");
     let now_held = database.query(&format!("SELECT instance FROM leases WHERE address = '{address}'"));
     assert_eq!(now_held, std::slice::from_ref(&survivor), "per instance before the kill: {per_instance:?}");
+    for server in &servers {
+        let log = server.stdout();
+        assert!(!log.contains("another DHCP server answers"), "a partner was taken for a rogue server:\n{log}");
+    }
     client.release().ok();
     let out = servers[1 - victim].terminate(Duration::from_secs(5));
     assert!(out.status.is_some_and(|s| s.success()), "{survivor}:\n{out}");

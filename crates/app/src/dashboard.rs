@@ -525,6 +525,7 @@ pub(crate) async fn start(
     }
     let parts = &lifeboat.parts;
     let state = WebState::new(parts.store.clone(), parts.log.clone(), lifeboat.clone(), web, Arc::clone(&parts.clock));
+    tokio::spawn(lifeboat_web::keep_digests_current(state.clone(), shutdown.clone()));
     let router = lifeboat_web::router(state);
     let task = tokio::spawn(async move {
         if let Err(error) = lifeboat_web::serve(listener, router, shutdown).await {

@@ -9,7 +9,8 @@
 //! caught up with by reloading everything this instance follows. Nothing here waits on a
 //! transfer or a DHCP reply, and none of it stops the services when the database is away.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::Ipv4Addr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -43,6 +44,7 @@ impl Fleet {
         let member = Arc::new(Member {
             lifeboat,
             share: tokio::sync::Mutex::new(None),
+            partners: tokio::sync::Mutex::new(BTreeSet::new()),
             learned_up_to: tokio::sync::Mutex::new(0),
         });
         let mut tasks = vec![tokio::spawn(Arc::clone(&member).beat(shutdown.clone()))];
@@ -64,6 +66,8 @@ struct Member {
     lifeboat: Arc<Lifeboat>,
     /// The share of DHCP clients last given to the DHCP server.
     share: tokio::sync::Mutex<Option<LoadShare>>,
+    /// The other instances' addresses last given to the DHCP server.
+    partners: tokio::sync::Mutex<BTreeSet<Ipv4Addr>>,
     /// Unix seconds of the last read of other instances' leases.
     learned_up_to: tokio::sync::Mutex<i64>,
 }
@@ -96,21 +100,29 @@ impl Member {
                 }
                 Err(_) => {}
             }
-            self.share_ranges().await;
+            self.follow_the_fleet().await;
             self.carry_out_commands().await;
         }
     }
 
-    /// Share the DHCP clients with the other instances that are up and serve a range in common
-    /// with this one: each answers its part, by the order of their names.
-    async fn share_ranges(&self) {
+    /// Follow the other instances: share the DHCP clients with those that are up and serve a
+    /// range in common with this one (each answers its part, by the order of their names), and
+    /// tell DHCP their addresses, so their replies are not taken for a rogue server's.
+    async fn follow_the_fleet(&self) {
+        let Ok(instances) = self.store().instances().await else { return };
+        let now = self.lifeboat.parts.clock.unix_ms();
+        let this = self.store().instance();
+        let partners = partner_addresses(&instances, this, now);
+        let mut known = self.partners.lock().await;
+        if *known != partners {
+            known.clone_from(&partners);
+            self.lifeboat.services.set_dhcp_partners(partners).await;
+        }
+        drop(known);
         let ours = self.lifeboat.services.dhcp_ranges();
         let share = if ours.is_empty() {
             None
         } else {
-            let Ok(instances) = self.store().instances().await else { return };
-            let now = self.lifeboat.parts.clock.unix_ms();
-            let this = self.store().instance();
             let mut sharing: Vec<&str> = instances
                 .iter()
                 .filter(|i| {
@@ -130,6 +142,17 @@ impl Member {
         };
         let mut current = self.share.lock().await;
         if *current != share {
+            // Said here rather than by the DHCP server, so that a benchmark can hear it without
+            // the line per exchange the server logs.
+            match share {
+                Some(LoadShare { of, .. }) => {
+                    tracing::info!("DHCP answers 1 in {of} new clients: {of} lifeboats serve the same range");
+                }
+                None if !ours.is_empty() => {
+                    tracing::info!("DHCP answers every client: no other lifeboat serves its range now");
+                }
+                None => {}
+            }
             *current = share;
             self.lifeboat.services.share_dhcp_load(share).await;
         }
@@ -244,7 +267,24 @@ fn heartbeat(lifeboat: &Lifeboat) -> Heartbeat {
         dashboard: lifeboat.dashboard.get().map(ToString::to_string).unwrap_or_default(),
         services,
         dhcp_ranges: lifeboat.services.dhcp_ranges(),
+        addresses: machine_addresses(),
     }
+}
+
+/// This machine's IPv4 addresses, but loopback's: where its DHCP replies come from.
+fn machine_addresses() -> Vec<Ipv4Addr> {
+    let interfaces = lifeboat_net::interfaces().unwrap_or_default();
+    interfaces.iter().flat_map(|i| i.ipv4.iter().map(|(address, _)| *address)).filter(|a| !a.is_loopback()).collect()
+}
+
+/// The addresses of the fleet's other instances that are up: a DHCP server answering from one
+/// of them is a partner serving the same segment, not a rogue server.
+pub(crate) fn partner_addresses(instances: &[InstanceRecord], this: &str, now: i64) -> BTreeSet<Ipv4Addr> {
+    instances
+        .iter()
+        .filter(|i| i.name != this && is_up(i.beat.at, now))
+        .flat_map(|i| i.beat.addresses.iter().copied())
+        .collect()
 }
 
 /// How long a person's start or stop of a service on another instance waits for its answer.

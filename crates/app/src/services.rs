@@ -7,6 +7,7 @@
 //! origin. With `--stop-when-idle`, a service nobody uses stops itself (an open TFTP server is
 //! a hole once the router is flashed).
 
+use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -78,6 +79,9 @@ pub(crate) struct Services {
     /// The part of the clients DHCP answers when other lifeboats serve its range (the fleet
     /// sets it); given to the DHCP server whenever it starts.
     dhcp_share: Mutex<Option<LoadShare>>,
+    /// The addresses of the fleet's other lifeboats (the fleet sets them): their DHCP replies
+    /// are a partner's, not a rogue server's.
+    dhcp_partners: Mutex<BTreeSet<Ipv4Addr>>,
     /// `--stop-when-idle`, once its watch runs, and when DHCP last answered (as the watch saw).
     idle: Mutex<Option<IdleWatch>>,
 }
@@ -148,6 +152,7 @@ impl Services {
             other_dhcp_servers: Mutex::default(),
             dhcp_commands: Mutex::default(),
             dhcp_share: Mutex::default(),
+            dhcp_partners: Mutex::default(),
             idle: Mutex::default(),
         }
     }
@@ -454,8 +459,9 @@ impl Services {
 
     async fn start_dhcp(&self) -> Result<Running, ControlError> {
         let service = Service::Dhcp;
-        let config = self.configs().dhcp.ok_or_else(|| unavailable(service))?;
+        let mut config = self.configs().dhcp.ok_or_else(|| unavailable(service))?;
         let parts = &self.parts;
+        config.partners = self.current_partners().await;
         // From the database, not from memory: it holds every lease the last run committed.
         let leases = parts.store.load_leases().await.map_err(|e| failed(service, &e))?;
         tracing::info!("{} leases loaded from {}", leases.len(), parts.store.location());
@@ -511,6 +517,26 @@ impl Services {
     pub(crate) async fn share_dhcp_load(&self, share: Option<LoadShare>) {
         *self.dhcp_share.lock().unwrap_or_else(|p| p.into_inner()) = share;
         self.send_dhcp(DhcpCommand::ShareLoad(share)).await;
+    }
+
+    /// Tell DHCP the addresses of the fleet's other lifeboats, now and whenever it starts again.
+    pub(crate) async fn set_dhcp_partners(&self, partners: BTreeSet<Ipv4Addr>) {
+        self.dhcp_partners.lock().unwrap_or_else(|p| p.into_inner()).clone_from(&partners);
+        self.send_dhcp(DhcpCommand::Partners(partners)).await;
+    }
+
+    /// The fleet's other lifeboats' addresses, read afresh when the database is shared: DHCP
+    /// may start (and probe for other servers) before the fleet's first heartbeat.
+    async fn current_partners(&self) -> BTreeSet<Ipv4Addr> {
+        let store = &self.parts.store;
+        let known = self.dhcp_partners.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        if !store.is_shared() {
+            return known;
+        }
+        match store.instances().await {
+            Ok(instances) => crate::fleet::partner_addresses(&instances, store.instance(), self.parts.clock.unix_ms()),
+            Err(_) => known,
+        }
     }
 
     /// Give the running DHCP server leases other lifeboats bound (nothing when it is stopped: it

@@ -193,7 +193,7 @@ async fn start_on(options: Options, store: Store) -> Running {
     let started = usize::from(options.tftp) + usize::from(options.dhcp);
     // The start-up events reach the store before the test stops the clock (see `pause`).
     let deadline = std::time::Instant::now() + BOUND;
-    while store.events_page(None, 10).await.unwrap().items.len() < started {
+    while store.events_page(None, None, 10).await.unwrap().items.len() < started {
         assert!(std::time::Instant::now() < deadline, "the start-up events were never saved");
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
@@ -402,7 +402,7 @@ async fn a_lease_released_from_the_dashboard_is_gone_from_dhcp_and_the_store_whe
     let (store, deadline) = (app.store.clone(), tokio::time::Instant::now() + BOUND);
     app.stop().await;
     // Written behind, flushed on the way down.
-    let events = store.events_page(None, 50).await.unwrap().items;
+    let events = store.events_page(None, None, 50).await.unwrap().items;
     let released: Vec<&str> = events
         .iter()
         .filter(|e| e.event.kind == lifeboat_store::EventKind::LeaseReleased)
@@ -911,7 +911,7 @@ async fn one_instance_lists_the_fleet_and_stops_a_service_of_another() {
 
     assert!(!b.running(Service::Tftp), "b's TFTP still runs");
     assert!(UdpSocket::bind(tftp_b).await.is_ok(), "b's TFTP port is still taken");
-    let stopped_by = b.store.events_page(None, 20).await.unwrap();
+    let stopped_by = b.store.events_page(None, None, 20).await.unwrap();
     assert!(
         stopped_by.items.iter().any(|e| e.instance == "b" && e.event.origin.contains("test on a")),
         "{:?}",

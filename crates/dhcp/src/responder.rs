@@ -190,6 +190,12 @@ impl Responder {
         self.held.insert(interface);
     }
 
+    /// Give new clients addresses again on the interface with index `interface`: the server
+    /// seen there turned out to be a partner.
+    pub fn serve_new_clients(&mut self, interface: u32) {
+        self.held.remove(&interface);
+    }
+
     /// Answer only this part of the clients' DISCOVERs and broadcast REQUESTs (`None`: all of
     /// them): the other instances serving the range answer the rest.
     pub fn share_load(&mut self, share: Option<LoadShare>) {

@@ -1,6 +1,7 @@
 //! The validated DHCP server configuration. The binary builds it from flags and the TOML file.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use crate::dhcp_probe::PROBE_WAIT;
@@ -33,6 +34,9 @@ pub struct DhcpConfig {
     pub relay_allow: Vec<Ipv4Net>,
     /// How long the probe listens for another server's answer.
     pub probe_wait: Duration,
+    /// The addresses of the fleet's other lifeboats: a DHCP server answering from one of them
+    /// is a partner serving the same range, not a rogue server.
+    pub partners: BTreeSet<Ipv4Addr>,
 }
 
 impl DhcpConfig {
@@ -50,6 +54,7 @@ impl DhcpConfig {
             authoritative: false,
             relay_allow: Vec::new(),
             probe_wait: PROBE_WAIT,
+            partners: BTreeSet::new(),
         }
     }
 }

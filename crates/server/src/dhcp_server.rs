@@ -143,6 +143,8 @@ pub enum DhcpCommand {
     Learn(Vec<Lease>),
     /// Answer only this part of the clients (`None`: all): other lifeboats serve the same range.
     ShareLoad(Option<LoadShare>),
+    /// The addresses of the fleet's other lifeboats now: replies from them are a partner's.
+    Partners(BTreeSet<Ipv4Addr>),
 }
 
 /// A bound DHCP server, ready to [`run`](DhcpServer::run).
@@ -166,6 +168,8 @@ pub struct DhcpServer {
     own_addresses: Vec<Ipv4Addr>,
     /// Keep handing out addresses where another server appears.
     skip_probe: bool,
+    /// The fleet's other lifeboats' addresses: not other servers.
+    partners: BTreeSet<Ipv4Addr>,
     /// The time of day leases are granted and expire by.
     clock: Arc<dyn Clock>,
     /// Told of every request and what became of it (the dashboard's recent DHCP activity).
@@ -249,6 +253,7 @@ impl DhcpServer {
             watched: plan.watched,
             own_addresses: plan.own_addresses,
             skip_probe: config.skip_probe,
+            partners: config.partners,
             clock: Arc::new(SystemClock),
             exchanges: None,
             others: watch::Sender::new(Vec::new()),
@@ -441,15 +446,8 @@ impl DhcpServer {
                 });
             }
             DhcpCommand::Learn(leases) => self.responder.learn(leases),
-            DhcpCommand::ShareLoad(share) => {
-                if let Some(share) = share {
-                    let of = share.of;
-                    tracing::info!("DHCP answers 1 in {of} new clients: {of} lifeboats serve the same range");
-                } else {
-                    tracing::info!("DHCP answers every client: no other lifeboat serves its range now");
-                }
-                self.responder.share_load(share);
-            }
+            DhcpCommand::Partners(partners) => self.take_partners(partners),
+            DhcpCommand::ShareLoad(share) => self.responder.share_load(share),
         }
     }
 
@@ -485,9 +483,41 @@ impl DhcpServer {
         }
     }
 
+    /// The fleet's other lifeboats are at `partners` now. One already taken for another server
+    /// is forgotten, and its segment gets new clients again unless a real other server is there.
+    fn take_partners(&mut self, partners: BTreeSet<Ipv4Addr>) {
+        self.partners = partners;
+        let mut freed = Vec::new();
+        self.others.send_if_modified(|others| {
+            let before = others.len();
+            others.retain(|o| {
+                let partner = is_partner(&self.partners, o);
+                if partner && o.held_back {
+                    freed.push(o.index);
+                }
+                !partner
+            });
+            others.len() != before
+        });
+        for index in freed {
+            let still_held = self.others.borrow().iter().any(|o| o.index == index && o.held_back);
+            if !still_held {
+                self.responder.serve_new_clients(index);
+                tracing::info!(
+                    "DHCP gives new clients addresses again on interface #{index}: the server seen there is a lifeboat of this fleet"
+                );
+            }
+        }
+    }
+
     /// Another DHCP server was seen: the first time on a segment and address, it is said, and
-    /// new clients of that segment get no address any more (unless `--dhcp-skip-probe`).
+    /// new clients of that segment get no address any more (unless `--dhcp-skip-probe`). A
+    /// lifeboat of the same fleet is no other server.
     fn another_server(&mut self, mut other: OtherServer) {
+        if is_partner(&self.partners, &other) {
+            tracing::debug!("DHCP replies from {} are another lifeboat of this fleet's", other.address);
+            return;
+        }
         let known = self.others.borrow().iter().any(|o| o.interface == other.interface && o.address == other.address);
         if known {
             return;
@@ -499,6 +529,17 @@ impl DhcpServer {
         tracing::warn!("{other}");
         self.others.send_modify(|others| others.push(other));
     }
+}
+
+/// Whether `other` answers from the address of one of the fleet's lifeboats (or names one as
+/// its server identifier).
+fn is_partner(partners: &BTreeSet<Ipv4Addr>, other: &OtherServer) -> bool {
+    from_partner(partners, SocketAddr::from((other.address, SERVER_PORT)), other.server_id)
+}
+
+fn from_partner(partners: &BTreeSet<Ipv4Addr>, from: SocketAddr, server_id: Option<Ipv4Addr>) -> bool {
+    let IpAddr::V4(source) = from.ip() else { return false };
+    partners.contains(&source) || server_id.is_some_and(|id| partners.contains(&id))
 }
 
 /// How long a stopping server still sends the replies of leases being committed.
@@ -564,6 +605,10 @@ async fn check_alone(interface: &Interface, config: &DhcpConfig) -> Result<(), D
     let name = interface.name.clone();
     match probe(interface, config.probe_wait).await {
         Ok(None) => Ok(()),
+        Ok(Some(ProbeAnswer { from, server })) if from_partner(&config.partners, from, server.server_id) => {
+            tracing::info!("DHCP on {name}: {} answers too, a lifeboat of this fleet", from.ip());
+            Ok(())
+        }
         Ok(Some(ProbeAnswer { from, server })) => Err(DhcpStartError::AnotherServer {
             interface: name,
             from,

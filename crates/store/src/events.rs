@@ -83,8 +83,12 @@ pub struct StoredEvent {
     pub event: Event,
 }
 
-pub(crate) const EVENTS_PAGE_QUERY: &str =
-    "SELECT id, at, kind, origin, detail, instance FROM events WHERE id < $1 ORDER BY id DESC LIMIT $2";
+/// One page of events, newest first: those before id `$1`, of the instance `$2` (any when `$2` is
+/// NULL), at most `$3`. One text for both engines: sqlx sends `$2` typed as text on PostgreSQL,
+/// so `$2 IS NULL` needs no cast (which SQLite could not read). No index has the instance: a
+/// filtered page walks the ids down past the other instances' events.
+pub(crate) const EVENTS_PAGE_QUERY: &str = "SELECT id, at, kind, origin, detail, instance FROM events \
+     WHERE id < $1 AND ($2 IS NULL OR instance = $2) ORDER BY id DESC LIMIT $3";
 
 #[derive(FromRow)]
 struct EventRow {
@@ -111,13 +115,20 @@ impl Store {
         })
     }
 
-    /// The events before id `before` (or the newest when `None`), newest first, at most `limit`
-    /// (clamped to `1..=MAX_PAGE`).
-    pub async fn events_page(&self, before: Option<i64>, limit: u32) -> Result<Page<StoredEvent>, StoreError> {
+    /// The events before id `before` (or the newest when `None`) that happened on the lifeboat
+    /// named `instance` (on any when `None`), newest first, at most `limit` (clamped to
+    /// `1..=MAX_PAGE`).
+    pub async fn events_page(
+        &self,
+        before: Option<i64>,
+        instance: Option<&str>,
+        limit: u32,
+    ) -> Result<Page<StoredEvent>, StoreError> {
         let rows = page_rows(limit);
         let found: Vec<EventRow> = with_pool!(self, pool => {
             sqlx::query_as(EVENTS_PAGE_QUERY)
                 .bind(before.unwrap_or(i64::MAX))
+                .bind(instance)
                 .bind(i64::try_from(rows + 1).unwrap_or(i64::MAX))
                 .fetch_all(pool)
                 .await

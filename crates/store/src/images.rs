@@ -1,8 +1,10 @@
-//! The `images` table: a cache of the SHA-256 digests of the files under the TFTP root.
+//! The `images` table: a cache of the SHA-256 digests of the files under the TFTP root, per
+//! instance (each lifeboat of a fleet has a TFTP root of its own).
 //!
 //! **Invariant:** a row says what the file's digest was when it had exactly this size and
 //! modification time; the caller trusts it only while both still match, and saves a new row
-//! (which replaces the old one) when it hashes the file again.
+//! (which replaces the old one) when it hashes the file again. An instance reads and writes only
+//! its own rows; [`Store::fleet_images`] reads everyone's.
 
 use sqlx::FromRow;
 
@@ -24,6 +26,25 @@ pub struct ImageDigest {
     pub added_at: i64,
 }
 
+/// One instance's copy of an image, as its last listing of its TFTP root found it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageCopy {
+    pub instance: String,
+    /// Relative to that instance's TFTP root, `/`-separated.
+    pub file: String,
+    pub size: u64,
+    /// Lowercase hex.
+    pub sha256: String,
+}
+
+#[derive(FromRow)]
+struct CopyRow {
+    instance: String,
+    file: String,
+    size: i64,
+    sha256: String,
+}
+
 #[derive(FromRow)]
 struct ImageRow {
     file: String,
@@ -34,12 +55,21 @@ struct ImageRow {
 }
 
 impl Store {
-    /// Every cached digest, ordered by file.
+    /// The instance this store's image rows belong to: its name in a fleet; on SQLite, whose
+    /// database has one lifeboat, the empty name (so a renamed host keeps its digests).
+    fn image_owner(&self) -> &str {
+        if self.is_shared() { self.instance() } else { "" }
+    }
+
+    /// Every cached digest of this instance, ordered by file.
     pub async fn image_digests(&self) -> Result<Vec<ImageDigest>, StoreError> {
         let rows: Vec<ImageRow> = with_pool!(self, pool => {
-            sqlx::query_as("SELECT file, size, modified_ns, sha256, added_at FROM images ORDER BY file")
-                .fetch_all(pool)
-                .await
+            sqlx::query_as(
+                "SELECT file, size, modified_ns, sha256, added_at FROM images WHERE instance = $1 ORDER BY file",
+            )
+            .bind(self.image_owner())
+            .fetch_all(pool)
+            .await
         })
         .map_err(|e| self.error("read the image digests", e))?;
         rows.into_iter()
@@ -59,10 +89,12 @@ impl Store {
     pub async fn save_image_digest(&self, digest: &ImageDigest) -> Result<(), StoreError> {
         with_pool!(self, pool => {
             sqlx::query(
-                "INSERT INTO images (file, size, modified_ns, sha256, added_at) VALUES ($1, $2, $3, $4, $5) \
-                 ON CONFLICT (file) DO UPDATE SET size = excluded.size, modified_ns = excluded.modified_ns, \
-                 sha256 = excluded.sha256, added_at = excluded.added_at",
+                "INSERT INTO images (instance, file, size, modified_ns, sha256, added_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6) \
+                 ON CONFLICT (instance, file) DO UPDATE SET size = excluded.size, \
+                 modified_ns = excluded.modified_ns, sha256 = excluded.sha256, added_at = excluded.added_at",
             )
+            .bind(self.image_owner())
             .bind(&digest.file)
             .bind(to_sql(digest.size))
             .bind(digest.modified_ns)
@@ -78,8 +110,36 @@ impl Store {
 
     /// Forget the digest of `file` (it was deleted). Unknown files are fine.
     pub async fn forget_image(&self, file: &str) -> Result<(), StoreError> {
-        with_pool!(self, pool => sqlx::query("DELETE FROM images WHERE file = $1").bind(file).execute(pool).await.map(drop))
-            .map_err(|e| self.error("forget an image digest", e))?;
+        with_pool!(self, pool => {
+            sqlx::query("DELETE FROM images WHERE instance = $1 AND file = $2")
+                .bind(self.image_owner())
+                .bind(file)
+                .execute(pool)
+                .await
+                .map(drop)
+        })
+        .map_err(|e| self.error("forget an image digest", e))?;
         Ok(())
+    }
+
+    /// Every instance's hashed images, ordered by file then instance: which lifeboats of the
+    /// fleet hold each image, and with what content.
+    pub async fn fleet_images(&self) -> Result<Vec<ImageCopy>, StoreError> {
+        let rows: Vec<CopyRow> = with_pool!(self, pool => {
+            sqlx::query_as("SELECT instance, file, size, sha256 FROM images ORDER BY file, instance")
+                .fetch_all(pool)
+                .await
+        })
+        .map_err(|e| self.error("read the fleet's images", e))?;
+        rows.into_iter()
+            .map(|row| {
+                Ok(ImageCopy {
+                    size: self.unsigned("images", "size", row.size)?,
+                    instance: row.instance,
+                    file: row.file,
+                    sha256: row.sha256,
+                })
+            })
+            .collect()
     }
 }

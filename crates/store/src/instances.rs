@@ -7,6 +7,7 @@
 //! at most once: [`Store::take_commands`] marks what it returns as taken in the same statement.
 
 use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
 
 use sqlx::FromRow;
 
@@ -43,6 +44,8 @@ pub struct Heartbeat {
     pub services: BTreeMap<String, String>,
     /// The DHCP ranges it serves, as `start-end`, while its DHCP server runs.
     pub dhcp_ranges: Vec<String>,
+    /// The IPv4 addresses of its machine: its DHCP replies come from one of them.
+    pub addresses: Vec<Ipv4Addr>,
 }
 
 /// An instance as the database knows it.
@@ -80,6 +83,7 @@ struct InstanceRow {
     dashboard: String,
     services: String,
     dhcp_ranges: String,
+    addresses: String,
 }
 
 #[derive(FromRow)]
@@ -120,11 +124,11 @@ impl Store {
         let services = serde_json::to_string(&beat.services).unwrap_or_else(|_| "{}".to_owned());
         with_pool!(self, pool => {
             sqlx::query(
-                "INSERT INTO instances (name, started_at, seen_at, version, dashboard, services, dhcp_ranges) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                "INSERT INTO instances (name, started_at, seen_at, version, dashboard, services, dhcp_ranges, \
+                 addresses) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
                  ON CONFLICT (name) DO UPDATE SET started_at = excluded.started_at, seen_at = excluded.seen_at, \
                  version = excluded.version, dashboard = excluded.dashboard, services = excluded.services, \
-                 dhcp_ranges = excluded.dhcp_ranges",
+                 dhcp_ranges = excluded.dhcp_ranges, addresses = excluded.addresses",
             )
             .bind(self.instance())
             .bind(beat.started_at)
@@ -133,6 +137,7 @@ impl Store {
             .bind(&beat.dashboard)
             .bind(services)
             .bind(beat.dhcp_ranges.join(" "))
+            .bind(beat.addresses.iter().map(Ipv4Addr::to_string).collect::<Vec<_>>().join(" "))
             .execute(pool)
             .await
             .map(drop)
@@ -144,8 +149,8 @@ impl Store {
     pub async fn instances(&self) -> Result<Vec<InstanceRecord>, StoreError> {
         let rows: Vec<InstanceRow> = with_pool!(self, pool => {
             sqlx::query_as(
-                "SELECT name, started_at, seen_at, version, dashboard, services, dhcp_ranges FROM instances \
-                 ORDER BY name",
+                "SELECT name, started_at, seen_at, version, dashboard, services, dhcp_ranges, addresses \
+                 FROM instances ORDER BY name",
             )
             .fetch_all(pool)
             .await
@@ -165,6 +170,8 @@ impl Store {
                         dashboard: row.dashboard,
                         services,
                         dhcp_ranges: row.dhcp_ranges.split_whitespace().map(str::to_owned).collect(),
+                        // An address this lifeboat cannot read was written by a newer one: skipped.
+                        addresses: row.addresses.split_whitespace().filter_map(|a| a.parse().ok()).collect(),
                     },
                 })
             })

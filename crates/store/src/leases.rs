@@ -30,6 +30,22 @@ struct LeaseRow {
     expires_at: Option<i64>,
 }
 
+/// A saved lease and the lifeboat of the fleet that granted or last renewed it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SavedLease {
+    pub lease: Lease,
+    /// The instance's name ('' for leases saved before instances had names).
+    pub instance: String,
+}
+
+/// A row with the instance that wrote it.
+#[derive(FromRow)]
+struct SavedLeaseRow {
+    #[sqlx(flatten)]
+    lease: LeaseRow,
+    instance: String,
+}
+
 impl Store {
     /// Every stored lease, expired ones included, ordered by client key.
     pub async fn load_leases(&self) -> Result<Vec<Lease>, StoreError> {
@@ -58,6 +74,28 @@ impl Store {
         })
         .map_err(|e| self.error("read the leases", e))?;
         rows.into_iter().map(|row| self.lease_from_row(row)).collect()
+    }
+
+    /// The saved leases active at `now` (Unix seconds: without an end, or ending after it), of
+    /// the instance named `instance` only when given, each with its instance, ordered by client
+    /// key: what the dashboard lists for a fleet.
+    pub async fn saved_leases(&self, instance: Option<&str>, now: u64) -> Result<Vec<SavedLease>, StoreError> {
+        let rows: Vec<SavedLeaseRow> = with_pool!(self, pool => {
+            // `$1` goes to PostgreSQL typed as text, so `$1 IS NULL` needs no cast.
+            sqlx::query_as(
+                "SELECT client_key, mac, address, hostname, expires_at, instance FROM leases \
+                 WHERE ($1 IS NULL OR instance = $1) AND (expires_at IS NULL OR expires_at > $2) \
+                 ORDER BY client_key",
+            )
+            .bind(instance)
+            .bind(stored_end(now))
+            .fetch_all(pool)
+            .await
+        })
+        .map_err(|e| self.error("read the leases", e))?;
+        rows.into_iter()
+            .map(|row| Ok(SavedLease { lease: self.lease_from_row(row.lease)?, instance: row.instance }))
+            .collect()
     }
 
     /// Apply `changes` in order, in one transaction: all of them are durable when this returns

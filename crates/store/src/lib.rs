@@ -14,7 +14,7 @@
 //!   time), and `with_pool!`, which runs one query text on either engine.
 //! - [`location`]: [`DatabaseLocation`], a file or a `postgres://` URL (shown without password).
 //! - [`leases`]: the `leases` table: [`Lease`], [`LeaseChange`], [`Store::load_leases`],
-//!   [`Store::apply`].
+//!   [`Store::apply`], and [`Store::saved_leases`] ([`SavedLease`]) for the dashboard.
 //! - [`writer`]: [`LeaseWriter`], the write-behind task that commits queued lease changes in
 //!   groups.
 //! - [`changes`]: [`Changes`], what other instances commit to a shared PostgreSQL database, heard
@@ -71,9 +71,9 @@ pub use changes::{Change, Changes};
 pub use error::{StoreError, WriteError};
 pub use events::{Event, EventKind, StoredEvent};
 pub use hosts::{Host, HostEntry};
-pub use images::ImageDigest;
+pub use images::{ImageCopy, ImageDigest};
 pub use instances::{Heartbeat, InstanceCommand, InstanceRecord, MAX_INSTANCE_NAME, check_instance_name};
-pub use leases::{ClientKey, Lease, LeaseChange};
+pub use leases::{ClientKey, Lease, LeaseChange, SavedLease};
 pub use location::{BadDatabaseUrl, DatabaseLocation};
 pub use log_writer::{LOG_QUEUE_CAPACITY, LogStats, LogWriter};
 pub use missing_files::MissingFile;

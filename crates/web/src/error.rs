@@ -48,6 +48,9 @@ pub struct FieldError {
 #[derive(Debug)]
 pub(crate) enum AppError {
     BadRequest(String),
+    /// A query string with fields that cannot be understood: a 400 (a query is not a form), with
+    /// the fields at fault.
+    BadQuery(Vec<FieldError>),
     Invalid(Vec<FieldError>),
     Unauthorized(String),
     Forbidden(String),
@@ -61,7 +64,7 @@ pub(crate) enum AppError {
 impl AppError {
     pub(crate) fn status(&self) -> StatusCode {
         match self {
-            AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            AppError::BadRequest(_) | AppError::BadQuery(_) => StatusCode::BAD_REQUEST,
             AppError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             AppError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             AppError::Forbidden(_) => StatusCode::FORBIDDEN,
@@ -75,7 +78,9 @@ impl AppError {
     /// One line for the person.
     pub(crate) fn message(&self) -> String {
         match self {
-            AppError::Invalid(fields) => fields.iter().map(|f| f.message.as_str()).collect::<Vec<_>>().join("; "),
+            AppError::Invalid(fields) | AppError::BadQuery(fields) => {
+                fields.iter().map(|f| f.message.as_str()).collect::<Vec<_>>().join("; ")
+            }
             AppError::BadRequest(m)
             | AppError::Unauthorized(m)
             | AppError::Forbidden(m)
@@ -89,6 +94,14 @@ impl AppError {
     /// The error of an invalid single field.
     pub(crate) fn field(field: &'static str, message: impl Into<String>) -> AppError {
         AppError::Invalid(vec![FieldError { field: field.into(), message: message.into() }])
+    }
+
+    /// This error about the fields of a query string: invalid fields are a 400, not a 422.
+    pub(crate) fn in_query(self) -> AppError {
+        match self {
+            AppError::Invalid(fields) => AppError::BadQuery(fields),
+            other => other,
+        }
     }
 }
 
@@ -173,7 +186,7 @@ struct ErrorBody<'a> {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let fields: &[FieldError] = match &self.0 {
-            AppError::Invalid(fields) => fields,
+            AppError::Invalid(fields) | AppError::BadQuery(fields) => fields,
             _ => &[],
         };
         let body = ErrorBody { error: self.0.message(), fields };

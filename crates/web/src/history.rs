@@ -60,13 +60,7 @@ impl HistoryQuery {
         };
         let since = parse_time("since", &self.since, now)?;
         let until = parse_time("until", &self.until, now)?;
-        let instance = match self.instance.trim() {
-            "" => None,
-            name => {
-                lifeboat_store::check_instance_name(name).map_err(|why| AppError::field("instance", why))?;
-                Some(name.to_owned())
-            }
-        };
+        let instance = parse_instance(&self.instance)?;
         Ok(TransferFilter { mac, file, outcome, since, until, instance })
     }
 
@@ -91,8 +85,20 @@ impl HistoryQuery {
     }
 }
 
+/// An instance filter of a fleet (transfers, events, leases): empty (any instance) or a name
+/// as [`lifeboat_store::check_instance_name`] allows it.
+pub(crate) fn parse_instance(text: &str) -> Result<Option<String>, AppError> {
+    match text.trim() {
+        "" => Ok(None),
+        name => {
+            lifeboat_store::check_instance_name(name).map_err(|why| AppError::field("instance", why))?;
+            Ok(Some(name.to_owned()))
+        }
+    }
+}
+
 /// Percent-encode a query value.
-fn encode(value: &str) -> String {
+pub(crate) fn encode(value: &str) -> String {
     value
         .bytes()
         .map(|b| match b {
@@ -154,6 +160,8 @@ pub(crate) struct TransferRow {
     pub(crate) retransmits: u64,
     /// `tftp` or `http`.
     pub(crate) protocol: &'static str,
+    /// The lifeboat of the fleet that served it.
+    pub(crate) instance: String,
 }
 
 impl TransferRow {
@@ -185,6 +193,7 @@ impl TransferRow {
             },
             retransmits: t.retransmits,
             protocol: t.protocol.as_str(),
+            instance: stored.instance.clone(),
         }
     }
 }
@@ -216,6 +225,13 @@ mod tests {
         query.mac.clear();
         query.outcome = "sideways".into();
         assert!(matches!(query.filter(0), Err(AppError::Invalid(_))));
+    }
+
+    #[test]
+    fn instance_filters_are_names_or_empty() {
+        assert_eq!(parse_instance(" ").unwrap(), None);
+        assert_eq!(parse_instance("rack-3").unwrap().as_deref(), Some("rack-3"));
+        assert!(matches!(parse_instance("rack 3"), Err(AppError::Invalid(fields)) if fields[0].field == "instance"));
     }
 
     #[test]

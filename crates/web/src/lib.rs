@@ -20,7 +20,8 @@
 //! - `api`: the JSON API; `live`: the SSE stream; `metrics`: `/metrics`.
 //! - `actions`: the changes pages and API share (hosts, aliases, images, services), each
 //!   recorded as an event; `host_input`, `history`: checking what people type.
-//! - `images`, `digests`: files under the TFTP root and their cached SHA-256.
+//! - `images`, `digests`: files under the TFTP root and their cached SHA-256; `fleet_images`:
+//!   which instances of a fleet hold each image, and whether the copies match.
 //! - `headers`: CSP, frame and sniffing protection.
 
 mod actions;
@@ -32,6 +33,7 @@ pub mod config;
 pub mod control;
 mod digests;
 mod error;
+mod fleet_images;
 mod format;
 #[doc(hidden)]
 pub mod fuzzing;
@@ -75,6 +77,7 @@ pub use control::{
     WantedAddressView,
 };
 pub use error::{FieldError, WebError};
+pub use fleet_images::keep_digests_current;
 pub use pages::login::LOCKOUT_SETTING;
 pub use pages::settings_fields::shown_keys as settings_page_keys;
 pub use password::{generate_token, hash_password};

@@ -123,7 +123,7 @@ async fn every_filter_combination_searches_an_ordered_index_with_statistics() {
 #[tokio::test]
 async fn missing_files_and_events_pages_use_their_indexes() {
     let store = Store::open_memory().await.expect("open");
-    for (sql, parameters) in [(crate::missing_files::MISSING_FILES_QUERY, 1), (crate::events::EVENTS_PAGE_QUERY, 2)] {
+    for (sql, parameters) in [(crate::missing_files::MISSING_FILES_QUERY, 1), (crate::events::EVENTS_PAGE_QUERY, 3)] {
         let mut query = sqlx::query_as(sqlx::AssertSqlSafe(format!("EXPLAIN QUERY PLAN {sql}")));
         for value in 0..parameters {
             query = query.bind(value);

@@ -1,11 +1,14 @@
 //! Several lifeboats on one PostgreSQL database: each writes as its own instance, sees the
 //! others' leases and changes, and the database decides which of two instances gets an address.
-//! Most tests need the tests' PostgreSQL server (`LIFEBOAT_TEST_POSTGRES`); the heartbeats and
-//! commands run on both engines.
+//! Most tests need the tests' PostgreSQL server (`LIFEBOAT_TEST_POSTGRES`); the heartbeats,
+//! commands, events and saved leases by instance run on both engines.
 
 use std::sync::Arc;
 
-use lifeboat_store::{Change, Heartbeat, HostEntry, Lease, LeaseChange, LeaseWriter, Store, StoreError, WriteError};
+use lifeboat_store::{
+    Change, Event, EventKind, Heartbeat, HostEntry, Lease, LeaseChange, LeaseWriter, SavedLease, Store, StoreError,
+    StoredEvent, WriteError,
+};
 
 use crate::support::{TestDatabase, bounded, lease, on_both_engines};
 
@@ -173,6 +176,7 @@ async fn instances_beat_and_are_listed_by_name(store: Store) {
         dashboard: "0.0.0.0:8080".to_owned(),
         services: [("tftp".to_owned(), "running".to_owned())].into(),
         dhcp_ranges: vec!["10.7.0.100-10.7.0.200".to_owned(), "10.8.0.10-10.8.0.20".to_owned()],
+        addresses: vec![std::net::Ipv4Addr::new(10, 7, 0, 1), std::net::Ipv4Addr::new(10, 8, 0, 1)],
     };
     bounded("b beats", b.beat(&beat)).await.expect("beat");
     bounded("a beats", a.beat(&Heartbeat { dashboard: String::new(), ..beat.clone() })).await.expect("beat");
@@ -212,9 +216,87 @@ async fn a_command_is_taken_once_by_its_instance_and_its_outcome_reaches_the_ask
     assert_eq!(bounded("unknown", asker.command(id + 100)).await.expect("command"), None);
 }
 
+/// Event number `n`, at `n` ms.
+fn event(n: i64) -> Event {
+    Event { at: n, kind: EventKind::HostAdded, origin: "web".to_owned(), detail: format!("event {n}") }
+}
+
+/// Every page of the events of `instance` (all when `None`), `limit` at a time, newest first.
+async fn all_events(store: &Store, instance: Option<&str>, limit: u32) -> Vec<StoredEvent> {
+    let mut read = Vec::new();
+    let mut before = None;
+    loop {
+        let page = bounded("page", store.events_page(before, instance, limit)).await.expect("page");
+        read.extend(page.items);
+        match page.next_before {
+            Some(next) => before = Some(next),
+            None => return read,
+        }
+    }
+}
+
+async fn events_are_paged_by_instance_without_gaps(store: Store) {
+    let b = store.clone().for_instance("b");
+    let a = store.for_instance("a");
+    // Interleaved: a writes 0, 1, 2, then b 3, 4, then a 5, 6, 7, 8, then b 9.
+    for (writer, range) in [(&a, 0..3), (&b, 3..5), (&a, 5..9), (&b, 9..10)] {
+        let events: Vec<Event> = range.map(event).collect();
+        bounded("insert", writer.insert_events(&events)).await.expect("insert");
+    }
+
+    let of_a = all_events(&b, Some("a"), 2).await;
+    let of_b = all_events(&a, Some("b"), 2).await;
+    let everyone = all_events(&a, None, 3).await;
+
+    let ats = |events: &[StoredEvent]| events.iter().map(|e| e.event.at).collect::<Vec<_>>();
+    assert_eq!(ats(&of_a), [8, 7, 6, 5, 2, 1, 0]);
+    assert!(of_a.iter().all(|e| e.instance == "a"), "{of_a:?}");
+    assert_eq!(ats(&of_b), [9, 4, 3]);
+    assert!(of_b.iter().all(|e| e.instance == "b"), "{of_b:?}");
+    assert_eq!(ats(&everyone), (0..10).rev().collect::<Vec<_>>());
+    assert_eq!(all_events(&a, Some("c"), 5).await, vec![]);
+    // A cursor from the unfiltered list continues the filtered one after it.
+    let older = bounded("page", a.events_page(Some(everyone[2].id), Some("a"), 10)).await.expect("page");
+    assert_eq!(ats(&older.items), [6, 5, 2, 1, 0]);
+}
+
+/// Lease `n` ending at `end` (Unix seconds; `None` never).
+fn lease_ending(n: u16, end: Option<u64>) -> Lease {
+    Lease { expires: end, ..lease(n) }
+}
+
+async fn saved_leases_are_the_active_ones_with_their_instance(store: Store) {
+    let b = store.clone().for_instance("b");
+    let a = store.for_instance("a");
+    let changes = |leases: Vec<Lease>| leases.into_iter().map(LeaseChange::Upsert).collect::<Vec<_>>();
+    let (a1, a2) = (lease_ending(1, Some(2_000)), lease_ending(2, Some(3_000)));
+    let (b3, b4, b5) = (lease_ending(3, Some(2_500)), lease_ending(4, None), lease_ending(5, Some(500)));
+    bounded("a applies", a.apply(&changes(vec![a1.clone(), a2.clone()]))).await.expect("apply");
+    bounded("b applies", b.apply(&changes(vec![b3.clone(), b4.clone(), b5]))).await.expect("apply");
+    let saved = |lease: &Lease, instance: &str| SavedLease { lease: lease.clone(), instance: instance.to_owned() };
+
+    assert_eq!(
+        bounded("all", a.saved_leases(None, 1_000)).await.expect("read"),
+        vec![saved(&a1, "a"), saved(&a2, "a"), saved(&b3, "b"), saved(&b4, "b")],
+        "lease 5 ended before"
+    );
+    assert_eq!(
+        bounded("b's", a.saved_leases(Some("b"), 1_000)).await.expect("read"),
+        vec![saved(&b3, "b"), saved(&b4, "b")]
+    );
+    assert_eq!(
+        bounded("a's later", b.saved_leases(Some("a"), 2_000)).await.expect("read"),
+        vec![saved(&a2, "a")],
+        "a lease is over at its end"
+    );
+    assert_eq!(bounded("c's", a.saved_leases(Some("c"), 1_000)).await.expect("read"), vec![]);
+}
+
 on_both_engines!(
     instances_beat_and_are_listed_by_name,
-    a_command_is_taken_once_by_its_instance_and_its_outcome_reaches_the_asker
+    a_command_is_taken_once_by_its_instance_and_its_outcome_reaches_the_asker,
+    events_are_paged_by_instance_without_gaps,
+    saved_leases_are_the_active_ones_with_their_instance,
 );
 
 #[tokio::test]
@@ -381,4 +463,33 @@ async fn a_postgres_server_that_is_not_there_is_said_so() {
     assert!(error.is_unreachable(), "{error:?}");
     let message = error.to_string();
     assert!(message.contains("does not answer") && !message.contains("s3cret"), "{message}");
+}
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL: set LIFEBOAT_TEST_POSTGRES (.ci/run starts a private server)"]
+async fn each_instance_keeps_its_own_image_digests_and_the_fleet_sees_every_copy() {
+    let database = TestDatabase::create().await;
+    let (a, b) = pair(&database).await;
+    let digest = |file: &str, sha256: &str| lifeboat_store::ImageDigest {
+        file: file.to_owned(),
+        size: 10,
+        modified_ns: 1,
+        sha256: sha256.to_owned(),
+        added_at: 5,
+    };
+    bounded("a saves", a.save_image_digest(&digest("openwrt.bin", "aa"))).await.expect("save");
+    bounded("a saves", a.save_image_digest(&digest("only-a.efi", "cc"))).await.expect("save");
+    bounded("b saves", b.save_image_digest(&digest("openwrt.bin", "bb"))).await.expect("save");
+    // The same file on two roots: neither overwrites the other's digest.
+    let a_sees: Vec<String> =
+        bounded("a reads", a.image_digests()).await.expect("read").into_iter().map(|d| d.sha256).collect();
+    assert_eq!(a_sees, ["cc", "aa"], "only-a.efi, then openwrt.bin");
+    bounded("b forgets", b.forget_image("openwrt.bin")).await.expect("forget");
+    bounded("b saves", b.save_image_digest(&digest("openwrt.bin", "bb"))).await.expect("save");
+
+    let copies = bounded("fleet", a.fleet_images()).await.expect("read");
+    let seen: Vec<(&str, &str, &str)> =
+        copies.iter().map(|c| (c.file.as_str(), c.instance.as_str(), c.sha256.as_str())).collect();
+    assert_eq!(seen, [("only-a.efi", "a", "cc"), ("openwrt.bin", "a", "aa"), ("openwrt.bin", "b", "bb")]);
+    database.drop().await;
 }

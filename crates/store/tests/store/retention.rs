@@ -41,7 +41,7 @@ async fn counts(store: &Store) -> (usize, usize, usize) {
     let mut all_events = 0;
     let mut before = None;
     loop {
-        let page = bounded("events", store.events_page(before, 500)).await.unwrap();
+        let page = bounded("events", store.events_page(before, None, 500)).await.unwrap();
         all_events += page.items.len();
         match page.next_before {
             Some(next) => before = Some(next),

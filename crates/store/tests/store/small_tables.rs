@@ -79,7 +79,7 @@ async fn events_of_every_kind_page_newest_first_without_gaps(store: Store) {
     let mut read: Vec<StoredEvent> = Vec::new();
     let mut before = None;
     loop {
-        let page = bounded("page", store.events_page(before, 7)).await.expect("page");
+        let page = bounded("page", store.events_page(before, None, 7)).await.expect("page");
         read.extend(page.items);
         match page.next_before {
             Some(next) => before = Some(next),
@@ -92,7 +92,7 @@ async fn events_of_every_kind_page_newest_first_without_gaps(store: Store) {
     assert_eq!(read.iter().map(|e| e.event.clone()).collect::<Vec<_>>(), newest_first);
     assert!(read.windows(2).all(|w| w[0].id > w[1].id));
     assert_eq!(
-        bounded("page", store.events_page(Some(read[29].id), 7)).await.expect("page"),
+        bounded("page", store.events_page(Some(read[29].id), None, 7)).await.expect("page"),
         Page { items: vec![], next_before: None }
     );
 }
@@ -105,7 +105,7 @@ async fn an_event_of_a_kind_this_build_does_not_know_is_an_error(pool: SqlitePoo
         .await
         .expect("insert");
 
-    let error = bounded("page", store.events_page(None, 10)).await.expect_err("read a bad row");
+    let error = bounded("page", store.events_page(None, None, 10)).await.expect_err("read a bad row");
 
     assert!(matches!(error, StoreError::InvalidRow { table: "events", .. }), "{error:?}");
     assert!(error.to_string().contains("unknown event kind \"exploded\""), "{error}");

@@ -12,6 +12,7 @@ use crate::actions;
 use crate::api::{ApiJson, ApiPath};
 use crate::digests;
 use crate::error::ApiResult;
+use crate::fleet_images::{self, FleetImage};
 use crate::guard::Caller;
 use crate::state::WebState;
 
@@ -42,6 +43,45 @@ pub(crate) async fn list(State(state): State<WebState>) -> ApiResult<Json<Vec<Im
             })
             .collect(),
     ))
+}
+
+#[derive(Serialize)]
+pub(crate) struct FleetImageJson {
+    file: String,
+    /// Every copy has the same SHA-256.
+    matches: bool,
+    copies: Vec<CopyJson>,
+    /// Instances up now without a (hashed) copy.
+    missing_on: Vec<String>,
+}
+
+#[derive(Serialize)]
+pub(crate) struct CopyJson {
+    instance: String,
+    size: u64,
+    sha256: String,
+}
+
+impl From<FleetImage> for FleetImageJson {
+    fn from(image: FleetImage) -> FleetImageJson {
+        FleetImageJson {
+            file: image.file,
+            matches: image.matches,
+            copies: image
+                .copies
+                .into_iter()
+                .map(|c| CopyJson { instance: c.instance, size: c.size, sha256: c.sha256 })
+                .collect(),
+            missing_on: image.missing_on,
+        }
+    }
+}
+
+/// `GET /api/v1/fleet/images`: each image of every instance's TFTP root, who holds it, and
+/// whether the copies match.
+pub(crate) async fn fleet(State(state): State<WebState>) -> ApiResult<Json<Vec<FleetImageJson>>> {
+    let images = fleet_images::list(&state).await?;
+    Ok(Json(images.into_iter().map(FleetImageJson::from).collect()))
 }
 
 #[derive(Serialize)]

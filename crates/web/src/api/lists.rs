@@ -10,10 +10,12 @@ use crate::actions;
 use crate::api::{ApiPath, ApiQuery};
 use crate::error::{ApiResult, AppError};
 use crate::guard::Caller;
-use crate::history::HistoryQuery;
+use crate::history::{HistoryQuery, parse_instance};
 use crate::labels::{direction_slug, event_slug, outcome_slug};
 use crate::live::{self, LiveJson};
+use crate::pages;
 use crate::pages::events::EventsQuery;
+use crate::pages::leases::{LeasesQuery, ListedLease};
 use crate::state::WebState;
 
 /// Items per page unless `limit` says otherwise.
@@ -34,6 +36,8 @@ pub(crate) struct PageJson<T> {
 
 #[derive(Serialize)]
 pub(crate) struct LeaseJson {
+    /// The lifeboat of the fleet that granted or last renewed it.
+    instance: String,
     mac: String,
     address: String,
     hostname: Option<String>,
@@ -44,17 +48,30 @@ pub(crate) struct LeaseJson {
     boot_file: Option<String>,
 }
 
-/// `GET /api/v1/leases`.
-pub(crate) async fn leases(State(state): State<WebState>) -> Json<Vec<LeaseJson>> {
-    let leases = state.control().leases().into_iter().map(|l| LeaseJson {
-        mac: l.mac,
-        address: l.address.to_string(),
-        hostname: l.hostname,
-        expires_at: l.expires_at,
-        last_seen: l.last_seen,
-        boot_file: l.boot_file,
-    });
-    Json(leases.collect())
+impl From<ListedLease> for LeaseJson {
+    fn from(listed: ListedLease) -> Self {
+        let l = listed.view;
+        LeaseJson {
+            instance: listed.instance,
+            mac: l.mac,
+            address: l.address.to_string(),
+            hostname: l.hostname,
+            expires_at: l.expires_at,
+            last_seen: l.last_seen,
+            boot_file: l.boot_file,
+        }
+    }
+}
+
+/// `GET /api/v1/leases?instance=`: the active leases, of every lifeboat of a fleet's shared
+/// store (or of one); on a store of its own, this lifeboat's.
+pub(crate) async fn leases(
+    State(state): State<WebState>,
+    ApiQuery(query): ApiQuery<LeasesQuery>,
+) -> ApiResult<Json<Vec<LeaseJson>>> {
+    let instance = parse_instance(&query.instance).map_err(AppError::in_query)?;
+    let leases = pages::leases::listed(&state, instance.as_deref()).await?;
+    Ok(Json(leases.into_iter().map(LeaseJson::from).collect()))
 }
 
 /// `DELETE /api/v1/leases/{address}`: 204 once the lease is forgotten (and saved so); 404
@@ -121,8 +138,8 @@ pub(crate) async fn transfers(
     State(state): State<WebState>,
     ApiQuery(query): ApiQuery<HistoryQuery>,
 ) -> ApiResult<Json<PageJson<TransferJson>>> {
-    // A query string is not a form: a filter it gets wrong is a plain 400.
-    let filter = query.filter(state.now_ms()).map_err(|e| AppError::BadRequest(e.message()))?;
+    // A query string is not a form: a filter it gets wrong is a 400, with the field.
+    let filter = query.filter(state.now_ms()).map_err(AppError::in_query)?;
     let page = state.store().transfers_page(&filter, query.before, limit(query.limit)).await?;
     Ok(Json(PageJson {
         items: page.items.into_iter().map(TransferJson::from).collect(),
@@ -193,12 +210,13 @@ impl From<StoredEvent> for EventJson {
     }
 }
 
-/// `GET /api/v1/events?before=&limit=`.
+/// `GET /api/v1/events?instance=&before=&limit=`.
 pub(crate) async fn events(
     State(state): State<WebState>,
     ApiQuery(query): ApiQuery<EventsQuery>,
 ) -> ApiResult<Json<PageJson<EventJson>>> {
-    let page = state.store().events_page(query.before, limit(query.limit)).await?;
+    let instance = parse_instance(&query.instance).map_err(AppError::in_query)?;
+    let page = state.store().events_page(query.before, instance.as_deref(), limit(query.limit)).await?;
     Ok(Json(PageJson { items: page.items.into_iter().map(EventJson::from).collect(), next_before: page.next_before }))
 }
 

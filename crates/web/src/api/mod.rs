@@ -63,6 +63,7 @@ pub(crate) fn routes() -> Router<WebState> {
         .route("/images", get(images::list))
         .route("/armed-image", get(images::armed).put(images::arm).delete(images::disarm))
         .route("/images/{*name}", put(images::upload).delete(images::delete))
+        .route("/fleet/images", get(images::fleet))
 }
 
 /// The OpenAPI 3.1 description of these routes (`crates/web/openapi/api-v1.json`, checked

@@ -9,6 +9,7 @@ use serde::Deserialize;
 use crate::actions;
 use crate::digests::{self, ListedImage};
 use crate::error::AppError;
+use crate::fleet_images::{self, FleetImage};
 use crate::format;
 use crate::guard::Caller;
 use crate::pages::{Layout, PageResult, done, failed, render};
@@ -39,6 +40,30 @@ impl From<ListedImage> for ImageRow {
     }
 }
 
+/// An image across the fleet: each instance's copy, and who lacks one.
+pub(crate) struct FleetRow {
+    file: String,
+    matches: bool,
+    /// Instance, size and short SHA-256 of each copy.
+    copies: Vec<(String, String, String)>,
+    missing_on: String,
+}
+
+impl From<FleetImage> for FleetRow {
+    fn from(image: FleetImage) -> Self {
+        FleetRow {
+            file: image.file,
+            matches: image.matches,
+            copies: image
+                .copies
+                .into_iter()
+                .map(|c| (c.instance, format::bytes(c.size), format::short_digest(&c.sha256)))
+                .collect(),
+            missing_on: image.missing_on.join(", "),
+        }
+    }
+}
+
 #[derive(Template)]
 #[template(path = "images.html")]
 struct ImagesPage {
@@ -52,6 +77,10 @@ struct ImagesPage {
     max_upload_text: String,
     /// The image armed for a recovery.
     armed: Option<String>,
+    /// In a fleet, every instance's images; `None` outside one.
+    fleet: Option<Vec<FleetRow>>,
+    /// Why the fleet's images could not be read, when they could not.
+    fleet_problem: Option<String>,
 }
 
 /// `GET /images`.
@@ -63,6 +92,14 @@ pub(crate) async fn page(State(state): State<WebState>, caller: Caller) -> PageR
     };
     let pending = images.iter().any(|i: &ImageRow| i.sha256.is_none()) || state.digests().busy();
     let max_upload = state.config().max_upload;
+    let (fleet, fleet_problem) = if state.store().is_shared() {
+        match fleet_images::list(&state).await {
+            Ok(images) => (Some(images.into_iter().map(FleetRow::from).collect()), None),
+            Err(error) => (None, Some(error.message())),
+        }
+    } else {
+        (None, None)
+    };
     let page = ImagesPage {
         layout: Layout::new(&state, &caller, "/images", "Images"),
         problem,
@@ -72,6 +109,8 @@ pub(crate) async fn page(State(state): State<WebState>, caller: Caller) -> PageR
         max_upload,
         max_upload_text: format::bytes(max_upload),
         armed: state.control().armed_image(),
+        fleet,
+        fleet_problem,
     };
     Ok(render(&page))
 }

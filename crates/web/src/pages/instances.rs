@@ -35,6 +35,43 @@ impl InstanceRow {
     }
 }
 
+/// The instance filter of the transfers, events and leases pages (`instance_filter.html`): a
+/// choice among the fleet's lifeboats, and an Instance column, shown only on a shared store.
+pub(crate) struct InstanceChoice {
+    /// Whether the store is shared: the filter and the column are shown only then.
+    pub(crate) shared: bool,
+    /// The fleet's lifeboats by name, with the chosen one even if it left the fleet.
+    pub(crate) names: Vec<String>,
+    /// The name asked for, as typed; empty for any instance.
+    pub(crate) chosen: String,
+}
+
+impl InstanceChoice {
+    /// The choice on this dashboard, with `chosen` (the query's `instance`) selected. On a
+    /// shared store the names come from the fleet; when they cannot be read, the filter offers
+    /// the chosen name alone.
+    pub(crate) async fn new(state: &WebState, chosen: &str) -> InstanceChoice {
+        let chosen = chosen.trim().to_owned();
+        let shared = state.store().is_shared();
+        let mut names: Vec<String> = if shared {
+            match state.control().instances().await {
+                Ok(instances) => instances.into_iter().map(|instance| instance.name).collect(),
+                Err(error) => {
+                    tracing::warn!(%error, "dashboard: the instance filter lists no instances");
+                    Vec::new()
+                }
+            }
+        } else {
+            Vec::new()
+        };
+        if shared && lifeboat_store::check_instance_name(&chosen).is_ok() && !names.contains(&chosen) {
+            names.push(chosen.clone());
+        }
+        names.sort();
+        InstanceChoice { shared, names, chosen }
+    }
+}
+
 #[derive(Template)]
 #[template(path = "instances.html")]
 struct InstancesPage {

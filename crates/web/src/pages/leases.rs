@@ -1,21 +1,86 @@
-//! The leases page: active DHCP/BOOTP leases with their kind and expiry, and the recent DHCP
-//! and BOOTP requests with what became of each.
+//! The leases page: active DHCP/BOOTP leases with their kind and expiry (on a fleet's shared
+//! store, those of every lifeboat or of one), and the recent DHCP and BOOTP requests with what
+//! became of each.
 
 use askama::Template;
+use std::collections::HashMap;
 use std::net::Ipv4Addr;
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use lifeboat_dhcp::config::hardware_text;
+use serde::Deserialize;
 
-use lifeboat_store::Host;
+use lifeboat_store::{Host, SavedLease};
 
 use crate::actions;
-use crate::control::{ConfiguredReservation, DhcpExchange};
+use crate::control::{ConfiguredReservation, DhcpExchange, LeaseView};
+use crate::error::AppError;
 use crate::format;
 use crate::guard::Caller;
-use crate::pages::{Layout, PageResult, done, failed, render};
+use crate::history::parse_instance;
+use crate::pages::instances::InstanceChoice;
+use crate::pages::{Layout, PageResult, done, failed, render_status};
 use crate::state::WebState;
 
+/// The query of the page and of `GET /api/v1/leases`.
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct LeasesQuery {
+    /// A fleet's instance name, as typed: only the leases it granted or last renewed.
+    #[serde(default)]
+    pub(crate) instance: String,
+}
+
+/// An active lease as the dashboard lists it, with the lifeboat that granted or last renewed it.
+#[derive(Debug)]
+pub(crate) struct ListedLease {
+    pub(crate) view: LeaseView,
+    pub(crate) instance: String,
+}
+
+/// The active leases, ordered by address, of the instance named `instance` (of any when
+/// `None`). On a shared store, the saved leases of the fleet, active at the dashboard's clock;
+/// this instance's carry what its memory knows of their clients (when last heard, the boot
+/// file). On a store of its own, this instance's leases in memory, as DHCP serves them.
+pub(crate) async fn listed(state: &WebState, instance: Option<&str>) -> Result<Vec<ListedLease>, AppError> {
+    let this = state.store().instance();
+    let mut listed = if state.store().is_shared() {
+        let now = u64::try_from(state.now_ms() / 1000).unwrap_or(0);
+        let saved = state.store().saved_leases(instance, now).await?;
+        let mut mine: HashMap<Ipv4Addr, LeaseView> =
+            state.control().leases().into_iter().map(|view| (view.address, view)).collect();
+        saved.into_iter().map(|lease| from_saved(lease, this, &mut mine)).collect()
+    } else if instance.is_none_or(|name| name == this) {
+        let own = state.control().leases().into_iter();
+        own.map(|view| ListedLease { view, instance: this.to_owned() }).collect()
+    } else {
+        Vec::new()
+    };
+    listed.sort_by(|a, b| (a.view.address, &a.instance).cmp(&(b.view.address, &b.instance)));
+    Ok(listed)
+}
+
+/// A saved lease as listed; when `this` instance holds it, with what `mine` (its leases in
+/// memory, by address) knows of its client.
+fn from_saved(saved: SavedLease, this: &str, mine: &mut HashMap<Ipv4Addr, LeaseView>) -> ListedLease {
+    let lease = saved.lease;
+    let mac = hardware_text(&lease.mac);
+    let known = mine.remove(&lease.address).filter(|view| saved.instance == this && view.mac == mac);
+    let (last_seen, boot_file) = known.map_or((None, None), |view| (view.last_seen, view.boot_file));
+    let view = LeaseView {
+        mac,
+        address: lease.address,
+        hostname: lease.hostname,
+        expires_at: lease.expires.map(|secs| i64::try_from(secs.saturating_mul(1000)).unwrap_or(i64::MAX)),
+        last_seen,
+        boot_file,
+    };
+    ListedLease { view, instance: saved.instance }
+}
+
 pub(crate) struct LeaseRow {
+    /// The lifeboat that granted or last renewed it.
+    instance: String,
     mac: String,
     address: String,
     hostname: String,
@@ -65,24 +130,51 @@ impl ExchangeRow {
 #[template(path = "leases.html")]
 struct LeasesPage {
     layout: Layout,
+    fleet: InstanceChoice,
+    filter_error: String,
     leases: Vec<LeaseRow>,
     exchanges: Vec<ExchangeRow>,
 }
 
-/// `GET /leases`.
-pub(crate) async fn page(State(state): State<WebState>, caller: Caller) -> PageResult {
+/// `GET /leases?instance=`.
+pub(crate) async fn page(
+    State(state): State<WebState>,
+    caller: Caller,
+    Query(query): Query<LeasesQuery>,
+) -> PageResult {
     let now = state.now_ms();
-    let mut leases = state.control().leases();
-    leases.sort_by_key(|l| l.address);
-    let reserved = state.control().configured_reservations();
-    let hosts = state.store().hosts().await?;
-    let leases = leases
-        .into_iter()
-        .map(|l| LeaseRow {
-            kind: reservation_name(&l.mac, &reserved, &hosts).map_or_else(
+    let (leases, filter_error, status) = match parse_instance(&query.instance) {
+        Ok(instance) => {
+            let leases = listed(&state, instance.as_deref()).await?;
+            let reserved = state.control().configured_reservations();
+            let hosts = state.store().hosts().await?;
+            let rows = leases.into_iter().map(|lease| LeaseRow::new(lease, now, &reserved, &hosts)).collect();
+            (rows, String::new(), StatusCode::OK)
+        }
+        Err(error) => (Vec::new(), error.message(), StatusCode::BAD_REQUEST),
+    };
+    let exchanges = state.control().dhcp_exchanges().into_iter().map(|e| ExchangeRow::new(e, now)).collect();
+    let page = LeasesPage {
+        layout: Layout::new(&state, &caller, "/leases", "Leases"),
+        fleet: InstanceChoice::new(&state, &query.instance).await,
+        filter_error,
+        leases,
+        exchanges,
+    };
+    Ok(render_status(status, &page))
+}
+
+impl LeaseRow {
+    /// `listed` as the page shows it at `now` (Unix ms), its kind told by the reservations of
+    /// the configuration and the hosts of the dashboard.
+    fn new(listed: ListedLease, now: i64, reserved: &[ConfiguredReservation], hosts: &[Host]) -> LeaseRow {
+        let l = listed.view;
+        LeaseRow {
+            kind: reservation_name(&l.mac, reserved, hosts).map_or_else(
                 || if l.expires_at.is_some() { "DHCP".to_owned() } else { "BOOTP".to_owned() },
                 |name| if name.is_empty() { "reserved".to_owned() } else { format!("reserved ({name})") },
             ),
+            instance: listed.instance,
             mac: l.mac,
             address: l.address.to_string(),
             hostname: l.hostname.unwrap_or_default(),
@@ -91,10 +183,8 @@ pub(crate) async fn page(State(state): State<WebState>, caller: Caller) -> PageR
             last_seen: l.last_seen.map(|at| format::relative(at, now)).unwrap_or_default(),
             last_seen_at: l.last_seen.map(format::time).unwrap_or_default(),
             boot_file: l.boot_file.unwrap_or_default(),
-        })
-        .collect();
-    let exchanges = state.control().dhcp_exchanges().into_iter().map(|e| ExchangeRow::new(e, now)).collect();
-    Ok(render(&LeasesPage { layout: Layout::new(&state, &caller, "/leases", "Leases"), leases, exchanges }))
+        }
+    }
 }
 
 /// `POST /leases/{address}/release`.

@@ -8,6 +8,7 @@ use crate::guard::Caller;
 use crate::history::{HistoryQuery, TransferRow};
 use crate::labels::OUTCOMES;
 use crate::live::{self, LiveRow};
+use crate::pages::instances::InstanceChoice;
 use crate::pages::{Layout, PageResult, render_status};
 use crate::state::WebState;
 
@@ -20,6 +21,7 @@ struct TransfersPage {
     layout: Layout,
     live: Vec<LiveRow>,
     filter: HistoryQuery,
+    fleet: InstanceChoice,
     outcomes: Vec<(&'static str, &'static str)>,
     filter_error: String,
     rows: Vec<TransferRow>,
@@ -29,7 +31,7 @@ struct TransfersPage {
     kept: String,
 }
 
-/// `GET /transfers?mac=&file=&outcome=&since=&until=&before=`.
+/// `GET /transfers?mac=&file=&outcome=&since=&until=&instance=&before=`.
 pub(crate) async fn page(
     State(state): State<WebState>,
     caller: Caller,
@@ -47,6 +49,7 @@ pub(crate) async fn page(
     let page = TransfersPage {
         layout: Layout::new(&state, &caller, "/transfers", "Transfers"),
         live: live::rows(&state),
+        fleet: InstanceChoice::new(&state, &query.instance).await,
         outcomes: OUTCOMES.to_vec(),
         filter_error,
         rows,

@@ -14,8 +14,8 @@ use axum::http::{HeaderMap, Method, Request, StatusCode};
 use lifeboat_store::{Direction, LogWriter, Store, TransferOutcome, TransferRecord};
 use lifeboat_web::{
     AddressClaim, Auth, BoxFuture, ClaimError, ClaimedAddressView, ConfiguredAlias, ConfiguredReservation, Control,
-    ControlError, DhcpExchange, InterfaceInfo, LeaseView, LiveTransfer, Metrics, Service, ServiceStatus, SettingsError,
-    SettingsInput, SettingsView, WantedAddressView, WebConfig, WebState, router,
+    ControlError, DhcpExchange, FleetError, InstanceView, InterfaceInfo, LeaseView, LiveTransfer, Metrics, Service,
+    ServiceStatus, SettingsError, SettingsInput, SettingsView, WantedAddressView, WebConfig, WebState, router,
 };
 use lifeboat_web::{
     DoctorCheck, DoctorRequest, ProfileChoice, RecoveryError, RecoveryPhase, RecoveryRequest, RecoveryStep,
@@ -69,6 +69,8 @@ pub struct FakeState {
     /// The recovery, and the recoveries started.
     pub recovery: RecoveryView,
     pub recoveries: Vec<RecoveryRequest>,
+    /// The lifeboats of the fleet, as `instances` lists them.
+    pub instances: Vec<InstanceView>,
 }
 
 /// A [`Control`] that only remembers.
@@ -154,6 +156,10 @@ impl Control for FakeControl {
 
     fn dhcp_exchanges(&self) -> Vec<DhcpExchange> {
         self.lock().dhcp_exchanges.clone()
+    }
+
+    fn instances(&self) -> BoxFuture<'_, Result<Vec<InstanceView>, FleetError>> {
+        Box::pin(async move { Ok(self.lock().instances.clone()) })
     }
 
     fn configured_aliases(&self) -> Vec<ConfiguredAlias> {
@@ -372,11 +378,15 @@ pub const MAX_UPLOAD: u64 = 64 * 1024;
 
 impl App {
     pub async fn new(auth: Auth) -> App {
+        App::on_store(auth, Store::open_memory().await.expect("in-memory store")).await
+    }
+
+    /// The dashboard over `store` (a fleet's shared store, say) instead of an in-memory one.
+    pub async fn on_store(auth: Auth, store: Store) -> App {
         let listen: SocketAddr = match auth {
             Auth::LoopbackOnly => "127.0.0.1:8080".parse().unwrap(),
             _ => "0.0.0.0:8080".parse().unwrap(),
         };
-        let store = Store::open_memory().await.expect("in-memory store");
         let log = LogWriter::spawn(store.clone());
         let control = Arc::new(FakeControl::default());
         let root = tempfile::tempdir().expect("temp dir");
@@ -512,7 +522,7 @@ impl App {
     /// The kinds and details of the stored events, newest first.
     pub async fn events(&self) -> Vec<(String, String, String)> {
         self.flush().await;
-        let page = self.store.events_page(None, 100).await.unwrap();
+        let page = self.store.events_page(None, None, 100).await.unwrap();
         page.items.into_iter().map(|e| (e.event.kind.to_string(), e.event.origin, e.event.detail)).collect()
     }
 }
