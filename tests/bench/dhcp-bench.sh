@@ -9,6 +9,15 @@
 #
 # A benchmark, not a test: a server that fails to start or a perfdhcp that fails is reported as
 # FAIL and the run goes on.
+#
+# Server kinds (SERVERS): lifeboat (SQLite), kea (memfile), dnsmasq, lifeboat-pg and kea-pg (leases
+# in a private PostgreSQL server), and lifeboat-pg-ha: two lifeboat instances, ha-0 and ha-1, an HA
+# pair sharing one PostgreSQL database. The pair has a segment of its own: a bridge in a third
+# namespace, where perfdhcp runs with the same relay address, and a veth from it to each server's
+# namespace (10.64.0.1 and 10.64.0.3). perfdhcp sends to the broadcast address (`all`) so both
+# servers see every DISCOVER; a step starts only once both logs say "DHCP answers 1 in 2 new
+# clients" (the pair found each other through the database's heartbeats), else it is FAIL:start.
+# Its CPU is both processes' sum, its leases the rows of the shared database; it dies if either dies.
 set -euo pipefail
 export LC_ALL=C
 
@@ -25,9 +34,14 @@ DROP_TIME=${DROP_TIME:-1}         # perfdhcp -d: seconds after which a request c
 EXIT_WAIT_MS=${EXIT_WAIT_MS:-500} # perfdhcp -W: how long it waits for late replies at the end
 LEASE_SECONDS=${LEASE_SECONDS:-43200}
 SERVERS=${SERVERS:-"lifeboat kea dnsmasq"}
-# lifeboat-pg and kea-pg keep their leases in PostgreSQL: a private server that this script starts
-# (tests/postgres/cluster.sh) with its data on LEASE_BASE, the same server for both, a new
-# database for every step. SERVERS="lifeboat-pg kea-pg" is the comparison of issue 16.
+# lifeboat-pg, kea-pg and lifeboat-pg-ha keep their leases in PostgreSQL: a private server that this
+# script starts (tests/postgres/cluster.sh) with its data on LEASE_BASE, the same server for all, a
+# new database for every step. SERVERS="lifeboat-pg kea-pg" is the comparison of issue 16;
+# SERVERS="lifeboat-pg lifeboat-pg-ha" compares one lifeboat with an HA pair.
+HA_WAIT=${HA_WAIT:-15}            # lifeboat-pg-ha: seconds allowed for the pair to share the clients
+# lifeboat-pg-ha: lifeboat logs that it shares the clients at info level, in the module that also
+# logs every OFFER and ACK at info; every other lifeboat kind runs with RUST_LOG=warn.
+HA_RUST_LOG=${HA_RUST_LOG:-warn,lifeboat_app::fleet=info}
 KEA_THREADS=${KEA_THREADS:-0}     # 0: Kea 2.2's default (single-threaded); N: multi-threading, N threads
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$SCRIPT_DIR/../.." && pwd)
@@ -43,16 +57,19 @@ BENCH_NAME="dhcp-bench"
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$SCRIPT_DIR/lib.sh"
 
-require_positive_ints REPEAT STEP_SECONDS START_RATE MAX_RATE MIN_RATE DROP_TIME EXIT_WAIT_MS LEASE_SECONDS
+require_positive_ints REPEAT STEP_SECONDS START_RATE MAX_RATE MIN_RATE DROP_TIME EXIT_WAIT_MS LEASE_SECONDS HA_WAIT
 require_non_negative_ints BISECT KEA_THREADS
 [[ $FAIL_OK =~ ^[0-9]+(\.[0-9]+)?$ ]] || die "FAIL_OK must be a percentage like 0.1 (got '$FAIL_OK')"
 [[ $P99_MS =~ ^[0-9]+(\.[0-9]+)?$ ]] || die "P99_MS must be milliseconds like 5 (got '$P99_MS')"
 ((MIN_RATE <= START_RATE && START_RATE <= MAX_RATE)) || die "need MIN_RATE <= START_RATE <= MAX_RATE"
 
 # The link is a /14: server 10.64.0.1, perfdhcp 10.64.0.2 (its relay address, giaddr), and a pool
-# of 261,887 addresses, so no step runs out of addresses and every MAC of a step is new.
+# of 261,887 addresses, so no step runs out of addresses and every MAC of a step is new. The HA
+# pair's segment uses the same subnet: ha-0 at 10.64.0.1, ha-1 at 10.64.0.3, perfdhcp at 10.64.0.2.
 SRV_IP=10.64.0.1
 CLI_IP=10.64.0.2
+HA_IPS=(10.64.0.1 10.64.0.3)
+HA_SHARE_LINE="DHCP answers 1 in 2 new clients"
 PREFIX=14
 NETMASK=255.252.0.0
 POOL_START=10.64.1.0
@@ -69,9 +86,9 @@ for server in $SERVERS; do
         lifeboat) need+=("$LIFEBOAT") ;;
         kea) need+=("$KEA_DHCP4") ;;
         dnsmasq) need+=("$DNSMASQ") ;;
-        lifeboat-pg) need+=("$LIFEBOAT" psql) ;;
+        lifeboat-pg | lifeboat-pg-ha) need+=("$LIFEBOAT" psql) ;;
         kea-pg) need+=("$KEA_DHCP4" psql kea-admin) ;;
-        *) die "unknown server '$server' in SERVERS (lifeboat kea dnsmasq lifeboat-pg kea-pg)" ;;
+        *) die "unknown server '$server' in SERVERS (lifeboat kea dnsmasq lifeboat-pg kea-pg lifeboat-pg-ha)" ;;
     esac
 done
 require_programs "(lifeboat: cargo build --release -p lifeboat; perfdhcp: apt-get install kea-admin; kea-dhcp4: kea-dhcp4-server; dnsmasq: dnsmasq-base; nft: nftables)" \
@@ -85,9 +102,17 @@ NS_C=$TAG-c
 VETH_S=lbd$$s
 VETH_C=lbd$$c
 NFT_TABLE=lbdhcp_$$
+# lifeboat-pg-ha: perfdhcp's namespace holding the bridge, and one namespace per instance with a
+# veth (VETH_HA) whose peer (PORT_HA) is a port of the bridge.
+NS_H=$TAG-h
+NS_HA=("$TAG-h0" "$TAG-h1")
+BR_H=lbd$$br
+VETH_HA=("lbd$$h0" "lbd$$h1")
+PORT_HA=("lbd$$p0" "lbd$$p1")
 WORK=""
 LEASES=""
 SERVER_PID=""
+SERVER_PID2="" # lifeboat-pg-ha: ha-1 (SERVER_PID is ha-0)
 PG_DIR=""
 PG_URL=""
 CLIENT_PIDS=()
@@ -97,13 +122,24 @@ cleanup() {
     # TERM reaches perfdhcp through timeout, which forwards it; KILL would orphan perfdhcp.
     local p
     for p in "${CLIENT_PIDS[@]}"; do stop_pid "$p" 30; done
-    stop_server
-    delete_netns "$NS_C" "$NS_S"
+    stop_servers
+    delete_netns "$NS_C" "$NS_S" "$NS_H" "${NS_HA[@]}"
     if [[ -n $PG_DIR ]]; then "$REPO/tests/postgres/cluster.sh" stop "$PG_DIR" || true; fi
     [[ -n $LEASES && -d $LEASES ]] && rm -rf "$LEASES"
     remove_work_dir "$WORK" "$KEEP_WORK"
 }
 run_on_exit cleanup
+
+# Stop the server under test, both instances of the HA pair (TERM to both first, so they stop
+# side by side).
+stop_servers() {
+    if [[ -n $SERVER_PID2 ]]; then
+        if [[ -n $SERVER_PID ]]; then kill -TERM "$SERVER_PID" 2>/dev/null || true; fi
+        stop_pid "$SERVER_PID2" 50
+        SERVER_PID2=""
+    fi
+    stop_server
+}
 
 # ---------------------------------------------------------------- setup
 WORK=$(mktemp -d "$WORK_BASE/lbdhcp.XXXXXX")
@@ -116,21 +152,47 @@ create_netns_pair "$NS_S" "$NS_C" "$VETH_S" "$VETH_C" "$SRV_IP/$PREFIX" "$CLI_IP
 
 # Every reply reaches perfdhcp at its relay address on port 67. A DHCPNAK is the only reply with
 # yiaddr 0.0.0.0 here (perfdhcp sends no DHCPINFORM), so counting those counts NAKs whatever the
-# option order; perfdhcp itself only sees a NAK as a lost REQUEST.
-ip netns exec "$NS_C" nft -f - <<EOF
+# option order; perfdhcp itself only sees a NAK as a lost REQUEST. Only BOOTREPLYs (op 2) count:
+# on the HA segment perfdhcp's own broadcasts (port 67 to 67) come back to its namespace too.
+nft_counters() {
+    ip netns exec "$1" nft -f - <<EOF
 table inet $NFT_TABLE {
     counter replies {}
     counter naks {}
     chain input {
         type filter hook input priority 0; policy accept;
-        udp sport 67 udp dport 67 counter name replies
-        udp sport 67 udp dport 67 @th,192,32 0 counter name naks
+        udp sport 67 udp dport 67 @th,64,8 2 counter name replies
+        udp sport 67 udp dport 67 @th,64,8 2 @th,192,32 0 counter name naks
     }
 }
 EOF
-nft_count() {
-    ip netns exec "$NS_C" nft list counter inet "$NFT_TABLE" "$1" | awk '$1=="packets"{print $2; exit}'
 }
+nft_counters "$NS_C"
+# nft_count NS COUNTER: the packets COUNTER counted in perfdhcp's namespace NS.
+nft_count() {
+    ip netns exec "$1" nft list counter inet "$NFT_TABLE" "$2" | awk '$1=="packets"{print $2; exit}'
+}
+
+# lifeboat-pg-ha's segment: a bridge in NS_H holding perfdhcp's address, a veth from it to each
+# instance's namespace. Nothing outside these namespaces changes.
+if [[ " $SERVERS " == *" lifeboat-pg-ha "* ]]; then
+    say "creating $NS_H (bridge $BR_H, $CLI_IP/$PREFIX) and ${NS_HA[0]} (${HA_IPS[0]}/$PREFIX)," \
+        "${NS_HA[1]} (${HA_IPS[1]}/$PREFIX) on it, MTU 1500"
+    ip netns add "$NS_H"
+    ip -n "$NS_H" link set lo up
+    ip -n "$NS_H" link add "$BR_H" mtu 1500 type bridge
+    ip -n "$NS_H" addr add "$CLI_IP/$PREFIX" dev "$BR_H"
+    ip -n "$NS_H" link set "$BR_H" up
+    for i in 0 1; do
+        ip netns add "${NS_HA[i]}"
+        ip link add "${PORT_HA[i]}" netns "$NS_H" mtu 1500 type veth peer name "${VETH_HA[i]}" netns "${NS_HA[i]}" mtu 1500
+        ip -n "$NS_H" link set "${PORT_HA[i]}" master "$BR_H" up
+        ip -n "${NS_HA[i]}" addr add "${HA_IPS[i]}/$PREFIX" dev "${VETH_HA[i]}"
+        ip -n "${NS_HA[i]}" link set lo up
+        ip -n "${NS_HA[i]}" link set "${VETH_HA[i]}" up
+    done
+    nft_counters "$NS_H"
+fi
 
 if [[ " $SERVERS " == *-pg* ]]; then
     PG_DIR=$LEASES/postgres
@@ -222,14 +284,32 @@ leases_on_disk() {
         kea) awk 'NR > 1 && NF' "$dir/kea-leases4.csv" 2>/dev/null | wc -l ;;
         lifeboat-pg) psql -X -At -d "$(database_url lbbench)" -c "select count(*) from leases" 2>/dev/null || echo n/a ;;
         kea-pg) psql -X -At -d "$(database_url lbbench_kea)" -c "select count(*) from lease4" 2>/dev/null || echo n/a ;;
+        lifeboat-pg-ha) psql -X -At -d "$(database_url lbbench_ha)" -c "select count(*) from leases" 2>/dev/null || echo n/a ;;
         dnsmasq) awk 'NF' "$dir/dnsmasq.leases" 2>/dev/null | wc -l ;;
     esac
 }
 
-# utime + stime of the server process in seconds.
-server_cpu() { proc_cpu_seconds "$SERVER_PID"; }
+# lifeboat-pg-ha: the leases of the shared database per instance, like "ha-0 1021, ha-1 979".
+ha_leases_by_instance() {
+    psql -X -At -F ' ' -d "$(database_url lbbench_ha)" \
+        -c "select instance, count(*) from leases group by instance order by instance" 2>/dev/null |
+        paste -sd, - | sed 's/,/, /g'
+}
 
-udp67_listening() { [[ -n $(ip netns exec "$NS_S" ss -Hlun 'sport = :67') ]]; }
+# utime + stime of the server process (both processes of the HA pair) in seconds.
+server_cpu() {
+    local a b
+    a=$(proc_cpu_seconds "$SERVER_PID")
+    b=0
+    [[ -n $SERVER_PID2 ]] && b=$(proc_cpu_seconds "$SERVER_PID2")
+    awk -v a="$a" -v b="$b" 'BEGIN{printf "%.2f", a + b}'
+}
+
+# Whether the server is still alive (both instances of the HA pair).
+server_alive() { alive "$SERVER_PID" && { [[ -z $SERVER_PID2 ]] || alive "$SERVER_PID2"; }; }
+
+# udp67_listening [NS]: something listens on UDP port 67 in NS (default: the server namespace).
+udp67_listening() { [[ -n $(ip netns exec "${1:-$NS_S}" ss -Hlun 'sport = :67') ]]; }
 
 # Start SERVER with a fresh lease directory; true once it listens on UDP port 67 (within 5 s).
 # A server that dies or does not listen in time is stopped and reaped.
@@ -237,6 +317,10 @@ start_server() {
     local server=$1 dir=$2 log=$3
     rm -rf "$dir"
     mkdir -p "$dir"
+    if [[ $server == lifeboat-pg-ha ]]; then
+        start_ha_pair "$log"
+        return
+    fi
     server_argv "$server" "$dir" "$log"
     env "${SERVER_ENV[@]}" ip netns exec "$NS_S" "${ARGV[@]}" >>"$log" 2>&1 &
     SERVER_PID=$!
@@ -246,6 +330,68 @@ start_server() {
     fi
     stop_server
     return 1
+}
+
+# lifeboat-pg-ha: start ha-0 and, once it listens on UDP port 67 (so that the two do not migrate
+# the new database at once), ha-1, each in its namespace on the bridge, both on one fresh
+# database; true once both listen and both logs say they share the new clients (within HA_WAIT
+# s). Otherwise both are stopped. SERVER_PID is ha-0, SERVER_PID2 ha-1; their logs are LOG.ha-N
+# until merge_ha_logs makes them LOG.
+start_ha_pair() {
+    local log=$1 url i pid
+    fresh_database lbbench_ha
+    url=$(database_url lbbench_ha)
+    for i in 0 1; do
+        env RUST_LOG="$HA_RUST_LOG" ip netns exec "${NS_HA[i]}" "$LIFEBOAT" serve --instance "ha-$i" --db "$url" \
+            --dhcp-interface "${VETH_HA[i]}" --dhcp-skip-probe --dhcp-authoritative \
+            --dhcp-range "$POOL_START,$POOL_END,$NETMASK,$LEASE_SECONDS" --dhcp-relay-allow "$CLI_IP/32" \
+            --no-web >>"$log.ha-$i" 2>&1 &
+        pid=$!
+        if ((i == 0)); then SERVER_PID=$pid; else SERVER_PID2=$pid; fi
+        if ! wait_for_server "$pid" 100 0.05 udp67_listening "${NS_HA[i]}"; then
+            ha_start_failed "$log" "ha-$i died or did not listen on UDP port 67 within 5 s"
+            return 1
+        fi
+    done
+    local deadline=$((SECONDS + HA_WAIT)) missing
+    until grep -qF "$HA_SHARE_LINE" "$log.ha-0" && grep -qF "$HA_SHARE_LINE" "$log.ha-1"; do
+        if ! server_alive || ((SECONDS >= deadline)); then
+            missing=""
+            for i in 0 1; do grep -qF "$HA_SHARE_LINE" "$log.ha-$i" || missing+=" ha-$i"; done
+            if server_alive; then
+                ha_start_failed "$log" "no \"$HA_SHARE_LINE\" from$missing within $HA_WAIT s"
+            else
+                ha_start_failed "$log" "an instance died before both said \"$HA_SHARE_LINE\""
+            fi
+            return 1
+        fi
+        sleep 0.1
+    done
+    sleep 0.2
+}
+
+# ha_start_failed LOG WHY: stop the pair, merge its logs into LOG and end LOG with WHY (the last
+# line, which the step's progress message shows).
+ha_start_failed() {
+    stop_servers
+    merge_ha_logs "$1"
+    echo "lifeboat-pg-ha did not start: $2" >>"$1"
+}
+
+# lifeboat-pg-ha: the logs of both instances (LOG.ha-0, LOG.ha-1) into LOG, each line prefixed
+# with its instance, without any line per OFFER and ACK (a wider HA_RUST_LOG lets them through;
+# their count is kept).
+merge_ha_logs() {
+    local log=$1 i n
+    for i in 0 1; do
+        [[ -f $log.ha-$i ]] || continue
+        n=$(grep -cE 'DHCP[A-Z]+ from .*: DHCP(OFFER|ACK)( |$)' "$log.ha-$i" || true)
+        {
+            echo "($n lines of DHCPOFFERs and DHCPACKs left out)"
+            grep -vE 'DHCP[A-Z]+ from .*: DHCP(OFFER|ACK)( |$)' "$log.ha-$i" || true
+        } | sed "s/^/[ha-$i] /" >>"$log"
+        rm -f "$log.ha-$i"
+    done
 }
 
 # ---------------------------------------------------------------- one step
@@ -295,20 +441,24 @@ run_step() {
     load=$(cut -d' ' -f1 /proc/loadavg)
     STEP_PASS=0
     STEP_FAST=0
+    # perfdhcp's namespace, and where it sends: the HA pair's segment, and the broadcast address
+    # (`all`) so that both instances receive every DISCOVER.
+    local cns=$NS_C target=$SRV_IP
+    if [[ $server == lifeboat-pg-ha ]]; then cns=$NS_H target=all; fi
     if ! start_server "$server" "$dir" "$log"; then
         printf '%s\t%s\t%s\t%s\t%s\n' "$round" "$server" "$rate" "FAIL:start (see $(basename "$log"))" "$load" >>"$RESULTS"
         say "[$server] round $round, $rate/s: server did not start: $(tail -n 2 "$log" | tr '\n' ' ')"
         return
     fi
-    ip netns exec "$NS_C" nft reset counters >/dev/null
+    ip netns exec "$cns" nft reset counters >/dev/null
     local c0 c1 rc=0
     c0=$(server_cpu)
     # -R: that many simulated clients; perfdhcp numbers their MACs sequentially from its base, so
     # with more clients than requests every DISCOVER comes from a new MAC. -l: perfdhcp acts as a
     # relay at CLI_IP (giaddr), which the servers answer on port 67.
-    run_client $((STEP_SECONDS + DROP_TIME + 60)) "$plog" ip netns exec "$NS_C" "$PERFDHCP" -4 -r "$rate" \
+    run_client $((STEP_SECONDS + DROP_TIME + 60)) "$plog" ip netns exec "$cns" "$PERFDHCP" -4 -r "$rate" \
         -R "$POOL_SIZE" -p "$STEP_SECONDS" -d "$DROP_TIME" -W $((EXIT_WAIT_MS * 1000)) -x t \
-        -l "$CLI_IP" "$SRV_IP" || rc=$?
+        -l "$CLI_IP" "$target" || rc=$?
     c1=$(server_cpu)
     local leases naks replies again
     # dnsmasq truncates and rewrites its lease file: a read at that instant finds it empty, so
@@ -317,13 +467,24 @@ run_step() {
     sleep 0.2
     again=$(leases_on_disk "$dir" "$server")
     if [[ $leases == n/a ]] || { [[ $again != n/a ]] && ((again > leases)); }; then leases=$again; fi
-    naks=$(nft_count naks)
-    replies=$(nft_count replies)
+    # The HA pair: which instance holds how many of those leases (both should hold about half).
+    # And whether the pair broke up during the step (read before the pair stops, which may say so).
+    local by_instance=- broke_up=""
+    if [[ $server == lifeboat-pg-ha ]]; then
+        by_instance=$(ha_leases_by_instance) && [[ -n $by_instance ]] || by_instance=n/a
+        broke_up=$(cat "$log.ha-0" "$log.ha-1" | grep -m1 -F "DHCP answers every client" | cut -c1-120 || true)
+    fi
+    naks=$(nft_count "$cns" naks)
+    replies=$(nft_count "$cns" replies)
     local alive_after=1
-    alive "$SERVER_PID" || alive_after=0
-    stop_server
-    local warn
-    warn=$(grep -ciE 'warn|error' "$log" || true)
+    server_alive || alive_after=0
+    stop_servers
+    local warn warn_re='warn|error'
+    if [[ $server == lifeboat-pg-ha ]]; then
+        merge_ha_logs "$log"
+        warn_re='Z +(WARN|ERROR) ' # its log has INFO lines too: match the level after the time
+    fi
+    warn=$(grep -ciE "$warn_re" "$log" || true)
     rm -rf "$dir"
 
     local status=ok
@@ -345,18 +506,29 @@ run_step() {
             STEP_FAST=1
         fi
     fi
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
         "$round" "$server" "$rate" "$status" "$load" "$STEP_PASS" "$offered" "$xps" "$fail" \
         "$do_sent" "$do_recv" "$ra_sent" "$ra_recv" "$orph" "$naks" "$replies" "$leases" \
-        "$do_avg" "$do_p99" "$do_max" "$ra_avg" "$ra_p99" "$ra_max" "$cpu" "$wall" "$STEP_FAST" >>"$RESULTS"
+        "$do_avg" "$do_p99" "$do_max" "$ra_avg" "$ra_p99" "$ra_max" "$cpu" "$wall" "$STEP_FAST" "$by_instance" >>"$RESULTS"
     local verdict=fail
     ((STEP_PASS)) && verdict=pass
     ((STEP_FAST)) && verdict="pass, p99 < $P99_MS ms"
+    local split=""
+    [[ $by_instance != - ]] && split=" ($by_instance)"
     say "[$server] round $round, offered $rate/s (sent $offered/s): $xps DORA/s, ${fail}% not completed, $naks NAKs," \
-        "leases on disk $leases / $ra_recv ACKs, OFFER p99 ${do_p99} ms, ACK p99 ${ra_p99} ms, server CPU ${cpu}s," \
+        "leases on disk $leases$split / $ra_recv ACKs, OFFER p99 ${do_p99} ms, ACK p99 ${ra_p99} ms, server CPU ${cpu}s," \
         "load $load: $verdict${status#ok}"
-    if [[ $server == lifeboat && $warn -gt 0 ]]; then
-        NOTES+=("lifeboat round $round at $rate/s logged $warn WARN/ERROR lines, e.g.: $(grep -m1 -iE 'warn|error' "$log" | cut -c1-160)")
+    if [[ $server == lifeboat* && $warn -gt 0 ]]; then
+        NOTES+=("$server round $round at $rate/s logged $warn WARN/ERROR lines, e.g.: $(grep -m1 -iE "$warn_re" "$log" | cut -c1-160)")
+    fi
+    if [[ $server == lifeboat-pg-ha ]]; then
+        if [[ $by_instance != *ha-0* || $by_instance != *ha-1* ]] && ((ra_recv > 0)); then
+            NOTES+=("$server round $round at $rate/s: not both instances hold leases ($by_instance).")
+        fi
+        # A pair that broke up during the step: an instance went back to answering every client.
+        if [[ -n $broke_up ]]; then
+            NOTES+=("$server round $round at $rate/s: the pair broke up during the step: \"$broke_up\".")
+        fi
     fi
 }
 
@@ -435,6 +607,7 @@ fsync_of() {
         kea) echo "no: memfile appends one CSV line per lease, never fsyncs" ;;
         lifeboat-pg) echo "yes: PostgreSQL, synchronous_commit=on, commit (group commit) before the ACK is sent" ;;
         kea-pg) echo "yes: PostgreSQL lease backend, one commit per lease before the ACK" ;;
+        lifeboat-pg-ha) echo "yes: one PostgreSQL database for both, synchronous_commit=on, each instance commits (group commit) before its ACK" ;;
         dnsmasq) echo "yes, after the ACK: rewrites and fsyncs the whole lease file per change" ;;
     esac
 }
@@ -450,9 +623,20 @@ echo "- Link: veth pair between two network namespaces, MTU 1500; server $SRV_IP
     "($POOL_SIZE addresses), lease $LEASE_SECONDS s"
 echo "- perfdhcp $(first_line "$PERFDHCP" -v | awk '{print $NF}'); lifeboat: $(first_line "$LIFEBOAT" --version);" \
     "kea-dhcp4 $(first_line "$KEA_DHCP4" -v) ($kea_mode, memfile); dnsmasq: $(first_line "$DNSMASQ" --version | awk '{print $3}')"
-if [[ " $SERVERS " == *" lifeboat "* ]]; then
+if [[ " $SERVERS " == *" lifeboat"* ]]; then
     echo "- lifeboat binary: copy of $LIFEBOAT_SRC taken at start ($LIFEBOAT_COPY)," \
         "RUST_LOG=warn, --dhcp-skip-probe --dhcp-authoritative --dhcp-relay-allow $CLI_IP/32"
+fi
+if [[ " $SERVERS " == *" lifeboat-pg-ha "* ]]; then
+    echo "- **lifeboat-pg-ha** is an HA pair: two lifeboats, \`serve --instance ha-0\` at ${HA_IPS[0]} and" \
+        "\`--instance ha-1\` at ${HA_IPS[1]} (each also \`--no-web\`), one PostgreSQL database for both," \
+        "each in a namespace of its own with a veth into a bridge (MTU 1500) in a third namespace, where" \
+        "perfdhcp runs with the same relay address $CLI_IP; perfdhcp sends to 255.255.255.255 (\`all\`)" \
+        "so that both see every DISCOVER. A step starts once both logged \"$HA_SHARE_LINE\" (within $HA_WAIT s," \
+        "not counted in the step), i.e. each answers the half of the MACs that hashes to it. RUST_LOG=$HA_RUST_LOG:" \
+        "that line comes from the fleet module, so the pair logs no line per exchange, like the other lifeboat kinds." \
+        "Server CPU is the sum of both processes; leases on disk are the rows of the shared database," \
+        "with those of each instance in brackets; the step fails as \"server died\" if either died."
 fi
 echo "- Lease files and databases on $LEASE_FS ($LEASE_BASE), fresh for every step; logs on $WORK_BASE." \
     "A synchronous 4 KiB write there (dd oflag=dsync) took $SYNC_START ms at the start and $SYNC_END ms at the end."
@@ -519,17 +703,27 @@ TABLE_RULE="|---|---:|---:|---:|---:|---|---|---:|---|---:|---:|---:|---:|"
 # sets TARGET, the check of the issue's target against Kea's loss-only rate (KEA_XPS). $3 says
 # what passing meant, for a server without a passing step.
 print_sustained() {
+    local label leases_cell
     while IFS=$'\t' read -r -a row; do
         server=${row[0]}
         n=${#row[@]}
         lo=${row[n - 4]} hi=${row[n - 3]} peak=${row[n - 2]}
         if ((n < 30)); then
-            echo "| $server | none ≥ $MIN_RATE/s (no step passed$3) | — | — | — | — | — | — | $(fsync_of "$server") | — | — | $peak | |"
+            label=$server
+            [[ $server == lifeboat-pg-ha ]] && label="$server (HA pair ha-0 + ha-1)"
+            echo "| $label | none ≥ $MIN_RATE/s (no step passed$3) | — | — | — | — | — | — | $(fsync_of "$server") | — | — | $peak | |"
             continue
         fi
-        # row[1..26] is the step: round server rate status load pass offered xps fail do_sent do_recv
+        # row[1..27] is the step: round server rate status load pass offered xps fail do_sent do_recv
         # ra_sent ra_recv orphans naks replies leases do_avg do_p99 do_max ra_avg ra_p99 ra_max cpu wall fast
+        # leases-per-instance
         rate=${row[3]} xps=${row[8]} fail=${row[9]} naks=${row[15]} leases=${row[17]} acks=${row[13]}
+        # row[27]: the HA pair's leases per instance ("-" for the other kinds).
+        label=$server leases_cell=$leases
+        if [[ $server == lifeboat-pg-ha ]]; then
+            label="$server (HA pair ha-0 + ha-1)"
+            [[ ${row[27]:--} != - ]] && leases_cell="$leases (${row[27]})"
+        fi
         do_avg=${row[18]} do_p99=${row[19]} do_max=${row[20]} ra_avg=${row[21]} ra_p99=${row[22]} ra_max=${row[23]}
         cpu=${row[24]}
         cpu_pct=$(awk -v c="$cpu" -v p="$STEP_SECONDS" 'BEGIN{printf "%.0f", 100 * c / p}')
@@ -538,8 +732,8 @@ print_sustained() {
         if [[ $server != kea && -n $KEA_XPS && $KEA_XPS != 0 ]]; then
             ratio=$(awk -v a="$xps" -v b="$KEA_XPS" 'BEGIN{printf "%.2f×", a / b}')
         fi
-        echo "| $server | $rate/s ($lo–$hi) | $xps | ${fail} % | $naks | $do_avg / $do_p99 / $do_max ms |" \
-            "$ra_avg / $ra_p99 / $ra_max ms | $leases / $acks | $(fsync_of "$server") | $cpu ($cpu_pct %) | $cpu_10k | $peak | $ratio |"
+        echo "| $label | $rate/s ($lo–$hi) | $xps | ${fail} % | $naks | $do_avg / $do_p99 / $do_max ms |" \
+            "$ra_avg / $ra_p99 / $ra_max ms | $leases_cell / $acks | $(fsync_of "$server") | $cpu ($cpu_pct %) | $cpu_10k | $peak | $ratio |"
         if [[ $server == lifeboat && $2 == target ]]; then
             TARGET=$(awk -v x="$xps" -v k="${KEA_XPS:-0}" -v n="$naks" -v l="$leases" -v a="$acks" -v p1="$do_p99" -v p2="$ra_p99" 'BEGIN {
                 r = (k > 0) ? sprintf("%.2f× Kea (target ≥ 1.5×): %s", x / k, (x >= 1.5 * k) ? "met" : "not met") : "no Kea result"
@@ -643,8 +837,9 @@ echo "Each row is the median round (by DORA/s at its sustained rate); the range 
     "completed exchange of the step, as seen by the client (so it includes the client's own" \
     "scheduling delay on this shared machine); p99 by nearest rank. Leases on disk = rows in" \
     "lifeboat's SQLite database (sqlite3, read while the server still runs), data lines in Kea's" \
-    "memfile CSV, lines in dnsmasq's lease file, counted right after perfdhcp exits. Server CPU =" \
-    "utime + stime of the server process during the step; per 10,000 DORA: divided by the ACKs" \
+    "memfile CSV, lines in dnsmasq's lease file, rows of the \`leases\` table for the PostgreSQL kinds" \
+    "(for the HA pair: of its shared database, with each instance's rows in brackets), counted right after" \
+    "perfdhcp exits. Server CPU = utime + stime of the server process (the HA pair: both) during the step; per 10,000 DORA: divided by the ACKs" \
     "received, times 10,000 (it includes the server's idle cost over the step, so it falls as the rate" \
     "rises: compare servers at the same rate, as the CPU table does). Peak DORA/s = the median over rounds" \
     "of the highest completion rate of any step, passed or not. ÷ kea = DORA/s at the sustained" \
@@ -662,8 +857,10 @@ awk -F'\t' -v p99="$P99_MS" '
         result = ($6 == 1) ? "pass" : "fail"
         if ($26 == 1) result = result ", p99 < " p99 " ms"
         if ($4 != "ok") result = result " (" $4 ")"
+        leases = $17
+        if (NF >= 27 && $27 != "-") leases = leases " (" $27 ")"
         printf "| %s | %s | %s | %s | %s | %s %% | %s | %s | %s | %s / %s / %s | %s / %s / %s | %s | %s | %s |\n",
-            $1, $2, $3, $7, $8, $9, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $5, result
+            $1, $2, $3, $7, $8, $9, $15, $16, leases, $18, $19, $20, $21, $22, $23, $24, $5, result
     }' "$RESULTS"
 echo
 echo "</details>"
