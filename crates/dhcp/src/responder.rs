@@ -599,12 +599,14 @@ impl Exchange<'_> {
         if let Some(a) = current.into_iter().chain(asked).find(|a| self.usable(*a)) {
             return Ok(a);
         }
-        self.scope
-            .pools
+        let free = |a| !self.reserved_for_other(a) && self.leases.is_free_for(a, &self.key, self.now);
+        // Sharing the range, this instance's own part first (see `LoadShare::prefers`).
+        let preferred = |a| self.share.is_none_or(|share| share.prefers(a)) && free(a);
+        let pools = &self.scope.pools;
+        pools
             .iter()
-            .find_map(|p| {
-                scan(p, &self.key, |a| !self.reserved_for_other(a) && self.leases.is_free_for(a, &self.key, self.now))
-            })
+            .find_map(|p| scan(p, &self.key, preferred))
+            .or_else(|| self.share.and_then(|_| pools.iter().find_map(|p| scan(p, &self.key, free))))
             .ok_or_else(|| {
                 let ranges: Vec<&str> = self.scope.pools.iter().map(|p| p.text.as_str()).collect();
                 format!("no free address in --dhcp-range {}", ranges.join(" "))

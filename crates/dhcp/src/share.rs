@@ -26,6 +26,15 @@ impl LoadShare {
     pub fn answers(&self, key: &ClientKey) -> bool {
         self.of <= 1 || bucket(key) % self.of == self.index
     }
+
+    /// Whether a new client of this instance should get `address` while it has a choice: each
+    /// instance hands out its own part of the range (by the address modulo `of`), so two
+    /// instances that have not yet heard of each other's latest leases do not both pick one
+    /// address (the database would refuse one of them, and that client's ACK). Only when its
+    /// part is full does an instance take a free address of the others'.
+    pub fn prefers(&self, address: std::net::Ipv4Addr) -> bool {
+        self.of <= 1 || u32::from(address) % self.of == self.index
+    }
 }
 
 /// The client's bucket: FNV-1a of its key (which also picks its first address to try,
@@ -47,6 +56,17 @@ mod tests {
 
     fn key(n: u32) -> ClientKey {
         ClientKey([&[1u8, 0x52, 0x54, 0][..], &n.to_be_bytes()[..]].concat())
+    }
+
+    #[test]
+    fn the_instances_prefer_disjoint_parts_of_the_range_that_cover_it() {
+        let shares = [LoadShare { index: 0, of: 2 }, LoadShare { index: 1, of: 2 }];
+        for last in 0..=255u8 {
+            let address = std::net::Ipv4Addr::new(10, 0, 0, last);
+            let preferring = shares.iter().filter(|share| share.prefers(address)).count();
+            assert_eq!(preferring, 1, "{address}");
+        }
+        assert!(LoadShare { index: 0, of: 1 }.prefers(std::net::Ipv4Addr::new(10, 0, 0, 1)));
     }
 
     #[test]

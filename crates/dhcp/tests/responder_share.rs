@@ -97,3 +97,28 @@ fn a_learned_lease_keeps_its_address_from_other_clients_and_its_client_rebinds_w
     let handled = second.handle(&rebind.bytes(), &on_lab(), NOW + 1800);
     assert_eq!(acked(&handled), Some(lease.address), "{:?}", handled.explanation);
 }
+
+#[test]
+fn before_they_hear_of_each_others_leases_the_pair_hands_out_disjoint_addresses() {
+    let (mut first, mut second) = (Responder::new(settings(), []), Responder::new(settings(), []));
+    let shares = [LoadShare { index: 0, of: 2 }, LoadShare { index: 1, of: 2 }];
+    first.share_load(Some(shares[0]));
+    second.share_load(Some(shares[1]));
+    // Two clients, one of each instance, whose hashes start their search for a free address at
+    // the same address: what makes two instances that have not yet heard of each other's
+    // latest leases (a notification takes milliseconds) pick one address for two clients.
+    let pool = &settings().scopes[0].pools[0];
+    let key = |m: [u8; 6]| lifeboat_dhcp::ClientKey([&[1u8][..], &m[..]].concat());
+    let start = |m: [u8; 6]| lifeboat_dhcp::allocate::scan(pool, &key(m), |_| true).unwrap();
+    let macs: Vec<[u8; 6]> = (0..=255).map(mac).chain((0..=255).map(|n| [2, 0, 0, 0, 2, n])).collect();
+    let (a, b) = macs
+        .iter()
+        .filter(|m| shares[0].answers(&key(**m)))
+        .find_map(|a| macs.iter().find(|b| shares[1].answers(&key(**b)) && start(**b) == start(*a)).map(|b| (*a, *b)))
+        .expect("two such clients among 512");
+
+    let by_first = exchange(&mut first, a).expect("the first serves its client");
+    let by_second = exchange(&mut second, b).expect("the second serves its client");
+    assert_ne!(by_first.address, by_second.address, "one address for two clients");
+    assert!(shares[0].prefers(by_first.address) && shares[1].prefers(by_second.address));
+}
