@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use lifeboat_e2e::dhcp::{DhcpLink, STEP_TIMEOUT, Udhcpc};
 use lifeboat_e2e::netns::admin;
 use lifeboat_e2e::podman::{self, Container, IMAGE, PodmanNetwork, podman_ok, podman_restart_container};
+use lifeboat_e2e::postgres::PostgresDatabase;
 use lifeboat_e2e::{Netns, random_file, require_netns, sha256_file};
 use serde_json::Value;
 
@@ -311,4 +312,50 @@ fn behind_a_bridge_the_image_says_what_breaks_and_what_to_do() {
     for needle in ["behind a bridge", "eth0 is a veth", "TFTP_SINGLE_PORT", "macvlan", "host networking"] {
         assert!(logs.contains(needle), "{needle:?} is not in the logs:\n{logs}");
     }
+}
+
+/// The image as one lifeboat of a fleet: its database and name come from the environment
+/// (`LIFEBOAT_DB`, a PostgreSQL URL over a Unix socket mounted into the container, and
+/// `LIFEBOAT_INSTANCE`), a real client's lease lands in the shared database under that name,
+/// and the dashboard lists the instance.
+#[test]
+#[ignore = "needs root (network namespaces, podman) and PostgreSQL (LIFEBOAT_TEST_POSTGRES): .ci/run gives all"]
+fn the_image_joins_a_fleet_on_postgresql_from_its_environment() {
+    require_netns!("udhcpc", "curl", "podman", "psql");
+    podman::build_image();
+    let database = PostgresDatabase::create();
+    // The URL names the server's socket folder in `host=`: mounted at /run/postgresql inside.
+    let url = database.url();
+    let (before, socket_dir) = url.split_once("host=").expect("a Unix socket URL");
+    let inside = format!("{before}host=/run/postgresql");
+
+    let link = DhcpLink::new();
+    let volumes = Volumes::new();
+    let name = Container::name_for("fleet");
+    let range = format!("{},{}", link.host(100), link.host(150));
+    let mut args: Vec<String> = ["run", "--detach", "--name", &name, "--network", "host"].map(String::from).to_vec();
+    args.extend(["--cap-drop", "ALL", "--cap-add", "NET_BIND_SERVICE,NET_RAW"].map(String::from));
+    args.extend(volumes.mounts());
+    args.extend(["--volume".into(), format!("{socket_dir}:/run/postgresql")]);
+    for (key, value) in [
+        ("LIFEBOAT_DB", inside.as_str()),
+        ("LIFEBOAT_INSTANCE", "rack-9"),
+        ("LIFEBOAT_DHCP_RANGE", range.as_str()),
+        ("LIFEBOAT_DHCP_BOOT", "firmware.bin"),
+    ] {
+        args.extend(["--env".into(), format!("{key}={value}")]);
+    }
+    args.push(IMAGE.into());
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    podman_ok(Some(&link.server), &args);
+    let container = Container { name };
+    wait_healthy(&link.server, &container);
+
+    let address = lease_from_lan(&link, &container);
+    let held = database.query(&format!("SELECT instance FROM leases WHERE address = '{address}'"));
+    assert_eq!(held, ["rack-9"], "{}", container.logs());
+    let token = printed_token(&container);
+    let instances = api_get(&link.client, link.server_ip, &token, "/api/v1/instances");
+    let listed = instances.as_array().is_some_and(|l| l.iter().any(|i| i["name"] == "rack-9" && i["state"] == "up"));
+    assert!(listed, "{instances}");
 }

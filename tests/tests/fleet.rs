@@ -381,6 +381,9 @@ fn with_postgresql_stopped_under_load_no_ack_goes_out_unsaved_saved_leases_renew
     let segment = HaSegment::new();
     let relay = segment.host(250);
     let server_ns = &segment.servers[0];
+    let root = tempfile::Builder::new().prefix("lbt-outage-root-").tempdir().expect("TFTP root");
+    let image = root.path().join("firmware.bin");
+    lifeboat_e2e::random_file(&image, 2 * 1024 * 1024 + 3, 16);
     let argv: Vec<String> = vec![
         lifeboat_bin().display().to_string(),
         "serve".into(),
@@ -388,6 +391,12 @@ fn with_postgresql_stopped_under_load_no_ack_goes_out_unsaved_saved_leases_renew
         "outage".into(),
         "--db".into(),
         database.url().to_owned(),
+        "--tftp-root".into(),
+        root.path().display().to_string(),
+        "--tftp-listen".into(),
+        format!("{}:69", segment.host(1)),
+        "--tftp-allow".into(),
+        "10.0.0.0/8".into(),
         "--dhcp-interface".into(),
         "srv0".into(),
         "--dhcp-range".into(),
@@ -446,6 +455,12 @@ fn with_postgresql_stopped_under_load_no_ack_goes_out_unsaved_saved_leases_renew
     assert_eq!(renewed.ipv4("ip"), Some(address), "{}", renewed.summary());
     let left: u32 = renewed.var("lease").and_then(|l| l.parse().ok()).expect("udhcpc reports the lease time");
     assert!(left < 600, "a renewal from memory gave a full lease, more than is saved: {}", renewed.summary());
+    // TFTP serves on: a real client downloads the image, intact.
+    let scratch = tempfile::tempdir().unwrap();
+    let fetched = scratch.path().join("firmware.bin");
+    let got = Client::TftpHpa.get(&segment.lan, IpAddr::V4(segment.host(1)), "firmware.bin", &fetched, STEP_TIMEOUT);
+    assert!(got.success(), "TFTP during the outage: {got}\n{}", lifeboat.stdout());
+    assert_eq!(lifeboat_e2e::sha256_file(&fetched), lifeboat_e2e::sha256_file(&image));
     // Some seconds of load with the database down, then it comes back: no restart of lifeboat.
     std::thread::sleep(Duration::from_secs(4));
     let restarting = std::time::SystemTime::now();
@@ -482,6 +497,13 @@ fn with_postgresql_stopped_under_load_no_ack_goes_out_unsaved_saved_leases_renew
         during.iter().filter(|(at, mac)| *at > stopped + Duration::from_secs(1) && mac != client_mac).collect();
     assert!(new_clients.is_empty(), "new clients acknowledged during the outage: {new_clients:?}");
     assert!(during.iter().any(|(_, mac)| mac == client_mac), "the renewal's ACK is not in the capture");
+    // The download made while the database was down reached the history once it was back.
+    eventually(
+        "the outage's transfer in the history",
+        Duration::from_secs(20),
+        || database.query("SELECT count(*) FROM transfers WHERE requested = 'firmware.bin'"),
+        |rows| rows.first().is_some_and(|n| n == "1"),
+    );
     let after = acks.iter().filter(|a| a.at > restarting && a.mac() != client_mac).count();
     eprintln!(
         "ACKs on the wire: {} in all, {} while the database was down, {after} to new clients after",
