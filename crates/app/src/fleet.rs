@@ -162,11 +162,11 @@ impl Member {
     /// `updated_at` is in seconds, and clocks differ).
     async fn learn_leases(&self) {
         let mut learned_up_to = self.learned_up_to.lock().await;
-        let now = i64::try_from(self.lifeboat.parts.clock.unix_seconds()).unwrap_or(i64::MAX);
         let since = learned_up_to.saturating_sub(LEARN_OVERLAP);
+        // The store says up to when: `updated_at` is stamped by its clock, not by this app's.
         match self.store().leases_written_by_others_since(since).await {
-            Ok(leases) => {
-                *learned_up_to = now;
+            Ok((leases, next)) => {
+                *learned_up_to = next;
                 self.lifeboat.services.learn_leases(leases).await;
             }
             Err(error) => tracing::debug!("other lifeboats' leases not read: {error}"),
@@ -187,6 +187,9 @@ impl Member {
                 }
             }
         };
+        // What others committed after this instance loaded its hosts and before it listened
+        // was not heard: read it now, quietly (nothing needs saying at start).
+        self.catch_up(false).await;
         loop {
             let change = tokio::select! {
                 () = shutdown.cancelled() => return,
@@ -194,24 +197,33 @@ impl Member {
             };
             match change {
                 Change::Table(table) => match table.as_str() {
-                    "hosts" | "aliases" | "boot_profiles" => self.reload_directory().await,
+                    "hosts" | "aliases" | "boot_profiles" => self.reload_directory(true).await,
                     "instance_commands" => self.carry_out_commands().await,
                     "leases" => self.learn_leases().await,
                     _ => {}
                 },
-                Change::Missed => {
-                    self.reload_directory().await;
-                    self.learn_leases().await;
-                    self.carry_out_commands().await;
-                }
+                Change::Missed => self.catch_up(true).await,
             }
         }
     }
 
-    async fn reload_directory(&self) {
+    /// Read everything the notifications may have carried: hosts, aliases and profiles, the
+    /// others' leases, commands for this instance.
+    async fn catch_up(&self, say_it: bool) {
+        self.reload_directory(say_it).await;
+        self.learn_leases().await;
+        self.carry_out_commands().await;
+    }
+
+    /// Reload hosts, aliases and boot profiles; `say_it` logs that they were (another lifeboat
+    /// changed them).
+    async fn reload_directory(&self, say_it: bool) {
         let parts = &self.lifeboat.parts;
         match parts.directory.reload(&parts.store).await {
-            Ok(()) => tracing::info!("hosts, aliases and boot profiles reloaded: the fleet's database changed"),
+            Ok(()) if say_it => {
+                tracing::info!("hosts, aliases and boot profiles reloaded: the fleet's database changed");
+            }
+            Ok(()) => {}
             Err(error) => tracing::warn!("hosts and aliases changed by another lifeboat not applied: {error}"),
         }
     }

@@ -59,9 +59,12 @@ impl Store {
     }
 
     /// The leases other instances wrote at or after `since` (Unix seconds, as `updated_at`), for
-    /// the partner of an HA pair to learn them. Removals are not seen: a lease another instance
-    /// released stays known until it ends, which only keeps its address unused a while longer.
-    pub async fn leases_written_by_others_since(&self, since: i64) -> Result<Vec<Lease>, StoreError> {
+    /// the partner of an HA pair to learn them, and the time to pass as `since` next: taken
+    /// from the clock that stamps `updated_at`, before the query. Removals are not seen: a lease
+    /// another instance released stays known until it ends, which only keeps its address unused
+    /// a while longer.
+    pub async fn leases_written_by_others_since(&self, since: i64) -> Result<(Vec<Lease>, i64), StoreError> {
+        let next = unix_now();
         let rows: Vec<LeaseRow> = with_pool!(self, pool => {
             sqlx::query_as(
                 "SELECT client_key, mac, address, hostname, expires_at FROM leases \
@@ -73,7 +76,8 @@ impl Store {
             .await
         })
         .map_err(|e| self.error("read the leases", e))?;
-        rows.into_iter().map(|row| self.lease_from_row(row)).collect()
+        let leases = rows.into_iter().map(|row| self.lease_from_row(row)).collect::<Result<_, _>>()?;
+        Ok((leases, next))
     }
 
     /// The saved leases active at `now` (Unix seconds: without an end, or ending after it), of

@@ -313,9 +313,15 @@ async fn a_change_committed_by_one_instance_is_heard_by_the_other_at_once() {
 
     bounded("a leases", a.apply(&[LeaseChange::Upsert(far_future(lease(1)))])).await.expect("apply");
     assert_eq!(bounded("hear leases", changes.next()).await, Change::Table("leases".to_owned()));
-    let learned = bounded("learn", b.leases_written_by_others_since(0)).await.expect("read");
+    let (learned, next) = bounded("learn", b.leases_written_by_others_since(0)).await.expect("read");
+    assert!(next > 1_700_000_000, "the next `since` is a Unix time: {next}");
     assert_eq!(learned, vec![far_future(lease(1))]);
-    assert_eq!(bounded("own", a.leases_written_by_others_since(0)).await.expect("read"), vec![], "a's own");
+    assert_eq!(bounded("own", a.leases_written_by_others_since(0)).await.expect("read").0, vec![], "a's own");
+    // From the `since` it was given, b learns what a writes next (and not the first again,
+    // unless written in the same second).
+    bounded("a leases", a.apply(&[LeaseChange::Upsert(far_future(lease(2)))])).await.expect("apply");
+    let (later, _) = bounded("learn", b.leases_written_by_others_since(next)).await.expect("read");
+    assert!(later.contains(&far_future(lease(2))), "{later:?}");
     database.drop().await;
 }
 
