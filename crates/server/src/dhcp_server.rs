@@ -531,15 +531,14 @@ impl DhcpServer {
     }
 }
 
-/// Whether `other` answers from the address of one of the fleet's lifeboats (or names one as
-/// its server identifier).
+/// Whether `other` answers from the address of one of the fleet's lifeboats. Its server
+/// identifier is not enough: a rogue server may name a partner's address in it.
 fn is_partner(partners: &BTreeSet<Ipv4Addr>, other: &OtherServer) -> bool {
-    from_partner(partners, SocketAddr::from((other.address, SERVER_PORT)), other.server_id)
+    partners.contains(&other.address)
 }
 
-fn from_partner(partners: &BTreeSet<Ipv4Addr>, from: SocketAddr, server_id: Option<Ipv4Addr>) -> bool {
-    let IpAddr::V4(source) = from.ip() else { return false };
-    partners.contains(&source) || server_id.is_some_and(|id| partners.contains(&id))
+fn from_partner(partners: &BTreeSet<Ipv4Addr>, from: SocketAddr) -> bool {
+    matches!(from.ip(), IpAddr::V4(source) if partners.contains(&source))
 }
 
 /// How long a stopping server still sends the replies of leases being committed.
@@ -605,7 +604,7 @@ async fn check_alone(interface: &Interface, config: &DhcpConfig) -> Result<(), D
     let name = interface.name.clone();
     match probe(interface, config.probe_wait).await {
         Ok(None) => Ok(()),
-        Ok(Some(ProbeAnswer { from, server })) if from_partner(&config.partners, from, server.server_id) => {
+        Ok(Some(ProbeAnswer { from, .. })) if from_partner(&config.partners, from) => {
             tracing::info!("DHCP on {name}: {} answers too, a lifeboat of this fleet", from.ip());
             Ok(())
         }
