@@ -119,3 +119,37 @@ async fn shutdown_commits_the_queue_and_stops_every_handle() {
     assert!(matches!(bounded("late commit", late).await, Err(WriteError::Stopped)));
     assert_eq!(other_handle.stats().submitted, 100);
 }
+
+/// On PostgreSQL, a client renewed in consecutive batches ends with its later lease, as its
+/// ACKs said (a guard for any writer that overlaps batches: one that wrote the next batch on a
+/// second connection while the last committed was tried, and was slower here).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: set LIFEBOAT_TEST_POSTGRES (.ci/run starts a private server)"]
+async fn on_postgres_consecutive_batches_keep_the_order_of_submits() {
+    let database = crate::support::TestDatabase::create().await;
+    let store = database.store().await.for_instance("a");
+    let writer = LeaseWriter::spawn(store.clone());
+    const CLIENTS: u16 = 20;
+    const RENEWALS: u64 = 50;
+    // Every client renewed again and again, interleaved, without waiting: consecutive batches
+    // hold the same rows.
+    let mut pending = Vec::new();
+    for renewal in 0..RENEWALS {
+        for n in 0..CLIENTS {
+            let mut renewed = lease(n);
+            renewed.expires = Some(4_000_000_000 + renewal);
+            pending.push(writer.submit(LeaseChange::Upsert(renewed)));
+        }
+        tokio::task::yield_now().await;
+    }
+    for committed in pending {
+        bounded("commit", committed).await.expect("change committed");
+    }
+    let stats = writer.stats();
+    assert!(stats.transactions > 1, "one transaction only: nothing overlapped ({stats:?})");
+    let leases = bounded("load", store.load_leases()).await.expect("load");
+    assert_eq!(leases.len(), usize::from(CLIENTS));
+    assert!(leases.iter().all(|l| l.expires == Some(4_000_000_000 + RENEWALS - 1)), "an older renewal won: {leases:?}");
+    writer.shutdown().await;
+    database.drop().await;
+}
