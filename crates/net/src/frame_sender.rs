@@ -7,7 +7,8 @@
 //! and no kernel table is touched.
 //!
 //! **Invariant:** the socket only sends (protocol 0: it receives nothing), and every frame is a
-//! complete IPv4/UDP datagram with correct checksums, addressed to one interface and one MAC.
+//! complete IPv4/UDP datagram with correct checksums, addressed to one interface and one MAC, or
+//! an address announcement built by `announce.rs`.
 
 use std::io;
 use std::net::SocketAddrV4;
@@ -17,7 +18,8 @@ use etherparse::PacketBuilder;
 use lifeboat_dhcp::Mac;
 use nix::sys::socket::{AddressFamily, MsgFlags, SockFlag, SockType, sendto, socket};
 
-use crate::link_addr::link_addr;
+use crate::announce::Announcement;
+use crate::link_addr::{link_addr, link_addr_of};
 
 /// Time to live of the frames sent.
 const TTL: u8 = 64;
@@ -54,6 +56,14 @@ impl FrameSender {
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
         let link = link_addr(ifindex, mac.0)?;
         sendto(self.fd.as_raw_fd(), &datagram, &link, MsgFlags::empty())?;
+        Ok(())
+    }
+
+    /// Send `announcement` (an ARP Announcement or an unsolicited Neighbor Advertisement) out of
+    /// the interface with index `ifindex`. Never blocks: a full queue is `WouldBlock`.
+    pub fn announce(&self, ifindex: u32, announcement: &Announcement) -> io::Result<()> {
+        let link = link_addr_of(ifindex, announcement.destination, announcement.ethertype)?;
+        sendto(self.fd.as_raw_fd(), &announcement.payload, &link, MsgFlags::empty())?;
         Ok(())
     }
 }

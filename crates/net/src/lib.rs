@@ -40,6 +40,7 @@
 //! (`link_driver.rs`), which has no wrapper in nix or socket2. nix's safe `recvmsg`/`sendmsg` wrappers and
 //! socket2's `attach_filter` carry everything else.
 
+mod announce;
 mod arp_tap;
 mod claimed_addresses;
 mod client_port_tap;
@@ -56,6 +57,7 @@ mod routes;
 mod sockets;
 mod transfer_socket;
 
+pub use announce::{ANNOUNCE_INTERVAL, ANNOUNCE_NUM, Announcement};
 pub use arp_tap::ArpTap;
 pub use claimed_addresses::{
     CLAIM_LABEL_SUFFIX, ClaimedAddress, add_claimed, claimed_addresses, label_of, remove_claimed,

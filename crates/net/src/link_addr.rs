@@ -12,6 +12,9 @@ pub(crate) const ETH_P_IP: u16 = 0x0800;
 /// EtherType of ARP.
 pub(crate) const ETH_P_ARP: u16 = 0x0806;
 
+/// EtherType of IPv6.
+pub(crate) const ETH_P_IPV6: u16 = 0x86dd;
+
 /// The `sockaddr_ll` of (`ifindex`, `mac`) for IPv4 frames.
 pub(crate) fn link_addr(ifindex: u32, mac: [u8; 6]) -> io::Result<LinkAddr> {
     link_addr_of(ifindex, mac, ETH_P_IP)

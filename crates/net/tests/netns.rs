@@ -393,3 +393,69 @@ fn interface_drivers_and_the_default_route_are_read_in_the_namespace() {
         assert_eq!(lifeboat_net::default_route(), None, "the client namespace has no default route");
     });
 }
+
+/// The MAC the client's neighbour table holds for `address` now, if any.
+fn neighbour_mac_of(lab: &Lab, address: IpAddr) -> Option<String> {
+    let out = Command::new("ip")
+        .args(["-n", &lab.client.0, "neigh", "show", &address.to_string(), "dev", &lab.client_if])
+        .output()
+        .expect("ip neigh show");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let mut words = text.split_whitespace();
+    words.find(|w| *w == "lladdr").and(words.next()).map(str::to_owned)
+}
+
+/// A neighbour that cached another MAC for lifeboat's address (lifeboat restarted with a new
+/// MAC) takes the new one as soon as lifeboat announces the address: ARP for IPv4, an
+/// unsolicited Neighbor Advertisement for IPv6.
+#[test]
+#[ignore = "needs root (network namespaces): run with -- --include-ignored, as .ci/run does"]
+fn announcements_replace_a_stale_mac_in_the_neighbours_table() {
+    let lab = match Lab::new("a") {
+        Ok(lab) => lab,
+        Err(reason) => unavailable(&reason),
+    };
+    let server_mac = "02:00:00:00:0a:01";
+    let old_mac = "02:00:00:00:0a:99";
+    let setup = (|| {
+        lab.server.ip(&["link", "set", &lab.server_if, "address", server_mac])?;
+        lab.server.ip(&["addr", "add", &format!("{SERVER_V4}/24"), "dev", &lab.server_if])?;
+        lab.client.ip(&["addr", "add", &format!("{CLIENT_V4}/24"), "dev", &lab.client_if])?;
+        lab.server.ip(&["addr", "add", &format!("{SERVER_ULA}/64"), "dev", &lab.server_if, "nodad"])?;
+        lab.client.ip(&["addr", "add", &format!("{CLIENT_ULA}/64"), "dev", &lab.client_if, "nodad"])?;
+        lab.up()?;
+        for address in [SERVER_V4.to_string(), SERVER_ULA.to_string()] {
+            lab.client.ip(&["neigh", "replace", &address, "lladdr", old_mac, "dev", &lab.client_if, "nud", "stale"])?;
+        }
+        // The kernel ignores ARP for an entry it changed less than `locktime` ago (1 s).
+        let sysctl = format!("net.ipv4.neigh.{}.locktime=0", lab.client_if);
+        let out = Command::new("ip").args(["netns", "exec", &lab.client.0, "sysctl", "-qw", &sysctl]).output();
+        out.map_err(|e| e.to_string()).and_then(|o| if o.status.success() { Ok(()) } else { Err("sysctl".into()) })
+    })();
+    setup.expect("namespace setup");
+    assert_eq!(neighbour_mac_of(&lab, IpAddr::V4(SERVER_V4)).as_deref(), Some(old_mac));
+
+    let mac = [0x02, 0, 0, 0, 0x0a, 0x01];
+    lab.run(|lab, _rt| {
+        lab.server.enter();
+        let sender = lifeboat_net::FrameSender::open().expect("a packet socket (needs CAP_NET_RAW)");
+        let ifindex = ifindex(&lab.server_if);
+        for address in [IpAddr::V4(SERVER_V4), IpAddr::V6(SERVER_ULA)] {
+            let announcement = match address {
+                IpAddr::V4(v4) => lifeboat_net::Announcement::ipv4(mac, v4),
+                IpAddr::V6(v6) => lifeboat_net::Announcement::ipv6(mac, v6),
+            };
+            // Announced until taken (bounded): the veth carrier takes a moment to come up.
+            let mut taken = false;
+            for _ in 0..50 {
+                sender.announce(ifindex, &announcement).expect("send the announcement");
+                std::thread::sleep(Duration::from_millis(100));
+                if neighbour_mac_of(lab, address).as_deref() == Some(server_mac) {
+                    taken = true;
+                    break;
+                }
+            }
+            assert!(taken, "{address}: the client still holds {:?}", neighbour_mac_of(lab, address));
+        }
+    });
+}
