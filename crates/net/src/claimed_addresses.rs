@@ -12,6 +12,8 @@ use futures_util::TryStreamExt as _;
 use netlink_packet_route::address::{AddressAttribute, AddressMessage};
 use rtnetlink::Handle;
 
+use crate::netlink::{connect, netlink_error};
+
 /// The suffix of the label of lifeboat's addresses.
 pub const CLAIM_LABEL_SUFFIX: &str = ":lb";
 
@@ -65,13 +67,6 @@ pub async fn claimed_addresses() -> io::Result<Vec<ClaimedAddress>> {
         .collect())
 }
 
-/// A netlink connection, its driver spawned on the runtime; it ends with the last handle.
-fn connect() -> io::Result<Handle> {
-    let (connection, handle, _) = rtnetlink::new_connection()?;
-    tokio::spawn(connection);
-    Ok(handle)
-}
-
 async fn find(handle: &Handle, matches: impl Fn(&AddressMessage) -> bool) -> io::Result<Option<AddressMessage>> {
     let messages: Vec<AddressMessage> = handle.address().get().execute().try_collect().await.map_err(netlink_error)?;
     Ok(messages.into_iter().find(|m| matches(m)))
@@ -89,16 +84,6 @@ fn label(message: &AddressMessage) -> Option<&str> {
         AddressAttribute::Label(label) => Some(label.as_str()),
         _ => None,
     })
-}
-
-/// A netlink error as the `io::Error` of its errno (EPERM reads "Operation not permitted").
-fn netlink_error(error: rtnetlink::Error) -> io::Error {
-    match error {
-        rtnetlink::Error::NetlinkError(message) => message
-            .code
-            .map_or_else(|| io::Error::other("netlink error"), |code| io::Error::from_raw_os_error(-code.get())),
-        other => io::Error::other(other.to_string()),
-    }
 }
 
 #[cfg(test)]

@@ -26,7 +26,11 @@
 //!   addresses lifeboat adds to answer where a device looks for its server, labelled as its own,
 //!   through netlink (rtnetlink).
 //! - [`device_socket()`] (`device_socket.rs`): a UDP socket on one interface, for the DHCP probe.
-//! - [`interfaces()`] (`interfaces.rs`): interfaces with their index, MAC and IPv4 addresses.
+//! - [`interfaces()`] (`interfaces.rs`): interfaces with their index, MAC and IPv4 addresses;
+//!   [`usable_ipv6_addresses()`] (`ipv6_addresses.rs`): the IPv6 addresses past duplicate
+//!   address detection, through netlink (`netlink.rs`).
+//! - [`Announcement`] (`announce.rs`): the ARP Announcement or unsolicited Neighbor
+//!   Advertisement of an address, sent by [`FrameSender::announce`].
 //! - [`neighbour_mac()`] (`neighbours.rs`): the MAC the kernel's ARP table has for an address.
 //! - [`udp_port_holders()`] (`port_holders.rs`): which sockets and processes hold a UDP port.
 //! - [`default_route()`] (`routes.rs`): where the IPv4 default route leads.
@@ -48,9 +52,11 @@ mod device_socket;
 mod error;
 mod frame_sender;
 mod interfaces;
+mod ipv6_addresses;
 mod link_addr;
 mod link_driver;
 mod neighbours;
+mod netlink;
 mod poller;
 mod port_holders;
 mod routes;
@@ -67,6 +73,7 @@ pub use device_socket::device_socket;
 pub use error::BindError;
 pub use frame_sender::FrameSender;
 pub use interfaces::{Interface, interfaces};
+pub use ipv6_addresses::{InterfaceIpv6, usable_ipv6_addresses};
 pub use link_driver::link_driver;
 pub use neighbours::{Neighbour, neighbour, neighbour_mac};
 pub use poller::{Events, Poller, WAKE_TOKEN, Waker};

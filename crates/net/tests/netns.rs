@@ -459,3 +459,28 @@ fn announcements_replace_a_stale_mac_in_the_neighbours_table() {
         }
     });
 }
+
+/// Netlink lists an IPv6 address only once it may be announced: one added with `nodad` at once,
+/// one still under duplicate address detection (on a link that is down, it stays there) not.
+#[test]
+#[ignore = "needs root (network namespaces): run with -- --include-ignored, as .ci/run does"]
+fn only_ipv6_addresses_past_duplicate_detection_are_usable() {
+    let lab = match Lab::new("6") {
+        Ok(lab) => lab,
+        Err(reason) => unavailable(&reason),
+    };
+    let tentative = Ipv6Addr::new(0xfd42, 0x231, 7, 0, 0, 0, 0, 0x99);
+    let setup = (|| {
+        lab.server.ip(&["-6", "addr", "add", &format!("{SERVER_ULA}/64"), "dev", &lab.server_if, "nodad"])?;
+        lab.server.ip(&["-6", "addr", "add", &format!("{tentative}/64"), "dev", &lab.server_if])
+    })();
+    setup.expect("namespace setup");
+    lab.run(|lab, rt| {
+        lab.server.enter();
+        let index = ifindex(&lab.server_if);
+        let usable = rt.block_on(lifeboat_net::usable_ipv6_addresses()).expect("the addresses");
+        let on_veth: Vec<Ipv6Addr> = usable.iter().filter(|a| a.interface_index == index).map(|a| a.address).collect();
+        assert_eq!(on_veth, [SERVER_ULA], "{usable:?}");
+        assert!(usable.iter().any(|a| a.address == Ipv6Addr::LOCALHOST), "{usable:?}");
+    });
+}
