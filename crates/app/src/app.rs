@@ -20,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 use crate::activity::Activity;
 use crate::activity::CompletedDownload;
 use crate::address_claims::AddressClaims;
+use crate::announcer::announce_served;
 use crate::armed_image::{ArmedImage, save_learned};
 use crate::binder::Binder;
 use crate::dashboard::{self, DashboardConfig, Lifeboat};
@@ -66,6 +67,8 @@ pub struct App {
     idle_watch: Option<(JoinHandle<()>, CancellationToken)>,
     /// The address watch (devices looking for an address nobody has) and what ends it.
     address_watch: Option<(JoinHandle<()>, CancellationToken)>,
+    /// The announcer of the addresses the services serve on, and what ends it.
+    announcer: Option<(JoinHandle<()>, CancellationToken)>,
     /// On a shared database: the heartbeat and the listener for other instances' changes.
     fleet: Option<(Fleet, CancellationToken)>,
     shutdown: CancellationToken,
@@ -160,6 +163,7 @@ impl App {
             pruner,
             idle_watch: None,
             address_watch,
+            announcer: None,
             fleet: None,
             shutdown: shutdown.clone(),
         };
@@ -171,6 +175,18 @@ impl App {
         if let Err(error) = app.start_configured().await {
             app.stop().await;
             return Err(error);
+        }
+        match app.lifeboat.parts.binder.neighbours() {
+            Some(Ok(neighbours)) => {
+                let end = shutdown.child_token();
+                let announcer = tokio::spawn(announce_served(Arc::clone(&services), neighbours, end.clone()));
+                app.announcer = Some((announcer, end));
+            }
+            Some(Err(error)) => tracing::warn!(
+                "cannot announce lifeboat's addresses ({error}; it needs CAP_NET_RAW): a device that knew another \
+                 MAC for them reaches lifeboat only once its neighbour entry expires, up to a minute"
+            ),
+            None => {}
         }
         if let Some(web) = &config.web {
             match dashboard::start(web, root.as_deref(), config.retention, Arc::clone(&app.lifeboat), shutdown.clone())
@@ -280,6 +296,10 @@ impl App {
         if let Some((watch, end)) = self.address_watch.take() {
             end.cancel();
             let _ = watch.await;
+        }
+        if let Some((announcer, end)) = self.announcer.take() {
+            end.cancel();
+            let _ = announcer.await;
         }
         self.lifeboat.services.stop_all("lifeboat stopping").await;
         if let Some(claims) = &self.lifeboat.parts.claims {

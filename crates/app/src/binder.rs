@@ -1,10 +1,13 @@
 //! How services get their sockets. The application asks a [`Binder`] for a bound server each time
 //! a service starts; [`SystemBinder`] lists the interfaces, probes and binds the real ports,
-//! while a test hands out servers on loopback ports of its choosing.
+//! while a test hands out servers on loopback ports of its choosing. The binder also gives the
+//! announcer its view of the machine's interfaces ([`Neighbours`]), or none.
 
+use std::io;
 use std::sync::Arc;
 
 use lifeboat_dhcp::Lease;
+use lifeboat_net::{Announcement, FrameSender, Interface, InterfaceIpv6};
 use lifeboat_server::{
     DhcpConfig, DhcpServer, DhcpStartError, HttpBootConfig, HttpBootObserver, HttpBootServer, HttpStartError,
     LeaseSink, StartError, TftpConfig, TftpObserver, TftpServer,
@@ -48,6 +51,39 @@ pub trait Binder: Send + Sync + 'static {
     fn uses_system_interfaces(&self) -> bool {
         false
     }
+
+    /// Where the announcer (`announcer.rs`) lists addresses and sends. `None`, the default,
+    /// announces nothing: in-process tests must not send on the machine's interfaces. An error
+    /// says why announcing cannot work here.
+    fn neighbours(&self) -> Option<io::Result<Arc<dyn Neighbours>>> {
+        None
+    }
+}
+
+/// The interfaces as the announcer sees them, and the way out of them.
+pub trait Neighbours: Send + Sync + 'static {
+    /// The interfaces, with their MAC and IPv4 addresses, and the IPv6 addresses that passed
+    /// duplicate address detection.
+    fn addresses(&self) -> BoxFuture<'_, io::Result<(Vec<Interface>, Vec<InterfaceIpv6>)>>;
+
+    /// Send `announcement` out of the interface with index `ifindex`. Never blocks.
+    fn send(&self, ifindex: u32, announcement: &Announcement) -> io::Result<()>;
+}
+
+/// The machine's own interfaces, and a packet socket to announce on them.
+#[derive(Debug)]
+struct SystemNeighbours {
+    sender: FrameSender,
+}
+
+impl Neighbours for SystemNeighbours {
+    fn addresses(&self) -> BoxFuture<'_, io::Result<(Vec<Interface>, Vec<InterfaceIpv6>)>> {
+        Box::pin(async { Ok((lifeboat_net::interfaces()?, lifeboat_net::usable_ipv6_addresses().await?)) })
+    }
+
+    fn send(&self, ifindex: u32, announcement: &Announcement) -> io::Result<()> {
+        self.sender.announce(ifindex, announcement)
+    }
 }
 
 /// The machine's own network: the addresses and ports the configuration names.
@@ -78,5 +114,9 @@ impl Binder for SystemBinder {
 
     fn uses_system_interfaces(&self) -> bool {
         true
+    }
+
+    fn neighbours(&self) -> Option<io::Result<Arc<dyn Neighbours>>> {
+        Some(FrameSender::open().map(|sender| Arc::new(SystemNeighbours { sender }) as Arc<dyn Neighbours>))
     }
 }

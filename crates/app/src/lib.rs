@@ -23,10 +23,13 @@
 //! - `recovery.rs`: the dashboard's recovery (the `lifeboat recover` flow in a running lifeboat).
 //! - `doctor/`: the doctor's checks (`lifeboat doctor`, the Doctor page); `profiles.rs`: the
 //!   device profiles.
+//! - `announcer.rs`: announcing the addresses the services serve on (gratuitous ARP, unsolicited
+//!   neighbour advertisements), so neighbours with an old MAC for them switch at once.
 //! - `network_setup.rs`: the warning for a container behind a bridge, where DHCP cannot work.
 
 mod activity;
 mod address_claims;
+mod announcer;
 mod app;
 mod armed_image;
 mod binder;
@@ -47,7 +50,7 @@ mod wanted_log;
 
 pub use activity::CompletedDownload;
 pub use app::{App, AppConfig};
-pub use binder::{Binder, SystemBinder};
+pub use binder::{Binder, Neighbours, SystemBinder};
 pub use dashboard::{DashboardConfig, PASSWORD_SETTING};
 pub use error_text::error_text;
 pub use lifeboat_web::{Lock, SettingsProblem};

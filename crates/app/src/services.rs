@@ -19,13 +19,14 @@ use lifeboat_dhcp::{Lease, LeaseChange, LoadShare};
 use lifeboat_server::{Closing, DhcpCommand, DhcpConfig, HttpBootConfig, LeaseSink as _, OtherServer, TftpConfig};
 use lifeboat_store::{Event, EventKind, LeaseWriter, LogWriter, Store};
 use lifeboat_web::{ControlError, Service, ServiceStatus};
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{Notify, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::activity::Activity;
 use crate::address_claims::AddressClaims;
+use crate::announcer::ServedOn;
 use crate::binder::Binder;
 use crate::dhcp_activity::DhcpActivity;
 use crate::error_text::error_text;
@@ -84,6 +85,8 @@ pub(crate) struct Services {
     dhcp_partners: Mutex<BTreeSet<Ipv4Addr>>,
     /// `--stop-when-idle`, once its watch runs, and when DHCP last answered (as the watch saw).
     idle: Mutex<Option<IdleWatch>>,
+    /// Told each time a service has started (the announcer waits for it).
+    started: Notify,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -136,6 +139,8 @@ struct Running {
     since: Instant,
     /// Closes it to new requests (TFTP).
     closing: Option<Closing>,
+    /// Where it can be reached, for the announcer.
+    served_on: ServedOn,
 }
 
 impl Services {
@@ -154,6 +159,7 @@ impl Services {
             dhcp_share: Mutex::default(),
             dhcp_partners: Mutex::default(),
             idle: Mutex::default(),
+            started: Notify::new(),
         }
     }
 
@@ -273,6 +279,7 @@ impl Services {
                 slot.failure = None;
                 drop(slot);
                 self.record(EventKind::ServiceStarted, origin, format!("{service} started, {detail}"));
+                self.started.notify_one();
                 Ok(())
             }
             Err(error) => {
@@ -438,11 +445,12 @@ impl Services {
         let observer = Arc::clone(&self.parts.activity);
         let server = self.parts.binder.tftp(config, observer).map_err(|e| failed(service, &e))?;
         let listening = server.local_addrs().iter().map(ToString::to_string).collect();
+        let served_on = ServedOn::Sockets(server.local_addrs());
         let stop = CancellationToken::new();
         self.parts.activity.reset_idle();
         let closing = Some(server.closing());
         let task = tokio::spawn(server.run(stop.clone()));
-        Ok(Running { stop, task, listening, since: Instant::now(), closing })
+        Ok(Running { stop, task, listening, since: Instant::now(), closing, served_on })
     }
 
     async fn start_http(&self) -> Result<Running, ControlError> {
@@ -451,10 +459,11 @@ impl Services {
         let observer = Arc::clone(&self.parts.activity);
         let server = self.parts.binder.http_boot(config, observer).await.map_err(|e| failed(service, &e))?;
         let listening = server.local_addrs().iter().map(ToString::to_string).collect();
+        let served_on = ServedOn::Sockets(server.local_addrs());
         let stop = CancellationToken::new();
         self.parts.activity.reset_idle();
         let task = tokio::spawn(server.run(stop.clone()));
-        Ok(Running { stop, task, listening, since: Instant::now(), closing: None })
+        Ok(Running { stop, task, listening, since: Instant::now(), closing: None, served_on })
     }
 
     async fn start_dhcp(&self) -> Result<Running, ControlError> {
@@ -481,6 +490,7 @@ impl Services {
             })
             .accept_commands(commands);
         let listening = server.serving().to_vec();
+        let served_on = ServedOn::Interfaces(server.answer_on().clone());
         *self.replies_counter() = Some(server.replies_sent());
         let others = server.other_servers();
         tokio::spawn(record_other_servers(others.clone(), parts.log.clone()));
@@ -493,7 +503,17 @@ impl Services {
         *self.dhcp_commands.lock().unwrap_or_else(|p| p.into_inner()) = Some(command_sender);
         let stop = CancellationToken::new();
         let task = tokio::spawn(server.run(stop.clone()));
-        Ok(Running { stop, task, listening, since: Instant::now(), closing: None })
+        Ok(Running { stop, task, listening, since: Instant::now(), closing: None, served_on })
+    }
+
+    /// Where the running services can be reached.
+    pub(crate) fn served_on(&self) -> Vec<ServedOn> {
+        Service::ALL.into_iter().filter_map(|s| self.slot(s).running.as_ref().map(|r| r.served_on.clone())).collect()
+    }
+
+    /// Returns once a service has started since the last call returned (at once if one has).
+    pub(crate) async fn next_start(&self) {
+        self.started.notified().await;
     }
 
     /// The DHCP ranges served while DHCP runs, as `start-end`: what the fleet compares to find

@@ -12,10 +12,10 @@ use std::time::{Duration, SystemTime};
 
 use dhcproto::v4::{DhcpOption, Message, MessageType, Opcode};
 use dhcproto::{Decodable, Decoder, Encodable, Encoder};
-use lifeboat_app::{App, AppConfig, Binder, SystemBinder};
+use lifeboat_app::{App, AppConfig, Binder, Neighbours, SystemBinder};
 use lifeboat_clock::FollowsTokio;
 use lifeboat_dhcp::Lease;
-use lifeboat_net::{Interface, PktInfoSocket};
+use lifeboat_net::{Announcement, Interface, InterfaceIpv6, PktInfoSocket};
 use lifeboat_server::client::{self, ClientSettings};
 use lifeboat_server::{
     AllowList, DhcpConfig, DhcpPlan, DhcpServer, DhcpSockets, DhcpStartError, LeaseSink, Progress, StartError,
@@ -35,6 +35,8 @@ const BOUND: Duration = Duration::from_secs(30);
 #[derive(Default)]
 struct Loopback {
     dhcp: Arc<Mutex<Option<SocketAddr>>>,
+    /// What the announcer sees and sends through; `None`: no announcer.
+    neighbours: Option<Arc<FakeNeighbours>>,
 }
 
 impl Binder for Loopback {
@@ -60,6 +62,29 @@ impl Binder for Loopback {
             *bound.lock().unwrap() = dhcp.local_addr().ok();
             Ok(DhcpServer::new(config, plan, DhcpSockets { dhcp, pxe: None, frames: None }, leases, sink, 0))
         })
+    }
+
+    fn neighbours(&self) -> Option<std::io::Result<Arc<dyn Neighbours>>> {
+        self.neighbours.clone().map(|n| Ok(n as Arc<dyn Neighbours>))
+    }
+}
+
+/// Interfaces the test makes up, and the announcements that would have gone out of them (with
+/// the time on tokio's clock); nothing is sent.
+struct FakeNeighbours {
+    interfaces: Mutex<Vec<Interface>>,
+    sent: Mutex<Vec<(tokio::time::Instant, u32, Announcement)>>,
+}
+
+impl Neighbours for FakeNeighbours {
+    fn addresses(&self) -> BoxFuture<'_, std::io::Result<(Vec<Interface>, Vec<InterfaceIpv6>)>> {
+        let interfaces = self.interfaces.lock().unwrap().clone();
+        Box::pin(async move { Ok((interfaces, Vec::new())) })
+    }
+
+    fn send(&self, ifindex: u32, announcement: &Announcement) -> std::io::Result<()> {
+        self.sent.lock().unwrap().push((tokio::time::Instant::now(), ifindex, announcement.clone()));
+        Ok(())
     }
 }
 
@@ -165,6 +190,11 @@ async fn start(options: Options) -> Running {
 /// [`start`] on `store`. (A store in memory has one connection, which the lease writer keeps
 /// once it has written: a test that reads leases back after DHCP wrote some needs a file.)
 async fn start_on(options: Options, store: Store) -> Running {
+    start_with_binder(options, store, Loopback::default()).await
+}
+
+/// [`start_on`] with `binder`.
+async fn start_with_binder(options: Options, store: Store, binder: Loopback) -> Running {
     let root = tempfile::tempdir().unwrap();
     let tftp = options.tftp.then(|| {
         let mut tftp = TftpConfig::new(root.path());
@@ -186,7 +216,6 @@ async fn start_on(options: Options, store: Store) -> Running {
     };
     let shutdown = CancellationToken::new();
     let clock = Arc::new(FollowsTokio::starting_at(SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000)));
-    let binder = Loopback::default();
     let dhcp = Arc::clone(&binder.dhcp);
     let app = App::start(config, store.clone(), Arc::new(binder), clock, shutdown.clone()).await.unwrap();
     let control = app.control();
@@ -239,9 +268,14 @@ impl Running {
 /// Move the clock on by `by`, a second at a time, letting every task that woke run after each
 /// step: as time passes for real, not in one jump that a periodic check would see only once.
 async fn advance(by: Duration) {
+    advance_in_steps(by, Duration::from_secs(1)).await;
+}
+
+/// [`advance`] in steps of `step`, for a test that times events more finely than a second.
+async fn advance_in_steps(by: Duration, step: Duration) {
     let mut left = by;
     while !left.is_zero() {
-        let step = left.min(Duration::from_secs(1));
+        let step = left.min(step);
         tokio::time::advance(step).await;
         for _ in 0..20 {
             tokio::task::yield_now().await;
@@ -1032,4 +1066,69 @@ async fn an_ha_pair_shares_the_clients_never_gives_an_address_twice_and_the_surv
     assert_eq!(answer, (MessageType::Ack, address));
     a.stop().await;
     database.drop().await.unwrap();
+}
+
+/// The ARP announcements sent so far: when, on which interface, from which MAC, of which address.
+fn arp_announcements(neighbours: &FakeNeighbours) -> Vec<(tokio::time::Instant, u32, [u8; 6], Ipv4Addr)> {
+    let sent = neighbours.sent.lock().unwrap();
+    sent.iter()
+        .filter(|(_, _, a)| a.ethertype == 0x0806)
+        .map(|(at, ifindex, a)| {
+            // ARP for IPv4 over Ethernet: sender MAC at 8, sender address at 14 (RFC 826).
+            let mac: [u8; 6] = a.payload[8..14].try_into().unwrap();
+            let address: [u8; 4] = a.payload[14..18].try_into().unwrap();
+            (*at, *ifindex, mac, Ipv4Addr::from(address))
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn the_served_address_is_announced_when_it_appears_when_the_mac_changes_and_when_tftp_starts_again() {
+    const OLD_MAC: [u8; 6] = [2, 0, 0, 0, 0, 0xa];
+    const NEW_MAC: [u8; 6] = [2, 0, 0, 0, 0, 0xb];
+    // An Ethernet interface that will carry the address TFTP listens on; it has none yet.
+    let lab0 =
+        Interface { name: "lab0".into(), index: 7, mac: Some(lifeboat_dhcp::Mac(OLD_MAC)), up: true, ipv4: vec![] };
+    let neighbours = Arc::new(FakeNeighbours { interfaces: Mutex::new(vec![lab0]), sent: Mutex::default() });
+    let binder = Loopback { neighbours: Some(Arc::clone(&neighbours)), ..Loopback::default() };
+    let options = Options { tftp: true, dhcp: false, stop_when_idle: None, once: false };
+    let mut app = start_with_binder(options, Store::open_memory().await.unwrap(), binder).await;
+    app.pause();
+    let served = match app.address(Service::Tftp).ip() {
+        std::net::IpAddr::V4(address) => address,
+        other => panic!("TFTP listens on {other}"),
+    };
+    advance(Duration::from_secs(3)).await;
+    assert_eq!(arp_announcements(&neighbours), [], "an address no interface has is not announced");
+
+    // The address appears: two announcements, two seconds apart, from the interface's MAC.
+    neighbours.interfaces.lock().unwrap()[0].ipv4.push((served, 8));
+    advance_in_steps(Duration::from_secs(5), Duration::from_millis(10)).await;
+    let sent = arp_announcements(&neighbours);
+    assert_eq!(sent.iter().map(|(_, i, m, a)| (*i, *m, *a)).collect::<Vec<_>>(), [(7, OLD_MAC, served); 2]);
+    let apart = sent[1].0 - sent[0].0;
+    assert!((Duration::from_secs(2)..Duration::from_millis(2020)).contains(&apart), "{apart:?} apart");
+    advance(Duration::from_secs(30)).await;
+    assert_eq!(arp_announcements(&neighbours).len(), 2, "nothing changed: nothing more");
+
+    // The interface comes back with another MAC: announced within the second.
+    neighbours.interfaces.lock().unwrap()[0].mac = Some(lifeboat_dhcp::Mac(NEW_MAC));
+    advance(Duration::from_secs(1)).await;
+    let sent = arp_announcements(&neighbours);
+    assert_eq!(sent.len(), 3, "{sent:?}");
+    assert_eq!((sent[2].2, sent[2].3), (NEW_MAC, served));
+    advance(Duration::from_secs(15)).await;
+    assert_eq!(arp_announcements(&neighbours).len(), 4);
+
+    // TFTP restarted from the dashboard, faster than the look every second: announced at once,
+    // without time passing. Again at once: not within ten seconds of the last round.
+    for expected in [5, 5] {
+        app.control.stop(Service::Tftp, "dashboard".into()).await.unwrap();
+        app.control.start(Service::Tftp, "dashboard".into()).await.unwrap();
+        for _ in 0..50 {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(arp_announcements(&neighbours).len(), expected, "{:?}", arp_announcements(&neighbours));
+    }
+    app.stop().await;
 }

@@ -284,6 +284,11 @@ impl DhcpServer {
         &self.serving
     }
 
+    /// The indexes of the interfaces whose requests it answers.
+    pub fn answer_on(&self) -> &BTreeSet<u32> {
+        &self.answer_on
+    }
+
     /// The number of replies sent so far, counting on while it runs.
     pub fn replies_sent(&self) -> Arc<AtomicU64> {
         Arc::clone(&self.sender.sent)
