@@ -62,7 +62,7 @@ pub use browser::Browser;
 pub use clients::{Client, Direction};
 pub use files::{TestRng, crc32, dir_names, random_file, sha256_bytes, sha256_file};
 pub use impair::{NetemStats, clear_netem, netem, netem_stats};
-pub use netns::{Link, LinkOptions, Netns, Pair, veth, wait_server_udp, wait_udp_listening};
+pub use netns::{Link, LinkOptions, NeighbourEntry, Netns, Pair, veth, wait_server_udp, wait_udp_listening};
 pub use peers::{PeerServers, run_lifeboat, spawn_lifeboat_serve};
 pub use process::{Child, Output};
 

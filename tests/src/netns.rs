@@ -26,6 +26,13 @@ const PREFIX: &str = "lbt-";
 static NEXT_NS: AtomicU32 = AtomicU32::new(1);
 static NEXT_SUBNET: AtomicU32 = AtomicU32::new(0);
 
+/// What `ip neigh` says of one address: its MAC and its state (`REACHABLE`, `STALE`, ...).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NeighbourEntry {
+    pub mac: String,
+    pub state: String,
+}
+
 /// A network namespace owned by this test; deleted on drop. Its `lo` is up.
 pub struct Netns {
     name: String,
@@ -106,6 +113,19 @@ impl Netns {
     pub fn pids(&self) -> Vec<i32> {
         let out = process::run(process::command(&["ip", "netns", "pids", &self.name]), ADMIN_TIMEOUT);
         out.stdout.split_whitespace().filter_map(|pid| pid.parse().ok()).collect()
+    }
+
+    /// The neighbour table's entry for `address` on `dev`, if it has one.
+    pub fn neighbour(&self, dev: &str, address: IpAddr) -> Option<NeighbourEntry> {
+        let shown = address.to_string();
+        let out = self.run_ok(&["ip", "neigh", "show", &shown, "dev", dev], ADMIN_TIMEOUT);
+        // `10.77.1.1 lladdr 02:aa:00:00:00:01 REACHABLE` (the address and dev are left out when
+        // asked for; older iproute2 keep them).
+        let words: Vec<&str> = out.stdout.split_whitespace().collect();
+        let at = words.iter().position(|w| *w == "lladdr")?;
+        let mac = (*words.get(at + 1)?).to_owned();
+        let state = (*words.last()?).to_owned();
+        Some(NeighbourEntry { mac, state })
     }
 
     /// Applies netem-style impairment to `dev` in this namespace; see [`crate::netem`].
