@@ -4,7 +4,9 @@
 //! gets a lease and the boot file, tftp-hpa downloads an image (sha256 compared), curl reaches
 //! the dashboard with the token printed at start. The process runs as an unprivileged user with
 //! exactly the capabilities it was given, the image has no shell, `podman stop` returns within
-//! 3 s, and after a restart the leases and the history are still there.
+//! 3 s, and after a restart the leases and the history are still there. On macvlan the container
+//! comes back with a new MAC, and a client that still holds the old one downloads at once: lifeboat
+//! announces its address (the capture in the LAN shows it).
 
 use std::net::Ipv4Addr;
 use std::os::unix::fs::PermissionsExt as _;
