@@ -131,6 +131,17 @@ impl Child {
         read_lossy(&self.stderr_path)
     }
 
+    /// Waits until a line of its stdout contains `expected`, for at most `timeout`; panics with
+    /// what it wrote when the time is up.
+    #[track_caller]
+    pub fn wait_for_line(&self, expected: &str, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        while !self.stdout().lines().any(|l| l.contains(expected)) {
+            assert!(Instant::now() < deadline, "{expected:?} was not written within {timeout:?}:\n{}", self.stdout());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// The exit status if it has exited (reaps it), without waiting.
     pub fn try_status(&mut self) -> Option<ExitStatus> {
         if self.status.is_none() {

@@ -19,16 +19,6 @@ fn wanted(pair: &Pair) -> serde_json::Value {
     serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", out.stdout))
 }
 
-/// Waits until a line of lifeboat's log contains `expected`.
-#[track_caller]
-fn wait_for_line(lifeboat: &lifeboat_e2e::Child, expected: &str) {
-    let deadline = Instant::now() + STEP;
-    while !lifeboat.stdout().lines().any(|l| l.contains(expected)) {
-        assert!(Instant::now() < deadline, "{expected:?} was not logged:\n{}", lifeboat.stdout());
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 #[test]
 #[ignore = "needs root (network namespaces): run with -- --include-ignored, as .ci/run does"]
 fn a_device_asking_for_an_address_nobody_has_is_seen_and_the_answer_suggested() {
@@ -51,7 +41,7 @@ fn a_device_asking_for_an_address_nobody_has_is_seen_and_the_answer_suggested() 
     let mac = pair.client.run_ok(&["cat", &format!("/sys/class/net/{}/address", pair.client_dev)], STEP);
     let mac = mac.stdout.trim().to_owned();
     let expected = format!("{mac} at {device} on {} is looking for {missing_text}", pair.server_dev);
-    wait_for_line(&lifeboat, &expected);
+    lifeboat.wait_for_line(&expected, STEP);
 
     let listed = wanted(&pair);
     let found = listed.as_array().expect("a list");
@@ -72,7 +62,7 @@ fn a_device_asking_for_an_address_nobody_has_is_seen_and_the_answer_suggested() 
     arping(&once, "1");
     arping(&missing_text, "2");
     arping(&later, "2");
-    wait_for_line(&lifeboat, &format!("is looking for {later}"));
+    lifeboat.wait_for_line(&format!("is looking for {later}"), STEP);
     let listed = wanted(&pair);
     let addresses: Vec<&str> = listed.as_array().unwrap().iter().filter_map(|w| w["wanted"].as_str()).collect();
     assert_eq!(addresses, [later.as_str(), missing_text.as_str()], "newest first, each once, not the slip");

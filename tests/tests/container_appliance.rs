@@ -159,6 +159,21 @@ fn download_within(link: &DhcpLink, server: Ipv4Addr, volumes: &Volumes, timeout
     assert_eq!(sha256_file(&copy), sha256_file(&volumes.image), "the downloaded image differs");
 }
 
+/// A podman macvlan network named after `what` on `link`'s server end: the "host" namespace
+/// holds the recovery NIC (no address of its own), the container's macvlan sits on it, and the
+/// LAN is the link's client side. The network and the container's address (10.77.N.2).
+fn macvlan_network(link: &DhcpLink, what: &str) -> (PodmanNetwork, Ipv4Addr) {
+    admin(&["ip", "-n", link.server.name(), "addr", "flush", "dev", &link.server_dev]);
+    let subnet = format!("{}/24", link.host(0));
+    let network = PodmanNetwork { name: Container::name_for(what) };
+    let parent = format!("parent={}", link.server_dev);
+    podman_ok(
+        Some(&link.server),
+        &["network", "create", "--driver", "macvlan", "--opt", &parent, "--subnet", &subnet, &network.name],
+    );
+    (network, link.host(2))
+}
+
 /// Uid and effective capabilities of the container's process, from /proc.
 fn uid_and_capabilities(container: &Container) -> (u32, u64) {
     let status = std::fs::read_to_string(format!("/proc/{}/status", container.pid())).expect("the process's status");
@@ -262,18 +277,8 @@ fn the_image_serves_a_lan_on_macvlan() {
     require_netns!("udhcpc", "tftp", "curl", "nsenter", "podman");
     podman::build_image();
 
-    // The "host" namespace holds the recovery NIC (srv0, no address of its own); the
-    // container's macvlan sits on it with 10.77.N.2, and the LAN is the link's client side.
     let link = DhcpLink::new();
-    admin(&["ip", "-n", link.server.name(), "addr", "flush", "dev", &link.server_dev]);
-    let subnet = format!("{}/24", link.host(0));
-    let server = link.host(2);
-    let network = PodmanNetwork { name: Container::name_for("macvlan") };
-    let parent = format!("parent={}", link.server_dev);
-    podman_ok(
-        Some(&link.server),
-        &["network", "create", "--driver", "macvlan", "--opt", &parent, "--subnet", &subnet, &network.name],
-    );
+    let (network, server) = macvlan_network(&link, "macvlan");
     // DHCP broadcasts from the LAN to a macvlan container (FIELD-NOTES: containers).
     admin(&["ip", "-n", link.client.name(), "route", "add", "255.255.255.255/32", "dev", &link.client_dev]);
 
@@ -301,21 +306,13 @@ fn after_a_restart_on_macvlan_a_client_that_knew_the_old_mac_downloads_at_once()
     require_netns!("tftp", "tcpdump", "nsenter", "podman");
     podman::build_image();
     let link = DhcpLink::new();
-    admin(&["ip", "-n", link.server.name(), "addr", "flush", "dev", &link.server_dev]);
+    let (network, server) = macvlan_network(&link, "macvlan-restart");
     let client_cidr = format!("{}/24", link.host(50));
     admin(&["ip", "-n", link.client.name(), "addr", "add", &client_cidr, "dev", &link.client_dev]);
     // The kernel keeps an entry REACHABLE 15 to 45 s; stretched, so that it cannot lapse on a slow
     // machine and let the client find the new MAC by asking.
     let reachable = format!("net.ipv4.neigh.{}.base_reachable_time_ms=300000", link.client_dev);
     link.client.run_ok(&["sysctl", "-qw", &reachable], STEP_TIMEOUT);
-    let subnet = format!("{}/24", link.host(0));
-    let server = link.host(2);
-    let network = PodmanNetwork { name: Container::name_for("macvlan-restart") };
-    let parent = format!("parent={}", link.server_dev);
-    podman_ok(
-        Some(&link.server),
-        &["network", "create", "--driver", "macvlan", "--opt", &parent, "--subnet", &subnet, &network.name],
-    );
     let capture = NeighbourCapture::start(&link.client, &link.client_dev);
     let volumes = Volumes::new();
     let name = Container::name_for("macvlan-restart");

@@ -129,16 +129,6 @@ impl Bench {
     }
 }
 
-/// Waits until a line of `child`'s output contains `expected`.
-#[track_caller]
-fn wait_for_line(child: &Child, expected: &str) {
-    let deadline = Instant::now() + STEP;
-    while !child.stdout().lines().any(|l| l.contains(expected)) {
-        assert!(Instant::now() < deadline, "{expected:?} was not logged:\n{}", child.stdout());
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 #[test]
 #[ignore = "needs root (network namespaces): run with -- --include-ignored, as .ci/run does"]
 fn after_a_restart_with_a_new_mac_a_client_that_knew_the_old_one_downloads_at_once() {
@@ -171,7 +161,7 @@ fn after_a_restart_with_a_new_mac_a_client_that_knew_the_old_one_downloads_at_on
 
     let restarted = Instant::now();
     let mut lifeboat = bench.lifeboat();
-    wait_for_line(&lifeboat, &format!("announcing {}", bench.server_v4));
+    lifeboat.wait_for_line(&format!("announcing {}, ", bench.server_v4), STEP);
     assert!(bench.download(v4, AT_ONCE), "lifeboat was not reachable at once:\n{}", lifeboat.stdout());
     let took = restarted.elapsed();
     println!("the restarted lifeboat served the client {took:?} after it started");
