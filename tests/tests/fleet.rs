@@ -404,7 +404,9 @@ fn with_postgresql_stopped_under_load_no_ack_goes_out_unsaved_saved_leases_renew
         "--dhcp-relay-allow".into(),
         format!("{relay}/32"),
         "--dhcp-skip-probe".into(),
-        "--no-web".into(),
+        // The dashboard on the server's loopback (no password needed there).
+        "--web-listen".into(),
+        "127.0.0.1:8080".into(),
     ];
     let mut lifeboat = server_ns.spawn(&argv);
     wait_server_udp(server_ns, &mut lifeboat, 67, START);
@@ -461,6 +463,9 @@ fn with_postgresql_stopped_under_load_no_ack_goes_out_unsaved_saved_leases_renew
     let got = Client::TftpHpa.get(&segment.lan, IpAddr::V4(segment.host(1)), "firmware.bin", &fetched, STEP_TIMEOUT);
     assert!(got.success(), "TFTP during the outage: {got}\n{}", lifeboat.stdout());
     assert_eq!(lifeboat_e2e::sha256_file(&fetched), lifeboat_e2e::sha256_file(&image));
+    // The Leases page says what is wrong and what still works, instead of a bare failure.
+    let page = server_ns.run(&["curl", "-sS", "--max-time", "15", "http://127.0.0.1:8080/leases"], STEP_TIMEOUT);
+    assert!(page.stdout.contains("the shared database does not answer"), "the Leases page during the outage:\n{page}");
     // Some seconds of load with the database down, then it comes back: no restart of lifeboat.
     std::thread::sleep(Duration::from_secs(4));
     let restarting = std::time::SystemTime::now();

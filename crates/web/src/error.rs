@@ -109,6 +109,14 @@ impl From<StoreError> for AppError {
     fn from(error: StoreError) -> Self {
         match error {
             StoreError::Conflict { what } => AppError::Conflict(what),
+            error if error.is_unreachable() => {
+                tracing::warn!(%error, "dashboard: database unreachable");
+                AppError::Internal(
+                    "the shared database does not answer: TFTP goes on, and DHCP answers the clients it knows; \
+                     this page works again once PostgreSQL answers (the lifeboat log says why it does not)"
+                        .into(),
+                )
+            }
             error => {
                 tracing::error!(%error, "dashboard: database error");
                 AppError::Internal("the database failed; the lifeboat log says why".into())
