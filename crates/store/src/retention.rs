@@ -1,6 +1,7 @@
-//! How long the history is kept: transfers, events and missing files older than
-//! [`Retention::days`], or beyond the newest [`Retention::max_rows`] of their table, are
-//! deleted by [`Store::prune`], which the [`Pruner`] task runs now and then.
+//! How long the history is kept: transfers, events, missing files and a fleet's commands older
+//! than [`Retention::days`], or beyond the newest [`Retention::max_rows`] of their table, are
+//! deleted by [`Store::prune`], which the [`Pruner`] task runs now and then. So are the
+//! instances of a fleet that have not been seen for as many days, with their image listings.
 //!
 //! **Invariant:** pruning never holds the database's write lock for long: it deletes at most
 //! [`PRUNE_BATCH`] rows per transaction and pauses between transactions, so the log and lease
@@ -56,11 +57,15 @@ pub struct Pruned {
     pub transfers: u64,
     pub events: u64,
     pub missing_files: u64,
+    /// Commands of a fleet's dashboards to its instances.
+    pub commands: u64,
+    /// Instances of a fleet not seen for the days kept.
+    pub instances: u64,
 }
 
 impl Pruned {
     pub fn total(&self) -> u64 {
-        self.transfers + self.events + self.missing_files
+        self.transfers + self.events + self.missing_files + self.commands + self.instances
     }
 }
 
@@ -72,6 +77,7 @@ struct ById {
 
 const TRANSFERS: ById = ById { table: "transfers", time: "ended_at" };
 const EVENTS: ById = ById { table: "events", time: "at" };
+const COMMANDS: ById = ById { table: "instance_commands", time: "issued_at" };
 
 impl Store {
     /// Delete what `retention` no longer keeps, as of `now_ms` (Unix ms), in small batches.
@@ -82,6 +88,8 @@ impl Store {
             transfers: self.prune_by_id(&TRANSFERS, cutoff, max_rows).await?,
             events: self.prune_by_id(&EVENTS, cutoff, max_rows).await?,
             missing_files: self.prune_missing(cutoff, max_rows).await?,
+            commands: self.prune_by_id(&COMMANDS, cutoff, max_rows).await?,
+            instances: self.prune_instances(cutoff).await?,
         })
     }
 
@@ -142,6 +150,31 @@ impl Store {
         Ok(deleted)
     }
 
+    /// Deletes the instances last seen before `cutoff` (never this one), and their images first:
+    /// the fleet's inventory then no longer lists copies on a machine that is long gone. A
+    /// fleet has a handful of instances: one transaction does it.
+    async fn prune_instances(&self, cutoff: i64) -> Result<u64, StoreError> {
+        let gone = "SELECT name FROM instances WHERE seen_at < $1 AND name <> $2";
+        with_pool!(self, pool => {
+            let mut transaction = pool.begin_write().await.map_err(|e| self.error("start a transaction", e))?;
+            let images = format!("DELETE FROM images WHERE instance IN ({gone})");
+            sqlx::query(sqlx::AssertSqlSafe(images))
+                .bind(cutoff)
+                .bind(self.instance())
+                .execute(&mut *transaction)
+                .await
+                .map_err(|e| self.error("delete the images of gone instances", e))?;
+            let done = sqlx::query("DELETE FROM instances WHERE seen_at < $1 AND name <> $2")
+                .bind(cutoff)
+                .bind(self.instance())
+                .execute(&mut *transaction)
+                .await
+                .map_err(|e| self.error("delete gone instances", e))?;
+            transaction.commit().await.map_err(|e| self.error("commit a transaction", e))?;
+            Ok(done.rows_affected())
+        })
+    }
+
     /// Runs `sql` with `params` until a run deletes less than a batch.
     async fn delete_in_batches(&self, sql: &str, params: &[i64]) -> Result<u64, StoreError> {
         let mut deleted = 0;
@@ -187,6 +220,8 @@ impl Pruner {
                         transfers = pruned.transfers,
                         events = pruned.events,
                         missing_files = pruned.missing_files,
+                        commands = pruned.commands,
+                        instances = pruned.instances,
                         "old history deleted (kept: {} days, at most {} rows per table)",
                         retention.days,
                         retention.max_rows

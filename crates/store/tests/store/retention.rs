@@ -1,7 +1,9 @@
 //! Retention: the history keeps a number of days and at most a number of rows per table, and
 //! pruning deletes the rest, oldest first, in batches.
 
-use lifeboat_store::{Event, EventKind, PRUNE_BATCH, Retention, Store, TransferFilter, TransferOutcome};
+use lifeboat_store::{
+    Event, EventKind, Heartbeat, ImageDigest, PRUNE_BATCH, Retention, Store, TransferFilter, TransferOutcome,
+};
 
 use crate::support::{bounded, on_both_engines, transfer};
 
@@ -95,7 +97,38 @@ async fn missing_files_beyond_the_row_limit_go_oldest_first(store: Store) {
     assert_eq!(after, before[..120], "the 120 asked for last are kept");
 }
 
+async fn instances_gone_for_the_days_kept_go_with_their_images_and_old_commands(store: Store) {
+    let here = store.clone().for_instance("here");
+    let gone = store.clone().for_instance("gone");
+    for (instance, seen) in [(&here, NOW), (&gone, NOW - 3 * DAY_MS)] {
+        let beat = Heartbeat { started_at: seen, at: seen, ..Heartbeat::default() };
+        bounded("beat", instance.beat(&beat)).await.expect("a heartbeat");
+        let digest =
+            ImageDigest { file: "openwrt.bin".into(), size: 7, modified_ns: 1, sha256: "ab".into(), added_at: seen };
+        bounded("digest", instance.save_image_digest(&digest)).await.expect("an image");
+    }
+    let old = bounded("command", here.issue_command("gone", "tftp", "stop", "web", NOW - 2 * DAY_MS)).await.unwrap();
+    let new = bounded("command", here.issue_command("here", "tftp", "stop", "web", NOW)).await.unwrap();
+
+    let retention = Retention { days: 1, max_rows: 1_000_000 };
+    let pruned = bounded("prune", here.prune_at(retention, NOW)).await.expect("prune");
+    assert_eq!((pruned.instances, pruned.commands), (1, 1), "{pruned:?}");
+    let names: Vec<String> =
+        bounded("instances", here.instances()).await.unwrap().into_iter().map(|i| i.name).collect();
+    assert_eq!(names, ["here"]);
+    let copies = bounded("images", here.fleet_images()).await.unwrap();
+    if here.is_shared() {
+        assert_eq!(copies.iter().map(|c| c.instance.as_str()).collect::<Vec<_>>(), ["here"]);
+    }
+    assert!(bounded("command", here.command(old)).await.unwrap().is_none(), "the old command stayed");
+    assert!(bounded("command", here.command(new)).await.unwrap().is_some(), "the new command was deleted");
+    // An instance never prunes itself, however long since its row was written.
+    let much_later = NOW + 10 * DAY_MS;
+    assert_eq!(bounded("prune", here.prune_at(retention, much_later)).await.unwrap().instances, 0);
+}
+
 on_both_engines!(
+    instances_gone_for_the_days_kept_go_with_their_images_and_old_commands,
     rows_older_than_the_days_kept_are_deleted,
     each_table_keeps_at_most_its_newest_rows,
     missing_files_beyond_the_row_limit_go_oldest_first,
