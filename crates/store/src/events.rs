@@ -83,12 +83,15 @@ pub struct StoredEvent {
     pub event: Event,
 }
 
-/// One page of events, newest first: those before id `$1`, of the instance `$2` (any when `$2` is
-/// NULL), at most `$3`. One text for both engines: sqlx sends `$2` typed as text on PostgreSQL,
-/// so `$2 IS NULL` needs no cast (which SQLite could not read). No index has the instance: a
-/// filtered page walks the ids down past the other instances' events.
+/// One page of events of every instance, newest first: those before id `$1`, at most `$2`.
 pub(crate) const EVENTS_PAGE_QUERY: &str = "SELECT id, at, kind, origin, detail, instance FROM events \
-     WHERE id < $1 AND ($2 IS NULL OR instance = $2) ORDER BY id DESC LIMIT $3";
+     WHERE id < $1 ORDER BY id DESC LIMIT $2";
+
+/// One page of the events of the instance `$1`, newest first: those before id `$2`, at most
+/// `$3`. A query of its own, so that it walks the index on (instance, id) instead of every
+/// instance's events.
+pub(crate) const INSTANCE_EVENTS_PAGE_QUERY: &str = "SELECT id, at, kind, origin, detail, instance FROM events \
+     WHERE instance = $1 AND id < $2 ORDER BY id DESC LIMIT $3";
 
 #[derive(FromRow)]
 struct EventRow {
@@ -125,13 +128,15 @@ impl Store {
         limit: u32,
     ) -> Result<Page<StoredEvent>, StoreError> {
         let rows = page_rows(limit);
+        let before = before.unwrap_or(i64::MAX);
+        let fetch = i64::try_from(rows + 1).unwrap_or(i64::MAX);
         let found: Vec<EventRow> = with_pool!(self, pool => {
-            sqlx::query_as(EVENTS_PAGE_QUERY)
-                .bind(before.unwrap_or(i64::MAX))
-                .bind(instance)
-                .bind(i64::try_from(rows + 1).unwrap_or(i64::MAX))
-                .fetch_all(pool)
-                .await
+            match instance {
+                None => sqlx::query_as(EVENTS_PAGE_QUERY).bind(before).bind(fetch).fetch_all(pool).await,
+                Some(instance) => {
+                    sqlx::query_as(INSTANCE_EVENTS_PAGE_QUERY).bind(instance).bind(before).bind(fetch).fetch_all(pool).await
+                }
+            }
         })
         .map_err(|e| self.error("read the events", e))?;
         let items = found.into_iter().map(|row| self.event_from_row(row)).collect::<Result<Vec<_>, _>>()?;

@@ -123,7 +123,12 @@ async fn every_filter_combination_searches_an_ordered_index_with_statistics() {
 #[tokio::test]
 async fn missing_files_and_events_pages_use_their_indexes() {
     let store = Store::open_memory().await.expect("open");
-    for (sql, parameters) in [(crate::missing_files::MISSING_FILES_QUERY, 1), (crate::events::EVENTS_PAGE_QUERY, 3)] {
+    let queries = [
+        (crate::missing_files::MISSING_FILES_QUERY, 1),
+        (crate::events::EVENTS_PAGE_QUERY, 2),
+        (crate::events::INSTANCE_EVENTS_PAGE_QUERY, 3),
+    ];
+    for (sql, parameters) in queries {
         let mut query = sqlx::query_as(sqlx::AssertSqlSafe(format!("EXPLAIN QUERY PLAN {sql}")));
         for value in 0..parameters {
             query = query.bind(value);
@@ -133,6 +138,9 @@ async fn missing_files_and_events_pages_use_their_indexes() {
         let shown = shown.join("\n");
         assert!(!shown.contains("TEMP B-TREE"), "{sql}:\n{shown}");
         assert!(!shown.lines().any(|line| line.starts_with("SCAN") && !line.contains("INDEX")), "{sql}:\n{shown}");
+        if sql == crate::events::INSTANCE_EVENTS_PAGE_QUERY {
+            assert!(shown.contains("events_by_instance"), "{sql}:\n{shown}");
+        }
         println!("{sql}:\n{shown}");
     }
 }
