@@ -25,13 +25,21 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use lifeboat_dhcp::Mac;
-use lifeboat_net::{ANNOUNCE_INTERVAL, ANNOUNCE_NUM, Announcement, Interface, InterfaceIpv6};
+use lifeboat_net::{Announcement, Interface, InterfaceIpv6};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::binder::Neighbours;
 use crate::services::Services;
+
+/// How many announcements of one address in a round (RFC 5227's ANNOUNCE_NUM): the second
+/// reaches a neighbour that ignored the first because it had just updated its entry (Linux's
+/// `locktime`, 1 s).
+const ANNOUNCE_NUM: u32 = 2;
+
+/// The time between them (RFC 5227's ANNOUNCE_INTERVAL).
+const ANNOUNCE_INTERVAL: Duration = Duration::from_secs(2);
 
 /// How often the served addresses are listed again, to find new ones.
 const WATCH_EVERY: Duration = Duration::from_secs(1);

@@ -8,23 +8,17 @@
 //! - IPv6: an unsolicited Neighbor Advertisement (RFC 4861 §7.2.6) to all nodes (`ff02::1`),
 //!   with the Override flag and the Target Link-Layer Address option, hop limit 255.
 //!
-//! The frames are built here from values passed in; sending is [`FrameSender::announce`]'s.
+//! The frames are built here from values passed in; sending is [`FrameSender::announce`]'s, and
+//! when and how often is the caller's (the application's announcer).
 //!
 //! [`FrameSender::announce`]: crate::FrameSender::announce
 
 use std::net::{Ipv4Addr, Ipv6Addr};
-use std::time::Duration;
 
 use etherparse::icmpv6::NeighborAdvertisementHeader;
 use etherparse::{ArpEthIpv4Packet, ArpOperation, ArpPacket, Icmpv6Type, PacketBuilder};
 
 use crate::link_addr::{ETH_P_ARP, ETH_P_IPV6};
-
-/// How many announcements of one address (RFC 5227's ANNOUNCE_NUM).
-pub const ANNOUNCE_NUM: u32 = 2;
-
-/// The time between them (RFC 5227's ANNOUNCE_INTERVAL).
-pub const ANNOUNCE_INTERVAL: Duration = Duration::from_secs(2);
 
 /// The Ethernet broadcast address, where ARP announcements go.
 const BROADCAST: [u8; 6] = [0xff; 6];

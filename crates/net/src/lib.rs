@@ -63,7 +63,7 @@ mod routes;
 mod sockets;
 mod transfer_socket;
 
-pub use announce::{ANNOUNCE_INTERVAL, ANNOUNCE_NUM, Announcement};
+pub use announce::Announcement;
 pub use arp_tap::ArpTap;
 pub use claimed_addresses::{
     CLAIM_LABEL_SUFFIX, ClaimedAddress, add_claimed, claimed_addresses, label_of, remove_claimed,

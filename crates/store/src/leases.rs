@@ -59,10 +59,11 @@ impl Store {
     }
 
     /// The leases other instances wrote at or after `since` (Unix seconds, as `updated_at`), for
-    /// the partner of an HA pair to learn them, and the time to pass as `since` next: taken
-    /// from the clock that stamps `updated_at`, before the query. Removals are not seen: a lease
-    /// another instance released stays known until it ends, which only keeps its address unused
-    /// a while longer.
+    /// the partner of an HA pair to learn them, and the time to pass as `since` next: this
+    /// machine's system clock before the query, as each writer stamps `updated_at` with its own
+    /// (the caller's overlap covers clocks that differ by a few seconds). Removals are not seen:
+    /// a lease another instance released stays known until it ends, which only keeps its address
+    /// unused a while longer.
     pub async fn leases_written_by_others_since(&self, since: i64) -> Result<(Vec<Lease>, i64), StoreError> {
         let next = unix_now();
         let rows: Vec<LeaseRow> = with_pool!(self, pool => {
