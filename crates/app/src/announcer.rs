@@ -195,7 +195,7 @@ async fn current(neighbours: &dyn Neighbours, served: &[ServedOn]) -> Option<BTr
 async fn announce(neighbours: Arc<dyn Neighbours>, round: Round) {
     let listed: Vec<String> = round.addresses.iter().map(ToString::to_string).collect();
     tracing::info!(
-        "announcing {} on {} as {}, so that neighbours with another MAC for it switch now",
+        "announcing {} on {} as {}, so that neighbours still holding an old MAC switch at once",
         listed.join(", "),
         round.interface,
         Mac(round.mac)
