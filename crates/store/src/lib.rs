@@ -54,6 +54,7 @@ pub mod instances;
 pub mod leases;
 pub mod location;
 pub mod log_writer;
+mod memory;
 pub mod missing_files;
 pub mod names;
 pub mod page;

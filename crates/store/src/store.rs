@@ -23,6 +23,7 @@ use sqlx::{Postgres, Sqlite, Transaction};
 
 use crate::error::{StoreError, file_error, migrate_error, sql_error};
 use crate::location::DatabaseLocation;
+use crate::memory::{self, MemoryKeeper};
 
 /// The SQLite schema, from the workspace's `migrations/sqlite/` folder, embedded at compile time.
 static SQLITE_MIGRATOR: Migrator = sqlx::migrate!("../../migrations/sqlite");
@@ -102,6 +103,8 @@ pub struct Store {
     /// The name of the lifeboat using this store, recorded with what it writes ('' until
     /// [`Store::for_instance`] names it).
     instance: Arc<str>,
+    /// For an in-memory store, what keeps its database alive while a clone of the store lives.
+    _memory: Option<Arc<MemoryKeeper>>,
 }
 
 impl Store {
@@ -155,21 +158,23 @@ impl Store {
         Store::migrated(Pool::Postgres(pool), location.clone()).await
     }
 
-    /// A fresh database that lives in memory until the last clone of the store is dropped. For
-    /// tests: nothing is durable.
+    /// A fresh database that lives in memory until the last clone of the store is dropped: for
+    /// tests, and for `lifeboat recover` run without a database. Nothing is durable.
     pub async fn open_memory() -> Result<Store, StoreError> {
         let location = DatabaseLocation::File(MEMORY_PATH.into());
-        let options = SqliteConnectOptions::new().in_memory(true).busy_timeout(BUSY_TIMEOUT).foreign_keys(true);
-        // One connection that is never closed: the database disappears with its last connection.
+        let options = memory::new_database().busy_timeout(BUSY_TIMEOUT).foreign_keys(true);
+        let keeper = MemoryKeeper::open(&options).await.map_err(|e| sql_error(&location, "open it", e))?;
+        // One connection for the pool, as SQLite serializes writes anyway and shared-cache
+        // connections would lock each other's tables.
         let pool = SqlitePoolOptions::new()
             .max_connections(1)
-            .min_connections(1)
             .idle_timeout(None)
             .max_lifetime(None)
             .connect_with(options)
             .await
             .map_err(|e| sql_error(&location, "open it", e))?;
-        Store::migrated(Pool::Sqlite(pool), location).await
+        let store = Store::migrated(Pool::Sqlite(pool), location).await?;
+        Ok(Store { _memory: Some(Arc::new(keeper)), ..store })
     }
 
     /// A store on a SQLite pool opened by someone else, such as the one `#[sqlx::test]` hands a
@@ -186,7 +191,7 @@ impl Store {
             Pool::Postgres(pool) => POSTGRES_MIGRATOR.run(pool).await,
         };
         outcome.map_err(|e| migrate_error(&location, e))?;
-        Ok(Store { pool, location: Arc::new(location), instance: Arc::from("") })
+        Ok(Store { pool, location: Arc::new(location), instance: Arc::from(""), _memory: None })
     }
 
     /// This store, writing as the lifeboat named `instance`: transfers, events and leases record
@@ -299,5 +304,23 @@ mod tests {
         .expect("query"));
         assert_eq!(tables, 1);
         assert_eq!(store.location().to_string(), ":memory:");
+    }
+
+    /// The pool may close its connection (here as the lease writer does after an error); the
+    /// next one finds the same database, with its tables and rows. Two stores in memory are two
+    /// databases.
+    #[tokio::test]
+    async fn a_memory_store_outlives_the_connections_of_its_pool() {
+        let store = Store::open_memory().await.expect("open");
+        store.set_setting("probe", "kept").await.expect("write");
+        let Pool::Sqlite(pool) = store.pool() else { unreachable!("an in-memory store is SQLite") };
+        for _ in 0..3 {
+            let mut connection = pool.acquire().await.expect("connection");
+            connection.close_on_drop();
+            drop(connection);
+            assert_eq!(store.setting("probe").await.expect("read").as_deref(), Some("kept"));
+        }
+        let other = Store::open_memory().await.expect("open another");
+        assert_eq!(other.setting("probe").await.expect("read"), None);
     }
 }
