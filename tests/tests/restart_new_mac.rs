@@ -2,8 +2,8 @@
 //! start. A client that downloaded from it a moment before still has the old MAC in its neighbour
 //! table, REACHABLE, and downloads again at once: lifeboat announces its addresses (gratuitous
 //! ARP, unsolicited neighbour advertisements), which the capture in the client shows. tftpd-hpa,
-//! which announces nothing, restarted the same way is out of reach: the control that shows the
-//! test can fail.
+//! which announces nothing, restarted the same way is out of reach, and so is lifeboat with
+//! `LIFEBOAT_ANNOUNCE=false`: the controls that show the test can fail.
 //!
 //! The set-up is a container's on macvlan: the client's veth leads to a "host" namespace holding
 //! the recovery NIC (`lan0`, no address); lifeboat's namespace holds a macvlan on `lan0` with the
@@ -104,9 +104,15 @@ impl Bench {
 
     /// `lifeboat serve` on every address (TFTP only), once it listens.
     fn lifeboat(&self) -> Child {
+        self.lifeboat_with_env(&[])
+    }
+
+    /// [`Bench::lifeboat`] with `variables` in its environment.
+    fn lifeboat_with_env(&self, variables: &[(&str, &str)]) -> Child {
         let root = self.root.path().display().to_string();
         let bin = lifeboat_bin().display().to_string();
-        let mut lifeboat = self.machine.spawn(&[bin.as_str(), "serve", "--tftp-root", &root, "--no-web"]);
+        let mut lifeboat =
+            self.machine.spawn_env(&[bin.as_str(), "serve", "--tftp-root", &root, "--no-web"], variables);
         wait_server_udp(&self.machine, &mut lifeboat, 69, STEP);
         lifeboat
     }
@@ -157,6 +163,11 @@ fn after_a_restart_with_a_new_mac_a_client_that_knew_the_old_one_downloads_at_on
     assert!(!bench.download(v4, AT_ONCE), "tftpd-hpa was reachable: the test cannot tell anything");
     assert_eq!(bench.entry(v4).map(|e| e.mac), Some(OLD_MAC.to_owned()), "the control changed the entry");
     tftpd.terminate(STEP);
+    // The same with lifeboat told not to announce (as a container is, through its environment).
+    let mut silent = bench.lifeboat_with_env(&[("LIFEBOAT_ANNOUNCE", "false")]);
+    assert!(!bench.download(v4, AT_ONCE), "reached lifeboat with announcements off:\n{}", silent.stdout());
+    silent.terminate(STEP).assert_success();
+    assert!(!silent.stdout().contains("announcing"), "{}", silent.stdout());
     assert!(capture.seen().iter().all(|s| s.mac != NEW_MAC), "announced before lifeboat ran: {:?}", capture.seen());
 
     let restarted = Instant::now();

@@ -48,6 +48,9 @@ pub struct AppConfig {
     pub stop_when_idle: Option<Duration>,
     /// End the run after the first complete download (`--once`).
     pub once: bool,
+    /// Announce the addresses the services serve on, through the binder's
+    /// [`Neighbours`](crate::Neighbours), when they start or appear; off with `--no-announce`.
+    pub announce: bool,
     /// Addresses to take before the services start (`lifeboat recover`: where the device looks
     /// for its server); a refusal ends the start with its reason.
     pub claims: Vec<AddressClaim>,
@@ -176,7 +179,8 @@ impl App {
             app.stop().await;
             return Err(error);
         }
-        match app.lifeboat.parts.binder.neighbours() {
+        let neighbours = if config.announce { app.lifeboat.parts.binder.neighbours() } else { None };
+        match neighbours {
             Some(Ok(neighbours)) => {
                 let end = shutdown.child_token();
                 let announcer = tokio::spawn(announce_served(Arc::clone(&services), neighbours, end.clone()));

@@ -103,6 +103,7 @@ struct Options {
     dhcp: bool,
     stop_when_idle: Option<Duration>,
     once: bool,
+    announce: bool,
 }
 
 /// A stand-in for the binary's settings: each line of the stored document is `tftp = ADDR`
@@ -170,6 +171,7 @@ async fn start_with_settings(store: &Store, root: &std::path::Path, base_tftp: S
         web: None,
         stop_when_idle: None,
         once: false,
+        announce: true,
         claims: Vec::new(),
         retention: Retention::DEFAULT,
         settings: Some(settings),
@@ -210,6 +212,7 @@ async fn start_with_binder(options: Options, store: Store, binder: Loopback) -> 
         web: None,
         stop_when_idle: options.stop_when_idle,
         once: options.once,
+        announce: options.announce,
         claims: Vec::new(),
         retention: Retention::DEFAULT,
         settings: None,
@@ -305,8 +308,14 @@ async fn fetch(address: SocketAddr, name: &str, dir: &std::path::Path) -> Result
 
 #[tokio::test]
 async fn tftp_stops_itself_after_the_idle_time_and_not_before() {
-    let mut app =
-        start(Options { tftp: true, dhcp: false, stop_when_idle: Some(Duration::from_secs(60)), once: false }).await;
+    let mut app = start(Options {
+        tftp: true,
+        dhcp: false,
+        stop_when_idle: Some(Duration::from_secs(60)),
+        once: false,
+        announce: true,
+    })
+    .await;
     app.pause();
     assert!(app.running(Service::Tftp));
     advance(Duration::from_secs(55)).await;
@@ -323,8 +332,14 @@ async fn tftp_stops_itself_after_the_idle_time_and_not_before() {
 
 #[tokio::test]
 async fn a_transfer_restarts_the_idle_time_and_lingers_in_the_live_list() {
-    let mut app =
-        start(Options { tftp: true, dhcp: false, stop_when_idle: Some(Duration::from_secs(60)), once: false }).await;
+    let mut app = start(Options {
+        tftp: true,
+        dhcp: false,
+        stop_when_idle: Some(Duration::from_secs(60)),
+        once: false,
+        announce: true,
+    })
+    .await;
     app.pause();
     std::fs::write(app.root.path().join("openwrt.bin"), vec![7u8; 40_000]).unwrap();
     let address = app.address(Service::Tftp);
@@ -410,7 +425,8 @@ async fn bind(server: SocketAddr, mac: [u8; 6]) -> Message {
 async fn a_lease_released_from_the_dashboard_is_gone_from_dhcp_and_the_store_whether_dhcp_runs_or_not() {
     let state = tempfile::tempdir().unwrap();
     let store = Store::open(&state.path().join("lifeboat.db")).await.unwrap();
-    let app = start_on(Options { tftp: false, dhcp: true, stop_when_idle: None, once: false }, store).await;
+    let app =
+        start_on(Options { tftp: false, dhcp: true, stop_when_idle: None, once: false, announce: true }, store).await;
     let server = app.address(Service::Dhcp);
     let first = bind(server, [2, 0, 0, 0, 0, 0x21]).await.yiaddr();
     let second = bind(server, [2, 0, 0, 0, 0, 0x22]).await.yiaddr();
@@ -449,8 +465,14 @@ async fn a_lease_released_from_the_dashboard_is_gone_from_dhcp_and_the_store_whe
 
 #[tokio::test]
 async fn dhcp_stops_itself_when_it_has_answered_nobody_for_the_idle_time() {
-    let mut app =
-        start(Options { tftp: false, dhcp: true, stop_when_idle: Some(Duration::from_secs(60)), once: false }).await;
+    let mut app = start(Options {
+        tftp: false,
+        dhcp: true,
+        stop_when_idle: Some(Duration::from_secs(60)),
+        once: false,
+        announce: true,
+    })
+    .await;
     app.pause();
     let address = app.address(Service::Dhcp);
     advance(Duration::from_secs(40)).await;
@@ -469,7 +491,7 @@ async fn dhcp_stops_itself_when_it_has_answered_nobody_for_the_idle_time() {
 
 #[tokio::test]
 async fn without_stop_when_idle_the_services_keep_running() {
-    let mut app = start(Options { tftp: true, dhcp: true, stop_when_idle: None, once: false }).await;
+    let mut app = start(Options { tftp: true, dhcp: true, stop_when_idle: None, once: false, announce: true }).await;
     app.pause();
     advance(Duration::from_secs(3 * 3600)).await;
     assert!(app.running(Service::Tftp) && app.running(Service::Dhcp));
@@ -478,7 +500,7 @@ async fn without_stop_when_idle_the_services_keep_running() {
 
 #[tokio::test]
 async fn a_host_saved_on_the_dashboard_reaches_dhcp_and_tftp_without_a_restart() {
-    let app = start(Options { tftp: true, dhcp: true, stop_when_idle: None, once: false }).await;
+    let app = start(Options { tftp: true, dhcp: true, stop_when_idle: None, once: false, announce: true }).await;
     std::fs::write(app.root.path().join("openwrt-initramfs.bin"), b"initramfs").unwrap();
     let (dhcp, tftp) = (app.address(Service::Dhcp), app.address(Service::Tftp));
     let scratch = tempfile::tempdir().unwrap();
@@ -591,6 +613,7 @@ async fn reservations_that_clash_with_the_configuration_or_a_lease_are_named() {
         web: None,
         stop_when_idle: None,
         once: false,
+        announce: true,
         claims: Vec::new(),
         retention: Retention::DEFAULT,
         settings: None,
@@ -649,8 +672,14 @@ async fn reservations_that_clash_with_the_configuration_or_a_lease_are_named() {
 /// waits for the transfer that runs and then stops; the idle countdown counts down.
 #[tokio::test]
 async fn stopping_says_who_and_can_wait_for_the_running_transfer() {
-    let app =
-        start(Options { tftp: true, dhcp: false, stop_when_idle: Some(Duration::from_secs(600)), once: false }).await;
+    let app = start(Options {
+        tftp: true,
+        dhcp: false,
+        stop_when_idle: Some(Duration::from_secs(600)),
+        once: false,
+        announce: true,
+    })
+    .await;
     std::fs::write(app.root.path().join("small.bin"), b"a block of less than 512 bytes").unwrap();
     let server = app.address(Service::Tftp);
     let tftp = || app.control.services().into_iter().find(|s| s.service == Service::Tftp).unwrap();
@@ -722,7 +751,7 @@ async fn a_failed_apply_takes_back_what_it_changed_in_a_stopped_service() {
 /// by itself, every port closed.
 #[tokio::test]
 async fn once_ends_the_run_after_the_first_complete_download() {
-    let app = start(Options { tftp: true, dhcp: false, stop_when_idle: None, once: true }).await;
+    let app = start(Options { tftp: true, dhcp: false, stop_when_idle: None, once: true, announce: true }).await;
     std::fs::write(app.root.path().join("fw.bin"), vec![7u8; 3000]).unwrap();
     let server = app.address(Service::Tftp);
     let scratch = tempfile::tempdir().unwrap();
@@ -792,6 +821,7 @@ async fn a_host_with_a_boot_profile_gets_its_script_and_its_kernel_over_http_in_
         web: None,
         stop_when_idle: None,
         once: false,
+        announce: true,
         claims: Vec::new(),
         retention: Retention::DEFAULT,
         settings: None,
@@ -865,7 +895,7 @@ async fn fleet_of_two(a_dhcp: bool) -> (lifeboat_store::ScratchDatabase, Running
         let location = location.clone();
         async move { Store::connect(&location).await.expect("connect").for_instance(name) }
     };
-    let options = |dhcp| Options { tftp: true, dhcp, stop_when_idle: None, once: false };
+    let options = |dhcp| Options { tftp: true, dhcp, stop_when_idle: None, once: false, announce: true };
     let a = start_on(options(a_dhcp), store("a").await).await;
     let b = start_on(options(true), store("b").await).await;
     (database, a, b)
@@ -1068,6 +1098,32 @@ async fn an_ha_pair_shares_the_clients_never_gives_an_address_twice_and_the_surv
     database.drop().await.unwrap();
 }
 
+/// With announcements off (`--no-announce`), nothing is sent: not when the served address
+/// appears, not when TFTP starts again, though the interface could send them.
+#[tokio::test]
+async fn nothing_is_announced_when_announcements_are_off() {
+    let lab0 = Interface {
+        name: "lab0".into(),
+        index: 7,
+        mac: Some(lifeboat_dhcp::Mac([2, 0, 0, 0, 0, 0xa])),
+        up: true,
+        ipv4: vec![],
+    };
+    let neighbours = Arc::new(FakeNeighbours { interfaces: Mutex::new(vec![lab0]), sent: Mutex::default() });
+    let binder = Loopback { neighbours: Some(Arc::clone(&neighbours)), ..Loopback::default() };
+    let options = Options { tftp: true, dhcp: false, stop_when_idle: None, once: false, announce: false };
+    let mut app = start_with_binder(options, Store::open_memory().await.unwrap(), binder).await;
+    app.pause();
+    let std::net::IpAddr::V4(served) = app.address(Service::Tftp).ip() else { panic!("TFTP listens on IPv6") };
+    neighbours.interfaces.lock().unwrap()[0].ipv4.push((served, 8));
+    advance_in_steps(Duration::from_secs(5), Duration::from_millis(10)).await;
+    app.control.stop(Service::Tftp, "dashboard".into()).await.unwrap();
+    app.control.start(Service::Tftp, "dashboard".into()).await.unwrap();
+    advance_in_steps(Duration::from_secs(5), Duration::from_millis(10)).await;
+    assert_eq!(neighbours.sent.lock().unwrap().len(), 0, "announced though announcements are off");
+    app.stop().await;
+}
+
 /// The ARP announcements sent so far: when, on which interface, from which MAC, of which address.
 fn arp_announcements(neighbours: &FakeNeighbours) -> Vec<(tokio::time::Instant, u32, [u8; 6], Ipv4Addr)> {
     let sent = neighbours.sent.lock().unwrap();
@@ -1091,7 +1147,7 @@ async fn the_served_address_is_announced_when_it_appears_when_the_mac_changes_an
         Interface { name: "lab0".into(), index: 7, mac: Some(lifeboat_dhcp::Mac(OLD_MAC)), up: true, ipv4: vec![] };
     let neighbours = Arc::new(FakeNeighbours { interfaces: Mutex::new(vec![lab0]), sent: Mutex::default() });
     let binder = Loopback { neighbours: Some(Arc::clone(&neighbours)), ..Loopback::default() };
-    let options = Options { tftp: true, dhcp: false, stop_when_idle: None, once: false };
+    let options = Options { tftp: true, dhcp: false, stop_when_idle: None, once: false, announce: true };
     let mut app = start_with_binder(options, Store::open_memory().await.unwrap(), binder).await;
     app.pause();
     let served = match app.address(Service::Tftp).ip() {

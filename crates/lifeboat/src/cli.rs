@@ -141,6 +141,15 @@ pub(crate) struct ServeArgs {
     /// (and give back any address lifeboat took).
     #[arg(long)]
     pub(crate) once: bool,
+    /// Announce the addresses lifeboat serves on when it starts, when a service starts again
+    /// and when such an address appears (gratuitous ARP, unsolicited neighbour advertisements),
+    /// so that devices that knew another MAC for them reach lifeboat at once (the default).
+    #[arg(long, overrides_with = "no_announce")]
+    pub(crate) announce: bool,
+    /// Send no announcements, for networks that flag gratuitous ARP. A device that knew another
+    /// MAC for lifeboat's address then reaches it only once its neighbour entry expires.
+    #[arg(long, overrides_with = "announce")]
+    pub(crate) no_announce: bool,
     /// Keep the transfer history, events and missing files for this many days (default 365).
     #[arg(long, value_name = "DAYS")]
     pub(crate) history_days: Option<u32>,

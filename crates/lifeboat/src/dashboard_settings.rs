@@ -108,9 +108,9 @@ impl Layers {
 }
 
 /// The keys the dashboard's settings cannot change while lifeboat runs: the database, the
-/// instance name, the dashboard itself, the idle stop and the history's limits are read once at
-/// start. Refused, rather than stored and ignored.
-const NOT_LIVE: [&str; 6] = ["db", "instance", "web", "stop_when_idle", "history_days", "history_max_rows"];
+/// instance name, the dashboard itself, the idle stop, the announcements and the history's
+/// limits are read once at start. Refused, rather than stored and ignored.
+const NOT_LIVE: [&str; 7] = ["db", "instance", "web", "stop_when_idle", "announce", "history_days", "history_max_rows"];
 
 fn refuse_not_live(stored: &Table) -> Result<(), Vec<SettingsProblem>> {
     let problems: Vec<SettingsProblem> = NOT_LIVE
@@ -242,7 +242,12 @@ mod tests {
     #[test]
     fn keys_read_only_at_start_are_refused_rather_than_ignored() {
         let layers = layers(FILE, ServeArgs::default(), vec![]);
-        for document in ["db = \"/tmp/x.db\"\n", "[web]\nlisten = \"0.0.0.0:9000\"\n", "stop_when_idle = \"5m\"\n"] {
+        for document in [
+            "db = \"/tmp/x.db\"\n",
+            "[web]\nlisten = \"0.0.0.0:9000\"\n",
+            "stop_when_idle = \"5m\"\n",
+            "announce = false\n",
+        ] {
             let problems = layers.configure(document).unwrap_err();
             assert!(problems[0].message.contains("read once at start"), "{document}: {problems:?}");
         }

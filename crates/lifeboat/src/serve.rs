@@ -45,6 +45,7 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
         web: config.web,
         stop_when_idle: config.stop_when_idle,
         once: config.once,
+        announce: config.announce,
         claims: Vec::new(),
         retention: config.retention,
         settings: Some(Arc::new(layers)),

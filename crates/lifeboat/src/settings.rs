@@ -35,6 +35,8 @@ pub(crate) struct FileConfig {
     pub(crate) instance: Option<String>,
     /// Stop a service nobody used for this long, e.g. "15m".
     pub(crate) stop_when_idle: Option<String>,
+    /// Announce the served addresses (default true).
+    pub(crate) announce: Option<bool>,
     /// Days the history is kept.
     pub(crate) history_days: Option<u32>,
     /// Rows of history kept per table.
@@ -65,6 +67,8 @@ pub(crate) struct ServeConfig {
     pub(crate) stop_when_idle: Option<Duration>,
     /// `--once`: stop after the first complete download.
     pub(crate) once: bool,
+    /// `--announce`/`--no-announce`, `announce` in the file: announce the served addresses.
+    pub(crate) announce: bool,
     pub(crate) retention: Retention,
     /// Said at start: old spellings, changed meanings.
     pub(crate) warnings: Vec<String>,
@@ -181,8 +185,10 @@ pub(crate) fn serve_config(mut file: FileConfig, args: &ServeArgs) -> Result<Ser
             }
         }
     });
+    let announce = switch(args.announce, args.no_announce).or(file.announce).unwrap_or(true);
     if problems.is_empty() {
-        Ok(ServeConfig { tftp, dhcp, http, web, db, instance, stop_when_idle, once: args.once, retention, warnings })
+        let once = args.once;
+        Ok(ServeConfig { tftp, dhcp, http, web, db, instance, stop_when_idle, once, announce, retention, warnings })
     } else {
         // A problem names the new spelling of what was written the old way; the note says which.
         problems.extend(warnings.into_iter().map(|w| format!("note: {w}")));
@@ -446,6 +452,20 @@ mod tests {
             assert!(error.to_string().contains("stop_when_idle"), "{error}");
         }
         assert_eq!(serve_config(FileConfig::default(), &args).unwrap().stop_when_idle, None);
+    }
+
+    #[test]
+    fn announcements_are_on_unless_the_file_or_the_flag_turns_them_off() {
+        let args = ServeArgs { tftp_root: Some("/srv/tftp".into()), ..ServeArgs::default() };
+        let file = |announce| FileConfig { announce, ..FileConfig::default() };
+        let announce = |file, args: &ServeArgs| serve_config(file, args).unwrap().announce;
+        assert!(announce(file(None), &args));
+        assert!(!announce(file(Some(false)), &args));
+        let off = ServeArgs { no_announce: true, ..args.clone() };
+        assert!(!announce(file(None), &off));
+        assert!(!announce(file(Some(true)), &off), "the flag wins over the file");
+        let on = ServeArgs { announce: true, ..args.clone() };
+        assert!(announce(file(Some(false)), &on));
     }
 
     #[test]
