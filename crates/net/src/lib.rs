@@ -44,6 +44,7 @@
 //! (`link_driver.rs`), which has no wrapper in nix or socket2. nix's safe `recvmsg`/`sendmsg` wrappers and
 //! socket2's `attach_filter` carry everything else.
 
+mod address_changes;
 mod announce;
 mod arp_tap;
 mod claimed_addresses;
@@ -63,6 +64,7 @@ mod routes;
 mod sockets;
 mod transfer_socket;
 
+pub use address_changes::AddressChanges;
 pub use announce::Announcement;
 pub use arp_tap::ArpTap;
 pub use claimed_addresses::{

@@ -465,7 +465,7 @@ fn announcements_replace_a_stale_mac_in_the_neighbours_table() {
 #[test]
 #[ignore = "needs root (network namespaces): run with -- --include-ignored, as .ci/run does"]
 fn only_ipv6_addresses_past_duplicate_detection_are_usable() {
-    let lab = match Lab::new("6") {
+    let lab = match Lab::new("v") {
         Ok(lab) => lab,
         Err(reason) => unavailable(&reason),
     };
@@ -482,5 +482,36 @@ fn only_ipv6_addresses_past_duplicate_detection_are_usable() {
         let on_veth: Vec<Ipv6Addr> = usable.iter().filter(|a| a.interface_index == index).map(|a| a.address).collect();
         assert_eq!(on_veth, [SERVER_ULA], "{usable:?}");
         assert!(usable.iter().any(|a| a.address == Ipv6Addr::LOCALHOST), "{usable:?}");
+    });
+}
+
+/// The kernel says when an address is added and when an interface's MAC changes; nothing
+/// needs to look.
+#[test]
+#[ignore = "needs root (network namespaces): run with -- --include-ignored, as .ci/run does"]
+fn address_changes_report_an_added_address_and_a_new_mac() {
+    use futures_util::{FutureExt as _, StreamExt as _};
+    let lab = match Lab::new("n") {
+        Ok(lab) => lab,
+        Err(reason) => unavailable(&reason),
+    };
+    lab.up().expect("links up");
+    lab.run(|lab, rt| {
+        lab.server.enter();
+        rt.block_on(async {
+            let mut changes = lifeboat_net::AddressChanges::subscribe().expect("subscribe");
+            let bound = Duration::from_secs(5);
+            let server_if = lab.server_if.as_str();
+            for change in [
+                vec!["addr", "add", "10.231.7.77/24", "dev", server_if],
+                vec!["link", "set", "dev", server_if, "address", "02:00:00:77:00:01"],
+            ] {
+                // What came before (the links going up) is not this change.
+                while let Some(Some(())) = changes.next().now_or_never() {}
+                lab.server.ip(&change).expect("the change");
+                let heard = timeout(bound, changes.next()).await;
+                assert_eq!(heard, Ok(Some(())), "no notification within {bound:?} of `ip {}`", change.join(" "));
+            }
+        });
     });
 }
