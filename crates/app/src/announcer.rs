@@ -6,7 +6,8 @@
 //!
 //! When: at start; when a service starts (a click on the dashboard); when a served address
 //! appears (added to a served interface, the interface recreated, its MAC changed, its link up
-//! again), which a poll every [`WATCH_EVERY`] finds. How: [`ANNOUNCE_NUM`] frames per address,
+//! again), which the kernel's word on changed addresses and links brings at once ([`Neighbours::changes`];
+//! without it, a look every [`WATCH_EVERY`]). How: [`ANNOUNCE_NUM`] frames per address,
 //! [`ANNOUNCE_INTERVAL`] apart (RFC 5227 §2.3 for IPv4, RFC 4861 §7.2.6 for IPv6), never more
 //! than one round per address and MAC in [`ROUND_GAP`]; one log line per interface and round.
 //!
@@ -24,6 +25,8 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::stream::BoxStream;
+use futures_util::{FutureExt as _, StreamExt as _};
 use lifeboat_dhcp::Mac;
 use lifeboat_net::{Announcement, Interface, InterfaceIpv6};
 use tokio::task::JoinSet;
@@ -41,8 +44,13 @@ const ANNOUNCE_NUM: u32 = 2;
 /// The time between them (RFC 5227's ANNOUNCE_INTERVAL).
 const ANNOUNCE_INTERVAL: Duration = Duration::from_secs(2);
 
-/// How often the served addresses are listed again, to find new ones.
+/// How often the served addresses are listed again, to find new ones, where nobody says when
+/// they change.
 const WATCH_EVERY: Duration = Duration::from_secs(1);
+
+/// How often they are listed anyway where the kernel says when they change: a notification lost
+/// (a full netlink socket drops them) delays an announcement by at most this.
+const WATCH_WHEN_TOLD: Duration = Duration::from_secs(10);
 
 /// The least time between two rounds for one address and MAC: a flapping link or a row of
 /// clicks does not turn into a stream of broadcasts.
@@ -160,6 +168,7 @@ pub(crate) async fn announce_served(
 ) {
     let mut schedule = Schedule::default();
     let mut sending = JoinSet::new();
+    let mut changes = neighbours.changes();
     let mut all = true;
     loop {
         let served = services.served_on();
@@ -172,11 +181,31 @@ pub(crate) async fn announce_served(
             }
         }
         while sending.try_join_next().is_some() {}
+        let look_in = if changes.is_some() { WATCH_WHEN_TOLD } else { WATCH_EVERY };
         all = tokio::select! {
             () = shutdown.cancelled() => return,
             () = services.next_start() => true,
-            () = tokio::time::sleep(WATCH_EVERY) => false,
+            heard = next_change(&mut changes) => {
+                if heard {
+                    // A new address comes with several notifications; one look covers them.
+                    while let Some(Some(())) = changes.as_mut().and_then(|c| c.next().now_or_never()) {}
+                } else {
+                    tracing::debug!("no more word of address changes: looking every second instead");
+                    changes = None;
+                }
+                false
+            }
+            () = tokio::time::sleep(look_in) => false,
         };
+    }
+}
+
+/// Wait for the next change `changes` reports: false once the stream has ended. Without one,
+/// never.
+async fn next_change(changes: &mut Option<BoxStream<'static, ()>>) -> bool {
+    match changes {
+        Some(changes) => changes.next().await.is_some(),
+        None => std::future::pending().await,
     }
 }
 

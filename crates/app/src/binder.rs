@@ -6,8 +6,10 @@
 use std::io;
 use std::sync::Arc;
 
+use futures_util::StreamExt as _;
+use futures_util::stream::BoxStream;
 use lifeboat_dhcp::Lease;
-use lifeboat_net::{Announcement, FrameSender, Interface, InterfaceIpv6};
+use lifeboat_net::{AddressChanges, Announcement, FrameSender, Interface, InterfaceIpv6};
 use lifeboat_server::{
     DhcpConfig, DhcpServer, DhcpStartError, HttpBootConfig, HttpBootObserver, HttpBootServer, HttpStartError,
     LeaseSink, StartError, TftpConfig, TftpObserver, TftpServer,
@@ -68,6 +70,13 @@ pub trait Neighbours: Send + Sync + 'static {
 
     /// Send `announcement` out of the interface with index `ifindex`. Never blocks.
     fn send(&self, ifindex: u32, announcement: &Announcement) -> io::Result<()>;
+
+    /// A stream with an item whenever an interface or an address may have changed, so that
+    /// [`addresses`](Neighbours::addresses) is asked only then; `None` (the default): the
+    /// announcer asks every second.
+    fn changes(&self) -> Option<BoxStream<'static, ()>> {
+        None
+    }
 }
 
 /// The machine's own interfaces, and a packet socket to announce on them.
@@ -83,6 +92,16 @@ impl Neighbours for SystemNeighbours {
 
     fn send(&self, ifindex: u32, announcement: &Announcement) -> io::Result<()> {
         self.sender.announce(ifindex, announcement)
+    }
+
+    fn changes(&self) -> Option<BoxStream<'static, ()>> {
+        match AddressChanges::subscribe() {
+            Ok(changes) => Some(changes.boxed()),
+            Err(error) => {
+                tracing::debug!("cannot hear of address changes ({error}): looking every second instead");
+                None
+            }
+        }
     }
 }
 

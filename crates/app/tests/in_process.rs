@@ -71,13 +71,19 @@ impl Binder for Loopback {
 
 /// Interfaces the test makes up, and the announcements that would have gone out of them (with
 /// the time on tokio's clock); nothing is sent.
+#[derive(Default)]
 struct FakeNeighbours {
     interfaces: Mutex<Vec<Interface>>,
     sent: Mutex<Vec<(tokio::time::Instant, u32, Announcement)>>,
+    /// The word of changes handed to the announcer, if any: a notification for each `()`.
+    changes: Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<()>>>,
+    /// How often the interfaces were listed.
+    looks: std::sync::atomic::AtomicUsize,
 }
 
 impl Neighbours for FakeNeighbours {
     fn addresses(&self) -> BoxFuture<'_, std::io::Result<(Vec<Interface>, Vec<InterfaceIpv6>)>> {
+        self.looks.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let interfaces = self.interfaces.lock().unwrap().clone();
         Box::pin(async move { Ok((interfaces, Vec::new())) })
     }
@@ -85,6 +91,16 @@ impl Neighbours for FakeNeighbours {
     fn send(&self, ifindex: u32, announcement: &Announcement) -> std::io::Result<()> {
         self.sent.lock().unwrap().push((tokio::time::Instant::now(), ifindex, announcement.clone()));
         Ok(())
+    }
+
+    fn changes(&self) -> Option<futures_util::stream::BoxStream<'static, ()>> {
+        let changes = self.changes.lock().unwrap().take()?;
+        let stream =
+            futures_util::stream::unfold(
+                changes,
+                |mut changes| async move { changes.recv().await.map(|()| ((), changes)) },
+            );
+        Some(Box::pin(stream))
     }
 }
 
@@ -1109,7 +1125,7 @@ async fn nothing_is_announced_when_announcements_are_off() {
         up: true,
         ipv4: vec![],
     };
-    let neighbours = Arc::new(FakeNeighbours { interfaces: Mutex::new(vec![lab0]), sent: Mutex::default() });
+    let neighbours = Arc::new(FakeNeighbours { interfaces: Mutex::new(vec![lab0]), ..FakeNeighbours::default() });
     let binder = Loopback { neighbours: Some(Arc::clone(&neighbours)), ..Loopback::default() };
     let options = Options { tftp: true, dhcp: false, stop_when_idle: None, once: false, announce: false };
     let mut app = start_with_binder(options, Store::open_memory().await.unwrap(), binder).await;
@@ -1121,6 +1137,61 @@ async fn nothing_is_announced_when_announcements_are_off() {
     app.control.start(Service::Tftp, "dashboard".into()).await.unwrap();
     advance_in_steps(Duration::from_secs(5), Duration::from_millis(10)).await;
     assert_eq!(neighbours.sent.lock().unwrap().len(), 0, "announced though announcements are off");
+    app.stop().await;
+}
+
+/// Where the kernel says when addresses change, the announcer lists them when told (and every
+/// ten seconds in case a word was lost), not every second: an address that appears is announced
+/// as soon as the change is reported. When the word stops, it looks every second again.
+#[tokio::test]
+async fn with_word_of_changes_the_announcer_looks_when_told() {
+    use std::sync::atomic::Ordering;
+    const NEW_MAC: [u8; 6] = [2, 0, 0, 0, 0, 0xb];
+    let lab0 = Interface {
+        name: "lab0".into(),
+        index: 7,
+        mac: Some(lifeboat_dhcp::Mac([2, 0, 0, 0, 0, 0xa])),
+        up: true,
+        ipv4: vec![],
+    };
+    let (tell, told) = tokio::sync::mpsc::unbounded_channel();
+    let neighbours = Arc::new(FakeNeighbours {
+        interfaces: Mutex::new(vec![lab0]),
+        changes: Mutex::new(Some(told)),
+        ..FakeNeighbours::default()
+    });
+    let binder = Loopback { neighbours: Some(Arc::clone(&neighbours)), ..Loopback::default() };
+    let options = Options { tftp: true, dhcp: false, stop_when_idle: None, once: false, announce: true };
+    let mut app = start_with_binder(options, Store::open_memory().await.unwrap(), binder).await;
+    app.pause();
+    let std::net::IpAddr::V4(served) = app.address(Service::Tftp).ip() else { panic!("TFTP listens on IPv6") };
+    let looks = || neighbours.looks.load(Ordering::SeqCst);
+    let at_start = looks();
+    advance_in_steps(Duration::from_secs(5), Duration::from_millis(10)).await;
+    assert_eq!(looks(), at_start, "looked with nothing said");
+
+    // The address appears; nothing is said yet, so nothing is seen.
+    neighbours.interfaces.lock().unwrap()[0].ipv4.push((served, 8));
+    advance_in_steps(Duration::from_secs(3), Duration::from_millis(10)).await;
+    assert_eq!(arp_announcements(&neighbours), []);
+    // Three notifications at once (as an added address brings): one look, announced at once.
+    for _ in 0..3 {
+        tell.send(()).unwrap();
+    }
+    advance_in_steps(Duration::from_millis(50), Duration::from_millis(10)).await;
+    assert_eq!(looks(), at_start + 1);
+    assert_eq!(arp_announcements(&neighbours).len(), 1, "the first frame of the round went out at once");
+    // Ten seconds after the last look, a look anyway.
+    advance_in_steps(Duration::from_secs(10), Duration::from_millis(10)).await;
+    assert_eq!(looks(), at_start + 2);
+
+    // The word stops: every second again, and a new MAC is found within it.
+    drop(tell);
+    advance_in_steps(Duration::from_millis(50), Duration::from_millis(10)).await;
+    neighbours.interfaces.lock().unwrap()[0].mac = Some(lifeboat_dhcp::Mac(NEW_MAC));
+    advance_in_steps(Duration::from_secs(1), Duration::from_millis(10)).await;
+    let sent = arp_announcements(&neighbours);
+    assert_eq!(sent.last().map(|s| (s.2, s.3)), Some((NEW_MAC, served)), "{sent:?}");
     app.stop().await;
 }
 
@@ -1145,7 +1216,7 @@ async fn the_served_address_is_announced_when_it_appears_when_the_mac_changes_an
     // An Ethernet interface that will carry the address TFTP listens on; it has none yet.
     let lab0 =
         Interface { name: "lab0".into(), index: 7, mac: Some(lifeboat_dhcp::Mac(OLD_MAC)), up: true, ipv4: vec![] };
-    let neighbours = Arc::new(FakeNeighbours { interfaces: Mutex::new(vec![lab0]), sent: Mutex::default() });
+    let neighbours = Arc::new(FakeNeighbours { interfaces: Mutex::new(vec![lab0]), ..FakeNeighbours::default() });
     let binder = Loopback { neighbours: Some(Arc::clone(&neighbours)), ..Loopback::default() };
     let options = Options { tftp: true, dhcp: false, stop_when_idle: None, once: false, announce: true };
     let mut app = start_with_binder(options, Store::open_memory().await.unwrap(), binder).await;
