@@ -52,6 +52,11 @@ const WATCH_EVERY: Duration = Duration::from_secs(1);
 /// (a full netlink socket drops them) delays an announcement by at most this.
 const WATCH_WHEN_TOLD: Duration = Duration::from_secs(10);
 
+/// How long the announcer lets a burst of change notifications settle before it looks: an added
+/// address brings several, a link that flaps brings many, and one look covers them all. Also the
+/// most looks a stream of notifications can cause: one per this.
+const SETTLE: Duration = Duration::from_millis(50);
+
 /// The least time between two rounds for one address and MAC: a flapping link or a row of
 /// clicks does not turn into a stream of broadcasts.
 const ROUND_GAP: Duration = Duration::from_secs(10);
@@ -187,7 +192,7 @@ pub(crate) async fn announce_served(
             () = services.next_start() => true,
             heard = next_change(&mut changes) => {
                 if heard {
-                    // A new address comes with several notifications; one look covers them.
+                    tokio::time::sleep(SETTLE).await;
                     while let Some(Some(())) = changes.as_mut().and_then(|c| c.next().now_or_never()) {}
                 } else {
                     tracing::debug!("no more word of address changes: looking every second instead");
