@@ -114,12 +114,20 @@ struct Running {
     paused: Option<std::sync::mpsc::Sender<()>>,
 }
 
+/// What a test turns on; by default nothing but the announcements (which need a binder with
+/// `Neighbours` to send anything).
 struct Options {
     tftp: bool,
     dhcp: bool,
     stop_when_idle: Option<Duration>,
     once: bool,
     announce: bool,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options { tftp: false, dhcp: false, stop_when_idle: None, once: false, announce: true }
+    }
 }
 
 /// A stand-in for the binary's settings: each line of the stored document is `tftp = ADDR`
@@ -324,14 +332,8 @@ async fn fetch(address: SocketAddr, name: &str, dir: &std::path::Path) -> Result
 
 #[tokio::test]
 async fn tftp_stops_itself_after_the_idle_time_and_not_before() {
-    let mut app = start(Options {
-        tftp: true,
-        dhcp: false,
-        stop_when_idle: Some(Duration::from_secs(60)),
-        once: false,
-        announce: true,
-    })
-    .await;
+    let mut app =
+        start(Options { tftp: true, stop_when_idle: Some(Duration::from_secs(60)), ..Options::default() }).await;
     app.pause();
     assert!(app.running(Service::Tftp));
     advance(Duration::from_secs(55)).await;
@@ -348,14 +350,8 @@ async fn tftp_stops_itself_after_the_idle_time_and_not_before() {
 
 #[tokio::test]
 async fn a_transfer_restarts_the_idle_time_and_lingers_in_the_live_list() {
-    let mut app = start(Options {
-        tftp: true,
-        dhcp: false,
-        stop_when_idle: Some(Duration::from_secs(60)),
-        once: false,
-        announce: true,
-    })
-    .await;
+    let mut app =
+        start(Options { tftp: true, stop_when_idle: Some(Duration::from_secs(60)), ..Options::default() }).await;
     app.pause();
     std::fs::write(app.root.path().join("openwrt.bin"), vec![7u8; 40_000]).unwrap();
     let address = app.address(Service::Tftp);
@@ -441,8 +437,7 @@ async fn bind(server: SocketAddr, mac: [u8; 6]) -> Message {
 async fn a_lease_released_from_the_dashboard_is_gone_from_dhcp_and_the_store_whether_dhcp_runs_or_not() {
     let state = tempfile::tempdir().unwrap();
     let store = Store::open(&state.path().join("lifeboat.db")).await.unwrap();
-    let app =
-        start_on(Options { tftp: false, dhcp: true, stop_when_idle: None, once: false, announce: true }, store).await;
+    let app = start_on(Options { dhcp: true, ..Options::default() }, store).await;
     let server = app.address(Service::Dhcp);
     let first = bind(server, [2, 0, 0, 0, 0, 0x21]).await.yiaddr();
     let second = bind(server, [2, 0, 0, 0, 0, 0x22]).await.yiaddr();
@@ -481,14 +476,8 @@ async fn a_lease_released_from_the_dashboard_is_gone_from_dhcp_and_the_store_whe
 
 #[tokio::test]
 async fn dhcp_stops_itself_when_it_has_answered_nobody_for_the_idle_time() {
-    let mut app = start(Options {
-        tftp: false,
-        dhcp: true,
-        stop_when_idle: Some(Duration::from_secs(60)),
-        once: false,
-        announce: true,
-    })
-    .await;
+    let mut app =
+        start(Options { dhcp: true, stop_when_idle: Some(Duration::from_secs(60)), ..Options::default() }).await;
     app.pause();
     let address = app.address(Service::Dhcp);
     advance(Duration::from_secs(40)).await;
@@ -507,7 +496,7 @@ async fn dhcp_stops_itself_when_it_has_answered_nobody_for_the_idle_time() {
 
 #[tokio::test]
 async fn without_stop_when_idle_the_services_keep_running() {
-    let mut app = start(Options { tftp: true, dhcp: true, stop_when_idle: None, once: false, announce: true }).await;
+    let mut app = start(Options { tftp: true, dhcp: true, ..Options::default() }).await;
     app.pause();
     advance(Duration::from_secs(3 * 3600)).await;
     assert!(app.running(Service::Tftp) && app.running(Service::Dhcp));
@@ -516,7 +505,7 @@ async fn without_stop_when_idle_the_services_keep_running() {
 
 #[tokio::test]
 async fn a_host_saved_on_the_dashboard_reaches_dhcp_and_tftp_without_a_restart() {
-    let app = start(Options { tftp: true, dhcp: true, stop_when_idle: None, once: false, announce: true }).await;
+    let app = start(Options { tftp: true, dhcp: true, ..Options::default() }).await;
     std::fs::write(app.root.path().join("openwrt-initramfs.bin"), b"initramfs").unwrap();
     let (dhcp, tftp) = (app.address(Service::Dhcp), app.address(Service::Tftp));
     let scratch = tempfile::tempdir().unwrap();
@@ -688,14 +677,7 @@ async fn reservations_that_clash_with_the_configuration_or_a_lease_are_named() {
 /// waits for the transfer that runs and then stops; the idle countdown counts down.
 #[tokio::test]
 async fn stopping_says_who_and_can_wait_for_the_running_transfer() {
-    let app = start(Options {
-        tftp: true,
-        dhcp: false,
-        stop_when_idle: Some(Duration::from_secs(600)),
-        once: false,
-        announce: true,
-    })
-    .await;
+    let app = start(Options { tftp: true, stop_when_idle: Some(Duration::from_secs(600)), ..Options::default() }).await;
     std::fs::write(app.root.path().join("small.bin"), b"a block of less than 512 bytes").unwrap();
     let server = app.address(Service::Tftp);
     let tftp = || app.control.services().into_iter().find(|s| s.service == Service::Tftp).unwrap();
@@ -767,7 +749,7 @@ async fn a_failed_apply_takes_back_what_it_changed_in_a_stopped_service() {
 /// by itself, every port closed.
 #[tokio::test]
 async fn once_ends_the_run_after_the_first_complete_download() {
-    let app = start(Options { tftp: true, dhcp: false, stop_when_idle: None, once: true, announce: true }).await;
+    let app = start(Options { tftp: true, once: true, ..Options::default() }).await;
     std::fs::write(app.root.path().join("fw.bin"), vec![7u8; 3000]).unwrap();
     let server = app.address(Service::Tftp);
     let scratch = tempfile::tempdir().unwrap();
@@ -911,7 +893,7 @@ async fn fleet_of_two(a_dhcp: bool) -> (lifeboat_store::ScratchDatabase, Running
         let location = location.clone();
         async move { Store::connect(&location).await.expect("connect").for_instance(name) }
     };
-    let options = |dhcp| Options { tftp: true, dhcp, stop_when_idle: None, once: false, announce: true };
+    let options = |dhcp| Options { tftp: true, dhcp, ..Options::default() };
     let a = start_on(options(a_dhcp), store("a").await).await;
     let b = start_on(options(true), store("b").await).await;
     (database, a, b)
@@ -1127,7 +1109,7 @@ async fn nothing_is_announced_when_announcements_are_off() {
     };
     let neighbours = Arc::new(FakeNeighbours { interfaces: Mutex::new(vec![lab0]), ..FakeNeighbours::default() });
     let binder = Loopback { neighbours: Some(Arc::clone(&neighbours)), ..Loopback::default() };
-    let options = Options { tftp: true, dhcp: false, stop_when_idle: None, once: false, announce: false };
+    let options = Options { tftp: true, announce: false, ..Options::default() };
     let mut app = start_with_binder(options, Store::open_memory().await.unwrap(), binder).await;
     app.pause();
     let std::net::IpAddr::V4(served) = app.address(Service::Tftp).ip() else { panic!("TFTP listens on IPv6") };
@@ -1161,7 +1143,7 @@ async fn with_word_of_changes_the_announcer_looks_when_told() {
         ..FakeNeighbours::default()
     });
     let binder = Loopback { neighbours: Some(Arc::clone(&neighbours)), ..Loopback::default() };
-    let options = Options { tftp: true, dhcp: false, stop_when_idle: None, once: false, announce: true };
+    let options = Options { tftp: true, ..Options::default() };
     let mut app = start_with_binder(options, Store::open_memory().await.unwrap(), binder).await;
     app.pause();
     let std::net::IpAddr::V4(served) = app.address(Service::Tftp).ip() else { panic!("TFTP listens on IPv6") };
@@ -1174,11 +1156,13 @@ async fn with_word_of_changes_the_announcer_looks_when_told() {
     neighbours.interfaces.lock().unwrap()[0].ipv4.push((served, 8));
     advance_in_steps(Duration::from_secs(3), Duration::from_millis(10)).await;
     assert_eq!(arp_announcements(&neighbours), []);
-    // Three notifications at once (as an added address brings): one look, announced at once.
+    // A burst of notifications (as an added address brings): one look, announced at once.
     for _ in 0..3 {
         tell.send(()).unwrap();
     }
-    advance_in_steps(Duration::from_millis(50), Duration::from_millis(10)).await;
+    advance_in_steps(Duration::from_millis(30), Duration::from_millis(10)).await;
+    tell.send(()).unwrap();
+    advance_in_steps(Duration::from_millis(100), Duration::from_millis(10)).await;
     assert_eq!(looks(), at_start + 1);
     assert_eq!(arp_announcements(&neighbours).len(), 1, "the first frame of the round went out at once");
     // Ten seconds after the last look, a look anyway.
@@ -1218,7 +1202,7 @@ async fn the_served_address_is_announced_when_it_appears_when_the_mac_changes_an
         Interface { name: "lab0".into(), index: 7, mac: Some(lifeboat_dhcp::Mac(OLD_MAC)), up: true, ipv4: vec![] };
     let neighbours = Arc::new(FakeNeighbours { interfaces: Mutex::new(vec![lab0]), ..FakeNeighbours::default() });
     let binder = Loopback { neighbours: Some(Arc::clone(&neighbours)), ..Loopback::default() };
-    let options = Options { tftp: true, dhcp: false, stop_when_idle: None, once: false, announce: true };
+    let options = Options { tftp: true, ..Options::default() };
     let mut app = start_with_binder(options, Store::open_memory().await.unwrap(), binder).await;
     app.pause();
     let served = match app.address(Service::Tftp).ip() {
