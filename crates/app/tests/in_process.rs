@@ -1100,15 +1100,7 @@ async fn an_ha_pair_shares_the_clients_never_gives_an_address_twice_and_the_surv
 /// appears, not when TFTP starts again, though the interface could send them.
 #[tokio::test]
 async fn nothing_is_announced_when_announcements_are_off() {
-    let lab0 = Interface {
-        name: "lab0".into(),
-        index: 7,
-        mac: Some(lifeboat_dhcp::Mac([2, 0, 0, 0, 0, 0xa])),
-        up: true,
-        ipv4: vec![],
-    };
-    let neighbours = Arc::new(FakeNeighbours { interfaces: Mutex::new(vec![lab0]), ..FakeNeighbours::default() });
-    let binder = Loopback { neighbours: Some(Arc::clone(&neighbours)), ..Loopback::default() };
+    let (neighbours, binder) = with_lab0([2, 0, 0, 0, 0, 0xa]);
     let options = Options { tftp: true, announce: false, ..Options::default() };
     let mut app = start_with_binder(options, Store::open_memory().await.unwrap(), binder).await;
     app.pause();
@@ -1129,20 +1121,9 @@ async fn nothing_is_announced_when_announcements_are_off() {
 async fn with_word_of_changes_the_announcer_looks_when_told() {
     use std::sync::atomic::Ordering;
     const NEW_MAC: [u8; 6] = [2, 0, 0, 0, 0, 0xb];
-    let lab0 = Interface {
-        name: "lab0".into(),
-        index: 7,
-        mac: Some(lifeboat_dhcp::Mac([2, 0, 0, 0, 0, 0xa])),
-        up: true,
-        ipv4: vec![],
-    };
+    let (neighbours, binder) = with_lab0([2, 0, 0, 0, 0, 0xa]);
     let (tell, told) = tokio::sync::mpsc::unbounded_channel();
-    let neighbours = Arc::new(FakeNeighbours {
-        interfaces: Mutex::new(vec![lab0]),
-        changes: Mutex::new(Some(told)),
-        ..FakeNeighbours::default()
-    });
-    let binder = Loopback { neighbours: Some(Arc::clone(&neighbours)), ..Loopback::default() };
+    *neighbours.changes.lock().unwrap() = Some(told);
     let options = Options { tftp: true, ..Options::default() };
     let mut app = start_with_binder(options, Store::open_memory().await.unwrap(), binder).await;
     app.pause();
@@ -1179,6 +1160,15 @@ async fn with_word_of_changes_the_announcer_looks_when_told() {
     app.stop().await;
 }
 
+/// Fake neighbours with one Ethernet interface, `lab0` (index 7, up, `mac`, no address yet), and
+/// a loopback binder that announces through them.
+fn with_lab0(mac: [u8; 6]) -> (Arc<FakeNeighbours>, Loopback) {
+    let lab0 = Interface { name: "lab0".into(), index: 7, mac: Some(lifeboat_dhcp::Mac(mac)), up: true, ipv4: vec![] };
+    let neighbours = Arc::new(FakeNeighbours { interfaces: Mutex::new(vec![lab0]), ..FakeNeighbours::default() });
+    let binder = Loopback { neighbours: Some(Arc::clone(&neighbours)), ..Loopback::default() };
+    (neighbours, binder)
+}
+
 /// The ARP announcements sent so far: when, on which interface, from which MAC, of which address.
 fn arp_announcements(neighbours: &FakeNeighbours) -> Vec<(tokio::time::Instant, u32, [u8; 6], Ipv4Addr)> {
     let sent = neighbours.sent.lock().unwrap();
@@ -1198,10 +1188,7 @@ async fn the_served_address_is_announced_when_it_appears_when_the_mac_changes_an
     const OLD_MAC: [u8; 6] = [2, 0, 0, 0, 0, 0xa];
     const NEW_MAC: [u8; 6] = [2, 0, 0, 0, 0, 0xb];
     // An Ethernet interface that will carry the address TFTP listens on; it has none yet.
-    let lab0 =
-        Interface { name: "lab0".into(), index: 7, mac: Some(lifeboat_dhcp::Mac(OLD_MAC)), up: true, ipv4: vec![] };
-    let neighbours = Arc::new(FakeNeighbours { interfaces: Mutex::new(vec![lab0]), ..FakeNeighbours::default() });
-    let binder = Loopback { neighbours: Some(Arc::clone(&neighbours)), ..Loopback::default() };
+    let (neighbours, binder) = with_lab0(OLD_MAC);
     let options = Options { tftp: true, ..Options::default() };
     let mut app = start_with_binder(options, Store::open_memory().await.unwrap(), binder).await;
     app.pause();
