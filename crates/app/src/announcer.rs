@@ -86,7 +86,7 @@ impl ServedOn {
 struct Served {
     interface_index: u32,
     interface: String,
-    mac: [u8; 6],
+    mac: Mac,
     address: IpAddr,
 }
 
@@ -95,7 +95,7 @@ struct Served {
 fn served_addresses(interfaces: &[Interface], ipv6: &[InterfaceIpv6], served: &[ServedOn]) -> BTreeSet<Served> {
     let mut all = BTreeSet::new();
     for interface in interfaces.iter().filter(|i| i.up) {
-        let Some(Mac(mac)) = interface.mac else { continue };
+        let Some(mac) = interface.mac else { continue };
         let v4 = interface.ipv4.iter().map(|(address, _)| IpAddr::V4(*address));
         let v6 = ipv6.iter().filter(|a| a.interface_index == interface.index).map(|a| IpAddr::V6(a.address));
         for address in v4.chain(v6) {
@@ -145,7 +145,7 @@ impl Schedule {
 struct Round {
     interface_index: u32,
     interface: String,
-    mac: [u8; 6],
+    mac: Mac,
     addresses: Vec<IpAddr>,
 }
 
@@ -190,11 +190,8 @@ pub(crate) async fn announce_served(
         all = tokio::select! {
             () = shutdown.cancelled() => return,
             () = services.next_start() => true,
-            heard = next_change(&mut changes) => {
-                if heard {
-                    tokio::time::sleep(SETTLE).await;
-                    while let Some(Some(())) = changes.as_mut().and_then(|c| c.next().now_or_never()) {}
-                } else {
+            heard = next_changes(&mut changes) => {
+                if !heard {
                     tracing::debug!("no more word of address changes: looking every second instead");
                     changes = None;
                 }
@@ -205,13 +202,16 @@ pub(crate) async fn announce_served(
     }
 }
 
-/// Wait for the next change `changes` reports: false once the stream has ended. Without one,
-/// never.
-async fn next_change(changes: &mut Option<BoxStream<'static, ()>>) -> bool {
-    match changes {
-        Some(changes) => changes.next().await.is_some(),
-        None => std::future::pending().await,
+/// Wait for the next burst of changes `changes` reports, given [`SETTLE`] to end: false once the
+/// stream has ended. Without a stream, never.
+async fn next_changes(changes: &mut Option<BoxStream<'static, ()>>) -> bool {
+    let Some(changes) = changes else { return std::future::pending().await };
+    if changes.next().await.is_none() {
+        return false;
     }
+    tokio::time::sleep(SETTLE).await;
+    while let Some(Some(())) = changes.next().now_or_never() {}
+    true
 }
 
 /// The addresses `served` reaches now; `None` when the interfaces cannot be listed.
@@ -232,7 +232,7 @@ async fn announce(neighbours: Arc<dyn Neighbours>, round: Round) {
         "announcing {} on {} as {}, so that neighbours still holding an old MAC switch at once",
         listed.join(", "),
         round.interface,
-        Mac(round.mac)
+        round.mac
     );
     for n in 0..ANNOUNCE_NUM {
         if n > 0 {
@@ -313,12 +313,12 @@ mod tests {
         let dhcp = ServedOn::Interfaces(BTreeSet::from([3, 4]));
         let served = served_addresses(&machine(), &ipv6(), &[http, dhcp]);
         assert_eq!(addresses(&served), ["lab0 192.168.0.66", "wan0 172.16.0.5"]);
-        assert!(served.iter().all(|s| s.mac != [0; 6]));
-        assert_eq!(served.first().map(|s| s.mac), Some(MAC));
+        assert!(served.iter().all(|s| s.mac != Mac([0; 6])));
+        assert_eq!(served.first().map(|s| s.mac), Some(Mac(MAC)));
     }
 
     fn lab0(address: &str, mac: [u8; 6]) -> Served {
-        Served { interface_index: 2, interface: "lab0".into(), mac, address: address.parse().unwrap() }
+        Served { interface_index: 2, interface: "lab0".into(), mac: Mac(mac), address: address.parse().unwrap() }
     }
 
     #[test]
@@ -357,7 +357,7 @@ mod tests {
         let wan = Served {
             interface_index: 3,
             interface: "wan0".into(),
-            mac: [2, 0, 0, 0, 0, 3],
+            mac: Mac([2, 0, 0, 0, 0, 3]),
             address: "172.16.0.5".parse().unwrap(),
         };
         let due = vec![lab0("10.7.0.1", MAC), wan, lab0("fe80::2", MAC)];

@@ -17,6 +17,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 
 use etherparse::icmpv6::NeighborAdvertisementHeader;
 use etherparse::{ArpEthIpv4Packet, ArpOperation, ArpPacket, Icmpv6Type, PacketBuilder};
+use lifeboat_dhcp::Mac;
 
 use crate::link_addr::{ETH_P_ARP, ETH_P_IPV6};
 
@@ -45,10 +46,10 @@ pub struct Announcement {
 
 impl Announcement {
     /// The ARP Announcement of `address`, held by `mac`.
-    pub fn ipv4(mac: [u8; 6], address: Ipv4Addr) -> Announcement {
+    pub fn ipv4(mac: Mac, address: Ipv4Addr) -> Announcement {
         let arp = ArpEthIpv4Packet {
             operation: ArpOperation::REQUEST,
-            sender_mac: mac,
+            sender_mac: mac.0,
             sender_ipv4: address.octets(),
             target_mac: [0; 6],
             target_ipv4: address.octets(),
@@ -58,7 +59,7 @@ impl Announcement {
     }
 
     /// The unsolicited Neighbor Advertisement of `address`, held by `mac`.
-    pub fn ipv6(mac: [u8; 6], address: Ipv6Addr) -> Announcement {
+    pub fn ipv6(mac: Mac, address: Ipv6Addr) -> Announcement {
         let header = NeighborAdvertisementHeader { router: false, solicited: false, r#override: true };
         let builder =
             PacketBuilder::ipv6(address.octets(), Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 1).octets(), NDP_HOP_LIMIT)
@@ -66,7 +67,7 @@ impl Announcement {
         let mut body = Vec::with_capacity(24);
         body.extend_from_slice(&address.octets());
         body.extend_from_slice(&[TARGET_LINK_LAYER_ADDRESS, 1]);
-        body.extend_from_slice(&mac);
+        body.extend_from_slice(&mac.0);
         let mut payload = Vec::with_capacity(builder.size(body.len()));
         // Writing into a Vec cannot fail, and the body is far below any length limit.
         let _ = builder.write(&mut payload, &body);
@@ -84,7 +85,7 @@ mod tests {
 
     #[test]
     fn an_arp_announcement_names_the_address_as_sender_and_target_and_is_broadcast() {
-        let sent = Announcement::ipv4(MAC, Ipv4Addr::new(192, 168, 1, 2));
+        let sent = Announcement::ipv4(Mac(MAC), Ipv4Addr::new(192, 168, 1, 2));
         assert_eq!((sent.destination, sent.ethertype), ([0xff; 6], 0x0806));
         let arp = ArpPacketSlice::from_slice(&sent.payload).expect("an ARP packet");
         assert_eq!(arp.operation(), ArpOperation::REQUEST);
@@ -97,7 +98,7 @@ mod tests {
     #[test]
     fn an_unsolicited_advertisement_overrides_with_the_mac_and_its_checksum_holds() {
         let address: Ipv6Addr = "fd00:77::2".parse().unwrap();
-        let sent = Announcement::ipv6(MAC, address);
+        let sent = Announcement::ipv6(Mac(MAC), address);
         assert_eq!((sent.destination, sent.ethertype), ([0x33, 0x33, 0, 0, 0, 1], 0x86dd));
         let ip = Ipv6Slice::from_slice(&sent.payload).expect("an IPv6 packet");
         assert_eq!(ip.header().hop_limit(), 255);

@@ -435,7 +435,7 @@ fn announcements_replace_a_stale_mac_in_the_neighbours_table() {
     setup.expect("namespace setup");
     assert_eq!(neighbour_mac_of(&lab, IpAddr::V4(SERVER_V4)).as_deref(), Some(old_mac));
 
-    let mac = [0x02, 0, 0, 0, 0x0a, 0x01];
+    let mac = lifeboat_dhcp::Mac([0x02, 0, 0, 0, 0x0a, 0x01]);
     lab.run(|lab, _rt| {
         lab.server.enter();
         let sender = lifeboat_net::FrameSender::open().expect("a packet socket (needs CAP_NET_RAW)");
