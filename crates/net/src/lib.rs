@@ -28,7 +28,8 @@
 //! - [`device_socket()`] (`device_socket.rs`): a UDP socket on one interface, for the DHCP probe.
 //! - [`interfaces()`] (`interfaces.rs`): interfaces with their index, MAC and IPv4 addresses;
 //!   [`usable_ipv6_addresses()`] (`ipv6_addresses.rs`): the IPv6 addresses past duplicate
-//!   address detection, through netlink (`netlink.rs`).
+//!   address detection, through netlink (`netlink.rs`); [`AddressChanges`]
+//!   (`address_changes.rs`): the kernel's word that an interface or address changed.
 //! - [`Announcement`] (`announce.rs`): the ARP Announcement or unsolicited Neighbor
 //!   Advertisement of an address, sent by [`FrameSender::announce`].
 //! - [`neighbour_mac()`] (`neighbours.rs`): the MAC the kernel's ARP table has for an address.
